@@ -1,0 +1,348 @@
+"""The `.bin` format (ACM binary policy version 2), owned here alone.
+
+Each record is declared once as a `Layout` and that one declaration both
+packs (writing) and unpacks (reading). Everything is big-endian; matrix
+cells are uint16, everything else uint32. Reading checks every length,
+offset and count against the buffer before use and fails with
+PolicyError naming the field, never with a traceback or a partial policy.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+from acm.errors import Location, PolicyError
+from acm.model import (
+    ACM_CHWALL_VERSION,
+    ACM_MAGIC,
+    ACM_POLICY_VERSION,
+    ACM_STE_VERSION,
+    MAX_16BIT,
+    BinaryPolicy,
+    ChwallPolicy,
+    PolicyCode,
+    StePolicy,
+    TypeSet,
+)
+
+CELL = 2  # bytes per matrix cell (uint16)
+
+
+class Layout:
+    """A fixed record of big-endian unsigned integers, declared once."""
+
+    def __init__(self, record: str, *fields: tuple[str, str]) -> None:
+        self.record = record
+        self.fields = tuple(name for name, _ in fields)
+        self.struct = struct.Struct(">" + "".join(code for _, code in fields))
+        self.size = self.struct.size
+
+    def pack(self, **values: int) -> bytes:
+        return self.struct.pack(*(values[name] for name in self.fields))
+
+    def unpack(self, buf: bytes | memoryview, offset: int, file: str = "") -> dict[str, int]:
+        if offset < 0 or offset + self.size > len(buf):
+            raise BinaryFormatError(
+                f"{self.record}: truncated, needs {self.size} bytes at offset {offset}, "
+                f"the file has {len(buf)}",
+                file,
+            )
+        return dict(zip(self.fields, self.struct.unpack_from(buf, offset), strict=True))
+
+
+POLICY_HEADER = Layout(
+    "policy header",
+    ("policy_version", "I"),
+    ("magic", "I"),
+    ("len", "I"),
+    ("policy_reference_offset", "I"),
+    ("primary_policy_code", "I"),
+    ("primary_buffer_offset", "I"),
+    ("secondary_policy_code", "I"),
+    ("secondary_buffer_offset", "I"),
+)
+REFERENCE_HEADER = Layout("policy reference", ("name_len", "I"))
+CHWALL_HEADER = Layout(
+    "chinese wall header",
+    ("policy_version", "I"),
+    ("policy_code", "I"),
+    ("max_types", "I"),
+    ("max_ssidrefs", "I"),
+    ("max_conflictsets", "I"),
+    ("ssid_offset", "I"),
+    ("conflict_sets_offset", "I"),
+    ("running_types_offset", "I"),
+    ("conflict_aggregate_offset", "I"),
+)
+STE_HEADER = Layout(
+    "ste header",
+    ("policy_version", "I"),
+    ("policy_code", "I"),
+    ("max_types", "I"),
+    ("max_ssidrefs", "I"),
+    ("ssid_offset", "I"),
+)
+
+
+class BinaryFormatError(PolicyError):
+    def __init__(self, message: str, file: str = "") -> None:
+        super().__init__([])
+        self.diagnostics.add("BIN001", f"invalid binary policy: {message}", Location(file))
+        self.args = (self.diagnostics.errors[0].message,)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _align8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+def encode_reference(name: str) -> bytes:
+    raw = name.encode("utf-8") + b"\0"
+    size = _align8(REFERENCE_HEADER.size + len(raw))
+    return (REFERENCE_HEADER.pack(name_len=len(raw)) + raw).ljust(size, b"\0")
+
+
+def encode_matrix(rows: tuple[TypeSet, ...], max_types: int) -> bytearray:
+    """One row per entry, one uint16 per type: 1 where the entry has the type."""
+    buf = bytearray(len(rows) * max_types * CELL)
+    row_bytes = max_types * CELL
+    for r, types in enumerate(rows):
+        base = r * row_bytes + 1  # low byte of the big-endian cell
+        for t in types:
+            buf[base + t * CELL] = 1
+    return buf
+
+
+def _chwall_chunks(p: ChwallPolicy) -> list[bytes | bytearray]:
+    ssid_bytes = CELL * p.max_types * p.max_ssidrefs
+    header = CHWALL_HEADER.pack(
+        policy_version=ACM_CHWALL_VERSION,
+        policy_code=PolicyCode.CHWALL,
+        max_types=p.max_types,
+        max_ssidrefs=p.max_ssidrefs,
+        max_conflictsets=len(p.conflict_sets),
+        ssid_offset=CHWALL_HEADER.size,
+        conflict_sets_offset=CHWALL_HEADER.size + ssid_bytes,
+        running_types_offset=0,
+        conflict_aggregate_offset=0,
+    )
+    return [
+        header,
+        encode_matrix(p.ssids, p.max_types),
+        encode_matrix(p.conflict_sets, p.max_types),
+    ]
+
+
+def _ste_chunks(p: StePolicy) -> list[bytes | bytearray]:
+    header = STE_HEADER.pack(
+        policy_version=ACM_STE_VERSION,
+        policy_code=PolicyCode.STE,
+        max_types=p.max_types,
+        max_ssidrefs=p.max_ssidrefs,
+        ssid_offset=STE_HEADER.size,
+    )
+    return [header, encode_matrix(p.ssids, p.max_types)]
+
+
+def _part_chunks(policy: BinaryPolicy, code: PolicyCode) -> list[bytes | bytearray]:
+    if code is PolicyCode.CHWALL:
+        assert policy.chwall is not None
+        return _chwall_chunks(policy.chwall)
+    if code is PolicyCode.STE:
+        assert policy.ste is not None
+        return _ste_chunks(policy.ste)
+    return []
+
+
+def encode_binary(policy: BinaryPolicy) -> list[bytes | bytearray]:
+    """The `.bin` as a list of chunks (large matrices are not copied again)."""
+    reference = encode_reference(policy.reference_name)
+    primary = _part_chunks(policy, policy.primary)
+    secondary = _part_chunks(policy, policy.secondary)
+    primary_len = sum(len(c) for c in primary)
+    secondary_len = sum(len(c) for c in secondary)
+    primary_offset = POLICY_HEADER.size + len(reference)
+    header = POLICY_HEADER.pack(
+        policy_version=ACM_POLICY_VERSION,
+        magic=ACM_MAGIC,
+        len=primary_offset + primary_len + secondary_len,
+        policy_reference_offset=POLICY_HEADER.size,
+        primary_policy_code=policy.primary,
+        primary_buffer_offset=primary_offset,
+        secondary_policy_code=policy.secondary,
+        secondary_buffer_offset=primary_offset + primary_len,
+    )
+    return [header, reference, *primary, *secondary]
+
+
+def binary_bytes(policy: BinaryPolicy) -> bytes:
+    return b"".join(encode_binary(policy))
+
+
+# ---------------------------------------------------------------- reading
+
+
+class _Reader:
+    def __init__(self, data: bytes, file: str) -> None:
+        self.data = data
+        self.file = file
+
+    def fail(self, message: str) -> BinaryFormatError:
+        return BinaryFormatError(message, self.file)
+
+    def expect(self, record: dict[str, int], name: str, want: int, where: str) -> None:
+        if record[name] != want:
+            raise self.fail(f"{where} field {name} is {record[name]:#x}, expected {want:#x}")
+
+    def matrix(self, offset: int, rows: int, types: int, field: str) -> tuple[TypeSet, ...]:
+        size = rows * types * CELL
+        if offset + size > len(self.data):
+            raise self.fail(f"{field}: {rows}x{types} matrix at offset {offset} runs past the end")
+        m = self.data[offset : offset + size]
+        high = m[0::2]
+        low = m[1::2]
+        if high.count(0) != len(high) or low.translate(None, b"\x00\x01"):
+            raise self.fail(f"{field}: a matrix cell is neither 0 nor 1")
+        result: list[list[int]] = [[] for _ in range(rows)]
+        find = low.find
+        pos = find(1)
+        while pos >= 0:
+            r, t = divmod(pos, types)
+            result[r].append(t)
+            pos = find(1, pos + 1)
+        return tuple(tuple(r) for r in result)
+
+    def counts(self, rec: dict[str, int], where: str) -> tuple[int, int]:
+        types, ssids = rec["max_types"], rec["max_ssidrefs"]
+        if not 1 <= types <= MAX_16BIT:
+            raise self.fail(f"{where} field max_types is {types}, expected 1..{MAX_16BIT}")
+        if not 1 <= ssids <= MAX_16BIT:
+            raise self.fail(f"{where} field max_ssidrefs is {ssids}, expected 1..{MAX_16BIT}")
+        return types, ssids
+
+    def chwall(self, offset: int) -> tuple[ChwallPolicy, int]:
+        where = "chinese wall header"
+        rec = CHWALL_HEADER.unpack(self.data, offset, self.file)
+        self.expect(rec, "policy_version", ACM_CHWALL_VERSION, where)
+        self.expect(rec, "policy_code", PolicyCode.CHWALL, where)
+        types, ssids = self.counts(rec, where)
+        sets = rec["max_conflictsets"]
+        if sets > len(self.data):
+            raise self.fail(f"{where} field max_conflictsets is {sets}, larger than the file")
+        self.expect(rec, "ssid_offset", CHWALL_HEADER.size, where)
+        self.expect(rec, "conflict_sets_offset", CHWALL_HEADER.size + CELL * types * ssids, where)
+        self.expect(rec, "running_types_offset", 0, where)
+        self.expect(rec, "conflict_aggregate_offset", 0, where)
+        ssid_rows = self.matrix(offset + rec["ssid_offset"], ssids, types, "chinese wall ssids")
+        set_rows = self.matrix(
+            offset + rec["conflict_sets_offset"], sets, types, "chinese wall conflict sets"
+        )
+        if ssid_rows[0]:
+            raise self.fail("chinese wall ssids: SSID 0 (the null label) must have no types")
+        length = CHWALL_HEADER.size + CELL * types * (ssids + sets)
+        return ChwallPolicy(types, ssid_rows, set_rows), length
+
+    def ste(self, offset: int) -> tuple[StePolicy, int]:
+        where = "ste header"
+        rec = STE_HEADER.unpack(self.data, offset, self.file)
+        self.expect(rec, "policy_version", ACM_STE_VERSION, where)
+        self.expect(rec, "policy_code", PolicyCode.STE, where)
+        types, ssids = self.counts(rec, where)
+        self.expect(rec, "ssid_offset", STE_HEADER.size, where)
+        rows = self.matrix(offset + rec["ssid_offset"], ssids, types, "ste ssids")
+        if rows[0]:
+            raise self.fail("ste ssids: SSID 0 (the null label) must have no types")
+        return StePolicy(types, rows), STE_HEADER.size + CELL * types * ssids
+
+    def reference(self, offset: int) -> tuple[str, int]:
+        rec = REFERENCE_HEADER.unpack(self.data, offset, self.file)
+        name_len = rec["name_len"]
+        start = offset + REFERENCE_HEADER.size
+        if name_len < 1 or start + name_len > len(self.data):
+            raise self.fail(f"policy reference field name_len is {name_len}, out of range")
+        raw = self.data[start : start + name_len]
+        if raw[-1] != 0 or 0 in raw[:-1]:
+            raise self.fail("policy reference: the name is not one NUL-terminated string")
+        size = _align8(REFERENCE_HEADER.size + name_len)
+        pad = self.data[start + name_len : offset + size]
+        if len(pad) != size - REFERENCE_HEADER.size - name_len or pad.count(0) != len(pad):
+            raise self.fail("policy reference: padding is missing or not zero")
+        try:
+            name = raw[:-1].decode("utf-8")
+        except UnicodeDecodeError:
+            raise self.fail("policy reference: the name is not UTF-8") from None
+        return name, size
+
+    def policy(self) -> BinaryPolicy:
+        where = "policy header"
+        head = POLICY_HEADER.unpack(self.data, 0, self.file)
+        self.expect(head, "policy_version", ACM_POLICY_VERSION, where)
+        self.expect(head, "magic", ACM_MAGIC, where)
+        if head["len"] != len(self.data):
+            raise self.fail(
+                f"{where} field len is {head['len']}, but the file has {len(self.data)} bytes"
+            )
+        self.expect(head, "policy_reference_offset", POLICY_HEADER.size, where)
+        name, ref_size = self.reference(POLICY_HEADER.size)
+        codes = []
+        for key in ("primary_policy_code", "secondary_policy_code"):
+            try:
+                codes.append(PolicyCode(head[key]))
+            except ValueError:
+                raise self.fail(f"{where} field {key} is {head[key]}, expected 0, 1 or 2") from None
+        primary, secondary = codes
+        if primary is PolicyCode.NULL and secondary is not PolicyCode.NULL:
+            raise self.fail(f"{where}: a secondary policy without a primary one")
+        if primary is not PolicyCode.NULL and primary is secondary:
+            raise self.fail(f"{where}: primary and secondary are the same policy")
+        offset = POLICY_HEADER.size + ref_size
+        self.expect(head, "primary_buffer_offset", offset, where)
+        parts: dict[PolicyCode, ChwallPolicy | StePolicy] = {}
+        for code, field in (
+            (primary, "primary_buffer_offset"),
+            (secondary, "secondary_buffer_offset"),
+        ):
+            self.expect(head, field, offset, where)
+            if code is PolicyCode.CHWALL:
+                parts[code], length = self.chwall(offset)
+            elif code is PolicyCode.STE:
+                parts[code], length = self.ste(offset)
+            else:
+                length = 0
+            offset += length
+        if offset != len(self.data):
+            raise self.fail(f"{len(self.data) - offset} bytes after the last policy part")
+        chwall = parts.get(PolicyCode.CHWALL)
+        ste = parts.get(PolicyCode.STE)
+        assert chwall is None or isinstance(chwall, ChwallPolicy)
+        assert ste is None or isinstance(ste, StePolicy)
+        return BinaryPolicy(name, primary, secondary, chwall, ste)
+
+
+def decode_binary(data: bytes, file: str = "") -> BinaryPolicy:
+    """Parse and check a `.bin`; BinaryFormatError (a PolicyError) names the field."""
+    return _Reader(bytes(data), file).policy()
+
+
+def iter_fields(data: bytes) -> Iterator[tuple[str, int, str]]:
+    """(record, offset, field) of every header field of a well-formed `.bin`,
+    for mutation tests and `dumppolicy --fields`."""
+    policy = decode_binary(data)
+    yield from ((POLICY_HEADER.record, i * 4, f) for i, f in enumerate(POLICY_HEADER.fields))
+    offset = POLICY_HEADER.size + len(encode_reference(policy.reference_name))
+    for code in (policy.primary, policy.secondary):
+        layout = {PolicyCode.CHWALL: CHWALL_HEADER, PolicyCode.STE: STE_HEADER}.get(code)
+        if layout is None:
+            continue
+        yield from ((layout.record, offset + i * 4, f) for i, f in enumerate(layout.fields))
+        part = policy.part(code)
+        assert part is not None
+        if isinstance(part, ChwallPolicy):
+            offset += CHWALL_HEADER.size + CELL * part.max_types * (
+                part.max_ssidrefs + len(part.conflict_sets)
+            )
+        else:
+            offset += STE_HEADER.size + CELL * part.max_types * part.max_ssidrefs

@@ -1,0 +1,131 @@
+"""Errors as values: every finding carries a stable code, a severity, a
+message and the place it was found (file, line, column).
+
+Check stages collect every finding of a stage instead of stopping at the
+first one; `PolicyError` carries such a collection out of a stage that
+cannot go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 3, "warning": 2, "info": 1}[self.value]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a finding was made. `line`/`column` are 1-based, 0 when unknown."""
+
+    file: str = ""
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if not self.file:
+            return ""
+        if self.line:
+            return f"{self.file}:{self.line}:{self.column or 1}"
+        return self.file
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    location: Location = field(default_factory=Location)
+    severity: Severity = Severity.ERROR
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def format(self) -> str:
+        """`file:line:col: severity CODE: message` (the compiler's stderr form)."""
+        where = str(self.location)
+        head = f"{where}: " if where else ""
+        return f"{head}{self.severity.value} {self.code}: {self.message}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "file": self.location.file,
+            "line": self.location.line,
+            "column": self.location.column,
+        }
+
+
+class Diagnostics:
+    """An ordered collection of findings for one stage or one run."""
+
+    def __init__(self, items: Iterable[Diagnostic] = ()) -> None:
+        self._items: list[Diagnostic] = list(items)
+
+    def add(
+        self,
+        code: str,
+        message: str,
+        location: Location | None = None,
+        severity: Severity = Severity.ERROR,
+    ) -> Diagnostic:
+        d = Diagnostic(code, message, location or Location(), severity)
+        self._items.append(d)
+        return d
+
+    def extend(self, other: Iterable[Diagnostic]) -> None:
+        self._items.extend(other)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self._items if d.is_error]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self._items if not d.is_error]
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self._items)
+
+    def __iter__(self) -> Iterator[Diagnostic]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def codes(self) -> list[str]:
+        return [d.code for d in self._items]
+
+
+class PolicyError(Exception):
+    """A stage failed; `diagnostics` holds every finding it collected."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic] | Diagnostic) -> None:
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics = Diagnostics(diagnostics)
+        first = next(iter(self.diagnostics.errors or list(self.diagnostics)), None)
+        super().__init__(first.message if first else "policy error")
+
+    @classmethod
+    def single(cls, code: str, message: str, location: Location | None = None) -> PolicyError:
+        return cls(Diagnostic(code, message, location or Location()))
+
+    @property
+    def message(self) -> str:
+        return str(self)

@@ -1,0 +1,244 @@
+"""The `.map` format, owned here alone: writing exactly as Xen 3.0.4's
+compiler printed it, and reading it back strictly.
+
+C's `%-25s` pads by bytes, so names are padded as UTF-8 bytes, not as
+characters. Record layouts are declared once (`_RECORDS`) and serve both
+directions.
+"""
+
+from __future__ import annotations
+
+from acm.errors import Diagnostic, Location, PolicyError
+from acm.model import ACM_MAGIC, MapPart, PolicyCode, PolicyMap, SsidLabel, TypeSet
+from acm.source import LabelKind
+
+_KIND_FIELD = {LabelKind.VM: "VM ", LabelKind.RES: "RES", LabelKind.ANY: "ANY"}
+_FIELD_KIND = {v: k for k, v in _KIND_FIELD.items()}
+# The part names as they stand in `LABEL->SSID` lines, padded to 7 columns.
+_PART_FIELD = {PolicyCode.CHWALL: "CHWALL ", PolicyCode.STE: "STE    "}
+_SSID_TYPE_PREFIX = {
+    PolicyCode.CHWALL: "SSID->TYPE CHWALL      ",
+    PolicyCode.STE: "SSID->TYPE STE         ",
+}
+_TYPE_PREFIX = {
+    PolicyCode.CHWALL: "TYPE CHWALL            ",
+    PolicyCode.STE: "TYPE STE               ",
+}
+_MAX_PREFIX = {
+    PolicyCode.CHWALL: (
+        "MAX-CHWALL-TYPES       ",
+        "MAX-CHWALL-SSIDS       ",
+        "MAX-CHWALL-LABELS      ",
+    ),
+    PolicyCode.STE: (
+        "MAX-STE-TYPES          ",
+        "MAX-STE-SSIDS          ",
+        "MAX-STE-LABELS         ",
+    ),
+}
+_HEAD = (
+    "POLICYREFERENCENAME    ",
+    "MAGIC                  ",
+    "POLICY FILE            ",
+    "BINARY FILE            ",
+)
+_PRIMARY = "PRIMARY                "
+_SECONDARY = "SECONDARY              "
+_PARTS = (PolicyCode.CHWALL, PolicyCode.STE)  # the order every block is written in
+
+
+def _b(text: str) -> bytes:
+    return text.encode("utf-8")
+
+
+def _name_number(name: str, number: int) -> bytes:
+    """`%-25s %8x` with byte padding, as C printed it."""
+    return _b(name).ljust(25, b" ") + b" " + format(number, "8x").encode()
+
+
+def render_map(m: PolicyMap) -> bytes:
+    out: list[bytes] = [
+        _b(_HEAD[0] + m.reference_name + "\n"),
+        _b(f"{_HEAD[1]}{ACM_MAGIC:08x}\n"),
+        _b(_HEAD[2] + m.policy_file + "\n"),
+        _b(_HEAD[3] + m.binary_file + "\n"),
+    ]
+    parts = [p for p in (m.chwall, m.ste) if p is not None]
+    for part in parts:
+        count = len(part.labels)
+        types, ssids, labels = _MAX_PREFIX[part.code]
+        out.append(_b(f"{types}{len(part.types):08x}\n{ssids}{count:08x}\n{labels}{count:08x}\n"))
+    out.append(b"\n")
+    out.append(_b(f"{_PRIMARY}{m.primary.map_name}\n{_SECONDARY}{m.secondary.map_name}\n\n"))
+    for part in parts:
+        prefix = _b("LABEL->SSID ")
+        field = _b(" " + _PART_FIELD[part.code])
+        out.extend(
+            prefix + _b(_KIND_FIELD[lab.kind]) + field + _name_number(lab.name, lab.ssid) + b"\n"
+            for lab in part.labels
+        )
+        out.append(b"\n")
+    for part in parts:
+        prefix = _b(_SSID_TYPE_PREFIX[part.code])
+        for ssid, types in enumerate(part.ssid_types):
+            names = "".join(" " + part.types[t] for t in types)
+            out.append(prefix + _b(f"{ssid:08x}{names}\n"))
+        out.append(b"\n")
+    for part in parts:
+        prefix = _b(_TYPE_PREFIX[part.code])
+        out.extend(prefix + _name_number(t, i) + b"\n" for i, t in enumerate(part.types))
+        out.append(b"\n")
+    return b"".join(out)
+
+
+# ---------------------------------------------------------------- reading
+
+
+class _MapReader:
+    def __init__(self, text: str, file: str) -> None:
+        self.lines = text.split("\n")
+        self.file = file
+        self.pos = 0
+
+    def fail(self, message: str, line: int | None = None) -> PolicyError:
+        where = Location(self.file, line if line is not None else self.pos + 1, 1)
+        return PolicyError(Diagnostic("MAP001", f"invalid .map: {message}", where))
+
+    def peek(self) -> str | None:
+        return self.lines[self.pos] if self.pos < len(self.lines) else None
+
+    def take(self, prefix: str, what: str) -> str:
+        line = self.peek()
+        if line is None or not line.startswith(prefix):
+            raise self.fail(f"expected {what}")
+        self.pos += 1
+        return line[len(prefix) :]
+
+    def blank(self) -> None:
+        if self.peek() != "":
+            raise self.fail("expected an empty line")
+        self.pos += 1
+
+    def hex(self, text: str, what: str, width: int | None = None) -> int:
+        s = text.strip()
+        if not s or (width is not None and len(text) != width):
+            raise self.fail(f"{what}: expected a hex number, got {text!r}")
+        try:
+            return int(s, 16)
+        except ValueError:
+            raise self.fail(f"{what}: expected a hex number, got {text!r}") from None
+
+    def name_number(self, rest: str, what: str) -> tuple[str, int]:
+        # `%-25s %8x`: the number is right-aligned in the last 8 columns.
+        if len(rest) < 34 or rest[-9] != " ":
+            raise self.fail(f"{what}: malformed name/number columns")
+        name = rest[:-9]
+        if len(name) == 25:
+            name = name.rstrip(" ")  # padding; a name of 25+ bytes is never padded
+        return name, self.hex(rest[-8:], what)
+
+    def code(self, text: str, what: str) -> PolicyCode:
+        try:
+            return PolicyCode[text]
+        except KeyError:
+            raise self.fail(f"{what}: unknown policy {text!r}") from None
+
+    def read(self) -> PolicyMap:
+        ref = self.take(_HEAD[0], "POLICYREFERENCENAME")
+        magic = self.hex(self.take(_HEAD[1], "MAGIC"), "MAGIC")
+        if magic != ACM_MAGIC:
+            raise self.fail(f"MAGIC is {magic:x}, expected {ACM_MAGIC:08x}", self.pos)
+        policy_file = self.take(_HEAD[2], "POLICY FILE")
+        binary_file = self.take(_HEAD[3], "BINARY FILE")
+        counts: dict[PolicyCode, tuple[int, int, int]] = {}
+        for code in _PARTS:
+            line = self.peek()
+            if line is not None and line.startswith(_MAX_PREFIX[code][0]):
+                counts[code] = tuple(  # type: ignore[assignment]
+                    self.hex(self.take(p, p.strip()), p.strip(), 8) for p in _MAX_PREFIX[code]
+                )
+        self.blank()
+        primary = self.code(self.take(_PRIMARY, "PRIMARY"), "PRIMARY")
+        secondary = self.code(self.take(_SECONDARY, "SECONDARY"), "SECONDARY")
+        self.blank()
+        present = [c for c in _PARTS if c in counts]
+        if {primary, secondary} - {PolicyCode.NULL} != set(present):
+            raise self.fail("PRIMARY/SECONDARY do not match the MAX- records", self.pos - 1)
+        labels: dict[PolicyCode, list[SsidLabel]] = {}
+        for code in present:
+            labels[code] = []
+            prefix = "LABEL->SSID "
+            while self.peek() not in (None, ""):
+                rest = self.take(prefix, "a LABEL->SSID line")
+                kind = _FIELD_KIND.get(rest[:3])
+                if kind is None or rest[3] != " " or not rest[4:].startswith(_PART_FIELD[code]):
+                    raise self.fail(f"malformed LABEL->SSID line for {code.name}")
+                name, ssid = self.name_number(rest[4 + len(_PART_FIELD[code]) :], "LABEL->SSID")
+                if ssid != len(labels[code]):
+                    raise self.fail(f"SSID {ssid:x} out of order, expected {len(labels[code]):x}")
+                labels[code].append(SsidLabel(name, kind, ssid))
+            self.blank()
+        ssid_type_names: dict[PolicyCode, list[list[str]]] = {}
+        for code in present:
+            rows: list[list[str]] = []
+            while self.peek() not in (None, ""):
+                rest = self.take(_SSID_TYPE_PREFIX[code], f"a SSID->TYPE {code.name} line")
+                number = self.hex(rest[:8], "SSID->TYPE", 8)
+                if number != len(rows):
+                    raise self.fail(f"SSID->TYPE {number:x} out of order")
+                rows.append(rest[9:].split(" ") if len(rest) > 8 else [])
+            ssid_type_names[code] = rows
+            self.blank()
+        parts: dict[PolicyCode, MapPart] = {}
+        for code in present:
+            types: list[str] = []
+            while self.peek() not in (None, ""):
+                rest = self.take(_TYPE_PREFIX[code], f"a TYPE {code.name} line")
+                name, number = self.name_number(rest, "TYPE")
+                if number != len(types):
+                    raise self.fail(f"TYPE {name} numbered {number:x}, expected {len(types):x}")
+                types.append(name)
+            self.blank()
+            parts[code] = self.part(code, types, labels[code], ssid_type_names[code], counts[code])
+        if any(line != "" for line in self.lines[self.pos :]):
+            raise self.fail("unexpected text after the last block")
+        return PolicyMap(
+            ref,
+            policy_file,
+            binary_file,
+            primary,
+            secondary,
+            parts.get(PolicyCode.CHWALL),
+            parts.get(PolicyCode.STE),
+        )
+
+    def part(
+        self,
+        code: PolicyCode,
+        types: list[str],
+        labels: list[SsidLabel],
+        rows: list[list[str]],
+        counts: tuple[int, int, int],
+    ) -> MapPart:
+        if counts != (len(types), len(labels), len(labels)):
+            raise self.fail(f"MAX-{code.name} counts disagree with the blocks that follow", 5)
+        if len(rows) != len(labels):
+            raise self.fail(f"{code.name}: {len(rows)} SSID->TYPE lines for {len(labels)} SSIDs")
+        number = {t: i for i, t in enumerate(types)}
+        ssid_types: list[TypeSet] = []
+        for row in rows:
+            try:
+                ssid_types.append(tuple(sorted(number[t] for t in row)))
+            except KeyError as exc:
+                raise self.fail(f"SSID->TYPE names unknown type {exc.args[0]!r}") from None
+        return MapPart(code, tuple(types), tuple(labels), tuple(ssid_types))
+
+
+def parse_map(data: bytes, file: str = "") -> PolicyMap:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PolicyError(
+            Diagnostic("MAP001", "invalid .map: not UTF-8 text", Location(file))
+        ) from None
+    return _MapReader(text, file).read()

@@ -1,0 +1,123 @@
+"""The compiled policy, as the `.bin` and `.map` files hold it.
+
+`BinaryPolicy` is exactly what the `.bin` says (no names); `PolicyMap` is
+exactly what the `.map` says (names, kinds, numbering). `CompiledPolicy`
+pairs the two. Type sets are tuples of type numbers in ascending order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from acm.source import LabelKind
+
+ACM_MAGIC = 0x0001DEBC
+ACM_POLICY_VERSION = 2
+ACM_CHWALL_VERSION = 1
+ACM_STE_VERSION = 1
+NULL_LABEL = "__NULL_LABEL__"
+MAX_16BIT = 0xFFFF
+
+TypeSet = tuple[int, ...]
+
+
+class PolicyCode(IntEnum):
+    NULL = 0
+    CHWALL = 1
+    STE = 2
+
+    @property
+    def map_name(self) -> str:
+        return self.name
+
+    @property
+    def title(self) -> str:
+        return {0: "NULL", 1: "CHINESE WALL", 2: "SIMPLE TYPE ENFORCEMENT"}[self.value]
+
+
+@dataclass(frozen=True)
+class ChwallPolicy:
+    max_types: int
+    ssids: tuple[TypeSet, ...]
+    conflict_sets: tuple[TypeSet, ...]
+
+    @property
+    def max_ssidrefs(self) -> int:
+        return len(self.ssids)
+
+
+@dataclass(frozen=True)
+class StePolicy:
+    max_types: int
+    ssids: tuple[TypeSet, ...]
+
+    @property
+    def max_ssidrefs(self) -> int:
+        return len(self.ssids)
+
+
+@dataclass(frozen=True)
+class BinaryPolicy:
+    reference_name: str
+    primary: PolicyCode
+    secondary: PolicyCode
+    chwall: ChwallPolicy | None = None
+    ste: StePolicy | None = None
+
+    def part(self, code: PolicyCode) -> ChwallPolicy | StePolicy | None:
+        if code is PolicyCode.CHWALL:
+            return self.chwall
+        if code is PolicyCode.STE:
+            return self.ste
+        return None
+
+
+@dataclass(frozen=True)
+class SsidLabel:
+    """One `LABEL->SSID` line: the label owning SSID number `ssid` of a part."""
+
+    name: str
+    kind: LabelKind
+    ssid: int
+
+
+@dataclass(frozen=True)
+class MapPart:
+    """What the `.map` says about one policy part."""
+
+    code: PolicyCode
+    types: tuple[str, ...]  # type names by type number
+    labels: tuple[SsidLabel, ...]  # by SSID number
+    ssid_types: tuple[TypeSet, ...]  # the SSID->TYPE lines, by SSID number
+
+    def type_names(self, types: TypeSet) -> list[str]:
+        return [self.types[t] for t in types]
+
+
+@dataclass(frozen=True)
+class PolicyMap:
+    reference_name: str
+    policy_file: str
+    binary_file: str
+    primary: PolicyCode
+    secondary: PolicyCode
+    chwall: MapPart | None
+    ste: MapPart | None
+
+    def part(self, code: PolicyCode) -> MapPart | None:
+        if code is PolicyCode.CHWALL:
+            return self.chwall
+        if code is PolicyCode.STE:
+            return self.ste
+        return None
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    binary: BinaryPolicy
+    map: PolicyMap
+
+    @property
+    def name(self) -> str:
+        return self.binary.reference_name

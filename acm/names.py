@@ -1,0 +1,50 @@
+"""Policy names: `example.chwall_ste.client_v1` <-> files under a policy root."""
+
+from __future__ import annotations
+
+import re
+
+from acm.errors import PolicyError
+
+POLICY_SUFFIX = "-security_policy.xml"
+MAP_SUFFIX = ".map"
+BIN_SUFFIX = ".bin"
+
+_PART = re.compile(r"[A-Za-z0-9_+\-]+")
+
+
+def check_policy_name(name: str) -> list[str]:
+    """The dotted name's parts, or PolicyError (ACM005) naming what is wrong.
+
+    Checked before any file is touched: a part holds letters, digits, `_`,
+    `-` and `+` only, so no `..`, `/`, empty part, NUL or space can reach a path.
+    """
+    if not name:
+        raise PolicyError.single("ACM005", "Invalid policy name '': the name is empty")
+    parts = name.split(".")
+    for part in parts:
+        if not part:
+            raise PolicyError.single(
+                "ACM005", f"Invalid policy name {name!r}: empty part between dots"
+            )
+        if not _PART.fullmatch(part):
+            raise PolicyError.single(
+                "ACM005",
+                f"Invalid policy name {name!r}: part {part!r} may hold only letters, "
+                "digits, '_', '-' and '+'",
+            )
+    return parts
+
+
+def policy_relpath(name: str) -> str:
+    """`example.chwall_ste.client_v1` -> `example/chwall_ste/client_v1` (checked)."""
+    return "/".join(check_policy_name(name))
+
+
+def policy_prefix(policy_root: str, name: str) -> str:
+    """The root as given, with one `/` added when missing, then the name's path.
+
+    This is exactly the string Xen's compiler printed into the `.map`.
+    """
+    root = policy_root if policy_root.endswith("/") else policy_root + "/"
+    return root + policy_relpath(name)

@@ -1,0 +1,48 @@
+"""Shared fixtures. Tests that read ../shared skip with a reason when it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+XEN_REF = SHARED / "ref" / "xen-3.0.4"
+EXAMPLE_XML = REPO / "policies" / "example" / "chwall_ste" / "client_v1-security_policy.xml"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def need_shared() -> Path:
+    if not XEN_REF.is_dir():
+        pytest.skip("../shared/ref/xen-3.0.4 is not beside this checkout (Xen reference data)")
+    return XEN_REF
+
+
+@pytest.fixture
+def xen_ref() -> Path:
+    return need_shared()
+
+
+@pytest.fixture
+def host_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh host root seeded with the example policy; XM_ROOT points at it."""
+    from xm_core.paths import HostPaths
+
+    root = tmp_path / "root"
+    root.mkdir()
+    HostPaths(root).seed_example()
+    monkeypatch.setenv("XM_ROOT", str(root))
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _no_user_root(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never touch the real per-user root or /etc/xen from a test."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    if "XM_ROOT" in os.environ:
+        monkeypatch.delenv("XM_ROOT")

@@ -1,0 +1,3 @@
+from xm_core.cli import main
+
+main()

@@ -1,0 +1,73 @@
+"""The `xm` command line: a thin click layer.
+
+Each command parses its arguments, calls one function of `xm_core` and hands
+the result to `xm_core.render`. Subcommands are imported only when they are
+run, so that `xm makepolicy` does not pay for SQLite, networkx or the
+analyses.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+# name -> "module:attribute"; the modules are imported on first use only.
+XM_COMMANDS: dict[str, str] = {
+    "makepolicy": "xm_core.cli.policy:makepolicy",
+    "demo": "xm_core.cli.demo:demo",
+    "acm": "xm_core.cli:acm_group",
+}
+
+ACM_COMMANDS: dict[str, str] = {}
+
+
+class LazyGroup(click.Group):
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, attr = self.lazy[cmd_name].split(":")
+            cmd = getattr(importlib.import_module(module), attr)
+            assert isinstance(cmd, click.Command)
+            return cmd
+        return super().get_command(ctx, cmd_name)
+
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group(cls=LazyGroup, lazy=XM_COMMANDS, context_settings=CONTEXT)
+@click.option(
+    "--root",
+    metavar="DIR",
+    envvar="XM_ROOT",
+    help="Host root: every host path (/etc/xen, /boot, the state) is taken under it.",
+)
+@click.option("--debug", is_flag=True, help="Show a traceback when a command fails.")
+@click.pass_context
+def xm(ctx: click.Context, root: str | None, debug: bool) -> None:
+    """Xen Access Control Module (sHype) tools: compile, load and enforce policies."""
+    ctx.obj = {"root": root, "debug": debug}
+
+
+@click.group(cls=LazyGroup, lazy=ACM_COMMANDS, context_settings=CONTEXT)
+def acm_group() -> None:
+    """Beyond Xen: lint, graphs, flows, explanations, diff, decompile, tests, audit."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    xm.main(args=argv, prog_name="xm")
+
+
+def lint_main(argv: list[str] | None = None) -> None:
+    """The `acm-lint` console script: `xm acm lint` on its own."""
+    args = sys.argv[1:] if argv is None else argv
+    xm.main(args=["acm", "lint", *args], prog_name="acm-lint")

@@ -1,0 +1,64 @@
+"""All output of `xm`: text in Xen's formats and `--json`, in one place.
+
+Submodules render one area each (`render.policy`, ...); this module holds
+what they share: error lines and JSON emission.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from acm.errors import Diagnostics, PolicyError
+from xm_core.errors import XmError
+
+
+def out(text: str = "") -> None:
+    sys.stdout.write(text + "\n" if not text.endswith("\n") else text)
+
+
+def err(text: str) -> None:
+    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+
+
+def emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+
+
+def xm_error(exc: XmError) -> None:
+    """Xen's form: `Error: '<message>'` (the repr of the message)."""
+    err(f"Error: {exc.message!r}")
+    for line in exc.details:
+        err(line)
+
+
+def policy_error(exc: PolicyError) -> None:
+    """Every finding of a failed stage, one a line: `file:line:col: error CODE: message`.
+    A failure that has no place in a file prints like any `xm` error."""
+    items = list(exc.diagnostics)
+    if all(not d.location.file for d in items):
+        for d in items:
+            if d.is_error:
+                err(f"Error: {d.message!r}")
+        return
+    for d in items:
+        err(d.format())
+
+
+def warnings(found: Diagnostics) -> None:
+    """Warnings of a successful stage go to stderr; stdout stays silent."""
+    for d in found:
+        err(d.format())
+
+
+def demo(report: object) -> None:
+    from xm_core.demo import DemoReport
+
+    assert isinstance(report, DemoReport)
+    out(f"host root: {report.root}")
+    for step in report.steps:
+        out("")
+        out(f"$ {step.command}")
+        for line in step.output:
+            out(line)
