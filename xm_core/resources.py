@@ -1,0 +1,137 @@
+"""Resources: canonical names, and the resource label file.
+
+The label file is `<policy root>/resource_labels`, in Xen's format:
+
+    resources = {
+        'phy:/dev/hda1': ('example.chwall_ste.client_v1', 'res_LogicalDiskPartition1(hda1)'),
+    }
+
+Xen executed this file to read it; we read it as a literal (never run),
+write it atomically under an exclusive lock, and report a file that does
+not parse instead of overwriting it.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from xm_core.atomic import atomic_write
+from xm_core.errors import XmError
+
+ResourceLabels = dict[str, tuple[str, str]]  # canonical resource -> (policy, label)
+
+
+def canonical_resource(resource: str) -> str:
+    """Make a resource name canonical as Xen did: `phy:` and `tap:` paths
+    without a leading `/` get `/dev/` in front, `file:` paths must be
+    absolute, a name without `type:` is an error. The path need not exist."""
+    kind, sep, path = resource.partition(":")
+    if not sep or not kind:
+        raise XmError(f"Resource spec '{resource}' contains no ':' delimiter")
+    subtype = ""
+    if kind == "tap":
+        subtype, sep, path = path.partition(":")
+        if not sep or not subtype:
+            raise XmError(f"Resource spec '{resource}' contains no tap subtype")
+    if not path:
+        raise XmError(f"Invalid resource '{resource}': empty path")
+    if kind in ("phy", "tap") and not path.startswith("/"):
+        path = "/dev/" + path
+    if not path.startswith("/"):
+        raise XmError(f"Invalid resource '{resource}': the path must be absolute")
+    if kind == "tap":
+        kind = f"tap:{subtype}"
+    return f"{kind}:{path}"
+
+
+def parse_resource_labels(text: str, file: str) -> ResourceLabels:
+    """The `resources` dict of a label file, checked; XmError when it does not parse."""
+    try:
+        tree = ast.parse(text, filename=file)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        line = getattr(exc, "lineno", None) or 0
+        raise XmError(
+            f"Resource label file '{file}' does not parse (line {line}); left as it is"
+        ) from None
+    if not tree.body:
+        return {}
+    stmt = tree.body[0]
+    if (
+        len(tree.body) != 1
+        or not isinstance(stmt, ast.Assign)
+        or len(stmt.targets) != 1
+        or not isinstance(stmt.targets[0], ast.Name)
+        or stmt.targets[0].id != "resources"
+    ):
+        raise XmError(
+            f"Resource label file '{file}' must hold one assignment 'resources = {{...}}'; "
+            "left as it is"
+        )
+    try:
+        value = ast.literal_eval(stmt.value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise XmError(
+            f"Resource label file '{file}' line {stmt.lineno}: not a literal; left as it is"
+        ) from None
+    if not isinstance(value, dict):
+        raise XmError(f"Resource label file '{file}': 'resources' is not a dict; left as it is")
+    result: ResourceLabels = {}
+    for key, entry in value.items():
+        if (
+            not isinstance(key, str)
+            or not isinstance(entry, tuple | list)
+            or len(entry) != 2
+            or not all(isinstance(x, str) for x in entry)
+        ):
+            raise XmError(
+                f"Resource label file '{file}': entry {key!r} is not "
+                "'resource': ('policy', 'label'); left as it is"
+            )
+        result[key] = (entry[0], entry[1])
+    return result
+
+
+def render_resource_labels(labels: ResourceLabels) -> bytes:
+    lines = ["resources = {"]
+    for resource in sorted(labels):
+        policy, label = labels[resource]
+        lines.append(f"    {resource!r}: ({policy!r}, {label!r}),")
+    lines.append("}")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def read_resource_labels(path: Path, missing_ok: bool = True) -> ResourceLabels:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if missing_ok:
+            return {}
+        raise XmError("Resource label file not found") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise XmError(f"Resource label file '{path}' is not UTF-8 text; left as it is") from None
+    return parse_resource_labels(text, str(path))
+
+
+@contextlib.contextmanager
+def locked_resource_labels(path: Path) -> Iterator[ResourceLabels]:
+    """Read-modify-write under an exclusive lock: yields the labels; when the
+    block ends without an exception, the (changed) dict is written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        labels = read_resource_labels(path)
+        before = dict(labels)
+        yield labels
+        if labels != before:
+            atomic_write(path, render_resource_labels(labels))
+    finally:
+        os.close(fd)
