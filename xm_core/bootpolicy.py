@@ -31,7 +31,6 @@ class BootPolicyResult:
     policy: str
     title: str
     boot_file: Path  # the file edited (the target when the menu is a symlink)
-    link: Path | None  # the symlink that was followed, if any
     bin_file: Path  # <root>/boot/<policy>.bin
     edit: MenuEdit
     dry_run: bool
@@ -73,15 +72,13 @@ def resolve_in_root(root: Path, path: Path) -> Path:
     return root.joinpath(*done)
 
 
-def find_boot_file(paths: HostPaths) -> tuple[Path, Path | None]:
-    """(file to edit, symlink followed to it): `menu.lst`, else `grub.conf`."""
+def find_boot_file(paths: HostPaths) -> Path:
+    """The file to edit: `menu.lst`, else `grub.conf`, symlinks followed
+    inside the root (a dangling `menu.lst` link falls back to `grub.conf`)."""
     for name in BOOT_FILES:
-        where = paths.grub_dir / name
-        if not os.path.lexists(where):
-            continue
-        target = resolve_in_root(paths.root, where)
+        target = resolve_in_root(paths.root, paths.grub_dir / name)
         if target.is_file():
-            return target, (where if target != where else None)
+            return target
     raise XmError(f"Boot file '{paths.grub_dir / BOOT_FILES[0]}' not found.")
 
 
@@ -103,7 +100,7 @@ def read_policy_binary(paths: HostPaths, policy: str) -> bytes:
     return data
 
 
-def _module_warning(paths: HostPaths, edit: MenuEdit, policy: str) -> list[str]:
+def _module_warning(edit: MenuEdit, policy: str) -> list[str]:
     """The module line names the hypervisor's folder; the `.bin` goes to
     /boot. Say so when these cannot be the same place."""
     assert edit.entry.hypervisor is not None
@@ -115,7 +112,7 @@ def _module_warning(paths: HostPaths, edit: MenuEdit, policy: str) -> list[str]:
     shown = folder.decode("utf-8", "replace")
     return [
         f"Warning: the boot entry loads '{shown}{policy}.bin' but the policy is "
-        f"copied to /boot; copy it to '{shown}' yourself if that folder is elsewhere."
+        f"copied to /boot only; copy it to '{shown}' too if that is another folder."
     ]
 
 
@@ -125,21 +122,21 @@ def cfg_boot_policy(
     """Copy the policy's `.bin` to /boot and configure it into the Xen entry
     of the boot menu. XmError/PolicyError before anything is changed."""
     binary = read_policy_binary(paths, policy)
-    boot_file, link = find_boot_file(paths)
+    boot_file = find_boot_file(paths)
     original = boot_file.read_bytes()
     edit = edit_menu(original, policy, title)
-    bin_file = paths.boot / f"{policy}.bin"
+    # /boot may be a symlink (to a mounted boot partition): read it inside the root.
+    bin_file = resolve_in_root(paths.root, paths.boot) / f"{policy}.bin"
     result = BootPolicyResult(
         policy=policy,
         title=edit.entry.title_text,
         boot_file=boot_file,
-        link=link,
         bin_file=bin_file,
         edit=edit,
         dry_run=dry_run,
         backup=None,
         diff=unified_diff(original, edit.edited, str(boot_file)),
-        warnings=_module_warning(paths, edit, policy),
+        warnings=_module_warning(edit, policy),
     )
     if dry_run:
         return result
