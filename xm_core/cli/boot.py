@@ -21,10 +21,11 @@ def cfgbootpolicy(ctx: click.Context, dry_run: bool, policy: str, boot_title: st
     """Configure POLICY (dotted name, compiled with makepolicy) to be loaded at boot.
 
     Copies the policy's .bin to /boot and adds `module <folder of xen.gz><POLICY>.bin`
-    as the last line of the Xen entry of /boot/grub/menu.lst (or grub.conf),
-    replacing an earlier policy module line. The entry is the one whose title
-    starts with "Xen" or whose kernel is a xen*.gz hypervisor; BOOT-TITLE picks
-    the Xen entry whose title contains it. The old menu is kept as <file>_save.
+    at the end of the Xen entry of /boot/grub/menu.lst (or grub.conf; a symlink
+    is followed), or replaces the entry's policy (.bin) module line in place.
+    The entry is the one whose title starts with "Xen" or whose kernel is a
+    xen*.gz hypervisor; BOOT-TITLE picks the Xen entry whose title contains it.
+    Nothing else in the file changes; the old menu is kept as <file>_save.
     """
     from xm_core.bootpolicy import cfg_boot_policy
     from xm_core.render import boot
