@@ -18,6 +18,7 @@ import click
 XM_COMMANDS: dict[str, str] = {
     "makepolicy": "xm_core.cli.policy:makepolicy",
     "demo": "xm_core.cli.demo:demo",
+    "cfgbootpolicy": "xm_core.cli.boot:cfgbootpolicy",
     "acm": "xm_core.cli:acm_group",
 }
 
