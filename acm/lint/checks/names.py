@@ -20,6 +20,13 @@ from acm.source import LabelKind, Named
 MAP_COLUMN = 25  # `%-25s`, in bytes
 
 _SPACE_NAMES = {" ": "a space", "\t": "a tab", "\u00a0": "a no-break space"}
+_CATEGORY_NAMES = {
+    "Cc": "control",
+    "Cf": "invisible formatting",
+    "Cs": "surrogate",
+    "Co": "private-use",
+    "Cn": "unassigned",
+}
 
 
 def bad_character(text: str) -> str | None:
@@ -29,8 +36,9 @@ def bad_character(text: str) -> str | None:
     for ch in text:
         if ch.isspace():
             return "white space (" + _SPACE_NAMES.get(ch, f"U+{ord(ch):04X}") + ")"
-        if unicodedata.category(ch).startswith("C"):
-            return f"the control or unassigned character U+{ord(ch):04X}"
+        category = unicodedata.category(ch)
+        if category.startswith("C"):
+            return f"the {_CATEGORY_NAMES.get(category, 'control')} character U+{ord(ch):04X}"
     return None
 
 

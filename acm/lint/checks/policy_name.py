@@ -60,8 +60,14 @@ def policy_place(
     for root in roots:
         folders = _below(path, root)
         if folders is not None:
-            return PolicyPlace(".".join((*folders, stem)), root)
+            return PolicyPlace(".".join((*folders, stem)), _shown(root))
     return PolicyPlace(stem, None)
+
+
+def _shown(folder: str) -> str:
+    """A folder as a reader knows it: relative to the working folder when inside it."""
+    rel = os.path.relpath(folder)
+    return folder if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
 
 
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
@@ -81,7 +87,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
             yield ctx.finding(
                 "ACM018",
                 f"PolicyName '{named.text}' does not match the file's place: expected "
-                f"'{place.expected}' (below the policy root {place.root})",
+                f"'{place.expected}' (below the policy root '{place.root}')",
                 where,
             )
     elif named.text.rsplit(".", 1)[-1] != place.expected:
