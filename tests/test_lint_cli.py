@@ -276,3 +276,17 @@ def test_empty_folder_exits_2(tmp_path: Path) -> None:
 )
 def test_bad_options_exit_2(args: list[str]) -> None:
     assert lint(*args).exit_code == 2
+
+
+def test_pre_commit_hook_runs_the_declared_script() -> None:
+    """.pre-commit-hooks.yaml names the `acm-lint` script and matches policy files."""
+    import tomllib
+
+    hooks = (REPO / ".pre-commit-hooks.yaml").read_text()
+    fields = dict(re.findall(r"^\s*-?\s*(id|entry|language|files): (.+)$", hooks, re.M))
+    assert fields["id"] == "acm-lint" and fields["language"] == "python"
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts[fields["entry"]] == "xm_core.cli:lint_main"
+    files = re.compile(fields["files"])
+    assert files.search(str(EXAMPLE_XML.relative_to(REPO)))
+    assert not files.search("policies/example/chwall_ste/client_v1.map")
