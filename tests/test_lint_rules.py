@@ -207,3 +207,11 @@ def test_example_policy_findings() -> None:
     """The findings docs/lint.md explains, in file order."""
     found = [(d.code, d.severity, d.location.line) for d in _lint(EXAMPLE_XML)]
     assert found == [("ACM030", W, 83), ("ACM030", W, 93), ("ACM031", I, 114), ("ACM031", I, 118)]
+
+
+def test_docs_list_every_rule_with_its_severity() -> None:
+    from tests.conftest import REPO
+
+    docs = (REPO / "docs" / "lint.md").read_text()
+    for rule in RULES.values():
+        assert f"| {rule.code} | {rule.severity.value} | {rule.name} |" in docs
