@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from acm.compiler import compile_source  # noqa: E402
 from acm.lint import lint_paths  # noqa: E402
-from acm.lint.checks import CHECKS  # noqa: E402
+from acm.lint.checks import CHECKS, Check  # noqa: E402
 from acm.lint.checks.policy_name import policy_place  # noqa: E402
 from acm.lint.context import LintContext  # noqa: E402
 from acm.source import read_policy_source  # noqa: E402
@@ -40,6 +41,10 @@ def best(repeat: int, run: Callable[[], object]) -> float:
         run()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def _run_check(check: Check, ctx: LintContext) -> None:
+    list(check(ctx))
 
 
 def main() -> None:
@@ -70,7 +75,7 @@ def main() -> None:
     ctx = LintContext(src, compiled, frozenset(), policy_place(policy))
     for check in CHECKS:
         name = check.__module__.rsplit(".", 1)[-1]
-        rows.append((f"check {name}", best(args.repeat, lambda c=check: list(c(ctx)))))
+        rows.append((f"check {name}", best(args.repeat, partial(_run_check, check, ctx))))
     report = lint_paths([policy])
     rows.append(("lint_paths (all of the above)", best(args.repeat, lambda: lint_paths([policy]))))
 

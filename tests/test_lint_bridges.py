@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acm.lint import lint_paths
+from acm.lint import RULES, lint_paths, lint_source
 from acm.lint.checks.bridges import Bridge, find_bridges
 from acm.source import LabelKind, LabelSource, PolicySource, parse_policy_source, read_policy_source
 from tests.conftest import EXAMPLE_XML
@@ -179,6 +179,10 @@ def test_bridges_match_brute_force(case: tuple[bytes, set[str]]) -> None:
     assert len(bridges) == len({id(b.via) for b in bridges})  # one finding per label
     for bridge in bridges:
         _check_witness(bridge, src)
+    # every other check copes with whatever the generator makes
+    findings = lint_source(src, trusted)
+    assert {d.code for d in findings} <= set(RULES)
+    assert sum(d.code == "ACM030" for d in findings) == len(bridges)
 
 
 def test_one_sided_block_is_a_wall() -> None:

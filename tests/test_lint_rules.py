@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from acm.errors import Diagnostic, Severity
 from acm.lint import RULES, lint_paths
@@ -215,3 +217,29 @@ def test_docs_list_every_rule_with_its_severity() -> None:
     docs = (REPO / "docs" / "lint.md").read_text()
     for rule in RULES.values():
         assert f"| {rule.code} | {rule.severity.value} | {rule.name} |" in docs
+
+
+# ---------------------------------------------------------------- never a traceback
+
+_EXAMPLE_TEXT = EXAMPLE_XML.read_bytes()
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    start=st.integers(0, len(_EXAMPLE_TEXT)),
+    length=st.integers(0, 400),
+    insert=st.sampled_from(
+        [b"", b"<", b"</Type>", b"<Type>x y</Type>", b"<!-- c -->", b"&amp;", b"\xff", b"]]>"]
+    ),
+)
+def test_damaged_policies_give_findings_not_tracebacks(
+    tmp_path: Path, start: int, length: int, insert: bytes
+) -> None:
+    damaged = _EXAMPLE_TEXT[:start] + insert + _EXAMPLE_TEXT[start + length :]
+    path = tmp_path / "client_v1-security_policy.xml"
+    path.write_bytes(damaged)
+    for d in _lint(path):
+        assert d.code in RULES
+        assert d.location.file == str(path)
