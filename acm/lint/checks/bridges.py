@@ -112,15 +112,14 @@ class _Bridges:
                 self.type_classes.setdefault(t, []).append(cw)
         self.conflicts: dict[TypeSet, int] = {}
         self.reach_cache: dict[TypeSet, int] = {}
+        boot = src.bootstrap.text if src.bootstrap is not None else None
+        # who may bridge: not trusted, not Domain-0, and a VM label must be able to start
         self.candidates = ((1 << self.size) - 1) & ~_mask(
             (
                 i
                 for i, lab in enumerate(self.labels)
                 if lab.name.text in exempt
-                or (
-                    lab.kind is LabelKind.VM
-                    and (not self.cw_of[i] or lab.name.text == src_boot(src))
-                )
+                or (lab.kind is LabelKind.VM and (not self.cw_of[i] or lab.name.text == boot))
             ),
             self.size,
         )
@@ -208,10 +207,6 @@ class _Bridges:
                 if shared and i != via:
                     return i, min(shared, key=self.type_rank.__getitem__)
         raise AssertionError("a group in reach has a member that shares a type")
-
-
-def src_boot(src: PolicySource) -> str | None:
-    return src.bootstrap.text if src.bootstrap is not None else None
 
 
 def find_bridges(src: PolicySource, trusted: Iterable[str] = ()) -> list[Bridge]:
