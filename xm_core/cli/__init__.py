@@ -22,7 +22,9 @@ XM_COMMANDS: dict[str, str] = {
     "acm": "xm_core.cli:acm_group",
 }
 
-ACM_COMMANDS: dict[str, str] = {}
+ACM_COMMANDS: dict[str, str] = {
+    "lint": "xm_core.cli.lint:lint",
+}
 
 
 class LazyGroup(click.Group):
