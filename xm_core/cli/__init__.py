@@ -72,5 +72,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def lint_main(argv: list[str] | None = None) -> None:
     """The `acm-lint` console script: `xm acm lint` on its own."""
+    from xm_core.cli.lint import lint
+
     args = sys.argv[1:] if argv is None else argv
-    xm.main(args=["acm", "lint", *args], prog_name="acm-lint")
+    lint.main(args=args, prog_name="acm-lint")
