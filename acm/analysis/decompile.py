@@ -65,8 +65,8 @@ class DecompileResult:
     vm_labels: int
     res_labels: int
 
-    def format(self) -> str:
-        return self.xml.decode("utf-8")
+    def format(self) -> list[str]:
+        return [self.summary()]
 
     def summary(self) -> str:
         names = "names from the .map" if self.names_from_map else "made-up names (no .map)"
@@ -82,6 +82,7 @@ class DecompileResult:
             "vm_labels": self.vm_labels,
             "res_labels": self.res_labels,
             "verified": True,
+            "xml": self.xml.decode("utf-8"),
         }
 
 
@@ -374,3 +375,14 @@ def decompile(
         sum(p.kind is LabelKind.VM for p in plans),
         sum(p.kind is LabelKind.RES for p in plans),
     )
+
+
+def decompile_files(bin_path: str, map_path: str | None = None) -> DecompileResult:
+    """`xm acm decompile`: read a `.bin` (and a `.map`) and decompile them."""
+    from acm.analysis.loader import read_file
+    from acm.binfmt import decode_binary
+    from acm.mapfile import parse_map
+
+    binary = decode_binary(read_file(bin_path), bin_path)
+    pmap = parse_map(read_file(map_path), map_path) if map_path is not None else None
+    return decompile(binary, pmap, bin_path)

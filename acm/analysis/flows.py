@@ -290,3 +290,16 @@ def build_flows(policy: AnalysisPolicy) -> FlowGraph:
         )
         g.add_edges_from((label.key, type_node(names[t])) for t in label.ste)
     return FlowGraph(policy, g, excluded, order)
+
+
+def find_flows(
+    policy: AnalysisPolicy,
+    source: str,
+    target: str,
+    max_hops: int = DEFAULT_MAX_HOPS,
+    limit: int = DEFAULT_LIMIT,
+) -> FlowsResult:
+    """`xm acm flows`: the paths from label `source` to label `target` (names as
+    a user writes them, `dom:`/`res:` prefixes allowed)."""
+    graph = build_flows(policy)
+    return graph.flows(policy.find(source), policy.find(target), max_hops, limit)

@@ -7,13 +7,15 @@ dependency); the only delicate part is quoting, done by `dot_id`.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 
-from acm.analysis.loader import analysis_error
+from acm.analysis.loader import AnalysisPolicy, analysis_error
 
 GRAPH_FORMATS = ("json", "dot", "svg")
 
@@ -54,8 +56,8 @@ def to_dot(
     directed = graph.is_directed()
     arrow = "->" if directed else "--"
     lines = [f"{'digraph' if directed else 'graph'} {dot_id(name)} {{"]
-    for what, attrs in (defaults or {}).items():
-        lines.append(f"  {what}{_attrs(attrs)};")
+    for what, default in (defaults or {}).items():
+        lines.append(f"  {what}{_attrs(default)};")
     extra = node_attrs or {}
     attrs: dict[str, object] = {}
     for node, data in graph.nodes(data=True):
@@ -95,3 +97,67 @@ def dot_to_svg(dot: str) -> bytes:
             "ANA011", f"Graphviz 'dot' failed: {detail[-1] if detail else proc.returncode}"
         )
     return proc.stdout
+
+
+GRAPH_KINDS = ("conflicts", "flows")
+GRAPH_LEVELS = ("auto", "labels", "groups", "types")
+
+
+@dataclass
+class GraphExport:
+    """One analysis graph, ready to be written as JSON, DOT or SVG."""
+
+    graph: nx.Graph
+    title: str
+
+    @property
+    def level(self) -> str:
+        return str(self.graph.graph.get("level", ""))
+
+    def as_dict(self) -> dict[str, Any]:
+        return node_link(self.graph)
+
+    def dot(self) -> str:
+        styles: dict[str, dict[str, object]] = {}
+        for node, data in self.graph.nodes(data=True):
+            style: dict[str, object] = {}
+            if data.get("kind") == "res":
+                style["shape"] = "box"
+            elif data.get("kind") == "type":
+                style.update(shape="diamond", style="dashed")
+            if "size" in data:  # a group of labels
+                style["label"] = f"{data['name']}\n{data['size']} label{'s' * (data['size'] != 1)}"
+            if data.get("bootstrap"):
+                style["peripheries"] = 2
+            styles[node] = style
+        edge = "via" if self.graph.graph.get("kind") == "conflicts" else "types"
+        return to_dot(self.graph, self.title, styles, edge_label=edge)
+
+    def format(self, fmt: str) -> bytes:
+        if fmt == "json":
+            return (json.dumps(self.as_dict(), indent=2) + "\n").encode("utf-8")
+        if fmt == "svg":
+            return dot_to_svg(self.dot())
+        return self.dot().encode("utf-8")
+
+
+def policy_graph(
+    policy: AnalysisPolicy, kind: str = "conflicts", level: str = "auto"
+) -> GraphExport:
+    """The Chinese Wall graph (`conflicts`: labels or groups) or the STE flow
+    graph (`flows`: labels or labels and types) of a policy."""
+    if kind == "conflicts":
+        from acm.analysis.conflicts import build_conflicts
+
+        if level not in ("auto", "labels", "groups"):
+            raise analysis_error("ANA006", f"the conflicts graph has no level '{level}'")
+        graph = build_conflicts(policy).export(level)  # type: ignore[arg-type]
+    elif kind == "flows":
+        from acm.analysis.flows import build_flows
+
+        if level not in ("auto", "labels", "types"):
+            raise analysis_error("ANA006", f"the flows graph has no level '{level}'")
+        graph = build_flows(policy).export(level)  # type: ignore[arg-type]
+    else:
+        raise analysis_error("ANA006", f"unknown graph kind '{kind}'")
+    return GraphExport(graph, f"{policy.name} {kind}")

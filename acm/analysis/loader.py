@@ -264,8 +264,8 @@ def read_compiled(bin_path: str | Path, map_path: str | Path) -> CompiledPolicy:
     from acm.binfmt import decode_binary
     from acm.mapfile import parse_map
 
-    binary = decode_binary(_read(bin_path), str(bin_path))
-    pmap = parse_map(_read(map_path), str(map_path))
+    binary = decode_binary(read_file(bin_path), str(bin_path))
+    pmap = parse_map(read_file(map_path), str(map_path))
     check_map_matches(CompiledPolicy(binary, pmap), str(map_path))
     return CompiledPolicy(binary, pmap)
 
@@ -311,7 +311,8 @@ def load_policy_file(path: str | Path) -> AnalysisPolicy:
     return load_xml(p, str(path))
 
 
-def _read(path: str | Path) -> bytes:
+def read_file(path: str | Path) -> bytes:
+    """A file's bytes, or PolicyError ANA003 naming it."""
     try:
         with open(path, "rb") as f:
             return f.read()
@@ -328,5 +329,6 @@ __all__ = [
     "load_binary",
     "load_policy_file",
     "load_xml",
+    "read_file",
     "read_compiled",
 ]

@@ -21,7 +21,13 @@ XM_COMMANDS: dict[str, str] = {
     "acm": "xm_core.cli:acm_group",
 }
 
-ACM_COMMANDS: dict[str, str] = {}
+ACM_COMMANDS: dict[str, str] = {
+    "graph": "xm_core.cli.analysis:graph",
+    "flows": "xm_core.cli.analysis:flows",
+    "coexist": "xm_core.cli.analysis:coexist",
+    "diff": "xm_core.cli.analysis:diff",
+    "decompile": "xm_core.cli.analysis:decompile",
+}
 
 
 class LazyGroup(click.Group):
