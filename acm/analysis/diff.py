@@ -36,7 +36,7 @@ def ssidref_of(policy: AnalysisPolicy, label: Label) -> int | None:
     pmap = policy.compiled.map
     halves = []
     for code in (pmap.primary, pmap.secondary):
-        ssid = label.chwall_ssid if code is PolicyCode.CHWALL else label.ste_ssid
+        ssid = {PolicyCode.CHWALL: label.chwall_ssid, PolicyCode.STE: label.ste_ssid}.get(code)
         halves.append(ssid or 0)
     return make_ssidref(halves[0], halves[1])
 
