@@ -98,7 +98,9 @@ def test_limit_and_count() -> None:
 def test_count_beyond_the_cap_is_a_lower_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(coexist_module, "PER_PART_CAP", 3)
     cw = ["sys", "a", "b", "c", "d"]
-    spec = Spec(cw=cw, conflict_sets=[(None, ["a", "b", "c", "d"])], vms=[(t, [], [[t]]) for t in cw])
+    spec = Spec(
+        cw=cw, conflict_sets=[(None, ["a", "b", "c", "d"])], vms=[(t, [], [[t]]) for t in cw]
+    )
     res = coexist(analysed(spec))
     assert isinstance(res, CoexistSets)
     assert res.total is None and res.at_least == 3

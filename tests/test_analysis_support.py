@@ -89,7 +89,9 @@ def compile_xml(xml: bytes) -> CompiledPolicy:
 
 
 def analysed(spec: Spec) -> AnalysisPolicy:
-    return from_compiled(compile_xml(to_xml(spec)))
+    """The analysis view, with the conflict set names as `load_xml` keeps them."""
+    names = tuple(name for name, _ in spec.conflict_sets)
+    return from_compiled(compile_xml(to_xml(spec)), names)
 
 
 def data_policy(name: str) -> Path:
@@ -109,10 +111,11 @@ label_names = st.text(alphabet=_CHARS + " ", min_size=1, max_size=8).filter(
 
 
 @st.composite
-def specs(draw: st.DrawFn, chwall_one_group: bool = False) -> Spec:
+def specs(draw: st.DrawFn, chwall_one_group: bool = False, with_ste: bool = False) -> Spec:
     """A random valid source policy. With `chwall_one_group`, every VM label has
-    exactly one CHWALL group (so each label resolves: for the coexist checks)."""
-    has_ste = draw(st.booleans())
+    exactly one CHWALL group (so each label resolves: for the coexist checks);
+    `with_ste` always gives it an STE part."""
+    has_ste = with_ste or draw(st.booleans())
     has_cw = chwall_one_group or draw(st.booleans())
     ste = draw(st.lists(type_names, min_size=1, max_size=4, unique=True)) if has_ste else None
     cw = draw(st.lists(type_names, min_size=1, max_size=4, unique=True)) if has_cw else None
@@ -132,15 +135,15 @@ def specs(draw: st.DrawFn, chwall_one_group: bool = False) -> Spec:
     if chwall_one_group:  # one VM label per name, so every label resolves
         seen: set[str] = set()
         vms = [v for v in vms if not (v[0] in seen or seen.add(v[0]))]  # type: ignore[func-returns-value]
-    res = [
-        (draw(st.sampled_from(pool)), groups(ste, 0, 2)) for _ in range(draw(st.integers(0, 4)))
-    ]
+    res = [(draw(st.sampled_from(pool)), groups(ste, 0, 2)) for _ in range(draw(st.integers(0, 4)))]
     bootstrap = draw(st.sampled_from([v[0] for v in vms]))
     # The bootstrap needs an entry in each part the policy has.
     boot_index = next(i for i, v in enumerate(vms) if v[0] == bootstrap)
     name, ste_groups, cw_groups = vms[boot_index]
-    if ste and not any(g for n, g, _ in vms if n == bootstrap) and not any(
-        g for n, g in res if n == bootstrap
+    if (
+        ste
+        and not any(g for n, g, _ in vms if n == bootstrap)
+        and not any(g for n, g in res if n == bootstrap)
     ):
         ste_groups = [*ste_groups, [ste[0]]]
     if cw and not any(g for n, _, g in vms if n == bootstrap):

@@ -97,7 +97,7 @@ class FlowsResult:
                     "labels": [lab.name for lab in p.labels],
                     "steps": [
                         {"from": a.name, "to": b.name, "types": list(ts)}
-                        for a, b, ts in zip(p.labels, p.labels[1:], p.types, strict=True)
+                        for a, b, ts in zip(p.labels[:-1], p.labels[1:], p.types, strict=True)
                     ],
                 }
                 for p in self.paths
