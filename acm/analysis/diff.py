@@ -16,11 +16,10 @@ is built on top of this diff, not inside it.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from acm.analysis.conflicts import ConflictGraph, build_conflicts
+from acm.analysis.conflicts import ConflictGraph, CwGroup, build_conflicts
 from acm.analysis.loader import AnalysisPolicy, Label
 from acm.model import PolicyCode
 from acm.source import LabelKind
@@ -134,8 +133,11 @@ class ConflictSetDelta:
 
 @dataclass(frozen=True)
 class BlockDelta:
-    """Labels that, running, now block (or no longer block) other labels."""
+    """A Chinese Wall type set that, running, now blocks (or no longer blocks)
+    another, with the labels holding each (in NEW when added, in OLD when removed)."""
 
+    blocker_types: tuple[str, ...]
+    blocked_types: tuple[str, ...]
     blockers: tuple[str, ...]
     blocked: tuple[str, ...]
     added: bool  # True: NEW blocks where OLD did not; False: the reverse
@@ -193,8 +195,9 @@ class PolicyDiff:
                 verb = "now block" if b.added else "no longer block"
                 verb += "s" if len(b.blockers) == 1 else ""
                 lines.append(
-                    f"  {'+' if b.added else '-'} {', '.join(b.blockers)} (running) {verb} "
-                    f"{', '.join(b.blocked)}"
+                    f"  {'+' if b.added else '-'} {_few(b.blockers)} (running) {verb} "
+                    f"{_few(b.blocked)}  [{'+'.join(b.blocker_types)} -> "
+                    f"{'+'.join(b.blocked_types)}]"
                 )
         return lines
 
@@ -235,6 +238,8 @@ class PolicyDiff:
             "blocking": [
                 {
                     "status": "added" if b.added else "removed",
+                    "blocker_types": list(b.blocker_types),
+                    "blocked_types": list(b.blocked_types),
                     "blockers": list(b.blockers),
                     "blocked": list(b.blocked),
                 }
@@ -259,6 +264,13 @@ def _label_side(
         "ssidref": f"0x{ssidref:08x}" if ssidref is not None else None,
         "problem": label.problem,
     }
+
+
+def _few(names: tuple[str, ...], shown: int = 5) -> str:
+    """At most `shown` names in text output (the JSON has them all)."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return ", ".join(names[:shown]) + f" and {len(names) - shown} more"
 
 
 def _entries_text(entries: tuple[tuple[str, ...], ...]) -> str:
@@ -431,34 +443,47 @@ def _conflict_sets(old: AnalysisPolicy, new: AnalysisPolicy) -> list[ConflictSet
 
 
 def _blocking(old_cg: ConflictGraph, new_cg: ConflictGraph) -> list[BlockDelta]:
-    """Changes of the "running A blocks B" relation among labels startable under
-    both policies, in groups of labels that behave alike under both."""
-    new_vm = {lab.name: lab for lab in new_cg.policy.vm_labels if lab.key in new_cg.group_of}
-    joint: dict[tuple[int, int], list[str]] = {}
-    for lab in old_cg.policy.vm_labels:
-        other = new_vm.get(lab.name)
-        if lab.key in old_cg.group_of and other is not None:
-            key = (old_cg.group_of[lab.key], new_cg.group_of[other.key])
-            joint.setdefault(key, []).append(lab.name)
-    by_old: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    by_new: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for key in joint:
-        by_old[key[0]].append(key)
-        by_new[key[1]].append(key)
-    changes: list[tuple[tuple[int, int], tuple[int, int], bool]] = []
-    for u, v in old_cg.graph.edges:
-        for a in by_old.get(u, ()):
-            for b in by_old.get(v, ()):
-                if not new_cg.graph.has_edge(a[1], b[1]):
-                    changes.append((a, b, False))
-    for u, v in new_cg.graph.edges:
-        for a in by_new.get(u, ()):
-            for b in by_new.get(v, ()):
-                if not old_cg.graph.has_edge(a[0], b[0]):
-                    changes.append((a, b, True))
-    order = {key: i for i, key in enumerate(joint)}  # by the first label in OLD's order
-    changes.sort(key=lambda c: (not c[2], order[c[0]], order[c[1]]))
-    return [BlockDelta(tuple(joint[a]), tuple(joint[b]), added) for a, b, added in changes]
+    """Changes of the "running A blocks B" relation between the Chinese Wall type
+    sets that startable labels hold under both policies. (A label that moves to
+    another type set is listed among the label changes; its blocking follows
+    from its new set.) Linear in the group edges, whatever the label count."""
+
+    def sets(cg: ConflictGraph) -> dict[frozenset[str], CwGroup]:
+        return {frozenset(cg.policy.chwall_names(g.types)): g for g in cg.groups}
+
+    old_sets, new_sets = sets(old_cg), sets(new_cg)
+    common = old_sets.keys() & new_sets.keys()
+
+    def edges(
+        cg: ConflictGraph, by: dict[frozenset[str], CwGroup]
+    ) -> set[tuple[frozenset[str], frozenset[str]]]:
+        name = {g.index: key for key, g in by.items()}
+        found = set()
+        for u, v in cg.graph.edges:
+            a, b = name[u], name[v]
+            if a in common and b in common:
+                found.add((a, b))
+        return found
+
+    old_edges, new_edges = edges(old_cg, old_sets), edges(new_cg, new_sets)
+    found = []
+    for added, pairs, cg, by in (
+        (True, new_edges - old_edges, new_cg, new_sets),
+        (False, old_edges - new_edges, old_cg, old_sets),
+    ):
+        for a, b in pairs:
+            ga, gb = by[a], by[b]
+            found.append(
+                BlockDelta(
+                    tuple(cg.policy.chwall_names(ga.types)),
+                    tuple(cg.policy.chwall_names(gb.types)),
+                    tuple(lab.name for lab in ga.labels),
+                    tuple(lab.name for lab in gb.labels),
+                    added,
+                )
+            )
+    found.sort(key=lambda d: (not d.added, d.blockers, d.blocked))
+    return found
 
 
 def diff_policies(old: AnalysisPolicy, new: AnalysisPolicy) -> PolicyDiff:

@@ -248,9 +248,9 @@ class FlowGraph:
         return g
 
     def type_graph(self) -> nx.Graph:
-        g = self.graph.copy()
-        g.graph.update(policy=self.policy.name, kind="flows", level="types")
-        return g
+        """The bipartite graph itself (not a copy: it is large), described."""
+        self.graph.graph.update(policy=self.policy.name, kind="flows", level="types")
+        return self.graph
 
     def export(self, level: Level = "auto") -> nx.Graph:
         if level == "auto":
