@@ -77,7 +77,7 @@ class FlowsResult:
                 f"  {n}. ({path.hops} hop{'s' if path.hops > 1 else ''}) " + " ".join(steps)
             )
         if not self.complete:
-            lines.append(f"  ... more paths exist; listed the first {len(self.paths)} (--limit).")
+            lines.append(f"  ... not every path is listed: the first {len(self.paths)} (--limit).")
         return lines
 
     def as_dict(self) -> dict[str, Any]:
