@@ -133,3 +133,14 @@ def test_bad_files_are_one_clear_error(tmp_path: Path) -> None:
         decompile_files(str(truncated))
     with pytest.raises(PolicyError, match="cannot read"):
         decompile_files(str(tmp_path / "missing.bin"))
+
+
+def test_xen_reference_policies_round_trip(xen_ref: Path) -> None:
+    """Xen 3.0.4's own example policies and its reference vector (skipped
+    where ../shared is not beside the checkout)."""
+    for path in sorted((xen_ref / "policies").rglob("*-security_policy.xml")):
+        assert_round_trip(compile_xml(path.read_bytes()))
+    vector = xen_ref / "vectors" / "example" / "chwall_ste"
+    res = decompile_files(str(vector / "client_v1.bin"), str(vector / "client_v1.map"))
+    again = compile_xml(res.xml)
+    assert binary_bytes(again.binary) == (vector / "client_v1.bin").read_bytes()
