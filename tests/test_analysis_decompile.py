@@ -144,3 +144,40 @@ def test_xen_reference_policies_round_trip(xen_ref: Path) -> None:
     res = decompile_files(str(vector / "client_v1.bin"), str(vector / "client_v1.map"))
     again = compile_xml(res.xml)
     assert binary_bytes(again.binary) == (vector / "client_v1.bin").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        # The bootstrap's first STE entry is a resource label's: its VM label has none.
+        Spec(
+            ste=["a"],
+            cw=["c"],
+            bootstrap="boot",
+            vms=[("x", [["a"]], [["c"]]), ("boot", [], [["c"]])],
+            res=[("boot", [["a"]])],
+        ),
+        # STE and CHWALL entries of two labels in opposite orders (labels split).
+        Spec(
+            ste=["a", "b"],
+            cw=["c", "d"],
+            bootstrap="m",
+            vms=[
+                ("m", [["a"]], [["c"]]),
+                ("x", [["a"]], []),
+                ("y", [["b"]], [["d"]]),
+                ("x", [], [["c"]]),
+            ],
+        ),
+        # Repeated names, a label without any group, a VM label with only types twice.
+        Spec(
+            ste=["a"],
+            bootstrap="b",
+            vms=[("b", [["a", "a"]], []), ("r", [["a"]], []), ("r", [["a"]], []), ("none", [], [])],
+            res=[("r", [["a"]]), ("r", [])],
+        ),
+    ],
+    ids=["resource-bootstrap", "crossed-runs", "repeats"],
+)
+def test_awkward_label_layouts_round_trip(spec: Spec) -> None:
+    assert_round_trip(compile_xml(to_xml(spec)))
