@@ -154,6 +154,17 @@ def test_decompile_bad_input_writes_nothing(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "does not belong" in res.stderr
 
 
+def test_policy_name_of_a_compiled_policy_without_its_xml(host_root: Path) -> None:
+    from xm_core.paths import HostPaths
+
+    files = HostPaths(host_root).policy_files("golden.ste_only")
+    Path(files.bin).parent.mkdir(parents=True)
+    shutil.copy(GOLDEN / "ste_only.bin", files.bin)
+    shutil.copy(GOLDEN / "ste_only.map", files.map)
+    res = xm("acm", "coexist", "golden.ste_only", "web", "db")
+    assert res.exit_code == 0 and res.stdout.startswith("Yes:")
+
+
 def test_bad_policy_arguments(host_root: Path, tmp_path: Path) -> None:
     res = xm("acm", "graph", "bad..name")
     assert res.exit_code == 1 and "Invalid policy name" in res.stderr

@@ -20,13 +20,15 @@ FILE_SUFFIXES = (".xml", ".bin", ".map")
 
 def load(ctx: click.Context, text: str) -> Any:
     """The AnalysisPolicy a POLICY argument names: an existing file or a path
-    (ending in .xml/.bin/.map or holding a '/'), else a dotted policy name."""
+    (ending in .xml/.bin/.map or holding a '/'), else a dotted policy name:
+    its XML under the policy root, or its .bin and .map when only they exist."""
     from acm.analysis.loader import load_policy_file
 
     if Path(text).is_file() or text.endswith(FILE_SUFFIXES) or "/" in text:
         return load_policy_file(text)
     files = paths_of(ctx).policy_files(text)  # refuses a bad name (ACM005) first
-    return load_policy_file(files.xml)
+    compiled_only = not Path(files.xml).exists() and Path(files.bin).exists()
+    return load_policy_file(files.bin if compiled_only else files.xml)
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
