@@ -273,6 +273,15 @@ def _few(names: tuple[str, ...], shown: int = 5) -> str:
     return ", ".join(names[:shown]) + f" and {len(names) - shown} more"
 
 
+def _types_change(old: tuple[tuple[str, ...], ...], new: tuple[tuple[str, ...], ...]) -> str:
+    """`+added -removed` for a label with one entry each side, else both lists."""
+    if len(old) == len(new) == 1:
+        gained = [f"+{t}" for t in new[0] if t not in old[0]]
+        lost = [f"-{t}" for t in old[0] if t not in new[0]]
+        return " ".join(gained + lost)
+    return f"{_entries_text(old)} -> {_entries_text(new)}"
+
+
 def _entries_text(entries: tuple[tuple[str, ...], ...]) -> str:
     if not entries:
         return "(none)"
@@ -292,9 +301,9 @@ def _label_line(d: LabelDelta) -> str:
     assert d.old is not None and d.new is not None
     parts = []
     if d.old_chwall != d.new_chwall:
-        parts.append(f"CHWALL {_entries_text(d.old_chwall)} -> {_entries_text(d.new_chwall)}")
+        parts.append("CHWALL " + _types_change(d.old_chwall, d.new_chwall))
     if d.old_ste != d.new_ste:
-        parts.append(f"STE {_entries_text(d.old_ste)} -> {_entries_text(d.new_ste)}")
+        parts.append("STE " + _types_change(d.old_ste, d.new_ste))
     if d.renumbered:
         moved = []
         if d.old.chwall_ssids != d.new.chwall_ssids:
