@@ -200,13 +200,17 @@ def from_compiled(
             return None
         return 1
 
-    keys: list[tuple[str, LabelKind]] = []
-    seen: set[tuple[str, LabelKind]] = set()
-    for table in (cw_entries, ste_entries):
-        for key in table:
-            if key[1] is LabelKind.VM and key not in seen:
-                seen.add(key)
-                keys.append(key)
+    # VM labels in about document order: by their first STE SSID (the STE list
+    # holds every VM label that can start under an STE policy), else by CHWALL.
+    vm_keys = {
+        key for table in (cw_entries, ste_entries) for key in table if key[1] is LabelKind.VM
+    }
+
+    def position(key: tuple[str, LabelKind]) -> tuple[int, int]:
+        ste, cw = ste_entries.get(key), cw_entries.get(key)
+        return ((ste or cw or [0])[0], (cw or [0])[0])
+
+    keys = sorted(vm_keys, key=position)
     keys += [key for key in ste_entries if key[1] is LabelKind.RES]
 
     labels = []
