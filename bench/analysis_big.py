@@ -156,50 +156,35 @@ def main() -> None:
             lambda: decompile(old.compiled.binary, old.compiled.map),
         )
 
-        command(rows, "$ xm acm graph BIG --json", "acm", "graph", str(old_xml), "--json")
-        command(
-            rows,
-            "$ xm acm graph BIG --kind flows --json",
-            "acm",
-            "graph",
-            str(old_xml),
-            "--kind",
-            "flows",
-            "--json",
-        )
-        command(
-            rows,
-            "$ xm acm diff BIG BIG_SEED2 --json",
-            "acm",
-            "diff",
-            str(old_xml),
-            str(new_xml),
-            "--json",
-        )
-        command(
-            rows, "$ xm acm diff BIG BIG_SMALL_CHANGE", "acm", "diff", str(old_xml), str(small_xml)
-        )
-        command(
-            rows,
-            "$ xm acm coexist BIG vm1 vm2 vm3",
-            "acm",
-            "coexist",
-            str(old_xml),
-            "vm1",
-            "vm2",
-            "vm3",
-        )
-        command(
-            rows,
-            "$ xm acm coexist BIG --limit 10 --json",
-            "acm",
-            "coexist",
-            str(old_xml),
-            "--limit",
-            "10",
-            "--json",
-        )
-        command(rows, "$ xm acm flows BIG vm5 res77", "acm", "flows", str(old_xml), "vm5", "res77")
+        from acm.binfmt import encode_binary
+        from acm.mapfile import render_map
+
+        stems = {}
+        for key, policy, xml in (("BIG", old, old_xml), ("BIG_SEED2", new, new_xml)):
+            stem = str(xml).removesuffix("-security_policy.xml")
+            Path(stem + ".bin").write_bytes(b"".join(encode_binary(policy.compiled.binary)))
+            Path(stem + ".map").write_bytes(render_map(policy.compiled.map))
+            stems[key] = stem
+        big, seed2, small_change = str(old_xml), str(new_xml), str(small_xml)
+        commands = [
+            ("graph BIG --json", ["graph", big, "--json"]),
+            ("graph BIG --kind flows --json", ["graph", big, "--kind", "flows", "--json"]),
+            ("diff BIG BIG_SEED2 --json", ["diff", big, seed2, "--json"]),
+            ("diff BIG BIG_SMALL_CHANGE", ["diff", big, small_change]),
+            (
+                "diff BIG.bin BIG_SEED2.bin --json (compiled: .bin + .map)",
+                ["diff", stems["BIG"] + ".bin", stems["BIG_SEED2"] + ".bin", "--json"],
+            ),
+            ("coexist BIG vm1 vm2 vm3", ["coexist", big, "vm1", "vm2", "vm3"]),
+            ("coexist BIG --limit 10 --json", ["coexist", big, "--limit", "10", "--json"]),
+            ("flows BIG vm5 res77", ["flows", big, "vm5", "res77"]),
+            (
+                "decompile BIG.bin --map BIG.map",
+                ["decompile", stems["BIG"] + ".bin", "--map", stems["BIG"] + ".map"],
+            ),
+        ]
+        for title, args in commands:
+            command(rows, "$ xm acm " + title, "acm", *args)
 
     lines = ["| what | seconds | note |", "|---|---:|---|"]
     lines += [f"| {what} | {took:.2f} | {note} |" for what, took, note in rows]
