@@ -24,6 +24,11 @@ XM_COMMANDS: dict[str, str] = {
 
 ACM_COMMANDS: dict[str, str] = {
     "lint": "xm_core.cli.lint:lint",
+    "graph": "xm_core.cli.analysis:graph",
+    "flows": "xm_core.cli.analysis:flows",
+    "coexist": "xm_core.cli.analysis:coexist",
+    "diff": "xm_core.cli.analysis:diff",
+    "decompile": "xm_core.cli.analysis:decompile",
 }
 
 
