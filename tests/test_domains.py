@@ -1,6 +1,8 @@
 """Domain commands end to end, as typed: loadpolicy, create (and its checks),
 destroy and friends, list, dry-run, dumppolicy, info, dmesg, log, uptime."""
 
+# The spec's printf-style formats are quoted verbatim.
+# ruff: noqa: UP031
 from __future__ import annotations
 
 import os
@@ -242,7 +244,8 @@ def test_create_json(root: Path) -> None:
         ("unknown_label", "Error: \"Label 'dom_DoesNotExist' not found.\""),
         (
             "unknown_policy",
-            f"Error: 'Security policy (some.other.policy) incompatible with enforced policy ({P}).'",
+            "Error: 'Security policy (some.other.policy) incompatible with enforced "
+            f"policy ({P}).'",
         ),
         (
             "fun disk=['phy:hda1,sda1,w']",
