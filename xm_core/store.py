@@ -304,6 +304,8 @@ class StoreError(XmError):
 
 
 def _corrupt(path: Path, exc: Exception) -> StoreError:
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return StoreError(f"Host state '{path}' is busy ({exc}); nothing was changed")
     return StoreError(f"Host state '{path}' is unreadable ({exc}); it was left as it is")
 
 
@@ -451,8 +453,6 @@ class Store:
             return
         try:
             self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"Host state '{self.path}' is busy: {exc}") from None
         except sqlite3.DatabaseError as exc:
             raise _corrupt(self.path, exc) from None
         self._in_txn = True
