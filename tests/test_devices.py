@@ -101,7 +101,8 @@ def test_block_attach_checks_sharing_with_the_backend(root: Path) -> None:
     run = xm_run(root, "network-attach", "boinc", "backend=storage")
     assert run.code == 1
     assert run.err == (
-        "Error: \"Permission denied: vif eth0 and its backend domain 'storage' share no STE type\"\n"
+        "Error: \"Permission denied: vif eth0 and its backend domain 'storage' "
+        "share no STE type\"\n"
     )
     assert snapshot(paths) == before  # no device, no cache entry
     after = stats(root)

@@ -92,7 +92,7 @@ def test_racing_xm_processes(tmp_path: Path) -> None:
         )  # fmt: skip
     done = [(p.wait(60), *p.communicate()) for p in procs]
     assert {code for code, _, _ in done} <= {0, 1}
-    for code, out, err in done:
+    for code, _out, err in done:
         assert "Traceback" not in err and "locked" not in err
         if code == 1:
             assert err.startswith('Error: "Permission denied: Chinese Wall conflict')

@@ -211,8 +211,7 @@ def test_short_busy_timeout_reports_busy(tmp_path: Path) -> None:
     paths = HostPaths(tmp_path)
     holder = open_store(paths)
     impatient = open_store(paths, busy_timeout=0.05)
-    with holder.write():
-        with pytest.raises(StoreError, match="busy"), impatient.write():
-            pass
+    with holder.write(), pytest.raises(StoreError, match="busy"), impatient.write():
+        pass
     holder.close()
     impatient.close()
