@@ -102,7 +102,7 @@ def test_block_attach_checks_sharing_with_the_backend(root: Path) -> None:
     assert run.code == 1
     assert run.err == (
         "Error: \"Permission denied: vif eth0 and its backend domain 'storage' "
-        "share no STE type\"\n"
+        'share no STE type"\n'
     )
     assert snapshot(paths) == before  # no device, no cache entry
     after = stats(root)

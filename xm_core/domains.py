@@ -662,15 +662,18 @@ def list_domains(
         store = host.store
         state, name = host.policy_state()
         records = [store.domain(r) for r in refs] if refs else store.domains()
-        policy = host.policy() if with_labels or long else None
+        policy: LoadedPolicy | None = None  # decoded only for a domain without a label
         listed = []
         for rec in records:
             if state is PolicyState.NULL:
                 label = "INACTIVE"
             elif state is PolicyState.DEFAULT:
                 label = "DEFAULT"
+            elif rec.label:
+                label = rec.label
             else:
-                label = rec.label or host.label_of(policy, rec.ssidref) or f"0x{rec.ssidref:08x}"
+                policy = policy or host.policy()
+                label = host.label_of(policy, rec.ssidref) or f"0x{rec.ssidref:08x}"
             devices = store.devices(rec.domid) if long else []
             listed.append(ListedDomain(rec, label, devices))
         active = name if state is PolicyState.NAMED and name else state.value
