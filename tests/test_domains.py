@@ -509,6 +509,27 @@ def test_corrupt_store_is_reported_not_reset(root: Path) -> None:
     assert db.read_bytes() == b"\0garbage" * 512
 
 
+def test_damaged_policy_record_is_reported(root: Path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(HostPaths(root).state_db)
+    conn.execute("UPDATE policy SET compact = '{\"chwall\": 1}'")
+    conn.commit()
+    conn.close()
+    run = xm_run(root, "create", "boinc")
+    assert run.code == 1 and len(run.err.splitlines()) == 1
+    assert "the loaded policy record is damaged" in run.err
+
+
+def test_domid_domname_json(root: Path) -> None:
+    import json
+
+    assert json.loads(xm_run(root, "domid", "--json", "Domain-0").out) == {
+        "domid": 0,
+        "name": "Domain-0",
+    }
+
+
 def test_damaged_resource_label_file_is_reported(root: Path) -> None:
     HostPaths(root).resource_labels.write_text("resources = {'a': os.system('x')}\n")
     run = xm_run(root, "create", "bank")
