@@ -527,8 +527,9 @@ def reboot_domains(
     """`xm reboot [-a] [-w]`: destroyed and created again under a new id, as
     Xen did, with the same ssidref and devices. The create hooks are
     replayed in the same transaction: the domain's own types were released
-    just before, so only a policy that no longer knows its ssidref can
-    deny it (then it stays down and the error says why)."""
+    just before; should they deny it all the same (a label holding two
+    types of one conflict set, beside a domain that started after it), the
+    reboot is refused and the domain keeps running."""
     rebooted: list[DomainRecord] = []
     with Host(paths) as host, host.store.write():
         store = host.store
