@@ -306,6 +306,14 @@ def test_explicit_ssidref(root: Path) -> None:
     assert bad.code == 1 and "is not valid under policy" in bad.err
 
 
+def test_null_label_is_not_a_label(root: Path) -> None:
+    for extra in (f"access_control=['policy={P},label=__NULL_LABEL__']", "ssidref=0"):
+        run = xm_run(root, "create", "/dev/null", "name=n", extra)
+        assert run.err == "Error: 'Domain not labeled'\n"
+        dry = xm_run(root, "dry-run", "/dev/null", "name=n", extra)
+        assert dry.lines[1:3] == ["   n: DENIED", "   --> Domain not labeled"]
+
+
 def test_duplicate_name(root: Path) -> None:
     xm_run(root, "create", "boinc")
     run = xm_run(root, "create", "boinc")
