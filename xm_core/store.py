@@ -1,0 +1,966 @@
+"""The host state store: one SQLite database under the host root.
+
+It keeps what Xen's ACM kept in the hypervisor: the active policy (its
+state and its loaded binary), the domains with their ssidrefs, their device
+connections, the Chinese Wall counters, the STE decision cache and its
+statistics, and the ACM's messages (`xm dmesg`) and the `xm` log.
+
+Concurrency: the database runs in WAL mode (readers never block the
+writer). Every change is made inside `Store.write()`, which begins with
+`BEGIN IMMEDIATE`: the write lock is taken *before* anything is read, and
+a second `xm` process waits for it (busy timeout) instead of failing. A
+decision and the change it permits therefore happen under one lock, so two
+racing creates of conflicting domains can never both succeed.
+
+Schema: `PRAGMA user_version` holds the schema version; `_MIGRATIONS[n]`
+brings a database from version n to n + 1, inside the write lock. A
+database written by a newer version, or one that SQLite cannot read, is
+reported as one clear error and never reset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import time
+import uuid as uuidlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xm_core.errors import XmError
+from xm_core.paths import HostPaths
+
+if TYPE_CHECKING:
+    from acm.model import BinaryPolicy, PolicyMap
+
+DOM0_ID = 0
+DOM0_NAME = "Domain-0"
+DOM0_MEMORY = 1024  # MiB
+BUSY_TIMEOUT_S = 120.0
+MAX_DOMID = 0x7FEF  # DOMID_FIRST_RESERVED - 1 in Xen
+
+# Domain states: one letter each of Xen's `rbpscd` column.
+STATE_RUNNING = "running"
+STATE_BLOCKED = "blocked"
+STATE_PAUSED = "paused"
+STATE_SHUTDOWN = "shutdown"
+STATE_CRASHED = "crashed"
+STATE_DYING = "dying"
+DOMAIN_STATES = (
+    STATE_RUNNING,
+    STATE_BLOCKED,
+    STATE_PAUSED,
+    STATE_SHUTDOWN,
+    STATE_CRASHED,
+    STATE_DYING,
+)
+
+# Message kinds: the hypervisor's console (`xm dmesg`) and xm's own log (`xm log`).
+DMESG = "dmesg"
+LOG = "log"
+
+
+class PolicyState(StrEnum):
+    """enforcement.md section 1."""
+
+    NULL = "NULL"  # no ACM at all: labels are not enforced
+    DEFAULT = "DEFAULT"  # ACM present, no policy loaded yet (a new host)
+    NAMED = "NAMED"  # a policy is loaded and enforced
+
+
+@dataclass(frozen=True)
+class ActivePolicy:
+    state: PolicyState
+    name: str | None  # the reference name when NAMED
+    binary: bytes | None  # the loaded `.bin`, when NAMED
+    map: bytes | None  # the `.map` that came with it (names), when NAMED
+    generation: int  # incremented on every policy change
+    loaded_at: float | None
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"conflict_sets": [names]}
+
+    @property
+    def reference(self) -> str:
+        """The name `xm` shows: the reference name, or `DEFAULT` / `NULL`."""
+        if self.state is PolicyState.NAMED:
+            assert self.name is not None
+            return self.name
+        return self.state.value
+
+    @property
+    def enforced(self) -> bool:
+        return self.state is PolicyState.NAMED
+
+
+@dataclass
+class DomainRecord:
+    domid: int
+    name: str
+    uuid: str
+    ssidref: int
+    policy: str | None  # the label's policy as the config gave it
+    label: str | None  # the label's name as the config gave it
+    memory: int  # MiB
+    maxmem: int  # MiB
+    vcpus: int
+    state: str
+    created_at: float
+    cpu_time: float = 0.0
+    config: dict[str, Any] = field(default_factory=dict)  # the config values it came from
+
+    @property
+    def is_dom0(self) -> bool:
+        return self.domid == DOM0_ID
+
+
+@dataclass
+class DeviceRecord:
+    """One split-driver device: frontend in `domid`, backend in `backend`."""
+
+    domid: int
+    kind: str  # "vbd" (block) or "vif" (network)
+    devid: int
+    backend: int  # the backend domain's id
+    frontend: str  # `sdb1` for a vbd, `eth0` for a vif
+    resource: str | None  # canonical resource (`phy:/dev/hda1`, `bridge:xenbr0`), if any
+    written: str  # as the user wrote it (config entry or attach arguments)
+    mode: str  # vbd: r / w / w!; vif: ""
+    params: dict[str, str] = field(default_factory=dict)  # mac, ip, script, bridge, ...
+
+
+@dataclass(frozen=True)
+class SteStats:
+    """Xen's STE hook statistics (acm_ste_stats_buffer)."""
+
+    ec_eval: int = 0
+    ec_denied: int = 0
+    ec_cachehit: int = 0
+    gt_eval: int = 0
+    gt_denied: int = 0
+    gt_cachehit: int = 0
+
+
+@dataclass(frozen=True)
+class Message:
+    seq: int
+    at: float
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    created_at: float
+    booted_at: float
+    nr_cpus: int
+    total_memory: int  # MiB
+
+
+# ------------------------------------------------------------------ schema
+
+_SCHEMA_V1 = """
+CREATE TABLE host (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    created_at REAL NOT NULL,
+    booted_at REAL NOT NULL,
+    nr_cpus INTEGER NOT NULL,
+    total_memory INTEGER NOT NULL,
+    next_domid INTEGER NOT NULL
+);
+CREATE TABLE policy (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state TEXT NOT NULL CHECK (state IN ('NULL', 'DEFAULT', 'NAMED')),
+    name TEXT,
+    binary BLOB,
+    map BLOB,
+    generation INTEGER NOT NULL,
+    loaded_at REAL,
+    CHECK ((state = 'NAMED') = (name IS NOT NULL AND binary IS NOT NULL))
+);
+CREATE TABLE domains (
+    domid INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    uuid TEXT NOT NULL,
+    ssidref INTEGER NOT NULL,
+    policy TEXT,
+    label TEXT,
+    memory INTEGER NOT NULL,
+    maxmem INTEGER NOT NULL,
+    vcpus INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    cpu_time REAL NOT NULL DEFAULT 0,
+    config TEXT NOT NULL DEFAULT '{}'
+);
+-- who holds an SSID, per half of the ssidref (the denial explanations)
+CREATE INDEX domains_low_ssid ON domains ((ssidref & 65535));
+CREATE INDEX domains_high_ssid ON domains ((ssidref >> 16));
+CREATE TABLE devices (
+    domid INTEGER NOT NULL REFERENCES domains (domid) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('vbd', 'vif')),
+    devid INTEGER NOT NULL,
+    backend INTEGER NOT NULL,
+    frontend TEXT NOT NULL,
+    resource TEXT,
+    written TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    params TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (domid, kind, devid)
+);
+CREATE INDEX devices_backend ON devices (backend);
+-- Chinese Wall counters; a missing row is a zero pair
+CREATE TABLE chwall_counters (
+    type INTEGER PRIMARY KEY,
+    running INTEGER NOT NULL CHECK (running >= 0),
+    aggregate INTEGER NOT NULL CHECK (aggregate >= 0)
+);
+-- the STE decision cache: 8 slots per domain, keyed by the remote domain id
+CREATE TABLE ste_cache (
+    domid INTEGER NOT NULL,
+    slot INTEGER NOT NULL CHECK (slot >= 0 AND slot < 8),
+    remote INTEGER NOT NULL,
+    PRIMARY KEY (domid, slot)
+);
+CREATE INDEX ste_cache_remote ON ste_cache (remote);
+CREATE TABLE ste_stats (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    ec_eval INTEGER NOT NULL,
+    ec_denied INTEGER NOT NULL,
+    ec_cachehit INTEGER NOT NULL,
+    gt_eval INTEGER NOT NULL,
+    gt_denied INTEGER NOT NULL,
+    gt_cachehit INTEGER NOT NULL
+);
+CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX messages_kind ON messages (kind, seq);
+"""
+
+
+def _host_memory_mib() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024))
+    except (ValueError, OSError, AttributeError):
+        return 4096
+
+
+def _migrate_to_1(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V1)
+    now = time.time()
+    conn.execute(
+        "INSERT INTO host VALUES (1, ?, ?, ?, ?, 1)",
+        (now, now, os.cpu_count() or 1, _host_memory_mib()),
+    )
+    conn.execute("INSERT INTO policy VALUES (1, 'DEFAULT', NULL, NULL, NULL, 0, NULL)")
+    conn.execute("INSERT INTO ste_stats VALUES (1, 0, 0, 0, 0, 0, 0)")
+    conn.execute(
+        "INSERT INTO domains (domid, name, uuid, ssidref, memory, maxmem, vcpus, state,"
+        " created_at) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)",
+        (
+            DOM0_ID,
+            DOM0_NAME,
+            "00000000-0000-0000-0000-000000000000",
+            DOM0_MEMORY,
+            DOM0_MEMORY,
+            os.cpu_count() or 1,
+            STATE_RUNNING,
+            now,
+        ),
+    )
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run `;`-separated DDL inside the open transaction (executescript
+    would commit it first)."""
+    lines = [ln for ln in script.splitlines() if not ln.strip().startswith("--")]
+    for statement in "\n".join(lines).split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _migrate_to_2(conn: sqlite3.Connection) -> None:
+    # names that neither the .bin nor the .map carry (the conflict sets' names)
+    conn.execute("ALTER TABLE policy ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'")
+
+
+def _migrate_to_3(conn: sqlite3.Connection) -> None:
+    # the loaded policy's type sets and labels in a compact form: a large
+    # policy's .bin is mostly zero cells, too slow to decode for every command
+    conn.execute("ALTER TABLE policy ADD COLUMN compact TEXT")
+
+
+# _MIGRATIONS[n] takes a database from schema version n to n + 1.
+_MIGRATIONS = [_migrate_to_1, _migrate_to_2, _migrate_to_3]
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+# ------------------------------------------------------------------ errors
+
+
+class StoreError(XmError):
+    """The host state cannot be used (corrupt, too new, unreadable)."""
+
+
+def _corrupt(path: Path, exc: Exception) -> StoreError:
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return StoreError(f"Host state '{path}' is busy ({exc}); nothing was changed")
+    return StoreError(f"Host state '{path}' is unreadable ({exc}); it was left as it is")
+
+
+def _failed(path: Path, exc: sqlite3.Error) -> StoreError:
+    """A database error no method turned into a message: the state does not
+    hold what this program wrote (or a bug); the change was rolled back."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return StoreError(f"Host state '{path}' refused a change ({exc}); nothing was changed")
+    return _corrupt(path, exc)
+
+
+# ------------------------------------------------------------------ the store
+
+
+def _domain(row: sqlite3.Row) -> DomainRecord:
+    return DomainRecord(
+        domid=row["domid"],
+        name=row["name"],
+        uuid=row["uuid"],
+        ssidref=row["ssidref"],
+        policy=row["policy"],
+        label=row["label"],
+        memory=row["memory"],
+        maxmem=row["maxmem"],
+        vcpus=row["vcpus"],
+        state=row["state"],
+        created_at=row["created_at"],
+        cpu_time=row["cpu_time"],
+        config=json.loads(row["config"]),
+    )
+
+
+def _device(row: sqlite3.Row) -> DeviceRecord:
+    return DeviceRecord(
+        domid=row["domid"],
+        kind=row["kind"],
+        devid=row["devid"],
+        backend=row["backend"],
+        frontend=row["frontend"],
+        resource=row["resource"],
+        written=row["written"],
+        mode=row["mode"],
+        params=json.loads(row["params"]),
+    )
+
+
+_DOMAIN_COLUMNS = (
+    "domid, name, uuid, ssidref, policy, label, memory, maxmem, vcpus, state, "
+    "created_at, cpu_time, config"
+)
+_DOMAIN_FIELDS = frozenset(
+    {"name", "ssidref", "policy", "label", "memory", "maxmem", "vcpus", "state", "cpu_time"}
+)
+
+
+class Store:
+    """One open connection to the host state. Use `open_store(paths)`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        self._in_txn = False
+
+    # ---------------------------------------------------------- lifecycle
+
+    @classmethod
+    def open(cls, path: Path, busy_timeout: float = BUSY_TIMEOUT_S) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(
+                str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise _corrupt(path, exc) from None
+        conn.row_factory = sqlite3.Row
+        store = cls(conn, path)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"Host state '{path}': cannot switch to WAL mode ({mode})")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            store._upgrade()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise _corrupt(path, exc) from None
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _upgrade(self) -> None:
+        version = self.schema_version()
+        if version == SCHEMA_VERSION:
+            self._check_tables()
+            return
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"Host state '{self.path}' has schema version {version}; this xm-acm "
+                f"knows up to {SCHEMA_VERSION}. It was left as it is."
+            )
+        with self.write():
+            version = self.schema_version()  # another process may have migrated meanwhile
+            if version == 0 and self._has_foreign_tables():
+                raise StoreError(
+                    f"Host state '{self.path}' is not an xm-acm database; it was left as it is"
+                )
+            while version < SCHEMA_VERSION:
+                _MIGRATIONS[version](self.conn)
+                version += 1
+                self.conn.execute(f"PRAGMA user_version = {version}")
+        self._check_tables()
+
+    def _has_foreign_tables(self) -> bool:
+        row = self.conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+        ).fetchone()
+        return bool(row[0])
+
+    def _check_tables(self) -> None:
+        names = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
+        needed = {"host", "policy", "domains", "devices", "chwall_counters", "ste_stats"}
+        if not needed <= names:
+            raise StoreError(
+                f"Host state '{self.path}' lacks tables {sorted(needed - names)}; "
+                "it was left as it is"
+            )
+        if self.conn.execute("SELECT count(*) FROM policy").fetchone()[0] != 1:
+            raise StoreError(f"Host state '{self.path}' has no policy record; left as it is")
+
+    # ---------------------------------------------------------- transactions
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Store]:
+        """One write transaction: `BEGIN IMMEDIATE` takes the write lock first
+        (waiting up to the busy timeout), commit on success, roll back on any
+        exception. Nested use joins the outer transaction."""
+        if self._in_txn:
+            yield self
+            return
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise _corrupt(self.path, exc) from None
+        self._in_txn = True
+        try:
+            yield self
+        except BaseException as exc:
+            self._in_txn = False
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise _failed(self.path, exc) from None
+            raise
+        self._in_txn = False
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            raise _corrupt(self.path, exc) from None
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Store]:
+        """A consistent snapshot for several reads (WAL: never blocks a writer)."""
+        if self._in_txn:
+            yield self
+            return
+        try:
+            self.conn.execute("BEGIN")
+        except sqlite3.DatabaseError as exc:
+            raise _corrupt(self.path, exc) from None
+        self._in_txn = True
+        try:
+            yield self
+        except sqlite3.Error as exc:
+            raise _failed(self.path, exc) from None
+        finally:
+            self._in_txn = False
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("COMMIT")
+
+    def _q(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self.conn.execute(sql, args)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise _corrupt(self.path, exc) from None
+
+    # ---------------------------------------------------------- host
+
+    def host_facts(self) -> HostFacts:
+        row = self._q("SELECT * FROM host WHERE id = 1").fetchone()
+        return HostFacts(row["created_at"], row["booted_at"], row["nr_cpus"], row["total_memory"])
+
+    # ---------------------------------------------------------- active policy
+
+    def active_policy(self) -> ActivePolicy:
+        row = self._q("SELECT * FROM policy WHERE id = 1").fetchone()
+        try:
+            state = PolicyState(row["state"])
+        except ValueError:
+            raise StoreError(f"Host state '{self.path}': unknown policy state") from None
+        return ActivePolicy(
+            state,
+            row["name"],
+            bytes(row["binary"]) if row["binary"] is not None else None,
+            bytes(row["map"]) if row["map"] is not None else None,
+            row["generation"],
+            row["loaded_at"],
+            json.loads(row["extra"]),
+        )
+
+    def policy_state(self) -> tuple[PolicyState, str | None, int]:
+        """(state, reference name, generation) without reading the binary."""
+        row = self._q("SELECT state, name, generation FROM policy WHERE id = 1").fetchone()
+        return PolicyState(row["state"]), row["name"], row["generation"]
+
+    def active_policy_name(self) -> str:
+        """The reference name of the active policy, or `DEFAULT` / `NULL`."""
+        state, name, _ = self.policy_state()
+        return name if state is PolicyState.NAMED and name else state.value
+
+    def active_binary(self) -> tuple[bytes, bytes | None] | None:
+        """The loaded `.bin` and its `.map`, or None when no policy is loaded."""
+        row = self._q("SELECT state, binary, map FROM policy WHERE id = 1").fetchone()
+        if row["state"] != PolicyState.NAMED.value:
+            return None
+        return bytes(row["binary"]), bytes(row["map"]) if row["map"] is not None else None
+
+    def active_extra(self) -> dict[str, Any]:
+        row = self._q("SELECT extra FROM policy WHERE id = 1").fetchone()
+        try:
+            extra = json.loads(row[0])
+        except ValueError:
+            raise StoreError(f"Host state '{self.path}': damaged policy record") from None
+        return extra if isinstance(extra, dict) else {}
+
+    def active_compact(self) -> str | None:
+        """The compact form stored with the active policy (None: decode the binary)."""
+        row = self._q("SELECT state, compact FROM policy WHERE id = 1").fetchone()
+        if row["state"] != PolicyState.NAMED.value:
+            return None
+        return str(row["compact"]) if row["compact"] is not None else None
+
+    def active_compiled(self) -> tuple[BinaryPolicy, PolicyMap | None] | None:
+        """The loaded policy decoded: (binary, map or None); None when no
+        policy is loaded. A stored binary that no longer decodes is reported."""
+        loaded = self.active_binary()
+        if loaded is None:
+            return None
+        from acm.binfmt import decode_binary
+        from acm.errors import PolicyError
+        from acm.mapfile import parse_map
+
+        binary, map_bytes = loaded
+        try:
+            policy = decode_binary(binary, "<loaded policy>")
+            pmap = parse_map(map_bytes, "<loaded policy map>") if map_bytes is not None else None
+        except PolicyError as exc:
+            raise StoreError(
+                f"Host state '{self.path}': the loaded policy is damaged ({exc}); "
+                "it was left as it is"
+            ) from None
+        return policy, pmap
+
+    def set_active_policy(
+        self,
+        state: PolicyState,
+        name: str | None = None,
+        binary: bytes | None = None,
+        map_bytes: bytes | None = None,
+        extra: dict[str, Any] | None = None,
+        compact: str | None = None,
+    ) -> int:
+        """Replace the active policy (inside `write()`); the new generation.
+        `compact` is a derived, quickly read form of binary and map (see
+        xm_core.host); without it readers decode the binary."""
+        self._need_txn()
+        if (state is PolicyState.NAMED) != (name is not None and binary is not None):
+            raise ValueError("a NAMED policy needs its name and binary, no other state has them")
+        self._q(
+            "UPDATE policy SET state = ?, name = ?, binary = ?, map = ?, "
+            "generation = generation + 1, loaded_at = ?, extra = ?, compact = ? WHERE id = 1",
+            (
+                state.value,
+                name,
+                binary,
+                map_bytes,
+                time.time(),
+                json.dumps(extra or {}),
+                compact if state is PolicyState.NAMED else None,
+            ),
+        )
+        return self.policy_state()[2]
+
+    # ---------------------------------------------------------- domains
+
+    def domains(self) -> list[DomainRecord]:
+        """Every domain, in id order (Domain-0 first)."""
+        return [
+            _domain(r) for r in self._q(f"SELECT {_DOMAIN_COLUMNS} FROM domains ORDER BY domid")
+        ]
+
+    def domain_count(self) -> int:
+        return int(self._q("SELECT count(*) FROM domains").fetchone()[0])
+
+    def find_domain(self, ref: str | int) -> DomainRecord | None:
+        """A domain by id (an int, or a string of digits) or by name."""
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            row = self._q(
+                f"SELECT {_DOMAIN_COLUMNS} FROM domains WHERE domid = ?", (int(ref),)
+            ).fetchone()
+            if row is not None or isinstance(ref, int):
+                return _domain(row) if row is not None else None
+        row = self._q(f"SELECT {_DOMAIN_COLUMNS} FROM domains WHERE name = ?", (ref,)).fetchone()
+        return _domain(row) if row is not None else None
+
+    def domain(self, ref: str | int) -> DomainRecord:
+        found = self.find_domain(ref)
+        if found is None:
+            raise XmError(f"Domain '{ref}' does not exist.")
+        return found
+
+    def domains_with_ssid(self, half: int, ssids: Iterable[int]) -> list[tuple[int, str]]:
+        """(domid, name) of the domains whose ssidref has one of `ssids` in
+        its low (`half` 0) or high (`half` 1) 16 bits, in id order."""
+        wanted = sorted(set(ssids))
+        if not wanted:
+            return []
+        expr = "(ssidref & 65535)" if half == 0 else "(ssidref >> 16)"
+        found: list[tuple[int, str]] = []
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.extend(
+                (r[0], r[1])
+                for r in self._q(
+                    f"SELECT domid, name FROM domains WHERE {expr} IN ({marks})", chunk
+                )
+            )
+        return sorted(found)
+
+    def ssidref_counts(self) -> dict[int, int]:
+        """How many domains hold each ssidref (for recomputing counters)."""
+        return {
+            r[0]: r[1] for r in self._q("SELECT ssidref, count(*) FROM domains GROUP BY ssidref")
+        }
+
+    def allocate_domid(self) -> int:
+        """The next free domain id (Xen counts up and wraps below its reserved ids)."""
+        self._need_txn()
+        start = int(self._q("SELECT next_domid FROM host WHERE id = 1").fetchone()[0])
+        domid = start
+        while self._q("SELECT 1 FROM domains WHERE domid = ?", (domid,)).fetchone():
+            domid = domid + 1 if domid < MAX_DOMID else 1
+            if domid == start:
+                raise XmError("No free domain id left.")
+        nxt = domid + 1 if domid < MAX_DOMID else 1
+        self._q("UPDATE host SET next_domid = ? WHERE id = 1", (nxt,))
+        return domid
+
+    def add_domain(
+        self,
+        name: str,
+        ssidref: int,
+        memory: int,
+        vcpus: int,
+        *,
+        policy: str | None = None,
+        label: str | None = None,
+        maxmem: int | None = None,
+        state: str = STATE_RUNNING,
+        config: dict[str, Any] | None = None,
+        uuid: str | None = None,
+        domid: int | None = None,
+    ) -> DomainRecord:
+        """Insert a domain (inside `write()`); XmError when the name is taken."""
+        self._need_txn()
+        if self.find_domain(name) is not None:
+            raise XmError(f"Domain '{name}' already exists.")
+        if domid is None:
+            domid = self.allocate_domid()
+        rec = DomainRecord(
+            domid=domid,
+            name=name,
+            uuid=uuid or str(uuidlib.uuid4()),
+            ssidref=ssidref,
+            policy=policy,
+            label=label,
+            memory=memory,
+            maxmem=maxmem if maxmem is not None else memory,
+            vcpus=vcpus,
+            state=state,
+            created_at=time.time(),
+            config=dict(config or {}),
+        )
+        self._q(
+            f"INSERT INTO domains ({_DOMAIN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                rec.domid,
+                rec.name,
+                rec.uuid,
+                rec.ssidref,
+                rec.policy,
+                rec.label,
+                rec.memory,
+                rec.maxmem,
+                rec.vcpus,
+                rec.state,
+                rec.created_at,
+                rec.cpu_time,
+                json.dumps(rec.config, sort_keys=True),
+            ),
+        )
+        return rec
+
+    def update_domain(self, domid: int, **changes: Any) -> None:
+        """Change fields of a domain record (inside `write()`)."""
+        self._need_txn()
+        unknown = set(changes) - _DOMAIN_FIELDS
+        if unknown:
+            raise ValueError(f"not domain fields: {sorted(unknown)}")
+        if not changes:
+            return
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        self._q(f"UPDATE domains SET {sets} WHERE domid = ?", (*changes.values(), domid))
+
+    def remove_domain(self, domid: int) -> None:
+        """Delete a domain, its devices and its STE cache (inside `write()`)."""
+        self._need_txn()
+        self._q("DELETE FROM devices WHERE domid = ?", (domid,))
+        self._q("DELETE FROM ste_cache WHERE domid = ?", (domid,))
+        self._q("DELETE FROM domains WHERE domid = ?", (domid,))
+
+    # ---------------------------------------------------------- devices
+
+    def devices(self, domid: int | None = None, kind: str | None = None) -> list[DeviceRecord]:
+        sql = "SELECT * FROM devices"
+        where: list[str] = []
+        args: list[Any] = []
+        if domid is not None:
+            where.append("domid = ?")
+            args.append(domid)
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY domid, kind, devid"
+        return [_device(r) for r in self._q(sql, args)]
+
+    def devices_backed_by(self, backend: int) -> list[DeviceRecord]:
+        return [
+            _device(r)
+            for r in self._q(
+                "SELECT * FROM devices WHERE backend = ? ORDER BY domid, kind, devid", (backend,)
+            )
+        ]
+
+    def add_device(self, dev: DeviceRecord) -> None:
+        self._need_txn()
+        try:
+            self._q(
+                "INSERT INTO devices VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    dev.domid,
+                    dev.kind,
+                    dev.devid,
+                    dev.backend,
+                    dev.frontend,
+                    dev.resource,
+                    dev.written,
+                    dev.mode,
+                    json.dumps(dev.params, sort_keys=True),
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise XmError(f"Device {dev.devid} ({dev.kind}) already connected.") from None
+
+    def remove_device(self, domid: int, kind: str, devid: int) -> bool:
+        self._need_txn()
+        cur = self._q(
+            "DELETE FROM devices WHERE domid = ? AND kind = ? AND devid = ?", (domid, kind, devid)
+        )
+        return cur.rowcount > 0
+
+    def move_devices(self, old: int, new: int) -> None:
+        """A domain got a new id (reboot): its devices and its backends follow."""
+        self._need_txn()
+        self._q("UPDATE devices SET domid = ? WHERE domid = ?", (new, old))
+        self._q("UPDATE devices SET backend = ? WHERE backend = ?", (new, old))
+
+    # ---------------------------------------------------------- Chinese Wall counters
+
+    def chwall_counters(self, max_types: int) -> tuple[list[int], list[int]]:
+        """(running_types, conflict_aggregate), one entry per CHWALL type."""
+        running = [0] * max_types
+        aggregate = [0] * max_types
+        for r in self._q("SELECT type, running, aggregate FROM chwall_counters"):
+            if not 0 <= r[0] < max_types:
+                raise StoreError(
+                    f"Host state '{self.path}': a Chinese Wall counter for type {r[0]} "
+                    f"outside the policy's {max_types} types"
+                )
+            running[r[0]] = r[1]
+            aggregate[r[0]] = r[2]
+        return running, aggregate
+
+    def chwall_counters_of(self, types: Iterable[int]) -> dict[int, tuple[int, int]]:
+        """(running, aggregate) of just these types (missing: (0, 0))."""
+        wanted = sorted(set(types))
+        found = {t: (0, 0) for t in wanted}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self._q(
+                f"SELECT type, running, aggregate FROM chwall_counters WHERE type IN ({marks})",
+                chunk,
+            ):
+                found[r[0]] = (r[1], r[2])
+        return found
+
+    def add_chwall_counters(self, deltas: dict[int, tuple[int, int]]) -> None:
+        """Add (running, aggregate) deltas per type (inside `write()`). A counter
+        that would go below zero is a bug: StoreError, and the transaction is
+        rolled back by the caller's `write()`."""
+        self._need_txn()
+        for t, (dr, da) in deltas.items():
+            if not dr and not da:
+                continue
+            self._q(
+                "INSERT INTO chwall_counters VALUES (?, 0, 0) ON CONFLICT (type) DO NOTHING", (t,)
+            )
+            try:
+                self._q(
+                    "UPDATE chwall_counters SET running = running + ?, "
+                    "aggregate = aggregate + ? WHERE type = ?",
+                    (dr, da, t),
+                )
+            except sqlite3.IntegrityError:
+                raise StoreError(
+                    f"Chinese Wall counter of type {t} would go below zero: the host state "
+                    "is inconsistent (a bug); nothing was changed"
+                ) from None
+        self._q("DELETE FROM chwall_counters WHERE running = 0 AND aggregate = 0")
+
+    def set_chwall_counters(self, running: Sequence[int], aggregate: Sequence[int]) -> None:
+        """Replace every counter (a policy load)."""
+        self._need_txn()
+        self._q("DELETE FROM chwall_counters")
+        self.conn.executemany(
+            "INSERT INTO chwall_counters VALUES (?, ?, ?)",
+            [(t, r, a) for t, (r, a) in enumerate(zip(running, aggregate, strict=True)) if r or a],
+        )
+
+    # ---------------------------------------------------------- STE cache and statistics
+
+    def ste_stats(self) -> SteStats:
+        row = self._q("SELECT * FROM ste_stats WHERE id = 1").fetchone()
+        return SteStats(
+            row["ec_eval"],
+            row["ec_denied"],
+            row["ec_cachehit"],
+            row["gt_eval"],
+            row["gt_denied"],
+            row["gt_cachehit"],
+        )
+
+    def add_ste_stats(self, delta: SteStats) -> None:
+        self._need_txn()
+        self._q(
+            "UPDATE ste_stats SET ec_eval = ec_eval + ?, ec_denied = ec_denied + ?, "
+            "ec_cachehit = ec_cachehit + ?, gt_eval = gt_eval + ?, gt_denied = gt_denied + ?, "
+            "gt_cachehit = gt_cachehit + ? WHERE id = 1",
+            (
+                delta.ec_eval,
+                delta.ec_denied,
+                delta.ec_cachehit,
+                delta.gt_eval,
+                delta.gt_denied,
+                delta.gt_cachehit,
+            ),
+        )
+
+    def ste_cache(self, domid: int) -> list[int | None]:
+        """The 8 cache slots of a domain: the remote domain id, or None when free."""
+        slots: list[int | None] = [None] * 8
+        for r in self._q("SELECT slot, remote FROM ste_cache WHERE domid = ?", (domid,)):
+            slots[r[0]] = r[1]
+        return slots
+
+    def set_ste_cache(self, domid: int, slots: Sequence[int | None]) -> None:
+        self._need_txn()
+        self._q("DELETE FROM ste_cache WHERE domid = ?", (domid,))
+        self.conn.executemany(
+            "INSERT INTO ste_cache VALUES (?, ?, ?)",
+            [(domid, i, r) for i, r in enumerate(slots) if r is not None],
+        )
+
+    def forget_in_ste_caches(self, remote: int) -> None:
+        """A domain was destroyed: clear its id from every cache."""
+        self._need_txn()
+        self._q("DELETE FROM ste_cache WHERE remote = ?", (remote,))
+
+    def clear_ste_caches(self) -> None:
+        """A policy change clears all caches."""
+        self._need_txn()
+        self._q("DELETE FROM ste_cache")
+
+    # ---------------------------------------------------------- messages
+
+    def add_message(self, kind: str, text: str) -> None:
+        self._need_txn()
+        self._q("INSERT INTO messages (at, kind, text) VALUES (?, ?, ?)", (time.time(), kind, text))
+
+    def messages(self, kind: str) -> list[Message]:
+        return [
+            Message(r[0], r[1], r[2], r[3])
+            for r in self._q(
+                "SELECT seq, at, kind, text FROM messages WHERE kind = ? ORDER BY seq", (kind,)
+            )
+        ]
+
+    def clear_messages(self, kind: str) -> None:
+        self._need_txn()
+        self._q("DELETE FROM messages WHERE kind = ?", (kind,))
+
+    # ---------------------------------------------------------- helpers
+
+    def _need_txn(self) -> None:
+        if not self._in_txn:
+            raise RuntimeError("a change to the host state must be made inside Store.write()")
+
+
+def open_store(paths: HostPaths, busy_timeout: float = BUSY_TIMEOUT_S) -> Store:
+    """Open (creating when new) the host state at `paths.state_db`."""
+    return Store.open(paths.state_db, busy_timeout)
