@@ -120,18 +120,37 @@ def read_resource_labels(path: Path, missing_ok: bool = True) -> ResourceLabels:
 
 
 @contextlib.contextmanager
-def locked_resource_labels(path: Path) -> Iterator[ResourceLabels]:
+def locked_resource_labels(path: Path, missing_ok: bool = True) -> Iterator[ResourceLabels]:
     """Read-modify-write under an exclusive lock: yields the labels; when the
-    block ends without an exception, the (changed) dict is written atomically."""
+    block ends without an exception, the (changed) dict is written atomically.
+    A file that does not parse raises XmError and is left as it is; a
+    missing file is an empty dict, or `Resource label file not found` when
+    `missing_ok` is false. The lock is a separate `<file>.lock`, since the
+    file itself is replaced by every write."""
+    if not missing_ok and not path.exists():
+        raise XmError("Resource label file not found")
     path.parent.mkdir(parents=True, exist_ok=True)
     lock_path = path.with_name(path.name + ".lock")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        labels = read_resource_labels(path)
+        labels = read_resource_labels(path, missing_ok)
         before = dict(labels)
         yield labels
         if labels != before:
             atomic_write(path, render_resource_labels(labels))
     finally:
         os.close(fd)
+
+
+def resource_key(labels: ResourceLabels, resource: str) -> str | None:
+    """The key under which `resource` is labeled: its canonical name, or,
+    for an entry written by hand in another spelling, the name exactly as
+    given. None when it is not labeled. Raises XmError when the name cannot
+    be made canonical."""
+    canonical = canonical_resource(resource)
+    if canonical in labels:
+        return canonical
+    if resource in labels:
+        return resource
+    return None

@@ -19,6 +19,11 @@ XM_COMMANDS: dict[str, str] = {
     "makepolicy": "xm_core.cli.policy:makepolicy",
     "demo": "xm_core.cli.demo:demo",
     "acm": "xm_core.cli:acm_group",
+    "labels": "xm_core.cli.labels:labels",
+    "addlabel": "xm_core.cli.labels:addlabel",
+    "rmlabel": "xm_core.cli.labels:rmlabel",
+    "getlabel": "xm_core.cli.labels:getlabel",
+    "resources": "xm_core.cli.labels:resources",
 }
 
 ACM_COMMANDS: dict[str, str] = {}
