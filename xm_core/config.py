@@ -206,23 +206,21 @@ def comment_out_access_control(data: bytes, file: str = "") -> bytes:
     if "access_control" not in cfg.values:
         return data
     tree = ast.parse(text)
-    spans = [(s.lineno, s.end_lineno or s.lineno) for s in tree.body]
     targets = [
-        (s.lineno, s.end_lineno or s.lineno)
-        for s in tree.body
-        if isinstance(s, ast.Assign) and cfg_target(s) == "access_control"
+        s for s in tree.body if isinstance(s, ast.Assign) and cfg_target(s) == "access_control"
     ]
-    for first, last in targets:
-        for other in spans:
-            if other not in targets and other[0] <= last and other[1] >= first:
-                raise XmError(
-                    f"{file}:{first}: the access_control line also holds another "
-                    "statement; put it on a line of its own"
-                )
+    others = [s for s in tree.body if s not in targets]
+    for stmt in targets:
+        first, last = stmt.lineno, stmt.end_lineno or stmt.lineno
+        if any(o.lineno <= last and (o.end_lineno or o.lineno) >= first for o in others):
+            raise XmError(
+                f"{file}:{first}: the access_control line also holds another "
+                "statement; put it on a line of its own"
+            )
     # The lines ast counts: split exactly as Python's tokenizer does.
     lines = _source_lines(data)
-    for first, last in targets:
-        for i in range(first - 1, last):
+    for stmt in targets:
+        for i in range(stmt.lineno - 1, stmt.end_lineno or stmt.lineno):
             lines[i] = b"#" + lines[i]
     return b"".join(lines)
 
