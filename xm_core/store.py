@@ -81,6 +81,7 @@ class ActivePolicy:
     map: bytes | None  # the `.map` that came with it (names), when NAMED
     generation: int  # incremented on every policy change
     loaded_at: float | None
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"conflict_sets": [names]}
 
     @property
     def reference(self) -> str:
@@ -285,8 +286,13 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
+def _migrate_to_2(conn: sqlite3.Connection) -> None:
+    # names that neither the .bin nor the .map carry (the conflict sets' names)
+    conn.execute("ALTER TABLE policy ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'")
+
+
 # _MIGRATIONS[n] takes a database from schema version n to n + 1.
-_MIGRATIONS = [_migrate_to_1]
+_MIGRATIONS = [_migrate_to_1, _migrate_to_2]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
@@ -509,6 +515,7 @@ class Store:
             bytes(row["map"]) if row["map"] is not None else None,
             row["generation"],
             row["loaded_at"],
+            json.loads(row["extra"]),
         )
 
     def policy_state(self) -> tuple[PolicyState, str | None, int]:
@@ -555,6 +562,7 @@ class Store:
         name: str | None = None,
         binary: bytes | None = None,
         map_bytes: bytes | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> int:
         """Replace the active policy (inside `write()`); the new generation."""
         self._need_txn()
@@ -562,8 +570,8 @@ class Store:
             raise ValueError("a NAMED policy needs its name and binary, no other state has them")
         self._q(
             "UPDATE policy SET state = ?, name = ?, binary = ?, map = ?, "
-            "generation = generation + 1, loaded_at = ? WHERE id = 1",
-            (state.value, name, binary, map_bytes, time.time()),
+            "generation = generation + 1, loaded_at = ?, extra = ? WHERE id = 1",
+            (state.value, name, binary, map_bytes, time.time(), json.dumps(extra or {})),
         )
         return self.policy_state()[2]
 

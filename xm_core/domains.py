@@ -1,0 +1,719 @@
+"""Domains of the host model: create (with its ACM checks), destroy,
+shutdown, reboot, pause, unpause, rename, domid, domname, list, uptime and
+dry-run.
+
+`create` works in two stages. Outside the lock the config is read (never
+executed) and every device entry is parsed and made canonical; a config
+error ends here and changes nothing. Then, inside one write transaction
+(`BEGIN IMMEDIATE`), the label is resolved against the active policy,
+every device is checked (resource and backend sharing), the Chinese Wall
+and STE create hooks decide, and only when everything is permitted the
+domain, its devices and the counters are written. Two racing creates of
+conflicting domains serialise on the write lock: the second one sees the
+first one's counters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from xm_core.devices import (
+    VBD,
+    VIF,
+    DeviceCheck,
+    PlannedDevice,
+    check_device,
+    device_dict,
+    plan_vbd,
+    plan_vif,
+    run_sharing_hooks,
+)
+from xm_core.errors import XmError
+from xm_core.host import Host, LoadedPolicy
+from xm_core.paths import HostPaths
+from xm_core.store import (
+    DOM0_ID,
+    STATE_PAUSED,
+    STATE_RUNNING,
+    DeviceRecord,
+    DomainRecord,
+    PolicyState,
+    StoreError,
+)
+
+if TYPE_CHECKING:
+    from acm.engine import CreateDecision
+    from xm_core.config import DomainConfig
+
+DEFAULT_MEMORY = 128  # MiB, as Xen's create.py
+DEFAULT_VCPUS = 1
+_NAME_OK = re.compile(r"[A-Za-z0-9_.:/+\-]+")
+
+
+# ------------------------------------------------------------------ the config
+
+
+@dataclass
+class DomainSpec:
+    """What a config asks for, checked, before anything is decided."""
+
+    name: str | None
+    memory: int
+    maxmem: int
+    vcpus: int
+    access: tuple[str, str] | None  # (policy, label)
+    ssidref: int | None  # an explicit `ssidref = N`
+    devices: list[PlannedDevice]
+    config: dict[str, Any]
+    path: str
+
+
+def _int_setting(cfg: DomainConfig, key: str, default: int, minimum: int = 1) -> int:
+    value = cfg.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise XmError(f"{cfg.path}: '{key}' must be an integer >= {minimum}, not {value!r}")
+    return value
+
+
+def check_name(name: Any, file: str = "") -> str:
+    """Xen's VM name rule (letters, digits and `_-.:/+`); a name of digits only
+    is refused too, since `xm` takes digits as a domain id."""
+    where = f"{file}: " if file else ""
+    if not isinstance(name, str) or not name:
+        raise XmError(f"{where}Missing domain name: set 'name' in the config or give name=...")
+    if not _NAME_OK.fullmatch(name) or len(name) > 64:
+        raise XmError(f"{where}Invalid VM name '{name}'")
+    if name.isdigit():
+        raise XmError(f"{where}Invalid VM name '{name}': a name of digits only reads as an id")
+    return name
+
+
+def domain_spec(cfg: DomainConfig, need_name: bool = True) -> DomainSpec:
+    """Every value of a config checked: one clear error, nothing decided yet."""
+    from xm_core.config import config_disks, config_label, config_vifs
+
+    name = cfg.get("name")
+    if need_name or name is not None:
+        name = check_name(name, cfg.path)
+    memory = _int_setting(cfg, "memory", DEFAULT_MEMORY)
+    maxmem = _int_setting(cfg, "maxmem", memory)
+    vcpus = _int_setting(cfg, "vcpus", DEFAULT_VCPUS)
+    access = config_label(cfg)
+    ssidref = cfg.get("ssidref")
+    if ssidref is not None and (
+        isinstance(ssidref, bool) or not isinstance(ssidref, int) or not 0 <= ssidref <= 0xFFFFFFFF
+    ):
+        raise XmError(f"{cfg.path}: 'ssidref' must be an integer 0..0xffffffff, not {ssidref!r}")
+    if access is not None and ssidref is not None:
+        raise XmError(f"{cfg.path}: give either access_control or ssidref, not both")
+    devices: list[PlannedDevice] = []
+    for disk in config_disks(cfg):
+        try:
+            devices.append(plan_vbd(disk.resource, disk.frontend, disk.mode, 0, disk.written))
+        except XmError as exc:
+            raise XmError(f"{cfg.path}: disk '{disk.written}': {exc.message}") from None
+    for i, vif in enumerate(config_vifs(cfg)):
+        try:
+            devices.append(plan_vif(vif, i, ",".join(f"{k}={v}" for k, v in vif.items())))
+        except XmError as exc:
+            raise XmError(f"{cfg.path}: vif {i}: {exc.message}") from None
+    seen: set[tuple[str, int]] = set()
+    for dev in devices:
+        if (dev.kind, dev.devid) in seen:
+            raise XmError(f"{cfg.path}: device {dev.frontend} is given twice")
+        seen.add((dev.kind, dev.devid))
+    return DomainSpec(
+        name, memory, maxmem, vcpus, access, ssidref, devices, _jsonable(cfg.values), cfg.path
+    )
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    """The config values as JSON can hold them (tuples become lists, other
+    literals their repr), for the domain record."""
+    doc: dict[str, Any] = json.loads(json.dumps(values, default=repr))
+    return doc
+
+
+# ------------------------------------------------------------------ the label
+
+
+@dataclass
+class LabelCheck:
+    """`Checking domain:` of dry-run, and the first step of create."""
+
+    permitted: bool
+    ssidref: int
+    label: str | None
+    policy: str | None
+    message: str = ""
+
+
+def resolve_label(
+    host: Host, policy: LoadedPolicy | None, state: PolicyState, spec: DomainSpec
+) -> LabelCheck:
+    """The domain's ssidref under the active policy, or why it has none."""
+    active = policy.name if policy is not None else state.value
+    if spec.access is not None:
+        pol, label = spec.access
+        if policy is None or pol != policy.name:
+            return LabelCheck(
+                False,
+                0,
+                label,
+                pol,
+                f"Security policy ({pol}) incompatible with enforced policy ({active}).",
+            )
+        try:
+            ref = host.dom_ssidref(policy, label)
+        except XmError as exc:
+            return LabelCheck(False, 0, label, pol, exc.message)
+        return LabelCheck(True, ref, label, pol)
+    if spec.ssidref is not None:
+        if policy is None:
+            return LabelCheck(
+                False, spec.ssidref, None, None, "Security ssidref specified but no policy active."
+            )
+        named = host.label_of(policy, spec.ssidref)
+        return LabelCheck(True, spec.ssidref, named, policy.name if named else None)
+    if policy is not None:
+        return LabelCheck(False, 0, None, None, "Domain not labeled")
+    return LabelCheck(True, 0, None, None)
+
+
+# ------------------------------------------------------------------ create
+
+
+@dataclass
+class CreateOutcome:
+    """Everything create decided; `domain` is set when it was created."""
+
+    name: str
+    label: LabelCheck
+    devices: list[DeviceCheck] = field(default_factory=list)
+    decision: CreateDecision | None = None
+    domain: DomainRecord | None = None
+    attached: list[DeviceRecord] = field(default_factory=list)
+    policy: str = "DEFAULT"
+
+    @property
+    def permitted(self) -> bool:
+        return (
+            self.label.permitted
+            and all(d.permitted for d in self.devices)
+            and (self.decision is None or self.decision.permitted)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "created": self.domain is not None,
+            "domid": self.domain.domid if self.domain else None,
+            "policy": self.policy,
+            "ssidref": self.label.ssidref,
+            "label": self.label.label,
+            "label_check": {"permitted": self.label.permitted, "message": self.label.message},
+            "devices": [d.as_dict() for d in self.devices],
+            "create_check": decision_dict(self.decision),
+        }
+
+
+def decision_dict(decision: CreateDecision | None) -> dict[str, Any] | None:
+    if decision is None:
+        return None
+    return {
+        "permitted": decision.permitted,
+        "ssidref": decision.ssidref,
+        "chwall_ssid": decision.chwall_ssid,
+        "ste_ssid": decision.ste_ssid,
+        "chwall_types": list(decision.chwall_types),
+        "reasons": list(decision.reasons),
+        "conflicts": [
+            {
+                "type": c.type,
+                "aggregate": c.aggregate,
+                "conflict_sets": list(c.conflict_sets),
+                "blocking_types": list(c.blocking_types),
+                "blockers": [{"domid": b.domid, "name": b.name} for b in c.blockers],
+            }
+            for c in decision.conflicts
+        ],
+    }
+
+
+class CreateDenied(XmError):
+    def __init__(self, message: str, outcome: CreateOutcome, details: list[str]) -> None:
+        super().__init__(message, details)
+        self.outcome = outcome
+
+
+def chwall_explanation(policy: LoadedPolicy, decision: CreateDecision) -> list[str]:
+    """One line per blocked type: its conflict sets and the domains that block."""
+    names = policy.engine.names
+    lines = []
+    for c in decision.conflicts:
+        sets = ", ".join(
+            f"{names.conflict_set(s)} {{"
+            + ", ".join(names.chwall_type(t) for t in policy.binary.chwall.conflict_sets[s])  # type: ignore[union-attr]
+            + "}"
+            for s in c.conflict_sets
+        )
+        who = ", ".join(f"'{b.name}' (id {b.domid})" for b in c.blockers) or "(none found)"
+        lines.append(
+            f"type {names.chwall_type(c.type)} is in conflict set {sets}; "
+            f"running domain(s) holding a conflicting type: {who}"
+        )
+    return lines
+
+
+def _chwall_message(policy: LoadedPolicy, decision: CreateDecision) -> str:
+    names = policy.engine.names
+    first = decision.conflicts[0]
+    who = ", ".join(f"'{b.name}' (id {b.domid})" for b in first.blockers)
+    sets = ", ".join(names.conflict_set(s) for s in first.conflict_sets)
+    return (
+        f"Permission denied: Chinese Wall conflict in type '{names.chwall_type(first.type)}' "
+        f"(conflict set {sets}) with running domain {who}"
+    )
+
+
+def _decide_create(
+    host: Host,
+    spec: DomainSpec,
+    name: str,
+    labels: dict[str, tuple[str, str]],
+) -> CreateOutcome:
+    """Inside the write lock: every check, no change."""
+    state, _ = host.policy_state()
+    policy = host.policy()
+    label = resolve_label(host, policy, state, spec)
+    outcome = CreateOutcome(name, label, policy=policy.name if policy else state.value)
+    if not label.permitted:
+        return outcome
+    outcome.devices = [
+        check_device(host, policy, state, label.ssidref, dev, labels) for dev in spec.devices
+    ]
+    if policy is not None:
+        engine = policy.engine
+        types = engine.chwall_types(label.ssidref)
+        counters = host.store.chwall_counters_of(types)
+        decision = engine.check_create(label.ssidref, {t: a for t, (_, a) in counters.items()})
+        if decision.conflicts:
+            half = engine.chwall_half
+            assert half is not None
+            decision = engine.explain(
+                decision, lambda ssids: host.store.domains_with_ssid(half, ssids)
+            )
+        outcome.decision = decision
+    return outcome
+
+
+def _refusal(outcome: CreateOutcome, policy: LoadedPolicy | None) -> CreateDenied:
+    details: list[str] = []
+    if not outcome.label.permitted:
+        return CreateDenied(outcome.label.message, outcome, details)
+    decision = outcome.decision
+    messages = []
+    if decision is not None and not decision.permitted:
+        assert policy is not None
+        if decision.conflicts:
+            messages.append(_chwall_message(policy, decision))
+            details.extend("  " + line for line in chwall_explanation(policy, decision))
+        else:
+            messages.append(
+                f"Permission denied: ssidref 0x{decision.ssidref:08x} is not valid under "
+                f"policy '{policy.name}'"
+            )
+        details.extend("  " + r for r in decision.reasons)
+    for dev in outcome.devices:
+        if not dev.permitted:
+            messages.append(dev.message)
+    details = [f"  {m}" for m in messages[1:]] + details
+    return CreateDenied(messages[0], outcome, details)
+
+
+def create_domain(paths: HostPaths, config: str, overrides: Sequence[str] = ()) -> CreateOutcome:
+    """`xm create CONFIG [name=value ...]`."""
+    from xm_core.config import load_config
+
+    cfg = load_config(paths, config, tuple(overrides))
+    spec = domain_spec(cfg)
+    assert spec.name is not None
+    with Host(paths) as host:
+        labels = host.resource_labels()
+        with host.store.write():
+            if host.store.find_domain(spec.name) is not None:
+                raise XmError(f"Domain '{spec.name}' already exists.")
+            outcome = _decide_create(host, spec, spec.name, labels)
+            policy = host.policy()
+            if outcome.permitted:
+                _apply_create(host, policy, spec, outcome)
+            else:
+                _record_refusal(host, outcome)
+        if not outcome.permitted:
+            raise _refusal(outcome, policy)
+    return outcome
+
+
+def _record_refusal(host: Host, outcome: CreateOutcome) -> None:
+    """What the hypervisor printed for a create its hooks denied."""
+    decision = outcome.decision
+    if decision is not None and not decision.permitted:
+        for reason in decision.reasons:
+            host.dmesg(reason)
+    host.log(f"create {outcome.name} refused", "ERROR")
+
+
+def _apply_create(
+    host: Host, policy: LoadedPolicy | None, spec: DomainSpec, outcome: CreateOutcome
+) -> None:
+    store = host.store
+    assert spec.name is not None
+    if store.find_domain(spec.name) is not None:
+        raise XmError(f"Domain '{spec.name}' already exists.")
+    label = outcome.label
+    dom = store.add_domain(
+        spec.name,
+        label.ssidref,
+        spec.memory,
+        spec.vcpus,
+        policy=label.policy,
+        label=label.label,
+        maxmem=spec.maxmem,
+        config=spec.config,
+    )
+    if policy is not None:
+        store.add_chwall_counters(policy.engine.create_deltas(dom.ssidref))
+    for check in outcome.devices:
+        assert check.backend is not None
+        hooks = run_sharing_hooks(host, policy, dom, check.backend)
+        if any(not h.permitted for h in hooks):  # cannot happen after a permitted check
+            raise XmError(f"{check.device.display}: the STE hooks refused the connection")
+        record = check.device.record(dom.domid, check.backend.domid)
+        store.add_device(record)
+        outcome.attached.append(record)
+    outcome.domain = dom
+    where = f" (label {label.label})" if label.label else ""
+    host.log(f"Started domain {dom.name} (id {dom.domid}){where}")
+
+
+# ------------------------------------------------------------------ dry-run
+
+
+@dataclass
+class DryRunReport:
+    name: str | None
+    label: LabelCheck
+    devices: list[DeviceCheck]
+    decision: CreateDecision | None
+    chwall_lines: list[str]
+    policy: str
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.label.permitted
+            and all(d.permitted for d in self.devices)
+            and (self.decision is None or self.decision.permitted)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "policy": self.policy,
+            "passed": self.passed,
+            "domain": {
+                "permitted": self.label.permitted,
+                "label": self.label.label,
+                "label_policy": self.label.policy,
+                "ssidref": self.label.ssidref,
+                "message": self.label.message,
+            },
+            "devices": [d.as_dict() for d in self.devices],
+            "chinese_wall": decision_dict(self.decision),
+            "chinese_wall_explanation": self.chwall_lines,
+        }
+
+
+def dry_run(paths: HostPaths, config: str, overrides: Sequence[str] = ()) -> DryRunReport:
+    """`xm dry-run CONFIG`: every check of create, nothing changed (a read
+    snapshot, no cache or statistics touched)."""
+    from xm_core.config import load_config
+
+    cfg = load_config(paths, config, tuple(overrides))
+    spec = domain_spec(cfg, need_name=False)
+    with Host(paths) as host:
+        labels = host.resource_labels()
+        with host.store.read():
+            outcome = _decide_create(host, spec, spec.name or "None", labels)
+            policy = host.policy()
+            lines: list[str] = []
+            if policy is not None and outcome.decision is not None:
+                lines = chwall_explanation(policy, outcome.decision)
+    return DryRunReport(
+        spec.name, outcome.label, outcome.devices, outcome.decision, lines, outcome.policy
+    )
+
+
+# ------------------------------------------------------------------ destroy and friends
+
+
+def _destroy(host: Host, dom: DomainRecord, why: str) -> None:
+    """Remove a domain: counters back, its id out of every STE cache, its
+    devices gone; devices it served as backend lose their connection."""
+    store = host.store
+    if dom.domid == DOM0_ID:
+        raise XmError("Cannot destroy privileged domain Domain-0.")
+    policy = host.policy()
+    if policy is not None:
+        deltas = policy.engine.create_deltas(dom.ssidref)
+        try:
+            store.add_chwall_counters({t: (-r, -a) for t, (r, a) in deltas.items()})
+        except StoreError as exc:
+            host.log(f"destroy {dom.name}: {exc.message}", "ERROR")
+            raise
+    for served in store.devices_backed_by(dom.domid):
+        if served.domid != dom.domid:
+            store.remove_device(served.domid, served.kind, served.devid)
+            host.log(
+                f"{served.kind} {served.frontend} of domain id {served.domid} lost its "
+                f"backend {dom.name}",
+                "WARNING",
+            )
+    store.remove_domain(dom.domid)
+    store.forget_in_ste_caches(dom.domid)
+    host.log(f"Domain {dom.name} (id {dom.domid}) {why}")
+
+
+def destroy_domain(paths: HostPaths, ref: str) -> DomainRecord:
+    with Host(paths) as host, host.store.write():
+        dom = host.store.domain(ref)
+        _destroy(host, dom, "destroyed")
+        return dom
+
+
+def _targets(host: Host, refs: Sequence[str], all_domains: bool, verb: str) -> list[DomainRecord]:
+    if all_domains:
+        if refs:
+            raise XmError(f"{verb} -a takes no domain")
+        return [d for d in host.store.domains() if d.domid != DOM0_ID]
+    if len(refs) != 1:
+        raise XmError(f"{verb} needs one domain (or -a)")
+    dom = host.store.domain(refs[0])
+    if dom.domid == DOM0_ID:
+        raise XmError(f"Cannot {verb} privileged domain Domain-0.")
+    return [dom]
+
+
+def shutdown_domains(
+    paths: HostPaths, refs: Sequence[str], all_domains: bool = False
+) -> list[DomainRecord]:
+    """`xm shutdown [-a] [-w]`: the domain shuts down (immediately here, so
+    `-w` has nothing to wait for) and is removed like `destroy`."""
+    with Host(paths) as host, host.store.write():
+        doms = _targets(host, refs, all_domains, "shut down")
+        for dom in doms:
+            _destroy(host, dom, "shut down")
+        return doms
+
+
+def reboot_domains(
+    paths: HostPaths, refs: Sequence[str], all_domains: bool = False
+) -> list[DomainRecord]:
+    """`xm reboot [-a] [-w]`: destroyed and created again under a new id, as
+    Xen did, with the same ssidref and devices. The create hooks are
+    replayed in the same transaction: the domain's own types were released
+    just before, so only a policy that no longer knows its ssidref can
+    deny it (then it stays down and the error says why)."""
+    rebooted: list[DomainRecord] = []
+    with Host(paths) as host, host.store.write():
+        store = host.store
+        policy = host.policy()
+        for dom in _targets(host, refs, all_domains, "reboot"):
+            devices = store.devices(dom.domid)
+            served = [d for d in store.devices_backed_by(dom.domid) if d.domid != dom.domid]
+            if policy is not None:
+                engine = policy.engine
+                store.add_chwall_counters(
+                    {t: (-r, -a) for t, (r, a) in engine.create_deltas(dom.ssidref).items()}
+                )
+                types = engine.chwall_types(dom.ssidref)
+                agg = {t: a for t, (_, a) in store.chwall_counters_of(types).items()}
+                decision = engine.check_create(dom.ssidref, agg)
+                if not decision.permitted:
+                    raise XmError(
+                        f"Domain '{dom.name}' cannot be restarted: " + "; ".join(decision.reasons)
+                    )
+                store.add_chwall_counters(engine.create_deltas(dom.ssidref))
+            store.remove_domain(dom.domid)
+            store.forget_in_ste_caches(dom.domid)
+            new = store.add_domain(
+                dom.name,
+                dom.ssidref,
+                dom.memory,
+                dom.vcpus,
+                policy=dom.policy,
+                label=dom.label,
+                maxmem=dom.maxmem,
+                config=dom.config,
+                uuid=dom.uuid,
+            )
+            for d in devices:
+                d.domid = new.domid
+                d.backend = new.domid if d.backend == dom.domid else d.backend
+                store.add_device(d)
+            for d in served:
+                store.remove_device(d.domid, d.kind, d.devid)
+                d.backend = new.domid
+                store.add_device(d)
+            host.log(f"Domain {dom.name} rebooted (id {dom.domid} -> {new.domid})")
+            rebooted.append(new)
+    return rebooted
+
+
+def set_paused(paths: HostPaths, ref: str, paused: bool) -> DomainRecord:
+    with Host(paths) as host, host.store.write():
+        dom = host.store.domain(ref)
+        if dom.domid == DOM0_ID:
+            raise XmError(f"Cannot {'pause' if paused else 'unpause'} privileged domain Domain-0.")
+        state = STATE_PAUSED if paused else STATE_RUNNING
+        host.store.update_domain(dom.domid, state=state)
+        host.log(f"Domain {dom.name} {'paused' if paused else 'unpaused'}")
+        dom.state = state
+        return dom
+
+
+def rename_domain(paths: HostPaths, ref: str, new_name: str) -> DomainRecord:
+    check_name(new_name)
+    with Host(paths) as host, host.store.write():
+        dom = host.store.domain(ref)
+        if dom.domid == DOM0_ID:
+            raise XmError("Cannot rename privileged domain Domain-0.")
+        other = host.store.find_domain(new_name)
+        if other is not None and other.domid != dom.domid:
+            raise XmError(f"VM name '{new_name}' already in use by domain {other.domid}")
+        host.store.update_domain(dom.domid, name=new_name)
+        host.log(f"Domain {dom.name} renamed to {new_name}")
+        dom.name = new_name
+        return dom
+
+
+def find_domain(paths: HostPaths, ref: str) -> DomainRecord:
+    """`domid` / `domname`."""
+    with Host(paths) as host:
+        return host.store.domain(ref)
+
+
+# ------------------------------------------------------------------ list
+
+
+@dataclass
+class ListedDomain:
+    record: DomainRecord
+    label: str  # for `list --label`
+    devices: list[DeviceRecord] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        r = self.record
+        return {
+            "domid": r.domid,
+            "name": r.name,
+            "uuid": r.uuid,
+            "memory": r.memory,
+            "maxmem": r.maxmem,
+            "vcpus": r.vcpus,
+            "state": state_string(r),
+            "cpu_time": r.cpu_time,
+            "ssidref": r.ssidref,
+            "label": self.label,
+            "label_policy": r.policy,
+            "up_time": max(time.time() - r.created_at, 0.0),
+            "devices": [device_dict(d) for d in self.devices],
+        }
+
+
+@dataclass
+class DomainList:
+    policy: str
+    domains: list[ListedDomain]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy, "domains": [d.as_dict() for d in self.domains]}
+
+
+def state_string(dom: DomainRecord) -> str:
+    """Xen's six-character state from `rbpscd`."""
+    from xm_core.store import DOMAIN_STATES
+
+    return "".join(s[0] if s == dom.state else "-" for s in DOMAIN_STATES)
+
+
+def list_domains(
+    paths: HostPaths, refs: Sequence[str] = (), with_labels: bool = False, long: bool = False
+) -> DomainList:
+    """`xm list`: every domain (id order) or those named. Labels: the
+    domain's label, else its ssidref's label, else `0x%08x`; `INACTIVE`
+    without a policy, `DEFAULT` under the default policy."""
+    with Host(paths) as host, host.store.read():
+        store = host.store
+        state, name = host.policy_state()
+        records = [store.domain(r) for r in refs] if refs else store.domains()
+        policy = host.policy() if with_labels or long else None
+        listed = []
+        for rec in records:
+            if state is PolicyState.NULL:
+                label = "INACTIVE"
+            elif state is PolicyState.DEFAULT:
+                label = "DEFAULT"
+            else:
+                label = rec.label or host.label_of(policy, rec.ssidref) or f"0x{rec.ssidref:08x}"
+            devices = store.devices(rec.domid) if long else []
+            listed.append(ListedDomain(rec, label, devices))
+        active = name if state is PolicyState.NAMED and name else state.value
+        return DomainList(active, listed)
+
+
+@dataclass
+class Uptime:
+    name: str
+    domid: int
+    seconds: int
+
+
+def uptimes(paths: HostPaths, refs: Sequence[str] = ()) -> list[Uptime]:
+    with Host(paths) as host, host.store.read():
+        store = host.store
+        records = [store.domain(r) for r in refs] if refs else store.domains()
+        booted = store.host_facts().booted_at
+        now = time.time()
+        return [
+            Uptime(
+                r.name,
+                r.domid,
+                int(round(now - (booted if r.domid == DOM0_ID else r.created_at))),
+            )
+            for r in records
+        ]
+
+
+__all__ = [
+    "VBD",
+    "VIF",
+    "CreateDenied",
+    "CreateOutcome",
+    "DomainList",
+    "DryRunReport",
+    "create_domain",
+    "destroy_domain",
+    "dry_run",
+    "list_domains",
+    "reboot_domains",
+    "rename_domain",
+    "set_paused",
+    "shutdown_domains",
+    "uptimes",
+]

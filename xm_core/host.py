@@ -1,0 +1,482 @@
+"""The host model: the state store plus the decision engine of the active
+policy, and what concerns the policy as a whole (`loadpolicy`,
+`dumppolicy`, `info`, `dmesg`, `log`).
+
+A `Host` opens the store lazily. Everything that decides and then changes
+state runs inside `host.store.write()`, and reads the active policy there
+(`host.policy()`), so a decision is always made against the state it
+changes.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xm_core.errors import XmError
+from xm_core.paths import HostPaths
+from xm_core.store import (
+    DMESG,
+    DOM0_ID,
+    LOG,
+    HostFacts,
+    Message,
+    PolicyState,
+    SteStats,
+    Store,
+    StoreError,
+    open_store,
+)
+
+if TYPE_CHECKING:
+    from acm.engine import Engine, Violation
+    from acm.model import BinaryPolicy, PolicyMap
+    from xm_core.resources import ResourceLabels
+
+XEN_VERSION = (3, 0, ".4-xm-acm")
+
+
+@dataclass
+class LoadedPolicy:
+    """The active policy, decoded, with its engine."""
+
+    name: str
+    binary: BinaryPolicy
+    map: PolicyMap
+    engine: Engine
+    generation: int
+
+
+class Host:
+    def __init__(self, paths: HostPaths, store: Store | None = None) -> None:
+        self.paths = paths
+        self._store = store
+        self._policy: LoadedPolicy | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.paths)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ the active policy
+
+    def policy_state(self) -> tuple[PolicyState, str | None]:
+        state, name, _ = self.store.policy_state()
+        return state, name
+
+    def policy(self) -> LoadedPolicy | None:
+        """The active policy (None under DEFAULT or NULL); decoded once per
+        policy generation."""
+        state, name, generation = self.store.policy_state()
+        if state is not PolicyState.NAMED:
+            return None
+        if self._policy is not None and self._policy.generation == generation:
+            return self._policy
+        from acm.engine import Engine, PolicyNames
+
+        decoded = self.store.active_compiled()
+        assert decoded is not None and name is not None
+        binary, pmap = decoded
+        if pmap is None:
+            raise StoreError(f"Host state '{self.store.path}': the loaded policy has no .map")
+        extra = self.store.active_policy().extra
+        names = PolicyNames.from_map(pmap, extra.get("conflict_sets", ()))
+        self._policy = LoadedPolicy(name, binary, pmap, Engine(binary, names), generation)
+        return self._policy
+
+    def dom_ssidref(self, policy: LoadedPolicy, label: str) -> int:
+        """The ssidref of a domain label; `Label '<L>' not found.` otherwise."""
+        from acm.errors import PolicyError
+        from acm.ssidref import label_to_ssidref
+
+        try:
+            return label_to_ssidref(policy.map, label, "dom")
+        except PolicyError as exc:
+            raise XmError(exc.diagnostics.errors[0].message) from None
+
+    def label_of(self, policy: LoadedPolicy | None, ssidref: int) -> str | None:
+        if policy is None:
+            return None
+        from acm.errors import PolicyError
+        from acm.ssidref import ssidref_to_label
+
+        try:
+            return ssidref_to_label(policy.map, ssidref)
+        except PolicyError:
+            return None
+
+    # ------------------------------------------------------------ resources
+
+    def resource_labels(self) -> ResourceLabels:
+        from xm_core.resources import read_resource_labels
+
+        return read_resource_labels(self.paths.resource_labels)
+
+    def resource_ste_ssid(
+        self,
+        policy: LoadedPolicy,
+        labels: ResourceLabels,
+        canonical: str,
+        written: str | None = None,
+    ) -> tuple[str | None, str | None, int]:
+        """(label, label's policy, STE SSID under `policy`) of a resource.
+        A resource labeled for another policy, or with a label the policy
+        lacks, has the null SSID 0, as Xen took it."""
+        entry = labels.get(canonical) or (labels.get(written) if written else None)
+        if entry is None:
+            return None, None, 0
+        res_policy, label = entry
+        if res_policy != policy.name:
+            return label, res_policy, 0
+        from acm.errors import PolicyError
+        from acm.ssidref import label_to_ssidref
+
+        try:
+            ref = label_to_ssidref(policy.map, label, "res")
+        except PolicyError:
+            return label, res_policy, 0
+        return label, res_policy, policy.engine.ste_ssid(ref) or 0
+
+    # ------------------------------------------------------------ messages
+
+    def dmesg(self, text: str) -> None:
+        self.store.add_message(DMESG, f"(XEN) {text}")
+
+    def log(self, text: str, level: str = "INFO") -> None:
+        self.store.add_message(LOG, f"{level} {text}")
+
+
+# ------------------------------------------------------------------ loadpolicy
+
+
+@dataclass
+class LoadResult:
+    name: str  # the reference name now active
+    previous: str  # the reference name (or DEFAULT) before
+    update: bool  # the same policy again (an update)
+    domains: int  # running domains re-checked
+    violations: list[Violation] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.name,
+            "previous": self.previous,
+            "update": self.update,
+            "domains_checked": self.domains,
+            "loaded": not self.violations,
+            "violations": [
+                {
+                    "kind": v.kind.value,
+                    "domid": v.domid,
+                    "name": v.name,
+                    "message": v.message,
+                }
+                for v in self.violations
+            ],
+        }
+
+
+class PolicyLoadRefused(XmError):
+    def __init__(self, message: str, result: LoadResult, details: list[str]) -> None:
+        super().__init__(message, details)
+        self.result = result
+
+
+def _read_compiled(paths: HostPaths, name: str) -> tuple[bytes, BinaryPolicy, bytes, PolicyMap]:
+    from acm.binfmt import decode_binary
+    from acm.mapfile import parse_map
+
+    files = paths.policy_files(name)  # checks the dotted name first
+    try:
+        raw = Path(files.bin).read_bytes()
+    except FileNotFoundError:
+        raise XmError(
+            f"Binary policy file '{files.bin}' not found. Run 'xm makepolicy {name}' first."
+        ) from None
+    binary = decode_binary(raw, files.bin)  # PolicyError BIN001 when damaged
+    try:
+        map_raw = Path(files.map).read_bytes()
+    except FileNotFoundError:
+        raise XmError(
+            f"Policy map file '{files.map}' not found. Run 'xm makepolicy {name}' first."
+        ) from None
+    pmap = parse_map(map_raw, files.map)
+    _check_map_matches(binary, pmap, files.map)
+    return raw, binary, map_raw, pmap
+
+
+def _check_map_matches(binary: BinaryPolicy, pmap: PolicyMap, file: str) -> None:
+    """The `.map` must describe the `.bin` it came with."""
+    problems = []
+    if pmap.reference_name != binary.reference_name:
+        problems.append(
+            f"its reference name '{pmap.reference_name}' is not the binary's "
+            f"'{binary.reference_name}'"
+        )
+    if (pmap.primary, pmap.secondary) != (binary.primary, binary.secondary):
+        problems.append("its primary/secondary parts differ from the binary's")
+    for part_map, part_bin in ((pmap.chwall, binary.chwall), (pmap.ste, binary.ste)):
+        if (part_map is None) != (part_bin is None):
+            problems.append("it has other policy parts than the binary")
+        elif (
+            part_map is not None
+            and part_bin is not None
+            and (len(part_map.types) != part_bin.max_types or part_map.ssid_types != part_bin.ssids)
+        ):
+            problems.append(f"its {part_map.code.name} SSIDs differ from the binary's")
+    if problems:
+        raise XmError(
+            f"Policy map file '{file}' does not belong to the binary policy: " + "; ".join(problems)
+        )
+
+
+def _conflict_set_names(paths: HostPaths, name: str, binary: BinaryPolicy) -> list[str | None]:
+    """The conflict sets' names from the policy's XML, when it is there and
+    matches the binary; they serve explanations only."""
+    if binary.chwall is None or not binary.chwall.conflict_sets:
+        return []
+    try:
+        from acm.source import read_policy_source
+
+        src = read_policy_source(paths.policy_files(name).xml)
+    except Exception:  # noqa: BLE001 - names are optional; the binary decides
+        return []
+    if src.policy_name.text != binary.reference_name or src.chwall is None:
+        return []
+    sets = src.chwall.conflict_sets
+    if len(sets) != len(binary.chwall.conflict_sets):
+        return []
+    return [c.name for c in sets]
+
+
+def load_policy(paths: HostPaths, name: str) -> LoadResult:
+    """`xm loadpolicy NAME`: load the compiled `.bin` (and its `.map`).
+
+    Refused unless the active policy is DEFAULT or has the same reference
+    name; the running state is re-checked against the new policy first
+    (enforcement.md section 5) and every violation is listed. On refusal
+    nothing changes.
+    """
+    from acm.engine import Connection, Engine, PolicyNames, ResourceUse, RunningDomain
+
+    raw, binary, map_raw, pmap = _read_compiled(paths, name)
+    new_name = binary.reference_name
+    set_names = _conflict_set_names(paths, name, binary)
+    labels = Host(paths).resource_labels()  # read before the lock; checked below
+    with Host(paths) as host, host.store.write():
+        store = host.store
+        state, active = host.policy_state()
+        previous = active if state is PolicyState.NAMED and active else state.value
+        if state is PolicyState.NULL:
+            raise XmError("The ACM is not enabled on this host (policy state NULL).")
+        if state is PolicyState.NAMED and active != new_name:
+            raise XmError(f"Active policy '{active}' incompatible with new policy '{new_name}'")
+        engine = Engine(binary, PolicyNames.from_map(pmap, set_names))
+        new_policy = LoadedPolicy(new_name, binary, pmap, engine, -1)
+        domains = store.domains()
+        violations: list[Violation] = []
+        running: list[RunningDomain] = []
+        dom0_ref = engine.bootstrap_ssidref()
+        for dom in domains:
+            ref = dom0_ref if dom.domid == DOM0_ID else dom.ssidref
+            running.append(RunningDomain(dom.domid, dom.name, ref))
+            if dom.domid != DOM0_ID and dom.label and dom.policy == new_name:
+                violations.extend(
+                    _label_kept(host, new_policy, dom.domid, dom.name, dom.label, ref)
+                )
+        devices = store.devices()
+        connections = [Connection(d.domid, d.backend, f"{d.kind} {d.frontend}") for d in devices]
+        uses = []
+        for d in devices:
+            if d.resource is None:
+                continue
+            label, _, ste_ssid = host.resource_ste_ssid(new_policy, labels, d.resource, d.written)
+            if d.kind == "vif" and label is None:
+                continue  # an unlabeled bridge is not a controlled resource
+            uses.append(ResourceUse(d.domid, d.resource, label, ste_ssid))
+        checked = engine.revalidate(running, connections, uses)
+        violations.extend(checked.violations)
+        result = LoadResult(new_name, previous, previous == new_name, len(domains), violations)
+        if violations:
+            store_messages = [
+                "chwall_set_policy: New policy conflicts with running domains. Policy load aborted."
+                if any(v.kind.value == "chwall" for v in violations)
+                else "ste_set_policy: New policy conflicts with running domains. "
+                "Policy load aborted.",
+            ]
+            for text in store_messages:
+                host.dmesg(text)
+            host.log(f"loadpolicy {new_name} refused: {len(violations)} violation(s)", "ERROR")
+        else:
+            assert checked.counters is not None
+            store.set_active_policy(
+                PolicyState.NAMED,
+                new_name,
+                raw,
+                map_raw,
+                {"conflict_sets": set_names, "source": name},
+            )
+            boot_label = host.label_of(new_policy, dom0_ref)
+            store.update_domain(DOM0_ID, ssidref=dom0_ref, policy=new_name, label=boot_label)
+            store.set_chwall_counters(checked.counters.running, checked.counters.aggregate)
+            store.clear_ste_caches()
+            host.dmesg(f"acm_set_policy: policy '{new_name}' loaded.")
+            host.log(f"loadpolicy {new_name} (was {previous})")
+    if violations:
+        raise PolicyLoadRefused(
+            "New policy conflicts with running domains. Policy load aborted.",
+            result,
+            [f"  {v.message}" for v in violations],
+        )
+    return result
+
+
+def _label_kept(
+    host: Host, policy: LoadedPolicy, domid: int, name: str, label: str, ssidref: int
+) -> list[Violation]:
+    """A running domain keeps its ssidref: its label must stay at the same SSIDs."""
+    from acm.engine import Violation, ViolationKind
+    from acm.errors import PolicyError
+    from acm.ssidref import label_to_ssidref
+
+    try:
+        new_ref = label_to_ssidref(policy.map, label, "dom")
+    except PolicyError:
+        return [
+            Violation(
+                ViolationKind.LABEL,
+                domid,
+                name,
+                f"domain '{name}' (id {domid}): its label '{label}' is not in the new policy",
+            )
+        ]
+    if new_ref != ssidref:
+        return [
+            Violation(
+                ViolationKind.LABEL,
+                domid,
+                name,
+                f"domain '{name}' (id {domid}): label '{label}' moved from ssidref "
+                f"0x{ssidref:08x} to 0x{new_ref:08x}; running domains keep their ssidref",
+            )
+        ]
+    return []
+
+
+# ------------------------------------------------------------------ dumppolicy
+
+
+@dataclass
+class PolicyDump:
+    """What `dumppolicy` shows: the active binary with live counters."""
+
+    binary: BinaryPolicy
+    running_types: list[int]
+    conflict_aggregate: list[int]
+    stats: SteStats
+
+
+def dump_policy(paths: HostPaths) -> PolicyDump:
+    with Host(paths) as host, host.store.read():
+        policy = host.policy()
+        if policy is None:
+            raise XmError(
+                f"No policy is loaded (active policy: {host.store.active_policy_name()})."
+            )
+        max_types = policy.binary.chwall.max_types if policy.binary.chwall else 0
+        running, aggregate = host.store.chwall_counters(max_types)
+        return PolicyDump(policy.binary, running, aggregate, host.store.ste_stats())
+
+
+# ------------------------------------------------------------------ info, dmesg, log
+
+
+@dataclass
+class HostInfo:
+    facts: list[tuple[str, str]]
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.facts)
+
+
+def host_info(paths: HostPaths, how: str = "") -> HostInfo:
+    with Host(paths) as host, host.store.read():
+        store = host.store
+        facts: HostFacts = store.host_facts()
+        domains = store.domains()
+        used = sum(d.memory for d in domains)
+        state, name = host.policy_state()
+        uname = platform.uname()
+        rows = [
+            ("host", uname.node),
+            ("release", uname.release),
+            ("version", uname.version),
+            ("machine", uname.machine),
+            ("nr_cpus", str(facts.nr_cpus)),
+            ("nr_nodes", "1"),
+            ("total_memory", str(facts.total_memory)),
+            ("free_memory", str(max(facts.total_memory - used, 0))),
+            ("xen_major", str(XEN_VERSION[0])),
+            ("xen_minor", str(XEN_VERSION[1])),
+            ("xen_extra", XEN_VERSION[2]),
+            ("xen_pagesize", str(os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096)),
+            ("xm_root", str(paths.root)),
+        ]
+        if how:
+            rows.append(("xm_root_from", how))
+        rows += [
+            ("xm_state", str(store.path)),
+            ("acm_policy_state", state.value),
+            ("acm_policy", name if state is PolicyState.NAMED and name else state.value),
+            ("nr_domains", str(len(domains))),
+            ("host_created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(facts.created_at))),
+        ]
+        return HostInfo(rows)
+
+
+def read_messages(paths: HostPaths, kind: str, clear: bool = False) -> list[Message]:
+    with Host(paths) as host:
+        if clear:
+            with host.store.write():
+                found = host.store.messages(kind)
+                host.store.clear_messages(kind)
+                return found
+        return host.store.messages(kind)
+
+
+def dmesg(paths: HostPaths, clear: bool = False) -> list[Message]:
+    return read_messages(paths, DMESG, clear)
+
+
+def xm_log(paths: HostPaths) -> list[Message]:
+    return read_messages(paths, LOG)
+
+
+__all__ = [
+    "Host",
+    "LoadedPolicy",
+    "LoadResult",
+    "PolicyDump",
+    "PolicyLoadRefused",
+    "dmesg",
+    "dump_policy",
+    "host_info",
+    "load_policy",
+    "xm_log",
+]
