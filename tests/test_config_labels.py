@@ -309,3 +309,15 @@ def test_concurrent_addlabels_of_one_config_label_it_once(
     data = cfg.read_bytes()
     assert data.startswith(before)
     assert data.count(b"access_control") == 1
+
+
+def test_a_symlinked_config_stays_a_link(compiled_root: Path, workdir: Path) -> None:  # noqa: F811
+    real = copy_data("plain.cfg", workdir)
+    link = workdir / "link.cfg"
+    link.symlink_to(real.name)
+    assert xm("addlabel", "dom_Fun", "dom", "link.cfg", POLICY).exit_code == 0
+    assert link.is_symlink()
+    assert real.read_bytes().endswith(LINE + b"\n")
+    assert xm("rmlabel", "dom", "link.cfg").exit_code == 0
+    assert link.is_symlink()
+    assert real.read_bytes().endswith(b"#" + LINE + b"\n")

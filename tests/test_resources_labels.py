@@ -306,3 +306,13 @@ def test_concurrent_addlabels_all_land(compiled_root: Path) -> None:  # noqa: F8
     procs = [_xm_process(compiled_root, "addlabel", HDA1, "res", r, POLICY) for r in resources]
     assert [p.wait(timeout=60) for p in procs] == [0] * len(resources)
     assert sorted(read_resource_labels(label_file(compiled_root))) == sorted(resources)
+
+
+def test_a_symlinked_label_file_stays_a_link(compiled_root: Path, tmp_path: Path) -> None:  # noqa: F811
+    elsewhere = tmp_path / "shared_labels"
+    elsewhere.write_text("resources = {}\n")
+    target = label_file(compiled_root)
+    target.symlink_to(elsewhere)
+    assert xm("addlabel", HDA1, "res", "phy:hda1", POLICY).exit_code == 0
+    assert target.is_symlink()
+    assert read_resource_labels(elsewhere) == {"phy:/dev/hda1": (POLICY, HDA1)}

@@ -303,7 +303,9 @@ def rewrite_config(path: Path, change: Callable[[bytes], bytes]) -> bytes:
     runs under an exclusive lock on the file, and the result replaces it
     atomically (keeping its mode and owner). Two `xm addlabel`s of one
     config therefore never both append. Returns the bytes written (or the
-    old ones when `change` left them as they were)."""
+    old ones when `change` left them as they were). A symbolic link is
+    followed: the file it names is changed and the link stays a link."""
+    path = Path(os.path.realpath(path))
     while True:
         fd = os.open(path, os.O_RDONLY)
         try:

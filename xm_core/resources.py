@@ -127,6 +127,7 @@ def locked_resource_labels(path: Path, missing_ok: bool = True) -> Iterator[Reso
     missing file is an empty dict, or `Resource label file not found` when
     `missing_ok` is false. The lock is a separate `<file>.lock`, since the
     file itself is replaced by every write."""
+    path = Path(os.path.realpath(path))  # a symlinked label file stays a link
     if not missing_ok and not path.exists():
         raise XmError("Resource label file not found")
     path.parent.mkdir(parents=True, exist_ok=True)
