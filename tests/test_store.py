@@ -160,3 +160,64 @@ def test_dropped_table_is_reported(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StoreError, match="lacks tables"):
         open_store(paths)
+
+
+def test_version_1_database_is_migrated(tmp_path: Path) -> None:
+    from xm_core import store as store_mod
+
+    paths = HostPaths(tmp_path)
+    paths.state_dir.mkdir(parents=True)
+    conn = sqlite3.connect(paths.state_db, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    store_mod._MIGRATIONS[0](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("COMMIT")
+    conn.close()
+    with open_store(paths) as s:
+        assert s.schema_version() == SCHEMA_VERSION >= 2
+        assert s.active_policy().extra == {}
+        assert [d.name for d in s.domains()] == [DOM0_NAME]
+
+
+def test_busy_store_waits_instead_of_failing(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    paths = HostPaths(tmp_path)
+    holder = open_store(paths)
+    waiter = open_store(paths)
+    done: list[float] = []
+
+    def write() -> None:
+        start = time.monotonic()
+        with waiter.write():
+            waiter.add_domain("late", 0, 64, 1)
+        done.append(time.monotonic() - start)
+
+    with holder.write():
+        holder.add_domain("first", 0, 64, 1)
+        t = threading.Thread(target=write)
+        t.start()
+        time.sleep(0.3)
+        assert done == []  # still waiting for the lock
+    t.join(10)
+    assert done and done[0] >= 0.25
+    assert [d.name for d in holder.domains()] == [DOM0_NAME, "first", "late"]
+    holder.close()
+    waiter.close()
+
+
+def test_short_busy_timeout_reports_busy(tmp_path: Path) -> None:
+    paths = HostPaths(tmp_path)
+    holder = open_store(paths)
+    impatient = open_store(paths, busy_timeout=0.05)
+    with holder.write(), pytest.raises(StoreError, match="busy"), impatient.write():
+        pass
+    holder.close()
+    impatient.close()
+
+
+def test_database_errors_inside_a_transaction_become_one_message(store: Store) -> None:
+    with pytest.raises(StoreError, match="refused a change"), store.write():
+        store.add_domain("a", 0, 64, 1, domid=0)  # Domain-0's id is taken
+    assert [d.name for d in store.domains()] == [DOM0_NAME]

@@ -1,9 +1,14 @@
 """The main job on an embedded default, for the README: a fresh host root
-seeded with the example policy, compiled, and what came out shown."""
+seeded with the example policy, compiled, and what came out shown; then the
+policy loaded into the host model, labeled domains started, a Chinese Wall
+denial with its explanation, and `xm list --label`."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,4 +72,64 @@ def run_demo(root: Path) -> DemoReport:
             f"  {kind} {name:<34} ssidref 0x{label_to_ssidref(pmap, name, kind):08x}"
         )
     steps.append(step)
+    steps.extend(_host_steps(paths))
     return DemoReport(root, steps)
+
+
+DEMO_CONFIGS = {
+    "bank": ("dom_HomeBanking", 256),
+    "boinc": ("dom_BoincClient", 128),
+    "fun": ("dom_Fun", 128),
+}
+
+
+def _captured(command: str, action: Callable[[], None]) -> DemoStep:
+    """Run one step as `xm` would, keeping what it prints (and its error)."""
+    from xm_core import render
+    from xm_core.errors import XmError
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        try:
+            action()
+        except XmError as exc:
+            render.xm_error(exc)
+    return DemoStep(command, buf.getvalue().splitlines())
+
+
+def _host_steps(paths: HostPaths) -> list[DemoStep]:
+    """Load the policy, start labeled domains, meet the Chinese Wall."""
+    from xm_core.config import access_control_line
+    from xm_core.domains import create_domain, dry_run, list_domains
+    from xm_core.host import dmesg, load_policy
+    from xm_core.render import domains as render
+
+    paths.etc_xen.mkdir(parents=True, exist_ok=True)
+    for name, (label, memory) in DEMO_CONFIGS.items():
+        (paths.etc_xen / name).write_text(
+            f'name = "{name}"\nmemory = {memory}\n'
+            + access_control_line(EXAMPLE_POLICY, label)
+            + "\n"
+        )
+    steps = [
+        _captured(
+            f"xm loadpolicy {EXAMPLE_POLICY}",
+            lambda: render.loaded(load_policy(paths, EXAMPLE_POLICY), False),
+        )
+    ]
+    for name in ("bank", "boinc", "fun"):
+        steps.append(
+            _captured(
+                f"xm create {name}    # label {DEMO_CONFIGS[name][0]}",
+                lambda name=name: render.created(create_domain(paths, name), False),  # type: ignore[misc]
+            )
+        )
+    steps.append(_captured("xm dry-run fun", lambda: render.dry_run(dry_run(paths, "fun"), False)))
+    steps.append(_captured("xm dmesg", lambda: render.messages(dmesg(paths), False, False)))
+    steps.append(
+        _captured(
+            "xm list --label",
+            lambda: render.domain_list(list_domains(paths, with_labels=True), "label", False),
+        )
+    )
+    return steps

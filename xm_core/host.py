@@ -90,12 +90,18 @@ class Host:
             return self._policy
         from acm.engine import Engine, PolicyNames
 
-        decoded = self.store.active_compiled()
-        assert decoded is not None and name is not None
-        binary, pmap = decoded
-        if pmap is None:
-            raise StoreError(f"Host state '{self.store.path}': the loaded policy has no .map")
-        extra = self.store.active_policy().extra
+        assert name is not None
+        compact = self.store.active_compact()
+        if compact is not None:
+            binary, pmap = expand_policy(compact, str(self.store.path))
+        else:
+            decoded = self.store.active_compiled()
+            assert decoded is not None
+            binary, maybe_map = decoded
+            if maybe_map is None:
+                raise StoreError(f"Host state '{self.store.path}': the loaded policy has no .map")
+            pmap = maybe_map
+        extra = self.store.active_extra()
         names = PolicyNames.from_map(pmap, extra.get("conflict_sets", ()))
         self._policy = LoadedPolicy(name, binary, pmap, Engine(binary, names), generation)
         return self._policy
@@ -160,6 +166,121 @@ class Host:
 
     def log(self, text: str, level: str = "INFO") -> None:
         self.store.add_message(LOG, f"{level} {text}")
+
+
+# ------------------------------------------------------------------ compact form
+
+
+def compact_policy(binary: BinaryPolicy, pmap: PolicyMap) -> str:
+    """The loaded policy's decisions and names as JSON: the type sets (not
+    the mostly-zero matrices of the `.bin`) and the `.map`'s labels. Read
+    back by `expand_policy` in a fraction of the time a large `.bin` takes
+    to decode; the `.bin` itself stays in the store for `dumppolicy`."""
+    import json
+
+    def part_map(part: Any) -> Any:
+        if part is None:
+            return None
+        return {
+            "types": list(part.types),
+            "labels": [[e.name, e.kind.value] for e in part.labels],
+        }
+
+    doc = {
+        "reference_name": binary.reference_name,
+        "primary": binary.primary.name,
+        "secondary": binary.secondary.name,
+        "chwall": None
+        if binary.chwall is None
+        else {
+            "max_types": binary.chwall.max_types,
+            "ssids": [list(r) for r in binary.chwall.ssids],
+            "conflict_sets": [list(r) for r in binary.chwall.conflict_sets],
+        },
+        "ste": None
+        if binary.ste is None
+        else {"max_types": binary.ste.max_types, "ssids": [list(r) for r in binary.ste.ssids]},
+        "map": {
+            "policy_file": pmap.policy_file,
+            "binary_file": pmap.binary_file,
+            "chwall": part_map(pmap.chwall),
+            "ste": part_map(pmap.ste),
+        },
+    }
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def expand_policy(text: str, where: str = "") -> tuple[BinaryPolicy, PolicyMap]:
+    """`compact_policy` read back, checked as far as the engine relies on it
+    (every type number in range); a damaged record is a StoreError."""
+    import json
+
+    from acm.model import (
+        BinaryPolicy,
+        ChwallPolicy,
+        MapPart,
+        PolicyCode,
+        PolicyMap,
+        SsidLabel,
+        StePolicy,
+    )
+    from acm.source import LabelKind
+
+    def rows(value: Any, max_types: int) -> tuple[tuple[int, ...], ...]:
+        out = tuple(tuple(r) for r in value)
+        for r in out:
+            if any(not isinstance(t, int) or not 0 <= t < max_types for t in r):
+                raise ValueError("type number out of range")
+        return out
+
+    try:
+        doc = json.loads(text)
+        chwall = ste = None
+        if doc["chwall"] is not None:
+            c = doc["chwall"]
+            chwall = ChwallPolicy(
+                int(c["max_types"]),
+                rows(c["ssids"], c["max_types"]),
+                rows(c["conflict_sets"], c["max_types"]),
+            )
+        if doc["ste"] is not None:
+            s = doc["ste"]
+            ste = StePolicy(int(s["max_types"]), rows(s["ssids"], s["max_types"]))
+        binary = BinaryPolicy(
+            str(doc["reference_name"]),
+            PolicyCode[doc["primary"]],
+            PolicyCode[doc["secondary"]],
+            chwall,
+            ste,
+        )
+        m = doc["map"]
+
+        def part(code: PolicyCode, bin_part: Any) -> MapPart | None:
+            data = m[code.name.lower()]
+            if data is None:
+                return None
+            labels = tuple(
+                SsidLabel(str(n), LabelKind(k), i) for i, (n, k) in enumerate(data["labels"])
+            )
+            if bin_part is None or len(labels) != bin_part.max_ssidrefs:
+                raise ValueError("labels and SSIDs disagree")
+            return MapPart(code, tuple(map(str, data["types"])), labels, bin_part.ssids)
+
+        pmap = PolicyMap(
+            binary.reference_name,
+            str(m["policy_file"]),
+            str(m["binary_file"]),
+            binary.primary,
+            binary.secondary,
+            part(PolicyCode.CHWALL, chwall),
+            part(PolicyCode.STE, ste),
+        )
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise StoreError(
+            f"Host state '{where}': the loaded policy record is damaged ({exc}); "
+            "it was left as it is"
+        ) from None
+    return binary, pmap
 
 
 # ------------------------------------------------------------------ loadpolicy
@@ -331,6 +452,7 @@ def load_policy(paths: HostPaths, name: str) -> LoadResult:
                 raw,
                 map_raw,
                 {"conflict_sets": set_names, "source": name},
+                compact_policy(binary, pmap),
             )
             boot_label = host.label_of(new_policy, dom0_ref)
             store.update_domain(DOM0_ID, ssidref=dom0_ref, policy=new_name, label=boot_label)

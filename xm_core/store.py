@@ -291,8 +291,14 @@ def _migrate_to_2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE policy ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'")
 
 
+def _migrate_to_3(conn: sqlite3.Connection) -> None:
+    # the loaded policy's type sets and labels in a compact form: a large
+    # policy's .bin is mostly zero cells, too slow to decode for every command
+    conn.execute("ALTER TABLE policy ADD COLUMN compact TEXT")
+
+
 # _MIGRATIONS[n] takes a database from schema version n to n + 1.
-_MIGRATIONS = [_migrate_to_1, _migrate_to_2]
+_MIGRATIONS = [_migrate_to_1, _migrate_to_2, _migrate_to_3]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
@@ -304,7 +310,17 @@ class StoreError(XmError):
 
 
 def _corrupt(path: Path, exc: Exception) -> StoreError:
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return StoreError(f"Host state '{path}' is busy ({exc}); nothing was changed")
     return StoreError(f"Host state '{path}' is unreadable ({exc}); it was left as it is")
+
+
+def _failed(path: Path, exc: sqlite3.Error) -> StoreError:
+    """A database error no method turned into a message: the state does not
+    hold what this program wrote (or a bug); the change was rolled back."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return StoreError(f"Host state '{path}' refused a change ({exc}); nothing was changed")
+    return _corrupt(path, exc)
 
 
 # ------------------------------------------------------------------ the store
@@ -451,17 +467,17 @@ class Store:
             return
         try:
             self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"Host state '{self.path}' is busy: {exc}") from None
         except sqlite3.DatabaseError as exc:
             raise _corrupt(self.path, exc) from None
         self._in_txn = True
         try:
             yield self
-        except BaseException:
+        except BaseException as exc:
             self._in_txn = False
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise _failed(self.path, exc) from None
             raise
         self._in_txn = False
         try:
@@ -477,10 +493,15 @@ class Store:
         if self._in_txn:
             yield self
             return
-        self.conn.execute("BEGIN")
+        try:
+            self.conn.execute("BEGIN")
+        except sqlite3.DatabaseError as exc:
+            raise _corrupt(self.path, exc) from None
         self._in_txn = True
         try:
             yield self
+        except sqlite3.Error as exc:
+            raise _failed(self.path, exc) from None
         finally:
             self._in_txn = False
             with contextlib.suppress(sqlite3.Error):
@@ -535,6 +556,21 @@ class Store:
             return None
         return bytes(row["binary"]), bytes(row["map"]) if row["map"] is not None else None
 
+    def active_extra(self) -> dict[str, Any]:
+        row = self._q("SELECT extra FROM policy WHERE id = 1").fetchone()
+        try:
+            extra = json.loads(row[0])
+        except ValueError:
+            raise StoreError(f"Host state '{self.path}': damaged policy record") from None
+        return extra if isinstance(extra, dict) else {}
+
+    def active_compact(self) -> str | None:
+        """The compact form stored with the active policy (None: decode the binary)."""
+        row = self._q("SELECT state, compact FROM policy WHERE id = 1").fetchone()
+        if row["state"] != PolicyState.NAMED.value:
+            return None
+        return str(row["compact"]) if row["compact"] is not None else None
+
     def active_compiled(self) -> tuple[BinaryPolicy, PolicyMap | None] | None:
         """The loaded policy decoded: (binary, map or None); None when no
         policy is loaded. A stored binary that no longer decodes is reported."""
@@ -563,15 +599,26 @@ class Store:
         binary: bytes | None = None,
         map_bytes: bytes | None = None,
         extra: dict[str, Any] | None = None,
+        compact: str | None = None,
     ) -> int:
-        """Replace the active policy (inside `write()`); the new generation."""
+        """Replace the active policy (inside `write()`); the new generation.
+        `compact` is a derived, quickly read form of binary and map (see
+        xm_core.host); without it readers decode the binary."""
         self._need_txn()
         if (state is PolicyState.NAMED) != (name is not None and binary is not None):
             raise ValueError("a NAMED policy needs its name and binary, no other state has them")
         self._q(
             "UPDATE policy SET state = ?, name = ?, binary = ?, map = ?, "
-            "generation = generation + 1, loaded_at = ?, extra = ? WHERE id = 1",
-            (state.value, name, binary, map_bytes, time.time(), json.dumps(extra or {})),
+            "generation = generation + 1, loaded_at = ?, extra = ?, compact = ? WHERE id = 1",
+            (
+                state.value,
+                name,
+                binary,
+                map_bytes,
+                time.time(),
+                json.dumps(extra or {}),
+                compact if state is PolicyState.NAMED else None,
+            ),
         )
         return self.policy_state()[2]
 

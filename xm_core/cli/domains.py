@@ -202,27 +202,29 @@ def rename(ctx: click.Context, domain: str, new_name: str) -> None:
 
 
 @click.command()
+@_json_option
 @click.argument("domain")
 @click.pass_context
 @handle_errors
-def domid(ctx: click.Context, domain: str) -> None:
+def domid(ctx: click.Context, as_json: bool, domain: str) -> None:
     """Print the id of the domain named DOMAIN."""
     from xm_core.domains import find_domain
     from xm_core.render import domains as render
 
-    render.value(str(find_domain(paths_of(ctx), domain).domid))
+    render.identity(find_domain(paths_of(ctx), domain), "domid", as_json)
 
 
 @click.command()
+@_json_option
 @click.argument("domain")
 @click.pass_context
 @handle_errors
-def domname(ctx: click.Context, domain: str) -> None:
+def domname(ctx: click.Context, as_json: bool, domain: str) -> None:
     """Print the name of the domain with id DOMAIN."""
     from xm_core.domains import find_domain
     from xm_core.render import domains as render
 
-    render.value(find_domain(paths_of(ctx), domain).name)
+    render.identity(find_domain(paths_of(ctx), domain), "name", as_json)
 
 
 # ------------------------------------------------------------------ list and friends

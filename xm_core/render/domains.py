@@ -227,8 +227,12 @@ def domains_done(records: Sequence[Any], verb: str, as_json: bool = False) -> No
         emit_json([{"domid": r.domid, "name": r.name, "action": verb} for r in records])
 
 
-def value(text: str) -> None:
-    out(text)
+def identity(record: Any, field: str, as_json: bool) -> None:
+    """`domid` / `domname`: the one value, or both as JSON."""
+    if as_json:
+        emit_json({"domid": record.domid, "name": record.name})
+        return
+    out(str(getattr(record, field)))
 
 
 def uptime(rows: Sequence[Any], short: bool, as_json: bool) -> None:
