@@ -115,7 +115,7 @@ def test_label_file_is_in_xens_format() -> None:
     )
 
 
-def test_handwritten_file_is_read_and_its_spelling_found(
+def test_handwritten_file_is_read_under_canonical_names(
     compiled_root: Path,  # noqa: F811
 ) -> None:
     target = label_file(compiled_root)
@@ -126,16 +126,36 @@ def test_handwritten_file_is_read_and_its_spelling_found(
         "file:/img/web.img\n"
         f"    policy: {POLICY}\n"
         "    label:  res_HardDrive(hda)\n"
-        "phy:hda2\n"
+        "phy:/dev/hda2\n"
         f"    policy: {POLICY}\n"
         f"    label:  {HDA2}\n"
     )
-    # the hand-written key 'phy:hda2' is found by its own spelling
+    # the hand-written key 'phy:hda2' is found under either spelling
     assert xm("getlabel", "res", "phy:hda2").stdout == f"policy={POLICY},label={HDA2}\n"
-    r = xm("addlabel", HDA2, "res", "phy:hda2", POLICY)
+    assert xm("getlabel", "res", "phy:/dev/hda2").stdout == f"policy={POLICY},label={HDA2}\n"
+    r = xm("addlabel", HDA2, "res", "phy:/dev/hda2", POLICY)
     assert (r.exit_code, r.stderr) == (1, "Error: 'This resource is already labeled.'\n")
     assert xm("rmlabel", "res", "phy:hda2").exit_code == 0
     assert read_resource_labels(target) == {"file:/img/web.img": (POLICY, "res_HardDrive(hda)")}
+
+
+def test_handwritten_key_counts_for_create(tmp_path: Path) -> None:
+    """The create checks read the file through the same parser."""
+    from tests.hosttools import label_resources, loaded_host, xm_run
+
+    paths = loaded_host(tmp_path / "root")
+    label_resources(paths, {"phy:hda2": (POLICY, HDA2)})  # fun.cfg's disk, written by hand
+    assert xm_run(paths.root, "create", "fun").code == 0
+
+
+def test_two_spellings_with_different_labels_are_reported(compiled_root: Path) -> None:  # noqa: F811
+    target = label_file(compiled_root)
+    original = (LABEL_DATA / "rl_two_spellings").read_bytes()
+    target.write_bytes(original)
+    r = xm("resources")
+    assert r.exit_code == 1
+    assert "names the resource 'phy:/dev/hda1' again, with another label" in r.stderr
+    assert target.read_bytes() == original
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,8 @@ def canonical_resource(resource: str) -> str:
 
 
 def parse_resource_labels(text: str, file: str) -> ResourceLabels:
-    """The `resources` dict of a label file, checked; XmError when it does not parse."""
+    """The `resources` dict of a label file, checked, keyed by canonical
+    resource names; XmError when it does not parse."""
     try:
         tree = ast.parse(text, filename=file)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
@@ -92,7 +93,20 @@ def parse_resource_labels(text: str, file: str) -> ResourceLabels:
                 f"Resource label file '{file}': entry {key!r} is not "
                 "'resource': ('policy', 'label'); left as it is"
             )
-        result[key] = (entry[0], entry[1])
+        # Entries written by hand in another spelling (`phy:hda2`) are
+        # read under their canonical name, so that every command (and the
+        # create checks) finds them; the next write stores that name.
+        try:
+            name = canonical_resource(key)
+        except XmError:
+            name = key  # no canonical form: kept as written, matches nothing else
+        pair = (entry[0], entry[1])
+        if name in result and result[name] != pair:
+            raise XmError(
+                f"Resource label file '{file}': {key!r} names the resource {name!r} "
+                "again, with another label; left as it is"
+            )
+        result[name] = pair
     return result
 
 
