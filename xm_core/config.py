@@ -11,12 +11,15 @@ expression) is an error naming its line, and nothing of the file runs.
 from __future__ import annotations
 
 import ast
+import fcntl
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xm_core.atomic import atomic_write
 from xm_core.errors import XmError
 from xm_core.paths import HostPaths
 
@@ -186,22 +189,54 @@ def append_access_control(data: bytes, policy: str, label: str) -> bytes:
     return data + access_control_line(policy, label).encode() + eol
 
 
+def _decode(data: bytes, file: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise XmError(f"{file}: not UTF-8 text") from None
+
+
 def comment_out_access_control(data: bytes, file: str = "") -> bytes:
-    """Every line of every `access_control` assignment commented out with `#`."""
-    cfg = parse_config(data.decode("utf-8"), file)
+    """Every line of every `access_control` assignment commented out with `#`;
+    every other byte kept. Refused (XmError) when such a line also holds
+    another statement (`name = 'x'; access_control = [...]`), since
+    commenting it out would lose that statement too."""
+    text = _decode(data, file)
+    cfg = parse_config(text, file)
     if "access_control" not in cfg.values:
         return data
-    lines = data.splitlines(keepends=True)
-    tree = ast.parse(data.decode("utf-8"))
-    for stmt in tree.body:
-        if (
-            isinstance(stmt, ast.Assign)
-            and isinstance(stmt.targets[0], ast.Name)
-            and stmt.targets[0].id == "access_control"
-        ):
-            for i in range(stmt.lineno - 1, (stmt.end_lineno or stmt.lineno)):
-                lines[i] = b"#" + lines[i]
+    tree = ast.parse(text)
+    targets = [
+        s for s in tree.body if isinstance(s, ast.Assign) and cfg_target(s) == "access_control"
+    ]
+    others = [s for s in tree.body if s not in targets]
+    for stmt in targets:
+        first, last = stmt.lineno, stmt.end_lineno or stmt.lineno
+        if any(o.lineno <= last and (o.end_lineno or o.lineno) >= first for o in others):
+            raise XmError(
+                f"{file}:{first}: the access_control line also holds another "
+                "statement; put it on a line of its own"
+            )
+    # The lines ast counts: split exactly as Python's tokenizer does.
+    lines = _source_lines(data)
+    for stmt in targets:
+        for i in range(stmt.lineno - 1, stmt.end_lineno or stmt.lineno):
+            lines[i] = b"#" + lines[i]
     return b"".join(lines)
+
+
+def cfg_target(stmt: ast.Assign) -> str | None:
+    """The assigned name of a `NAME = value` statement."""
+    if len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+        return stmt.targets[0].id
+    return None
+
+
+def _source_lines(data: bytes) -> list[bytes]:
+    """Physical lines with their endings, as Python numbers them (`\n`,
+    `\r\n` and a lone `\r` end a line; form feeds and other separators
+    that `bytes.splitlines` knows nothing of do not)."""
+    return re.findall(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", data)
 
 
 # ------------------------------------------------------------ devices
@@ -258,3 +293,39 @@ def config_vifs(cfg: DomainConfig) -> list[dict[str, str]]:
         if not isinstance(item, str):
             raise XmError(f"{cfg.path}: every vif entry must be a string")
     return [parse_vif(item, cfg.path) for item in items]
+
+
+# ------------------------------------------------------------ rewriting a config
+
+
+def rewrite_config(path: Path, change: Callable[[bytes], bytes]) -> bytes:
+    """Read-modify-write of a config file: `change(old bytes) -> new bytes`
+    runs under an exclusive lock on the file, and the result replaces it
+    atomically (keeping its mode and owner). Two `xm addlabel`s of one
+    config therefore never both append. Returns the bytes written (or the
+    old ones when `change` left them as they were). A symbolic link is
+    followed: the file it names is changed and the link stays a link."""
+    path = Path(os.path.realpath(path))
+    while True:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            # The file we locked may have been replaced meanwhile by another
+            # writer's rename: lock the file that is there now instead.
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                raise XmError(
+                    f"Config file '{path}' disappeared while it was being changed"
+                ) from None
+            mine = os.fstat(fd)
+            if (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
+                continue
+            with os.fdopen(os.dup(fd), "rb") as f:
+                data = f.read()
+            new = change(data)
+            if new != data:
+                atomic_write(path, new)
+            return new
+        finally:
+            os.close(fd)

@@ -50,7 +50,8 @@ def canonical_resource(resource: str) -> str:
 
 
 def parse_resource_labels(text: str, file: str) -> ResourceLabels:
-    """The `resources` dict of a label file, checked; XmError when it does not parse."""
+    """The `resources` dict of a label file, checked, keyed by canonical
+    resource names; XmError when it does not parse."""
     try:
         tree = ast.parse(text, filename=file)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
@@ -92,7 +93,20 @@ def parse_resource_labels(text: str, file: str) -> ResourceLabels:
                 f"Resource label file '{file}': entry {key!r} is not "
                 "'resource': ('policy', 'label'); left as it is"
             )
-        result[key] = (entry[0], entry[1])
+        # Entries written by hand in another spelling (`phy:hda2`) are
+        # read under their canonical name, so that every command (and the
+        # create checks) finds them; the next write stores that name.
+        try:
+            name = canonical_resource(key)
+        except XmError:
+            name = key  # no canonical form: kept as written, matches nothing else
+        pair = (entry[0], entry[1])
+        if name in result and result[name] != pair:
+            raise XmError(
+                f"Resource label file '{file}': {key!r} names the resource {name!r} "
+                "again, with another label; left as it is"
+            )
+        result[name] = pair
     return result
 
 
@@ -120,18 +134,38 @@ def read_resource_labels(path: Path, missing_ok: bool = True) -> ResourceLabels:
 
 
 @contextlib.contextmanager
-def locked_resource_labels(path: Path) -> Iterator[ResourceLabels]:
+def locked_resource_labels(path: Path, missing_ok: bool = True) -> Iterator[ResourceLabels]:
     """Read-modify-write under an exclusive lock: yields the labels; when the
-    block ends without an exception, the (changed) dict is written atomically."""
+    block ends without an exception, the (changed) dict is written atomically.
+    A file that does not parse raises XmError and is left as it is; a
+    missing file is an empty dict, or `Resource label file not found` when
+    `missing_ok` is false. The lock is a separate `<file>.lock`, since the
+    file itself is replaced by every write."""
+    path = Path(os.path.realpath(path))  # a symlinked label file stays a link
+    if not missing_ok and not path.exists():
+        raise XmError("Resource label file not found")
     path.parent.mkdir(parents=True, exist_ok=True)
     lock_path = path.with_name(path.name + ".lock")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        labels = read_resource_labels(path)
+        labels = read_resource_labels(path, missing_ok)
         before = dict(labels)
         yield labels
         if labels != before:
             atomic_write(path, render_resource_labels(labels))
     finally:
         os.close(fd)
+
+
+def resource_key(labels: ResourceLabels, resource: str) -> str | None:
+    """The key under which `resource` is labeled: its canonical name, or,
+    for an entry written by hand in another spelling, the name exactly as
+    given. None when it is not labeled. Raises XmError when the name cannot
+    be made canonical."""
+    canonical = canonical_resource(resource)
+    if canonical in labels:
+        return canonical
+    if resource in labels:
+        return resource
+    return None

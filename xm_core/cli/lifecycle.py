@@ -1,0 +1,148 @@
+"""Life-cycle commands: save, restore, migrate, mem-max, mem-set, vcpu-set,
+vcpu-list, vcpu-pin, sysrq."""
+
+from __future__ import annotations
+
+import click
+
+from xm_core.cli.common import handle_errors, paths_of
+
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+@click.command()
+@click.argument("domain")
+@click.argument("file")
+@click.pass_context
+@handle_errors
+def save(ctx: click.Context, domain: str, file: str) -> None:
+    """Save DOMAIN (its label, sizes and devices) to FILE and stop it.
+
+    FILE is written atomically in xm-acm's own format (JSON with a
+    checksum); `xm restore FILE` brings the domain back.
+    """
+    from xm_core.lifecycle import save_domain
+
+    save_domain(paths_of(ctx), domain, file)
+
+
+@click.command()
+@click.argument("file")
+@_JSON
+@click.pass_context
+@handle_errors
+def restore(ctx: click.Context, file: str, as_json: bool) -> None:
+    """Restore a domain saved with `xm save`.
+
+    Its label is checked against the policy active now, and the domain and
+    its devices go through every check of `xm create`; a refused restore
+    changes nothing.
+    """
+    from xm_core.domains import CreateDenied
+    from xm_core.lifecycle import restore_domain
+    from xm_core.render.lifecycle import restored
+
+    try:
+        outcome = restore_domain(paths_of(ctx), file)
+    except CreateDenied as exc:
+        if as_json:
+            restored(exc.outcome, True)
+        raise
+    restored(outcome, as_json)
+
+
+@click.command()
+@click.option("-l", "--live", is_flag=True, help="Live migration (no difference in the model).")
+@click.argument("domain")
+@click.argument("host")
+@_JSON
+@click.pass_context
+@handle_errors
+def migrate(ctx: click.Context, live: bool, domain: str, host: str, as_json: bool) -> None:
+    """Move DOMAIN to HOST: another host root of this machine (what
+    `--root` would name there).
+
+    Refused unless HOST runs the same policy and the domain may start
+    there; the domain moves whole or not at all.
+    """
+    from xm_core.lifecycle import migrate_domain
+    from xm_core.render.lifecycle import migrated
+
+    migrated(migrate_domain(paths_of(ctx), domain, host, live), as_json)
+
+
+@click.command("mem-max")
+@click.argument("domain")
+@click.argument("mem")
+@click.pass_context
+@handle_errors
+def mem_max(ctx: click.Context, domain: str, mem: str) -> None:
+    """Set the maximum memory of DOMAIN (MEM in MiB, or with b/k/m/g)."""
+    from xm_core.lifecycle import set_max_memory
+
+    set_max_memory(paths_of(ctx), domain, mem)
+
+
+@click.command("mem-set")
+@click.argument("domain")
+@click.argument("mem")
+@click.pass_context
+@handle_errors
+def mem_set(ctx: click.Context, domain: str, mem: str) -> None:
+    """Set the memory of DOMAIN (MEM in MiB, or with b/k/m/g); at most its maximum."""
+    from xm_core.lifecycle import set_memory
+
+    set_memory(paths_of(ctx), domain, mem)
+
+
+@click.command("vcpu-set", context_settings={"ignore_unknown_options": True})
+@click.argument("domain")
+@click.argument("count")
+@click.pass_context
+@handle_errors
+def vcpu_set(ctx: click.Context, domain: str, count: str) -> None:
+    """Set the number of online VCPUs of DOMAIN.
+
+    Above the configured maximum is an error; below 1 is ignored.
+    """
+    from xm_core.lifecycle import set_vcpus
+
+    set_vcpus(paths_of(ctx), domain, count)
+
+
+@click.command("vcpu-list")
+@click.argument("domains", nargs=-1)
+@_JSON
+@click.pass_context
+@handle_errors
+def vcpu_list(ctx: click.Context, domains: tuple[str, ...], as_json: bool) -> None:
+    """List the VCPUs of every domain (or of those named)."""
+    from xm_core.lifecycle import list_vcpus
+    from xm_core.render.lifecycle import vcpu_list as render
+
+    render(list_vcpus(paths_of(ctx), domains), as_json)
+
+
+@click.command("vcpu-pin")
+@click.argument("domain")
+@click.argument("vcpu")
+@click.argument("cpus")
+@click.pass_context
+@handle_errors
+def vcpu_pin(ctx: click.Context, domain: str, vcpu: str, cpus: str) -> None:
+    """Pin VCPU (a number or `all`) of DOMAIN to CPUS (`0-2,5,^1` or `all`)."""
+    from xm_core.lifecycle import pin_vcpu
+
+    pin_vcpu(paths_of(ctx), domain, vcpu, cpus)
+
+
+@click.command()
+@click.argument("domain")
+@click.argument("key")
+@click.pass_context
+@handle_errors
+def sysrq(ctx: click.Context, domain: str, key: str) -> None:
+    """Send the magic SysRq KEY to DOMAIN (recorded in `xm log`)."""
+    from xm_core.lifecycle import send_sysrq
+
+    send_sysrq(paths_of(ctx), domain, key)

@@ -1,0 +1,556 @@
+"""Domain life cycle beyond create/destroy: `save`, `restore`, `migrate`,
+`mem-max`, `mem-set`, `vcpu-set`, `vcpu-list`, `vcpu-pin`, `sysrq`.
+
+`restore` and `migrate` bring a domain to life on a host, so they make
+every check of `create` there (the label translated under the policy
+active then, each device's resource and backend sharing, the Chinese Wall
+and STE create hooks), through the same decision and apply functions of
+`xm_core.domains`, inside the target store's write lock.
+
+`migrate` moves a domain between two host roots of this machine. Both
+stores' write locks are held (taken in path order, so two migrations in
+opposite directions cannot deadlock); the domain is created on the target
+and destroyed on the source inside those two transactions, the target's
+committed first. A domain is therefore never lost: a failure before the
+target's commit changes nothing anywhere; a failing source commit is
+compensated by removing the domain from the target again; only a crash in
+the instant between the two commits could leave it on both hosts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xm_core.errors import UsageError, XmError
+from xm_core.paths import HostPaths
+from xm_core.savefile import SavedDevice, SavedDomain, read_save_file, write_save_file
+from xm_core.store import DOM0_ID, LOG, STATE_BLOCKED, STATE_RUNNING, DomainRecord, Store
+
+if TYPE_CHECKING:
+    from xm_core.domains import CreateOutcome, DomainSpec
+    from xm_core.host import Host
+
+MAX_CPUS_ALL = 64  # `vcpu-pin DOM VCPU all` meant CPUs 0-63 in Xen
+
+
+# ------------------------------------------------------------------ record helpers
+
+
+def _set_config_and_uuid(
+    store: Store, domid: int, config: dict[str, Any] | None = None, uuid: str | None = None
+) -> None:
+    """Columns `Store.update_domain` does not take (yet): the config a
+    domain carries along (its VCPU affinity) and its uuid (kept across
+    restore and migrate). Inside the caller's write transaction."""
+    if config is not None:
+        store.conn.execute(
+            "UPDATE domains SET config = ? WHERE domid = ?",
+            (json.dumps(config, sort_keys=True), domid),
+        )
+    if uuid is not None:
+        store.conn.execute("UPDATE domains SET uuid = ? WHERE domid = ?", (uuid, domid))
+
+
+def _log(store: Store, text: str) -> None:
+    store.add_message(LOG, f"INFO {text}")
+
+
+# ------------------------------------------------------------------ save / restore
+
+
+def _saved_of(store: Store, dom: DomainRecord, host_root: str) -> SavedDomain:
+    devices = []
+    for d in store.devices(dom.domid):
+        backend = store.find_domain(d.backend)
+        devices.append(
+            SavedDevice(
+                d.kind,
+                d.devid,
+                d.frontend,
+                d.resource,
+                d.written,
+                d.mode,
+                backend.name if backend is not None else str(d.backend),
+                dict(d.params),
+            )
+        )
+    return SavedDomain(
+        name=dom.name,
+        uuid=dom.uuid,
+        memory=dom.memory,
+        maxmem=dom.maxmem,
+        vcpus=dom.vcpus,
+        state=dom.state,
+        policy=dom.policy,
+        label=dom.label,
+        ssidref=dom.ssidref,
+        config=dict(dom.config),
+        devices=devices,
+        saved_at=time.time(),
+        saved_host=host_root,
+        saved_policy=store.active_policy_name(),
+    )
+
+
+def _spec_of(saved: SavedDomain, where: str) -> DomainSpec:
+    """What `create` would ask for, from a saved domain: its label (never
+    its saved ssidref), sizes and devices (backends by name)."""
+    from xm_core.devices import PlannedDevice
+    from xm_core.domains import DomainSpec, check_name
+
+    check_name(saved.name, where)
+    ssidref = None
+    if saved.access is None:
+        explicit = saved.config.get("ssidref")
+        if isinstance(explicit, int) and not isinstance(explicit, bool):
+            ssidref = explicit  # a domain created from `ssidref = N`, as its config said
+    devices = [
+        PlannedDevice(
+            d.kind, d.devid, d.frontend, d.resource, d.written, d.mode, d.backend, dict(d.params)
+        )
+        for d in saved.devices
+    ]
+    return DomainSpec(
+        saved.name,
+        saved.memory,
+        saved.maxmem,
+        saved.vcpus,
+        saved.access,
+        ssidref,
+        devices,
+        dict(saved.config),
+        where,
+    )
+
+
+def save_domain(paths: HostPaths, ref: str, file: str) -> SavedDomain:
+    """`xm save DOM FILE`: write the domain (label, sizes, devices) to FILE,
+    atomically, then destroy it, as Xen's save stopped the domain."""
+    from xm_core.domains import _destroy
+    from xm_core.host import Host
+
+    target = Path(file)
+    with Host(paths) as host, host.store.write():
+        dom = host.store.domain(ref)
+        if dom.domid == DOM0_ID:
+            raise XmError("Cannot save privileged domain Domain-0.")
+        saved = _saved_of(host.store, dom, str(paths.root))
+        write_save_file(target, saved)
+        _destroy(host, dom, f"saved to {target}")
+    return saved
+
+
+def _create_from(
+    host: Host, spec: DomainSpec, saved: SavedDomain, verb: str
+) -> tuple[CreateOutcome, bool]:
+    """Inside `host`'s write transaction: decide as `create` does and, when
+    permitted, create the domain with its devices and keep its uuid.
+    Returns (outcome, permitted); a refusal is recorded in the host's
+    messages like a refused create."""
+    from xm_core.domains import _apply_create, _decide_create, _record_refusal
+
+    assert spec.name is not None
+    if host.store.find_domain(spec.name) is not None:
+        raise XmError(f"Domain '{spec.name}' already exists.")
+    labels = host.resource_labels()
+    outcome = _decide_create(host, spec, spec.name, labels)
+    if not outcome.permitted:
+        _record_refusal(host, outcome)
+        return outcome, False
+    _apply_create(host, host.policy(), spec, outcome)
+    assert outcome.domain is not None
+    _set_config_and_uuid(host.store, outcome.domain.domid, uuid=saved.uuid)
+    outcome.domain.uuid = saved.uuid
+    host.log(f"Domain {spec.name} {verb} (id {outcome.domain.domid})")
+    return outcome, True
+
+
+def restore_domain(paths: HostPaths, file: str) -> CreateOutcome:
+    """`xm restore FILE`: the saved domain comes back (under a new id),
+    checked against the policy active now like a create."""
+    from xm_core.domains import _refusal
+    from xm_core.host import Host
+
+    saved = read_save_file(Path(file))
+    spec = _spec_of(saved, file)
+    with Host(paths) as host:
+        with host.store.write():
+            outcome, permitted = _create_from(host, spec, saved, f"restored from {file}")
+        if not permitted:
+            raise _refusal(outcome, host.policy())
+    return outcome
+
+
+# ------------------------------------------------------------------ migrate
+
+
+@dataclass
+class MigrateResult:
+    name: str
+    source_domid: int
+    target_domid: int
+    target: str
+    live: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source_domid": self.source_domid,
+            "target_domid": self.target_domid,
+            "target": self.target,
+            "live": self.live,
+        }
+
+
+def _target_paths(paths: HostPaths, host: str) -> HostPaths:
+    root = Path(host)
+    if not root.is_dir():
+        raise XmError(f"Host '{host}' not found: no such host root directory")
+    target = HostPaths(root)
+    if root.resolve() == paths.root.resolve():
+        raise XmError(f"Cannot migrate a domain to the host it runs on ('{host}').")
+    return target
+
+
+def migrate_domain(paths: HostPaths, ref: str, host: str, live: bool = False) -> MigrateResult:
+    """`xm migrate DOM HOST [-l]`: HOST is another host root of this machine.
+    Refused unless HOST runs the same policy (reference name) and the
+    domain may start there (every check of create, against HOST's running
+    domains and resource labels). The domain moves whole or not at all."""
+    from xm_core.domains import _destroy, _refusal
+    from xm_core.host import Host
+
+    target_paths = _target_paths(paths, host)
+    with Host(paths) as source, Host(target_paths) as target:
+        # Open both stores before any lock, then lock them in path order.
+        hosts = sorted((source, target), key=lambda h: str(h.store.path.resolve()))
+        txns = {id(h): contextlib.ExitStack() for h in hosts}
+        permitted = False
+        try:
+            for h in hosts:
+                txns[id(h)].enter_context(h.store.write())
+            dom = source.store.domain(ref)
+            if dom.domid == DOM0_ID:
+                raise XmError("Cannot migrate privileged domain Domain-0.")
+            here, there = source.store.active_policy_name(), target.store.active_policy_name()
+            if here != there:
+                raise XmError(
+                    f"Host '{host}' runs policy '{there}', this host runs '{here}': "
+                    "a domain migrates only between hosts running the same policy."
+                )
+            saved = _saved_of(source.store, dom, str(paths.root))
+            spec = _spec_of(saved, f"domain '{dom.name}'")
+            kind = "live-migrated" if live else "migrated"
+            outcome, permitted = _create_from(target, spec, saved, f"{kind} from {paths.root}")
+            if permitted:
+                _destroy(source, dom, f"{kind} to {host}")
+        except BaseException as exc:
+            for h in reversed(hosts):
+                with contextlib.suppress(BaseException):
+                    txns[id(h)].__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        # The target first: from here on the domain exists there.
+        txns[id(target)].close()
+        try:
+            txns[id(source)].close()
+        except BaseException:
+            if permitted:
+                _undo_arrival(target, outcome)
+            raise
+        if not permitted:
+            raise _refusal(outcome, target.policy())
+        assert outcome.domain is not None
+        return MigrateResult(dom.name, dom.domid, outcome.domain.domid, host, live)
+
+
+def _undo_arrival(target: Host, outcome: CreateOutcome) -> None:
+    """The source could not let go of the domain: it stays there, and its
+    copy on the target goes again."""
+    from xm_core.domains import _destroy
+
+    assert outcome.domain is not None
+    with target.store.write():
+        arrived = target.store.find_domain(outcome.domain.domid)
+        if arrived is not None and arrived.uuid == outcome.domain.uuid:
+            _destroy(target, arrived, "migration undone (the source kept the domain)")
+
+
+# ------------------------------------------------------------------ memory
+
+_MEMORY = re.compile(r"(\d+)([bBkKmMgG]?)")
+_SHIFT = {"b": 0, "k": 10, "m": 20, "g": 30}
+
+
+def parse_memory(text: str) -> int:
+    """Xen's `int_unit(text, 'm')`: a number with an optional unit (b, k,
+    m, g; MiB when none), in MiB. Zero MiB is an invalid size."""
+    m = _MEMORY.fullmatch(text.strip())
+    if not m:
+        raise UsageError(f"Invalid memory size '{text}': expected a number with b, k, m or g")
+    shift = _SHIFT[(m.group(2) or "m").lower()]
+    mib = int(m.group(1)) << shift >> 20
+    if mib < 1:
+        raise XmError(f"Invalid memory size '{text}': less than 1 MiB")
+    return mib
+
+
+def set_max_memory(paths: HostPaths, ref: str, size: str) -> DomainRecord:
+    """`xm mem-max DOM MEM`: the domain's memory limit. As in Xen, a limit
+    below the current allocation is accepted (the domain keeps what it has
+    and cannot grow)."""
+    from xm_core.host import Host
+
+    mib = parse_memory(size)
+    with Host(paths) as host, host.store.write():
+        dom = host.store.domain(ref)
+        host.store.update_domain(dom.domid, maxmem=mib)
+        _log(host.store, f"Domain {dom.name} maxmem {dom.maxmem} -> {mib} MiB")
+        dom.maxmem = mib
+        return dom
+
+
+def set_memory(paths: HostPaths, ref: str, size: str) -> DomainRecord:
+    """`xm mem-set DOM MEM`: the balloon target; above the domain's maxmem
+    is an error (its balloon cannot grow past it)."""
+    from xm_core.host import Host
+
+    mib = parse_memory(size)
+    with Host(paths) as host, host.store.write():
+        dom = host.store.domain(ref)
+        if mib > dom.maxmem:
+            raise XmError(
+                f"Memory target {mib} MiB is above the maximum of domain '{dom.name}' "
+                f"({dom.maxmem} MiB); raise it with mem-max first."
+            )
+        host.store.update_domain(dom.domid, memory=mib)
+        _log(host.store, f"Domain {dom.name} memory {dom.memory} -> {mib} MiB")
+        dom.memory = mib
+        return dom
+
+
+# ------------------------------------------------------------------ VCPUs
+
+
+def max_vcpus(dom: DomainRecord, nr_cpus: int) -> int:
+    """The configured maximum: the config's `vcpus`; Domain-0 (no config)
+    has one per host CPU; else the count it was created with."""
+    configured = dom.config.get("vcpus")
+    if isinstance(configured, int) and not isinstance(configured, bool) and configured >= 1:
+        return max(configured, dom.vcpus)
+    if dom.domid == DOM0_ID:
+        return max(nr_cpus, dom.vcpus)
+    return max(dom.vcpus, 1)
+
+
+@dataclass
+class VcpuChange:
+    domain: DomainRecord
+    requested: int
+    applied: bool  # False: ignored (below 1)
+
+
+def set_vcpus(paths: HostPaths, ref: str, count: str) -> VcpuChange:
+    """`xm vcpu-set DOM N`: the number of online VCPUs. Above the
+    configured maximum is an error; below 1 is ignored, as Xen did."""
+    from xm_core.host import Host
+
+    try:
+        wanted = int(count)
+    except ValueError:
+        raise UsageError(f"Invalid VCPU count '{count}': expected a number") from None
+    with Host(paths) as host, host.store.write():
+        dom = host.store.domain(ref)
+        if wanted < 1:
+            _log(host.store, f"vcpu-set {dom.name} {wanted} ignored (below 1)")
+            return VcpuChange(dom, wanted, False)
+        limit = max_vcpus(dom, host.store.host_facts().nr_cpus)
+        if wanted > limit:
+            raise XmError(
+                "Cannot set vcpus greater than max vcpus on running domain",
+                [f"  domain '{dom.name}' has at most {limit} VCPU(s)"],
+            )
+        host.store.update_domain(dom.domid, vcpus=wanted)
+        _log(host.store, f"Domain {dom.name} VCPUs {dom.vcpus} -> {wanted}")
+        dom.vcpus = wanted
+        return VcpuChange(dom, wanted, True)
+
+
+def parse_cpu_list(text: str, nr_cpus: int) -> list[int]:
+    """Xen's cpu list: `0-2,5,^1` (ranges, single CPUs, `^n` removes n) or
+    `all`; sorted. Every CPU must exist on this host."""
+    text = text.strip()
+    if text.lower() in ("all", "any", "any cpu"):
+        return list(range(nr_cpus))
+    cpus: set[int] = set()
+    for item in text.split(","):
+        item = item.strip()
+        m = re.fullmatch(r"(\^)?(\d+)(?:-(\d+))?", item)
+        if not m or (m.group(1) and m.group(3)):
+            raise XmError(f"Invalid CPU list '{text}': '{item}' is not n, n-m or ^n")
+        first = int(m.group(2))
+        last = int(m.group(3)) if m.group(3) else first
+        if last < first:
+            raise XmError(f"Invalid CPU list '{text}': range '{item}' runs backwards")
+        if last >= nr_cpus:
+            raise XmError(f"Invalid CPU list '{text}': this host has CPUs 0-{nr_cpus - 1}")
+        if m.group(1):
+            cpus.discard(first)
+        else:
+            cpus.update(range(first, last + 1))
+    if not cpus:
+        raise XmError(f"Invalid CPU list '{text}': no CPU left")
+    return sorted(cpus)
+
+
+def format_cpu_list(cpus: Sequence[int], nr_cpus: int) -> str:
+    """Xen's display: `any cpu` when every CPU, else ranges (`0-2,5`)."""
+    wanted = sorted(set(cpus))
+    if len(wanted) >= nr_cpus and wanted == list(range(nr_cpus)):
+        return "any cpu"
+    parts = []
+    start = prev = wanted[0]
+    for c in [*wanted[1:], None]:
+        if c is not None and c == prev + 1:
+            prev = c
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if c is not None:
+            start = prev = c
+    return ",".join(parts)
+
+
+def vcpu_affinity(dom: DomainRecord, nr_cpus: int) -> list[list[int]]:
+    """Each VCPU's CPUs, from the config's `cpus`: a string for every VCPU
+    (Xen 3.0's form) or a list of one string per VCPU (what vcpu-pin
+    keeps). A value that does not parse, or a CPU the host lacks, leaves
+    the VCPU free to run anywhere."""
+    count = max_vcpus(dom, nr_cpus)
+    anywhere = list(range(nr_cpus))
+    given = dom.config.get("cpus")
+    per_vcpu: list[Any] = given if isinstance(given, list) else [given] * count
+    result = []
+    for n in range(count):
+        spec = per_vcpu[n] if n < len(per_vcpu) else None
+        try:
+            result.append(parse_cpu_list(spec, nr_cpus) if isinstance(spec, str) else anywhere)
+        except XmError:
+            result.append(anywhere)
+    return result
+
+
+@dataclass
+class VcpuInfo:
+    name: str
+    domid: int
+    number: int
+    cpu: int | None  # None when offline
+    state: str  # Xen's three letters: r/-, b/-, then - (or `--p` offline)
+    cpu_time: float
+    affinity: list[int]
+    affinity_text: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "domid": self.domid,
+            "vcpu": self.number,
+            "cpu": self.cpu,
+            "online": self.cpu is not None,
+            "state": self.state,
+            "cpu_time": self.cpu_time,
+            "affinity": list(self.affinity),
+        }
+
+
+@dataclass
+class VcpuList:
+    vcpus: list[VcpuInfo]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"vcpus": [v.as_dict() for v in self.vcpus]}
+
+
+def _vcpus_of(dom: DomainRecord, nr_cpus: int) -> list[VcpuInfo]:
+    rows = []
+    online = max(dom.vcpus, 1)
+    for n, cpus in enumerate(vcpu_affinity(dom, nr_cpus)):
+        text = format_cpu_list(cpus, nr_cpus)
+        if n < dom.vcpus:
+            state = {STATE_RUNNING: "r--", STATE_BLOCKED: "-b-"}.get(dom.state, "---")
+            cpu = cpus[(dom.domid + n) % len(cpus)]
+            rows.append(
+                VcpuInfo(dom.name, dom.domid, n, cpu, state, dom.cpu_time / online, cpus, text)
+            )
+        else:
+            rows.append(VcpuInfo(dom.name, dom.domid, n, None, "--p", 0.0, cpus, text))
+    return rows
+
+
+def list_vcpus(paths: HostPaths, refs: Sequence[str] = ()) -> VcpuList:
+    """`xm vcpu-list [DOM...]`: every VCPU up to each domain's maximum."""
+    from xm_core.host import Host
+
+    with Host(paths) as host, host.store.read():
+        store = host.store
+        nr_cpus = store.host_facts().nr_cpus
+        records = [store.domain(r) for r in refs] if refs else store.domains()
+        return VcpuList([v for dom in records for v in _vcpus_of(dom, nr_cpus)])
+
+
+def pin_vcpu(paths: HostPaths, ref: str, vcpu: str, cpus: str) -> DomainRecord:
+    """`xm vcpu-pin DOM VCPU CPUS`: VCPU is a number or `all`; CPUS a cpu
+    list or `all`. Kept in the domain's config as `cpus` (one string per
+    VCPU), so that it travels with save/restore and migrate."""
+    from xm_core.host import Host
+
+    with Host(paths) as host, host.store.write():
+        store = host.store
+        dom = store.domain(ref)
+        nr_cpus = store.host_facts().nr_cpus
+        limit = max_vcpus(dom, nr_cpus)
+        if vcpu.lower() == "all":
+            targets = list(range(limit))
+        else:
+            try:
+                number = int(vcpu)
+            except ValueError:
+                raise UsageError(f"Invalid VCPU '{vcpu}': expected a number or 'all'") from None
+            if not 0 <= number < limit:
+                raise XmError(f"Invalid VCPU {number}: domain '{dom.name}' has VCPUs 0-{limit - 1}")
+            targets = [number]
+        chosen = parse_cpu_list(cpus if cpus.lower() != "all" else "all", nr_cpus)
+        affinity = vcpu_affinity(dom, nr_cpus)
+        for n in targets:
+            affinity[n] = chosen
+        config = dict(dom.config)
+        config["cpus"] = [",".join(str(c) for c in a) for a in affinity]
+        _set_config_and_uuid(store, dom.domid, config=config)
+        _log(store, f"Domain {dom.name} VCPU {vcpu} pinned to {format_cpu_list(chosen, nr_cpus)}")
+        dom.config = config
+        return dom
+
+
+# ------------------------------------------------------------------ sysrq
+
+
+def send_sysrq(paths: HostPaths, ref: str, key: str) -> DomainRecord:
+    """`xm sysrq DOM KEY`: hand one magic-SysRq key to the guest kernel. No
+    guest kernel runs in the host model, so the key is only recorded in the
+    xm log; the domain record does not change."""
+    from xm_core.host import Host
+
+    if len(key) != 1 or not key.isprintable() or key.isspace():
+        raise UsageError(f"Invalid sysrq key '{key}': expected one printable character")
+    with Host(paths) as host, host.store.write():
+        dom = host.store.domain(ref)
+        if dom.domid == DOM0_ID:
+            raise XmError("Cannot send sysrq to privileged domain Domain-0.")
+        _log(host.store, f"sysrq '{key}' sent to domain {dom.name} (id {dom.domid})")
+        return dom

@@ -1,0 +1,38 @@
+"""Output of the label commands, in Xen's formats, and their `--json`.
+
+JSON documents (stable keys):
+- `labels`:    {"policy": P, "type": "dom"|"res"|"any", "labels": [names]}
+- `getlabel`:  {"type": "dom"|"res", "target": config path or canonical
+               resource, "policy": P, "label": L}
+- `resources`: {"resources": [{"resource": R, "policy": P, "label": L}, ...]}
+"""
+
+from __future__ import annotations
+
+from xm_core.labels import LabelList, LabelOf, ResourceList
+from xm_core.render import emit_json, out
+
+
+def label_list(result: LabelList, as_json: bool = False) -> None:
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    for name in result.labels:
+        out(name)
+
+
+def label_of(result: LabelOf, as_json: bool = False) -> None:
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    out(f"policy={result.policy},label={result.label}")
+
+
+def resource_list(result: ResourceList, as_json: bool = False) -> None:
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    for r in result.resources:
+        out(r.resource)
+        out(f"    policy: {r.policy}")
+        out(f"    label:  {r.label}")
