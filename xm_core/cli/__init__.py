@@ -18,6 +18,7 @@ import click
 XM_COMMANDS: dict[str, str] = {
     "makepolicy": "xm_core.cli.policy:makepolicy",
     "demo": "xm_core.cli.demo:demo",
+    "cfgbootpolicy": "xm_core.cli.boot:cfgbootpolicy",
     "acm": "xm_core.cli:acm_group",
     "loadpolicy": "xm_core.cli.domains:loadpolicy",
     "dumppolicy": "xm_core.cli.domains:dumppolicy",
@@ -44,7 +45,14 @@ XM_COMMANDS: dict[str, str] = {
     "network-list": "xm_core.cli.devices:network_list",
 }
 
-ACM_COMMANDS: dict[str, str] = {}
+ACM_COMMANDS: dict[str, str] = {
+    "lint": "xm_core.cli.lint:lint",
+    "graph": "xm_core.cli.analysis:graph",
+    "flows": "xm_core.cli.analysis:flows",
+    "coexist": "xm_core.cli.analysis:coexist",
+    "diff": "xm_core.cli.analysis:diff",
+    "decompile": "xm_core.cli.analysis:decompile",
+}
 
 
 class LazyGroup(click.Group):
@@ -92,5 +100,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def lint_main(argv: list[str] | None = None) -> None:
     """The `acm-lint` console script: `xm acm lint` on its own."""
+    from xm_core.cli.lint import lint
+
     args = sys.argv[1:] if argv is None else argv
-    xm.main(args=["acm", "lint", *args], prog_name="acm-lint")
+    lint.main(args=args, prog_name="acm-lint")

@@ -1,0 +1,338 @@
+"""What every analysis reads: a compiled policy seen as labels, each with the
+Chinese Wall and STE types that the hypervisor would enforce for a domain
+(or resource) carrying it.
+
+The types come from the binary matrices (what Xen enforces); the `.map`
+gives only names, kinds and numbering. A label resolves to one SSID per
+part the way `xm` resolves it (`acm.ssidref`): a VM label needs exactly
+one entry in each part the policy has, a resource label exactly one STE
+entry. Domain-0 runs with the bootstrap label at SSID 1 of each part
+(ssidref 0x00010001) whatever else carries that name. A label that cannot
+be resolved, or that can never start, keeps its reason in `problem` and is
+left out of the graphs (the analyses list such labels separately).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from acm.errors import Location, PolicyError
+from acm.model import CompiledPolicy, MapPart, PolicyCode, TypeSet
+from acm.source import LabelKind
+
+BIN_SUFFIX = ".bin"
+MAP_SUFFIX = ".map"
+
+
+def analysis_error(code: str, message: str, file: str = "") -> PolicyError:
+    """An analysis failure: one clear message (`Error: '<message>'` on the command line)."""
+    return PolicyError.single(code, message, Location(file) if file else None)
+
+
+@dataclass(frozen=True)
+class Label:
+    """A label of the policy as a domain or resource would carry it."""
+
+    name: str
+    kind: LabelKind  # VM or RES
+    chwall_ssids: tuple[int, ...]  # every CHWALL entry with this name and kind
+    ste_ssids: tuple[int, ...]  # every STE entry with this name and kind
+    chwall_ssid: int | None  # the one xm would use; None when there is none or it is ambiguous
+    ste_ssid: int | None
+    chwall: TypeSet  # Chinese Wall types of `chwall_ssid` (empty without one)
+    ste: TypeSet  # STE types of `ste_ssid`
+    problem: str | None = None  # why no domain or resource can carry it
+    bootstrap: bool = False
+
+    @property
+    def is_vm(self) -> bool:
+        return self.kind is LabelKind.VM
+
+    @property
+    def key(self) -> str:
+        """A unique id across kinds: `dom:<name>` or `res:<name>` (xm's `dom`/`res`)."""
+        return ("dom:" if self.is_vm else "res:") + self.name
+
+    @property
+    def usable(self) -> bool:
+        return self.problem is None
+
+
+@dataclass
+class AnalysisPolicy:
+    """A compiled policy and its labels, ready for the analyses."""
+
+    compiled: CompiledPolicy
+    labels: tuple[Label, ...]  # VM labels in SSID order, then resource labels
+    bootstrap: str | None  # the name of Domain-0's label
+    conflict_set_names: tuple[str | None, ...]  # from the XML when it was read; else None
+    origin: str = ""  # the file it was read from
+    _by_key: dict[str, Label] = field(default_factory=dict, repr=False)
+    _by_name: dict[str, list[Label]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for label in self.labels:
+            self._by_key[label.key] = label
+            self._by_name.setdefault(label.name, []).append(label)
+
+    @property
+    def name(self) -> str:
+        return self.compiled.binary.reference_name
+
+    @property
+    def has_chwall(self) -> bool:
+        return self.compiled.binary.chwall is not None
+
+    @property
+    def has_ste(self) -> bool:
+        return self.compiled.binary.ste is not None
+
+    @property
+    def chwall_types(self) -> tuple[str, ...]:
+        part = self.compiled.map.chwall
+        return part.types if part else ()
+
+    @property
+    def ste_types(self) -> tuple[str, ...]:
+        part = self.compiled.map.ste
+        return part.types if part else ()
+
+    @property
+    def conflict_sets(self) -> tuple[TypeSet, ...]:
+        cw = self.compiled.binary.chwall
+        return cw.conflict_sets if cw else ()
+
+    def conflict_set_title(self, index: int) -> str:
+        """`'Protection1'` when the XML named it, else `#0` (the binary keeps no names)."""
+        name = self.conflict_set_names[index] if index < len(self.conflict_set_names) else None
+        return name if name is not None else f"#{index}"
+
+    def chwall_names(self, types: TypeSet) -> list[str]:
+        names = self.chwall_types
+        return [names[t] for t in types]
+
+    def ste_names(self, types: TypeSet) -> list[str]:
+        names = self.ste_types
+        return [names[t] for t in types]
+
+    @property
+    def vm_labels(self) -> list[Label]:
+        return [label for label in self.labels if label.is_vm]
+
+    @property
+    def res_labels(self) -> list[Label]:
+        return [label for label in self.labels if not label.is_vm]
+
+    def label_by_key(self, key: str) -> Label:
+        return self._by_key[key]
+
+    def display(self, label: Label) -> str:
+        """The name, prefixed with `dom:`/`res:` only when both kinds use it."""
+        return label.key if len(self._by_name.get(label.name, ())) > 1 else label.name
+
+    def find(self, text: str, kind: LabelKind | None = None) -> Label:
+        """The label a user means by `text` (a name, or `dom:NAME` / `res:NAME`).
+
+        PolicyError `Label '<x>' not found.` (xm's message) or, when a VM and a
+        resource label share the name, a request to say which."""
+        hits = list(self._by_name.get(text, ()))
+        if not hits and text[:4] in ("dom:", "res:"):
+            hits = [lab for lab in self._by_name.get(text[4:], ()) if lab.key == text]
+        if kind is not None:
+            hits = [lab for lab in hits if lab.kind is kind]
+        if not hits:
+            raise analysis_error("ANA001", f"Label '{text}' not found.")
+        if len(hits) > 1:
+            raise analysis_error(
+                "ANA001",
+                f"Label '{text}' is both a VM and a resource label: write dom:{text} or res:{text}",
+            )
+        return hits[0]
+
+
+def _entries(part: MapPart | None) -> dict[tuple[str, LabelKind], list[int]]:
+    found: dict[tuple[str, LabelKind], list[int]] = defaultdict(list)
+    if part is None:
+        return found
+    for entry in part.labels:
+        if entry.ssid == 0 or entry.kind is LabelKind.ANY:
+            continue  # the null label
+        found[(entry.name, entry.kind)].append(entry.ssid)
+    return found
+
+
+def _pick(
+    ssids: list[int], part: str, what: str, fixed: int | None
+) -> tuple[int | None, str | None]:
+    """The SSID xm would use, or the reason there is none."""
+    if fixed is not None:
+        return fixed, None
+    if not ssids:
+        return None, f"has no {what} types, so it can never start under this policy"
+    if len(ssids) > 1:
+        listed = ", ".join(f"{s:x}" for s in ssids)
+        return None, (
+            f"has {len(ssids)} {part} SSIDs ({listed}): xm cannot give it to a domain "
+            "(label not unique)"
+        )
+    return ssids[0], None
+
+
+def from_compiled(
+    compiled: CompiledPolicy,
+    conflict_set_names: tuple[str | None, ...] | None = None,
+    origin: str = "",
+) -> AnalysisPolicy:
+    """The analysis view of a compiled policy (from the compiler or from `.bin` + `.map`)."""
+    binary, pmap = compiled.binary, compiled.map
+    cw_entries = _entries(pmap.chwall)
+    ste_entries = _entries(pmap.ste)
+    primary = pmap.part(pmap.primary)
+    bootstrap = None
+    if primary is not None and len(primary.labels) > 1:
+        bootstrap = primary.labels[1].name
+
+    def at_one(part: MapPart | None, name: str) -> int | None:
+        """SSID 1 when it belongs to `name` (Domain-0's fixed ssidref 0x00010001)."""
+        if part is None or len(part.labels) < 2 or part.labels[1].name != name:
+            return None
+        return 1
+
+    # VM labels in about document order: by their first STE SSID (the STE list
+    # holds every VM label that can start under an STE policy), else by CHWALL.
+    vm_keys = {
+        key for table in (cw_entries, ste_entries) for key in table if key[1] is LabelKind.VM
+    }
+
+    def position(key: tuple[str, LabelKind]) -> tuple[int, int]:
+        ste, cw = ste_entries.get(key), cw_entries.get(key)
+        return ((ste or cw or [0])[0], (cw or [0])[0])
+
+    keys = sorted(vm_keys, key=position)
+    keys += [key for key in ste_entries if key[1] is LabelKind.RES]
+
+    labels = []
+    for name, kind in keys:
+        is_boot = kind is LabelKind.VM and name == bootstrap
+        cw_ssids = tuple(cw_entries.get((name, kind), ()))
+        ste_ssids = tuple(ste_entries.get((name, kind), ()))
+        problems = []
+        cw_ssid = ste_ssid = None
+        if binary.chwall is not None and kind is LabelKind.VM:
+            fixed = at_one(pmap.chwall, name) if is_boot else None
+            cw_ssid, why = _pick(list(cw_ssids), "CHWALL", "Chinese Wall", fixed)
+            problems += [why] if why else []
+        if binary.ste is not None:
+            fixed = at_one(pmap.ste, name) if is_boot else None
+            ste_ssid, why = _pick(list(ste_ssids), "STE", "STE", fixed)
+            if why and kind is LabelKind.RES:
+                why = why.replace("it can never start", "no resource can use it")
+            problems += [why] if why else []
+        labels.append(
+            Label(
+                name=name,
+                kind=kind,
+                chwall_ssids=cw_ssids,
+                ste_ssids=ste_ssids,
+                chwall_ssid=cw_ssid,
+                ste_ssid=ste_ssid,
+                chwall=binary.chwall.ssids[cw_ssid] if binary.chwall and cw_ssid else (),
+                ste=binary.ste.ssids[ste_ssid] if binary.ste and ste_ssid else (),
+                problem="; ".join(problems) if problems else None,
+                bootstrap=is_boot,
+            )
+        )
+    sets = len(binary.chwall.conflict_sets) if binary.chwall else 0
+    names = conflict_set_names if conflict_set_names is not None else (None,) * sets
+    return AnalysisPolicy(compiled, tuple(labels), bootstrap, tuple(names), origin)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_xml(path: str | Path, display: str | None = None) -> AnalysisPolicy:
+    """Read, validate and compile an XML policy in memory (nothing is written)."""
+    from acm.compiler import compile_policy
+    from acm.source import read_policy_source
+
+    source = read_policy_source(str(path), display)
+    compiled, _warnings = compile_policy(source)
+    names = tuple(cs.name for cs in source.chwall.conflict_sets) if source.chwall else ()
+    return from_compiled(compiled, names, display or str(path))
+
+
+def read_compiled(bin_path: str | Path, map_path: str | Path) -> CompiledPolicy:
+    """A `.bin` and its `.map`, each checked, and checked to belong together."""
+    from acm.binfmt import decode_binary
+    from acm.mapfile import parse_map
+
+    binary = decode_binary(read_file(bin_path), str(bin_path))
+    pmap = parse_map(read_file(map_path), str(map_path))
+    check_map_matches(CompiledPolicy(binary, pmap), str(map_path))
+    return CompiledPolicy(binary, pmap)
+
+
+def check_map_matches(compiled: CompiledPolicy, file: str = "") -> None:
+    """PolicyError (ANA002) naming the first disagreement between `.map` and `.bin`."""
+    binary, pmap = compiled.binary, compiled.map
+
+    def fail(what: str) -> PolicyError:
+        return analysis_error("ANA002", f"the .map does not belong to the .bin: {what}", file)
+
+    if pmap.reference_name != binary.reference_name:
+        raise fail(f"policy name {pmap.reference_name!r} != {binary.reference_name!r}")
+    if (pmap.primary, pmap.secondary) != (binary.primary, binary.secondary):
+        raise fail("primary/secondary policy differ")
+    for code in (PolicyCode.CHWALL, PolicyCode.STE):
+        part, mpart = binary.part(code), pmap.part(code)
+        if part is None or mpart is None:
+            continue
+        if len(mpart.types) != part.max_types:
+            raise fail(f"{code.name} has {len(mpart.types)} types in the .map, {part.max_types}")
+        if mpart.ssid_types != part.ssids:
+            raise fail(f"the {code.name} SSIDs and their types differ")
+
+
+def load_binary(bin_path: str | Path, map_path: str | Path) -> AnalysisPolicy:
+    return from_compiled(read_compiled(bin_path, map_path), None, str(bin_path))
+
+
+def load_policy_file(path: str | Path) -> AnalysisPolicy:
+    """An XML policy, or a `.bin` (or `.map`) with its partner beside it."""
+    p = Path(path)
+    if p.suffix in (BIN_SUFFIX, MAP_SUFFIX):
+        bin_path, map_path = p.with_suffix(BIN_SUFFIX), p.with_suffix(MAP_SUFFIX)
+        for needed in (bin_path, map_path):
+            if not needed.exists():
+                raise analysis_error(
+                    "ANA003",
+                    f"{needed} not found: a compiled policy is read as its .bin and .map together",
+                    str(path),
+                )
+        return load_binary(bin_path, map_path)
+    return load_xml(p, str(path))
+
+
+def read_file(path: str | Path) -> bytes:
+    """A file's bytes, or PolicyError ANA003 naming it."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise analysis_error("ANA003", f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+__all__ = [
+    "AnalysisPolicy",
+    "Label",
+    "analysis_error",
+    "check_map_matches",
+    "from_compiled",
+    "load_binary",
+    "load_policy_file",
+    "load_xml",
+    "read_file",
+    "read_compiled",
+]

@@ -1,0 +1,172 @@
+"""Running the lint: find the policy files, read each one's configuration,
+check it, and collect every finding into one report.
+
+A file that cannot be read or parsed is a finding (ACM001-003) like any
+other; only a bad PATH or a broken configuration stops the run
+(LintUsageError).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from acm import source as source_module
+from acm.compiler import compile_source
+from acm.errors import Diagnostic, PolicyError, Severity
+from acm.lint.checks import CHECKS
+from acm.lint.checks.policy_name import policy_place
+from acm.lint.config import (
+    DEFAULT_CONFIG,
+    LintConfig,
+    LintUsageError,
+    find_config,
+    inline_disabled,
+    load_config,
+)
+from acm.lint.context import LintContext, PolicyPlace
+from acm.names import POLICY_SUFFIX
+from acm.source import PolicySource, read_policy_source
+
+
+@dataclass(frozen=True)
+class LintTarget:
+    path: str  # to open
+    display: str  # as findings name it
+    search_root: str | None = None  # the folder PATH it was found under
+
+
+@dataclass
+class LintReport:
+    files: list[str] = field(default_factory=list)
+    findings: list[Diagnostic] = field(default_factory=list)
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for d in self.findings if d.severity is severity)
+
+    def failed(self, fail_level: Severity) -> bool:
+        """Whether a finding is at or above `fail_level`."""
+        return any(d.severity.rank >= fail_level.rank for d in self.findings)
+
+    def exit_status(self, fail_level: Severity) -> int:
+        return 1 if self.failed(fail_level) else 0
+
+
+def find_targets(paths: Sequence[str]) -> list[LintTarget]:
+    """Files named on the command line, and every `*-security_policy.xml`
+    below a folder named there (hidden folders skipped), each once."""
+    targets: list[LintTarget] = []
+    seen: set[str] = set()
+
+    def add(target: LintTarget) -> None:
+        key = os.path.realpath(target.path)
+        if key not in seen:
+            seen.add(key)
+            targets.append(target)
+
+    for given in paths:
+        if os.path.isdir(given):
+            found = []
+            for folder, dirs, files in os.walk(given):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found += [
+                    os.path.join(folder, f) for f in sorted(files) if f.endswith(POLICY_SUFFIX)
+                ]
+            if not found:
+                raise LintUsageError(f"no *{POLICY_SUFFIX} file in folder '{given}'")
+            for path in found:
+                add(LintTarget(path, os.path.normpath(path), given))
+        elif os.path.lexists(given):
+            add(LintTarget(given, given))
+        else:
+            raise LintUsageError(f"no such file or folder: '{given}'")
+    return targets
+
+
+def lint_source(
+    src: PolicySource, trusted: Iterable[str] = (), place: PolicyPlace | None = None
+) -> list[Diagnostic]:
+    """The compiler's findings and every lint check's, with default severities."""
+    compiled = compile_source(src)
+    ctx = LintContext(src, compiled, frozenset(trusted), place)
+    findings = list(compiled.diagnostics)
+    for check in CHECKS:
+        findings.extend(check(ctx))
+    return findings
+
+
+def lint_target(target: LintTarget, config: LintConfig = DEFAULT_CONFIG) -> list[Diagnostic]:
+    """All findings of one file, configured, in the order of the file."""
+    try:
+        src = read_policy_source(target.path, target.display)
+    except PolicyError as exc:
+        return sorted(exc.diagnostics, key=_order)
+    place = policy_place(target.path, target.search_root, config.policy_root)
+    disabled = config.disable | inline_disabled(src.comments)
+    findings = []
+    for d in lint_source(src, config.trusted, place):
+        if d.code in disabled:
+            continue
+        level = config.severity.get(d.code)
+        findings.append(replace(d, severity=level) if level is not None else d)
+    return sorted(findings, key=_order)
+
+
+def _order(d: Diagnostic) -> tuple[int, int, str, str]:
+    return (d.location.line, d.location.column, d.code, d.message)
+
+
+class _Configs:
+    """The configuration of each file: `--config` for all, else the nearest
+    `acm-lint.toml` above the file (read once per file found)."""
+
+    def __init__(self, config_file: str | None) -> None:
+        self.fixed = load_config(Path(config_file)) if config_file is not None else None
+        self.by_folder: dict[str, Path | None] = {}
+        self.loaded: dict[Path, LintConfig] = {}
+
+    def for_file(self, path: str) -> LintConfig:
+        if self.fixed is not None:
+            return self.fixed
+        folder = os.path.dirname(os.path.abspath(path))
+        if folder not in self.by_folder:
+            self.by_folder[folder] = find_config(Path(folder))
+        found = self.by_folder[folder]
+        if found is None:
+            return DEFAULT_CONFIG
+        if found not in self.loaded:
+            self.loaded[found] = load_config(found)
+        return self.loaded[found]
+
+
+def lint_paths(paths: Sequence[str], config_file: str | None = None) -> LintReport:
+    """Lint every policy under `paths`. LintUsageError for a bad PATH or a
+    broken configuration, before any file is checked."""
+    if not paths:
+        raise LintUsageError("no PATH given")
+    configs = _Configs(config_file)
+    targets = find_targets(paths)
+    settings = [configs.for_file(t.path) for t in targets]
+    report = LintReport()
+    for target, config in zip(targets, settings, strict=True):
+        report.files.append(target.display)
+        try:
+            report.findings.extend(lint_target(target, config))
+        finally:
+            _forget_line_offsets()
+    return report
+
+
+def _forget_line_offsets() -> None:
+    """Drop acm.source's cache of line offsets once a file is done.
+
+    It is a functools.cache keyed by the file's bytes: it keeps every text
+    alive, and a second file with the same bytes (a copy, or the same file
+    read again) pays a full comparison of the text on every column lookup.
+    """
+    cached = getattr(source_module, "_line_offsets", None)
+    clear = getattr(cached, "cache_clear", None)
+    if clear is not None:
+        clear()

@@ -1,0 +1,172 @@
+"""`xm acm graph | flows | coexist | diff | decompile`: policy analyses.
+
+A POLICY argument is a file (an XML source, or a `.bin` with its `.map`
+beside it) or a dotted policy name, looked up as the XML under the host's
+policy root and compiled in memory (nothing is written).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from xm_core.cli.common import handle_errors, paths_of
+
+FILE_SUFFIXES = (".xml", ".bin", ".map")
+
+
+def load(ctx: click.Context, text: str) -> Any:
+    """The AnalysisPolicy a POLICY argument names: an existing file or a path
+    (ending in .xml/.bin/.map or holding a '/'), else a dotted policy name:
+    its XML under the policy root, or its .bin and .map when only they exist."""
+    from acm.analysis.loader import load_policy_file
+
+    if Path(text).is_file() or text.endswith(FILE_SUFFIXES) or "/" in text:
+        return load_policy_file(text)
+    files = paths_of(ctx).policy_files(text)  # refuses a bad name (ACM005) first
+    compiled_only = not Path(files.xml).exists() and Path(files.bin).exists()
+    return load_policy_file(files.bin if compiled_only else files.xml)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+@click.command()
+@click.argument("policy")
+@click.option(
+    "--kind",
+    type=click.Choice(["conflicts", "flows"]),
+    default="conflicts",
+    show_default=True,
+    help="conflicts: Chinese Wall 'A running blocks B'; flows: labels sharing STE types.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["dot", "json", "svg"]),
+    default="dot",
+    show_default=True,
+    help="json is networkx node-link data; svg needs Graphviz's dot.",
+)
+@click.option(
+    "--level",
+    type=click.Choice(["auto", "labels", "groups", "types"]),
+    default="auto",
+    show_default=True,
+    help="Nodes: labels, or groups of labels with one Chinese Wall type set (conflicts), "
+    "or labels and STE types (flows); auto draws labels unless that makes over 20,000 edges.",
+)
+@click.option("-o", "output", metavar="FILE", help="Write to FILE instead of stdout.")
+@json_option
+@click.pass_context
+@handle_errors
+def graph(
+    ctx: click.Context,
+    policy: str,
+    kind: str,
+    fmt: str,
+    level: str,
+    output: str | None,
+    as_json: bool,
+) -> None:
+    """Draw the Chinese Wall or STE flow graph of POLICY (--json: --format json)."""
+    from acm.analysis.graphs import policy_graph
+    from xm_core.render import analysis as render
+
+    result = policy_graph(load(ctx, policy), kind, level)
+    render.data(result.format("json" if as_json else fmt), output)
+
+
+@click.command()
+@click.argument("policy")
+@click.argument("source", metavar="FROM")
+@click.argument("target", metavar="TO")
+@click.option("--max-hops", default=3, show_default=True, type=click.IntRange(1, 64))
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1))
+@json_option
+@click.pass_context
+@handle_errors
+def flows(
+    ctx: click.Context,
+    policy: str,
+    source: str,
+    target: str,
+    max_hops: int,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """The paths by which data can travel from label FROM to label TO, shortest
+    first, each step naming the STE types shared (a label may be written
+    dom:NAME or res:NAME)."""
+    from acm.analysis.flows import find_flows
+    from xm_core.render import analysis as render
+
+    render.result(find_flows(load(ctx, policy), source, target, max_hops, limit), as_json)
+
+
+@click.command()
+@click.argument("policy")
+@click.argument("labels", nargs=-1)
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(0), help="Sets listed.")
+@json_option
+@click.pass_context
+@handle_errors
+def coexist(
+    ctx: click.Context, policy: str, labels: tuple[str, ...], limit: int, as_json: bool
+) -> None:
+    """The maximal sets of VM labels that can run at the same time (beside
+    Domain-0); with LABELS, whether those can, and in which start order
+    (exit status 1 when they cannot)."""
+    from acm.analysis.coexist import CoexistCheck
+    from acm.analysis.coexist import coexist as run
+    from xm_core.render import analysis as render
+
+    res = run(load(ctx, policy), list(labels), limit)
+    render.result(res, as_json)
+    if isinstance(res, CoexistCheck) and not res.can:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("old")
+@click.argument("new")
+@click.option("--exit-code", is_flag=True, help="Exit with status 1 when the policies differ.")
+@json_option
+@click.pass_context
+@handle_errors
+def diff(ctx: click.Context, old: str, new: str, exit_code: bool, as_json: bool) -> None:
+    """What changes from policy OLD to policy NEW: types, labels, conflict sets,
+    SSID renumbering and Chinese Wall blocking."""
+    from acm.analysis.diff import diff_policies
+    from xm_core.render import analysis as render
+
+    res = diff_policies(load(ctx, old), load(ctx, new))
+    render.result(res, as_json)
+    if exit_code and not res.identical:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("binary", metavar="FILE.bin")
+@click.option("--map", "map_file", metavar="FILE.map", help="Take the names from this .map.")
+@click.option("-o", "output", metavar="FILE.xml", help="Write the XML to FILE instead of stdout.")
+@json_option
+@handle_errors
+def decompile(binary: str, map_file: str | None, output: str | None, as_json: bool) -> None:
+    """XML source that compiles back to the identical FILE.bin (names from the
+    .map, made up without it). The result is compiled again and compared
+    before it is written."""
+    from acm.analysis.decompile import decompile_files
+    from xm_core.render import analysis as render
+
+    res = decompile_files(binary, map_file)
+    if output is not None:
+        render.data(res.xml, output)
+        render.wrote(output, res.summary(), as_json, res.as_dict())
+    elif as_json:
+        render.result(res, True)
+    else:
+        render.data(res.xml, None)
