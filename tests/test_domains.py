@@ -306,6 +306,14 @@ def test_explicit_ssidref(root: Path) -> None:
     assert bad.code == 1 and "is not valid under policy" in bad.err
 
 
+def test_null_label_is_not_a_label(root: Path) -> None:
+    for extra in (f"access_control=['policy={P},label=__NULL_LABEL__']", "ssidref=0"):
+        run = xm_run(root, "create", "/dev/null", "name=n", extra)
+        assert run.err == "Error: 'Domain not labeled'\n"
+        dry = xm_run(root, "dry-run", "/dev/null", "name=n", extra)
+        assert dry.lines[1:3] == ["   n: DENIED", "   --> Domain not labeled"]
+
+
 def test_duplicate_name(root: Path) -> None:
     xm_run(root, "create", "boinc")
     run = xm_run(root, "create", "boinc")
@@ -352,6 +360,38 @@ def test_rename_to_a_taken_name(root: Path) -> None:
     xm_run(root, "create", "boinc")
     run = xm_run(root, "rename", "boinc", "Domain-0")
     assert run.err == "Error: \"VM name 'Domain-0' already in use by domain 0\"\n"
+
+
+def test_create_with_console_flag(root: Path) -> None:
+    run = xm_run(root, "create", "-c", "boinc")
+    assert run.code == 0 and run.out == "Started domain boinc\n"
+    assert "no console" in run.err
+
+
+def test_uptime_short(root: Path) -> None:
+    xm_run(root, "create", "boinc")
+    lines = xm_run(root, "uptime", "-s", "boinc").lines
+    assert len(lines) == 1 and lines[0].endswith(" up  0:00, boinc (1)")
+
+
+def test_reboot_refused_keeps_the_domain(root: Path) -> None:
+    paths = HostPaths(root)
+    xml = Path(paths.policy_files(P).xml)
+    # a label with both conflicting types, loaded as an update of the policy
+    xml.write_text(
+        xml.read_text().replace(
+            "<ChineseWallTypes><Type>cw_Isolated</Type></ChineseWallTypes>",
+            "<ChineseWallTypes><Type>cw_Sensitive</Type><Type>cw_Distrusted</Type>"
+            "</ChineseWallTypes>",
+        )
+    )
+    assert xm_run(root, "makepolicy", P).code == 0
+    assert xm_run(root, "loadpolicy", P).code == 0
+    assert xm_run(root, "create", "boinc").code == 0  # holds both types: starts
+    assert xm_run(root, "create", "bank").code == 0  # sensitive beside it: starts
+    run = xm_run(root, "reboot", "boinc")
+    assert run.code == 1 and "cannot be restarted" in run.err
+    assert xm_run(root, "domid", "boinc").out == "1\n"
 
 
 def test_uptime_dmesg_clear_and_log(root: Path) -> None:

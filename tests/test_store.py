@@ -215,3 +215,9 @@ def test_short_busy_timeout_reports_busy(tmp_path: Path) -> None:
         pass
     holder.close()
     impatient.close()
+
+
+def test_database_errors_inside_a_transaction_become_one_message(store: Store) -> None:
+    with pytest.raises(StoreError, match="refused a change"), store.write():
+        store.add_domain("a", 0, 64, 1, domid=0)  # Domain-0's id is taken
+    assert [d.name for d in store.domains()] == [DOM0_NAME]

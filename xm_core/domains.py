@@ -160,6 +160,8 @@ def resolve_label(
     active = policy.name if policy is not None else state.value
     if spec.access is not None:
         pol, label = spec.access
+        if state is PolicyState.NULL:
+            return LabelCheck(False, 0, label, pol, "Security off, but domain labeled")
         if policy is None or pol != policy.name:
             return LabelCheck(
                 False,
@@ -172,6 +174,8 @@ def resolve_label(
             ref = host.dom_ssidref(policy, label)
         except XmError as exc:
             return LabelCheck(False, 0, label, pol, exc.message)
+        if not policy.engine.is_labeled(ref):  # the null label
+            return LabelCheck(False, ref, label, pol, "Domain not labeled")
         return LabelCheck(True, ref, label, pol)
     if spec.ssidref is not None:
         if policy is None:
@@ -179,6 +183,8 @@ def resolve_label(
                 False, spec.ssidref, None, None, "Security ssidref specified but no policy active."
             )
         named = host.label_of(policy, spec.ssidref)
+        if not policy.engine.is_labeled(spec.ssidref):
+            return LabelCheck(False, spec.ssidref, named, None, "Domain not labeled")
         return LabelCheck(True, spec.ssidref, named, policy.name if named else None)
     if policy is not None:
         return LabelCheck(False, 0, None, None, "Domain not labeled")
@@ -527,8 +533,9 @@ def reboot_domains(
     """`xm reboot [-a] [-w]`: destroyed and created again under a new id, as
     Xen did, with the same ssidref and devices. The create hooks are
     replayed in the same transaction: the domain's own types were released
-    just before, so only a policy that no longer knows its ssidref can
-    deny it (then it stays down and the error says why)."""
+    just before; should they deny it all the same (a label holding two
+    types of one conflict set, beside a domain that started after it), the
+    reboot is refused and the domain keeps running."""
     rebooted: list[DomainRecord] = []
     with Host(paths) as host, host.store.write():
         store = host.store

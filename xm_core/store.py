@@ -315,6 +315,14 @@ def _corrupt(path: Path, exc: Exception) -> StoreError:
     return StoreError(f"Host state '{path}' is unreadable ({exc}); it was left as it is")
 
 
+def _failed(path: Path, exc: sqlite3.Error) -> StoreError:
+    """A database error no method turned into a message: the state does not
+    hold what this program wrote (or a bug); the change was rolled back."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return StoreError(f"Host state '{path}' refused a change ({exc}); nothing was changed")
+    return _corrupt(path, exc)
+
+
 # ------------------------------------------------------------------ the store
 
 
@@ -464,10 +472,12 @@ class Store:
         self._in_txn = True
         try:
             yield self
-        except BaseException:
+        except BaseException as exc:
             self._in_txn = False
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise _failed(self.path, exc) from None
             raise
         self._in_txn = False
         try:
@@ -483,10 +493,15 @@ class Store:
         if self._in_txn:
             yield self
             return
-        self.conn.execute("BEGIN")
+        try:
+            self.conn.execute("BEGIN")
+        except sqlite3.DatabaseError as exc:
+            raise _corrupt(self.path, exc) from None
         self._in_txn = True
         try:
             yield self
+        except sqlite3.Error as exc:
+            raise _failed(self.path, exc) from None
         finally:
             self._in_txn = False
             with contextlib.suppress(sqlite3.Error):
