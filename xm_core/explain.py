@@ -213,6 +213,7 @@ class Explanation:
     resources: list[ResourceReason] = field(default_factory=list)
     sharing: list[SharingReason] = field(default_factory=list)
     device_errors: list[str] = field(default_factory=list)
+    name_in_use: int | None = None  # the id of a running domain with this name
 
     @property
     def permitted(self) -> bool:
@@ -249,6 +250,7 @@ class Explanation:
             "resources": [r.as_dict() for r in self.resources],
             "sharing": [s.as_dict() for s in self.sharing],
             "device_errors": list(self.device_errors),
+            "name_in_use": self.name_in_use,
         }
 
 
@@ -285,6 +287,9 @@ def _explain(paths: HostPaths, spec: DomainSpec, name: str | None, source: str) 
             policy = host.policy()
             check = resolve_label(host, policy, state, spec)
             result = Explanation(name, source, policy.name if policy else state.value, check)
+            running = host.store.find_domain(name) if name else None
+            if running is not None:
+                result.name_in_use = running.domid
             if not check.permitted:
                 return result
             devices = [

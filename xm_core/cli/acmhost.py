@@ -76,3 +76,21 @@ def test(ctx: click.Context, files: tuple[str, ...], junit: str | None, as_json:
     render.test_run(run, as_json, junit)
     if not run.ok:
         sys.exit(1)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+@handle_errors
+def audit(ctx: click.Context, as_json: bool) -> None:
+    """The host's labels and state against the active policy: running
+    domains, devices and attached resources, the resource label file, the
+    domain configs in /etc/xen (read, never executed) and the Chinese Wall
+    counters. Nothing is changed. Exit status 1 when anything is found."""
+    from xm_core.audit import audit_host
+    from xm_core.render import acmhost as render
+
+    report = audit_host(paths_of(ctx))
+    render.audit(report, as_json)
+    if not report.clean:
+        sys.exit(1)

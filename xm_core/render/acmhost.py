@@ -39,6 +39,11 @@ def explanation_lines(result: Explanation) -> list[str]:
     if label.label is not None:
         who += f" labeled {label.label}"
     lines = [f"Explaining {who} ({result.source}) under policy {result.policy}:"]
+    if result.name_in_use is not None:
+        lines.append(
+            f"note: a domain named '{result.name}' already runs (id {result.name_in_use}); "
+            "'xm create' would refuse the name, whatever the ACM decides"
+        )
     lines.append("Checking label:")
     if not label.permitted:
         lines.append(f"   {label.label or '(no label)'}: DENIED")
