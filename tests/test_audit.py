@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from tests.hosttools import HOST_DATA, compile_example, snapshot, xm_run
@@ -42,9 +43,20 @@ def paths(tmp_path: Path) -> HostPaths:
     return clean_host(tmp_path / "root")
 
 
+SCHEMAS = Path(__file__).resolve().parent / "data" / "acmhost"
+
+
+def check_schema(doc: Any, name: str) -> None:
+    """The documented JSON shape (tests/data/acmhost/<name>.schema.json)."""
+    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)
+
+
 def audit(paths: HostPaths) -> tuple[int, dict[str, Any]]:
     run = xm_run(paths.root, "acm", "audit", "--json")
-    return run.code, json.loads(run.out)
+    doc = json.loads(run.out)
+    check_schema(doc, "audit")
+    return run.code, doc
 
 
 def codes(paths: HostPaths) -> list[tuple[str, str]]:
@@ -320,3 +332,47 @@ def test_unreadable_store_is_one_error(tmp_path: Path) -> None:
     assert run.code == 1
     assert run.out == ""
     assert "is unreadable" in run.err and run.err.count("\n") == 1
+
+
+# ------------------------------------------------------------------ the label index
+
+
+def _compiled_policies() -> list[Path]:
+    data = Path(__file__).resolve().parent / "data"
+    found = [Path(__file__).resolve().parent.parent / "policies/example/chwall_ste"]
+    found = [p for d in found for p in d.glob("*.xml")]
+    for folder in ("analysis", "lint", "acmtest"):
+        found += sorted((data / folder).glob("*-security_policy.xml"))
+    return found
+
+
+@pytest.mark.parametrize("xml", _compiled_policies(), ids=lambda p: p.name)
+def test_label_index_answers_as_label_to_ssidref(xml: Path) -> None:
+    """Narrowing the map to a name's entries changes no answer (ssidref or
+    the error), for every name of the policy, an unknown one, every kind."""
+    from acm.compiler import compile_source
+    from acm.errors import PolicyError
+    from acm.source import read_policy_source
+    from acm.ssidref import label_to_ssidref
+    from xm_core.audit import LabelIndex
+
+    try:
+        result = compile_source(read_policy_source(str(xml)))
+    except PolicyError:
+        pytest.skip("does not parse")
+    if result.policy is None:
+        pytest.skip("does not compile")
+    pmap = result.policy.map
+    index = LabelIndex(pmap)
+    names = {e.name for part in (pmap.chwall, pmap.ste) if part for e in part.labels}
+    for name in sorted(names) + ["dom_Nope"]:
+        for kind in ("dom", "res", "any"):
+            try:
+                want: int | str = label_to_ssidref(pmap, name, kind)
+            except PolicyError as exc:
+                want = exc.diagnostics.errors[0].message
+            try:
+                got: int | str = index.ssidref(name, kind)
+            except PolicyError as exc:
+                got = exc.diagnostics.errors[0].message
+            assert got == want, (name, kind)

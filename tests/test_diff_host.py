@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from tests.hosttools import compile_example, install_configs, loaded_host, snapshot, xm_run
@@ -26,9 +27,20 @@ def root(tmp_path: Path) -> Path:
     return tmp_path / "root"
 
 
+SCHEMAS = Path(__file__).resolve().parent / "data" / "acmhost"
+
+
+def check_schema(doc: Any, name: str) -> None:
+    """The documented JSON shape (tests/data/acmhost/<name>.schema.json)."""
+    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)
+
+
 def diff_json(root: Path, old: str, new: str) -> tuple[int, dict[str, Any]]:
     run = xm_run(root, "acm", "diff", old, new, "--host", "--json")
-    return run.code, json.loads(run.out)
+    doc = json.loads(run.out)
+    check_schema(doc["host_impact"], "host_impact")
+    return run.code, doc
 
 
 def test_help_documents_host(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from tests.hosttools import (
@@ -29,9 +30,20 @@ def root(tmp_path: Path) -> Path:
     return tmp_path / "root"
 
 
+SCHEMAS = Path(__file__).resolve().parent / "data" / "acmhost"
+
+
+def check_schema(doc: Any, name: str) -> None:
+    """The documented JSON shape (tests/data/acmhost/<name>.schema.json)."""
+    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)
+
+
 def explain_json(root: Path, *args: str) -> tuple[int, dict[str, Any]]:
     run = xm_run(root, "acm", "explain", *args, "--json")
-    return run.code, json.loads(run.out)
+    doc = json.loads(run.out)
+    check_schema(doc, "explain")
+    return run.code, doc
 
 
 def write_config(root: Path, name: str, text: str) -> str:

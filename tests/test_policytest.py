@@ -8,7 +8,9 @@ import shutil
 import tempfile
 import tomllib
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
 import xmlschema
 from hypothesis import HealthCheck, given, settings
@@ -37,6 +39,15 @@ def steps_in(files: list[Path]) -> int:
 def user_root(host_root: Path) -> Path:
     """The user's host: the example policy's XML, nothing compiled or loaded."""
     return host_root
+
+
+SCHEMAS = Path(__file__).resolve().parent / "data" / "acmhost"
+
+
+def check_schema(doc: Any, name: str) -> None:
+    """The documented JSON shape (tests/data/acmhost/<name>.schema.json)."""
+    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)
 
 
 def test_help(tmp_path: Path) -> None:
@@ -145,6 +156,7 @@ def test_json(user_root: Path) -> None:
     run = xm_run(user_root, "acm", "test", *map(str, files), "--json")
     assert run.code == 1
     doc = json.loads(run.out)
+    check_schema(doc, "test")
     assert (doc["passed"], doc["failed"], doc["skipped"]) == (8, 4, 0)
     first, second = doc["files"]
     assert first["policy"] == EXAMPLE_POLICY
