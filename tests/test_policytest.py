@@ -181,6 +181,7 @@ MALFORMED = {
         "bad_values.toml: step 4: 'share' must be a list of two domain names",
         "bad_values.toml: step 4: 'expect' is missing",
         "bad_values.toml: step 4: 'reason_regex' is not a regular expression",
+        "bad_values.toml: step 5: 'label' must be a label without quotes, commas",
     ],
 }
 

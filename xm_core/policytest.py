@@ -240,6 +240,11 @@ def _is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(x, str) for x in value)
 
 
+def _config_word(value: Any) -> bool:
+    """Fits into `access_control = ['policy=P,label=L']` of a config."""
+    return isinstance(value, str) and bool(value) and not (set(value) & set("'\",=\n\r\\"))
+
+
 _TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "create": (lambda v: isinstance(v, str) and bool(v), "a domain name"),
     "destroy": (lambda v: isinstance(v, str) and bool(v), "a domain name"),
@@ -248,8 +253,8 @@ _TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "detach": (lambda v: isinstance(v, str) and bool(v), "a domain name"),
     "share": (lambda v: _is_str_list(v) and len(v) == 2, "a list of two domain names"),
     "loadpolicy": (lambda v: isinstance(v, str) and bool(v), "a policy name or XML file"),
-    "label": (lambda v: isinstance(v, str), "a string"),
-    "policy": (lambda v: isinstance(v, str), "a string"),
+    "label": (_config_word, "a label without quotes, commas, '=' or line breaks"),
+    "policy": (_config_word, "a policy name without quotes, commas, '=' or line breaks"),
     "disk": (_is_str_list, "a list of strings"),
     "vif": (_is_str_list, "a list of strings"),
     "memory": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a number"),

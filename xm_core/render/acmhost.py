@@ -18,6 +18,11 @@ def _verdict(permitted: bool) -> str:
     return "PERMITTED" if permitted else "DENIED"
 
 
+def _ssid(ssid: int | None) -> str:
+    """SSIDs in hex, as `xm acm diff` and the hypervisor's messages write them."""
+    return "-" if ssid is None else f"{ssid:x}"
+
+
 def _names(types: Sequence[str]) -> str:
     return ", ".join(types) if types else "(none)"
 
@@ -66,7 +71,7 @@ def explanation_lines(result: Explanation) -> list[str]:
     lines += _chwall_lines(result)
     if result.ste is not None:
         lines.append("Checking STE create:")
-        lines.append(f"   STE SSID {result.ste.ssid}: {_verdict(result.ste.permitted)}")
+        lines.append(f"   STE SSID {_ssid(result.ste.ssid)}: {_verdict(result.ste.permitted)}")
         lines += [f"   --> {r}" for r in result.ste.reasons]
     lines += _resource_lines(result)
     lines += _sharing_lines(result)
@@ -88,7 +93,7 @@ def _chwall_lines(result: Explanation) -> list[str]:
         return []
     lines = ["Checking Chinese Wall:"]
     if not cw.types and cw.reasons:
-        lines.append(f"   CHWALL SSID {cw.ssid}: DENIED")
+        lines.append(f"   CHWALL SSID {_ssid(cw.ssid)}: DENIED")
     for t in cw.types:
         if not t.blocked:
             if t.conflict_sets:
