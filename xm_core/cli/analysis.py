@@ -134,17 +134,35 @@ def coexist(
 @click.argument("old")
 @click.argument("new")
 @click.option("--exit-code", is_flag=True, help="Exit with status 1 when the policies differ.")
+@click.option(
+    "--host",
+    "against_host",
+    is_flag=True,
+    help="Also check NEW against this host's running domains and devices, as "
+    "'xm loadpolicy NEW' would (nothing is changed); exit status 1 when it would be refused.",
+)
 @json_option
 @click.pass_context
 @handle_errors
-def diff(ctx: click.Context, old: str, new: str, exit_code: bool, as_json: bool) -> None:
+def diff(
+    ctx: click.Context, old: str, new: str, exit_code: bool, against_host: bool, as_json: bool
+) -> None:
     """What changes from policy OLD to policy NEW: types, labels, conflict sets,
-    SSID renumbering and Chinese Wall blocking."""
+    SSID renumbering and Chinese Wall blocking; with --host, what loading NEW
+    would break on this host."""
     from acm.analysis.diff import diff_policies
     from xm_core.render import analysis as render
 
     res = diff_policies(load(ctx, old), load(ctx, new))
-    render.result(res, as_json)
+    if against_host:
+        from xm_core.impact import host_impact
+
+        impact = host_impact(paths_of(ctx), res)
+        render.with_host_impact(res, impact, as_json)
+        if not impact.loadable:
+            sys.exit(1)
+    else:
+        render.result(res, as_json)
     if exit_code and not res.identical:
         sys.exit(1)
 

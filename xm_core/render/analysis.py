@@ -56,3 +56,18 @@ def wrote(output: str, summary: str, as_json: bool, doc: dict[str, Any]) -> None
         emit_json({**doc, "output": output})
     else:
         err(f"{summary}; written to {output}")
+
+
+def with_host_impact(diff: Result, impact: Result, as_json: bool) -> None:
+    """`diff --host`: the policy diff, then the host impact (JSON: the diff's
+    document with a `host_impact` member)."""
+    if as_json:
+        doc = {**diff.as_dict(), "host_impact": impact.as_dict()}
+        compact = json.dumps(doc, separators=(",", ":"))
+        if len(compact) <= INDENT_LIMIT:
+            emit_json(doc)
+        else:
+            out(compact)
+        return
+    for line in [*diff.format(), "", *impact.format()]:
+        out(line)
