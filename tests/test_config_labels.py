@@ -3,6 +3,7 @@ preservation, lookup order, and configs that must never be executed."""
 
 from __future__ import annotations
 
+import keyword
 import os
 from pathlib import Path
 
@@ -227,7 +228,7 @@ def test_configs_with_code_are_refused_and_never_executed(
 # ------------------------------------------------------------------ properties
 
 _names = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(
-    lambda n: n != "access_control"
+    lambda n: n != "access_control" and not keyword.iskeyword(n)
 )
 _values = st.one_of(
     st.integers(-(10**6), 10**6).map(repr),

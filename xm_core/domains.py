@@ -287,7 +287,7 @@ def _chwall_message(policy: LoadedPolicy, decision: CreateDecision) -> str:
     )
 
 
-def _decide_create(
+def decide_create(
     host: Host,
     spec: DomainSpec,
     name: str,
@@ -318,7 +318,7 @@ def _decide_create(
     return outcome
 
 
-def _refusal(outcome: CreateOutcome, policy: LoadedPolicy | None) -> CreateDenied:
+def refusal_error(outcome: CreateOutcome, policy: LoadedPolicy | None) -> CreateDenied:
     details: list[str] = []
     if not outcome.label.permitted:
         return CreateDenied(outcome.label.message, outcome, details)
@@ -354,18 +354,18 @@ def create_domain(paths: HostPaths, config: str, overrides: Sequence[str] = ()) 
         with host.store.write():
             if host.store.find_domain(spec.name) is not None:
                 raise XmError(f"Domain '{spec.name}' already exists.")
-            outcome = _decide_create(host, spec, spec.name, labels)
+            outcome = decide_create(host, spec, spec.name, labels)
             policy = host.policy()
             if outcome.permitted:
-                _apply_create(host, policy, spec, outcome)
+                apply_create(host, policy, spec, outcome)
             else:
-                _record_refusal(host, outcome)
+                record_refusal(host, outcome)
         if not outcome.permitted:
-            raise _refusal(outcome, policy)
+            raise refusal_error(outcome, policy)
     return outcome
 
 
-def _record_refusal(host: Host, outcome: CreateOutcome) -> None:
+def record_refusal(host: Host, outcome: CreateOutcome) -> None:
     """What the hypervisor printed for a create its hooks denied."""
     decision = outcome.decision
     if decision is not None and not decision.permitted:
@@ -374,7 +374,7 @@ def _record_refusal(host: Host, outcome: CreateOutcome) -> None:
     host.log(f"create {outcome.name} refused", "ERROR")
 
 
-def _apply_create(
+def apply_create(
     host: Host, policy: LoadedPolicy | None, spec: DomainSpec, outcome: CreateOutcome
 ) -> None:
     store = host.store
@@ -455,7 +455,7 @@ def dry_run(paths: HostPaths, config: str, overrides: Sequence[str] = ()) -> Dry
     with Host(paths) as host:
         labels = host.resource_labels()
         with host.store.read():
-            outcome = _decide_create(host, spec, spec.name or "None", labels)
+            outcome = decide_create(host, spec, spec.name or "None", labels)
             policy = host.policy()
             lines: list[str] = []
             if policy is not None and outcome.decision is not None:
@@ -468,7 +468,7 @@ def dry_run(paths: HostPaths, config: str, overrides: Sequence[str] = ()) -> Dry
 # ------------------------------------------------------------------ destroy and friends
 
 
-def _destroy(host: Host, dom: DomainRecord, why: str) -> None:
+def destroy_in_transaction(host: Host, dom: DomainRecord, why: str) -> None:
     """Remove a domain: counters back, its id out of every STE cache, its
     devices gone; devices it served as backend lose their connection."""
     store = host.store
@@ -498,7 +498,7 @@ def _destroy(host: Host, dom: DomainRecord, why: str) -> None:
 def destroy_domain(paths: HostPaths, ref: str) -> DomainRecord:
     with Host(paths) as host, host.store.write():
         dom = host.store.domain(ref)
-        _destroy(host, dom, "destroyed")
+        destroy_in_transaction(host, dom, "destroyed")
         return dom
 
 
@@ -523,7 +523,7 @@ def shutdown_domains(
     with Host(paths) as host, host.store.write():
         doms = _targets(host, refs, all_domains, "shut down")
         for dom in doms:
-            _destroy(host, dom, "shut down")
+            destroy_in_transaction(host, dom, "shut down")
         return doms
 
 

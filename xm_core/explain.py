@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from xm_core.devices import VBD, DeviceCheck, check_device
-from xm_core.domains import DomainSpec, LabelCheck, domain_spec, resolve_label
+from xm_core.devices import VBD, DeviceCheck
+from xm_core.domains import DomainSpec, LabelCheck, decide_create, domain_spec
 from xm_core.errors import XmError
 from xm_core.host import Host, LoadedPolicy
 from xm_core.paths import HostPaths
@@ -283,33 +283,21 @@ def _explain(paths: HostPaths, spec: DomainSpec, name: str | None, source: str) 
     with Host(paths) as host:
         labels = host.resource_labels()
         with host.store.read():
-            state, _ = host.policy_state()
+            outcome = decide_create(host, spec, name or "", labels)
             policy = host.policy()
-            check = resolve_label(host, policy, state, spec)
-            result = Explanation(name, source, policy.name if policy else state.value, check)
+            check = outcome.label
+            result = Explanation(name, source, outcome.policy, check)
             running = host.store.find_domain(name) if name else None
             if running is not None:
                 result.name_in_use = running.domid
             if not check.permitted:
                 return result
-            devices = [
-                check_device(host, policy, state, check.ssidref, dev, labels)
-                for dev in spec.devices
-            ]
-            decision = None
+            devices = outcome.devices
+            decision = outcome.decision
             if policy is not None:
+                assert decision is not None
                 engine = policy.engine
                 types = engine.chwall_types(check.ssidref)
-                counters = host.store.chwall_counters_of(types)
-                decision = engine.check_create(
-                    check.ssidref, {t: a for t, (_, a) in counters.items()}
-                )
-                if decision.conflicts:
-                    half = engine.chwall_half
-                    assert half is not None
-                    decision = engine.explain(
-                        decision, lambda ssids: host.store.domains_with_ssid(half, ssids)
-                    )
                 names = engine.names
                 result.chwall_type_names = tuple(names.chwall_type(t) for t in types)
                 result.ste_type_names = tuple(

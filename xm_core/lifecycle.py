@@ -133,7 +133,7 @@ def _spec_of(saved: SavedDomain, where: str) -> DomainSpec:
 def save_domain(paths: HostPaths, ref: str, file: str) -> SavedDomain:
     """`xm save DOM FILE`: write the domain (label, sizes, devices) to FILE,
     atomically, then destroy it, as Xen's save stopped the domain."""
-    from xm_core.domains import _destroy
+    from xm_core.domains import destroy_in_transaction
     from xm_core.host import Host
 
     target = Path(file)
@@ -143,7 +143,7 @@ def save_domain(paths: HostPaths, ref: str, file: str) -> SavedDomain:
             raise XmError("Cannot save privileged domain Domain-0.")
         saved = _saved_of(host.store, dom, str(paths.root))
         write_save_file(target, saved)
-        _destroy(host, dom, f"saved to {target}")
+        destroy_in_transaction(host, dom, f"saved to {target}")
     return saved
 
 
@@ -154,17 +154,17 @@ def _create_from(
     permitted, create the domain with its devices and keep its uuid.
     Returns (outcome, permitted); a refusal is recorded in the host's
     messages like a refused create."""
-    from xm_core.domains import _apply_create, _decide_create, _record_refusal
+    from xm_core.domains import apply_create, decide_create, record_refusal
 
     assert spec.name is not None
     if host.store.find_domain(spec.name) is not None:
         raise XmError(f"Domain '{spec.name}' already exists.")
     labels = host.resource_labels()
-    outcome = _decide_create(host, spec, spec.name, labels)
+    outcome = decide_create(host, spec, spec.name, labels)
     if not outcome.permitted:
-        _record_refusal(host, outcome)
+        record_refusal(host, outcome)
         return outcome, False
-    _apply_create(host, host.policy(), spec, outcome)
+    apply_create(host, host.policy(), spec, outcome)
     assert outcome.domain is not None
     _set_config_and_uuid(host.store, outcome.domain.domid, uuid=saved.uuid)
     outcome.domain.uuid = saved.uuid
@@ -175,7 +175,7 @@ def _create_from(
 def restore_domain(paths: HostPaths, file: str) -> CreateOutcome:
     """`xm restore FILE`: the saved domain comes back (under a new id),
     checked against the policy active now like a create."""
-    from xm_core.domains import _refusal
+    from xm_core.domains import refusal_error
     from xm_core.host import Host
 
     saved = read_save_file(Path(file))
@@ -184,7 +184,7 @@ def restore_domain(paths: HostPaths, file: str) -> CreateOutcome:
         with host.store.write():
             outcome, permitted = _create_from(host, spec, saved, f"restored from {file}")
         if not permitted:
-            raise _refusal(outcome, host.policy())
+            raise refusal_error(outcome, host.policy())
     return outcome
 
 
@@ -224,7 +224,7 @@ def migrate_domain(paths: HostPaths, ref: str, host: str, live: bool = False) ->
     Refused unless HOST runs the same policy (reference name) and the
     domain may start there (every check of create, against HOST's running
     domains and resource labels). The domain moves whole or not at all."""
-    from xm_core.domains import _destroy, _refusal
+    from xm_core.domains import destroy_in_transaction, refusal_error
     from xm_core.host import Host
 
     target_paths = _target_paths(paths, host)
@@ -250,7 +250,7 @@ def migrate_domain(paths: HostPaths, ref: str, host: str, live: bool = False) ->
             kind = "live-migrated" if live else "migrated"
             outcome, permitted = _create_from(target, spec, saved, f"{kind} from {paths.root}")
             if permitted:
-                _destroy(source, dom, f"{kind} to {host}")
+                destroy_in_transaction(source, dom, f"{kind} to {host}")
         except BaseException as exc:
             for h in reversed(hosts):
                 with contextlib.suppress(BaseException):
@@ -265,7 +265,7 @@ def migrate_domain(paths: HostPaths, ref: str, host: str, live: bool = False) ->
                 _undo_arrival(target, outcome)
             raise
         if not permitted:
-            raise _refusal(outcome, target.policy())
+            raise refusal_error(outcome, target.policy())
         assert outcome.domain is not None
         return MigrateResult(dom.name, dom.domid, outcome.domain.domid, host, live)
 
@@ -273,13 +273,13 @@ def migrate_domain(paths: HostPaths, ref: str, host: str, live: bool = False) ->
 def _undo_arrival(target: Host, outcome: CreateOutcome) -> None:
     """The source could not let go of the domain: it stays there, and its
     copy on the target goes again."""
-    from xm_core.domains import _destroy
+    from xm_core.domains import destroy_in_transaction
 
     assert outcome.domain is not None
     with target.store.write():
         arrived = target.store.find_domain(outcome.domain.domid)
         if arrived is not None and arrived.uuid == outcome.domain.uuid:
-            _destroy(target, arrived, "migration undone (the source kept the domain)")
+            destroy_in_transaction(target, arrived, "migration undone (the source kept the domain)")
 
 
 # ------------------------------------------------------------------ memory
