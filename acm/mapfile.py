@@ -47,48 +47,48 @@ _SECONDARY = "SECONDARY              "
 _PARTS = (PolicyCode.CHWALL, PolicyCode.STE)  # the order every block is written in
 
 
-def _b(text: str) -> bytes:
-    return text.encode("utf-8")
-
-
-def _name_number(name: str, number: int) -> bytes:
-    """`%-25s %8x` with byte padding, as C printed it."""
-    return _b(name).ljust(25, b" ") + b" " + format(number, "8x").encode()
+def _pad25(name: str) -> str:
+    """`%-25s` as C printed it: padded to 25 bytes of UTF-8, not characters."""
+    if name.isascii():
+        return name.ljust(25)
+    return name + " " * (25 - len(name.encode("utf-8")))
 
 
 def render_map(m: PolicyMap) -> bytes:
-    out: list[bytes] = [
-        _b(_HEAD[0] + m.reference_name + "\n"),
-        _b(f"{_HEAD[1]}{ACM_MAGIC:08x}\n"),
-        _b(_HEAD[2] + m.policy_file + "\n"),
-        _b(_HEAD[3] + m.binary_file + "\n"),
-    ]
     parts = [p for p in (m.chwall, m.ste) if p is not None]
+    out: list[str] = [
+        f"{_HEAD[0]}{m.reference_name}\n",
+        f"{_HEAD[1]}{ACM_MAGIC:08x}\n",
+        f"{_HEAD[2]}{m.policy_file}\n",
+        f"{_HEAD[3]}{m.binary_file}\n",
+    ]
     for part in parts:
         count = len(part.labels)
-        types, ssids, labels = _MAX_PREFIX[part.code]
-        out.append(_b(f"{types}{len(part.types):08x}\n{ssids}{count:08x}\n{labels}{count:08x}\n"))
-    out.append(b"\n")
-    out.append(_b(f"{_PRIMARY}{m.primary.map_name}\n{_SECONDARY}{m.secondary.map_name}\n\n"))
-    for part in parts:
-        prefix = _b("LABEL->SSID ")
-        field = _b(" " + _PART_FIELD[part.code])
-        out.extend(
-            prefix + _b(_KIND_FIELD[lab.kind]) + field + _name_number(lab.name, lab.ssid) + b"\n"
-            for lab in part.labels
+        max_types, max_ssids, max_labels = _MAX_PREFIX[part.code]
+        out.append(
+            f"{max_types}{len(part.types):08x}\n{max_ssids}{count:08x}\n{max_labels}{count:08x}\n"
         )
-        out.append(b"\n")
+    out.append(f"\n{_PRIMARY}{m.primary.map_name}\n{_SECONDARY}{m.secondary.map_name}\n\n")
     for part in parts:
-        prefix = _b(_SSID_TYPE_PREFIX[part.code])
-        for ssid, types in enumerate(part.ssid_types):
-            names = "".join(" " + part.types[t] for t in types)
-            out.append(prefix + _b(f"{ssid:08x}{names}\n"))
-        out.append(b"\n")
+        field = _PART_FIELD[part.code]
+        out += [
+            f"LABEL->SSID {_KIND_FIELD[lab.kind]} {field}{_pad25(lab.name)} {lab.ssid:8x}\n"
+            for lab in part.labels
+        ]
+        out.append("\n")
     for part in parts:
-        prefix = _b(_TYPE_PREFIX[part.code])
-        out.extend(prefix + _name_number(t, i) + b"\n" for i, t in enumerate(part.types))
-        out.append(b"\n")
-    return b"".join(out)
+        prefix = _SSID_TYPE_PREFIX[part.code]
+        names = part.types
+        out += [
+            f"{prefix}{ssid:08x}{''.join([' ' + names[t] for t in types])}\n"
+            for ssid, types in enumerate(part.ssid_types)
+        ]
+        out.append("\n")
+    for part in parts:
+        prefix = _TYPE_PREFIX[part.code]
+        out += [f"{prefix}{_pad25(name)} {i:8x}\n" for i, name in enumerate(part.types)]
+        out.append("\n")
+    return "".join(out).encode("utf-8")
 
 
 # ---------------------------------------------------------------- reading
@@ -133,8 +133,10 @@ class _MapReader:
         if len(rest) < 34 or rest[-9] != " ":
             raise self.fail(f"{what}: malformed name/number columns")
         name = rest[:-9]
-        if len(name) == 25:
-            name = name.rstrip(" ")  # padding; a name of 25+ bytes is never padded
+        if len(name.encode("utf-8")) == 25:
+            # Padding to 25 bytes; a longer name is never padded. (A shorter
+            # name that ends in spaces cannot be told from its padding.)
+            name = name.rstrip(" ")
         return name, self.hex(rest[-8:], what)
 
     def code(self, text: str, what: str) -> PolicyCode:
@@ -154,9 +156,10 @@ class _MapReader:
         for code in _PARTS:
             line = self.peek()
             if line is not None and line.startswith(_MAX_PREFIX[code][0]):
-                counts[code] = tuple(  # type: ignore[assignment]
+                max_types, max_ssids, max_labels = (
                     self.hex(self.take(p, p.strip()), p.strip(), 8) for p in _MAX_PREFIX[code]
                 )
+                counts[code] = (max_types, max_ssids, max_labels)
         self.blank()
         primary = self.code(self.take(_PRIMARY, "PRIMARY"), "PRIMARY")
         secondary = self.code(self.take(_SECONDARY, "SECONDARY"), "SECONDARY")
@@ -178,15 +181,17 @@ class _MapReader:
                     raise self.fail(f"SSID {ssid:x} out of order, expected {len(labels[code]):x}")
                 labels[code].append(SsidLabel(name, kind, ssid))
             self.blank()
-        ssid_type_names: dict[PolicyCode, list[list[str]]] = {}
+        ssid_type_names: dict[PolicyCode, list[tuple[str, int]]] = {}
         for code in present:
-            rows: list[list[str]] = []
+            rows: list[tuple[str, int]] = []  # (the type names as written, line)
             while self.peek() not in (None, ""):
                 rest = self.take(_SSID_TYPE_PREFIX[code], f"a SSID->TYPE {code.name} line")
                 number = self.hex(rest[:8], "SSID->TYPE", 8)
                 if number != len(rows):
                     raise self.fail(f"SSID->TYPE {number:x} out of order")
-                rows.append(rest[9:].split(" ") if len(rest) > 8 else [])
+                if rest[8:9] not in ("", " "):
+                    raise self.fail("SSID->TYPE: expected a space before the type names")
+                rows.append((rest[8:], self.pos))
             ssid_type_names[code] = rows
             self.blank()
         parts: dict[PolicyCode, MapPart] = {}
@@ -217,7 +222,7 @@ class _MapReader:
         code: PolicyCode,
         types: list[str],
         labels: list[SsidLabel],
-        rows: list[list[str]],
+        rows: list[tuple[str, int]],
         counts: tuple[int, int, int],
     ) -> MapPart:
         if counts != (len(types), len(labels), len(labels)):
@@ -225,13 +230,56 @@ class _MapReader:
         if len(rows) != len(labels):
             raise self.fail(f"{code.name}: {len(rows)} SSID->TYPE lines for {len(labels)} SSIDs")
         number = {t: i for i, t in enumerate(types)}
+        if len(number) != len(types):
+            raise self.fail(f"TYPE {code.name}: a type name is listed twice")
         ssid_types: list[TypeSet] = []
-        for row in rows:
-            try:
-                ssid_types.append(tuple(sorted(number[t] for t in row)))
-            except KeyError as exc:
-                raise self.fail(f"SSID->TYPE names unknown type {exc.args[0]!r}") from None
+        for written, line in rows:
+            found = _type_numbers(written, types, number)
+            if found is None:
+                raise self.fail(
+                    f"SSID->TYPE: {written.strip()!r} is not a list of known types", line
+                )
+            ssid_types.append(found)
         return MapPart(code, tuple(types), tuple(labels), tuple(ssid_types))
+
+
+def _type_numbers(written: str, types: list[str], number: dict[str, int]) -> TypeSet | None:
+    """The type numbers of a SSID->TYPE list (` name` per type, ascending by
+    number), or None. Names hold no line break but may hold spaces; then
+    the list is split against the known names (the first reading wins)."""
+    if not written:
+        return ()
+    simple = [number.get(t, -1) for t in written[1:].split(" ")]
+    if -1 not in simple and all(a < b for a, b in zip(simple, simple[1:], strict=False)):
+        return tuple(simple)
+
+    # Depth-first over readings, remembering dead ends as (position, last type).
+    size = len(written)
+    chosen: list[int] = []
+    starts = [0]
+    dead: set[tuple[int, int]] = set()
+    pos, first = 0, 0
+    while pos != size:
+        last = chosen[-1] if chosen else -1
+        found = -1
+        if (pos, last) not in dead:
+            for t in range(max(first, last + 1), len(types)):
+                end = pos + 1 + len(types[t])
+                if written.startswith(" " + types[t], pos) and (end == size or written[end] == " "):
+                    found = t
+                    break
+        if found >= 0:
+            chosen.append(found)
+            starts.append(end)
+            pos, first = end, found + 1
+            continue
+        dead.add((pos, last))
+        if not chosen:
+            return None
+        first = chosen.pop() + 1
+        starts.pop()
+        pos = starts[-1]
+    return tuple(chosen)
 
 
 def parse_map(data: bytes, file: str = "") -> PolicyMap:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,16 +21,16 @@ def make_policy(paths: HostPaths, name: str, policy_dir: str | None = None) -> M
     and `.bin`. Every finding is collected; on any error (PolicyError) no
     output file is touched. The name is checked before anything is opened."""
     files = paths.policy_files(name, policy_dir)  # raises ACM005 on a bad name
-    from acm.binfmt import encode_binary
-    from acm.compiler import compile_policy
-    from acm.mapfile import render_map
-    from acm.source import read_policy_source
+    from dataclasses import replace
 
-    source = read_policy_source(files.xml)
-    compiled, findings = compile_policy(source)
-    del source  # the source model of a large policy is not needed any more
-    pmap = dataclasses.replace(compiled.map, policy_file=files.xml, binary_file=files.bin)
+    from acm.binfmt import binary_chunks
+    from acm.compiler import compile_file
+    from acm.mapfile import render_map
+
+    compiled, findings = compile_file(files.xml)
+    map_bytes = render_map(replace(compiled.map, policy_file=files.xml, binary_file=files.bin))
+    # The `.bin` matrices are made chunk by chunk while they are written.
     atomic_write_many(
-        [(Path(files.map), render_map(pmap)), (Path(files.bin), encode_binary(compiled.binary))]
+        [(Path(files.map), map_bytes), (Path(files.bin), binary_chunks(compiled.binary))]
     )
     return MakePolicyResult(files, findings)
