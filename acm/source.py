@@ -58,7 +58,8 @@ _PARSER_OPTIONS: dict[str, Any] = dict(
     dtd_validation=False,
     remove_blank_text=False,
     remove_comments=False,
-    collect_ids=False,
+    # collect_ids stays on: turned off, libxml2 2.14 opens the external DTD
+    # a document names (a local file, a FIFO), load_dtd=False or not.
     huge_tree=True,  # large generated policies are legitimate; entities are off anyway
 )
 
@@ -251,15 +252,13 @@ def _doctype(data: bytes) -> tuple[int, bool] | None:
 
 
 def _refuse_doctype(file: str, line: int, entities: bool) -> PolicyError:
-    what = (
-        "an ENTITY declaration (entities are never expanded)"
+    message = (
+        "a policy may not declare an ENTITY or have a DOCTYPE (entities are never expanded)"
         if entities
-        else "a DOCTYPE declaration (DTDs are never loaded)"
+        else "a policy may not have a DOCTYPE (DTDs are never loaded)"
     )
     return PolicyError.single(
-        "ACM001",
-        f"unsafe XML: {what}; a policy may not have a DOCTYPE",
-        Location(file, line, 1 if line else 0),
+        "ACM001", f"unsafe XML: {message}", Location(file, line, 1 if line else 0)
     )
 
 
@@ -267,6 +266,8 @@ def parse_document(data: bytes, file: str) -> etree._ElementTree:
     """Parse hardened; refuse a DOCTYPE. Raises PolicyError with ACM001."""
     from lxml import etree
 
+    if isinstance(data, str):  # callers that read text: take it as the UTF-8 it was
+        data = data.encode("utf-8")
     found = _doctype(data)
     if found is not None:
         raise _refuse_doctype(file, *found)
@@ -322,6 +323,8 @@ def validate_schema(tree: etree._ElementTree, file: str, text: bytes | None = No
         element = _SCHEMA_ELEMENT.match(message)
         if not column and element and line and text is not None:
             column = _column(text, line, element.group(1), None, 0)
+        if "No matching global declaration" in message and element and "{" not in message:
+            message += f" (policy elements belong to the namespace {NS})"
         found.add(
             "ACM002",
             f"schema violation: {message.replace(_Q, '')}",
