@@ -129,11 +129,13 @@ class _MapReader:
             raise self.fail(f"{what}: expected a hex number, got {text!r}") from None
 
     def name_number(self, rest: str, what: str) -> tuple[str, int]:
-        # `%-25s %8x`: the number is right-aligned in the last 8 columns.
-        if len(rest) < 34 or rest[-9] != " ":
-            raise self.fail(f"{what}: malformed name/number columns")
+        # `%-25s %8x`: the name padded to 25 bytes (not characters), a space,
+        # the number right-aligned in 8 columns.
         name = rest[:-9]
-        if len(name.encode("utf-8")) == 25:
+        size = len(name.encode("utf-8"))
+        if size < 25 or rest[-9] != " ":
+            raise self.fail(f"{what}: malformed name/number columns")
+        if size == 25:
             # Padding to 25 bytes; a longer name is never padded. (A shorter
             # name that ends in spaces cannot be told from its padding.)
             name = name.rstrip(" ")
