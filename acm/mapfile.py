@@ -99,12 +99,14 @@ class _MapReader:
         self.lines = text.split("\n")
         self.file = file
         self.pos = 0
+        self.looking_at = 1  # the line a failure is reported on, by default
 
     def fail(self, message: str, line: int | None = None) -> PolicyError:
-        where = Location(self.file, line if line is not None else self.pos + 1, 1)
+        where = Location(self.file, line if line is not None else self.looking_at, 1)
         return PolicyError(Diagnostic("MAP001", f"invalid .map: {message}", where))
 
     def peek(self) -> str | None:
+        self.looking_at = self.pos + 1
         return self.lines[self.pos] if self.pos < len(self.lines) else None
 
     def take(self, prefix: str, what: str) -> str:
@@ -155,20 +157,25 @@ class _MapReader:
         policy_file = self.take(_HEAD[2], "POLICY FILE")
         binary_file = self.take(_HEAD[3], "BINARY FILE")
         counts: dict[PolicyCode, tuple[int, int, int]] = {}
+        count_lines: dict[PolicyCode, int] = {}
         for code in _PARTS:
             line = self.peek()
             if line is not None and line.startswith(_MAX_PREFIX[code][0]):
+                count_lines[code] = self.pos + 1
                 max_types, max_ssids, max_labels = (
                     self.hex(self.take(p, p.strip()), p.strip(), 8) for p in _MAX_PREFIX[code]
                 )
                 counts[code] = (max_types, max_ssids, max_labels)
         self.blank()
         primary = self.code(self.take(_PRIMARY, "PRIMARY"), "PRIMARY")
+        primary_line = self.pos
         secondary = self.code(self.take(_SECONDARY, "SECONDARY"), "SECONDARY")
         self.blank()
         present = [c for c in _PARTS if c in counts]
-        if {primary, secondary} - {PolicyCode.NULL} != set(present):
-            raise self.fail("PRIMARY/SECONDARY do not match the MAX- records", self.pos - 1)
+        if {primary, secondary} - {PolicyCode.NULL} != set(present) or (
+            primary is PolicyCode.NULL and secondary is not PolicyCode.NULL
+        ):
+            raise self.fail("PRIMARY/SECONDARY do not match the MAX- records", primary_line)
         labels: dict[PolicyCode, list[SsidLabel]] = {}
         for code in present:
             labels[code] = []
@@ -176,7 +183,7 @@ class _MapReader:
             while self.peek() not in (None, ""):
                 rest = self.take(prefix, "a LABEL->SSID line")
                 kind = _FIELD_KIND.get(rest[:3])
-                if kind is None or rest[3] != " " or not rest[4:].startswith(_PART_FIELD[code]):
+                if kind is None or rest[3:4] != " " or not rest[4:].startswith(_PART_FIELD[code]):
                     raise self.fail(f"malformed LABEL->SSID line for {code.name}")
                 name, ssid = self.name_number(rest[4 + len(_PART_FIELD[code]) :], "LABEL->SSID")
                 if ssid != len(labels[code]):
@@ -206,9 +213,12 @@ class _MapReader:
                     raise self.fail(f"TYPE {name} numbered {number:x}, expected {len(types):x}")
                 types.append(name)
             self.blank()
-            parts[code] = self.part(code, types, labels[code], ssid_type_names[code], counts[code])
-        if any(line != "" for line in self.lines[self.pos :]):
-            raise self.fail("unexpected text after the last block")
+            parts[code] = self.part(
+                code, types, labels[code], ssid_type_names[code], counts[code], count_lines[code]
+            )
+        for extra, line in enumerate(self.lines[self.pos :], self.pos + 1):
+            if line != "":
+                raise self.fail("unexpected text after the last block", extra)
         return PolicyMap(
             ref,
             policy_file,
@@ -226,9 +236,12 @@ class _MapReader:
         labels: list[SsidLabel],
         rows: list[tuple[str, int]],
         counts: tuple[int, int, int],
+        counts_line: int,
     ) -> MapPart:
         if counts != (len(types), len(labels), len(labels)):
-            raise self.fail(f"MAX-{code.name} counts disagree with the blocks that follow", 5)
+            raise self.fail(
+                f"MAX-{code.name} counts disagree with the blocks that follow", counts_line
+            )
         if len(rows) != len(labels):
             raise self.fail(f"{code.name}: {len(rows)} SSID->TYPE lines for {len(labels)} SSIDs")
         number = {t: i for i, t in enumerate(types)}
