@@ -96,6 +96,13 @@ def binary_size(name: str, chwall: tuple[int, int, int] | None, ste: tuple[int, 
     return size
 
 
+def _nth(items: list[Named], index: int) -> int:
+    """How many of the same name stand before `items[index]` on its line
+    (so that its column is found among them)."""
+    here = items[index]
+    return sum(1 for n in items[:index] if n.line == here.line and n.text == here.text)
+
+
 class _Compiler:
     def __init__(self, src: PolicySource) -> None:
         self.src = src
@@ -111,13 +118,13 @@ class _Compiler:
         numbers: dict[str, int] = {}
         if part is None:
             return numbers
-        for named in part.types:
+        for index, named in enumerate(part.types):
             self.check_name(named, f"{what} type name")
             if named.text in numbers:
                 self.found.add(
                     "ACM010",
                     f"{what} type '{named.text}' is declared more than once",
-                    self.src.at(named, nth=1),
+                    self.src.at(named, _nth(part.types, index)),
                 )
                 continue
             numbers[named.text] = len(numbers)
@@ -134,20 +141,20 @@ class _Compiler:
         for number, cs in enumerate(part.conflict_sets):
             members: set[int] = set()
             label = f"conflict set {number}" + (f" '{cs.name}'" if cs.name else "")
-            for named in cs.types:
+            for index, named in enumerate(cs.types):
                 t = cw.get(named.text)
                 if t is None:
                     self.found.add(
                         "ACM012",
                         f"{label} names '{named.text}', which is not a Chinese Wall type",
-                        self.src.at(named),
+                        self.src.at(named, _nth(cs.types, index)),
                     )
                     continue
                 if t in members:
                     self.found.add(
                         "ACM013",
                         f"{label} names type '{named.text}' more than once",
-                        self.src.at(named, nth=1),
+                        self.src.at(named, _nth(cs.types, index)),
                     )
                     continue
                 members.add(t)
@@ -163,7 +170,7 @@ class _Compiler:
         part: PartSource | None,
     ) -> TypeSet:
         members: set[int] = set()
-        for named in group.types:
+        for index, named in enumerate(group.types):
             t = numbers.get(named.text)
             if t is None:
                 where = (
@@ -174,14 +181,14 @@ class _Compiler:
                 self.found.add(
                     "ACM011",
                     f"label '{label.name.text}' uses {what} type '{named.text}', {where}",
-                    self.src.at(named),
+                    self.src.at(named, _nth(group.types, index)),
                 )
                 continue
             if t in members:
                 self.found.add(
                     "ACM023",
                     f"label '{label.name.text}' lists {what} type '{named.text}' twice",
-                    self.src.at(named, nth=1),
+                    self.src.at(named, _nth(group.types, index)),
                     Severity.WARNING,
                 )
             members.add(t)

@@ -227,3 +227,12 @@ def test_acm017_a_binary_over_4_gib_is_refused() -> None:
     (d,) = result.diagnostics
     assert d.code == "ACM017"
     assert "32-bit length" in d.message
+
+
+def test_repeats_on_one_line_each_get_their_own_column() -> None:
+    text = (CASES / "valid.xml").read_text(encoding="utf-8")
+    line = "      <Type>ste_a</Type><Type>ste_a</Type><Type>ste_a</Type>\n"
+    text = text.replace("      <Type>ste_a</Type>\n", line)
+    result = compile_source(parse_policy_source(text.encode(), "t.xml"))
+    found = [(d.code, d.location.line, d.location.column) for d in result.diagnostics]
+    assert found == [("ACM010", 10, 25), ("ACM010", 10, 43)]
