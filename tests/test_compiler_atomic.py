@@ -169,36 +169,53 @@ def _big_policy(labels: int) -> str:
     )
 
 
+def _compile_at(root: Path, text: str) -> dict[str, bytes]:
+    paths = HostPaths(root)
+    files = paths.policy_files(NAME)
+    Path(files.xml).parent.mkdir(parents=True, exist_ok=True)
+    Path(files.xml).write_text(text)
+    make_policy(paths, NAME)
+    return {"map": Path(files.map).read_bytes(), "bin": Path(files.bin).read_bytes()}
+
+
 @pytest.mark.slow
 def test_a_kill_while_writing_leaves_each_file_whole(tmp_path: Path) -> None:
-    """SIGKILL at different moments of a compile that writes ~30 MB: each
-    output is always the complete old or the complete new file."""
-    paths = HostPaths(tmp_path)
-    files = paths.policy_files(NAME)
-    xml = Path(files.xml)
-    xml.parent.mkdir(parents=True)
-    xml.write_text(_big_policy(20000))
-    make_policy(paths, NAME)
-    old = {p: Path(p).read_bytes() for p in (files.map, files.bin)}
-    changed = "<Name>vm1_new</Name><SimpleTypeEnforcementTypes><Type>t2<"
-    xml.write_text(
-        _big_policy(20000).replace("<Name>vm1</Name><SimpleTypeEnforcementTypes><Type>t1<", changed)
+    """SIGKILL while the temporary files of a ~16 MB compile are being written
+    (and once before): each output is always the whole old or the whole new file."""
+    old_text = _big_policy(20000)
+    new_text = old_text.replace(
+        "<Name>vm1</Name><SimpleTypeEnforcementTypes><Type>t1<",
+        "<Name>vm1_new</Name><SimpleTypeEnforcementTypes><Type>t2<",
     )
+    new = _compile_at(tmp_path / "new", new_text)
+    root = tmp_path / "host"
+    old = _compile_at(root, old_text)
+    assert old != new
+    files = HostPaths(root).policy_files(NAME)
+    folder = Path(files.xml).parent
+    Path(files.xml).write_text(new_text)
     code = (
-        "import sys\nfrom pathlib import Path\n"
+        "from pathlib import Path\n"
         "from xm_core.paths import HostPaths\nfrom xm_core.policy import make_policy\n"
-        f"make_policy(HostPaths(Path({str(tmp_path)!r})), {NAME!r})\n"
+        f"make_policy(HostPaths(Path({str(root)!r})), {NAME!r})\n"
     )
-    new: dict[str, bytes] = {}
-    for delay in (0.05, 0.2, 0.4, 0.6, 0.9, 1.5):
+    killed_while_writing = 0
+    for extra in (None, 0.0, 0.002, 0.005, 0.01, 0.02):
+        for kind, path in (("map", files.map), ("bin", files.bin)):
+            Path(path).write_bytes(old[kind])
         proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
-        time.sleep(delay)
+        if extra is None:
+            time.sleep(0.01)  # before anything is written
+        else:
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and not list(folder.glob(".*.tmp")):
+                assert time.monotonic() < deadline
+                time.sleep(0.0005)
+            time.sleep(extra)
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        for path, data in old.items():
-            now = Path(path).read_bytes()
-            assert now == data or now == new.setdefault(path, now), f"{path} is partial"
-            if now != data and path == files.map:
-                assert b"vm1_new" in now
-    for leftover in xml.parent.glob(".*.tmp"):  # a kill cannot clean up; no harm done
-        leftover.unlink()
+        killed_while_writing += proc.wait() == -signal.SIGKILL and extra is not None
+        for kind, path in (("map", files.map), ("bin", files.bin)):
+            assert Path(path).read_bytes() in (old[kind], new[kind]), f"{path} is partial"
+        for leftover in folder.glob(".*.tmp"):  # a kill cannot clean up; no harm done
+            leftover.unlink()
+    assert killed_while_writing >= 3
