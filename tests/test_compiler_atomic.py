@@ -187,8 +187,8 @@ def test_a_kill_while_writing_leaves_each_file_whole(tmp_path: Path) -> None:
         "<Name>vm1</Name><SimpleTypeEnforcementTypes><Type>t1<",
         "<Name>vm1_new</Name><SimpleTypeEnforcementTypes><Type>t2<",
     )
-    new = _compile_at(tmp_path / "new", new_text)
     root = tmp_path / "host"
+    new = _compile_at(root, new_text)
     old = _compile_at(root, old_text)
     assert old != new
     files = HostPaths(root).policy_files(NAME)
