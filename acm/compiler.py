@@ -390,10 +390,12 @@ def compile_flat(flat: FlatPolicy) -> CompiledPolicy | None:
     # A part the policy lacks has no types: any group for it is unknown.
     ste_number = ste_numbers.__getitem__
     cw_number = cw_numbers.__getitem__
+    names = [label[0] for label in flat.labels]
+    joined = "".join(names)
+    if "" in names or "\n" in joined or "\r" in joined:
+        return None  # an empty name, or one with a line break (ACM019, ACM016)
     try:
         for name, kind, ste_groups, cw_groups in flat.labels:
-            if not name or "\n" in name or "\r" in name:
-                return None
             for group in ste_groups:
                 members = set(map(ste_number, group))
                 if len(members) != len(group):

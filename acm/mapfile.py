@@ -72,15 +72,16 @@ def render_map(m: PolicyMap) -> bytes:
     for part in parts:
         field = _PART_FIELD[part.code]
         out += [
-            f"LABEL->SSID {_KIND_FIELD[lab.kind]} {field}{_pad25(lab.name)} {lab.ssid:8x}\n"
+            f"LABEL->SSID {_KIND_FIELD[lab.kind]} {field}"
+            f"{lab.name.ljust(25) if lab.name.isascii() else _pad25(lab.name)} {lab.ssid:8x}\n"
             for lab in part.labels
         ]
         out.append("\n")
     for part in parts:
         prefix = _SSID_TYPE_PREFIX[part.code]
-        names = part.types
+        spaced = [" " + name for name in part.types].__getitem__
         out += [
-            f"{prefix}{ssid:08x}{''.join([' ' + names[t] for t in types])}\n"
+            f"{prefix}{ssid:08x}{''.join(map(spaced, types))}\n"
             for ssid, types in enumerate(part.ssid_types)
         ]
         out.append("\n")

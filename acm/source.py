@@ -143,14 +143,10 @@ class PolicySource:
         return self.locate(named.line, named.tag, named.text, nth)
 
 
-class FlatLabel(NamedTuple):
-    """A label for the compiler's fast path: its name, kind and the type
-    names of each of its STE and Chinese Wall groups, in document order."""
-
-    name: str
-    kind: LabelKind
-    ste_groups: list[list[str]]
-    chwall_groups: list[list[str]]
+# A label for the compiler's fast path: (name, kind, the type names of each of
+# its STE groups, and of each of its Chinese Wall groups), in document order.
+# A plain tuple: a large policy has tens of thousands of them.
+FlatLabel = tuple[str, LabelKind, list[list[str]], list[list[str]]]
 
 
 @dataclass
@@ -539,21 +535,21 @@ def _build_flat(root: etree._Element) -> FlatPolicy | None:
         flat.bootstrap = subjects.get("bootstrap", "")
     labels = flat.labels
     pos = 0
-    label: FlatLabel | None = None
+    ste_groups: list[list[str]] | None = None  # of the label being read
+    cw_groups: list[list[str]] = []
     name_iter = iter(names)
+    vm, res = LabelKind.VM, LabelKind.RES
     for el in root.iter(T_STE_TYPES, T_CHWALL_TYPES, T_CONFLICT, T_VM, T_RES):
         tag = el.tag
         if tag in (T_VM, T_RES):
-            label = FlatLabel(
-                next(name_iter), LabelKind.VM if tag == T_VM else LabelKind.RES, [], []
-            )
-            labels.append(label)
+            ste_groups, cw_groups = [], []
+            labels.append((next(name_iter), vm if tag == T_VM else res, ste_groups, cw_groups))
             continue
         n = count(el)
         group = types[pos : pos + n]
         pos += n
-        if label is not None:
-            (label.ste_groups if tag == T_STE_TYPES else label.chwall_groups).append(group)
+        if ste_groups is not None:
+            (ste_groups if tag == T_STE_TYPES else cw_groups).append(group)
         elif tag == T_STE_TYPES:
             flat.ste_types = group
         elif tag == T_CHWALL_TYPES:
