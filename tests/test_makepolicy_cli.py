@@ -167,6 +167,26 @@ def test_invalid_names_are_refused_before_any_file_is_opened(
     assert info.value.diagnostics.codes() == ["ACM005"]
 
 
+def test_a_bad_name_does_not_even_create_the_per_user_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if Path("/etc/xen").exists():
+        pytest.skip("/etc/xen exists here, so the default root is /")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    result = run("makepolicy", "../x")
+    assert result.exit_code == 1
+    assert "Invalid policy name" in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("policy_dir", ["pol\nFAKE LINE", "pol\0x", "pol\r"])
+def test_a_policy_dir_the_map_cannot_carry_is_refused(tmp_path: Path, policy_dir: str) -> None:
+    result = run("--root", str(tmp_path), "makepolicy", "-d", policy_dir, EXAMPLE)
+    assert result.exit_code == 1
+    assert re.fullmatch(r"Error: (['\"])Invalid policy directory .*\1\n", result.stderr)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_missing_policy_is_one_error_line(host_root: Path) -> None:
     result = run("makepolicy", "no.such.policy")
     assert result.exit_code == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from acm.errors import Diagnostics
+from acm.errors import Diagnostics, PolicyError
 from xm_core.atomic import atomic_write_many
 from xm_core.paths import HostPaths, PolicyFiles
 
@@ -16,10 +16,22 @@ class MakePolicyResult:
     warnings: Diagnostics
 
 
+def check_policy_dir(policy_dir: str | None) -> None:
+    """A `-d` folder goes into the `.map` as given: a line break would break
+    it, and a NUL cannot be opened. PolicyError (ACM005) for either."""
+    if policy_dir is not None and any(c in policy_dir for c in "\n\r\0"):
+        raise PolicyError.single(
+            "ACM005",
+            f"Invalid policy directory {policy_dir!r}: a line break or NUL cannot stand in "
+            "the .map",
+        )
+
+
 def make_policy(paths: HostPaths, name: str, policy_dir: str | None = None) -> MakePolicyResult:
     """Compile `name` from the policy root (or `policy_dir`) into its `.map`
     and `.bin`. Every finding is collected; on any error (PolicyError) no
     output file is touched. The name is checked before anything is opened."""
+    check_policy_dir(policy_dir)
     files = paths.policy_files(name, policy_dir)  # raises ACM005 on a bad name
     from dataclasses import replace
 
