@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from acm.errors import Diagnostics, Location, PolicyError
@@ -170,7 +170,7 @@ def _line(el: etree._Element) -> int:
     return line if isinstance(line, int) else 0
 
 
-@cache
+@lru_cache(maxsize=8)  # a few documents at a time; large ones are megabytes
 def _line_offsets(text: bytes) -> list[int]:
     offsets = [0]
     find = text.find
