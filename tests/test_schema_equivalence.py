@@ -20,6 +20,7 @@ from lxml import etree
 
 from acm.source import NS, schema_path
 from tests.conftest import DATA, EXAMPLE_XML, need_shared
+from tests.policygen import examples
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 Q = "{" + NS + "}"
@@ -265,7 +266,7 @@ def documents(draw: st.DrawFn) -> etree._ElementTree:
 
 
 @settings(
-    max_examples=300,
+    max_examples=examples(300),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
