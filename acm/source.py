@@ -286,15 +286,11 @@ def parse_document(data: bytes, file: str) -> etree._ElementTree:
 
 
 def _doctype_line(data: bytes) -> int:
-    for marker in (b"<!DOCTYPE", "<!DOCTYPE".encode("utf-16-le"), "<!DOCTYPE".encode("utf-16-be")):
-        pos = data.find(marker)
+    """Line of a DOCTYPE in UTF-8 or UTF-16 (either byte order); 0 when not found."""
+    for encoding in ("utf-8", "utf-16-le", "utf-16-be"):
+        pos = data.find("<!DOCTYPE".encode(encoding))
         if pos >= 0:
-            newline = (
-                b"\n"
-                if len(marker) == 9
-                else "\n".encode("utf-16-le" if marker[1] == 0 else "utf-16-be")
-            )
-            return data.count(newline, 0, pos) + 1
+            return data.count("\n".encode(encoding), 0, pos) + 1
     return 0
 
 
