@@ -9,8 +9,10 @@ PolicyError naming the field, never with a traceback or a partial policy.
 
 from __future__ import annotations
 
+import functools
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import overload
 
 from acm.errors import Location, PolicyError
 from acm.model import (
@@ -27,6 +29,9 @@ from acm.model import (
 )
 
 CELL = 2  # bytes per matrix cell (uint16)
+
+# A chunk of the `.bin`: made already, or made when called.
+Piece = bytes | Callable[[], bytearray]
 
 
 class Layout:
@@ -105,7 +110,7 @@ def encode_reference(name: str) -> bytes:
     return (REFERENCE_HEADER.pack(name_len=len(raw)) + raw).ljust(size, b"\0")
 
 
-def encode_matrix(rows: tuple[TypeSet, ...], max_types: int) -> bytearray:
+def encode_matrix(rows: Sequence[TypeSet], max_types: int) -> bytearray:
     """One row per entry, one uint16 per type: 1 where the entry has the type."""
     buf = bytearray(len(rows) * max_types * CELL)
     row_bytes = max_types * CELL
@@ -116,7 +121,19 @@ def encode_matrix(rows: tuple[TypeSet, ...], max_types: int) -> bytearray:
     return buf
 
 
-def _chwall_chunks(p: ChwallPolicy) -> list[bytes | bytearray]:
+CHUNK_BYTES = 1 << 20  # matrices are produced (and written) in pieces of about this size
+
+
+def _matrix_pieces(rows: Sequence[TypeSet], max_types: int) -> list[Callable[[], bytearray]]:
+    row_bytes = max_types * CELL
+    per_piece = max(1, CHUNK_BYTES // max(row_bytes, 1))
+    return [
+        functools.partial(encode_matrix, rows[start : start + per_piece], max_types)
+        for start in range(0, len(rows), per_piece)
+    ]
+
+
+def _chwall_pieces(p: ChwallPolicy) -> list[Piece]:
     ssid_bytes = CELL * p.max_types * p.max_ssidrefs
     header = CHWALL_HEADER.pack(
         policy_version=ACM_CHWALL_VERSION,
@@ -131,12 +148,12 @@ def _chwall_chunks(p: ChwallPolicy) -> list[bytes | bytearray]:
     )
     return [
         header,
-        encode_matrix(p.ssids, p.max_types),
-        encode_matrix(p.conflict_sets, p.max_types),
+        *_matrix_pieces(p.ssids, p.max_types),
+        *_matrix_pieces(p.conflict_sets, p.max_types),
     ]
 
 
-def _ste_chunks(p: StePolicy) -> list[bytes | bytearray]:
+def _ste_pieces(p: StePolicy) -> list[Piece]:
     header = STE_HEADER.pack(
         policy_version=ACM_STE_VERSION,
         policy_code=PolicyCode.STE,
@@ -144,38 +161,83 @@ def _ste_chunks(p: StePolicy) -> list[bytes | bytearray]:
         max_ssidrefs=p.max_ssidrefs,
         ssid_offset=STE_HEADER.size,
     )
-    return [header, encode_matrix(p.ssids, p.max_types)]
+    return [header, *_matrix_pieces(p.ssids, p.max_types)]
 
 
-def _part_chunks(policy: BinaryPolicy, code: PolicyCode) -> list[bytes | bytearray]:
+def _part_size(policy: BinaryPolicy, code: PolicyCode) -> int:
     if code is PolicyCode.CHWALL:
         assert policy.chwall is not None
-        return _chwall_chunks(policy.chwall)
+        c = policy.chwall
+        return CHWALL_HEADER.size + CELL * c.max_types * (c.max_ssidrefs + len(c.conflict_sets))
     if code is PolicyCode.STE:
         assert policy.ste is not None
-        return _ste_chunks(policy.ste)
+        return STE_HEADER.size + CELL * policy.ste.max_types * policy.ste.max_ssidrefs
+    return 0
+
+
+def _part_pieces(policy: BinaryPolicy, code: PolicyCode) -> list[Piece]:
+    if code is PolicyCode.CHWALL:
+        assert policy.chwall is not None
+        return _chwall_pieces(policy.chwall)
+    if code is PolicyCode.STE:
+        assert policy.ste is not None
+        return _ste_pieces(policy.ste)
     return []
 
 
+class BinaryChunks(Sequence[bytes | bytearray]):
+    """The `.bin` of a policy as a sequence of chunks, each made when it is
+    asked for: writing a large policy never holds its whole matrix in memory."""
+
+    def __init__(self, policy: BinaryPolicy) -> None:
+        reference = encode_reference(policy.reference_name)
+        primary_size = _part_size(policy, policy.primary)
+        primary_offset = POLICY_HEADER.size + len(reference)
+        self.size = primary_offset + primary_size + _part_size(policy, policy.secondary)
+        header = POLICY_HEADER.pack(
+            policy_version=ACM_POLICY_VERSION,
+            magic=ACM_MAGIC,
+            len=self.size,
+            policy_reference_offset=POLICY_HEADER.size,
+            primary_policy_code=policy.primary,
+            primary_buffer_offset=primary_offset,
+            secondary_policy_code=policy.secondary,
+            secondary_buffer_offset=primary_offset + primary_size,
+        )
+        self._pieces: list[Piece] = [
+            header,
+            reference,
+            *_part_pieces(policy, policy.primary),
+            *_part_pieces(policy, policy.secondary),
+        ]
+
+    def __len__(self) -> int:
+        return len(self._pieces)
+
+    @overload
+    def __getitem__(self, index: int) -> bytes | bytearray: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[bytes | bytearray]: ...
+
+    def __getitem__(self, index: int | slice) -> bytes | bytearray | list[bytes | bytearray]:
+        if isinstance(index, slice):
+            return [_made(p) for p in self._pieces[index]]
+        return _made(self._pieces[index])
+
+
+def _made(piece: Piece) -> bytes | bytearray:
+    return piece if isinstance(piece, bytes) else piece()
+
+
+def binary_chunks(policy: BinaryPolicy) -> BinaryChunks:
+    """The `.bin` as lazily made chunks (for writing large policies)."""
+    return BinaryChunks(policy)
+
+
 def encode_binary(policy: BinaryPolicy) -> list[bytes | bytearray]:
-    """The `.bin` as a list of chunks (large matrices are not copied again)."""
-    reference = encode_reference(policy.reference_name)
-    primary = _part_chunks(policy, policy.primary)
-    secondary = _part_chunks(policy, policy.secondary)
-    primary_len = sum(len(c) for c in primary)
-    secondary_len = sum(len(c) for c in secondary)
-    primary_offset = POLICY_HEADER.size + len(reference)
-    header = POLICY_HEADER.pack(
-        policy_version=ACM_POLICY_VERSION,
-        magic=ACM_MAGIC,
-        len=primary_offset + primary_len + secondary_len,
-        policy_reference_offset=POLICY_HEADER.size,
-        primary_policy_code=policy.primary,
-        primary_buffer_offset=primary_offset,
-        secondary_policy_code=policy.secondary,
-        secondary_buffer_offset=primary_offset + primary_len,
-    )
-    return [header, reference, *primary, *secondary]
+    """The `.bin` as a list of chunks."""
+    return list(BinaryChunks(policy))
 
 
 def binary_bytes(policy: BinaryPolicy) -> bytes:
@@ -197,6 +259,9 @@ class _Reader:
         if record[name] != want:
             raise self.fail(f"{where} field {name} is {record[name]:#x}, expected {want:#x}")
 
+    # SSID 0 may have types: Xen's compiler moves the null entry away from 0
+    # when the bootstrap label is named `__NULL_LABEL__`, and such a `.bin`
+    # must read back like any other.
     def matrix(self, offset: int, rows: int, types: int, field: str) -> tuple[TypeSet, ...]:
         size = rows * types * CELL
         if offset + size > len(self.data):
@@ -240,8 +305,6 @@ class _Reader:
         set_rows = self.matrix(
             offset + rec["conflict_sets_offset"], sets, types, "chinese wall conflict sets"
         )
-        if ssid_rows[0]:
-            raise self.fail("chinese wall ssids: SSID 0 (the null label) must have no types")
         length = CHWALL_HEADER.size + CELL * types * (ssids + sets)
         return ChwallPolicy(types, ssid_rows, set_rows), length
 
@@ -253,8 +316,6 @@ class _Reader:
         types, ssids = self.counts(rec, where)
         self.expect(rec, "ssid_offset", STE_HEADER.size, where)
         rows = self.matrix(offset + rec["ssid_offset"], ssids, types, "ste ssids")
-        if rows[0]:
-            raise self.fail("ste ssids: SSID 0 (the null label) must have no types")
         return StePolicy(types, rows), STE_HEADER.size + CELL * types * ssids
 
     def reference(self, offset: int) -> tuple[str, int]:

@@ -9,12 +9,19 @@ Codes (shared with `acm lint`):
   ACM012 conflict set names a non-Chinese-Wall type
   ACM013 type twice in one conflict set
   ACM014 bootstrap label missing      ACM016 a name with a line break
-  ACM017 more than 65535 types or SSIDs in a part
+  ACM017 more than 65535 types or SSIDs in a part, or a `.bin` over 4 GiB
   ACM019 an empty name                ACM023 (warning) type twice in one label
+
+Large policies take a fast path (`compile_flat`) that numbers the same way
+on plain strings and gives up as soon as anything would need a finding; the
+full compiler then runs and reports it. Tests check both agree.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from acm.errors import Diagnostics, PolicyError, Severity
@@ -31,7 +38,18 @@ from acm.model import (
     StePolicy,
     TypeSet,
 )
-from acm.source import LabelKind, LabelSource, Named, PartSource, PolicySource, TypeGroup
+from acm.source import (
+    FlatPolicy,
+    LabelKind,
+    LabelSource,
+    Named,
+    PartSource,
+    PolicyDocument,
+    PolicySource,
+    TypeGroup,
+)
+
+MAX_BINARY_SIZE = 0xFFFFFFFF  # the `.bin` header's `len` is a uint32
 
 
 @dataclass
@@ -53,12 +71,36 @@ class CompileResult:
     ste_entries: list[SsidEntry]
 
 
+# (label name, kind, types) of one SSID, in final order.
+_Entry = tuple[str, LabelKind, TypeSet]
+
+
 def _bad_name(text: str) -> str | None:
     if text == "":
         return "is empty"
     if "\n" in text or "\r" in text:
         return "contains a line break, which would break the .map"
     return None
+
+
+def binary_size(name: str, chwall: tuple[int, int, int] | None, ste: tuple[int, int] | None) -> int:
+    """Bytes of the `.bin` of a policy with these counts: chwall is
+    (types, ssids, conflict sets), ste (types, ssids)."""
+    size = 32 + ((4 + len(name.encode("utf-8")) + 1 + 7) & ~7)
+    if chwall is not None:
+        types, ssids, sets = chwall
+        size += 36 + 2 * types * (ssids + sets)
+    if ste is not None:
+        types, ssids = ste
+        size += 20 + 2 * types * ssids
+    return size
+
+
+def _nth(items: list[Named], index: int) -> int:
+    """How many of the same name stand before `items[index]` on its line
+    (so that its column is found among them)."""
+    here = items[index]
+    return sum(1 for n in items[:index] if n.line == here.line and n.text == here.text)
 
 
 class _Compiler:
@@ -76,13 +118,13 @@ class _Compiler:
         numbers: dict[str, int] = {}
         if part is None:
             return numbers
-        for named in part.types:
+        for index, named in enumerate(part.types):
             self.check_name(named, f"{what} type name")
             if named.text in numbers:
                 self.found.add(
                     "ACM010",
                     f"{what} type '{named.text}' is declared more than once",
-                    self.src.at(named, nth=1),
+                    self.src.at(named, _nth(part.types, index)),
                 )
                 continue
             numbers[named.text] = len(numbers)
@@ -99,20 +141,20 @@ class _Compiler:
         for number, cs in enumerate(part.conflict_sets):
             members: set[int] = set()
             label = f"conflict set {number}" + (f" '{cs.name}'" if cs.name else "")
-            for named in cs.types:
+            for index, named in enumerate(cs.types):
                 t = cw.get(named.text)
                 if t is None:
                     self.found.add(
                         "ACM012",
                         f"{label} names '{named.text}', which is not a Chinese Wall type",
-                        self.src.at(named),
+                        self.src.at(named, _nth(cs.types, index)),
                     )
                     continue
                 if t in members:
                     self.found.add(
                         "ACM013",
                         f"{label} names type '{named.text}' more than once",
-                        self.src.at(named, nth=1),
+                        self.src.at(named, _nth(cs.types, index)),
                     )
                     continue
                 members.add(t)
@@ -120,24 +162,33 @@ class _Compiler:
         return sets
 
     def group_types(
-        self, label: LabelSource, group: TypeGroup, numbers: dict[str, int], what: str
+        self,
+        label: LabelSource,
+        group: TypeGroup,
+        numbers: dict[str, int],
+        what: str,
+        part: PartSource | None,
     ) -> TypeSet:
         members: set[int] = set()
-        for named in group.types:
+        for index, named in enumerate(group.types):
             t = numbers.get(named.text)
             if t is None:
+                where = (
+                    f"which is not declared in the {what} part"
+                    if part is not None
+                    else f"but the policy has no {what} part"
+                )
                 self.found.add(
                     "ACM011",
-                    f"label '{label.name.text}' uses {what} type '{named.text}', "
-                    f"which is not declared in the {what} part",
-                    self.src.at(named),
+                    f"label '{label.name.text}' uses {what} type '{named.text}', {where}",
+                    self.src.at(named, _nth(group.types, index)),
                 )
                 continue
             if t in members:
                 self.found.add(
                     "ACM023",
                     f"label '{label.name.text}' lists {what} type '{named.text}' twice",
-                    self.src.at(named, nth=1),
+                    self.src.at(named, _nth(group.types, index)),
                     Severity.WARNING,
                 )
             members.add(t)
@@ -179,6 +230,16 @@ class _Compiler:
                 self.src.locate(self.src.policy_name.line, "PolicyName"),
             )
 
+    def check_size(self, cw: tuple[int, int, int] | None, ste: tuple[int, int] | None) -> None:
+        size = binary_size(self.src.policy_name.text, cw, ste)
+        if size > MAX_BINARY_SIZE:
+            self.found.add(
+                "ACM017",
+                f"the binary policy would be {size} bytes; its 32-bit length field allows "
+                f"at most {MAX_BINARY_SIZE}",
+                self.src.locate(self.src.policy_name.line, "PolicyName"),
+            )
+
     def run(self) -> CompileResult:
         src = self.src
         self.check_name(src.policy_name, "PolicyName")
@@ -191,10 +252,10 @@ class _Compiler:
         for label in src.vm_labels + src.res_labels:
             self.check_name(label.name, "label name")
             for group in label.ste_groups:
-                types = self.group_types(label, group, ste_numbers, "STE")
+                types = self.group_types(label, group, ste_numbers, "STE", src.ste)
                 ste_entries.append(SsidEntry(label.name.text, label.kind, types, label))
             for group in label.chwall_groups:
-                types = self.group_types(label, group, cw_numbers, "CHWALL")
+                types = self.group_types(label, group, cw_numbers, "CHWALL", src.chwall)
                 cw_entries.append(SsidEntry(label.name.text, label.kind, types, label))
 
         if src.chwall is not None:
@@ -203,44 +264,66 @@ class _Compiler:
         if src.ste is not None:
             ste_entries = self.bootstrap_first(ste_entries, "STE")
             self.check_count(ste_entries, "STE")
+        self.check_size(
+            (len(cw_numbers), len(cw_entries), len(sets)) if src.chwall is not None else None,
+            (len(ste_numbers), len(ste_entries)) if src.ste is not None else None,
+        )
 
         if self.found.has_errors:
             return CompileResult(None, self.found, cw_entries, ste_entries)
-
-        # Chinese Wall, when present, is primary; `priority` changes nothing.
-        if src.chwall is not None:
-            primary = PolicyCode.CHWALL
-            secondary = PolicyCode.STE if src.ste is not None else PolicyCode.NULL
-        elif src.ste is not None:
-            primary, secondary = PolicyCode.STE, PolicyCode.NULL
-        else:
-            primary = secondary = PolicyCode.NULL
-
-        chwall = ste = None
-        chwall_map = ste_map = None
-        if src.chwall is not None:
-            ssids = tuple(e.types for e in cw_entries)
-            chwall = ChwallPolicy(len(cw_numbers), ssids, tuple(sets))
-            chwall_map = _map_part(PolicyCode.CHWALL, cw_numbers, cw_entries, ssids)
-        if src.ste is not None:
-            ssids = tuple(e.types for e in ste_entries)
-            ste = StePolicy(len(ste_numbers), ssids)
-            ste_map = _map_part(PolicyCode.STE, ste_numbers, ste_entries, ssids)
-        name = src.policy_name.text
-        binary = BinaryPolicy(name, primary, secondary, chwall, ste)
-        pmap = PolicyMap(name, "", "", primary, secondary, chwall_map, ste_map)
-        return CompileResult(CompiledPolicy(binary, pmap), self.found, cw_entries, ste_entries)
+        policy = _assemble(
+            src.policy_name.text,
+            list(cw_numbers) if src.chwall is not None else None,
+            sets,
+            [(e.name, e.kind, e.types) for e in cw_entries],
+            list(ste_numbers) if src.ste is not None else None,
+            [(e.name, e.kind, e.types) for e in ste_entries],
+        )
+        return CompileResult(policy, self.found, cw_entries, ste_entries)
 
 
 def what_tag(what: str) -> str:
     return "ChineseWall" if what == "CHWALL" else "SimpleTypeEnforcement"
 
 
+def _assemble(
+    name: str,
+    cw_types: list[str] | None,
+    sets: Sequence[TypeSet],
+    cw_entries: list[_Entry],
+    ste_types: list[str] | None,
+    ste_entries: list[_Entry],
+) -> CompiledPolicy:
+    """The compiled policy from SSID lists in final order (both paths)."""
+    # Chinese Wall, when present, is primary; `priority` changes nothing.
+    if cw_types is not None:
+        primary = PolicyCode.CHWALL
+        secondary = PolicyCode.STE if ste_types is not None else PolicyCode.NULL
+    elif ste_types is not None:
+        primary, secondary = PolicyCode.STE, PolicyCode.NULL
+    else:
+        primary = secondary = PolicyCode.NULL
+
+    chwall = ste = None
+    chwall_map = ste_map = None
+    if cw_types is not None:
+        ssids = tuple([e[2] for e in cw_entries])
+        chwall = ChwallPolicy(len(cw_types), ssids, tuple(sets))
+        chwall_map = _map_part(PolicyCode.CHWALL, cw_types, cw_entries, ssids)
+    if ste_types is not None:
+        ssids = tuple([e[2] for e in ste_entries])
+        ste = StePolicy(len(ste_types), ssids)
+        ste_map = _map_part(PolicyCode.STE, ste_types, ste_entries, ssids)
+    binary = BinaryPolicy(name, primary, secondary, chwall, ste)
+    pmap = PolicyMap(name, "", "", primary, secondary, chwall_map, ste_map)
+    return CompiledPolicy(binary, pmap)
+
+
 def _map_part(
-    code: PolicyCode, numbers: dict[str, int], entries: list[SsidEntry], ssids: tuple[TypeSet, ...]
+    code: PolicyCode, types: list[str], entries: list[_Entry], ssids: tuple[TypeSet, ...]
 ) -> MapPart:
-    labels = tuple(SsidLabel(e.name, e.kind, i) for i, e in enumerate(entries))
-    return MapPart(code, tuple(numbers), labels, ssids)
+    labels = tuple([SsidLabel(e[0], e[1], i) for i, e in enumerate(entries)])
+    return MapPart(code, tuple(types), labels, ssids)
 
 
 def compile_source(src: PolicySource) -> CompileResult:
@@ -248,9 +331,130 @@ def compile_source(src: PolicySource) -> CompileResult:
     return _Compiler(src).run()
 
 
+def _in_document_order(found: Diagnostics) -> Diagnostics:
+    return Diagnostics(sorted(found, key=lambda d: (d.location.line, d.location.column)))
+
+
 def compile_policy(src: PolicySource) -> tuple[CompiledPolicy, Diagnostics]:
-    """Compile or raise PolicyError with every finding. Returns the warnings too."""
+    """Compile or raise PolicyError with every finding (in document order).
+    Returns the warnings too."""
     result = compile_source(src)
+    found = _in_document_order(result.diagnostics)
     if result.policy is None:
-        raise PolicyError(result.diagnostics)
-    return result.policy, result.diagnostics
+        raise PolicyError(found)
+    return result.policy, found
+
+
+# ---------------------------------------------------------------- fast path
+
+
+def _numbers(types: list[str] | None) -> dict[str, int] | None:
+    """Type numbers of a part's declaration, or None when any would need a finding."""
+    if types is None:
+        return {}
+    numbers = {t: i for i, t in enumerate(types)}
+    if len(numbers) != len(types) or len(numbers) > MAX_16BIT:
+        return None
+    if any(_bad_name(t) for t in types):
+        return None
+    return numbers
+
+
+def _bootstrap_first(entries: list[_Entry], boot: str | None) -> bool:
+    for index, entry in enumerate(entries):
+        if entry[0] == boot:
+            entries.insert(1, entries.pop(index))
+            return True
+    return False
+
+
+def compile_flat(flat: FlatPolicy) -> CompiledPolicy | None:
+    """What `compile_source` gives for the same policy when it finds nothing
+    at all (no error, no warning); None as soon as it would find something."""
+    if _bad_name(flat.policy_name):
+        return None
+    ste_numbers = _numbers(flat.ste_types)
+    cw_numbers = _numbers(flat.chwall_types)
+    if ste_numbers is None or cw_numbers is None:
+        return None
+    sets: list[TypeSet] = []
+    for conflict in flat.conflict_sets:
+        members = {cw_numbers.get(t, -1) for t in conflict}
+        if -1 in members or len(members) != len(conflict):
+            return None
+        sets.append(tuple(sorted(members)))
+
+    null: _Entry = (NULL_LABEL, LabelKind.ANY, ())
+    ste_entries = [null]
+    cw_entries = [null]
+    # A part the policy lacks has no types: any group for it is unknown.
+    ste_number = ste_numbers.__getitem__
+    cw_number = cw_numbers.__getitem__
+    names = [label[0] for label in flat.labels]
+    joined = "".join(names)
+    if "" in names or "\n" in joined or "\r" in joined:
+        return None  # an empty name, or one with a line break (ACM019, ACM016)
+    try:
+        for name, kind, ste_groups, cw_groups in flat.labels:
+            for group in ste_groups:
+                members = set(map(ste_number, group))
+                if len(members) != len(group):
+                    return None  # a repeated type: the full path warns about it
+                ste_entries.append((name, kind, tuple(sorted(members))))
+            for group in cw_groups:
+                members = set(map(cw_number, group))
+                if len(members) != len(group):
+                    return None
+                cw_entries.append((name, kind, tuple(sorted(members))))
+    except KeyError:
+        return None  # an unknown type
+
+    cw_counts = ste_counts = None
+    if flat.chwall_types is not None:
+        if not _bootstrap_first(cw_entries, flat.bootstrap) or len(cw_entries) > MAX_16BIT:
+            return None
+        cw_counts = (len(flat.chwall_types), len(cw_entries), len(sets))
+    if flat.ste_types is not None:
+        if not _bootstrap_first(ste_entries, flat.bootstrap) or len(ste_entries) > MAX_16BIT:
+            return None
+        ste_counts = (len(flat.ste_types), len(ste_entries))
+    if binary_size(flat.policy_name, cw_counts, ste_counts) > MAX_BINARY_SIZE:
+        return None
+    return _assemble(
+        flat.policy_name, flat.chwall_types, sets, cw_entries, flat.ste_types, ste_entries
+    )
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Building a large policy makes hundreds of thousands of lists and
+    tuples, none of them in a cycle; the cyclic collector would scan them
+    again and again (a third of the time), so it waits until we are done."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def compile_document(doc: PolicyDocument) -> tuple[CompiledPolicy, Diagnostics]:
+    """Compile a parsed policy: the fast path when it finds nothing, else the
+    full compiler with every finding (PolicyError on any error)."""
+    with _gc_paused():
+        flat = doc.flat()
+        compiled = compile_flat(flat) if flat is not None else None
+        if compiled is not None:
+            return compiled, Diagnostics()
+        del flat
+        return compile_policy(doc.source())
+
+
+def compile_file(path: str, display: str | None = None) -> tuple[CompiledPolicy, Diagnostics]:
+    """Read, parse, validate and compile a policy file; PolicyError carries
+    every finding of the first stage that failed. Returns the warnings."""
+    from acm.source import read_policy_document
+
+    doc = read_policy_document(path, display)
+    return compile_document(doc)

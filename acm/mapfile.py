@@ -47,48 +47,49 @@ _SECONDARY = "SECONDARY              "
 _PARTS = (PolicyCode.CHWALL, PolicyCode.STE)  # the order every block is written in
 
 
-def _b(text: str) -> bytes:
-    return text.encode("utf-8")
-
-
-def _name_number(name: str, number: int) -> bytes:
-    """`%-25s %8x` with byte padding, as C printed it."""
-    return _b(name).ljust(25, b" ") + b" " + format(number, "8x").encode()
+def _pad25(name: str) -> str:
+    """`%-25s` as C printed it: padded to 25 bytes of UTF-8, not characters."""
+    if name.isascii():
+        return name.ljust(25)
+    return name + " " * (25 - len(name.encode("utf-8")))
 
 
 def render_map(m: PolicyMap) -> bytes:
-    out: list[bytes] = [
-        _b(_HEAD[0] + m.reference_name + "\n"),
-        _b(f"{_HEAD[1]}{ACM_MAGIC:08x}\n"),
-        _b(_HEAD[2] + m.policy_file + "\n"),
-        _b(_HEAD[3] + m.binary_file + "\n"),
-    ]
     parts = [p for p in (m.chwall, m.ste) if p is not None]
+    out: list[str] = [
+        f"{_HEAD[0]}{m.reference_name}\n",
+        f"{_HEAD[1]}{ACM_MAGIC:08x}\n",
+        f"{_HEAD[2]}{m.policy_file}\n",
+        f"{_HEAD[3]}{m.binary_file}\n",
+    ]
     for part in parts:
         count = len(part.labels)
-        types, ssids, labels = _MAX_PREFIX[part.code]
-        out.append(_b(f"{types}{len(part.types):08x}\n{ssids}{count:08x}\n{labels}{count:08x}\n"))
-    out.append(b"\n")
-    out.append(_b(f"{_PRIMARY}{m.primary.map_name}\n{_SECONDARY}{m.secondary.map_name}\n\n"))
-    for part in parts:
-        prefix = _b("LABEL->SSID ")
-        field = _b(" " + _PART_FIELD[part.code])
-        out.extend(
-            prefix + _b(_KIND_FIELD[lab.kind]) + field + _name_number(lab.name, lab.ssid) + b"\n"
-            for lab in part.labels
+        max_types, max_ssids, max_labels = _MAX_PREFIX[part.code]
+        out.append(
+            f"{max_types}{len(part.types):08x}\n{max_ssids}{count:08x}\n{max_labels}{count:08x}\n"
         )
-        out.append(b"\n")
+    out.append(f"\n{_PRIMARY}{m.primary.map_name}\n{_SECONDARY}{m.secondary.map_name}\n\n")
     for part in parts:
-        prefix = _b(_SSID_TYPE_PREFIX[part.code])
-        for ssid, types in enumerate(part.ssid_types):
-            names = "".join(" " + part.types[t] for t in types)
-            out.append(prefix + _b(f"{ssid:08x}{names}\n"))
-        out.append(b"\n")
+        field = _PART_FIELD[part.code]
+        out += [
+            f"LABEL->SSID {_KIND_FIELD[lab.kind]} {field}"
+            f"{lab.name.ljust(25) if lab.name.isascii() else _pad25(lab.name)} {lab.ssid:8x}\n"
+            for lab in part.labels
+        ]
+        out.append("\n")
     for part in parts:
-        prefix = _b(_TYPE_PREFIX[part.code])
-        out.extend(prefix + _name_number(t, i) + b"\n" for i, t in enumerate(part.types))
-        out.append(b"\n")
-    return b"".join(out)
+        prefix = _SSID_TYPE_PREFIX[part.code]
+        spaced = [" " + name for name in part.types].__getitem__
+        out += [
+            f"{prefix}{ssid:08x}{''.join(map(spaced, types))}\n"
+            for ssid, types in enumerate(part.ssid_types)
+        ]
+        out.append("\n")
+    for part in parts:
+        prefix = _TYPE_PREFIX[part.code]
+        out += [f"{prefix}{_pad25(name)} {i:8x}\n" for i, name in enumerate(part.types)]
+        out.append("\n")
+    return "".join(out).encode("utf-8")
 
 
 # ---------------------------------------------------------------- reading
@@ -99,12 +100,14 @@ class _MapReader:
         self.lines = text.split("\n")
         self.file = file
         self.pos = 0
+        self.looking_at = 1  # the line a failure is reported on, by default
 
     def fail(self, message: str, line: int | None = None) -> PolicyError:
-        where = Location(self.file, line if line is not None else self.pos + 1, 1)
+        where = Location(self.file, line if line is not None else self.looking_at, 1)
         return PolicyError(Diagnostic("MAP001", f"invalid .map: {message}", where))
 
     def peek(self) -> str | None:
+        self.looking_at = self.pos + 1
         return self.lines[self.pos] if self.pos < len(self.lines) else None
 
     def take(self, prefix: str, what: str) -> str:
@@ -129,12 +132,16 @@ class _MapReader:
             raise self.fail(f"{what}: expected a hex number, got {text!r}") from None
 
     def name_number(self, rest: str, what: str) -> tuple[str, int]:
-        # `%-25s %8x`: the number is right-aligned in the last 8 columns.
-        if len(rest) < 34 or rest[-9] != " ":
-            raise self.fail(f"{what}: malformed name/number columns")
+        # `%-25s %8x`: the name padded to 25 bytes (not characters), a space,
+        # the number right-aligned in 8 columns.
         name = rest[:-9]
-        if len(name) == 25:
-            name = name.rstrip(" ")  # padding; a name of 25+ bytes is never padded
+        size = len(name.encode("utf-8"))
+        if size < 25 or rest[-9] != " ":
+            raise self.fail(f"{what}: malformed name/number columns")
+        if size == 25:
+            # Padding to 25 bytes; a longer name is never padded. (A shorter
+            # name that ends in spaces cannot be told from its padding.)
+            name = name.rstrip(" ")
         return name, self.hex(rest[-8:], what)
 
     def code(self, text: str, what: str) -> PolicyCode:
@@ -151,19 +158,25 @@ class _MapReader:
         policy_file = self.take(_HEAD[2], "POLICY FILE")
         binary_file = self.take(_HEAD[3], "BINARY FILE")
         counts: dict[PolicyCode, tuple[int, int, int]] = {}
+        count_lines: dict[PolicyCode, int] = {}
         for code in _PARTS:
             line = self.peek()
             if line is not None and line.startswith(_MAX_PREFIX[code][0]):
-                counts[code] = tuple(  # type: ignore[assignment]
+                count_lines[code] = self.pos + 1
+                max_types, max_ssids, max_labels = (
                     self.hex(self.take(p, p.strip()), p.strip(), 8) for p in _MAX_PREFIX[code]
                 )
+                counts[code] = (max_types, max_ssids, max_labels)
         self.blank()
         primary = self.code(self.take(_PRIMARY, "PRIMARY"), "PRIMARY")
+        primary_line = self.pos
         secondary = self.code(self.take(_SECONDARY, "SECONDARY"), "SECONDARY")
         self.blank()
         present = [c for c in _PARTS if c in counts]
-        if {primary, secondary} - {PolicyCode.NULL} != set(present):
-            raise self.fail("PRIMARY/SECONDARY do not match the MAX- records", self.pos - 1)
+        if {primary, secondary} - {PolicyCode.NULL} != set(present) or (
+            primary is PolicyCode.NULL and secondary is not PolicyCode.NULL
+        ):
+            raise self.fail("PRIMARY/SECONDARY do not match the MAX- records", primary_line)
         labels: dict[PolicyCode, list[SsidLabel]] = {}
         for code in present:
             labels[code] = []
@@ -171,22 +184,24 @@ class _MapReader:
             while self.peek() not in (None, ""):
                 rest = self.take(prefix, "a LABEL->SSID line")
                 kind = _FIELD_KIND.get(rest[:3])
-                if kind is None or rest[3] != " " or not rest[4:].startswith(_PART_FIELD[code]):
+                if kind is None or rest[3:4] != " " or not rest[4:].startswith(_PART_FIELD[code]):
                     raise self.fail(f"malformed LABEL->SSID line for {code.name}")
                 name, ssid = self.name_number(rest[4 + len(_PART_FIELD[code]) :], "LABEL->SSID")
                 if ssid != len(labels[code]):
                     raise self.fail(f"SSID {ssid:x} out of order, expected {len(labels[code]):x}")
                 labels[code].append(SsidLabel(name, kind, ssid))
             self.blank()
-        ssid_type_names: dict[PolicyCode, list[list[str]]] = {}
+        ssid_type_names: dict[PolicyCode, list[tuple[str, int]]] = {}
         for code in present:
-            rows: list[list[str]] = []
+            rows: list[tuple[str, int]] = []  # (the type names as written, line)
             while self.peek() not in (None, ""):
                 rest = self.take(_SSID_TYPE_PREFIX[code], f"a SSID->TYPE {code.name} line")
                 number = self.hex(rest[:8], "SSID->TYPE", 8)
                 if number != len(rows):
                     raise self.fail(f"SSID->TYPE {number:x} out of order")
-                rows.append(rest[9:].split(" ") if len(rest) > 8 else [])
+                if rest[8:9] not in ("", " "):
+                    raise self.fail("SSID->TYPE: expected a space before the type names")
+                rows.append((rest[8:], self.pos))
             ssid_type_names[code] = rows
             self.blank()
         parts: dict[PolicyCode, MapPart] = {}
@@ -199,9 +214,12 @@ class _MapReader:
                     raise self.fail(f"TYPE {name} numbered {number:x}, expected {len(types):x}")
                 types.append(name)
             self.blank()
-            parts[code] = self.part(code, types, labels[code], ssid_type_names[code], counts[code])
-        if any(line != "" for line in self.lines[self.pos :]):
-            raise self.fail("unexpected text after the last block")
+            parts[code] = self.part(
+                code, types, labels[code], ssid_type_names[code], counts[code], count_lines[code]
+            )
+        for extra, line in enumerate(self.lines[self.pos :], self.pos + 1):
+            if line != "":
+                raise self.fail("unexpected text after the last block", extra)
         return PolicyMap(
             ref,
             policy_file,
@@ -217,21 +235,67 @@ class _MapReader:
         code: PolicyCode,
         types: list[str],
         labels: list[SsidLabel],
-        rows: list[list[str]],
+        rows: list[tuple[str, int]],
         counts: tuple[int, int, int],
+        counts_line: int,
     ) -> MapPart:
         if counts != (len(types), len(labels), len(labels)):
-            raise self.fail(f"MAX-{code.name} counts disagree with the blocks that follow", 5)
+            raise self.fail(
+                f"MAX-{code.name} counts disagree with the blocks that follow", counts_line
+            )
         if len(rows) != len(labels):
             raise self.fail(f"{code.name}: {len(rows)} SSID->TYPE lines for {len(labels)} SSIDs")
         number = {t: i for i, t in enumerate(types)}
+        if len(number) != len(types):
+            raise self.fail(f"TYPE {code.name}: a type name is listed twice")
         ssid_types: list[TypeSet] = []
-        for row in rows:
-            try:
-                ssid_types.append(tuple(sorted(number[t] for t in row)))
-            except KeyError as exc:
-                raise self.fail(f"SSID->TYPE names unknown type {exc.args[0]!r}") from None
+        for written, line in rows:
+            found = _type_numbers(written, types, number)
+            if found is None:
+                raise self.fail(
+                    f"SSID->TYPE: {written.strip()!r} is not a list of known types", line
+                )
+            ssid_types.append(found)
         return MapPart(code, tuple(types), tuple(labels), tuple(ssid_types))
+
+
+def _type_numbers(written: str, types: list[str], number: dict[str, int]) -> TypeSet | None:
+    """The type numbers of a SSID->TYPE list (` name` per type, ascending by
+    number), or None. Names hold no line break but may hold spaces; then
+    the list is split against the known names (the first reading wins)."""
+    if not written:
+        return ()
+    simple = [number.get(t, -1) for t in written[1:].split(" ")]
+    if -1 not in simple and all(a < b for a, b in zip(simple, simple[1:], strict=False)):
+        return tuple(simple)
+
+    # Depth-first over readings, remembering dead ends as (position, last type).
+    size = len(written)
+    chosen: list[int] = []
+    starts = [0]
+    dead: set[tuple[int, int]] = set()
+    pos, first = 0, 0
+    while pos != size:
+        last = chosen[-1] if chosen else -1
+        found = -1
+        if (pos, last) not in dead:
+            for t in range(max(first, last + 1), len(types)):
+                end = pos + 1 + len(types[t])
+                if written.startswith(" " + types[t], pos) and (end == size or written[end] == " "):
+                    found = t
+                    break
+        if found >= 0:
+            chosen.append(found)
+            starts.append(end)
+            pos, first = end, found + 1
+            continue
+        dead.add((pos, last))
+        if not chosen:
+            return None
+        first = chosen.pop() + 1
+        starts.pop()
+        pos = starts[-1]
+    return tuple(chosen)
 
 
 def parse_map(data: bytes, file: str = "") -> PolicyMap:

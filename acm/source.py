@@ -2,20 +2,23 @@
 light source model that remembers where everything was written.
 
 Parsing never loads a DTD, expands an entity or touches the network; a
-document with a DOCTYPE is refused outright (ACM001). Schema errors are all
-reported (ACM002), each with its line. The source model keeps names exactly
-as written (no trimming) together with their line; columns are worked out
-only when a finding needs one, so that large policies stay cheap.
+document with a DOCTYPE is refused outright (ACM001), before the parser
+sees it. Schema errors are all reported (ACM002), each with its line. The
+source model keeps names exactly as written (no trimming) together with
+their line; columns are worked out only when a finding needs one, so that
+large policies stay cheap. `PolicyDocument.flat()` gives the compiler a
+lighter view without lines for its fast path (large policies).
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
-from importlib import resources
-from typing import TYPE_CHECKING, NamedTuple
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from acm.errors import Diagnostics, Location, PolicyError
 
@@ -43,17 +46,27 @@ T_TYPE = _Q + "Type"
 
 HEADER_FIELDS = ("PolicyUrl", "Reference", "Date", "NameSpaceUrl")
 
+SCHEMA_FILE = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "schema", "security_policy.xsd"
+)
+
 # A lxml parser that can do no harm: no DTD, no entities, no network.
-_PARSER_OPTIONS = dict(
+_PARSER_OPTIONS: dict[str, Any] = dict(
     resolve_entities=False,
     no_network=True,
     load_dtd=False,
     dtd_validation=False,
     remove_blank_text=False,
     remove_comments=False,
-    collect_ids=False,
+    # collect_ids stays on: turned off, libxml2 2.14 opens the external DTD
+    # a document names (a local file, a FIFO), load_dtd=False or not.
     huge_tree=True,  # large generated policies are legitimate; entities are off anyway
 )
+
+_SPACE = re.compile(rb"[ \t\r\n]*")
+_ENTITY_DECL = re.compile(rb"<!ENTITY\b")
+_SCHEMA_ELEMENT = re.compile(r"^Element '(?:\{[^}]*\})?([^']+)'")
+_LOCATION_SUFFIX = re.compile(r", line \d+, column \d+$")
 
 
 class LabelKind(StrEnum):
@@ -130,7 +143,34 @@ class PolicySource:
         return self.locate(named.line, named.tag, named.text, nth)
 
 
-@cache
+# A label for the compiler's fast path: (name, kind, the type names of each of
+# its STE groups, and of each of its Chinese Wall groups), in document order.
+# A plain tuple: a large policy has tens of thousands of them.
+FlatLabel = tuple[str, LabelKind, list[list[str]], list[list[str]]]
+
+
+@dataclass
+class FlatPolicy:
+    """What the compiler needs of a schema-valid policy, without lines.
+
+    `ste_types`/`chwall_types` are None when the policy has no such part.
+    """
+
+    policy_name: str
+    ste_types: list[str] | None
+    chwall_types: list[str] | None
+    conflict_sets: list[list[str]]
+    bootstrap: str | None
+    labels: list[FlatLabel]
+
+
+def _line(el: etree._Element) -> int:
+    """The line an element starts on (libxml2 counts from 1), 0 when unknown."""
+    line: object = el.sourceline
+    return line if isinstance(line, int) else 0
+
+
+@lru_cache(maxsize=8)  # a few documents at a time; large ones are megabytes
 def _line_offsets(text: bytes) -> list[int]:
     offsets = [0]
     find = text.find
@@ -150,7 +190,7 @@ def _column(text: bytes, line: int, tag: str, content: str | None, nth: int) -> 
     start = offsets[line - 1]
     end = offsets[line] if line < len(offsets) else len(text)
     raw = text[start:end].decode("utf-8", "replace")
-    pattern = re.compile(r"<(?:\w+:)?" + re.escape(tag) + r"[\s>/]")
+    pattern = re.compile(r"<(?:[\w.-]+:)?" + re.escape(tag) + r"[\s>/]")
     hits = []
     for m in pattern.finditer(raw):
         if content is not None:
@@ -161,8 +201,8 @@ def _column(text: bytes, line: int, tag: str, content: str | None, nth: int) -> 
                 continue
         hits.append(m.start())
     if not hits:
-        m = pattern.search(raw)
-        return m.start() + 1 if m else 1
+        first = pattern.search(raw)
+        return first.start() + 1 if first else 1
     return hits[min(nth, len(hits) - 1)] + 1
 
 
@@ -170,55 +210,118 @@ def _column(text: bytes, line: int, tag: str, content: str | None, nth: int) -> 
 def _schema() -> etree.XMLSchema:
     from lxml import etree
 
-    with resources.files("acm").joinpath("schema/security_policy.xsd").open("rb") as f:
-        return etree.XMLSchema(etree.parse(f))
+    return etree.XMLSchema(etree.parse(SCHEMA_FILE, etree.XMLParser(**_PARSER_OPTIONS)))
 
 
 def schema_path() -> str:
-    return str(resources.files("acm").joinpath("schema/security_policy.xsd"))
+    return SCHEMA_FILE
+
+
+def _prolog_doctype(data: bytes) -> int | None:
+    """Offset of a DOCTYPE declaration, which can only stand in the prolog:
+    after an optional byte order mark and XML declaration, white space,
+    comments and processing instructions. None when there is none."""
+    pos = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    while True:
+        match = _SPACE.match(data, pos)
+        pos = match.end() if match else pos
+        if data.startswith(b"<?", pos):
+            end = data.find(b"?>", pos + 2)
+            pos = end + 2
+        elif data.startswith(b"<!--", pos):
+            end = data.find(b"-->", pos + 4)
+            pos = end + 3
+        else:
+            return pos if data.startswith(b"<!DOCTYPE", pos) else None
+        if end < 0:
+            return None
+
+
+def _doctype(data: bytes) -> tuple[int, bool] | None:
+    """(line, declares entities) of a DOCTYPE in the prolog, else None."""
+    start = _prolog_doctype(data)
+    if start is None:
+        return None
+    end = data.find(b"]>", start)
+    subset = data[start : end if end >= 0 else len(data)]
+    return data.count(b"\n", 0, start) + 1, bool(_ENTITY_DECL.search(subset))
+
+
+def _refuse_doctype(file: str, line: int, entities: bool) -> PolicyError:
+    message = (
+        "a policy may not declare an ENTITY or have a DOCTYPE (entities are never expanded)"
+        if entities
+        else "a policy may not have a DOCTYPE (DTDs are never loaded)"
+    )
+    return PolicyError.single(
+        "ACM001", f"unsafe XML: {message}", Location(file, line, 1 if line else 0)
+    )
 
 
 def parse_document(data: bytes, file: str) -> etree._ElementTree:
     """Parse hardened; refuse a DOCTYPE. Raises PolicyError with ACM001."""
     from lxml import etree
 
-    parser = etree.XMLParser(**_PARSER_OPTIONS)  # type: ignore[arg-type]
+    if isinstance(data, str):  # callers that read text: take it as the UTF-8 it was
+        data = data.encode("utf-8")
+    found = _doctype(data)
+    if found is not None:
+        raise _refuse_doctype(file, *found)
+    parser = etree.XMLParser(**_PARSER_OPTIONS)
     try:
         tree = etree.ElementTree(etree.fromstring(data, parser))
     except etree.XMLSyntaxError as exc:
         line, col = exc.position if exc.position else (0, 0)
-        msg = exc.msg or str(exc)
-        msg = re.sub(r", line \d+, column \d+$", "", msg)
+        msg = _LOCATION_SUFFIX.sub("", exc.msg or str(exc))
         raise PolicyError.single(
             "ACM001", f"not well-formed XML: {msg}", Location(file, line, col)
         ) from None
     except ValueError as exc:  # e.g. a str with an encoding declaration
         raise PolicyError.single("ACM001", f"not well-formed XML: {exc}", Location(file)) from None
     docinfo = tree.docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        line = _doctype_line(data)
-        raise PolicyError.single(
-            "ACM001",
-            "unsafe XML: a DOCTYPE (and with it any ENTITY) is not allowed in a policy",
-            Location(file, line, 1 if line else 0),
-        )
+    # The prolog check above misses only encodings it cannot read (UTF-16).
+    if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise _refuse_doctype(file, _doctype_line(data), False)
     return tree
 
 
 def _doctype_line(data: bytes) -> int:
-    pos = data.find(b"<!DOCTYPE")
-    return data.count(b"\n", 0, pos) + 1 if pos >= 0 else 0
+    """Line of a DOCTYPE in UTF-8 or UTF-16 (either byte order); 0 when not found."""
+    for encoding in ("utf-8", "utf-16-le", "utf-16-be"):
+        pos = data.find("<!DOCTYPE".encode(encoding))
+        if pos >= 0:
+            return data.count("\n".encode(encoding), 0, pos) + 1
+    return 0
 
 
-def validate_schema(tree: etree._ElementTree, file: str) -> Diagnostics:
-    """Every schema violation (ACM002), each with its line."""
+def _log_entries(log: object) -> Iterable[Any]:
+    """The entries of an lxml error log (the stubs do not declare it iterable)."""
+    assert isinstance(log, Iterable)
+    return log
+
+
+def validate_schema(tree: etree._ElementTree, file: str, text: bytes | None = None) -> Diagnostics:
+    """Every schema violation (ACM002), each with its line; given the
+    document's bytes, also the column of the element's start tag (libxml2
+    gives none)."""
     schema = _schema()
     found = Diagnostics()
     if schema.validate(tree):
         return found
-    for entry in schema.error_log:
-        msg = entry.message.replace("{" + NS + "}", "")
-        found.add("ACM002", f"schema violation: {msg}", Location(file, entry.line, entry.column))
+    for entry in _log_entries(schema.error_log):
+        message = str(entry.message)
+        line = int(entry.line or 0)
+        column = int(entry.column or 0)
+        element = _SCHEMA_ELEMENT.match(message)
+        if not column and element and line and text is not None:
+            column = _column(text, line, element.group(1), None, 0)
+        if "No matching global declaration" in message and element and "{" not in message:
+            message += f" (policy elements belong to the namespace {NS})"
+        found.add(
+            "ACM002",
+            f"schema violation: {message.replace(_Q, '')}",
+            Location(file, line, column),
+        )
     return found
 
 
@@ -234,39 +337,76 @@ def _text(el: etree._Element) -> str:
 def read_policy_source(path: str, display: str | None = None) -> PolicySource:
     """Read, parse and validate a policy file. PolicyError carries every
     finding (ACM003 unreadable, ACM001 not well-formed/unsafe, ACM002 schema)."""
-    file = display if display is not None else path
+    return read_policy_document(path, display).source()
+
+
+def read_policy_bytes(path: str, file: str) -> bytes:
+    """The bytes of a policy file; PolicyError (ACM003) when it cannot be read."""
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return f.read()
     except OSError as exc:
         raise PolicyError.single(
             "ACM003", f"cannot read policy file: {exc.strerror or exc}", Location(file)
         ) from None
-    return parse_policy_source(data, file)
+
+
+def read_policy_document(path: str, display: str | None = None) -> PolicyDocument:
+    """Read, parse and validate a policy file (see `parse_policy_document`)."""
+    file = display if display is not None else path
+    return parse_policy_document(read_policy_bytes(path, file), file)
 
 
 def parse_policy_source(data: bytes, file: str = "<policy>") -> PolicySource:
+    return parse_policy_document(data, file).source()
+
+
+def parse_policy_document(data: bytes, file: str = "<policy>") -> PolicyDocument:
+    """Parse hardened and validate against the schema; PolicyError carries
+    every finding (ACM001 not well-formed/unsafe, ACM002 schema, which
+    includes a root other than SecurityPolicyDefinition)."""
     tree = parse_document(data, file)
-    problems = validate_schema(tree, file)
+    if not _schema().validate(tree):
+        raise PolicyError(validate_schema(tree, file, data))
     root = tree.getroot()
     if root.tag != T_ROOT:
-        problems.add(
+        # The schema declares every element globally, so a lone <Type> is
+        # schema-valid; only SecurityPolicyDefinition makes a policy.
+        local = etree_localname(root.tag)
+        line = _line(root)
+        raise PolicyError.single(
             "ACM002",
-            f"schema violation: the root element must be SecurityPolicyDefinition, "
-            f"not {etree_localname(root.tag)}",
-            Location(file, root.sourceline or 0, 1),
+            f"schema violation: the root element must be SecurityPolicyDefinition, not {local}",
+            Location(file, line, _column(data, line, local, None, 0)),
         )
-    if problems:
-        raise PolicyError(problems)
-    return _build_source(root, data, file)
+    return PolicyDocument(file, data, root)
 
 
 def etree_localname(tag: object) -> str:
     return str(tag).rsplit("}", 1)[-1]
 
 
+class PolicyDocument:
+    """A parsed, schema-valid policy: the full source model, or the compiler's
+    flat view of it, built on demand from the one parsed tree."""
+
+    def __init__(self, file: str, data: bytes, root: etree._Element) -> None:
+        self.file = file
+        self.data = data
+        self.root = root
+
+    def source(self) -> PolicySource:
+        return _build_source(self.root, self.data, self.file)
+
+    def flat(self) -> FlatPolicy | None:
+        """The flat view, or None when a comment or processing instruction
+        inside a name or type makes element text differ from what the
+        full model reads (the caller then uses `source()`)."""
+        return _build_flat(self.root)
+
+
 def _types(parent: etree._Element) -> list[Named]:
-    return [Named(_text(t), t.sourceline or 0, "Type") for t in parent.iterchildren(T_TYPE)]
+    return [Named(_text(t), _line(t), "Type") for t in parent.iterchildren(T_TYPE)]
 
 
 def _build_source(root: etree._Element, data: bytes, file: str) -> PolicySource:
@@ -274,7 +414,7 @@ def _build_source(root: etree._Element, data: bytes, file: str) -> PolicySource:
     assert header_el is not None  # the schema requires it
     name_el = header_el.find(T_POLICY_NAME)
     assert name_el is not None
-    policy_name = Named(_text(name_el), name_el.sourceline or 0, "PolicyName")
+    policy_name = Named(_text(name_el), _line(name_el), "PolicyName")
     header = {}
     for child in header_el.iterchildren("{*}*"):
         local = etree_localname(child.tag)
@@ -286,16 +426,16 @@ def _build_source(root: etree._Element, data: bytes, file: str) -> PolicySource:
     if ste_el is not None:
         types_el = ste_el.find(T_STE_TYPES)
         assert types_el is not None
-        ste = PartSource(_types(types_el), ste_el.get("priority"), ste_el.sourceline or 0)
+        ste = PartSource(_types(types_el), ste_el.get("priority"), _line(ste_el))
     cw_el = root.find(T_CHWALL)
     if cw_el is not None:
         types_el = cw_el.find(T_CHWALL_TYPES)
         assert types_el is not None
-        chwall = PartSource(_types(types_el), cw_el.get("priority"), cw_el.sourceline or 0)
+        chwall = PartSource(_types(types_el), cw_el.get("priority"), _line(cw_el))
         sets_el = cw_el.find(T_CONFLICT_SETS)
         if sets_el is not None:
             chwall.conflict_sets = [
-                ConflictSetSource(c.get("name"), _types(c), c.sourceline or 0)
+                ConflictSetSource(c.get("name"), _types(c), _line(c))
                 for c in sets_el.iterchildren(T_CONFLICT)
             ]
 
@@ -306,7 +446,7 @@ def _build_source(root: etree._Element, data: bytes, file: str) -> PolicySource:
     assert template is not None
     subjects = template.find(T_SUBJECTS)
     if subjects is not None:
-        bootstrap = Named(subjects.get("bootstrap", ""), subjects.sourceline or 0, "SubjectLabels")
+        bootstrap = Named(subjects.get("bootstrap", ""), _line(subjects), "SubjectLabels")
         vm_labels = [_label(el, LabelKind.VM) for el in subjects.iterchildren(T_VM)]
     objects = template.find(T_OBJECTS)
     if objects is not None:
@@ -314,11 +454,12 @@ def _build_source(root: etree._Element, data: bytes, file: str) -> PolicySource:
 
     from lxml import etree
 
-    comments = [
-        (c.text or "", c.sourceline or 0) for c in root.itersiblings(etree.Comment, preceding=True)
-    ]
-    comments += [(c.text or "", c.sourceline or 0) for c in root.iter(etree.Comment)]
-    comments += [(c.text or "", c.sourceline or 0) for c in root.itersiblings(etree.Comment)]
+    # Every comment of the document, in document order.
+    before = list(root.itersiblings(etree.Comment, preceding=True))
+    before.reverse()
+    comments = [(c.text or "", _line(c)) for c in before]
+    comments += [(c.text or "", _line(c)) for c in root.iter(etree.Comment)]
+    comments += [(c.text or "", _line(c)) for c in root.itersiblings(etree.Comment)]
     return PolicySource(
         file=file,
         text=data,
@@ -339,15 +480,78 @@ def _label(el: etree._Element, kind: LabelKind) -> LabelSource:
     ste_groups = []
     cw_groups = []
     for child in el.iterchildren(T_STE_TYPES, T_CHWALL_TYPES):
-        group = TypeGroup(_types(child), child.sourceline or 0)
+        group = TypeGroup(_types(child), _line(child))
         if child.tag == T_STE_TYPES:
             ste_groups.append(group)
         else:
             cw_groups.append(group)
     return LabelSource(
-        Named(_text(name_el), name_el.sourceline or 0, "Name"),
+        Named(_text(name_el), _line(name_el), "Name"),
         kind,
         ste_groups,
         cw_groups,
-        el.sourceline or 0,
+        _line(el),
     )
+
+
+_LEAVES = frozenset((T_TYPE, T_NAME, T_POLICY_NAME))
+_GROUP_TAGS = (T_STE_TYPES, T_CHWALL_TYPES, T_CONFLICT)
+
+
+def _count_types(el: etree._Element) -> int:
+    return sum(1 for _ in el.iterchildren(T_TYPE))
+
+
+def _build_flat(root: etree._Element) -> FlatPolicy | None:
+    """One pass per element kind over a schema-valid tree, reading what the
+    compiler needs with as little work per element as lxml allows (large
+    policies have hundreds of thousands of them).
+
+    The schema guarantees the shape this relies on: every Type sits in a
+    type list or conflict set, every Name in a label, the parts' lists come
+    before the labels, and VM labels before resource labels.
+    """
+    from lxml import etree
+
+    misc = {c.getparent().tag for c in root.iter(etree.Comment, etree.PI)}  # type: ignore[union-attr]
+    if misc & _LEAVES:
+        return None  # element text would not be the full text; rare, so no fast path
+    types = [t.text or "" for t in root.iter(T_TYPE)]
+    names = [n.text or "" for n in root.iter(T_NAME)]
+    count: Callable[[etree._Element], int] = len
+    if misc.intersection(_GROUP_TAGS):
+        count = _count_types  # comments between the types of a list
+
+    header = root.find(T_HEADER)
+    assert header is not None  # the schema requires it
+    policy_name = next(header.iterchildren(T_POLICY_NAME))
+    flat = FlatPolicy(_text(policy_name), None, None, [], None, [])
+    subjects = root.find(f"{T_TEMPLATE}/{T_SUBJECTS}")
+    if subjects is not None:
+        flat.bootstrap = subjects.get("bootstrap", "")
+    labels = flat.labels
+    pos = 0
+    ste_groups: list[list[str]] | None = None  # of the label being read
+    cw_groups: list[list[str]] = []
+    name_iter = iter(names)
+    vm, res = LabelKind.VM, LabelKind.RES
+    for el in root.iter(T_STE_TYPES, T_CHWALL_TYPES, T_CONFLICT, T_VM, T_RES):
+        tag = el.tag
+        if tag in (T_VM, T_RES):
+            ste_groups, cw_groups = [], []
+            labels.append((next(name_iter), vm if tag == T_VM else res, ste_groups, cw_groups))
+            continue
+        n = count(el)
+        group = types[pos : pos + n]
+        pos += n
+        if ste_groups is not None:
+            (ste_groups if tag == T_STE_TYPES else cw_groups).append(group)
+        elif tag == T_STE_TYPES:
+            flat.ste_types = group
+        elif tag == T_CHWALL_TYPES:
+            flat.chwall_types = group
+        else:
+            flat.conflict_sets.append(group)
+    if pos != len(types) or len(labels) != len(names):
+        return None  # not the shape the schema promises; let the full model decide
+    return flat

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from acm.errors import Diagnostics
+from acm.errors import Diagnostics, PolicyError
 from xm_core.atomic import atomic_write_many
 from xm_core.paths import HostPaths, PolicyFiles
 
@@ -17,21 +16,33 @@ class MakePolicyResult:
     warnings: Diagnostics
 
 
+def check_policy_dir(policy_dir: str | None) -> None:
+    """A `-d` folder goes into the `.map` as given: a line break would break
+    it, and a NUL cannot be opened. PolicyError (ACM005) for either."""
+    if policy_dir is not None and any(c in policy_dir for c in "\n\r\0"):
+        raise PolicyError.single(
+            "ACM005",
+            f"Invalid policy directory {policy_dir!r}: a line break or NUL cannot stand in "
+            "the .map",
+        )
+
+
 def make_policy(paths: HostPaths, name: str, policy_dir: str | None = None) -> MakePolicyResult:
     """Compile `name` from the policy root (or `policy_dir`) into its `.map`
     and `.bin`. Every finding is collected; on any error (PolicyError) no
     output file is touched. The name is checked before anything is opened."""
+    check_policy_dir(policy_dir)
     files = paths.policy_files(name, policy_dir)  # raises ACM005 on a bad name
-    from acm.binfmt import encode_binary
-    from acm.compiler import compile_policy
-    from acm.mapfile import render_map
-    from acm.source import read_policy_source
+    from dataclasses import replace
 
-    source = read_policy_source(files.xml)
-    compiled, findings = compile_policy(source)
-    del source  # the source model of a large policy is not needed any more
-    pmap = dataclasses.replace(compiled.map, policy_file=files.xml, binary_file=files.bin)
+    from acm.binfmt import binary_chunks
+    from acm.compiler import compile_file
+    from acm.mapfile import render_map
+
+    compiled, findings = compile_file(files.xml)
+    map_bytes = render_map(replace(compiled.map, policy_file=files.xml, binary_file=files.bin))
+    # The `.bin` matrices are made chunk by chunk while they are written.
     atomic_write_many(
-        [(Path(files.map), render_map(pmap)), (Path(files.bin), encode_binary(compiled.binary))]
+        [(Path(files.map), map_bytes), (Path(files.bin), binary_chunks(compiled.binary))]
     )
     return MakePolicyResult(files, findings)

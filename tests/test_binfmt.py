@@ -1,0 +1,266 @@
+"""The `.bin` writer and its validating reader."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import acm.binfmt
+from acm.binfmt import (
+    BinaryChunks,
+    BinaryFormatError,
+    binary_bytes,
+    binary_chunks,
+    decode_binary,
+    encode_binary,
+    iter_fields,
+)
+from acm.compiler import compile_file, compile_policy
+from acm.errors import PolicyError
+from acm.model import BinaryPolicy
+from acm.source import parse_policy_source
+from tests.conftest import DATA, EXAMPLE_XML
+from tests.policygen import PolicySpec, examples, valid_policies
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+PROPERTY = settings(
+    max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def _binary(path: Path) -> BinaryPolicy:
+    return compile_file(str(path))[0].binary
+
+
+def _valid_bin() -> bytes:
+    """CHWALL primary, STE secondary, one conflict set."""
+    return binary_bytes(_binary(DATA / "compiler" / "valid.xml"))
+
+
+def _offset(data: bytes, record: str, field: str) -> int:
+    return next(o for r, o, f in iter_fields(data) if (r, f) == (record, field))
+
+
+def _with(data: bytes, record: str, field: str, value: int) -> bytes:
+    off = _offset(data, record, field)
+    return data[:off] + struct.pack(">I", value) + data[off + 4 :]
+
+
+def _refused(data: bytes) -> str:
+    with pytest.raises(BinaryFormatError) as info:
+        decode_binary(data, "p.bin")
+    (d,) = info.value.diagnostics
+    assert d.code == "BIN001"
+    assert d.location.file == "p.bin"
+    assert d.message.startswith("invalid binary policy: ")
+    return d.message
+
+
+@pytest.mark.parametrize(
+    "stem", ["example.chwall_ste.client_v1", "ste_only", "chwall_only", "multi_group"]
+)
+def test_golden_files_read_back_and_write_again_byte_for_byte(stem: str) -> None:
+    data = (GOLDEN / f"{stem}.bin").read_bytes()
+    policy = decode_binary(data)
+    assert binary_bytes(policy) == data
+    xml = EXAMPLE_XML if stem.startswith("example") else GOLDEN / f"{stem}-security_policy.xml"
+    compiled, _ = compile_policy(parse_policy_source(xml.read_bytes(), str(xml)))
+    assert policy == compiled.binary
+
+
+def test_header_layout_of_a_chwall_ste_policy() -> None:
+    data = _valid_bin()
+    head = struct.unpack_from(">8I", data)
+    assert head[:2] == (2, 0x0001DEBC)
+    assert head[2] == len(data)
+    assert head[3] == 32
+    assert (head[4], head[6]) == (1, 2)  # CHWALL primary, STE secondary
+    name_len = struct.unpack_from(">I", data, 32)[0]
+    assert name_len == len(b"tests.valid") + 1
+    assert head[5] == 32 + ((4 + name_len + 7) & ~7)
+    policy = decode_binary(data)
+    assert policy.chwall is not None
+    chwall_size = 36 + 2 * policy.chwall.max_types * (
+        policy.chwall.max_ssidrefs + len(policy.chwall.conflict_sets)
+    )
+    assert head[7] == head[5] + chwall_size
+
+
+FIELD_CASES = [
+    ("policy header", "policy_version", 1, "policy header field policy_version is 0x1"),
+    ("policy header", "magic", 0, "field magic"),
+    ("policy header", "len", 1 << 20, "field len"),
+    ("policy header", "policy_reference_offset", 40, "field policy_reference_offset"),
+    ("policy header", "primary_policy_code", 7, "field primary_policy_code is 7"),
+    ("policy header", "primary_policy_code", 0, "a secondary policy without a primary"),
+    ("policy header", "secondary_policy_code", 1, "primary and secondary are the same"),
+    ("policy header", "secondary_policy_code", 9, "field secondary_policy_code is 9"),
+    ("policy header", "primary_buffer_offset", 8, "field primary_buffer_offset"),
+    ("policy header", "secondary_buffer_offset", 8, "field secondary_buffer_offset"),
+    ("chinese wall header", "policy_version", 2, "chinese wall header field policy_version"),
+    ("chinese wall header", "policy_code", 2, "chinese wall header field policy_code"),
+    ("chinese wall header", "max_types", 0, "field max_types is 0"),
+    ("chinese wall header", "max_ssidrefs", 0x10000, "field max_ssidrefs is 65536"),
+    ("chinese wall header", "max_conflictsets", 0xFFFFFFFF, "field max_conflictsets"),
+    ("chinese wall header", "ssid_offset", 40, "field ssid_offset"),
+    ("chinese wall header", "conflict_sets_offset", 0, "field conflict_sets_offset"),
+    ("chinese wall header", "running_types_offset", 4, "field running_types_offset"),
+    ("chinese wall header", "conflict_aggregate_offset", 4, "field conflict_aggregate_offset"),
+    ("ste header", "policy_version", 0, "ste header field policy_version"),
+    ("ste header", "policy_code", 1, "ste header field policy_code"),
+    ("ste header", "max_types", 0, "ste header field max_types"),
+    ("ste header", "max_ssidrefs", 0, "ste header field max_ssidrefs"),
+    ("ste header", "ssid_offset", 24, "ste header field ssid_offset"),
+]
+
+
+@pytest.mark.parametrize(("record", "field", "value", "says"), FIELD_CASES)
+def test_a_wrong_header_field_is_refused_by_name(
+    record: str, field: str, value: int, says: str
+) -> None:
+    assert says in _refused(_with(_valid_bin(), record, field, value))
+
+
+def test_every_header_field_is_checked() -> None:
+    """Whatever header field is changed (to 0 or all ones), the reader refuses."""
+    data = _valid_bin()
+    for record, off, field in iter_fields(data):
+        for value in (0, 0xFFFFFFFF):
+            if struct.unpack_from(">I", data, off)[0] == value:
+                continue
+            _refused(data[:off] + struct.pack(">I", value) + data[off + 4 :])
+            assert record and field
+
+
+def _set_len(data: bytes) -> bytes:
+    return data[:8] + struct.pack(">I", len(data)) + data[12:]
+
+
+def test_reference_name_checks() -> None:
+    data = (GOLDEN / "ste_only.bin").read_bytes()
+    start = 36  # after name_len
+    name = b"golden.ste_only"  # 4 + 16 bytes, padded to 24
+    # name_len beyond the file
+    big = data[:32] + struct.pack(">I", 1 << 30) + data[36:]
+    assert "name_len" in _refused(big)
+    # name_len 0
+    assert "name_len" in _refused(data[:32] + struct.pack(">I", 0) + data[36:])
+    # no NUL at the end of the name
+    bad = bytearray(data)
+    bad[start + len(name)] = ord("x")
+    assert "NUL-terminated" in _refused(bytes(bad))
+    # padding not zero
+    bad = bytearray(data)
+    bad[start + len(name) + 1] = 1
+    assert "padding" in _refused(bytes(bad))
+    # not UTF-8
+    bad = bytearray(data)
+    bad[start] = 0xFF
+    assert "UTF-8" in _refused(bytes(bad))
+
+
+def test_matrix_cells_must_be_0_or_1() -> None:
+    data = _valid_bin()
+    policy = decode_binary(data)
+    assert policy.chwall is not None
+    first_cell = _offset(data, "chinese wall header", "policy_version") + 36
+    for index, value in ((first_cell + 1, 2), (first_cell, 1)):
+        bad = bytearray(data)
+        bad[index] = value
+        assert "neither 0 nor 1" in _refused(bytes(bad))
+
+
+def test_truncated_extended_and_empty_files() -> None:
+    data = _valid_bin()
+    assert "truncated" in _refused(b"")
+    assert "truncated" in _refused(data[:20])
+    assert "field len" in _refused(data[:-2])
+    assert "runs past the end" in _refused(_set_len(data[:-2]))
+    assert "field len" in _refused(data + b"\0\0")
+    assert "bytes after the last policy part" in _refused(_set_len(data + b"\0\0"))
+
+
+def test_bytes_like_inputs_are_read() -> None:
+    data = _valid_bin()
+    policy = decode_binary(data)
+    assert decode_binary(bytearray(data)) == policy
+    assert decode_binary(memoryview(data)) == policy  # type: ignore[arg-type]
+
+
+def test_binary_chunks_is_a_lazy_sequence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(acm.binfmt, "CHUNK_BYTES", 16)  # many small matrix pieces
+    policy = _binary(EXAMPLE_XML)
+    chunks = binary_chunks(policy)
+    assert isinstance(chunks, BinaryChunks)
+    assert len(chunks) > 10
+    assert b"".join(chunks) == binary_bytes(policy)
+    assert chunks.size == len(binary_bytes(policy))
+    assert chunks[-1] == chunks[len(chunks) - 1]
+    assert b"".join(chunks[2:5]) == b"".join(list(chunks)[2:5])
+    assert encode_binary(policy) == list(chunks)
+    with pytest.raises(IndexError):
+        chunks[len(chunks)]
+
+
+@PROPERTY
+@given(valid_policies(), st.integers(1, 64))
+def test_chunked_writing_gives_the_same_bytes(spec: PolicySpec, chunk: int) -> None:
+    policy = compile_policy(parse_policy_source(spec.to_xml(), "p.xml"))[0].binary
+    whole = binary_bytes(policy)
+    old = acm.binfmt.CHUNK_BYTES
+    acm.binfmt.CHUNK_BYTES = chunk
+    try:
+        pieces = binary_chunks(policy)
+        assert b"".join(pieces) == whole
+        assert pieces.size == len(whole)
+    finally:
+        acm.binfmt.CHUNK_BYTES = old
+    assert decode_binary(whole) == policy
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> bytes:
+    spec = draw(valid_policies())
+    data = bytearray(
+        binary_bytes(compile_policy(parse_policy_source(spec.to_xml(), "p"))[0].binary)
+    )
+    kind = draw(st.sampled_from(["flip", "truncate", "extend", "field", "field", "splice"]))
+    if kind == "flip":
+        for _ in range(draw(st.integers(1, 4))):
+            bit = draw(st.integers(0, len(data) * 8 - 1))
+            data[bit // 8] ^= 1 << (bit % 8)
+    elif kind == "truncate":
+        data = data[: draw(st.integers(0, len(data) - 1))]
+    elif kind == "extend":
+        data += draw(st.binary(min_size=1, max_size=64))
+    elif kind == "field":
+        fields = list(iter_fields(bytes(data)))
+        _, off, _ = draw(st.sampled_from(fields))
+        value = draw(
+            st.sampled_from([0, 1, 2, 3, 0xFFFF, 0x10000, len(data), 0xFFFFFFFF])
+            | st.integers(0, 0xFFFFFFFF)
+        )
+        data[off : off + 4] = struct.pack(">I", value)
+        if draw(st.booleans()):  # keep `len` consistent, so later checks are reached
+            data[8:12] = struct.pack(">I", len(data))
+    else:
+        at = draw(st.integers(0, len(data)))
+        data[at:at] = draw(st.binary(min_size=1, max_size=16))
+        data[8:12] = struct.pack(">I", len(data))
+    return bytes(data)
+
+
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_a_mutated_bin_is_refused_or_is_another_valid_policy(data: bytes) -> None:
+    try:
+        policy = decode_binary(data, "m.bin")
+    except PolicyError as exc:
+        assert exc.diagnostics.codes() == ["BIN001"]
+        return
+    # A mutation that happens to give another valid policy writes back exactly.
+    assert binary_bytes(policy) == data
