@@ -183,8 +183,9 @@ def test_sarif_rules_results_and_regions() -> None:
     assert location["artifactLocation"]["uri"] == EXAMPLE_XML.as_uri()
     assert location["region"] == {"startLine": 83, "startColumn": 9}
     assert [r["level"] for r in results] == ["warning", "warning", "note", "note", "error"]
-    # a schema error without a column starts at column 1
-    assert results[-1]["locations"][0]["physicalLocation"]["region"]["startColumn"] == 1
+    # a schema error points at the offending element's start tag (line 59, column 9)
+    region = results[-1]["locations"][0]["physicalLocation"]["region"]
+    assert region == {"startLine": 59, "startColumn": 9}
 
 
 def test_sarif_relative_paths_stay_relative() -> None:
