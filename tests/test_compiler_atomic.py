@@ -108,11 +108,6 @@ def test_the_first_rename_failing_changes_nothing(
     _unchanged(folder, old)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="xm_core/atomic.py renames the files one after the other and does not put "
-    "the first back when the second rename fails (reported; not in this branch's scope)",
-)
 def test_the_second_rename_failing_changes_nothing(
     compiled: tuple[HostPaths, Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

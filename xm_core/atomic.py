@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -52,23 +53,56 @@ def atomic_write(path: str | Path, data: Chunk | Sequence[Chunk], mode: int | No
     atomic_write_many([(Path(path), data)], mode)
 
 
+def _keep_old(path: Path) -> Path | None:
+    """A hard link to the file about to be replaced, to put it back if a later
+    rename of the same batch fails; None when there is no old file."""
+    if not path.exists():
+        return None
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent)
+    os.close(fd)
+    os.unlink(name)
+    try:
+        os.link(path, name)
+    except OSError:  # no hard links here: a copy does the same job
+        shutil.copy2(path, name)
+    return Path(name)
+
+
 def atomic_write_many(
     items: Sequence[tuple[Path, Chunk | Sequence[Chunk]]], mode: int | None = None
 ) -> None:
     """Write every file to its temporary first; only when all are complete and
     fsynced are they renamed into place, one right after the other. A failure
-    before the renames changes none of the files."""
+    before or during the renames changes none of the files: files already
+    renamed get their old contents back (kept as hard links until the batch
+    is done)."""
     temps: list[tuple[Path, Path]] = []
+    olds: list[tuple[Path, Path | None]] = []
+    done: list[tuple[Path, Path | None]] = []
     try:
         for path, data in items:
             chunks = [data] if isinstance(data, bytes | bytearray | memoryview) else data
             temps.append((_write_temp(path, chunks, mode), path))
-        for tmp, path in temps:
+        if len(temps) > 1:
+            olds = [(path, _keep_old(path)) for _, path in temps]
+        for (tmp, path), (_, old) in zip(temps, olds or [(p, None) for _, p in temps], strict=True):
             os.replace(tmp, path)
+            done.append((path, old))
     except BaseException:
+        for path, old in reversed(done):
+            with contextlib.suppress(OSError):
+                if old is not None:
+                    os.replace(old, path)
+                else:
+                    os.unlink(path)
         for tmp, _ in temps:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         raise
+    finally:
+        for _, old in olds:
+            if old is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(old)
     for folder in {path.parent for _, path in temps}:
         _fsync_dir(folder)
