@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property
 
 from acm.source import LabelKind
 
@@ -93,6 +94,15 @@ class MapPart:
 
     def type_names(self, types: TypeSet) -> list[str]:
         return [self.types[t] for t in types]
+
+    @cached_property
+    def by_name(self) -> dict[str, tuple[SsidLabel, ...]]:
+        """The entries of each label name, built once: label lookups on large
+        policies must not scan every label."""
+        found: dict[str, list[SsidLabel]] = {}
+        for entry in self.labels:
+            found.setdefault(entry.name, []).append(entry)
+        return {name: tuple(entries) for name, entries in found.items()}
 
 
 @dataclass(frozen=True)

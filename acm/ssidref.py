@@ -33,7 +33,7 @@ def _kinds(kind: str) -> tuple[LabelKind, ...]:
 def _ssid_in(part: MapPart | None, label: str, kinds: tuple[LabelKind, ...]) -> int | None:
     if part is None:
         return None
-    hits = [e.ssid for e in part.labels if e.name == label and e.kind in kinds]
+    hits = [e.ssid for e in part.by_name.get(label, ()) if e.kind in kinds]
     if len(hits) > 1:
         raise PolicyError.single("SSID002", f"Label '{label}' not unique.")
     return hits[0] if hits else None
