@@ -6,6 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# A shared 2-core CI machine is often loaded: time limits per example would
+# make property tests fail for reasons that have nothing to do with the code.
+settings.register_profile(
+    "xm-acm", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("xm-acm")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

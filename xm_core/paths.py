@@ -30,6 +30,10 @@ def resolve_root(option: str | None, env: dict[str, str] | None = None) -> tuple
     env = os.environ if env is None else env  # type: ignore[assignment]
     assert env is not None
     if option:
+        if "\0" in option:
+            from xm_core.errors import UsageError
+
+            raise UsageError("--root: a path cannot contain a NUL byte")
         return Path(option), "--root"
     if env.get("XM_ROOT"):
         return Path(env["XM_ROOT"]), "XM_ROOT"
