@@ -259,19 +259,11 @@ def _revalidation(
 ) -> None:
     """The engine's section-5 check of the running state, under the policy
     that is already active (what `loadpolicy` of it again would say)."""
-    from acm.engine import Connection, ResourceUse, RunningDomain, ViolationKind
+    from acm.engine import RunningDomain, ViolationKind
 
     engine = policy.engine
     running = [RunningDomain(d.domid, d.name, d.ssidref) for d in domains]
-    connections = [Connection(d.domid, d.backend, f"{d.kind} {d.frontend}") for d in devices]
-    uses = []
-    for d in devices:
-        if d.resource is None:
-            continue
-        label, _, ste_ssid = host.resource_ste_ssid(policy, labels, d.resource, d.written)
-        if d.kind == "vif" and label is None:
-            continue  # an unlabeled bridge is not a controlled resource
-        uses.append(ResourceUse(d.domid, d.resource, label, ste_ssid))
+    connections, uses = host.attachments(policy, labels, devices)
     codes = {
         ViolationKind.SSID_RANGE: "AUD005",
         ViolationKind.CHWALL: "AUD006",

@@ -194,6 +194,17 @@ def resolve_label(
 # ------------------------------------------------------------------ create
 
 
+def all_permitted(
+    label: LabelCheck, devices: Sequence[DeviceCheck], decision: CreateDecision | None
+) -> bool:
+    """A domain may start: its label, every device and the create hooks say yes."""
+    return (
+        label.permitted
+        and all(d.permitted for d in devices)
+        and (decision is None or decision.permitted)
+    )
+
+
 @dataclass
 class CreateOutcome:
     """Everything create decided; `domain` is set when it was created."""
@@ -208,11 +219,7 @@ class CreateOutcome:
 
     @property
     def permitted(self) -> bool:
-        return (
-            self.label.permitted
-            and all(d.permitted for d in self.devices)
-            and (self.decision is None or self.decision.permitted)
-        )
+        return all_permitted(self.label, self.devices, self.decision)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -421,11 +428,7 @@ class DryRunReport:
 
     @property
     def passed(self) -> bool:
-        return (
-            self.label.permitted
-            and all(d.permitted for d in self.devices)
-            and (self.decision is None or self.decision.permitted)
-        )
+        return all_permitted(self.label, self.devices, self.decision)
 
     def as_dict(self) -> dict[str, Any]:
         return {

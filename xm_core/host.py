@@ -23,6 +23,7 @@ from xm_core.store import (
     DMESG,
     DOM0_ID,
     LOG,
+    DeviceRecord,
     HostFacts,
     Message,
     PolicyState,
@@ -33,7 +34,9 @@ from xm_core.store import (
 )
 
 if TYPE_CHECKING:
-    from acm.engine import Engine, Violation
+    from collections.abc import Sequence
+
+    from acm.engine import Connection, Engine, ResourceUse, Violation
     from acm.model import BinaryPolicy, PolicyMap
     from xm_core.resources import ResourceLabels
 
@@ -158,6 +161,25 @@ class Host:
         except PolicyError:
             return label, res_policy, 0
         return label, res_policy, policy.engine.ste_ssid(ref) or 0
+
+    def attachments(
+        self, policy: LoadedPolicy, labels: ResourceLabels, devices: Sequence[DeviceRecord]
+    ) -> tuple[list[Connection], list[ResourceUse]]:
+        """What the engine re-checks of attached devices under `policy`
+        (enforcement.md section 5): every frontend/backend connection, and
+        every controlled resource in use with its STE SSID."""
+        from acm.engine import Connection, ResourceUse
+
+        connections = [Connection(d.domid, d.backend, f"{d.kind} {d.frontend}") for d in devices]
+        uses = []
+        for d in devices:
+            if d.resource is None:
+                continue
+            label, _, ste_ssid = self.resource_ste_ssid(policy, labels, d.resource, d.written)
+            if d.kind == "vif" and label is None:
+                continue  # an unlabeled bridge is not a controlled resource
+            uses.append(ResourceUse(d.domid, d.resource, label, ste_ssid))
+        return connections, uses
 
     # ------------------------------------------------------------ messages
 
@@ -394,7 +416,7 @@ def load_policy(paths: HostPaths, name: str) -> LoadResult:
     (enforcement.md section 5) and every violation is listed. On refusal
     nothing changes.
     """
-    from acm.engine import Connection, Engine, PolicyNames, ResourceUse, RunningDomain
+    from acm.engine import Engine, PolicyNames, RunningDomain
 
     raw, binary, map_raw, pmap = _read_compiled(paths, name)
     new_name = binary.reference_name
@@ -421,16 +443,7 @@ def load_policy(paths: HostPaths, name: str) -> LoadResult:
                 violations.extend(
                     _label_kept(host, new_policy, dom.domid, dom.name, dom.label, ref)
                 )
-        devices = store.devices()
-        connections = [Connection(d.domid, d.backend, f"{d.kind} {d.frontend}") for d in devices]
-        uses = []
-        for d in devices:
-            if d.resource is None:
-                continue
-            label, _, ste_ssid = host.resource_ste_ssid(new_policy, labels, d.resource, d.written)
-            if d.kind == "vif" and label is None:
-                continue  # an unlabeled bridge is not a controlled resource
-            uses.append(ResourceUse(d.domid, d.resource, label, ste_ssid))
+        connections, uses = host.attachments(new_policy, labels, store.devices())
         checked = engine.revalidate(running, connections, uses)
         violations.extend(checked.violations)
         result = LoadResult(new_name, previous, previous == new_name, len(domains), violations)

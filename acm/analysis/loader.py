@@ -254,12 +254,15 @@ def from_compiled(
 
 def load_xml(path: str | Path, display: str | None = None) -> AnalysisPolicy:
     """Read, validate and compile an XML policy in memory (nothing is written)."""
-    from acm.compiler import compile_policy
-    from acm.source import read_policy_source
+    from acm.compiler import compile_document
+    from acm.source import T_CHWALL, T_CONFLICT, T_CONFLICT_SETS, read_policy_document
 
-    source = read_policy_source(str(path), display)
-    compiled, _warnings = compile_policy(source)
-    names = tuple(cs.name for cs in source.chwall.conflict_sets) if source.chwall else ()
+    doc = read_policy_document(str(path), display)
+    # the compiler's fast path for large policies; conflict-set names (which
+    # the compiled policy does not keep) straight from the parsed tree
+    sets = doc.root.iterfind(f"{T_CHWALL}/{T_CONFLICT_SETS}/{T_CONFLICT}")
+    names = tuple(c.get("name") for c in sets)
+    compiled, _warnings = compile_document(doc)
     return from_compiled(compiled, names, display or str(path))
 
 
