@@ -7,12 +7,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 Chunk = bytes | bytearray | memoryview
+
+
+def _exclusive_name(folder: Path, stem: str, suffix: str) -> tuple[int, str]:
+    """Create a new file `.<stem>.<random><suffix>` in `folder`, mode 0600
+    (tempfile.mkstemp's job, without importing tempfile on every command)."""
+    for _ in range(100):
+        name = os.path.join(folder, f".{stem}.{os.urandom(6).hex()}{suffix}")
+        try:
+            return os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {folder}")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -26,7 +36,7 @@ def _fsync_dir(folder: Path) -> None:
 
 def _write_temp(path: Path, chunks: Iterable[Chunk], mode: int | None) -> Path:
     folder = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    fd, tmp = _exclusive_name(folder, path.name, ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
@@ -58,12 +68,14 @@ def _keep_old(path: Path) -> Path | None:
     rename of the same batch fails; None when there is no old file."""
     if not path.exists():
         return None
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent)
+    fd, name = _exclusive_name(path.parent, path.name, ".old")
     os.close(fd)
     os.unlink(name)
     try:
         os.link(path, name)
     except OSError:  # no hard links here: a copy does the same job
+        import shutil
+
         shutil.copy2(path, name)
     return Path(name)
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from acm.names import BIN_SUFFIX, MAP_SUFFIX, POLICY_SUFFIX, policy_prefix
 
 EXAMPLE_POLICY = "example.chwall_ste.client_v1"
 POLICIES_REL = "etc/xen/acm-security/policies"
+EXAMPLE_DATA_FILE = "example-chwall_ste-client_v1-security_policy.xml"
 
 
 def default_user_root() -> Path:
@@ -43,11 +43,9 @@ def resolve_root(option: str | None, env: dict[str, str] | None = None) -> tuple
 
 
 def example_policy_bytes() -> bytes:
-    """The example policy shipped with the package."""
-    ref = resources.files("xm_core").joinpath(
-        "data/example-chwall_ste-client_v1-security_policy.xml"
-    )
-    return ref.read_bytes()
+    """The example policy shipped with the package (beside this module, so
+    no importlib.resources on every command)."""
+    return (Path(__file__).parent / "data" / EXAMPLE_DATA_FILE).read_bytes()
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ what they share: error lines and JSON emission.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -23,6 +22,8 @@ def err(text: str) -> None:
 
 
 def emit_json(doc: Any) -> None:
+    import json  # only the --json paths pay for it
+
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False) + "\n")
 
 
