@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache, lru_cache
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from acm.errors import Diagnostics, Location, PolicyError
@@ -134,10 +134,15 @@ class PolicySource:
     def labels(self) -> list[LabelSource]:
         return self.vm_labels + self.res_labels
 
+    @cached_property
+    def line_starts(self) -> list[int]:
+        return line_offsets(self.text)
+
     def locate(self, line: int, tag: str = "", text: str | None = None, nth: int = 0) -> Location:
         """A Location for something on `line`, with the column of the `nth` start
         tag `<tag` there (whose text starts with `text`, when given)."""
-        return Location(self.file, line, _column(self.text, line, tag, text, nth))
+        column = _column(self.text, self.line_starts, line, tag, text, nth)
+        return Location(self.file, line, column)
 
     def at(self, named: Named, nth: int = 0) -> Location:
         return self.locate(named.line, named.tag, named.text, nth)
@@ -170,8 +175,9 @@ def _line(el: etree._Element) -> int:
     return line if isinstance(line, int) else 0
 
 
-@lru_cache(maxsize=8)  # a few documents at a time; large ones are megabytes
-def _line_offsets(text: bytes) -> list[int]:
+def line_offsets(text: bytes) -> list[int]:
+    """Where each line of `text` starts. Built once per document by its owner
+    (PolicySource keeps it), never in a global cache keyed by the text."""
     offsets = [0]
     find = text.find
     pos = find(b"\n")
@@ -181,10 +187,11 @@ def _line_offsets(text: bytes) -> list[int]:
     return offsets
 
 
-def _column(text: bytes, line: int, tag: str, content: str | None, nth: int) -> int:
+def _column(
+    text: bytes, offsets: list[int], line: int, tag: str, content: str | None, nth: int
+) -> int:
     if line <= 0 or not tag:
         return 0
-    offsets = _line_offsets(text)
     if line > len(offsets):
         return 0
     start = offsets[line - 1]
@@ -308,13 +315,16 @@ def validate_schema(tree: etree._ElementTree, file: str, text: bytes | None = No
     found = Diagnostics()
     if schema.validate(tree):
         return found
+    offsets: list[int] | None = None
     for entry in _log_entries(schema.error_log):
         message = str(entry.message)
         line = int(entry.line or 0)
         column = int(entry.column or 0)
         element = _SCHEMA_ELEMENT.match(message)
         if not column and element and line and text is not None:
-            column = _column(text, line, element.group(1), None, 0)
+            if offsets is None:
+                offsets = line_offsets(text)
+            column = _column(text, offsets, line, element.group(1), None, 0)
         if "No matching global declaration" in message and element and "{" not in message:
             message += f" (policy elements belong to the namespace {NS})"
         found.add(
@@ -377,7 +387,7 @@ def parse_policy_document(data: bytes, file: str = "<policy>") -> PolicyDocument
         raise PolicyError.single(
             "ACM002",
             f"schema violation: the root element must be SecurityPolicyDefinition, not {local}",
-            Location(file, line, _column(data, line, local, None, 0)),
+            Location(file, line, _column(data, line_offsets(data), line, local, None, 0)),
         )
     return PolicyDocument(file, data, root)
 

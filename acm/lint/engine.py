@@ -13,7 +13,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from acm import source as source_module
 from acm.compiler import compile_source
 from acm.errors import Diagnostic, PolicyError, Severity
 from acm.lint.checks import CHECKS
@@ -152,21 +151,5 @@ def lint_paths(paths: Sequence[str], config_file: str | None = None) -> LintRepo
     report = LintReport()
     for target, config in zip(targets, settings, strict=True):
         report.files.append(target.display)
-        try:
-            report.findings.extend(lint_target(target, config))
-        finally:
-            _forget_line_offsets()
+        report.findings.extend(lint_target(target, config))
     return report
-
-
-def _forget_line_offsets() -> None:
-    """Drop acm.source's cache of line offsets once a file is done.
-
-    It is a functools.cache keyed by the file's bytes: it keeps every text
-    alive, and a second file with the same bytes (a copy, or the same file
-    read again) pays a full comparison of the text on every column lookup.
-    """
-    cached = getattr(source_module, "_line_offsets", None)
-    clear = getattr(cached, "cache_clear", None)
-    if clear is not None:
-        clear()
