@@ -81,6 +81,8 @@ def test_labels_default_to_the_active_policy(compiled_root: Path) -> None:  # no
     )
     r = xm("addlabel", "res_HardDrive(hda)", "res", "phy:hda")
     assert r.exit_code == 1 and "Must specify policy" in r.stderr
+    # asking a new host (which starts in DEFAULT) leaves it without host state
+    assert not HostPaths(compiled_root).state_db.exists()
 
     activate(compiled_root)
     assert xm("labels").stdout.splitlines() == DOM_LABELS

@@ -87,8 +87,11 @@ class ResourceList:
 
 def active_policy_name(paths: HostPaths) -> str:
     """The active policy's reference name, or `DEFAULT` / `NULL`."""
-    from xm_core.store import open_store
+    from xm_core.store import PolicyState, open_store
 
+    if not paths.state_db.exists():
+        # a new host starts in DEFAULT; asking must not create its state
+        return PolicyState.DEFAULT.value
     with open_store(paths) as store:
         return store.active_policy_name()
 
