@@ -131,3 +131,28 @@ class CompiledPolicy:
     @property
     def name(self) -> str:
         return self.binary.reference_name
+
+    def map_mismatches(self) -> list[str]:
+        """Every way the `.map` fails to describe the `.bin` it is paired with
+        (empty when it does): a copied, renamed or half-replaced pair."""
+        binary, pmap = self.binary, self.map
+        problems = []
+        if pmap.reference_name != binary.reference_name:
+            problems.append(
+                f"its reference name '{pmap.reference_name}' is not the binary's "
+                f"'{binary.reference_name}'"
+            )
+        if (pmap.primary, pmap.secondary) != (binary.primary, binary.secondary):
+            problems.append("its primary/secondary parts differ from the binary's")
+        for part_map, part_bin in ((pmap.chwall, binary.chwall), (pmap.ste, binary.ste)):
+            if (part_map is None) != (part_bin is None):
+                problems.append("it has other policy parts than the binary")
+            elif part_map is not None and part_bin is not None:
+                if len(part_map.types) != part_bin.max_types:
+                    problems.append(
+                        f"its {part_map.code.name} part has {len(part_map.types)} types, "
+                        f"the binary's {part_bin.max_types}"
+                    )
+                elif part_map.ssid_types != part_bin.ssids:
+                    problems.append(f"its {part_map.code.name} SSIDs differ from the binary's")
+        return problems

@@ -216,3 +216,34 @@ def test_a_damaged_map_is_refused_or_read_never_a_crash(data: bytes) -> None:
         assert exc.diagnostics.codes() == ["MAP001"]
         return
     assert parse_map(render_map(m)) == m
+
+
+def test_map_mismatches_names_every_disagreement() -> None:
+    """The one check loadpolicy and the analyses share: a `.map` that does
+    not describe its `.bin` is caught, each way it differs listed."""
+    import dataclasses
+
+    from acm.compiler import compile_policy
+    from acm.model import CompiledPolicy
+    from acm.source import read_policy_source
+    from tests.conftest import EXAMPLE_XML
+
+    compiled, _ = compile_policy(read_policy_source(str(EXAMPLE_XML)))
+    assert compiled.map_mismatches() == []
+    ste = compiled.map.ste
+    assert ste is not None
+    swapped = (ste.ssid_types[0], ste.ssid_types[2], ste.ssid_types[1], *ste.ssid_types[3:])
+    other = dataclasses.replace(
+        compiled.map,
+        reference_name="other.policy",
+        ste=dataclasses.replace(ste, ssid_types=swapped),
+    )
+    problems = CompiledPolicy(compiled.binary, other).map_mismatches()
+    assert problems == [
+        "its reference name 'other.policy' is not the binary's 'example.chwall_ste.client_v1'",
+        "its STE SSIDs differ from the binary's",
+    ]
+    no_ste = dataclasses.replace(compiled.map, ste=None)
+    assert CompiledPolicy(compiled.binary, no_ste).map_mismatches() == [
+        "it has other policy parts than the binary"
+    ]

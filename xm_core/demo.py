@@ -29,15 +29,10 @@ class DemoReport:
 
 
 def _compiled(paths: HostPaths, name: str) -> CompiledPolicy:
-    from acm.binfmt import decode_binary
-    from acm.mapfile import parse_map
+    from acm.analysis.loader import read_compiled
 
     files = paths.policy_files(name)
-    with open(files.bin, "rb") as f:
-        binary = decode_binary(f.read(), files.bin)
-    with open(files.map, "rb") as f:
-        pmap = parse_map(f.read(), files.map)
-    return CompiledPolicy(binary, pmap)
+    return read_compiled(files.bin, files.map)
 
 
 def run_demo(root: Path) -> DemoReport:

@@ -366,23 +366,9 @@ def _read_compiled(paths: HostPaths, name: str) -> tuple[bytes, BinaryPolicy, by
 
 def _check_map_matches(binary: BinaryPolicy, pmap: PolicyMap, file: str) -> None:
     """The `.map` must describe the `.bin` it came with."""
-    problems = []
-    if pmap.reference_name != binary.reference_name:
-        problems.append(
-            f"its reference name '{pmap.reference_name}' is not the binary's "
-            f"'{binary.reference_name}'"
-        )
-    if (pmap.primary, pmap.secondary) != (binary.primary, binary.secondary):
-        problems.append("its primary/secondary parts differ from the binary's")
-    for part_map, part_bin in ((pmap.chwall, binary.chwall), (pmap.ste, binary.ste)):
-        if (part_map is None) != (part_bin is None):
-            problems.append("it has other policy parts than the binary")
-        elif (
-            part_map is not None
-            and part_bin is not None
-            and (len(part_map.types) != part_bin.max_types or part_map.ssid_types != part_bin.ssids)
-        ):
-            problems.append(f"its {part_map.code.name} SSIDs differ from the binary's")
+    from acm.model import CompiledPolicy
+
+    problems = CompiledPolicy(binary, pmap).map_mismatches()
     if problems:
         raise XmError(
             f"Policy map file '{file}' does not belong to the binary policy: " + "; ".join(problems)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from acm.errors import Location, PolicyError
-from acm.model import CompiledPolicy, MapPart, PolicyCode, TypeSet
+from acm.model import CompiledPolicy, MapPart, TypeSet
 from acm.source import LabelKind
 
 BIN_SUFFIX = ".bin"
@@ -278,24 +278,12 @@ def read_compiled(bin_path: str | Path, map_path: str | Path) -> CompiledPolicy:
 
 
 def check_map_matches(compiled: CompiledPolicy, file: str = "") -> None:
-    """PolicyError (ANA002) naming the first disagreement between `.map` and `.bin`."""
-    binary, pmap = compiled.binary, compiled.map
-
-    def fail(what: str) -> PolicyError:
-        return analysis_error("ANA002", f"the .map does not belong to the .bin: {what}", file)
-
-    if pmap.reference_name != binary.reference_name:
-        raise fail(f"policy name {pmap.reference_name!r} != {binary.reference_name!r}")
-    if (pmap.primary, pmap.secondary) != (binary.primary, binary.secondary):
-        raise fail("primary/secondary policy differ")
-    for code in (PolicyCode.CHWALL, PolicyCode.STE):
-        part, mpart = binary.part(code), pmap.part(code)
-        if part is None or mpart is None:
-            continue
-        if len(mpart.types) != part.max_types:
-            raise fail(f"{code.name} has {len(mpart.types)} types in the .map, {part.max_types}")
-        if mpart.ssid_types != part.ssids:
-            raise fail(f"the {code.name} SSIDs and their types differ")
+    """PolicyError (ANA002) naming every disagreement between `.map` and `.bin`."""
+    problems = compiled.map_mismatches()
+    if problems:
+        raise analysis_error(
+            "ANA002", "the .map does not belong to the .bin: " + "; ".join(problems), file
+        )
 
 
 def load_binary(bin_path: str | Path, map_path: str | Path) -> AnalysisPolicy:
