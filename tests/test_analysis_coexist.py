@@ -134,6 +134,22 @@ def oracle(policy: AnalysisPolicy) -> tuple[dict[str, tuple[int, ...]], tuple[in
     return found, boot
 
 
+def _may_start_beside(
+    types: tuple[int, ...], running: list[tuple[int, ...]], sets: tuple[tuple[int, ...], ...]
+) -> bool:
+    """Section 2 step 2 for one create: the conflict aggregate of the running
+    domains (step 3 summed over them, whatever order they started in) must be
+    0 for every type of the new domain."""
+    aggregate: dict[int, int] = {}
+    for own in running:
+        for conflict in sets:
+            if set(conflict) & set(own):
+                for u in conflict:
+                    if u not in own:
+                        aggregate[u] = aggregate.get(u, 0) + 1
+    return all(aggregate.get(t, 0) == 0 for t in types)
+
+
 def feasible_sets(
     labels: dict[str, tuple[int, ...]], boot: tuple[int, ...], sets: tuple[tuple[int, ...], ...]
 ) -> set[frozenset[str]]:
@@ -148,8 +164,7 @@ def feasible_sets(
             for x in combo:
                 rest = s - {x}
                 running = [boot] + [labels[n] for n in sorted(rest)]
-                if rest in ok and chwall_create_ok([*running, labels[x]], sets):
-                    # running order does not matter for the rest: it is feasible
+                if rest in ok and _may_start_beside(labels[x], running, sets):
                     ok.add(s)
                     break
     return ok

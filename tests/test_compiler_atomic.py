@@ -211,6 +211,53 @@ def test_a_kill_while_writing_leaves_each_file_whole(tmp_path: Path) -> None:
         killed_while_writing += proc.wait() == -signal.SIGKILL and extra is not None
         for kind, path in (("map", files.map), ("bin", files.bin)):
             assert Path(path).read_bytes() in (old[kind], new[kind]), f"{path} is partial"
+        # what reads the pair sees it whole: both old or both new
+        HostPaths(root).policy_files(NAME).settled()
+        pair = (Path(files.map).read_bytes(), Path(files.bin).read_bytes())
+        assert pair in ((old["map"], old["bin"]), (new["map"], new["bin"]))
         for leftover in folder.glob(".*.tmp"):  # a kill cannot clean up; no harm done
             leftover.unlink()
     assert killed_while_writing >= 3
+
+
+def test_a_kill_between_the_two_renames_is_finished_by_the_next_reader(
+    compiled: tuple[HostPaths, Path, dict[str, bytes]],
+) -> None:
+    """The process dies right after the `.map` is renamed into place and
+    before the `.bin` is: the journal lets the next reader finish the batch,
+    so nobody sees the new `.map` beside the old `.bin`."""
+    paths, folder, old = compiled
+    files = paths.policy_files(NAME)
+    code = (
+        "import os\nfrom pathlib import Path\n"
+        "from xm_core.paths import HostPaths\nfrom xm_core.policy import make_policy\n"
+        "real = os.replace\n"
+        "def dying(src, dst):\n"
+        "    if str(dst).endswith('.bin'):\n"
+        "        os._exit(9)  # a kill: no clean-up, no rollback\n"
+        "    real(src, dst)\n"
+        "os.replace = dying\n"
+        f"make_policy(HostPaths(Path({str(paths.root)!r})), {NAME!r})\n"
+    )
+    died = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True)
+    assert died.returncode == 9, died.stderr
+    new_map = Path(files.map).read_bytes()
+    assert new_map != old[files.map]  # the .map is new ...
+    assert Path(files.bin).read_bytes() == old[files.bin]  # ... the .bin still old
+    assert (folder / ".atomic.map.pending").exists()
+
+    loaded = subprocess.run(
+        [sys.executable, "-m", "xm_core", "--root", str(paths.root), "loadpolicy", NAME],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    # a reader of the pair finished the batch first: the pair it read belongs together
+    assert "does not belong" not in loaded.stderr and "Traceback" not in loaded.stderr
+    assert not (folder / ".atomic.map.pending").exists()
+    finished = {p: Path(p).read_bytes() for p in (files.map, files.bin)}
+    assert finished[files.map] == new_map
+    make_policy(paths, NAME)  # a clean compile of the same source writes the same pair
+    assert {p: Path(p).read_bytes() for p in (files.map, files.bin)} == finished
+    leftovers = sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+    assert leftovers == []

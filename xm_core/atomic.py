@@ -1,7 +1,14 @@
 """Atomic file writes: a temporary file in the same folder, written in full,
 fsynced, given the mode (and owner) of the file it replaces, then renamed
 over it, and the folder fsynced. A failure at any point leaves the old file
-as it was and no temporary behind."""
+as it was and no temporary behind.
+
+Several files that belong together (a `.map` and its `.bin`) are written as
+one batch: all temporaries first, then a small journal naming them, then
+the renames. A failure puts back what was renamed; a kill between two
+renames leaves the journal, and `finish_pending` (run by everything that
+reads such files) renames the rest forward, so no reader sees a mixed pair.
+"""
 
 from __future__ import annotations
 
@@ -80,6 +87,55 @@ def _keep_old(path: Path) -> Path | None:
     return Path(name)
 
 
+PENDING_SUFFIX = ".pending"
+
+
+def _journal_path(first: Path) -> Path:
+    return first.with_name(f".{first.name}{PENDING_SUFFIX}")
+
+
+def _write_journal(journal: Path, temps: list[tuple[Path, Path]], olds: list[Path]) -> None:
+    lines = [f"replace\t{tmp}\t{path}" for tmp, path in temps]
+    lines += [f"drop\t{old}" for old in olds]
+    fd, tmp = _exclusive_name(journal.parent, journal.name, ".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, journal)  # the journal is whole or absent, never partial
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(journal.parent)
+
+
+def finish_pending(first: Path) -> bool:
+    """Complete a batch whose first file is `first` if a kill stopped it
+    between its renames. Every temporary the journal names was complete and
+    fsynced before the journal was written, so renaming the rest forward
+    finishes the batch. True when there was one to finish."""
+    journal = _journal_path(first)
+    try:
+        lines = journal.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return False
+    folders = {journal.parent}
+    for line in lines:
+        fields = line.split("\t")
+        if fields[0] == "replace" and len(fields) == 3 and os.path.exists(fields[1]):
+            os.replace(fields[1], fields[2])
+            folders.add(Path(fields[2]).parent)
+        elif fields[0] == "drop" and len(fields) == 2:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(fields[1])
+    os.unlink(journal)
+    for folder in folders:
+        _fsync_dir(folder)
+    return True
+
+
 def atomic_write_many(
     items: Sequence[tuple[Path, Chunk | Sequence[Chunk]]], mode: int | None = None
 ) -> None:
@@ -87,16 +143,21 @@ def atomic_write_many(
     fsynced are they renamed into place, one right after the other. A failure
     before or during the renames changes none of the files: files already
     renamed get their old contents back (kept as hard links until the batch
-    is done)."""
+    is done). A kill between the renames is finished by `finish_pending`."""
     temps: list[tuple[Path, Path]] = []
     olds: list[tuple[Path, Path | None]] = []
     done: list[tuple[Path, Path | None]] = []
+    journal: Path | None = None
+    if len(items) > 1:
+        finish_pending(items[0][0])  # an earlier batch of these files comes first
     try:
         for path, data in items:
             chunks = [data] if isinstance(data, bytes | bytearray | memoryview) else data
             temps.append((_write_temp(path, chunks, mode), path))
         if len(temps) > 1:
             olds = [(path, _keep_old(path)) for _, path in temps]
+            journal = _journal_path(temps[0][1])
+            _write_journal(journal, temps, [old for _, old in olds if old is not None])
         for (tmp, path), (_, old) in zip(temps, olds or [(p, None) for _, p in temps], strict=True):
             os.replace(tmp, path)
             done.append((path, old))
@@ -112,6 +173,9 @@ def atomic_write_many(
                 os.unlink(tmp)
         raise
     finally:
+        if journal is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(journal)
         for _, old in olds:
             if old is not None:
                 with contextlib.suppress(OSError):

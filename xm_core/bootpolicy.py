@@ -86,7 +86,7 @@ def read_policy_binary(paths: HostPaths, policy: str) -> bytes:
     """The compiled `.bin` of `policy`, checked to decode as a policy."""
     from acm.binfmt import decode_binary
 
-    files = paths.policy_files(policy)  # checks the name (ACM005)
+    files = paths.policy_files(policy).settled()  # checks the name (ACM005)
     if not os.path.isfile(files.bin):
         if os.path.isfile(files.xml):
             raise XmError(

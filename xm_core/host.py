@@ -345,7 +345,7 @@ def _read_compiled(paths: HostPaths, name: str) -> tuple[bytes, BinaryPolicy, by
     from acm.binfmt import decode_binary
     from acm.mapfile import parse_map
 
-    files = paths.policy_files(name)  # checks the dotted name first
+    files = paths.policy_files(name).settled()  # checks the dotted name first
     try:
         raw = Path(files.bin).read_bytes()
     except FileNotFoundError:

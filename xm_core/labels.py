@@ -115,7 +115,7 @@ def policy_map(paths: HostPaths, policy: str) -> PolicyMap:
 
     if policy in NO_POLICY:
         raise XmError(f"Cannot translate labels for '{policy}' policy.")
-    files = paths.policy_files(policy)  # PolicyError ACM005 on a bad name, before any I/O
+    files = paths.policy_files(policy).settled()  # a bad name: ACM005, before any I/O
     source = files.map
     try:
         raw = Path(files.map).read_bytes()

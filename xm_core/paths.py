@@ -113,6 +113,15 @@ class PolicyFiles:
     map: str
     bin: str
 
+    def settled(self) -> PolicyFiles:
+        """These files, once a compile that a kill interrupted between the
+        renames of the `.map` and the `.bin` is finished (xm_core.atomic):
+        what reads them never sees a new `.map` beside an old `.bin`."""
+        from xm_core.atomic import finish_pending
+
+        finish_pending(Path(self.map))
+        return self
+
 
 def host_paths(option: str | None = None) -> HostPaths:
     root, how = resolve_root(option)

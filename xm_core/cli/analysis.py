@@ -26,7 +26,7 @@ def load(ctx: click.Context, text: str) -> Any:
 
     if Path(text).is_file() or text.endswith(FILE_SUFFIXES) or "/" in text:
         return load_policy_file(text)
-    files = paths_of(ctx).policy_files(text)  # refuses a bad name (ACM005) first
+    files = paths_of(ctx).policy_files(text).settled()  # a bad name: ACM005 first
     compiled_only = not Path(files.xml).exists() and Path(files.bin).exists()
     return load_policy_file(files.bin if compiled_only else files.xml)
 
