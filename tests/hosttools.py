@@ -3,8 +3,10 @@ loaded), labeled resources, and a CliRunner that types `xm` commands."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner, Result
 
@@ -98,3 +100,14 @@ def snapshot(paths: HostPaths) -> tuple[object, ...]:
             (policy.state, policy.name, policy.binary, policy.generation),
             [store.ste_cache(d.domid) for d in store.domains()],
         )
+
+
+ACMHOST_SCHEMAS = Path(__file__).resolve().parent / "data" / "acmhost"
+
+
+def check_schema(doc: Any, name: str) -> None:
+    """The documented JSON shape (tests/data/acmhost/<name>.schema.json)."""
+    import jsonschema
+
+    schema = json.loads((ACMHOST_SCHEMAS / f"{name}.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)

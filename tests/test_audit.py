@@ -9,10 +9,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
-from tests.hosttools import HOST_DATA, compile_example, snapshot, xm_run
+from tests.hosttools import HOST_DATA, check_schema, compile_example, snapshot, xm_run
 from xm_core.paths import EXAMPLE_POLICY, HostPaths
 from xm_core.store import DeviceRecord, open_store
 
@@ -41,15 +40,6 @@ def clean_host(root: Path) -> HostPaths:
 @pytest.fixture
 def paths(tmp_path: Path) -> HostPaths:
     return clean_host(tmp_path / "root")
-
-
-SCHEMAS = Path(__file__).resolve().parent / "data" / "acmhost"
-
-
-def check_schema(doc: Any, name: str) -> None:
-    """The documented JSON shape (tests/data/acmhost/<name>.schema.json)."""
-    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
-    jsonschema.Draft202012Validator(schema).validate(doc)
 
 
 def audit(paths: HostPaths) -> tuple[int, dict[str, Any]]:

@@ -7,10 +7,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
-from tests.hosttools import compile_example, install_configs, loaded_host, snapshot, xm_run
+from tests.hosttools import (
+    check_schema,
+    compile_example,
+    install_configs,
+    loaded_host,
+    snapshot,
+    xm_run,
+)
 from xm_core.paths import EXAMPLE_POLICY, HostPaths
 from xm_core.store import open_store
 
@@ -25,15 +31,6 @@ TWO_SETS = str(DATA / "acmtest" / "two_sets-security_policy.xml")
 def root(tmp_path: Path) -> Path:
     loaded_host(tmp_path / "root")
     return tmp_path / "root"
-
-
-SCHEMAS = Path(__file__).resolve().parent / "data" / "acmhost"
-
-
-def check_schema(doc: Any, name: str) -> None:
-    """The documented JSON shape (tests/data/acmhost/<name>.schema.json)."""
-    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
-    jsonschema.Draft202012Validator(schema).validate(doc)
 
 
 def diff_json(root: Path, old: str, new: str) -> tuple[int, dict[str, Any]]:

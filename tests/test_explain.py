@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
 from tests.hosttools import (
     HOST_DATA,
+    check_schema,
     compile_example,
     install_configs,
     loaded_host,
@@ -28,15 +28,6 @@ ACMTEST = Path(__file__).resolve().parent / "data" / "acmtest"
 def root(tmp_path: Path) -> Path:
     loaded_host(tmp_path / "root")
     return tmp_path / "root"
-
-
-SCHEMAS = Path(__file__).resolve().parent / "data" / "acmhost"
-
-
-def check_schema(doc: Any, name: str) -> None:
-    """The documented JSON shape (tests/data/acmhost/<name>.schema.json)."""
-    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
-    jsonschema.Draft202012Validator(schema).validate(doc)
 
 
 def explain_json(root: Path, *args: str) -> tuple[int, dict[str, Any]]:

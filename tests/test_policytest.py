@@ -8,16 +8,14 @@ import shutil
 import tempfile
 import tomllib
 from pathlib import Path
-from typing import Any
 
-import jsonschema
 import pytest
 import xmlschema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from tests.hosttools import compile_example, xm_run
+from tests.hosttools import check_schema, compile_example, xm_run
 from xm_core.paths import EXAMPLE_POLICY, HostPaths
 
 ACMTEST = Path(__file__).resolve().parent / "data" / "acmtest"
@@ -39,15 +37,6 @@ def steps_in(files: list[Path]) -> int:
 def user_root(host_root: Path) -> Path:
     """The user's host: the example policy's XML, nothing compiled or loaded."""
     return host_root
-
-
-SCHEMAS = Path(__file__).resolve().parent / "data" / "acmhost"
-
-
-def check_schema(doc: Any, name: str) -> None:
-    """The documented JSON shape (tests/data/acmhost/<name>.schema.json)."""
-    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
-    jsonschema.Draft202012Validator(schema).validate(doc)
 
 
 def test_help(tmp_path: Path) -> None:
