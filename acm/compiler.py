@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from acm.errors import Diagnostics, PolicyError, Severity
 from acm.model import (
@@ -52,8 +52,7 @@ from acm.source import (
 MAX_BINARY_SIZE = 0xFFFFFFFF  # the `.bin` header's `len` is a uint32
 
 
-@dataclass
-class SsidEntry:
+class SsidEntry(NamedTuple):
     """One entry of a part's SSID list while it is being built."""
 
     name: str
@@ -62,8 +61,7 @@ class SsidEntry:
     label: LabelSource | None  # None for the null entry
 
 
-@dataclass
-class CompileResult:
+class CompileResult(NamedTuple):
     policy: CompiledPolicy | None
     diagnostics: Diagnostics
     # SSID lists in final order, with the source label of each entry.

@@ -9,8 +9,8 @@ cannot go on.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Severity(StrEnum):
@@ -23,8 +23,12 @@ class Severity(StrEnum):
         return {"error": 3, "warning": 2, "info": 1}[self.value]
 
 
-@dataclass(frozen=True)
-class Location:
+# Records are NamedTuples, not dataclasses: `xm makepolicy` has a start-up
+# budget, and importing dataclasses (which imports inspect) costs more than
+# the whole compile of a small policy.
+
+
+class Location(NamedTuple):
     """Where a finding was made. `line`/`column` are 1-based, 0 when unknown."""
 
     file: str = ""
@@ -39,11 +43,10 @@ class Location:
         return self.file
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(NamedTuple):
     code: str
     message: str
-    location: Location = field(default_factory=Location)
+    location: Location = Location()
     severity: Severity = Severity.ERROR
 
     @property

@@ -3,13 +3,14 @@
 `BinaryPolicy` is exactly what the `.bin` says (no names); `PolicyMap` is
 exactly what the `.map` says (names, kinds, numbering). `CompiledPolicy`
 pairs the two. Type sets are tuples of type numbers in ascending order.
+The records are NamedTuples (cheap to define; see acm.errors).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property
+from typing import NamedTuple
 
 from acm.source import LabelKind
 
@@ -37,8 +38,7 @@ class PolicyCode(IntEnum):
         return {0: "NULL", 1: "CHINESE WALL", 2: "SIMPLE TYPE ENFORCEMENT"}[self.value]
 
 
-@dataclass(frozen=True)
-class ChwallPolicy:
+class ChwallPolicy(NamedTuple):
     max_types: int
     ssids: tuple[TypeSet, ...]
     conflict_sets: tuple[TypeSet, ...]
@@ -48,8 +48,7 @@ class ChwallPolicy:
         return len(self.ssids)
 
 
-@dataclass(frozen=True)
-class StePolicy:
+class StePolicy(NamedTuple):
     max_types: int
     ssids: tuple[TypeSet, ...]
 
@@ -58,8 +57,7 @@ class StePolicy:
         return len(self.ssids)
 
 
-@dataclass(frozen=True)
-class BinaryPolicy:
+class BinaryPolicy(NamedTuple):
     reference_name: str
     primary: PolicyCode
     secondary: PolicyCode
@@ -74,8 +72,7 @@ class BinaryPolicy:
         return None
 
 
-@dataclass(frozen=True)
-class SsidLabel:
+class SsidLabel(NamedTuple):
     """One `LABEL->SSID` line: the label owning SSID number `ssid` of a part."""
 
     name: str
@@ -83,14 +80,16 @@ class SsidLabel:
     ssid: int
 
 
-@dataclass(frozen=True)
-class MapPart:
-    """What the `.map` says about one policy part."""
-
+class _MapPartFields(NamedTuple):
     code: PolicyCode
     types: tuple[str, ...]  # type names by type number
     labels: tuple[SsidLabel, ...]  # by SSID number
     ssid_types: tuple[TypeSet, ...]  # the SSID->TYPE lines, by SSID number
+
+
+class MapPart(_MapPartFields):
+    """What the `.map` says about one policy part. (A subclass of the record
+    so that it has a `__dict__` for the cached label index.)"""
 
     def type_names(self, types: TypeSet) -> list[str]:
         return [self.types[t] for t in types]
@@ -105,8 +104,7 @@ class MapPart:
         return {name: tuple(entries) for name, entries in found.items()}
 
 
-@dataclass(frozen=True)
-class PolicyMap:
+class PolicyMap(NamedTuple):
     reference_name: str
     policy_file: str
     binary_file: str
@@ -123,8 +121,7 @@ class PolicyMap:
         return None
 
 
-@dataclass(frozen=True)
-class CompiledPolicy:
+class CompiledPolicy(NamedTuple):
     binary: BinaryPolicy
     map: PolicyMap
 

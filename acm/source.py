@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -83,16 +82,14 @@ class Named(NamedTuple):
     tag: str  # local tag name, used to find the column when one is needed
 
 
-@dataclass
-class TypeGroup:
+class TypeGroup(NamedTuple):
     """One `SimpleTypeEnforcementTypes` or `ChineseWallTypes` element of a label."""
 
     types: list[Named]
     line: int
 
 
-@dataclass
-class LabelSource:
+class LabelSource(NamedTuple):
     name: Named
     kind: LabelKind
     ste_groups: list[TypeGroup]
@@ -100,25 +97,22 @@ class LabelSource:
     line: int
 
 
-@dataclass
-class ConflictSetSource:
+class ConflictSetSource(NamedTuple):
     name: str | None
     types: list[Named]
     line: int
 
 
-@dataclass
-class PartSource:
+class PartSource(NamedTuple):
     """The STE or Chinese Wall part: its declared types (and conflict sets)."""
 
     types: list[Named]
     priority: str | None
     line: int
-    conflict_sets: list[ConflictSetSource] = field(default_factory=list)
+    conflict_sets: tuple[ConflictSetSource, ...] = ()
 
 
-@dataclass
-class PolicySource:
+class _PolicySourceFields(NamedTuple):
     file: str
     text: bytes
     policy_name: Named
@@ -129,6 +123,11 @@ class PolicySource:
     vm_labels: list[LabelSource]
     res_labels: list[LabelSource]
     comments: list[tuple[str, int]]  # (text, line) of every comment, for lint suppressions
+
+
+class PolicySource(_PolicySourceFields):
+    """A parsed policy as written, with lines. (A subclass of the record so
+    that it has a `__dict__` for the cached line offsets.)"""
 
     @property
     def labels(self) -> list[LabelSource]:
@@ -154,8 +153,7 @@ class PolicySource:
 FlatLabel = tuple[str, LabelKind, list[list[str]], list[list[str]]]
 
 
-@dataclass
-class FlatPolicy:
+class FlatPolicy(NamedTuple):
     """What the compiler needs of a schema-valid policy, without lines.
 
     `ste_types`/`chwall_types` are None when the policy has no such part.
@@ -441,13 +439,12 @@ def _build_source(root: etree._Element, data: bytes, file: str) -> PolicySource:
     if cw_el is not None:
         types_el = cw_el.find(T_CHWALL_TYPES)
         assert types_el is not None
-        chwall = PartSource(_types(types_el), cw_el.get("priority"), _line(cw_el))
         sets_el = cw_el.find(T_CONFLICT_SETS)
-        if sets_el is not None:
-            chwall.conflict_sets = [
-                ConflictSetSource(c.get("name"), _types(c), _line(c))
-                for c in sets_el.iterchildren(T_CONFLICT)
-            ]
+        conflict_sets = tuple(
+            ConflictSetSource(c.get("name"), _types(c), _line(c))
+            for c in (sets_el.iterchildren(T_CONFLICT) if sets_el is not None else ())
+        )
+        chwall = PartSource(_types(types_el), cw_el.get("priority"), _line(cw_el), conflict_sets)
 
     bootstrap = None
     vm_labels: list[LabelSource] = []
@@ -535,11 +532,12 @@ def _build_flat(root: etree._Element) -> FlatPolicy | None:
     header = root.find(T_HEADER)
     assert header is not None  # the schema requires it
     policy_name = next(header.iterchildren(T_POLICY_NAME))
-    flat = FlatPolicy(_text(policy_name), None, None, [], None, [])
     subjects = root.find(f"{T_TEMPLATE}/{T_SUBJECTS}")
-    if subjects is not None:
-        flat.bootstrap = subjects.get("bootstrap", "")
-    labels = flat.labels
+    bootstrap = subjects.get("bootstrap", "") if subjects is not None else None
+    ste_types: list[str] | None = None
+    chwall_types: list[str] | None = None
+    conflict_sets: list[list[str]] = []
+    labels: list[FlatLabel] = []
     pos = 0
     ste_groups: list[list[str]] | None = None  # of the label being read
     cw_groups: list[list[str]] = []
@@ -557,11 +555,11 @@ def _build_flat(root: etree._Element) -> FlatPolicy | None:
         if ste_groups is not None:
             (ste_groups if tag == T_STE_TYPES else cw_groups).append(group)
         elif tag == T_STE_TYPES:
-            flat.ste_types = group
+            ste_types = group
         elif tag == T_CHWALL_TYPES:
-            flat.chwall_types = group
+            chwall_types = group
         else:
-            flat.conflict_sets.append(group)
+            conflict_sets.append(group)
     if pos != len(types) or len(labels) != len(names):
         return None  # not the shape the schema promises; let the full model decide
-    return flat
+    return FlatPolicy(_text(policy_name), ste_types, chwall_types, conflict_sets, bootstrap, labels)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ CORPUS = [EXAMPLE_XML, *sorted(GOLDEN.glob("*-security_policy.xml")), *sorted(DA
 
 
 def with_paths(compiled: CompiledPolicy) -> CompiledPolicy:
-    pmap = dataclasses.replace(compiled.map, policy_file="pol/x.xml", binary_file="pol/x.bin")
+    pmap = compiled.map._replace(policy_file="pol/x.xml", binary_file="pol/x.bin")
     return CompiledPolicy(compiled.binary, pmap)
 
 
@@ -83,7 +82,7 @@ def _binary(**changes: object) -> BinaryPolicy:
         ChwallPolicy(1, ((), (0,)), ((0,),)),
         StePolicy(1, ((), (0,))),
     )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return base._replace(**changes)  # type: ignore[arg-type]
 
 
 def test_a_binary_no_source_can_give_is_refused() -> None:
@@ -107,23 +106,22 @@ def test_a_map_that_does_not_belong_or_cannot_be_written_is_refused() -> None:
         decompile(example.binary, other.map)
     ste = example.map.ste
     assert ste is not None
-    bad_name = dataclasses.replace(
-        ste, labels=(*ste.labels[:2], SsidLabel("ctl\x01char", LabelKind.VM, 2), *ste.labels[3:])
+    bad_name = ste._replace(
+        labels=(*ste.labels[:2], SsidLabel("ctl\x01char", LabelKind.VM, 2), *ste.labels[3:])
     )
     with pytest.raises(PolicyError, match="cannot be written in XML"):
-        decompile(example.binary, dataclasses.replace(example.map, ste=bad_name))
-    twin_types = dataclasses.replace(ste, types=("same",) * len(ste.types))
+        decompile(example.binary, example.map._replace(ste=bad_name))
+    twin_types = ste._replace(types=("same",) * len(ste.types))
     with pytest.raises(PolicyError, match="ACM010"):
-        decompile(example.binary, dataclasses.replace(example.map, ste=twin_types))
-    res_first = dataclasses.replace(
-        ste, labels=(*ste.labels[:7], SsidLabel("x", LabelKind.VM, 7), *ste.labels[8:])
+        decompile(example.binary, example.map._replace(ste=twin_types))
+    res_first = ste._replace(
+        labels=(*ste.labels[:7], SsidLabel("x", LabelKind.VM, 7), *ste.labels[8:])
     )
-    res_first = dataclasses.replace(
-        res_first,
+    res_first = res_first._replace(
         labels=(*res_first.labels[:2], SsidLabel("r", LabelKind.RES, 2), *res_first.labels[3:]),
     )
     with pytest.raises(PolicyError, match="follows a resource entry"):
-        decompile(example.binary, dataclasses.replace(example.map, ste=res_first))
+        decompile(example.binary, example.map._replace(ste=res_first))
 
 
 def test_bad_files_are_one_clear_error(tmp_path: Path) -> None:

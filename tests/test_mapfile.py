@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -174,8 +173,8 @@ def policy_maps(draw: st.DrawFn) -> PolicyMap:
     ste = draw(st.none() | map_parts(PolicyCode.STE))
     m = _map(ste, chwall)
     paths = st.text(alphabet=NAME_CHARS + "/ ", max_size=40)
-    return dataclasses.replace(
-        m, reference_name=draw(map_names), policy_file=draw(paths), binary_file=draw(paths)
+    return m._replace(
+        reference_name=draw(map_names), policy_file=draw(paths), binary_file=draw(paths)
     )
 
 
@@ -221,7 +220,6 @@ def test_a_damaged_map_is_refused_or_read_never_a_crash(data: bytes) -> None:
 def test_map_mismatches_names_every_disagreement() -> None:
     """The one check loadpolicy and the analyses share: a `.map` that does
     not describe its `.bin` is caught, each way it differs listed."""
-    import dataclasses
 
     from acm.compiler import compile_policy
     from acm.model import CompiledPolicy
@@ -233,17 +231,16 @@ def test_map_mismatches_names_every_disagreement() -> None:
     ste = compiled.map.ste
     assert ste is not None
     swapped = (ste.ssid_types[0], ste.ssid_types[2], ste.ssid_types[1], *ste.ssid_types[3:])
-    other = dataclasses.replace(
-        compiled.map,
+    other = compiled.map._replace(
         reference_name="other.policy",
-        ste=dataclasses.replace(ste, ssid_types=swapped),
+        ste=ste._replace(ssid_types=swapped),
     )
     problems = CompiledPolicy(compiled.binary, other).map_mismatches()
     assert problems == [
         "its reference name 'other.policy' is not the binary's 'example.chwall_ste.client_v1'",
         "its STE SSIDs differ from the binary's",
     ]
-    no_ste = dataclasses.replace(compiled.map, ste=None)
+    no_ste = compiled.map._replace(ste=None)
     assert CompiledPolicy(compiled.binary, no_ste).map_mismatches() == [
         "it has other policy parts than the binary"
     ]

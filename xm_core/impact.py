@@ -12,7 +12,6 @@ NEW would break; the user's host is only read.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import sqlite3
 import tempfile
@@ -147,7 +146,7 @@ def host_impact(paths: HostPaths, diff: PolicyDiff) -> HostImpact:
         scratch = HostPaths(Path(tmp))
         _copy_state(paths, scratch)
         files = scratch.policy_files(SCRATCH_NAME)
-        pmap = dataclasses.replace(new.compiled.map, policy_file=files.xml, binary_file=files.bin)
+        pmap = new.compiled.map._replace(policy_file=files.xml, binary_file=files.bin)
         Path(files.bin).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_many(
             [

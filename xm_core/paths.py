@@ -10,8 +10,8 @@ root privileges.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from acm.names import BIN_SUFFIX, MAP_SUFFIX, POLICY_SUFFIX, policy_prefix
 
@@ -48,8 +48,7 @@ def example_policy_bytes() -> bytes:
     return (Path(__file__).parent / "data" / EXAMPLE_DATA_FILE).read_bytes()
 
 
-@dataclass(frozen=True)
-class HostPaths:
+class HostPaths(NamedTuple):
     root: Path
 
     def under(self, rel: str) -> Path:
@@ -106,8 +105,7 @@ class HostPaths:
         atomic_write(target, example_policy_bytes())
 
 
-@dataclass(frozen=True)
-class PolicyFiles:
+class PolicyFiles(NamedTuple):
     name: str
     xml: str
     map: str

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from acm.errors import Diagnostics, PolicyError
 from xm_core.atomic import atomic_write_many
 from xm_core.paths import HostPaths, PolicyFiles
 
 
-@dataclass
-class MakePolicyResult:
+class MakePolicyResult(NamedTuple):
     files: PolicyFiles
     warnings: Diagnostics
 
@@ -33,16 +32,27 @@ def make_policy(paths: HostPaths, name: str, policy_dir: str | None = None) -> M
     output file is touched. The name is checked before anything is opened."""
     check_policy_dir(policy_dir)
     files = paths.policy_files(name, policy_dir)  # raises ACM005 on a bad name
-    from dataclasses import replace
-
     from acm.binfmt import binary_chunks
     from acm.compiler import compile_file
     from acm.mapfile import render_map
 
     compiled, findings = compile_file(files.xml)
-    map_bytes = render_map(replace(compiled.map, policy_file=files.xml, binary_file=files.bin))
+    map_bytes = render_map(compiled.map._replace(policy_file=files.xml, binary_file=files.bin))
     # The `.bin` matrices are made chunk by chunk while they are written.
     atomic_write_many(
         [(Path(files.map), map_bytes), (Path(files.bin), binary_chunks(compiled.binary))]
     )
     return MakePolicyResult(files, findings)
+
+
+def make_policy_under(root: str | None, name: str, policy_dir: str | None) -> MakePolicyResult:
+    """`xm makepolicy`: compile `name` into the policy tree of the host root
+    chosen by `root` (the --root option, None when absent)."""
+    from acm.names import check_policy_name
+    from xm_core.paths import host_paths
+
+    # Both are checked before the host root is resolved: a new per-user root
+    # would otherwise be created and seeded for a command that is refused.
+    check_policy_name(name)
+    check_policy_dir(policy_dir)
+    return make_policy(host_paths(root), name, policy_dir)

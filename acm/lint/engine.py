@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from acm.compiler import compile_source
@@ -109,7 +109,7 @@ def lint_target(target: LintTarget, config: LintConfig = DEFAULT_CONFIG) -> list
         if d.code in disabled:
             continue
         level = config.severity.get(d.code)
-        findings.append(replace(d, severity=level) if level is not None else d)
+        findings.append(d._replace(severity=level) if level is not None else d)
     return sorted(findings, key=_order)
 
 
