@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from xm_core.launch import quiet_on_closed_pipe
+
 # name -> "module:attribute"; the modules are imported on first use only.
 XM_COMMANDS: dict[str, str] = {
     "makepolicy": "xm_core.cli.policy:makepolicy",
@@ -111,16 +113,8 @@ def acm_group() -> None:
     """Beyond Xen: lint, graphs, flows, explanations, diff, decompile, tests, audit."""
 
 
-def _quiet_on_closed_pipe() -> None:
-    """`xm list | head` ends like any Unix tool when head closes the pipe:
-    killed by SIGPIPE, with no error message or traceback."""
-    import signal
-
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-
-
 def main(argv: list[str] | None = None) -> None:
-    _quiet_on_closed_pipe()
+    quiet_on_closed_pipe()
     xm.main(args=argv, prog_name="xm")
 
 
@@ -128,6 +122,6 @@ def lint_main(argv: list[str] | None = None) -> None:
     """The `acm-lint` console script: `xm acm lint` on its own."""
     from xm_core.cli.lint import lint
 
-    _quiet_on_closed_pipe()
+    quiet_on_closed_pipe()
     args = sys.argv[1:] if argv is None else argv
     lint.main(args=args, prog_name="acm-lint")

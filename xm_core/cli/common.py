@@ -40,22 +40,9 @@ def handle_errors(func: F) -> F:
 
         try:
             return func(*args, **kwargs)
-        except PolicyError as exc:
+        except (PolicyError, XmError, OSError) as exc:
             if debug:
                 raise
-            render.policy_error(exc)
-            sys.exit(1)
-        except XmError as exc:
-            if debug:
-                raise
-            render.xm_error(exc)
-            sys.exit(exc.exit_code)
-        except OSError as exc:
-            if debug:
-                raise
-            render.xm_error(
-                XmError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
-            )
-            sys.exit(1)
+            sys.exit(render.failure(exc))
 
     return wrapper  # type: ignore[return-value]

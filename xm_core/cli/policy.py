@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from xm_core.cli.common import handle_errors, paths_of
+from xm_core.cli.common import handle_errors, root_option
 
 
 @click.command()
@@ -18,13 +18,7 @@ def makepolicy(ctx: click.Context, policy_dir: str | None, policy: str) -> None:
     Silent on success (warnings go to stderr); on failure every finding is
     printed as file:line:col: error CODE: message and nothing is written.
     """
-    from acm.names import check_policy_name
     from xm_core import render
-    from xm_core.policy import check_policy_dir, make_policy
+    from xm_core.policy import make_policy_under
 
-    # Both are checked before the host root is resolved: a new per-user root
-    # would otherwise be created and seeded for a command that is refused.
-    check_policy_name(policy)
-    check_policy_dir(policy_dir)
-    result = make_policy(paths_of(ctx), policy, policy_dir)
-    render.warnings(result.warnings)
+    render.warnings(make_policy_under(root_option(ctx), policy, policy_dir).warnings)

@@ -47,6 +47,19 @@ def policy_error(exc: PolicyError) -> None:
         err(d.format())
 
 
+def failure(exc: PolicyError | XmError | OSError) -> int:
+    """Print a failed command's error the way every `xm` command does and
+    return its exit status (2 for usage errors, else 1)."""
+    if isinstance(exc, PolicyError):
+        policy_error(exc)
+        return 1
+    if isinstance(exc, XmError):
+        xm_error(exc)
+        return exc.exit_code
+    xm_error(XmError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)))
+    return 1
+
+
 def warnings(found: Diagnostics) -> None:
     """Warnings of a successful stage go to stderr; stdout stays silent."""
     for d in found:

@@ -1,0 +1,216 @@
+"""The `xm` console script (xm_core.launch): the plain forms of
+`xm makepolicy` run without click, everything else goes to click, and both
+paths answer every command line alike."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import xm_core.cli
+from tests.conftest import DATA, REPO
+from xm_core import launch
+from xm_core.launch import makepolicy_call
+from xm_core.paths import POLICIES_REL, HostPaths
+
+EXAMPLE = "example.chwall_ste.client_v1"
+# name in the policy tree -> the file it is a copy of; one per outcome.
+POLICIES = {
+    "t.good": DATA / "compiler" / "valid.xml",
+    "t.warn": DATA / "compiler" / "acm023_type_twice_in_label.xml",
+    "t.bad": DATA / "compiler" / "acm011_ste_unknown_type.xml",
+    "t.broken": DATA / "compiler" / "acm001_not_well_formed.xml",
+}
+WORK = "@WORK@"  # stands for the workspace folder in command lines and outputs
+
+
+@pytest.mark.parametrize(
+    ("args", "call"),
+    [
+        (["makepolicy", EXAMPLE], (None, None, EXAMPLE)),
+        (["--root", "/r", "makepolicy", EXAMPLE], ("/r", None, EXAMPLE)),
+        (["--root=/r", "makepolicy", "-d", "pol", EXAMPLE], ("/r", "pol", EXAMPLE)),
+        (["makepolicy", EXAMPLE, "-d", "pol"], (None, "pol", EXAMPLE)),
+        (["--root=", "makepolicy", EXAMPLE], (None, None, EXAMPLE)),  # empty: not given
+        (["makepolicy", ""], (None, None, "")),  # refused later, as click would
+        (["makepolicy", "-d", "", "a.b"], (None, "", "a.b")),
+    ],
+)
+def test_plain_makepolicy_command_lines_are_recognised(
+    args: list[str], call: tuple[str | None, str | None, str]
+) -> None:
+    assert makepolicy_call(args) == call
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--help"],
+        ["makepolicy"],
+        ["makepolicy", "--help"],
+        ["makepolicy", "-h", EXAMPLE],
+        ["--debug", "makepolicy", EXAMPLE],
+        ["--root", "/r", "--root", "/s", "makepolicy", EXAMPLE],
+        ["--root"],
+        ["--root", "-x", "makepolicy", EXAMPLE],
+        ["--rooted", "makepolicy", EXAMPLE],
+        ["makepolicy", "a.b", "c.d"],
+        ["makepolicy", "-d", "x", "-d", "y", "a.b"],
+        ["makepolicy", "-d"],
+        ["makepolicy", "-d", "-x", "a.b"],
+        ["makepolicy", "-dpol", "a.b"],
+        ["makepolicy", "--", "a.b"],
+        ["makepolicy", "-", "a.b"],
+        ["labels"],
+        ["create", "x.cfg"],
+    ],
+)
+def test_every_other_command_line_goes_to_click(args: list[str]) -> None:
+    assert makepolicy_call(args) is None
+
+
+# ------------------------------------------------- both paths answer alike
+
+
+@contextmanager
+def _workspace() -> Iterator[Path]:
+    """A folder holding a host root (`root/`, with the example and POLICIES in
+    its policy tree) and a `-d` policy folder (`pol/`, the same policies);
+    the current directory while it is in use."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        root = work / "root"
+        HostPaths(root).seed_example()
+        for tree in (root / POLICIES_REL, work / "pol"):
+            for name, src in {**POLICIES, EXAMPLE: _example(root)}.items():
+                target = tree / (name.replace(".", "/") + "-security_policy.xml")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target != src:
+                    shutil.copy(src, target)
+        old = os.getcwd()
+        os.chdir(work)
+        try:
+            yield work
+        finally:
+            os.chdir(old)
+
+
+def _example(root: Path) -> Path:
+    return root / POLICIES_REL / "example/chwall_ste/client_v1-security_policy.xml"
+
+
+Outcome = tuple[int, str, str, dict[str, bytes]]
+
+
+def _run(entry: Callable[[list[str]], None], args: list[str]) -> Outcome:
+    """(exit status, stdout, stderr, files) of one command line run in a
+    fresh workspace, with the workspace's path written as WORK."""
+    with _workspace() as work:
+        argv = [a.replace(WORK, str(work)) for a in args]
+        out, err = StringIO(), StringIO()
+        pipe = signal.getsignal(signal.SIGPIPE)
+        os.environ["XM_ROOT"] = str(work / "root")  # for command lines without --root
+        try:
+            with redirect_stdout(out), redirect_stderr(err):
+                entry(argv)
+            status = 0
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        finally:
+            signal.signal(signal.SIGPIPE, pipe)  # both paths set it; not for pytest
+            del os.environ["XM_ROOT"]
+        files = {
+            str(p.relative_to(work)): p.read_bytes().replace(str(work).encode(), WORK.encode())
+            for p in sorted(work.rglob("*"))
+            if p.is_file()
+        }
+        text = (out.getvalue(), err.getvalue())
+        return (status, *(t.replace(str(work), WORK) for t in text), files)
+
+
+def _both(args: list[str]) -> tuple[Outcome, Outcome]:
+    return _run(launch.main, args), _run(xm_core.cli.main, args)
+
+
+roots = st.sampled_from(
+    [[], ["--root", f"{WORK}/root"], [f"--root={WORK}/root"], ["--root", ""], ["--root=x\0y"]]
+)
+names = st.sampled_from([EXAMPLE, *POLICIES, "t.missing", "a..b", "../x", "", "-x", "a/b"])
+dirs = st.sampled_from(
+    [[], ["-d", "pol"], ["-d", f"{WORK}/pol"], ["-d", "nowhere"], ["-d", "p\nq"]]
+)
+
+
+@settings(max_examples=60)
+@given(root=roots, policy_dir=dirs, name=names, dir_last=st.booleans())
+def test_the_fast_path_answers_as_click_does(
+    root: list[str], policy_dir: list[str], name: str, dir_last: bool
+) -> None:
+    rest = [name, *policy_dir] if dir_last else [*policy_dir, name]
+    fast, click_path = _both([*root, "makepolicy", *rest])
+    assert fast == click_path
+
+
+def test_the_fast_path_is_taken_and_compiles() -> None:
+    args = ["--root", f"{WORK}/root", "makepolicy", "t.warn"]
+    assert makepolicy_call(args) is not None
+    status, out, err, files = _run(launch.main, args)
+    assert (status, out) == (0, "")
+    assert "warning ACM023" in err
+    assert f"root/{POLICIES_REL}/t/warn.bin" in files
+
+
+def test_an_interrupt_ends_both_paths_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("xm_core.policy.make_policy_under", interrupted)
+    fast, click_path = _both(["--root", f"{WORK}/root", "makepolicy", EXAMPLE])
+    assert fast == click_path
+    assert fast[:3] == (1, "", "\nAborted!\n")
+
+
+def test_help_and_other_commands_go_through_the_launcher() -> None:
+    status, out, _, _ = _run(launch.main, ["makepolicy", "--help"])
+    assert status == 0 and out.startswith("Usage: xm makepolicy [OPTIONS] POLICY")
+    status, out, _, _ = _run(launch.main, ["--help"])
+    assert status == 0 and "cfgbootpolicy" in out and "makepolicy" in out
+
+
+# ------------------------------------------------- the installed script
+
+
+def test_the_installed_xm_makepolicy_loads_no_click(tmp_path: Path) -> None:
+    """What keeps `xm makepolicy` fast: neither click nor dataclasses (nor
+    anything heavier) is imported on its way."""
+    HostPaths(tmp_path).seed_example()
+    code = (
+        "import sys\n"
+        "from xm_core.launch import main\n"
+        "try:\n"
+        f"    main(['--root', {str(tmp_path)!r}, 'makepolicy', {EXAMPLE!r}])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "heavy = {'click', 'dataclasses', 'sqlite3', 'networkx', 'xmlschema', 'json',\n"
+        "         'tempfile', 'shutil', 'importlib.resources'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+    assert (tmp_path / POLICIES_REL / "example/chwall_ste/client_v1.bin").exists()

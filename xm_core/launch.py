@@ -1,0 +1,101 @@
+"""The `xm` console script.
+
+`xm makepolicy` must start in at most twice the time of a bare interpreter
+(issue 2), and importing click alone costs more than the interpreter does.
+So the plain forms of that one command,
+
+    xm [--root DIR] makepolicy [-d DIR] POLICY
+
+are recognised here and run without loading click. Anything else (help,
+`--debug`, another command, a value or argument that starts with `-`, a
+repeated or unknown option, a missing argument) goes to the click command
+line in `xm_core.cli`, which stays the one definition of every command.
+Both paths call the same function and print through the same renderer;
+tests/test_launch.py checks that they answer alike.
+"""
+
+from __future__ import annotations
+
+import sys
+
+# makepolicy's arguments as click would hand them over: (root, policy_dir, policy).
+MakePolicyCall = tuple[str | None, str | None, str]
+
+
+def makepolicy_call(args: list[str]) -> MakePolicyCall | None:
+    """The arguments of a plain `xm makepolicy` command line, or None for
+    every other command line (which click then parses)."""
+    root: str | None = None
+    pos = 0
+    while pos < len(args) and args[pos].startswith("--root"):
+        if root is not None:
+            return None
+        token = args[pos]
+        if token.startswith("--root="):
+            root = token[len("--root=") :]
+            pos += 1
+        elif token == "--root" and pos + 1 < len(args):
+            root = args[pos + 1]
+            pos += 2
+        else:
+            return None
+        if root.startswith("-"):
+            return None
+    if args[pos : pos + 1] != ["makepolicy"]:
+        return None
+    policy_dir: str | None = None
+    policy: str | None = None
+    rest = iter(args[pos + 1 :])
+    for token in rest:
+        if token == "-d" and policy_dir is None:
+            policy_dir = next(rest, None)
+            if policy_dir is None or policy_dir.startswith("-"):
+                return None
+        elif token.startswith("-") or policy is not None:
+            return None
+        else:
+            policy = token
+    if policy is None:
+        return None
+    # click's --root: an empty value counts as not given (XM_ROOT then applies).
+    return (root or None, policy_dir, policy)
+
+
+def run_makepolicy(call: MakePolicyCall) -> int:
+    """What the click command `makepolicy` does, with its error handling;
+    returns the exit status."""
+    from acm.errors import PolicyError
+    from xm_core import render
+    from xm_core.errors import XmError
+    from xm_core.policy import make_policy_under
+
+    root, policy_dir, policy = call
+    try:
+        result = make_policy_under(root, policy, policy_dir)
+    except (PolicyError, XmError, OSError) as exc:
+        return render.failure(exc)
+    except KeyboardInterrupt:
+        render.err("\nAborted!")  # as click answers an interrupt
+        return 1
+    render.warnings(result.warnings)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    call = makepolicy_call(args)
+    if call is None:
+        from xm_core.cli import main as click_main
+
+        click_main(args)
+        return
+    quiet_on_closed_pipe()
+    sys.exit(run_makepolicy(call))
+
+
+def quiet_on_closed_pipe() -> None:
+    """`xm list | head` ends like any Unix tool when head closes the pipe:
+    killed by SIGPIPE, with no error message or traceback."""
+    import signal
+
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
