@@ -313,25 +313,6 @@ def test_the_installed_xm_script(tmp_path: Path) -> None:
     assert _outputs(tmp_path, EXAMPLE)[1].exists()
 
 
-def test_makepolicy_does_not_import_what_it_does_not_need(tmp_path: Path) -> None:
-    HostPaths(tmp_path).seed_example()
-    code = (
-        "import sys\n"
-        "from xm_core.cli import main\n"
-        "try:\n"
-        f"    main(['--root', {str(tmp_path)!r}, 'makepolicy', {EXAMPLE!r}])\n"
-        "except SystemExit as exc:\n"
-        "    assert not exc.code, exc.code\n"
-        "heavy = {'sqlite3', 'networkx', 'xmlschema', 'jsonschema', 'hypothesis'}\n"
-        "print(sorted(heavy & set(sys.modules)))\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[]"
-
-
 # ---------------------------------------------------------------- demo
 
 
