@@ -9,12 +9,12 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lxml import etree
 
 from acm.analysis.loader import AnalysisPolicy, from_compiled
 from acm.compiler import compile_source
 from acm.model import CompiledPolicy
-from acm.source import NS, parse_policy_source
+from acm.source import parse_policy_source
+from tests.policygen import Label, PolicySpec
 
 DATA = Path(__file__).resolve().parent / "data" / "analysis"
 Groups = list[list[str]]
@@ -34,52 +34,17 @@ class Spec:
 
 
 def to_xml(spec: Spec) -> bytes:
-    q = "{" + NS + "}"
-    root = etree.Element(q + "SecurityPolicyDefinition", nsmap={None: NS})  # type: ignore[dict-item]
-
-    def add(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
-        el = etree.SubElement(parent, q + tag)
-        el.text = text
-        return el
-
-    def group(parent: etree._Element, tag: str, types: list[str]) -> None:
-        g = add(parent, tag)
-        for t in types:
-            add(g, "Type", t)
-
-    add(add(root, "PolicyHeader"), "PolicyName", spec.name)
-    if spec.ste is not None:
-        group(add(root, "SimpleTypeEnforcement"), "SimpleTypeEnforcementTypes", spec.ste)
-    if spec.cw is not None:
-        part = add(root, "ChineseWall")
-        group(part, "ChineseWallTypes", spec.cw)
-        if spec.conflict_sets:
-            sets = add(part, "ConflictSets")
-            for name, types in spec.conflict_sets:
-                c = add(sets, "Conflict")
-                if name is not None:
-                    c.set("name", name)
-                for t in types:
-                    add(c, "Type", t)
-    template = add(root, "SecurityLabelTemplate")
-    if spec.vms:
-        subjects = add(template, "SubjectLabels")
-        subjects.set("bootstrap", spec.bootstrap or spec.vms[0][0])
-        for name, ste, cw in spec.vms:
-            label = add(subjects, "VirtualMachineLabel")
-            add(label, "Name", name)
-            for types in ste:
-                group(label, "SimpleTypeEnforcementTypes", types)
-            for types in cw:
-                group(label, "ChineseWallTypes", types)
-    if spec.res:
-        objects = add(template, "ObjectLabels")
-        for name, ste in spec.res:
-            label = add(objects, "ResourceLabel")
-            add(label, "Name", name)
-            for types in ste:
-                group(label, "SimpleTypeEnforcementTypes", types)
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    """The XML of `spec`, written by the compiler tests' builder."""
+    vms = [Label(name, ste, cw) for name, ste, cw in spec.vms]
+    return PolicySpec(
+        name=spec.name,
+        ste=spec.ste,
+        chwall=spec.cw,
+        conflicts=spec.conflict_sets,
+        bootstrap=(spec.bootstrap or spec.vms[0][0]) if spec.vms else None,
+        vms=vms,
+        resources=[Label(name, ste) for name, ste in spec.res],
+    ).to_xml()
 
 
 def compile_xml(xml: bytes) -> CompiledPolicy:
