@@ -27,9 +27,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from host_bench import build_root, fill  # noqa: E402
 
-from xm_core.host import Host  # noqa: E402
-from xm_core.paths import HostPaths  # noqa: E402
-from xm_core.store import DeviceRecord  # noqa: E402
+from xm_core.files.paths import HostPaths  # noqa: E402
+from xm_core.host.model import Host  # noqa: E402
+from xm_core.host.store import DeviceRecord  # noqa: E402
 
 DISKS = 1000
 
@@ -39,8 +39,8 @@ def attach_disks(paths: HostPaths, policy: str) -> None:
     share an STE type with Domain-0, labeled with a resource label sharing
     one with the domain (so the host is sound)."""
     from acm.ssidref import label_to_ssidref
-    from xm_core.atomic import atomic_write
-    from xm_core.resources import render_resource_labels
+    from xm_core.files.atomic import atomic_write
+    from xm_core.files.resources import render_resource_labels
 
     with Host(paths) as host, host.store.write():
         loaded = host.policy()

@@ -30,8 +30,8 @@ CHILD = """
 import json, sys, time
 start = time.perf_counter()
 from pathlib import Path
-from xm_core.paths import HostPaths
-from xm_core.policy import make_policy
+from xm_core.files.paths import HostPaths
+from xm_core.host.policy import make_policy
 make_policy(HostPaths(Path(sys.argv[1])), sys.argv[2], sys.argv[3])
 print(json.dumps({"make_policy_s": time.perf_counter() - start}))
 """

@@ -25,10 +25,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from xm_core.domains import destroy_domain  # noqa: E402
-from xm_core.host import Host, load_policy  # noqa: E402
-from xm_core.paths import EXAMPLE_POLICY, HostPaths  # noqa: E402
-from xm_core.policy import make_policy  # noqa: E402
+from xm_core.files.paths import EXAMPLE_POLICY, HostPaths  # noqa: E402
+from xm_core.host.domains import destroy_domain  # noqa: E402
+from xm_core.host.model import Host, load_policy  # noqa: E402
+from xm_core.host.policy import make_policy  # noqa: E402
 
 GEN = Path("/work/shared/tools/gen_policy.py")
 EXAMPLE_LABELS = ["dom_HomeBanking", "dom_BoincClient", "dom_StorageDomain", "dom_NetworkDomain"]

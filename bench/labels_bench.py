@@ -22,11 +22,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from xm_core.atomic import atomic_write  # noqa: E402
-from xm_core.host import load_policy  # noqa: E402
-from xm_core.paths import EXAMPLE_POLICY, HostPaths  # noqa: E402
-from xm_core.policy import make_policy  # noqa: E402
-from xm_core.resources import render_resource_labels  # noqa: E402
+from xm_core.files.atomic import atomic_write  # noqa: E402
+from xm_core.files.paths import EXAMPLE_POLICY, HostPaths  # noqa: E402
+from xm_core.files.resources import render_resource_labels  # noqa: E402
+from xm_core.host.model import load_policy  # noqa: E402
+from xm_core.host.policy import make_policy  # noqa: E402
 
 GEN = Path("/work/shared/tools/gen_policy.py")
 

@@ -82,7 +82,7 @@ def main() -> None:
     exe = [
         sys.executable,
         "-c",
-        "import sys; from xm_core.cli import lint_main; lint_main(sys.argv[1:])",
+        "import sys; from xm_core.cli.commands import lint_main; lint_main(sys.argv[1:])",
     ]
     for fmt in ("text", "json", "sarif", "github"):
 

@@ -76,7 +76,7 @@ def import_profile(root: Path) -> tuple[list[tuple[int, str]], list[str]]:
     `xm makepolicy`, and the heavy modules it imported."""
     code = (
         "import sys\n"
-        "from xm_core.launch import main\n"
+        "from xm_core.cli.launch import main\n"
         "try:\n"
         f"    main(['--root', {str(root)!r}, 'makepolicy', {EXAMPLE!r}])\n"
         "except SystemExit:\n"
@@ -101,7 +101,7 @@ def main() -> None:
     opts = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="xm-startup-"))
     try:
-        from xm_core.paths import HostPaths
+        from xm_core.files.paths import HostPaths
 
         HostPaths(root).seed_example()
         cmds = commands(root)

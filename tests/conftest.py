@@ -36,7 +36,7 @@ def xen_ref() -> Path:
 @pytest.fixture
 def host_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh host root seeded with the example policy; XM_ROOT points at it."""
-    from xm_core.paths import HostPaths
+    from xm_core.files.paths import HostPaths
 
     root = tmp_path / "root"
     root.mkdir()

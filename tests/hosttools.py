@@ -10,8 +10,8 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from xm_core.cli import xm
-from xm_core.paths import EXAMPLE_POLICY, HostPaths
+from xm_core.cli.commands import xm
+from xm_core.files.paths import EXAMPLE_POLICY, HostPaths
 
 HOST_DATA = Path(__file__).resolve().parent / "data" / "host"
 
@@ -53,7 +53,7 @@ def xm_run(root: Path, *args: str) -> Run:
 
 
 def compile_example(root: Path) -> HostPaths:
-    from xm_core.policy import make_policy
+    from xm_core.host.policy import make_policy
 
     paths = HostPaths(root)
     paths.seed_example()
@@ -62,8 +62,8 @@ def compile_example(root: Path) -> HostPaths:
 
 
 def label_resources(paths: HostPaths, labels: dict[str, tuple[str, str]] | None = None) -> None:
-    from xm_core.atomic import atomic_write
-    from xm_core.resources import render_resource_labels
+    from xm_core.files.atomic import atomic_write
+    from xm_core.files.resources import render_resource_labels
 
     paths.resource_labels.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(paths.resource_labels, render_resource_labels(labels or RESOURCE_LABELS))
@@ -72,7 +72,7 @@ def label_resources(paths: HostPaths, labels: dict[str, tuple[str, str]] | None 
 def loaded_host(root: Path) -> HostPaths:
     """A root with the example policy compiled and loaded, resources labeled,
     and the test configs under <root>/etc/xen."""
-    from xm_core.host import load_policy
+    from xm_core.host.model import load_policy
 
     paths = compile_example(root)
     load_policy(paths, EXAMPLE_POLICY)
@@ -89,7 +89,7 @@ def install_configs(paths: HostPaths) -> None:
 
 def snapshot(paths: HostPaths) -> tuple[object, ...]:
     """Everything of the host state a failed command must leave alone."""
-    from xm_core.store import open_store
+    from xm_core.host.store import open_store
 
     with open_store(paths) as store:
         policy = store.active_policy()

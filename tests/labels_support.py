@@ -25,7 +25,7 @@ class Typed:
 
 def xm(*args: str) -> Typed:
     """Type `xm ARGS...` (in-process, click's runner); XM_ROOT is the fixture's."""
-    from xm_core.cli import xm as xm_group
+    from xm_core.cli.commands import xm as xm_group
 
     result = CliRunner().invoke(xm_group, list(args), catch_exceptions=False)
     return Typed(result.exit_code, result.stdout, result.stderr)
@@ -34,8 +34,8 @@ def xm(*args: str) -> Typed:
 @pytest.fixture
 def compiled_root(host_root: Path) -> Path:
     """A host root with the example policy compiled (its .map and .bin)."""
-    from xm_core.paths import HostPaths
-    from xm_core.policy import make_policy
+    from xm_core.files.paths import HostPaths
+    from xm_core.host.policy import make_policy
 
     make_policy(HostPaths(host_root), POLICY)
     return host_root

@@ -19,7 +19,7 @@ COMMANDS = ["graph", "flows", "coexist", "diff", "decompile"]
 
 
 def xm(*args: str) -> Result:
-    from xm_core.cli import xm as group
+    from xm_core.cli.commands import xm as group
 
     return CliRunner().invoke(group, list(args), catch_exceptions=False)
 
@@ -155,7 +155,7 @@ def test_decompile_bad_input_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_policy_name_of_a_compiled_policy_without_its_xml(host_root: Path) -> None:
-    from xm_core.paths import HostPaths
+    from xm_core.files.paths import HostPaths
 
     files = HostPaths(host_root).policy_files("golden.ste_only")
     Path(files.bin).parent.mkdir(parents=True)

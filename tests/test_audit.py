@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tests.hosttools import HOST_DATA, check_schema, compile_example, snapshot, xm_run
-from xm_core.paths import EXAMPLE_POLICY, HostPaths
-from xm_core.store import DeviceRecord, open_store
+from xm_core.files.paths import EXAMPLE_POLICY, HostPaths
+from xm_core.host.store import DeviceRecord, open_store
 
 P = EXAMPLE_POLICY
 AUDIT = Path(__file__).resolve().parent / "data" / "audit"
@@ -22,7 +22,7 @@ AUDIT = Path(__file__).resolve().parent / "data" / "audit"
 def clean_host(root: Path) -> HostPaths:
     """Example policy loaded, resources labeled, bank (with hda1 and a vif)
     and boinc running, two sound configs."""
-    from xm_core.host import load_policy
+    from xm_core.host.model import load_policy
 
     paths = compile_example(root)
     load_policy(paths, P)
@@ -137,7 +137,7 @@ def test_domain_of_another_policy(paths: HostPaths) -> None:
 
 def test_unlabeled_domain_under_a_policy(tmp_path: Path) -> None:
     """Started under DEFAULT, still running after the policy was loaded."""
-    from xm_core.host import load_policy
+    from xm_core.host.model import load_policy
 
     paths = compile_example(tmp_path / "root")
     paths.etc_xen.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from xm_core.cli import ACM_COMMANDS, XM_COMMANDS, xm
+from xm_core.cli.commands import ACM_COMMANDS, XM_COMMANDS, xm
 
 COMMANDS = [[name] for name in XM_COMMANDS] + [["acm", name] for name in ACM_COMMANDS]
 

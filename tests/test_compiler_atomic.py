@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 import acm.binfmt
-import xm_core.atomic
+import xm_core.files.atomic
 from acm.errors import PolicyError
 from tests.conftest import DATA, REPO
-from xm_core.paths import HostPaths
-from xm_core.policy import make_policy
+from xm_core.files.paths import HostPaths
+from xm_core.host.policy import make_policy
 
 NAME = "t.atomic"
 
@@ -56,7 +56,7 @@ def test_the_second_temporary_write_failing_changes_nothing(
     compiled: tuple[HostPaths, Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     paths, folder, old = compiled
-    real = xm_core.atomic._write_temp
+    real = xm_core.files.atomic._write_temp
     calls = []
 
     def second_fails(*args: object, **kwargs: object) -> Path:
@@ -65,7 +65,7 @@ def test_the_second_temporary_write_failing_changes_nothing(
             raise _disk_full()
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(xm_core.atomic, "_write_temp", second_fails)
+    monkeypatch.setattr(xm_core.files.atomic, "_write_temp", second_fails)
     with pytest.raises(OSError):
         make_policy(paths, NAME)
     assert len(calls) == 2
@@ -191,7 +191,7 @@ def test_a_kill_while_writing_leaves_each_file_whole(tmp_path: Path) -> None:
     Path(files.xml).write_text(new_text)
     code = (
         "from pathlib import Path\n"
-        "from xm_core.paths import HostPaths\nfrom xm_core.policy import make_policy\n"
+        "from xm_core.files.paths import HostPaths\nfrom xm_core.host.policy import make_policy\n"
         f"make_policy(HostPaths(Path({str(root)!r})), {NAME!r})\n"
     )
     killed_while_writing = 0
@@ -230,7 +230,7 @@ def test_a_kill_between_the_two_renames_is_finished_by_the_next_reader(
     files = paths.policy_files(NAME)
     code = (
         "import os\nfrom pathlib import Path\n"
-        "from xm_core.paths import HostPaths\nfrom xm_core.policy import make_policy\n"
+        "from xm_core.files.paths import HostPaths\nfrom xm_core.host.policy import make_policy\n"
         "real = os.replace\n"
         "def dying(src, dst):\n"
         "    if str(dst).endswith('.bin'):\n"

@@ -12,14 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.labels_support import POLICY, compiled_root, copy_data, xm  # noqa: F401
-from xm_core.config import (
+from xm_core.errors import XmError
+from xm_core.files.config import (
     access_control_line,
     append_access_control,
     comment_out_access_control,
     config_label,
     parse_config,
 )
-from xm_core.errors import XmError
 
 LINE = access_control_line(POLICY, "dom_Fun").encode()
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.hosttools import loaded_host, snapshot, xm_run
-from xm_core.devices import blkdev_number, frontend_name, random_mac
 from xm_core.errors import XmError
-from xm_core.paths import HostPaths
-from xm_core.store import open_store
+from xm_core.files.paths import HostPaths
+from xm_core.host.devices import blkdev_number, frontend_name, random_mac
+from xm_core.host.store import open_store
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from tests.hosttools import (
     snapshot,
     xm_run,
 )
-from xm_core.paths import EXAMPLE_POLICY, HostPaths
-from xm_core.store import open_store
+from xm_core.files.paths import EXAMPLE_POLICY, HostPaths
+from xm_core.host.store import open_store
 
 P = EXAMPLE_POLICY
 DATA = Path(__file__).resolve().parent / "data"

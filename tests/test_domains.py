@@ -18,7 +18,7 @@ from tests.hosttools import (
     snapshot,
     xm_run,
 )
-from xm_core.paths import EXAMPLE_POLICY, HostPaths
+from xm_core.files.paths import EXAMPLE_POLICY, HostPaths
 
 P = EXAMPLE_POLICY
 

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.hosttools import loaded_host
-from xm_core.domains import CreateDenied, create_domain, destroy_domain, reboot_domains
-from xm_core.host import Host
-from xm_core.paths import EXAMPLE_POLICY, HostPaths
+from xm_core.files.paths import EXAMPLE_POLICY, HostPaths
+from xm_core.host.domains import CreateDenied, create_domain, destroy_domain, reboot_domains
+from xm_core.host.model import Host
 
 LABELS = ["dom_HomeBanking", "dom_Fun", "dom_BoincClient", "dom_StorageDomain"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.hosttools import label_resources, xm_run
-from xm_core.paths import HostPaths
+from xm_core.files.paths import HostPaths
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.hosttools import loaded_host, xm_run
-from xm_core.paths import EXAMPLE_POLICY
+from xm_core.files.paths import EXAMPLE_POLICY
 
 WORKERS = 8
 ROUNDS = 12
@@ -21,8 +21,8 @@ LABELS = ("dom_HomeBanking", "dom_Fun")  # cw_Sensitive vs cw_Distrusted
 
 
 def _worker(root: str, index: int, barrier: object, results: object) -> None:
-    from xm_core.domains import CreateDenied, create_domain, destroy_domain
-    from xm_core.paths import HostPaths
+    from xm_core.files.paths import HostPaths
+    from xm_core.host.domains import CreateDenied, create_domain, destroy_domain
 
     paths = HostPaths(Path(root))
     label = LABELS[index % 2]

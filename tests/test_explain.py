@@ -18,7 +18,7 @@ from tests.hosttools import (
     snapshot,
     xm_run,
 )
-from xm_core.paths import EXAMPLE_POLICY, HostPaths
+from xm_core.files.paths import EXAMPLE_POLICY, HostPaths
 
 P = EXAMPLE_POLICY
 ACMTEST = Path(__file__).resolve().parent / "data" / "acmtest"
@@ -248,7 +248,7 @@ def test_default_host(tmp_path: Path) -> None:
 
 
 def test_inconsistent_counters_are_pointed_out(root: Path) -> None:
-    from xm_core.store import open_store
+    from xm_core.host.store import open_store
 
     with open_store(HostPaths(root)) as store, store.write():
         store.add_chwall_counters({1: (0, 1)})  # cw_Sensitive blocked, nobody running
@@ -258,9 +258,9 @@ def test_inconsistent_counters_are_pointed_out(root: Path) -> None:
 
 
 def test_two_conflict_sets_attribute_each_blocker(tmp_path: Path) -> None:
-    from xm_core.domains import create_domain
-    from xm_core.host import load_policy
-    from xm_core.policy import make_policy
+    from xm_core.host.domains import create_domain
+    from xm_core.host.model import load_policy
+    from xm_core.host.policy import make_policy
 
     paths = HostPaths(tmp_path / "root")
     files = paths.policy_files("test.two_sets")
@@ -292,7 +292,7 @@ def test_two_conflict_sets_attribute_each_blocker(tmp_path: Path) -> None:
 def test_explain_changes_nothing(root: Path) -> None:
     assert xm_run(root, "create", "bank").code == 0
     before = snapshot(HostPaths(root))
-    from xm_core.store import open_store
+    from xm_core.host.store import open_store
 
     with open_store(HostPaths(root)) as store:
         stats, messages = store.ste_stats(), store.messages("dmesg")

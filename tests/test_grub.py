@@ -1,4 +1,4 @@
-"""xm_core.grub: parsing GRUB legacy menus and the one-line edit (pure, on bytes)."""
+"""xm_core.files.grub: parsing GRUB legacy menus and the one-line edit (pure, on bytes)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from acm.errors import PolicyError
 from xm_core.errors import XmError
-from xm_core.grub import (
+from xm_core.files.grub import (
     AMBIGUOUS,
     NOT_FOUND,
     edit_menu,

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.conftest import REPO
-from xm_core.cli import xm
-from xm_core.paths import HostPaths
+from xm_core.cli.commands import xm
+from xm_core.files.paths import HostPaths
 
 POLICY = "example.chwall_ste.client_v1"
 MENU = b"""default 0

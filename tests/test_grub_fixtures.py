@@ -1,5 +1,5 @@
 """The real-world menus of boot/grub-fixtures, byte for byte: once through
-the pure edit (xm_core.grub) and once through `xm cfgbootpolicy` on a host root."""
+the pure edit (xm_core.files.grub) and once through `xm cfgbootpolicy` on a host root."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import REPO
-from xm_core.cli import xm
+from xm_core.cli.commands import xm
 from xm_core.errors import XmError
-from xm_core.grub import edit_menu
+from xm_core.files.grub import edit_menu
 
 FIXTURES = REPO / "boot" / "grub-fixtures"
 MANIFEST: dict[str, dict[str, Any]] = tomllib.loads((FIXTURES / "manifest.toml").read_text())
@@ -52,7 +52,7 @@ def test_pure_edit(case: str) -> None:
 @pytest.fixture(scope="module")
 def compiled_bin(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """The example policy compiled once by `xm makepolicy`."""
-    from xm_core.paths import HostPaths
+    from xm_core.files.paths import HostPaths
 
     root = tmp_path_factory.mktemp("compile")
     HostPaths(root).seed_example()
@@ -63,7 +63,7 @@ def compiled_bin(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 @pytest.mark.parametrize("case", sorted(MANIFEST))
 def test_cli(case: str, host_root: Path, compiled_bin: bytes) -> None:
-    from xm_core.paths import HostPaths
+    from xm_core.files.paths import HostPaths
 
     spec = MANIFEST[case]
     paths = HostPaths(host_root)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xm_core.errors import XmError
-from xm_core.grub import AMBIGUOUS, NOT_FOUND, edit_menu
+from xm_core.files.grub import AMBIGUOUS, NOT_FOUND, edit_menu
 
 POLICY = "example.chwall_ste.client_v1"
 BIN = POLICY.encode() + b".bin"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.labels_support import LABEL_DATA, POLICY, compiled_root, xm  # noqa: F401
-from xm_core.paths import HostPaths
+from xm_core.files.paths import HostPaths
 
 DOM_LABELS = [
     "dom_BoincClient",
@@ -33,7 +33,7 @@ RES_LABELS = [
 
 def activate(root: Path) -> None:
     """Make the compiled example policy the host's active policy."""
-    from xm_core.store import PolicyState, open_store
+    from xm_core.host.store import PolicyState, open_store
 
     files = HostPaths(root).policy_files(POLICY)
     with open_store(HostPaths(root)) as store, store.write():

@@ -1,4 +1,4 @@
-"""The `xm` console script (xm_core.launch): the plain forms of
+"""The `xm` console script (xm_core.cli.launch): the plain forms of
 `xm makepolicy` run without click, everything else goes to click, and both
 paths answer every command line alike."""
 
@@ -19,11 +19,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import xm_core.cli
+import xm_core.cli.commands
 from tests.conftest import DATA, REPO
-from xm_core import launch
-from xm_core.launch import makepolicy_call
-from xm_core.paths import POLICIES_REL, HostPaths
+from xm_core.cli import launch
+from xm_core.cli.launch import makepolicy_call
+from xm_core.files.paths import POLICIES_REL, HostPaths
 
 EXAMPLE = "example.chwall_ste.client_v1"
 # name in the policy tree -> the file it is a copy of; one per outcome.
@@ -142,7 +142,7 @@ def _run(entry: Callable[[list[str]], None], args: list[str]) -> Outcome:
 
 
 def _both(args: list[str]) -> tuple[Outcome, Outcome]:
-    return _run(launch.main, args), _run(xm_core.cli.main, args)
+    return _run(launch.main, args), _run(xm_core.cli.commands.main, args)
 
 
 roots = st.sampled_from(
@@ -177,7 +177,7 @@ def test_an_interrupt_ends_both_paths_alike(monkeypatch: pytest.MonkeyPatch) -> 
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("xm_core.policy.make_policy_under", interrupted)
+    monkeypatch.setattr("xm_core.host.policy.make_policy_under", interrupted)
     fast, click_path = _both(["--root", f"{WORK}/root", "makepolicy", EXAMPLE])
     assert fast == click_path
     assert fast[:3] == (1, "", "\nAborted!\n")
@@ -200,7 +200,7 @@ HEAVY = {"sqlite3", "networkx", "xmlschema", "json", "tempfile", "shutil", "impo
 
 @pytest.mark.parametrize(
     ("entry", "unwanted"),
-    [("xm_core.launch", HEAVY | {"click", "dataclasses"}), ("xm_core.cli", HEAVY)],
+    [("xm_core.cli.launch", HEAVY | {"click", "dataclasses"}), ("xm_core.cli.commands", HEAVY)],
 )
 def test_makepolicy_imports_only_what_it_needs(
     tmp_path: Path, entry: str, unwanted: set[str]

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from tests.hosttools import label_resources, loaded_host, snapshot, xm_run
 from tests.labels_support import LABEL_DATA
 from xm_core.errors import XmError
-from xm_core.paths import EXAMPLE_POLICY, HostPaths
-from xm_core.savefile import SavedDevice, SavedDomain, decode_save, encode_save
-from xm_core.store import Store, StoreError, open_store
+from xm_core.files.paths import EXAMPLE_POLICY, HostPaths
+from xm_core.files.savefile import SavedDevice, SavedDomain, decode_save, encode_save
+from xm_core.host.store import Store, StoreError, open_store
 
 P = EXAMPLE_POLICY
 SAVE_DATA = LABEL_DATA / "save"

@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 
 from acm.errors import Diagnostic, Location
 from tests.conftest import DATA, EXAMPLE_XML, REPO
-from xm_core.cli import xm
+from xm_core.cli.commands import xm
 from xm_core.render.lint import github_line, text_line
 
 LINT_DATA = DATA / "lint"
@@ -49,8 +49,8 @@ def test_help() -> None:
 
 
 def _script(*args: str) -> subprocess.CompletedProcess[str]:
-    """The `acm-lint` console script (xm_core.cli:lint_main), as CI runs it."""
-    code = "import sys; from xm_core.cli import lint_main; lint_main(sys.argv[1:])"
+    """The `acm-lint` console script (xm_core.cli.commands:lint_main), as CI runs it."""
+    code = "import sys; from xm_core.cli.commands import lint_main; lint_main(sys.argv[1:])"
     return subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO, check=False
     )
@@ -288,7 +288,7 @@ def test_pre_commit_hook_runs_the_declared_script() -> None:
     fields = dict(re.findall(r"^\s*-?\s*(id|entry|language|files): (.+)$", hooks, re.M))
     assert fields["id"] == "acm-lint" and fields["language"] == "python"
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts[fields["entry"]] == "xm_core.cli:lint_main"
+    assert scripts[fields["entry"]] == "xm_core.cli.commands:lint_main"
     files = re.compile(fields["files"])
     assert files.search(str(EXAMPLE_XML.relative_to(REPO)))
     assert not files.search("policies/example/chwall_ste/client_v1.map")

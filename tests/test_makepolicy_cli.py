@@ -17,9 +17,9 @@ from click.testing import CliRunner, Result
 
 from acm.errors import PolicyError
 from tests.conftest import DATA, EXAMPLE_XML, REPO
-from xm_core.cli import xm
-from xm_core.paths import POLICIES_REL, HostPaths
-from xm_core.policy import make_policy
+from xm_core.cli.commands import xm
+from xm_core.files.paths import POLICIES_REL, HostPaths
+from xm_core.host.policy import make_policy
 
 EXAMPLE = "example.chwall_ste.client_v1"
 EXAMPLE_REL = "example/chwall_ste/client_v1"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from tests.hosttools import check_schema, compile_example, xm_run
-from xm_core.paths import EXAMPLE_POLICY, HostPaths
+from xm_core.files.paths import EXAMPLE_POLICY, HostPaths
 
 ACMTEST = Path(__file__).resolve().parent / "data" / "acmtest"
 SUITES = sorted(ACMTEST.glob("*.toml"))
@@ -284,7 +284,7 @@ def test_recorded_outcomes_pass_and_one_flip_fails_exactly_one(
     """Run a random scenario, write its outcomes as expectations: every step
     passes. Flip one expectation: exactly that step fails. (Outcomes are
     deterministic, and a failed step changes nothing that follows.)"""
-    from xm_core.policytest import run_tests
+    from xm_core.insight.policytest import run_tests
 
     paths = HostPaths(user_root)
     with tempfile.TemporaryDirectory() as tmp:

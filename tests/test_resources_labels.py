@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from tests.labels_support import LABEL_DATA, POLICY, compiled_root, xm  # noqa: F401
 from xm_core.errors import XmError
-from xm_core.paths import HostPaths
-from xm_core.resources import (
+from xm_core.files.paths import HostPaths
+from xm_core.files.resources import (
     canonical_resource,
     parse_resource_labels,
     read_resource_labels,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from xm_core.errors import XmError
-from xm_core.paths import HostPaths
-from xm_core.store import (
+from xm_core.files.paths import HostPaths
+from xm_core.host.store import (
     DOM0_NAME,
     SCHEMA_VERSION,
     DeviceRecord,
@@ -163,7 +163,7 @@ def test_dropped_table_is_reported(tmp_path: Path) -> None:
 
 
 def test_version_1_database_is_migrated(tmp_path: Path) -> None:
-    from xm_core import store as store_mod
+    from xm_core.host import store as store_mod
 
     paths = HostPaths(tmp_path)
     paths.state_dir.mkdir(parents=True)

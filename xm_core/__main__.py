@@ -1,3 +1,3 @@
-from xm_core.launch import main
+from xm_core.cli.launch import main
 
 main()

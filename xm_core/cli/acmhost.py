@@ -40,7 +40,7 @@ def explain(
     running domains that block it, each resource with its label and the STE
     types it shares, each device's backend domain. Nothing is changed.
     Exit status 0 when permitted, 1 when denied."""
-    from xm_core import explain as core
+    from xm_core.insight import explain as core
     from xm_core.render import acmhost as render
 
     if (config is None) == (label is None):
@@ -69,7 +69,7 @@ def test(ctx: click.Context, files: tuple[str, ...], junit: str | None, as_json:
     temporary folder) with its policy compiled and loaded, step by step,
     comparing each outcome (permitted or denied) with the expected one.
     Exit status 1 when any step failed, 2 when a file is malformed."""
-    from xm_core.policytest import run_tests
+    from xm_core.insight.policytest import run_tests
     from xm_core.render import acmhost as render
 
     run = run_tests(paths_of(ctx), files)
@@ -87,7 +87,7 @@ def audit(ctx: click.Context, as_json: bool) -> None:
     domains, devices and attached resources, the resource label file, the
     domain configs in /etc/xen (read, never executed) and the Chinese Wall
     counters. Nothing is changed. Exit status 1 when anything is found."""
-    from xm_core.audit import audit_host
+    from xm_core.insight.audit import audit_host
     from xm_core.render import acmhost as render
 
     report = audit_host(paths_of(ctx))

@@ -155,7 +155,7 @@ def diff(
 
     res = diff_policies(load(ctx, old), load(ctx, new))
     if against_host:
-        from xm_core.impact import host_impact
+        from xm_core.insight.impact import host_impact
 
         impact = host_impact(paths_of(ctx), res)
         render.with_host_impact(res, impact, as_json)

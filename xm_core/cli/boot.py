@@ -27,7 +27,7 @@ def cfgbootpolicy(ctx: click.Context, dry_run: bool, policy: str, boot_title: st
     xen*.gz hypervisor; BOOT-TITLE picks the Xen entry whose title contains it.
     Nothing else in the file changes; the old menu is kept as <file>_save.
     """
-    from xm_core.bootpolicy import cfg_boot_policy
+    from xm_core.host.bootpolicy import cfg_boot_policy
     from xm_core.render import boot
 
     boot.cfgbootpolicy(cfg_boot_policy(paths_of(ctx), policy, boot_title, dry_run))

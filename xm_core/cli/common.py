@@ -23,7 +23,7 @@ def root_option(ctx: click.Context) -> str | None:
 
 
 def paths_of(ctx: click.Context) -> Any:
-    from xm_core.paths import host_paths
+    from xm_core.files.paths import host_paths
 
     return host_paths(root_option(ctx))
 

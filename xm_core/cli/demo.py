@@ -19,7 +19,7 @@ def demo(ctx: click.Context) -> None:
     Uses --root when given (it must be empty or new), else a temporary folder.
     """
     from xm_core import render
-    from xm_core.demo import run_demo
+    from xm_core.cli.scenario import run_demo
 
     root = root_option(ctx)
     if root is None:

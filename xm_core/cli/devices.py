@@ -31,8 +31,8 @@ def block_attach(
     as FE_DEV (e.g. sdb1) with MODE r, w or w!; the backend is BEDOMAIN
     (default Domain-0). The ACM checks the resource and the sharing with
     the backend; a denial changes nothing."""
-    from xm_core.devices import AttachDenied
-    from xm_core.devices import block_attach as attach
+    from xm_core.host.devices import AttachDenied
+    from xm_core.host.devices import block_attach as attach
     from xm_core.render import devices as render
 
     try:
@@ -58,8 +58,8 @@ def network_attach(
     """Attach a network interface to DOMAIN. SETTINGS: script=, ip=, mac=
     (default: a random 00:16:3e:xx:xx:xx), bridge= (default xenbr0),
     backend= (default Domain-0). A labeled bridge is checked like a disk."""
-    from xm_core.devices import AttachDenied
-    from xm_core.devices import network_attach as attach
+    from xm_core.host.devices import AttachDenied
+    from xm_core.host.devices import network_attach as attach
     from xm_core.render import devices as render
 
     try:
@@ -81,7 +81,7 @@ def _detach(kind: str, name: str, doc: str) -> click.Command:
     @click.pass_context
     @handle_errors
     def command(ctx: click.Context, as_json: bool, domain: str, devid: str) -> None:
-        from xm_core.devices import detach
+        from xm_core.host.devices import detach
         from xm_core.render import devices as render
 
         render.detached(detach(paths_of(ctx), domain, kind, devid), as_json)
@@ -97,7 +97,7 @@ def _list(kind: str, name: str, doc: str) -> click.Command:
     @click.pass_context
     @handle_errors
     def command(ctx: click.Context, long_: bool, as_json: bool, domain: str) -> None:
-        from xm_core.devices import list_devices
+        from xm_core.host.devices import list_devices
         from xm_core.render import devices as render
 
         render.device_list(list_devices(paths_of(ctx), domain, kind), long_, as_json)

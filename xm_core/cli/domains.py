@@ -38,7 +38,7 @@ def loadpolicy(ctx: click.Context, policy: str, as_json: bool) -> None:
     name. The running domains are re-checked against the new policy first;
     when any would break it, every violation is listed and nothing changes.
     """
-    from xm_core.host import PolicyLoadRefused, load_policy
+    from xm_core.host.model import PolicyLoadRefused, load_policy
     from xm_core.render import domains as render
 
     try:
@@ -57,7 +57,7 @@ def loadpolicy(ctx: click.Context, policy: str, as_json: bool) -> None:
 def dumppolicy(ctx: click.Context, as_json: bool) -> None:
     """Print the active binary policy with the live Chinese Wall counters,
     then the STE decision statistics."""
-    from xm_core.host import dump_policy
+    from xm_core.host.model import dump_policy
     from xm_core.render import domains as render
 
     render.dump_policy(dump_policy(paths_of(ctx)), as_json)
@@ -82,7 +82,7 @@ def create(
     Under a policy the domain needs a label (`access_control`) or an
     `ssidref`; every disk and vif is checked before the domain exists.
     """
-    from xm_core.domains import CreateDenied, create_domain
+    from xm_core.host.domains import CreateDenied, create_domain
     from xm_core.render import domains as render
 
     try:
@@ -105,7 +105,7 @@ def create(
 def dry_run(ctx: click.Context, as_json: bool, config: str, variables: tuple[str, ...]) -> None:
     """Check CONFIG against the active policy and the running domains
     without creating anything; exit 1 when it would fail."""
-    from xm_core.domains import dry_run as run
+    from xm_core.host.domains import dry_run as run
     from xm_core.render import domains as render
 
     report = run(paths_of(ctx), config, variables)
@@ -124,7 +124,7 @@ def dry_run(ctx: click.Context, as_json: bool, config: str, variables: tuple[str
 @handle_errors
 def destroy(ctx: click.Context, as_json: bool, domain: str) -> None:
     """Terminate DOMAIN (name or id) at once."""
-    from xm_core.domains import destroy_domain
+    from xm_core.host.domains import destroy_domain
     from xm_core.render import domains as render
 
     render.domains_done([destroy_domain(paths_of(ctx), domain)], "destroyed", as_json)
@@ -142,7 +142,7 @@ def shutdown(
 ) -> None:
     """Shut DOMAIN down (or every domain with -a). Domains shut down at
     once in the model, so -w returns right away."""
-    from xm_core.domains import shutdown_domains
+    from xm_core.host.domains import shutdown_domains
     from xm_core.render import domains as render
 
     refs = [domain] if domain else []
@@ -160,7 +160,7 @@ def reboot(
     ctx: click.Context, all_domains: bool, wait: bool, as_json: bool, domain: str | None
 ) -> None:
     """Reboot DOMAIN (or every domain with -a): it comes back under a new id."""
-    from xm_core.domains import reboot_domains
+    from xm_core.host.domains import reboot_domains
     from xm_core.render import domains as render
 
     refs = [domain] if domain else []
@@ -173,7 +173,7 @@ def reboot(
 @handle_errors
 def pause(ctx: click.Context, domain: str) -> None:
     """Pause DOMAIN."""
-    from xm_core.domains import set_paused
+    from xm_core.host.domains import set_paused
 
     set_paused(paths_of(ctx), domain, True)
 
@@ -184,7 +184,7 @@ def pause(ctx: click.Context, domain: str) -> None:
 @handle_errors
 def unpause(ctx: click.Context, domain: str) -> None:
     """Unpause DOMAIN."""
-    from xm_core.domains import set_paused
+    from xm_core.host.domains import set_paused
 
     set_paused(paths_of(ctx), domain, False)
 
@@ -196,7 +196,7 @@ def unpause(ctx: click.Context, domain: str) -> None:
 @handle_errors
 def rename(ctx: click.Context, domain: str, new_name: str) -> None:
     """Give DOMAIN the name NEW_NAME."""
-    from xm_core.domains import rename_domain
+    from xm_core.host.domains import rename_domain
 
     rename_domain(paths_of(ctx), domain, new_name)
 
@@ -208,7 +208,7 @@ def rename(ctx: click.Context, domain: str, new_name: str) -> None:
 @handle_errors
 def domid(ctx: click.Context, as_json: bool, domain: str) -> None:
     """Print the id of the domain named DOMAIN."""
-    from xm_core.domains import find_domain
+    from xm_core.host.domains import find_domain
     from xm_core.render import domains as render
 
     render.identity(find_domain(paths_of(ctx), domain), "domid", as_json)
@@ -221,7 +221,7 @@ def domid(ctx: click.Context, as_json: bool, domain: str) -> None:
 @handle_errors
 def domname(ctx: click.Context, as_json: bool, domain: str) -> None:
     """Print the name of the domain with id DOMAIN."""
-    from xm_core.domains import find_domain
+    from xm_core.host.domains import find_domain
     from xm_core.render import domains as render
 
     render.identity(find_domain(paths_of(ctx), domain), "name", as_json)
@@ -242,8 +242,8 @@ def list_(
 ) -> None:
     """List the domains (all, or those named), in id order; --label sorts
     by label."""
-    from xm_core.domains import list_domains
     from xm_core.errors import UsageError
+    from xm_core.host.domains import list_domains
     from xm_core.render import domains as render
 
     if long_ and label:
@@ -260,7 +260,7 @@ def list_(
 @handle_errors
 def uptime(ctx: click.Context, short: bool, as_json: bool, domains: tuple[str, ...]) -> None:
     """How long each domain has been up."""
-    from xm_core.domains import uptimes
+    from xm_core.host.domains import uptimes
     from xm_core.render import domains as render
 
     render.uptime(uptimes(paths_of(ctx), domains), short, as_json)
@@ -272,8 +272,8 @@ def uptime(ctx: click.Context, short: bool, as_json: bool, domains: tuple[str, .
 @handle_errors
 def info(ctx: click.Context, as_json: bool) -> None:
     """Facts of the host: CPUs, memory, the root in use, the active policy."""
-    from xm_core.host import host_info
-    from xm_core.paths import resolve_root
+    from xm_core.files.paths import resolve_root
+    from xm_core.host.model import host_info
     from xm_core.render import domains as render
 
     paths = paths_of(ctx)
@@ -294,7 +294,7 @@ def info(ctx: click.Context, as_json: bool) -> None:
 @handle_errors
 def dmesg(ctx: click.Context, clear: bool, as_json: bool) -> None:
     """The hypervisor's messages (the ACM's decisions among them); -c clears them."""
-    from xm_core.host import dmesg as read
+    from xm_core.host.model import dmesg as read
     from xm_core.render import domains as render
 
     found = read(paths_of(ctx), clear)
@@ -308,7 +308,7 @@ def dmesg(ctx: click.Context, clear: bool, as_json: bool) -> None:
 @handle_errors
 def log(ctx: click.Context, as_json: bool) -> None:
     """What xm did on this host, with times."""
-    from xm_core.host import xm_log
+    from xm_core.host.model import xm_log
     from xm_core.render import domains as render
 
     render.messages(xm_log(paths_of(ctx)), as_json, stamp=True)

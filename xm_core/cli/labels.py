@@ -28,7 +28,7 @@ def labels(ctx: click.Context, args: tuple[str, ...], as_json: bool) -> None:
     POLICY defaults to the active policy; type defaults to dom (`any`
     includes __NULL_LABEL__). The policy must be compiled (xm makepolicy).
     """
-    from xm_core.labels import list_labels, parse_labels_args
+    from xm_core.host.labels import list_labels, parse_labels_args
     from xm_core.render.labels import label_list
 
     policy, kind = parse_labels_args(args)
@@ -51,7 +51,7 @@ def addlabel(ctx: click.Context, label: str, kind: str, target: str, policy: str
     POLICY defaults to the active policy; the label must be in its
     compiled .map. Silent on success.
     """
-    from xm_core.labels import add_domain_label, add_resource_label
+    from xm_core.host.labels import add_domain_label, add_resource_label
 
     paths = paths_of(ctx)
     if _object_kind(kind, "add label to") == "dom":
@@ -71,7 +71,7 @@ def rmlabel(ctx: click.Context, kind: str, target: str) -> None:
     dom: comments out the config's access_control line(s) with `#`.
     res: removes the resource's entry from the resource label file.
     """
-    from xm_core.labels import remove_domain_label, remove_resource_label
+    from xm_core.host.labels import remove_domain_label, remove_resource_label
 
     paths = paths_of(ctx)
     if _object_kind(kind, "remove label from") == "dom":
@@ -88,7 +88,7 @@ def rmlabel(ctx: click.Context, kind: str, target: str) -> None:
 @handle_errors
 def getlabel(ctx: click.Context, kind: str, target: str, as_json: bool) -> None:
     """Show the label of a domain config or a resource: policy=<P>,label=<L>."""
-    from xm_core.labels import get_domain_label, get_resource_label
+    from xm_core.host.labels import get_domain_label, get_resource_label
     from xm_core.render.labels import label_of
 
     paths = paths_of(ctx)
@@ -104,7 +104,7 @@ def getlabel(ctx: click.Context, kind: str, target: str, as_json: bool) -> None:
 @handle_errors
 def resources(ctx: click.Context, as_json: bool) -> None:
     """List every labeled resource with its policy and label."""
-    from xm_core.labels import list_resources
+    from xm_core.host.labels import list_resources
     from xm_core.render.labels import resource_list
 
     resource_list(list_resources(paths_of(ctx)), as_json)

@@ -21,7 +21,7 @@ def save(ctx: click.Context, domain: str, file: str) -> None:
     FILE is written atomically in xm-acm's own format (JSON with a
     checksum); `xm restore FILE` brings the domain back.
     """
-    from xm_core.lifecycle import save_domain
+    from xm_core.host.lifecycle import save_domain
 
     save_domain(paths_of(ctx), domain, file)
 
@@ -38,8 +38,8 @@ def restore(ctx: click.Context, file: str, as_json: bool) -> None:
     its devices go through every check of `xm create`; a refused restore
     changes nothing.
     """
-    from xm_core.domains import CreateDenied
-    from xm_core.lifecycle import restore_domain
+    from xm_core.host.domains import CreateDenied
+    from xm_core.host.lifecycle import restore_domain
     from xm_core.render.lifecycle import restored
 
     try:
@@ -65,7 +65,7 @@ def migrate(ctx: click.Context, live: bool, domain: str, host: str, as_json: boo
     Refused unless HOST runs the same policy and the domain may start
     there; the domain moves whole or not at all.
     """
-    from xm_core.lifecycle import migrate_domain
+    from xm_core.host.lifecycle import migrate_domain
     from xm_core.render.lifecycle import migrated
 
     migrated(migrate_domain(paths_of(ctx), domain, host, live), as_json)
@@ -78,7 +78,7 @@ def migrate(ctx: click.Context, live: bool, domain: str, host: str, as_json: boo
 @handle_errors
 def mem_max(ctx: click.Context, domain: str, mem: str) -> None:
     """Set the maximum memory of DOMAIN (MEM in MiB, or with b/k/m/g)."""
-    from xm_core.lifecycle import set_max_memory
+    from xm_core.host.lifecycle import set_max_memory
 
     set_max_memory(paths_of(ctx), domain, mem)
 
@@ -90,7 +90,7 @@ def mem_max(ctx: click.Context, domain: str, mem: str) -> None:
 @handle_errors
 def mem_set(ctx: click.Context, domain: str, mem: str) -> None:
     """Set the memory of DOMAIN (MEM in MiB, or with b/k/m/g); at most its maximum."""
-    from xm_core.lifecycle import set_memory
+    from xm_core.host.lifecycle import set_memory
 
     set_memory(paths_of(ctx), domain, mem)
 
@@ -105,7 +105,7 @@ def vcpu_set(ctx: click.Context, domain: str, count: str) -> None:
 
     Above the configured maximum is an error; below 1 is ignored.
     """
-    from xm_core.lifecycle import set_vcpus
+    from xm_core.host.lifecycle import set_vcpus
 
     set_vcpus(paths_of(ctx), domain, count)
 
@@ -117,7 +117,7 @@ def vcpu_set(ctx: click.Context, domain: str, count: str) -> None:
 @handle_errors
 def vcpu_list(ctx: click.Context, domains: tuple[str, ...], as_json: bool) -> None:
     """List the VCPUs of every domain (or of those named)."""
-    from xm_core.lifecycle import list_vcpus
+    from xm_core.host.lifecycle import list_vcpus
     from xm_core.render.lifecycle import vcpu_list as render
 
     render(list_vcpus(paths_of(ctx), domains), as_json)
@@ -131,7 +131,7 @@ def vcpu_list(ctx: click.Context, domains: tuple[str, ...], as_json: bool) -> No
 @handle_errors
 def vcpu_pin(ctx: click.Context, domain: str, vcpu: str, cpus: str) -> None:
     """Pin VCPU (a number or `all`) of DOMAIN to CPUS (`0-2,5,^1` or `all`)."""
-    from xm_core.lifecycle import pin_vcpu
+    from xm_core.host.lifecycle import pin_vcpu
 
     pin_vcpu(paths_of(ctx), domain, vcpu, cpus)
 
@@ -143,6 +143,6 @@ def vcpu_pin(ctx: click.Context, domain: str, vcpu: str, cpus: str) -> None:
 @handle_errors
 def sysrq(ctx: click.Context, domain: str, key: str) -> None:
     """Send the magic SysRq KEY to DOMAIN (recorded in `xm log`)."""
-    from xm_core.lifecycle import send_sysrq
+    from xm_core.host.lifecycle import send_sysrq
 
     send_sysrq(paths_of(ctx), domain, key)

@@ -19,6 +19,6 @@ def makepolicy(ctx: click.Context, policy_dir: str | None, policy: str) -> None:
     printed as file:line:col: error CODE: message and nothing is written.
     """
     from xm_core import render
-    from xm_core.policy import make_policy_under
+    from xm_core.host.policy import make_policy_under
 
     render.warnings(make_policy_under(root_option(ctx), policy, policy_dir).warnings)

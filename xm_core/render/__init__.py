@@ -67,7 +67,7 @@ def warnings(found: Diagnostics) -> None:
 
 
 def demo(report: object) -> None:
-    from xm_core.demo import DemoReport
+    from xm_core.cli.scenario import DemoReport
 
     assert isinstance(report, DemoReport)
     out(f"host root: {report.root}")

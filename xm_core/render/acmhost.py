@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from xm_core.render import emit_json, out
 
 if TYPE_CHECKING:
-    from xm_core.audit import AuditReport
-    from xm_core.explain import Explanation, ResourceReason, RunningHolder
-    from xm_core.policytest import TestRun
+    from xm_core.insight.audit import AuditReport
+    from xm_core.insight.explain import Explanation, ResourceReason, RunningHolder
+    from xm_core.insight.policytest import TestRun
 
 
 def _verdict(permitted: bool) -> str:
@@ -188,7 +188,7 @@ def test_run(run: TestRun, as_json: bool, junit: str | None = None) -> None:
     if junit is not None:
         from pathlib import Path
 
-        from xm_core.atomic import atomic_write
+        from xm_core.files.atomic import atomic_write
 
         atomic_write(Path(junit), run.junit_xml())
     if as_json:

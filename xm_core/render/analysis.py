@@ -45,7 +45,7 @@ def data(payload: bytes, output: str | None) -> None:
         sys.stdout.buffer.write(payload)
         sys.stdout.buffer.flush()
         return
-    from xm_core.atomic import atomic_write
+    from xm_core.files.atomic import atomic_write
 
     atomic_write(Path(output), payload)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from xm_core.bootpolicy import BootPolicyResult
+from xm_core.host.bootpolicy import BootPolicyResult
 from xm_core.render import err, out
 
 

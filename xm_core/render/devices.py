@@ -18,7 +18,7 @@ def attached(result: Any, as_json: bool) -> None:
 
 def detached(record: Any, as_json: bool) -> None:
     if as_json:
-        from xm_core.devices import device_dict
+        from xm_core.host.devices import device_dict
 
         emit_json({"detached": True, **device_dict(record)})
 

@@ -47,7 +47,7 @@ def sxp_lines(value: SxpValue, indent: int = 0) -> list[str]:
 
 
 def domain_sxp(listed: Any) -> SxpValue:
-    from xm_core.domains import state_string
+    from xm_core.host.domains import state_string
 
     r = listed.record
     sx: list[SxpValue] = [
@@ -99,7 +99,7 @@ def domain_list(result: Any, mode: str, as_json: bool) -> None:
     if as_json:
         emit_json(result.as_dict())
         return
-    from xm_core.domains import state_string
+    from xm_core.host.domains import state_string
 
     if mode == "long":
         for listed in result.domains:

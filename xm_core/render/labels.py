@@ -9,7 +9,7 @@ JSON documents (stable keys):
 
 from __future__ import annotations
 
-from xm_core.labels import LabelList, LabelOf, ResourceList
+from xm_core.host.labels import LabelList, LabelOf, ResourceList
 from xm_core.render import emit_json, out
 
 

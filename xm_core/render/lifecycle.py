@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xm_core.lifecycle import MigrateResult, VcpuList
+from xm_core.host.lifecycle import MigrateResult, VcpuList
 from xm_core.render import emit_json, out
 
 VCPU_HEADER = "%-32s %3s %5s %5s %5s %9s %s" % (

@@ -5,7 +5,7 @@ No rule is re-implemented here: the host's state (the SQLite store,
 copied with SQLite's online backup, a consistent snapshot) and its
 resource label file are copied into a scratch host root in a temporary
 folder, NEW is written there as a compiled policy, and the real
-`loadpolicy` (`xm_core.host.load_policy`, enforcement.md section 5) runs
+`loadpolicy` (`xm_core.host.model.load_policy`, enforcement.md section 5) runs
 against the copy. Its refusal lists every running domain and device that
 NEW would break; the user's host is only read.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import XmError
-from xm_core.paths import HostPaths
+from xm_core.files.paths import HostPaths
 
 if TYPE_CHECKING:
     from acm.analysis.diff import PolicyDiff
@@ -138,8 +138,8 @@ def host_impact(paths: HostPaths, diff: PolicyDiff) -> HostImpact:
     """Run `loadpolicy` of `diff.new` against a copy of the host at `paths`."""
     from acm.binfmt import binary_bytes
     from acm.mapfile import render_map
-    from xm_core.atomic import atomic_write_many
-    from xm_core.host import Host, PolicyLoadRefused, load_policy
+    from xm_core.files.atomic import atomic_write_many
+    from xm_core.host.model import Host, PolicyLoadRefused, load_policy
 
     new = diff.new
     with tempfile.TemporaryDirectory(prefix="xm-acm-impact-") as tmp:
@@ -197,7 +197,7 @@ def _copy_state(paths: HostPaths, scratch: HostPaths) -> None:
     """The host's store (a consistent snapshot) and resource label file into
     `scratch`. A host without a store is a new host: the scratch one starts
     fresh the same way."""
-    from xm_core.store import open_store
+    from xm_core.host.store import open_store
 
     scratch.state_dir.mkdir(parents=True, exist_ok=True)
     if paths.state_db.exists():

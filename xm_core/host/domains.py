@@ -22,7 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from xm_core.devices import (
+from xm_core.errors import XmError
+from xm_core.files.paths import HostPaths
+from xm_core.host.devices import (
     VBD,
     VIF,
     DeviceCheck,
@@ -33,10 +35,8 @@ from xm_core.devices import (
     plan_vif,
     run_sharing_hooks,
 )
-from xm_core.errors import XmError
-from xm_core.host import Host, LoadedPolicy
-from xm_core.paths import HostPaths
-from xm_core.store import (
+from xm_core.host.model import Host, LoadedPolicy
+from xm_core.host.store import (
     DOM0_ID,
     STATE_PAUSED,
     STATE_RUNNING,
@@ -48,7 +48,7 @@ from xm_core.store import (
 
 if TYPE_CHECKING:
     from acm.engine import CreateDecision
-    from xm_core.config import DomainConfig
+    from xm_core.files.config import DomainConfig
 
 DEFAULT_MEMORY = 128  # MiB, as Xen's create.py
 DEFAULT_VCPUS = 1
@@ -95,7 +95,7 @@ def check_name(name: Any, file: str = "") -> str:
 
 def domain_spec(cfg: DomainConfig, need_name: bool = True) -> DomainSpec:
     """Every value of a config checked: one clear error, nothing decided yet."""
-    from xm_core.config import config_disks, config_label, config_vifs
+    from xm_core.files.config import config_disks, config_label, config_vifs
 
     name = cfg.get("name")
     if need_name or name is not None:
@@ -351,7 +351,7 @@ def refusal_error(outcome: CreateOutcome, policy: LoadedPolicy | None) -> Create
 
 def create_domain(paths: HostPaths, config: str, overrides: Sequence[str] = ()) -> CreateOutcome:
     """`xm create CONFIG [name=value ...]`."""
-    from xm_core.config import load_config
+    from xm_core.files.config import load_config
 
     cfg = load_config(paths, config, tuple(overrides))
     spec = domain_spec(cfg)
@@ -451,7 +451,7 @@ class DryRunReport:
 def dry_run(paths: HostPaths, config: str, overrides: Sequence[str] = ()) -> DryRunReport:
     """`xm dry-run CONFIG`: every check of create, nothing changed (a read
     snapshot, no cache or statistics touched)."""
-    from xm_core.config import load_config
+    from xm_core.files.config import load_config
 
     cfg = load_config(paths, config, tuple(overrides))
     spec = domain_spec(cfg, need_name=False)
@@ -657,7 +657,7 @@ class DomainList:
 
 def state_string(dom: DomainRecord) -> str:
     """Xen's six-character state from `rbpscd`."""
-    from xm_core.store import DOMAIN_STATES
+    from xm_core.host.store import DOMAIN_STATES
 
     return "".join(s[0] if s == dom.state else "-" for s in DOMAIN_STATES)
 

@@ -8,7 +8,7 @@ must therefore have been compiled (`xm makepolicy`). See docs/labels.md
 for the decisions taken where Xen's behaviour was unclear.
 
 Nothing here executes a user's file: configs are parsed by
-`xm_core.config`, the resource label file by `xm_core.resources`.
+`xm_core.files.config`, the resource label file by `xm_core.files.resources`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from acm.errors import PolicyError
 from acm.model import PolicyMap
 from xm_core.errors import UsageError, XmError
-from xm_core.paths import HostPaths
+from xm_core.files.paths import HostPaths
 
 LABEL_KINDS = ("dom", "res", "any")
 # The policy "names" of a host without a named policy (enforcement.md section 1).
@@ -87,7 +87,7 @@ class ResourceList:
 
 def active_policy_name(paths: HostPaths) -> str:
     """The active policy's reference name, or `DEFAULT` / `NULL`."""
-    from xm_core.store import PolicyState, open_store
+    from xm_core.host.store import PolicyState, open_store
 
     if not paths.state_db.exists():
         # a new host starts in DEFAULT; asking must not create its state
@@ -139,7 +139,7 @@ def policy_map(paths: HostPaths, policy: str) -> PolicyMap:
 def _loaded_map(paths: HostPaths, policy: str) -> bytes | None:
     if not paths.state_db.exists():
         return None
-    from xm_core.store import open_store
+    from xm_core.host.store import open_store
 
     with open_store(paths) as store:
         if store.active_policy_name() != policy:
@@ -196,7 +196,7 @@ def list_labels(paths: HostPaths, policy: str | None, kind: str = "dom") -> Labe
 
 
 def _config_path(paths: HostPaths, config: str) -> Path:
-    from xm_core.config import DEV_NULL, find_config
+    from xm_core.files.config import DEV_NULL, find_config
 
     if config == DEV_NULL:
         raise XmError("Cannot label '/dev/null': it is the empty config, not a file.")
@@ -207,7 +207,7 @@ def add_domain_label(paths: HostPaths, label: str, config: str, policy: str | No
     """Append `access_control = ['policy=<P>,label=<L>']` to the config;
     every other byte stays. Refused for a config that is not literal
     assignments only, an unknown label, or a config already labeled."""
-    from xm_core.config import (
+    from xm_core.files.config import (
         append_access_control,
         config_label,
         parse_config,
@@ -236,7 +236,7 @@ def add_domain_label(paths: HostPaths, label: str, config: str, policy: str | No
 
 def remove_domain_label(paths: HostPaths, config: str) -> Path:
     """Comment out the config's `access_control` line(s) with `#`."""
-    from xm_core.config import comment_out_access_control, parse_config, rewrite_config
+    from xm_core.files.config import comment_out_access_control, parse_config, rewrite_config
 
     path = _config_path(paths, config)
 
@@ -254,7 +254,7 @@ def remove_domain_label(paths: HostPaths, config: str) -> Path:
 
 
 def get_domain_label(paths: HostPaths, config: str) -> LabelOf:
-    from xm_core.config import config_label, read_config
+    from xm_core.files.config import config_label, read_config
 
     path = _config_path(paths, config)
     found = config_label(read_config(path))
@@ -277,7 +277,7 @@ def add_resource_label(paths: HostPaths, label: str, resource: str, policy: str 
     """Record `resource: (policy, label)` in the resource label file, under
     its lock; refused for an unknown label or a resource already labeled.
     Returns the canonical resource name."""
-    from xm_core.resources import canonical_resource, locked_resource_labels, resource_key
+    from xm_core.files.resources import canonical_resource, locked_resource_labels, resource_key
 
     name = policy_or_active(
         paths, policy, "No active policy. Must specify policy on the command line."
@@ -292,7 +292,7 @@ def add_resource_label(paths: HostPaths, label: str, resource: str, policy: str 
 
 
 def remove_resource_label(paths: HostPaths, resource: str) -> str:
-    from xm_core.resources import canonical_resource, locked_resource_labels, resource_key
+    from xm_core.files.resources import canonical_resource, locked_resource_labels, resource_key
 
     canonical_resource(resource)  # a bad name is reported before the file is touched
     with locked_resource_labels(paths.resource_labels, missing_ok=False) as labels:
@@ -304,7 +304,7 @@ def remove_resource_label(paths: HostPaths, resource: str) -> str:
 
 
 def get_resource_label(paths: HostPaths, resource: str) -> LabelOf:
-    from xm_core.resources import canonical_resource, read_resource_labels, resource_key
+    from xm_core.files.resources import canonical_resource, read_resource_labels, resource_key
 
     canonical_resource(resource)
     labels = read_resource_labels(paths.resource_labels, missing_ok=False)
@@ -316,7 +316,7 @@ def get_resource_label(paths: HostPaths, resource: str) -> LabelOf:
 
 
 def list_resources(paths: HostPaths) -> ResourceList:
-    from xm_core.resources import read_resource_labels
+    from xm_core.files.resources import read_resource_labels
 
     labels = read_resource_labels(paths.resource_labels, missing_ok=False)
     return ResourceList([ResourceLabel(r, *labels[r]) for r in sorted(labels)])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from acm.model import CompiledPolicy
-from xm_core.paths import EXAMPLE_POLICY, HostPaths
+from xm_core.files.paths import EXAMPLE_POLICY, HostPaths
 
 
 @dataclass
@@ -37,7 +37,7 @@ def _compiled(paths: HostPaths, name: str) -> CompiledPolicy:
 
 def run_demo(root: Path) -> DemoReport:
     from acm.ssidref import label_to_ssidref
-    from xm_core.policy import make_policy
+    from xm_core.host.policy import make_policy
 
     paths = HostPaths(root)
     paths.seed_example()
@@ -94,9 +94,9 @@ def _captured(command: str, action: Callable[[], None]) -> DemoStep:
 
 def _host_steps(paths: HostPaths) -> list[DemoStep]:
     """Load the policy, start labeled domains, meet the Chinese Wall."""
-    from xm_core.config import access_control_line
-    from xm_core.domains import create_domain, dry_run, list_domains
-    from xm_core.host import dmesg, load_policy
+    from xm_core.files.config import access_control_line
+    from xm_core.host.domains import create_domain, dry_run, list_domains
+    from xm_core.host.model import dmesg, load_policy
     from xm_core.render import domains as render
 
     paths.etc_xen.mkdir(parents=True, exist_ok=True)

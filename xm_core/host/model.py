@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import XmError
-from xm_core.paths import HostPaths
-from xm_core.store import (
+from xm_core.files.paths import HostPaths
+from xm_core.host.store import (
     DMESG,
     DOM0_ID,
     LOG,
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from acm.engine import Connection, Engine, ResourceUse, Violation
     from acm.model import BinaryPolicy, PolicyMap
-    from xm_core.resources import ResourceLabels
+    from xm_core.files.resources import ResourceLabels
 
 XEN_VERSION = (3, 0, ".4-xm-acm")
 
@@ -133,7 +133,7 @@ class Host:
     # ------------------------------------------------------------ resources
 
     def resource_labels(self) -> ResourceLabels:
-        from xm_core.resources import read_resource_labels
+        from xm_core.files.resources import read_resource_labels
 
         return read_resource_labels(self.paths.resource_labels)
 

@@ -31,8 +31,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xm_core.atomic import atomic_write
 from xm_core.errors import XmError
+from xm_core.files.atomic import atomic_write
 
 SAVE_FORMAT = "xm-acm-save"
 SAVE_VERSION = 1

@@ -5,7 +5,7 @@
 every check of `create` there (the label translated under the policy
 active then, each device's resource and backend sharing, the Chinese Wall
 and STE create hooks), through the same decision and apply functions of
-`xm_core.domains`, inside the target store's write lock.
+`xm_core.host.domains`, inside the target store's write lock.
 
 `migrate` moves a domain between two host roots of this machine. Both
 stores' write locks are held (taken in path order, so two migrations in
@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import UsageError, XmError
-from xm_core.paths import HostPaths
-from xm_core.savefile import SavedDevice, SavedDomain, read_save_file, write_save_file
-from xm_core.store import DOM0_ID, LOG, STATE_BLOCKED, STATE_RUNNING, DomainRecord, Store
+from xm_core.files.paths import HostPaths
+from xm_core.files.savefile import SavedDevice, SavedDomain, read_save_file, write_save_file
+from xm_core.host.store import DOM0_ID, LOG, STATE_BLOCKED, STATE_RUNNING, DomainRecord, Store
 
 if TYPE_CHECKING:
-    from xm_core.domains import CreateOutcome, DomainSpec
-    from xm_core.host import Host
+    from xm_core.host.domains import CreateOutcome, DomainSpec
+    from xm_core.host.model import Host
 
 MAX_CPUS_ALL = 64  # `vcpu-pin DOM VCPU all` meant CPUs 0-63 in Xen
 
@@ -102,8 +102,8 @@ def _saved_of(store: Store, dom: DomainRecord, host_root: str) -> SavedDomain:
 def _spec_of(saved: SavedDomain, where: str) -> DomainSpec:
     """What `create` would ask for, from a saved domain: its label (never
     its saved ssidref), sizes and devices (backends by name)."""
-    from xm_core.devices import PlannedDevice
-    from xm_core.domains import DomainSpec, check_name
+    from xm_core.host.devices import PlannedDevice
+    from xm_core.host.domains import DomainSpec, check_name
 
     check_name(saved.name, where)
     ssidref = None
@@ -133,8 +133,8 @@ def _spec_of(saved: SavedDomain, where: str) -> DomainSpec:
 def save_domain(paths: HostPaths, ref: str, file: str) -> SavedDomain:
     """`xm save DOM FILE`: write the domain (label, sizes, devices) to FILE,
     atomically, then destroy it, as Xen's save stopped the domain."""
-    from xm_core.domains import destroy_in_transaction
-    from xm_core.host import Host
+    from xm_core.host.domains import destroy_in_transaction
+    from xm_core.host.model import Host
 
     target = Path(file)
     with Host(paths) as host, host.store.write():
@@ -154,7 +154,7 @@ def _create_from(
     permitted, create the domain with its devices and keep its uuid.
     Returns (outcome, permitted); a refusal is recorded in the host's
     messages like a refused create."""
-    from xm_core.domains import apply_create, decide_create, record_refusal
+    from xm_core.host.domains import apply_create, decide_create, record_refusal
 
     assert spec.name is not None
     if host.store.find_domain(spec.name) is not None:
@@ -175,8 +175,8 @@ def _create_from(
 def restore_domain(paths: HostPaths, file: str) -> CreateOutcome:
     """`xm restore FILE`: the saved domain comes back (under a new id),
     checked against the policy active now like a create."""
-    from xm_core.domains import refusal_error
-    from xm_core.host import Host
+    from xm_core.host.domains import refusal_error
+    from xm_core.host.model import Host
 
     saved = read_save_file(Path(file))
     spec = _spec_of(saved, file)
@@ -224,8 +224,8 @@ def migrate_domain(paths: HostPaths, ref: str, host: str, live: bool = False) ->
     Refused unless HOST runs the same policy (reference name) and the
     domain may start there (every check of create, against HOST's running
     domains and resource labels). The domain moves whole or not at all."""
-    from xm_core.domains import destroy_in_transaction, refusal_error
-    from xm_core.host import Host
+    from xm_core.host.domains import destroy_in_transaction, refusal_error
+    from xm_core.host.model import Host
 
     target_paths = _target_paths(paths, host)
     with Host(paths) as source, Host(target_paths) as target:
@@ -273,7 +273,7 @@ def migrate_domain(paths: HostPaths, ref: str, host: str, live: bool = False) ->
 def _undo_arrival(target: Host, outcome: CreateOutcome) -> None:
     """The source could not let go of the domain: it stays there, and its
     copy on the target goes again."""
-    from xm_core.domains import destroy_in_transaction
+    from xm_core.host.domains import destroy_in_transaction
 
     assert outcome.domain is not None
     with target.store.write():
@@ -305,7 +305,7 @@ def set_max_memory(paths: HostPaths, ref: str, size: str) -> DomainRecord:
     """`xm mem-max DOM MEM`: the domain's memory limit. As in Xen, a limit
     below the current allocation is accepted (the domain keeps what it has
     and cannot grow)."""
-    from xm_core.host import Host
+    from xm_core.host.model import Host
 
     mib = parse_memory(size)
     with Host(paths) as host, host.store.write():
@@ -319,7 +319,7 @@ def set_max_memory(paths: HostPaths, ref: str, size: str) -> DomainRecord:
 def set_memory(paths: HostPaths, ref: str, size: str) -> DomainRecord:
     """`xm mem-set DOM MEM`: the balloon target; above the domain's maxmem
     is an error (its balloon cannot grow past it)."""
-    from xm_core.host import Host
+    from xm_core.host.model import Host
 
     mib = parse_memory(size)
     with Host(paths) as host, host.store.write():
@@ -359,7 +359,7 @@ class VcpuChange:
 def set_vcpus(paths: HostPaths, ref: str, count: str) -> VcpuChange:
     """`xm vcpu-set DOM N`: the number of online VCPUs. Above the
     configured maximum is an error; below 1 is ignored, as Xen did."""
-    from xm_core.host import Host
+    from xm_core.host.model import Host
 
     try:
         wanted = int(count)
@@ -495,7 +495,7 @@ def _vcpus_of(dom: DomainRecord, nr_cpus: int) -> list[VcpuInfo]:
 
 def list_vcpus(paths: HostPaths, refs: Sequence[str] = ()) -> VcpuList:
     """`xm vcpu-list [DOM...]`: every VCPU up to each domain's maximum."""
-    from xm_core.host import Host
+    from xm_core.host.model import Host
 
     with Host(paths) as host, host.store.read():
         store = host.store
@@ -508,7 +508,7 @@ def pin_vcpu(paths: HostPaths, ref: str, vcpu: str, cpus: str) -> DomainRecord:
     """`xm vcpu-pin DOM VCPU CPUS`: VCPU is a number or `all`; CPUS a cpu
     list or `all`. Kept in the domain's config as `cpus` (one string per
     VCPU), so that it travels with save/restore and migrate."""
-    from xm_core.host import Host
+    from xm_core.host.model import Host
 
     with Host(paths) as host, host.store.write():
         store = host.store
@@ -544,7 +544,7 @@ def send_sysrq(paths: HostPaths, ref: str, key: str) -> DomainRecord:
     """`xm sysrq DOM KEY`: hand one magic-SysRq key to the guest kernel. No
     guest kernel runs in the host model, so the key is only recorded in the
     xm log; the domain record does not change."""
-    from xm_core.host import Host
+    from xm_core.host.model import Host
 
     if len(key) != 1 or not key.isprintable() or key.isspace():
         raise UsageError(f"Invalid sysrq key '{key}': expected one printable character")

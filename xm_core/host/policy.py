@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from acm.errors import Diagnostics, PolicyError
-from xm_core.atomic import atomic_write_many
-from xm_core.paths import HostPaths, PolicyFiles
+from xm_core.files.atomic import atomic_write_many
+from xm_core.files.paths import HostPaths, PolicyFiles
 
 
 class MakePolicyResult(NamedTuple):
@@ -49,7 +49,7 @@ def make_policy_under(root: str | None, name: str, policy_dir: str | None) -> Ma
     """`xm makepolicy`: compile `name` into the policy tree of the host root
     chosen by `root` (the --root option, None when absent)."""
     from acm.names import check_policy_name
-    from xm_core.paths import host_paths
+    from xm_core.files.paths import host_paths
 
     # Both are checked before the host root is resolved: a new per-user root
     # would otherwise be created and seeded for a command that is refused.

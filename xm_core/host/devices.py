@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import XmError
-from xm_core.paths import HostPaths
-from xm_core.store import (
+from xm_core.files.paths import HostPaths
+from xm_core.host.store import (
     DeviceRecord,
     DomainRecord,
     PolicyState,
@@ -35,8 +35,8 @@ from xm_core.store import (
 
 if TYPE_CHECKING:
     from acm.engine import HookResult, ResourceDecision, ShareDecision
-    from xm_core.host import Host, LoadedPolicy
-    from xm_core.resources import ResourceLabels
+    from xm_core.files.resources import ResourceLabels
+    from xm_core.host.model import Host, LoadedPolicy
 
 VBD = "vbd"
 VIF = "vif"
@@ -136,7 +136,7 @@ class PlannedDevice:
 def plan_vbd(
     resource: str, frontend: str, mode: str, backend: str | int = 0, written: str | None = None
 ) -> PlannedDevice:
-    from xm_core.resources import canonical_resource
+    from xm_core.files.resources import canonical_resource
 
     if mode not in BLOCK_MODES:
         raise XmError(f"Invalid block device mode '{mode}': expected r, w or w!")
@@ -406,7 +406,7 @@ def attach(host: Host, domain_ref: str, device: PlannedDevice) -> AttachResult:
 def block_attach(
     paths: HostPaths, domain: str, be_dev: str, fe_dev: str, mode: str, backend: str | None
 ) -> AttachResult:
-    from xm_core.host import Host
+    from xm_core.host.model import Host
 
     device = plan_vbd(be_dev, fe_dev, mode, backend if backend is not None else 0)
     with Host(paths) as host:
@@ -414,7 +414,7 @@ def block_attach(
 
 
 def network_attach(paths: HostPaths, domain: str, settings: Sequence[str]) -> AttachResult:
-    from xm_core.host import Host
+    from xm_core.host.model import Host
 
     parsed: dict[str, str] = {}
     for item in settings:
@@ -436,7 +436,7 @@ def _find_device(devices: list[DeviceRecord], devid: str) -> DeviceRecord | None
 
 
 def detach(paths: HostPaths, domain: str, kind: str, devid: str) -> DeviceRecord:
-    from xm_core.host import Host
+    from xm_core.host.model import Host
 
     with Host(paths) as host, host.store.write():
         dom = host.store.domain(domain)
@@ -467,7 +467,7 @@ class DeviceList:
 
 
 def list_devices(paths: HostPaths, domain: str, kind: str) -> DeviceList:
-    from xm_core.host import Host
+    from xm_core.host.model import Host
 
     with Host(paths) as host, host.store.read():
         dom = host.store.domain(domain)

@@ -38,7 +38,7 @@ from xml.etree import ElementTree
 
 from acm.errors import PolicyError
 from xm_core.errors import UsageError, XmError
-from xm_core.paths import HostPaths
+from xm_core.files.paths import HostPaths
 
 PERMITTED = "permitted"
 DENIED = "denied"
@@ -209,7 +209,7 @@ def _policy_ref(
 def resource_key(resource: str) -> str:
     """The resource label file's key: a disk's canonical name; a bridge as
     written (`bridge:<name>`, as the vif's resource is named)."""
-    from xm_core.resources import canonical_resource
+    from xm_core.files.resources import canonical_resource
 
     if resource.startswith("bridge:") and resource != "bridge:":
         return resource
@@ -315,7 +315,7 @@ def _step(
             problems.add(f"'reason_regex' is not a regular expression: {exc}", index)
             ok = False
     if kind == "attach" and isinstance(raw.get("resource"), str):
-        from xm_core.resources import canonical_resource
+        from xm_core.files.resources import canonical_resource
 
         try:
             canonical_resource(raw["resource"])  # a disk
@@ -562,8 +562,8 @@ class _Runner:
     def install(self, ref: PolicyRef, name: str) -> str:
         """Put the policy under `name` in the scratch policy root, compile it
         when it is XML, load it; its reference name."""
-        from xm_core.host import load_policy
-        from xm_core.policy import make_policy
+        from xm_core.host.model import load_policy
+        from xm_core.host.policy import make_policy
 
         files = self.paths.policy_files(name)
         Path(files.xml).parent.mkdir(parents=True, exist_ok=True)
@@ -581,7 +581,7 @@ class _Runner:
         return load_policy(self.paths, name).name
 
     def active(self) -> str:
-        from xm_core.host import Host
+        from xm_core.host.model import Host
 
         with Host(self.paths) as host:
             return host.store.active_policy_name()
@@ -589,7 +589,7 @@ class _Runner:
     def label_resources(self, labels: dict[str, tuple[str | None, str]]) -> None:
         if not labels:
             return
-        from xm_core.resources import locked_resource_labels
+        from xm_core.files.resources import locked_resource_labels
 
         active = self.active()
         with locked_resource_labels(self.paths.resource_labels) as current:
@@ -613,8 +613,8 @@ class _Runner:
         )
 
     def _create(self, step: Step) -> str:
-        from xm_core.config import access_control_line
-        from xm_core.domains import create_domain
+        from xm_core.files.config import access_control_line
+        from xm_core.host.domains import create_domain
 
         args = step.args
         lines = [f"name = {step.target!r}"]
@@ -632,7 +632,7 @@ class _Runner:
         return f"Started domain {outcome.domain.name} (id {outcome.domain.domid})"
 
     def _destroy(self, step: Step) -> str:
-        from xm_core.domains import destroy_domain
+        from xm_core.host.domains import destroy_domain
 
         dom = destroy_domain(self.paths, step.target)
         return f"Domain {dom.name} (id {dom.domid}) destroyed"
@@ -643,7 +643,7 @@ class _Runner:
             self.label_resources({resource_key(resource): (policy, step.args["resource_label"])})
 
     def _attach(self, step: Step) -> str:
-        from xm_core.devices import block_attach, list_devices
+        from xm_core.host.devices import block_attach, list_devices
 
         args = step.args
         self._label(step, args["resource"])
@@ -663,7 +663,7 @@ class _Runner:
         return f"vbd {result.device.frontend} ({result.device.written}) attached to {result.domain}"
 
     def _network(self, step: Step) -> str:
-        from xm_core.devices import network_attach
+        from xm_core.host.devices import network_attach
 
         args = step.args
         settings = [f"{k}={args[k]}" for k in ("bridge", "backend", "mac") if k in args]
@@ -672,7 +672,7 @@ class _Runner:
         return f"vif {result.device.frontend} attached to {result.domain}"
 
     def _detach(self, step: Step) -> str:
-        from xm_core.devices import detach
+        from xm_core.host.devices import detach
 
         device = step.args["device"]
         kind = "vif" if device.startswith("eth") else "vbd"
@@ -682,7 +682,7 @@ class _Runner:
     def _share(self, step: Step) -> str:
         """Inter-domain sharing (an event channel or grant mapping between the
         two), decided by the engine without a cache."""
-        from xm_core.host import Host
+        from xm_core.host.model import Host
 
         a_ref, b_ref = step.target
         with Host(self.paths) as host, host.store.read():

@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from xm_core.devices import VBD, DeviceCheck
-from xm_core.domains import DomainSpec, LabelCheck, decide_create, domain_spec
 from xm_core.errors import XmError
-from xm_core.host import Host, LoadedPolicy
-from xm_core.paths import HostPaths
-from xm_core.store import PolicyState
+from xm_core.files.paths import HostPaths
+from xm_core.host.devices import VBD, DeviceCheck
+from xm_core.host.domains import DomainSpec, LabelCheck, decide_create, domain_spec
+from xm_core.host.model import Host, LoadedPolicy
+from xm_core.host.store import PolicyState
 
 if TYPE_CHECKING:
     from acm.engine import ChwallConflict, CreateDecision
@@ -259,7 +259,7 @@ class Explanation:
 
 def explain_config(paths: HostPaths, config: str, overrides: Sequence[str] = ()) -> Explanation:
     """Explain `xm create CONFIG [name=value ...]` under the host's state now."""
-    from xm_core.config import load_config
+    from xm_core.files.config import load_config
 
     cfg = load_config(paths, config, tuple(overrides))
     spec = domain_spec(cfg, need_name=False)

@@ -45,7 +45,7 @@ def resolve_root(option: str | None, env: dict[str, str] | None = None) -> tuple
 def example_policy_bytes() -> bytes:
     """The example policy shipped with the package (beside this module, so
     no importlib.resources on every command)."""
-    return (Path(__file__).parent / "data" / EXAMPLE_DATA_FILE).read_bytes()
+    return (Path(__file__).parent.parent / "data" / EXAMPLE_DATA_FILE).read_bytes()
 
 
 class HostPaths(NamedTuple):
@@ -99,7 +99,7 @@ class HostPaths(NamedTuple):
         target = Path(files.xml)
         if target.exists():
             return
-        from xm_core.atomic import atomic_write
+        from xm_core.files.atomic import atomic_write
 
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, example_policy_bytes())
@@ -113,9 +113,9 @@ class PolicyFiles(NamedTuple):
 
     def settled(self) -> PolicyFiles:
         """These files, once a compile that a kill interrupted between the
-        renames of the `.map` and the `.bin` is finished (xm_core.atomic):
+        renames of the `.map` and the `.bin` is finished (xm_core.files.atomic):
         what reads them never sees a new `.map` beside an old `.bin`."""
-        from xm_core.atomic import finish_pending
+        from xm_core.files.atomic import finish_pending
 
         finish_pending(Path(self.map))
         return self

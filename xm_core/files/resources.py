@@ -20,8 +20,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from xm_core.atomic import atomic_write
 from xm_core.errors import XmError
+from xm_core.files.atomic import atomic_write
 
 ResourceLabels = dict[str, tuple[str, str]]  # canonical resource -> (policy, label)
 

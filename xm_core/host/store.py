@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import XmError
-from xm_core.paths import HostPaths
+from xm_core.files.paths import HostPaths
 
 if TYPE_CHECKING:
     from acm.model import BinaryPolicy, PolicyMap
@@ -603,7 +603,7 @@ class Store:
     ) -> int:
         """Replace the active policy (inside `write()`); the new generation.
         `compact` is a derived, quickly read form of binary and map (see
-        xm_core.host); without it readers decode the binary."""
+        xm_core.host.model); without it readers decode the binary."""
         self._need_txn()
         if (state is PolicyState.NAMED) != (name is not None and binary is not None):
             raise ValueError("a NAMED policy needs its name and binary, no other state has them")

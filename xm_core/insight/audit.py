@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from acm.ssidref import label_to_ssidref
 from xm_core.errors import XmError
-from xm_core.host import Host, LoadedPolicy
-from xm_core.paths import HostPaths
-from xm_core.store import DOM0_ID, DeviceRecord, DomainRecord, StoreError
+from xm_core.files.paths import HostPaths
+from xm_core.host.model import Host, LoadedPolicy
+from xm_core.host.store import DOM0_ID, DeviceRecord, DomainRecord, StoreError
 
 if TYPE_CHECKING:
-    from xm_core.resources import ResourceLabels
+    from xm_core.files.resources import ResourceLabels
 
 MAX_CONFIG_BYTES = 1 << 20  # a domain config is a few lines; larger files are not read
 CONFIG_DIRS = ("", "auto")  # <root>/etc/xen and Xen's auto-start folder
@@ -179,7 +179,7 @@ def audit_host(paths: HostPaths) -> AuditReport:
 
 
 def _read_labels(paths: HostPaths) -> tuple[ResourceLabels, str]:
-    from xm_core.resources import read_resource_labels
+    from xm_core.files.resources import read_resource_labels
 
     try:
         return read_resource_labels(paths.resource_labels), ""
@@ -350,7 +350,7 @@ def config_files(paths: HostPaths) -> list[Path]:
 
 def _configs(paths: HostPaths, policy: LoadedPolicy | None, report: AuditReport) -> None:
     from acm.errors import PolicyError
-    from xm_core.config import config_label, parse_config
+    from xm_core.files.config import config_label, parse_config
 
     files = config_files(paths)
     report.configs = len(files)

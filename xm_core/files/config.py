@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xm_core.atomic import atomic_write
 from xm_core.errors import XmError
-from xm_core.paths import HostPaths
+from xm_core.files.atomic import atomic_write
+from xm_core.files.paths import HostPaths
 
 DEV_NULL = "/dev/null"
 

@@ -9,7 +9,7 @@ So the plain forms of that one command,
 are recognised here and run without loading click. Anything else (help,
 `--debug`, another command, a value or argument that starts with `-`, a
 repeated or unknown option, a missing argument) goes to the click command
-line in `xm_core.cli`, which stays the one definition of every command.
+line in `xm_core.cli.commands`, which stays the one definition of every command.
 Both paths call the same function and print through the same renderer;
 tests/test_launch.py checks that they answer alike.
 """
@@ -67,7 +67,7 @@ def run_makepolicy(call: MakePolicyCall) -> int:
     from acm.errors import PolicyError
     from xm_core import render
     from xm_core.errors import XmError
-    from xm_core.policy import make_policy_under
+    from xm_core.host.policy import make_policy_under
 
     root, policy_dir, policy = call
     try:
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     call = makepolicy_call(args)
     if call is None:
-        from xm_core.cli import main as click_main
+        from xm_core.cli.commands import main as click_main
 
         click_main(args)
         return

@@ -2,7 +2,7 @@
 
 Everything is checked before anything is written: the policy's `.bin`
 exists and decodes, the boot file is found (symlinks followed as if the host
-root were `/`), and the menu edit is computed (xm_core.grub, pure). Only
+root were `/`), and the menu edit is computed (xm_core.files.grub, pure). Only
 then: the original menu is kept as `<file>_save`, and the `.bin` and the
 new menu are written atomically, the `.bin` first so that the menu never
 names a module that is not there. See docs/cfgbootpolicy.md.
@@ -16,10 +16,10 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xm_core.atomic import atomic_write, atomic_write_many
 from xm_core.errors import XmError
-from xm_core.grub import MenuEdit, edit_menu, module_folder, unified_diff
-from xm_core.paths import HostPaths
+from xm_core.files.atomic import atomic_write, atomic_write_many
+from xm_core.files.grub import MenuEdit, edit_menu, module_folder, unified_diff
+from xm_core.files.paths import HostPaths
 
 BOOT_FILES = ("menu.lst", "grub.conf")
 BACKUP_SUFFIX = "_save"
