@@ -14,13 +14,13 @@ from typing import Any
 
 import click
 
-from xm_core.cli.launch import quiet_on_closed_pipe
+from xm_core.render import quiet_on_closed_pipe
 
 # name -> "module:attribute"; the modules are imported on first use only.
 XM_COMMANDS: dict[str, str] = {
     "makepolicy": "xm_core.cli.policy:makepolicy",
     "demo": "xm_core.cli.demo:demo",
-    "cfgbootpolicy": "xm_core.cli.boot:cfgbootpolicy",
+    "cfgbootpolicy": "xm_core.cli.policy:cfgbootpolicy",
     "acm": "xm_core.cli.commands:acm_group",
     "labels": "xm_core.cli.labels:labels",
     "addlabel": "xm_core.cli.labels:addlabel",
@@ -63,14 +63,14 @@ XM_COMMANDS: dict[str, str] = {
 
 ACM_COMMANDS: dict[str, str] = {
     "lint": "xm_core.cli.lint:lint",
-    "graph": "xm_core.cli.analysis:graph",
-    "flows": "xm_core.cli.analysis:flows",
-    "coexist": "xm_core.cli.analysis:coexist",
-    "diff": "xm_core.cli.analysis:diff",
-    "decompile": "xm_core.cli.analysis:decompile",
-    "explain": "xm_core.cli.acmhost:explain",
-    "test": "xm_core.cli.acmhost:test",
-    "audit": "xm_core.cli.acmhost:audit",
+    "graph": "xm_core.cli.acm_commands:graph",
+    "flows": "xm_core.cli.acm_commands:flows",
+    "coexist": "xm_core.cli.acm_commands:coexist",
+    "diff": "xm_core.cli.acm_commands:diff",
+    "decompile": "xm_core.cli.acm_commands:decompile",
+    "explain": "xm_core.cli.acm_commands:explain",
+    "test": "xm_core.cli.acm_commands:test",
+    "audit": "xm_core.cli.acm_commands:audit",
 }
 
 

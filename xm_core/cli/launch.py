@@ -89,13 +89,7 @@ def main(argv: list[str] | None = None) -> None:
 
         click_main(args)
         return
+    from xm_core.render import quiet_on_closed_pipe
+
     quiet_on_closed_pipe()
     sys.exit(run_makepolicy(call))
-
-
-def quiet_on_closed_pipe() -> None:
-    """`xm list | head` ends like any Unix tool when head closes the pipe:
-    killed by SIGPIPE, with no error message or traceback."""
-    import signal
-
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)

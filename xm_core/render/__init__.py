@@ -66,13 +66,9 @@ def warnings(found: Diagnostics) -> None:
         err(d.format())
 
 
-def demo(report: object) -> None:
-    from xm_core.cli.scenario import DemoReport
+def quiet_on_closed_pipe() -> None:
+    """`xm list | head` ends like any Unix tool when head closes the pipe:
+    killed by SIGPIPE, with no error message or traceback."""
+    import signal
 
-    assert isinstance(report, DemoReport)
-    out(f"host root: {report.root}")
-    for step in report.steps:
-        out("")
-        out(f"$ {step.command}")
-        for line in step.output:
-            out(line)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
