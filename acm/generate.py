@@ -47,8 +47,9 @@ class GeneratedPolicy(NamedTuple):
     conflict_sets: int
 
     def summary(self) -> str:
+        types = "type" if self.types == 1 else "types"
         sets = "conflict set" if self.conflict_sets == 1 else "conflict sets"
-        return f"policy '{self.name}': {self.types} types, {self.conflict_sets} {sets}"
+        return f"policy '{self.name}': {self.types} {types}, {self.conflict_sets} {sets}"
 
     def as_dict(self) -> dict[str, object]:
         return {

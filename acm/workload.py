@@ -248,6 +248,11 @@ def _wld_value(module: ast.Module, file: str) -> ast.expr:
 _LITERAL_NODES = (ast.Dict, ast.List, ast.Tuple, ast.Constant, ast.expr_context)
 
 
+def _node_word(node: ast.AST) -> str:
+    words = {ast.Call: "a call", ast.Name: "a name", ast.BinOp: "an operator"}
+    return words.get(type(node), f"code ({type(node).__name__})")
+
+
 def _check_literal_nodes(value: ast.expr, file: str) -> None:
     stack: list[tuple[ast.AST, int]] = [(value, 1)]
     while stack:
@@ -257,8 +262,8 @@ def _check_literal_nodes(value: ast.expr, file: str) -> None:
         if not isinstance(node, _LITERAL_NODES):
             raise PolicyError.single(
                 "WLD004",
-                f"the .wld holds {type(node).__name__.lower()} code where only literals "
-                "may stand; it is never run",
+                f"the .wld holds {_node_word(node)} where only literals may stand "
+                "(it is read, never run)",
                 _at(file, node),
             )
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))

@@ -68,6 +68,7 @@ ACM_COMMANDS: dict[str, str] = {
     "coexist": "xm_core.cli.analysis:coexist",
     "diff": "xm_core.cli.analysis:diff",
     "decompile": "xm_core.cli.analysis:decompile",
+    "generate": "xm_core.cli.generate:generate",
     "explain": "xm_core.cli.acmhost:explain",
     "test": "xm_core.cli.acmhost:test",
     "audit": "xm_core.cli.acmhost:audit",
