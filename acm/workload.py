@@ -320,7 +320,7 @@ def _from_description(doc: object, file: str) -> Workload:
     if not isinstance(doc, dict):
         shape.fail("the workload", "an object with 'organizations' and 'rules'")
         raise shape.error()
-    shape.keys(doc, "the workload", required=("organizations",), optional=("rules", "version"))
+    shape.keys(doc, "the workload", required=(), optional=("organizations", "rules", "version"))
     if "version" in doc and (type(doc["version"]) is not int or doc["version"] != FORMAT_VERSION):
         shape.fail("version", f"{FORMAT_VERSION} (the only version so far)")
     orgs: list[Organization] = []
