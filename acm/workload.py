@@ -29,6 +29,7 @@ Codes:
   WLD022 a rule holds one type twice
   WLD023 (warning) a rule with fewer than two types is skipped
   WLD030 an edit that ezPolicy refused (unknown item, empty selection, ...)
+  WLD099 (acm.generate) the generated policy failed its own compile and lint
 """
 
 from __future__ import annotations

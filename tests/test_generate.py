@@ -384,3 +384,16 @@ def test_edits_keep_a_valid_workload_valid(w: Workload, data: st.DataObject) -> 
     assert not check_workload(renamed).has_errors
     assert rename_organization(renamed, new, org.name) == w
     assert not check_workload(delete_organization(w, org.name)).has_errors
+
+
+def test_the_examples_in_the_docs_are_valid_workloads() -> None:
+    text = (DATA.parent.parent / "docs" / "generate.md").read_text()
+    blocks = {
+        fmt: [b.split("```")[0] for b in text.split("```" + fmt.value + "\n")[1:]]
+        for fmt in (WorkloadFormat.JSON, WorkloadFormat.TOML)
+    }
+    for fmt, found in blocks.items():
+        assert found, f"no {fmt.value} example in docs/generate.md"
+        for block in found:
+            workload = parse_workload(block.encode(), fmt, "docs")
+            assert not check_workload(workload).has_errors
