@@ -115,3 +115,10 @@ def test_makepolicy_compiles_it_to_ezpolicys_map_and_bin(host_root: Path) -> Non
     assert (ours.parent / "userguide_banks.bin").read_bytes() == (
         theirs.parent / "userguide_banks.bin"
     ).read_bytes()
+
+
+def test_an_output_folder_that_does_not_exist(tmp_path: Path) -> None:
+    out = tmp_path / "no" / "p-security_policy.xml"
+    result = run("acm", "generate", str(GOLDEN / "empty.json"), "-o", str(out))
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: 'No such folder for -o: {out.parent}'\n"

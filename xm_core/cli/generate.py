@@ -38,13 +38,18 @@ def generate(
     .wld file (read as a literal, never run). Every mistake in it is listed;
     nothing is written then. A rule with fewer than two types is skipped,
     with a warning."""
+    import os
     import time
 
     from acm.generate import default_policy_name, generate_policy
     from acm.workload import read_workload
     from xm_core import render
+    from xm_core.errors import XmError
     from xm_core.render import analysis as render_output
 
+    folder = os.path.dirname(output) or "."
+    if not os.path.isdir(folder):
+        raise XmError(f"No such folder for -o: {folder}")
     name = policy_name if policy_name is not None else default_policy_name(output)
     result = generate_policy(
         read_workload(workload),
