@@ -184,10 +184,11 @@ def _toml_failure(exc: Exception, file: str) -> Any:
     raise PolicyError.single("WLD003", f"not TOML: {message}", Location(file, line, column))
 
 
-def _too_deep(file: str) -> PolicyError:
-    return PolicyError.single(
-        "WLD003", f"the workload is nested more than {MAX_DEPTH} levels deep", Location(file)
-    )
+def _too_deep(file: str, limit: int | None = None) -> PolicyError:
+    """A document nested deeper than `limit` levels, or (None) too deep for
+    the parser's recursion."""
+    depth = f"more than {limit} levels" if limit is not None else "too deeply to be read"
+    return PolicyError.single("WLD003", f"the workload is nested {depth}", Location(file))
 
 
 def _from_wld(text: str, file: str) -> Workload:
@@ -259,7 +260,7 @@ def _check_literal_nodes(value: ast.expr, file: str) -> None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise _too_deep(file)
+            raise _too_deep(file, MAX_DEPTH)
         if not isinstance(node, _LITERAL_NODES):
             raise PolicyError.single(
                 "WLD004",
