@@ -261,8 +261,17 @@ def uptime(rows: Sequence[Any], short: bool, as_json: bool) -> None:
 
 
 def loaded(result: Any, as_json: bool) -> None:
+    """Nothing on success, as Xen's tool; a domain that reads as another
+    label after `--keep-ssidrefs` gets one line."""
     if as_json:
         emit_json(result.as_dict())
+        return
+    for r in result.relabeled:
+        now = f"label '{r.new}'" if r.new else "no label"
+        out(
+            f"Domain '{r.name}' (id {r.domid}) keeps ssidref 0x{r.ssidref:08x}: "
+            f"label '{r.old}' is now {now}\n"
+        )
 
 
 def dump_policy_text(dump: Any) -> str:
