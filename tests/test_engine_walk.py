@@ -76,9 +76,7 @@ def running_sets(draw: st.DrawFn) -> tuple[BinaryPolicy, list[RunningDomain]]:
     assert policy.chwall is not None
     top = policy.chwall.max_ssidrefs - 1
     ids = draw(st.lists(st.integers(0, 40), max_size=10, unique=True))
-    doms = [
-        RunningDomain(d, f"d{d}", _ssidref(policy, draw(st.integers(0, top)), 1)) for d in ids
-    ]
+    doms = [RunningDomain(d, f"d{d}", _ssidref(policy, draw(st.integers(0, top)), 1)) for d in ids]
     return policy, doms
 
 
