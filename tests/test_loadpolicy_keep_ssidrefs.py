@@ -97,6 +97,8 @@ def test_keep_ssidrefs_rechecks_under_the_new_reading(root: Path) -> None:
     assert run.err.splitlines() == [
         "Error: 'New policy conflicts with running domains. Policy load aborted.'",
         f"  {CONFLICT}",
+        "  note: domain 'f' (id 2) keeps ssidref 0x00030003, which reads as label 'vm_b' "
+        "(was 'vm_free')",
     ]
     assert snapshot(HostPaths(root)) == before
     doc = json.loads(xm_run(root, "loadpolicy", "--keep-ssidrefs", "--json", V2).out)

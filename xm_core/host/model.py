@@ -320,6 +320,10 @@ class Relabel:
     old: str | None
     new: str | None
 
+    @property
+    def reads_as(self) -> str:
+        return f"label '{self.new}'" if self.new else "no label"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "domid": self.domid,
@@ -521,10 +525,16 @@ def load_policy(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> Loa
             host.dmesg(f"acm_set_policy: policy '{new_name}' loaded.")
             host.log(f"loadpolicy{how} {new_name} (was {previous})")
     if violations:
+        # with the flag a violation may concern a domain read as another label
+        notes = [
+            f"  note: domain '{r.name}' (id {r.domid}) keeps ssidref 0x{r.ssidref:08x}, which "
+            f"reads as {r.reads_as} (was '{r.old}')"
+            for r in relabeled
+        ]
         raise PolicyLoadRefused(
             "New policy conflicts with running domains. Policy load aborted.",
             result,
-            [f"  {v.message}" for v in violations],
+            [f"  {v.message}" for v in violations] + notes,
         )
     return result
 

@@ -267,10 +267,9 @@ def loaded(result: Any, as_json: bool) -> None:
         emit_json(result.as_dict())
         return
     for r in result.relabeled:
-        now = f"label '{r.new}'" if r.new else "no label"
         out(
             f"Domain '{r.name}' (id {r.domid}) keeps ssidref 0x{r.ssidref:08x}: "
-            f"label '{r.old}' is now {now}\n"
+            f"label '{r.old}' is now {r.reads_as}\n"
         )
 
 
