@@ -233,6 +233,28 @@ class ResourceUse:
     ste_ssid: int
 
 
+@dataclass(frozen=True)
+class WalkConflict:
+    """A running domain the Chinese Wall walk found in conflict: these of
+    its types had `conflict_aggregate > 0` from the domains before it."""
+
+    domid: int
+    name: str
+    types: tuple[int, ...]
+    conflict_sets: tuple[int, ...]
+
+
+@dataclass
+class ChwallWalk:
+    """Xen's `chwall_init_state` over the running domains under a policy:
+    the counters it leaves (every walked domain counted, also one in
+    conflict) and every conflict it meets (Xen stopped at the first)."""
+
+    counters: ChwallCounters
+    conflicts: list[WalkConflict] = field(default_factory=list)
+    walked: int = 0  # domains counted (a CHWALL SSID beyond the matrix is not)
+
+
 @dataclass
 class RevalidationResult:
     violations: list[Violation] = field(default_factory=list)
@@ -415,39 +437,51 @@ class Engine:
         cw, ste = self.chwall_ssid(ssidref), self.ste_ssid(ssidref)
         return (cw is None or cw != NULL_SSID) and (ste is None or ste != NULL_SSID)
 
+    def _counted_row(self, ssidref: int) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+        """(own types, conflict-aggregate delta) of a running domain's CHWALL
+        SSID; None when it holds no counters (no CHWALL part, or an SSID
+        beyond the matrix). SSID 0 counts its row: Xen's hooks index the
+        matrix with whatever SSID a domain holds. SSID 0 cannot be created
+        under a CHWALL policy, but an unlabeled domain started under DEFAULT
+        keeps it through a load, and its row has types when the bootstrap
+        label moved the null entry (docs/compiler.md)."""
+        cw_ssid = self.chwall_ssid(ssidref)
+        if self.chwall is None or cw_ssid is None or cw_ssid >= self.chwall.max_ssidrefs:
+            return None
+        return self.chwall.ssids[cw_ssid], self._aggregate_delta(cw_ssid)
+
     def create_deltas(self, ssidref: int) -> dict[int, tuple[int, int]]:
         """Per CHWALL type, the (running, aggregate) increments of a create
         (section 2 step 3); a destroy subtracts the same."""
-        cw_ssid = self.chwall_ssid(ssidref)
-        if self.chwall is None or cw_ssid is None or not 0 < cw_ssid < self.chwall.max_ssidrefs:
+        row = self._counted_row(ssidref)
+        if row is None:
             return {}
         deltas: dict[int, list[int]] = {}
-        for t in self.chwall.ssids[cw_ssid]:
+        for t in row[0]:
             deltas.setdefault(t, [0, 0])[0] += 1
-        for u in self._aggregate_delta(cw_ssid):
+        for u in row[1]:
             deltas.setdefault(u, [0, 0])[1] += 1
         return {t: (r, a) for t, (r, a) in deltas.items()}
 
     def apply_create(self, ssidref: int, counters: ChwallCounters) -> None:
         """Section 2 step 3 on `counters` (after a permitted check)."""
-        cw_ssid = self.chwall_ssid(ssidref)
-        if self.chwall is None or cw_ssid is None or not 0 < cw_ssid < self.chwall.max_ssidrefs:
+        row = self._counted_row(ssidref)
+        if row is None:
             return
         running, aggregate = counters.running, counters.aggregate
-        for t in self.chwall.ssids[cw_ssid]:
+        for t in row[0]:
             running[t] += 1
-        for u in self._aggregate_delta(cw_ssid):
+        for u in row[1]:
             aggregate[u] += 1
 
     def apply_destroy(self, ssidref: int, counters: ChwallCounters) -> None:
         """The exact reverse of `apply_create`; CounterUnderflow (and no
         change) when a counter would go below zero."""
-        cw_ssid = self.chwall_ssid(ssidref)
-        if self.chwall is None or cw_ssid is None or not 0 < cw_ssid < self.chwall.max_ssidrefs:
+        row = self._counted_row(ssidref)
+        if row is None:
             return
         running, aggregate = counters.running, counters.aggregate
-        own = self.chwall.ssids[cw_ssid]
-        delta = self._aggregate_delta(cw_ssid)
+        own, delta = row
         need: dict[int, int] = {}
         for u in delta:
             need[u] = need.get(u, 0) + 1
@@ -604,6 +638,34 @@ class Engine:
 
     # ------------------------------------------------------------ a new policy
 
+    def chwall_walk(self, domains: Sequence[RunningDomain]) -> ChwallWalk:
+        """Xen 3.0.4's `chwall_init_state` with this policy's matrices: the
+        running domains in id order, each one's types added to fresh
+        running counters and checked against the conflict aggregate of the
+        domains before it, then every conflict set sharing a type with it
+        adds its types except the domain's own. A domain found in conflict
+        still counts, so every later domain it blocks is found too; a
+        domain whose CHWALL SSID is beyond the matrix is left out (Xen read
+        past it; `revalidate` reports it). The counters never depend on the
+        order: they are `recompute_counters` of the walked domains."""
+        counters = ChwallCounters.zero(self.chwall.max_types if self.chwall else 0)
+        walk = ChwallWalk(counters)
+        for dom in sorted(domains, key=lambda d: d.domid):
+            row = self._counted_row(dom.ssidref)
+            if row is None:
+                continue
+            own, delta = row
+            blocked = tuple(t for t in own if counters.aggregate[t] > 0)
+            if blocked:
+                sets = tuple(sorted({c for t in blocked for c in self._sets_of_type[t]}))
+                walk.conflicts.append(WalkConflict(dom.domid, dom.name, blocked, sets))
+            for t in own:
+                counters.running[t] += 1
+            for u in delta:
+                counters.aggregate[u] += 1
+            walk.walked += 1
+        return walk
+
     def revalidate(
         self,
         domains: Sequence[RunningDomain],
@@ -611,60 +673,33 @@ class Engine:
         resources: Sequence[ResourceUse] = (),
     ) -> RevalidationResult:
         """Section 5: the running state checked against this (new) policy, as
-        if every running domain had been created under it. Every violation
-        is listed; the fresh counters come back when there is none."""
+        if every running domain had been created under it, each with the
+        ssidref number it holds. Every violation is listed; the counters of
+        the Chinese Wall walk (`chwall_walk`) come back when there is none."""
         result = RevalidationResult()
         out = result.violations
-        counters = ChwallCounters.zero(self.chwall.max_types if self.chwall else 0)
         by_id = {d.domid: d for d in domains}
-        for dom in sorted(domains, key=lambda d: d.domid):
-            cw = self.chwall_ssid(dom.ssidref)
-            ste = self.ste_ssid(dom.ssidref)
-            in_range = True
-            if self.chwall is not None and cw is not None and cw >= self.chwall.max_ssidrefs:
-                in_range = False
-                out.append(
-                    Violation(
-                        ViolationKind.SSID_RANGE,
-                        dom.domid,
-                        dom.name,
-                        f"domain '{dom.name}' (id {dom.domid}): CHWALL SSID {cw:x} is beyond "
-                        f"the new policy's {self.chwall.max_ssidrefs:x} SSIDs",
-                    )
+        per_domain: dict[int, list[Violation]] = {}
+        for dom in domains:
+            per_domain.setdefault(dom.domid, []).extend(self._range_violations(dom))
+        walk = self.chwall_walk(domains)
+        for c in walk.conflicts:
+            names = ", ".join(self.names.chwall_type(t) for t in c.types)
+            set_names = ", ".join(self.names.conflict_set(s) for s in c.conflict_sets)
+            per_domain[c.domid].append(
+                Violation(
+                    ViolationKind.CHWALL,
+                    c.domid,
+                    c.name,
+                    f"domain '{c.name}' (id {c.domid}): Chinese Wall conflict in "
+                    f"type(s) {names} (conflict set {set_names}) with the domains "
+                    "started before it",
+                    c.types,
+                    c.conflict_sets,
                 )
-            if self.ste is not None and ste is not None and ste >= self.ste.max_ssidrefs:
-                in_range = False
-                out.append(
-                    Violation(
-                        ViolationKind.SSID_RANGE,
-                        dom.domid,
-                        dom.name,
-                        f"domain '{dom.name}' (id {dom.domid}): STE SSID {ste:x} is beyond "
-                        f"the new policy's {self.ste.max_ssidrefs:x} SSIDs",
-                    )
-                )
-            if not in_range or self.chwall is None or cw is None:
-                continue
-            own = self.chwall.ssids[cw]
-            blocked = [t for t in own if counters.aggregate[t] > 0]
-            if blocked:
-                sets = tuple(sorted({c for t in blocked for c in self._sets_of_type[t]}))
-                names = ", ".join(self.names.chwall_type(t) for t in blocked)
-                set_names = ", ".join(self.names.conflict_set(c) for c in sets)
-                out.append(
-                    Violation(
-                        ViolationKind.CHWALL,
-                        dom.domid,
-                        dom.name,
-                        f"domain '{dom.name}' (id {dom.domid}): Chinese Wall conflict in "
-                        f"type(s) {names} (conflict set {set_names}) with the domains "
-                        "started before it",
-                        tuple(blocked),
-                        sets,
-                    )
-                )
-            # it runs all the same: later domains are checked against it too
-            self.apply_create(dom.ssidref, counters)
+            )
+        for domid in sorted(per_domain):
+            out.extend(per_domain[domid])
         for conn in connections:
             fe, be = by_id.get(conn.frontend), by_id.get(conn.backend)
             if fe is None or be is None or self.ste is None:
@@ -699,8 +734,26 @@ class Engine:
                     )
                 )
         if not out:
-            result.counters = counters
+            result.counters = walk.counters
         return result
+
+    def _range_violations(self, dom: RunningDomain) -> list[Violation]:
+        """An ssidref half beyond the policy's SSIDs."""
+        found = []
+        parts = (("CHWALL", self.chwall, self.chwall_ssid), ("STE", self.ste, self.ste_ssid))
+        for part, matrix, ssid_of in parts:
+            ssid = ssid_of(dom.ssidref)
+            if matrix is not None and ssid is not None and ssid >= matrix.max_ssidrefs:
+                found.append(
+                    Violation(
+                        ViolationKind.SSID_RANGE,
+                        dom.domid,
+                        dom.name,
+                        f"domain '{dom.name}' (id {dom.domid}): {part} SSID {ssid:x} is beyond "
+                        f"the new policy's {matrix.max_ssidrefs:x} SSIDs",
+                    )
+                )
+        return found
 
     def _ssid_in_range(self, ssidref: int) -> bool:
         cw, ste = self.chwall_ssid(ssidref), self.ste_ssid(ssidref)

@@ -82,7 +82,8 @@ def test_renumbered_label_breaks_running_domain_and_its_disk(root: Path) -> None
         "domains. Policy load aborted.",
         "  Running domains it would break:",
         "    domain 'bank' (id 1): label 'dom_HomeBanking' moved from ssidref 0x00020002 to "
-        "0x00030003; running domains keep their ssidref",
+        "0x00030003; running domains keep their ssidref (--keep-ssidrefs keeps 0x00020002, "
+        "which reads as label 'dom_Fun')",
         "  Attached resources and device connections it would break:",
         "    domain 'bank' (id 1): Permission denied for resource 'phy:/dev/hda1' because label "
         "'res_LogicalDiskPartition1(hda1)' is not allowed",

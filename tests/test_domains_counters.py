@@ -1,5 +1,6 @@
-"""Through the host model (store, create, destroy, reboot): the stored Chinese
-Wall counters always equal those recomputed from the running domains."""
+"""Through the host model (store, create, destroy, reboot, loadpolicy with and
+without --keep-ssidrefs): the stored Chinese Wall counters always equal
+those recomputed from the running domains."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from tests.hosttools import loaded_host
 from xm_core.files.paths import EXAMPLE_POLICY, HostPaths
 from xm_core.host.domains import CreateDenied, create_domain, destroy_domain, reboot_domains
-from xm_core.host.model import Host
+from xm_core.host.model import Host, load_policy
 
 LABELS = ["dom_HomeBanking", "dom_Fun", "dom_BoincClient", "dom_StorageDomain"]
 
@@ -32,7 +33,7 @@ def _check(paths: HostPaths) -> None:
 
 
 ops = st.lists(
-    st.tuples(st.sampled_from(["create", "destroy", "reboot"]), st.integers(0, 100)),
+    st.tuples(st.sampled_from(["create", "destroy", "reboot", "load"]), st.integers(0, 100)),
     max_size=12,
 )
 
@@ -57,6 +58,8 @@ def test_stored_counters_match_running_domains(
                     paths, "/dev/null",
                     [f"name={name}", f"access_control=['policy={EXAMPLE_POLICY},label={label}']"],
                 )  # fmt: skip
+        elif op == "load":  # the same policy again: it always loads
+            load_policy(paths, EXAMPLE_POLICY, keep_ssidrefs=arg % 2 == 1)
         elif running and op == "destroy":
             destroy_domain(paths, running[arg % len(running)])
         elif running:

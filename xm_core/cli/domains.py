@@ -28,21 +28,31 @@ def _json_option(func: F) -> F:
 
 @click.command()
 @click.argument("policy")
+@click.option(
+    "--keep-ssidrefs",
+    is_flag=True,
+    help="Load as Xen 3.0.4 did: running domains keep their ssidref numbers and take "
+    "whatever labels the new policy gives those numbers (re-checked under that reading).",
+)
 @_json_option
 @click.pass_context
 @handle_errors
-def loadpolicy(ctx: click.Context, policy: str, as_json: bool) -> None:
+def loadpolicy(ctx: click.Context, policy: str, keep_ssidrefs: bool, as_json: bool) -> None:
     """Load the compiled POLICY (dotted name; run makepolicy first).
 
     Refused unless the active policy is DEFAULT or has the same reference
     name. The running domains are re-checked against the new policy first;
     when any would break it, every violation is listed and nothing changes.
+    A running domain whose label the new policy moves to another ssidref is
+    a violation, unless --keep-ssidrefs: then the domain keeps its number,
+    reads as the label the new policy gives it, and each such domain is
+    printed.
     """
     from xm_core.host.model import PolicyLoadRefused, load_policy
     from xm_core.render import domains as render
 
     try:
-        result = load_policy(paths_of(ctx), policy)
+        result = load_policy(paths_of(ctx), policy, keep_ssidrefs=keep_ssidrefs)
     except PolicyLoadRefused as exc:
         if as_json:
             render.loaded(exc.result, True)

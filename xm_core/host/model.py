@@ -308,6 +308,32 @@ def expand_policy(text: str, where: str = "") -> tuple[BinaryPolicy, PolicyMap]:
 # ------------------------------------------------------------------ loadpolicy
 
 
+@dataclass(frozen=True)
+class Relabel:
+    """A running domain that keeps its ssidref through a load with
+    `keep_ssidrefs` and so reads as another label of the new policy (None:
+    no one label owns both halves of the number there)."""
+
+    domid: int
+    name: str
+    ssidref: int
+    old: str | None
+    new: str | None
+
+    @property
+    def reads_as(self) -> str:
+        return f"label '{self.new}'" if self.new else "no label"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "domid": self.domid,
+            "name": self.name,
+            "ssidref": self.ssidref,
+            "old_label": self.old,
+            "new_label": self.new,
+        }
+
+
 @dataclass
 class LoadResult:
     name: str  # the reference name now active
@@ -315,6 +341,8 @@ class LoadResult:
     update: bool  # the same policy again (an update)
     domains: int  # running domains re-checked
     violations: list[Violation] = field(default_factory=list)
+    keep_ssidrefs: bool = False  # loaded as Xen 3.0.4 did (labels may change)
+    relabeled: list[Relabel] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -323,6 +351,8 @@ class LoadResult:
             "update": self.update,
             "domains_checked": self.domains,
             "loaded": not self.violations,
+            "keep_ssidrefs": self.keep_ssidrefs,
+            "relabeled": [r.as_dict() for r in self.relabeled],
             "violations": [
                 {
                     "kind": v.kind.value,
@@ -394,13 +424,23 @@ def _conflict_set_names(paths: HostPaths, name: str, binary: BinaryPolicy) -> li
     return [c.name for c in sets]
 
 
-def load_policy(paths: HostPaths, name: str) -> LoadResult:
-    """`xm loadpolicy NAME`: load the compiled `.bin` (and its `.map`).
+KEEP_SSIDREFS_FLAG = "--keep-ssidrefs"
+
+
+def load_policy(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> LoadResult:
+    """`xm loadpolicy [--keep-ssidrefs] NAME`: load the compiled `.bin` (and
+    its `.map`).
 
     Refused unless the active policy is DEFAULT or has the same reference
-    name; the running state is re-checked against the new policy first
-    (enforcement.md section 5) and every violation is listed. On refusal
-    nothing changes.
+    name and the same parts; the running state is re-checked against the
+    new policy first (enforcement.md section 5), every violation listed,
+    and on refusal nothing changes. Running domains keep their ssidref
+    numbers. By default a labeled running domain's label must keep its
+    number too (else refused). With `keep_ssidrefs` (Xen 3.0.4's way) the
+    domain takes whatever label the new policy gives its number and is
+    re-checked under that reading; `LoadResult.relabeled` says who changed.
+    On success the Chinese Wall counters are those of the walk
+    (`Engine.chwall_walk`), in both modes.
     """
     from acm.engine import Engine, PolicyNames, RunningDomain
 
@@ -416,23 +456,41 @@ def load_policy(paths: HostPaths, name: str) -> LoadResult:
             raise XmError("The ACM is not enabled on this host (policy state NULL).")
         if state is PolicyState.NAMED and active != new_name:
             raise XmError(f"Active policy '{active}' incompatible with new policy '{new_name}'")
+        if state is PolicyState.NAMED:
+            _check_same_parts(host, binary, new_name)
         engine = Engine(binary, PolicyNames.from_map(pmap, set_names))
         new_policy = LoadedPolicy(new_name, binary, pmap, engine, -1)
         domains = store.domains()
         violations: list[Violation] = []
+        relabeled: list[Relabel] = []
         running: list[RunningDomain] = []
         dom0_ref = engine.bootstrap_ssidref()
         for dom in domains:
             ref = dom0_ref if dom.domid == DOM0_ID else dom.ssidref
             running.append(RunningDomain(dom.domid, dom.name, ref))
-            if dom.domid != DOM0_ID and dom.label and dom.policy == new_name:
-                violations.extend(
-                    _label_kept(host, new_policy, dom.domid, dom.name, dom.label, ref)
-                )
+            if dom.domid == DOM0_ID or not dom.label or dom.policy != new_name:
+                continue
+            moved = _label_moved(host, new_policy, dom.domid, dom.name, dom.label, ref)
+            if moved is None:
+                continue
+            if keep_ssidrefs:
+                now = host.label_of(new_policy, ref)
+                relabeled.append(Relabel(dom.domid, dom.name, ref, dom.label, now))
+            else:
+                violations.append(moved)
         connections, uses = host.attachments(new_policy, labels, store.devices())
         checked = engine.revalidate(running, connections, uses)
         violations.extend(checked.violations)
-        result = LoadResult(new_name, previous, previous == new_name, len(domains), violations)
+        result = LoadResult(
+            new_name,
+            previous,
+            previous == new_name,
+            len(domains),
+            violations,
+            keep_ssidrefs,
+            relabeled,
+        )
+        how = f" {KEEP_SSIDREFS_FLAG}" if keep_ssidrefs else ""
         if violations:
             store_messages = [
                 "chwall_set_policy: New policy conflicts with running domains. Policy load aborted."
@@ -442,7 +500,7 @@ def load_policy(paths: HostPaths, name: str) -> LoadResult:
             ]
             for text in store_messages:
                 host.dmesg(text)
-            host.log(f"loadpolicy {new_name} refused: {len(violations)} violation(s)", "ERROR")
+            host.log(f"loadpolicy{how} {new_name} refused: {len(violations)} violation(s)", "ERROR")
         else:
             assert checked.counters is not None
             store.set_active_policy(
@@ -455,49 +513,78 @@ def load_policy(paths: HostPaths, name: str) -> LoadResult:
             )
             boot_label = host.label_of(new_policy, dom0_ref)
             store.update_domain(DOM0_ID, ssidref=dom0_ref, policy=new_name, label=boot_label)
+            for r in relabeled:
+                store.update_domain(r.domid, label=r.new)
+                host.log(
+                    f"Domain {r.name} (id {r.domid}) keeps ssidref 0x{r.ssidref:08x}: "
+                    f"label {r.old} -> {r.new or '(none)'}",
+                    "WARNING",
+                )
             store.set_chwall_counters(checked.counters.running, checked.counters.aggregate)
             store.clear_ste_caches()
             host.dmesg(f"acm_set_policy: policy '{new_name}' loaded.")
-            host.log(f"loadpolicy {new_name} (was {previous})")
+            host.log(f"loadpolicy{how} {new_name} (was {previous})")
     if violations:
+        # with the flag a violation may concern a domain read as another label
+        notes = [
+            f"  note: domain '{r.name}' (id {r.domid}) keeps ssidref 0x{r.ssidref:08x}, which "
+            f"reads as {r.reads_as} (was '{r.old}')"
+            for r in relabeled
+        ]
         raise PolicyLoadRefused(
             "New policy conflicts with running domains. Policy load aborted.",
             result,
-            [f"  {v.message}" for v in violations],
+            [f"  {v.message}" for v in violations] + notes,
         )
     return result
 
 
-def _label_kept(
+def _check_same_parts(host: Host, binary: BinaryPolicy, new_name: str) -> None:
+    """Xen 3.0.4 fixed the policy type (primary and secondary part) with the
+    first policy; an update with other parts was refused. Here it would
+    also read the halves of the kept ssidrefs with other parts."""
+    active = host.policy()
+    if active is None:
+        return
+    old = (active.binary.primary, active.binary.secondary)
+    new = (binary.primary, binary.secondary)
+    if old != new:
+        raise XmError(
+            f"New policy '{new_name}' has parts {new[0].name}/{new[1].name}, the active one "
+            f"{old[0].name}/{old[1].name}: the policy type of a running host cannot change"
+        )
+
+
+def _label_moved(
     host: Host, policy: LoadedPolicy, domid: int, name: str, label: str, ssidref: int
-) -> list[Violation]:
-    """A running domain keeps its ssidref: its label must stay at the same SSIDs."""
+) -> Violation | None:
+    """A running domain keeps its ssidref: without `keep_ssidrefs` its label
+    must stay at the same SSIDs. The violation when it does not, saying what
+    the flag would make of the domain; None when it does."""
     from acm.engine import Violation, ViolationKind
     from acm.errors import PolicyError
     from acm.ssidref import label_to_ssidref
 
     try:
-        new_ref = label_to_ssidref(policy.map, label, "dom")
+        new_ref: int | None = label_to_ssidref(policy.map, label, "dom")
     except PolicyError:
-        return [
-            Violation(
-                ViolationKind.LABEL,
-                domid,
-                name,
-                f"domain '{name}' (id {domid}): its label '{label}' is not in the new policy",
-            )
-        ]
-    if new_ref != ssidref:
-        return [
-            Violation(
-                ViolationKind.LABEL,
-                domid,
-                name,
-                f"domain '{name}' (id {domid}): label '{label}' moved from ssidref "
-                f"0x{ssidref:08x} to 0x{new_ref:08x}; running domains keep their ssidref",
-            )
-        ]
-    return []
+        new_ref = None
+    if new_ref == ssidref:
+        return None
+    taken = host.label_of(policy, ssidref)
+    would = f" ({KEEP_SSIDREFS_FLAG} keeps 0x{ssidref:08x}, which reads as " + (
+        f"label '{taken}')" if taken else "no label there)"
+    )
+    if new_ref is None:
+        what = f"its label '{label}' is not in the new policy"
+    else:
+        what = (
+            f"label '{label}' moved from ssidref 0x{ssidref:08x} to 0x{new_ref:08x}; "
+            "running domains keep their ssidref"
+        )
+    return Violation(
+        ViolationKind.LABEL, domid, name, f"domain '{name}' (id {domid}): {what}{would}"
+    )
 
 
 # ------------------------------------------------------------------ dumppolicy
@@ -592,9 +679,11 @@ def xm_log(paths: HostPaths) -> list[Message]:
 __all__ = [
     "Host",
     "LoadedPolicy",
+    "KEEP_SSIDREFS_FLAG",
     "LoadResult",
     "PolicyDump",
     "PolicyLoadRefused",
+    "Relabel",
     "dmesg",
     "dump_policy",
     "host_info",

@@ -261,8 +261,16 @@ def uptime(rows: Sequence[Any], short: bool, as_json: bool) -> None:
 
 
 def loaded(result: Any, as_json: bool) -> None:
+    """Nothing on success, as Xen's tool; a domain that reads as another
+    label after `--keep-ssidrefs` gets one line."""
     if as_json:
         emit_json(result.as_dict())
+        return
+    for r in result.relabeled:
+        out(
+            f"Domain '{r.name}' (id {r.domid}) keeps ssidref 0x{r.ssidref:08x}: "
+            f"label '{r.old}' is now {r.reads_as}\n"
+        )
 
 
 def dump_policy_text(dump: Any) -> str:
