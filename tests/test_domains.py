@@ -179,8 +179,12 @@ def test_loadpolicy_that_breaks_running_domains_lists_every_violation(root: Path
     assert "Policy load aborted." in xm_run(root, "dmesg").out
     # each domain concerned reads the refusal on its console
     refused = f"ACM: policy '{P}' not loaded: "
-    assert refused + "domain 'boinc' (id 2): Chinese Wall" in xm_run(root, "console", "-q", "boinc").out
-    assert refused + "domain 'bank' (id 1): Permission denied" in xm_run(root, "console", "-q", "bank").out
+    boinc_console = xm_run(root, "console", "-q", "boinc").out
+    assert refused + "domain 'boinc' (id 2): Chinese Wall" in boinc_console
+    assert (
+        refused + "domain 'bank' (id 1): Permission denied"
+        in xm_run(root, "console", "-q", "bank").out
+    )
     json_run = xm_run(root, "loadpolicy", "--json", P)
     import json
 

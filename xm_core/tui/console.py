@@ -63,11 +63,12 @@ def run_console(
         render.console_log(log, as_json)
         return 0
     _write(log.lines, as_json, stdout)
-    err(f"Connected to the console of '{log.domain.name}' (Ctrl-] to detach).")
     follower = ConsoleFollower(paths, log)
     fd = stdin.fileno()
     try:
         with _keys_one_by_one(fd):
+            # said once the keys are read one by one: a Ctrl-] typed now detaches
+            err(f"Connected to the console of '{log.domain.name}' (Ctrl-] to detach).")
             while True:
                 readable, _, _ = select.select([fd], [], [], POLL_SECONDS)
                 if readable and DETACH in os.read(fd, 64):
