@@ -330,3 +330,18 @@ def test_completion_of_subcommands_and_domain_names() -> None:
     assert completer.candidates("xm console bo", "bo") == ["boinc"]
     assert completer.candidates("xm l", "l") == ["list", "loadpolicy"]
     assert completer.candidates("list ", "") == ["bank", "boinc"]
+
+
+def test_an_ste_sharing_denial_is_on_the_console_and_in_top(root: Path) -> None:
+    xm_run(root, "create", "bank")
+    xm_run(root, "create", "boinc")
+    # boinc as bank's disk backend: the two share no STE type
+    assert xm_run(root, "block-attach", "bank", "phy:hda1", "sdc", "r", "2").code == 1
+    assert console_texts(root, "bank")[-1] == (
+        "ACM: vbd sdc refused: Permission denied: vbd sdc and its backend domain 'boinc' "
+        "share no STE type"
+    )
+    doc = json.loads(xm_run(root, "top", "-b", "-i", "1", "--json").out)
+    bank = next(d for d in doc["domains"] if d["name"] == "bank")
+    assert bank["ste"]["denied"] == 1
+    assert doc["ste_statistics"]["event_channel"]["denied_count"] == 1

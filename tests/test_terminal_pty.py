@@ -221,3 +221,40 @@ def test_shell_ends_on_ctrl_d_and_keeps_history(root: Path, terminals: list[Term
     at = again.expect(rb"\r\nbank\r\nxm> ", at)
     again.type(b"\x04")
     assert again.wait() == 0
+
+
+def test_console_json_follows_line_by_line(root: Path, terminals: list[Terminal]) -> None:
+    term = start(terminals, root, "console", "--json", "boinc")
+    term.expect(rb"Ctrl-\] to detach")
+    mark = len(term.seen)
+    assert xm_run(root, "sysrq", "boinc", "h").code == 0
+    end = term.expect(
+        rb'\{"seq": \d+, "time": [0-9.]+, "domid": 2, "text": "SysRq : HELP"\}\r\n', mark
+    )
+    assert end > mark
+    term.type(DETACH)
+    assert term.wait() == 0
+
+
+def test_top_sort_key(root: Path, terminals: list[Terminal]) -> None:
+    pytest.importorskip("curses")
+    term = start(terminals, root, "top", "-d", "30")
+    at = term.expect(rb"\[sort: id, delay: 30s\]")
+    term.type(b"s")
+    # curses redraws only what changed on the status line
+    term.expect(rb"name, delay: 30s\]", at)
+    term.type(b"\x1b")  # Esc quits too
+    assert term.wait() == 0
+
+
+def test_console_and_top_inside_the_shell(root: Path, terminals: list[Terminal]) -> None:
+    term = start(terminals, root, "shell")
+    at = term.expect(rb"xm> ")
+    term.type(b"console bank\r")
+    at = term.expect(rb"Ctrl-\] to detach", at)
+    term.type(DETACH)
+    at = term.expect(rb"Detached\.\r\nxm> ", at)
+    term.type(b"domid bank\r")
+    at = term.expect(rb"\r\n1\r\nxm> ", at)
+    term.type(b"exit\r")
+    assert term.wait() == 0
