@@ -118,8 +118,8 @@ def sample_host(paths: HostPaths, host: Host | None = None) -> HostSample:
             facts = store.host_facts()
             ste = store.ste_stats()
             per_domain = store.domain_ste_stats()
-            devices = store.devices()
-            caches = {d.record.domid: store.ste_cache(d.record.domid) for d in listed.domains}
+            device_counts = store.device_counts()
+            caches = store.ste_cache_usage()
             running_types: tuple[tuple[str, int], ...] = ()
             if policy is not None and policy.binary.chwall is not None:
                 running, _ = store.chwall_counters(policy.binary.chwall.max_types)
@@ -136,7 +136,6 @@ def sample_host(paths: HostPaths, host: Host | None = None) -> HostSample:
         if policy is not None:
             names = policy.engine.names
             types = tuple(names.chwall_type(t) for t in policy.engine.chwall_types(r.ssidref))
-        mine = [dev for dev in devices if dev.domid == r.domid]
         samples.append(
             DomainSample(
                 domid=r.domid,
@@ -149,9 +148,9 @@ def sample_host(paths: HostPaths, host: Host | None = None) -> HostSample:
                 label=d.label,
                 chwall_types=types,
                 ste=per_domain.get(r.uuid, DomainSteStats()),
-                cache_used=sum(slot is not None for slot in caches.get(r.domid, ())),
-                vbds=sum(dev.kind == "vbd" for dev in mine),
-                vifs=sum(dev.kind == "vif" for dev in mine),
+                cache_used=caches.get(r.domid, 0),
+                vbds=device_counts.get((r.domid, "vbd"), 0),
+                vifs=device_counts.get((r.domid, "vif"), 0),
                 up_time=max(now - (facts.booted_at if r.domid == 0 else r.created_at), 0.0),
             )
         )

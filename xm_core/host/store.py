@@ -829,6 +829,13 @@ class Store:
         sql += " ORDER BY domid, kind, devid"
         return [_device(r) for r in self._q(sql, args)]
 
+    def device_counts(self) -> dict[tuple[int, str], int]:
+        """How many devices of each kind each domain has ((domid, kind) -> n)."""
+        return {
+            (r[0], r[1]): r[2]
+            for r in self._q("SELECT domid, kind, count(*) FROM devices GROUP BY domid, kind")
+        }
+
     def devices_backed_by(self, backend: int) -> list[DeviceRecord]:
         return [
             _device(r)
@@ -984,6 +991,10 @@ class Store:
         for r in self._q("SELECT slot, remote FROM ste_cache WHERE domid = ?", (domid,)):
             slots[r[0]] = r[1]
         return slots
+
+    def ste_cache_usage(self) -> dict[int, int]:
+        """Filled cache slots per domain id (domains with none are absent)."""
+        return {r[0]: r[1] for r in self._q("SELECT domid, count(*) FROM ste_cache GROUP BY domid")}
 
     def set_ste_cache(self, domid: int, slots: Sequence[int | None]) -> None:
         self._need_txn()
