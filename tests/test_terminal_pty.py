@@ -27,6 +27,12 @@ DETACH = b"\x1d"  # Ctrl-]
 UP = b"\x1b[A"
 
 
+def _take_the_terminal() -> None:
+    """In the child, after setsid: the pty becomes its controlling terminal,
+    so Ctrl-C sends SIGINT as in a real terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 class Terminal:
     """A program in a pty of 40 x 200 characters, as `xm --root ROOT ARGS`."""
 
@@ -43,6 +49,7 @@ class Terminal:
             env=env,
             cwd=REPO,
             start_new_session=True,
+            preexec_fn=_take_the_terminal,
         )
         os.close(slave)
         self.master = master
@@ -256,5 +263,24 @@ def test_console_and_top_inside_the_shell(root: Path, terminals: list[Terminal])
     at = term.expect(rb"Detached\.\r\nxm> ", at)
     term.type(b"domid bank\r")
     at = term.expect(rb"\r\n1\r\nxm> ", at)
+    term.type(b"exit\r")
+    assert term.wait() == 0
+
+
+def test_ctrl_c_quits_top_and_stops_only_the_command_in_the_shell(
+    root: Path, terminals: list[Terminal]
+) -> None:
+    pytest.importorskip("curses")
+    top = start(terminals, root, "top", "-d", "30")
+    top.expect(rb"dom_HomeBanking")
+    top.type(b"\x03")
+    assert top.wait() == 0
+    assert b"Traceback" not in top.seen
+    term = start(terminals, root, "shell")
+    at = term.expect(rb"xm> ")
+    term.type(b"console bank\r")
+    at = term.expect(rb"Ctrl-\] to detach", at)
+    term.type(b"\x03")
+    at = term.expect(rb"Detached\.\r\nxm> ", at)
     term.type(b"exit\r")
     assert term.wait() == 0

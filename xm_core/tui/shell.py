@@ -133,7 +133,11 @@ def run_shell(
                 err("Error: 'already in the xm shell'")
                 status = 1
                 continue
-            status = run_line(["--help"] if words == ["help"] else words)
+            try:
+                status = run_line(["--help"] if words == ["help"] else words)
+            except KeyboardInterrupt:  # Ctrl-C stops the command, not the shell
+                sys.stdout.write("\n")
+                status = 130
             sys.stdout.flush()
     finally:
         save_history()

@@ -50,6 +50,8 @@ def run_top(
             result: int = curses.wrapper(_live, paths, host, iterations, delay)
         except curses.error as exc:
             raise UsageError(f"top cannot drive this terminal ({exc}); use -b") from None
+        except KeyboardInterrupt:  # Ctrl-C quits like q (the screen is restored)
+            return 0
         return result
 
 
