@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.hosttools import check_schema, loaded_host, xm_run
 from xm_core.cli.commands import xm
@@ -345,3 +348,87 @@ def test_an_ste_sharing_denial_is_on_the_console_and_in_top(root: Path) -> None:
     bank = next(d for d in doc["domains"] if d["name"] == "bank")
     assert bank["ste"]["denied"] == 1
     assert doc["ste_statistics"]["event_channel"]["denied_count"] == 1
+
+
+def test_a_version_3_host_gains_console_logs(tmp_path: Path) -> None:
+    import sqlite3
+
+    from xm_core.host import store as store_mod
+
+    paths = HostPaths(tmp_path)
+    paths.state_dir.mkdir(parents=True)
+    conn = sqlite3.connect(paths.state_db, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    for migrate in store_mod._MIGRATIONS[:3]:
+        migrate(conn)
+    conn.execute("PRAGMA user_version = 3")
+    conn.execute("COMMIT")
+    conn.close()
+    with open_store(paths) as store:
+        assert store.schema_version() == 4
+        assert store.console_lines(store.domain(0).uuid) == []
+        assert store.domain_ste_stats() == {}
+    assert xm_run(tmp_path, "top", "-b", "-i", "1").code == 0
+
+
+# ------------------------------------------------------------------ invariants
+
+
+ATTACHES = st.lists(
+    st.tuples(
+        st.sampled_from(["bank", "boinc", "storage"]),  # frontend
+        st.sampled_from(["phy:hda1", "phy:hda2", "phy:hda"]),
+        st.sampled_from(["0", "bank", "boinc", "storage"]),  # backend
+    ),
+    max_size=8,
+)
+
+
+@pytest.fixture(scope="module")
+def running_host(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = loaded_host(tmp_path_factory.mktemp("running") / "root").root
+    for name in ("bank", "boinc", "storage"):
+        assert xm_run(root, "create", name).code == 0
+    return root
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(attaches=ATTACHES)
+def test_every_attach_is_accounted_for(
+    running_host: Path, tmp_path_factory: pytest.TempPathFactory, attaches: list[Any]
+) -> None:
+    """Whatever devices are tried: the per-domain STE statistics add up to
+    the host's, and each refused attach is one `ACM:` line on the console
+    of the domain that asked, each connected one a `connected` line."""
+    import shutil
+
+    from xm_core.errors import XmError
+    from xm_core.host.devices import block_attach
+
+    root = tmp_path_factory.mktemp("try") / "root"
+    shutil.copytree(running_host, root)
+    paths = HostPaths(root)
+    with open_store(paths) as store:
+        ids = {d.name: d.domid for d in store.domains()}
+        before = {n: len(store.console_lines(store.domain(n).uuid)) for n in ids if n != "Domain-0"}
+    refused = dict.fromkeys(before, 0)
+    connected = dict.fromkeys(before, 0)
+    for i, (frontend, resource, backend) in enumerate(attaches):
+        try:
+            block_attach(
+                paths, frontend, resource, f"xvd{chr(ord('b') + i)}", "r", str(ids.get(backend, 0))
+            )
+        except XmError:
+            refused[frontend] += 1
+        else:
+            connected[frontend] += 1
+    with open_store(paths) as store:
+        per_domain = store.domain_ste_stats().values()
+        host = store.ste_stats()
+        assert sum(s.evaluated for s in per_domain) == host.ec_eval + host.gt_eval
+        assert sum(s.denied for s in per_domain) == host.ec_denied + host.gt_denied
+        assert sum(s.cache_hits for s in per_domain) == host.ec_cachehit + host.gt_cachehit
+        for name, had in before.items():
+            new = store.console_lines(store.domain(name).uuid)[had:]
+            assert sum(line.text.startswith("ACM: ") for line in new) == refused[name]
+            assert sum(" connected: " in line.text for line in new) == connected[name]
