@@ -432,3 +432,26 @@ def test_every_attach_is_accounted_for(
             new = store.console_lines(store.domain(name).uuid)[had:]
             assert sum(line.text.startswith("ACM: ") for line in new) == refused[name]
             assert sum(" connected: " in line.text for line in new) == connected[name]
+
+
+def test_top_batch_runs_until_interrupted(root: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xm_core", "--root", str(root), "top", "-b", "-d", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None
+    first = [proc.stdout.readline() for _ in range(2)]  # a header and Domain-0
+    assert first[0].split()[0] == "NAME" and first[1].split()[0] == "Domain-0"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and err == ""
+    assert all(line.split()[0] in ("NAME", "Domain-0") for line in out.splitlines())
