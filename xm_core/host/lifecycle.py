@@ -545,8 +545,8 @@ def pin_vcpu(paths: HostPaths, ref: str, vcpu: str, cpus: str) -> DomainRecord:
 
 def send_sysrq(paths: HostPaths, ref: str, key: str) -> DomainRecord:
     """`xm sysrq DOM KEY`: hand one magic-SysRq key to the guest kernel. No
-    guest kernel runs in the host model, so the key is only recorded in the
-    xm log; the domain record does not change."""
+    guest kernel runs in the host model, so the key is recorded in the xm
+    log and on the domain's console; the domain record does not change."""
     from xm_core.host.model import Host
 
     if len(key) != 1 or not key.isprintable() or key.isspace():
