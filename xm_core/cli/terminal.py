@@ -31,7 +31,8 @@ def console(ctx: click.Context, quiet: bool, as_json: bool, domain: str) -> None
     lines as they come, until Ctrl-] detaches or the domain is gone.
 
     Without a terminal on stdin, or with -q, the log is printed and the
-    command ends. --json: one document (-q), or one line per console line.
+    command ends. --json: one document when the log is printed, one JSON
+    line per console line when it is followed.
     """
     sys.exit(attach_console(ctx, domain, quiet, as_json))
 
@@ -43,6 +44,7 @@ def console(ctx: click.Context, quiet: bool, as_json: bool, domain: str) -> None
     "--iterations",
     type=click.IntRange(min=1),
     default=None,
+    metavar="N",
     help="Stop after N refreshes (default: until quit).",
 )
 @click.option(
