@@ -5,6 +5,7 @@ reads the screen's bytes and types keys."""
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import re
 import select
@@ -98,6 +99,22 @@ class Terminal:
         os.close(self.master)
 
 
+@functools.cache
+def _xterm_known() -> bool:
+    probe = "import curses; curses.setupterm('xterm', 1)"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
+
+
+def need_curses() -> None:
+    pytest.importorskip("curses", reason="this Python has no curses module")
+    if not _xterm_known():
+        pytest.skip("no terminfo entry for xterm on this machine (package ncurses-base)")
+
+
+def need_readline() -> None:
+    pytest.importorskip("readline", reason="this Python has no readline module")
+
+
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     root = loaded_host(tmp_path / "root").root
@@ -124,7 +141,7 @@ def start(terminals: list[Terminal], root: Path, *args: str) -> Terminal:
 
 
 def test_top_shows_every_domain_and_quits_on_q(root: Path, terminals: list[Terminal]) -> None:
-    pytest.importorskip("curses")
+    need_curses()
     term = start(terminals, root, "top", "-d", "0.5")
     at = term.expect(rb"xm top - \d\d:\d\d:\d\d")
     for shown in (rb"Domain-0", rb"bank", rb"dom_HomeBanking", rb"boinc", rb"dom_BoincClient"):
@@ -139,7 +156,7 @@ def test_top_shows_every_domain_and_quits_on_q(root: Path, terminals: list[Termi
 
 
 def test_top_stops_after_its_iterations(root: Path, terminals: list[Terminal]) -> None:
-    pytest.importorskip("curses")
+    need_curses()
     term = start(terminals, root, "top", "-i", "2", "-d", "0.1")
     term.expect(rb"dom_HomeBanking")
     assert term.wait() == 0
@@ -190,6 +207,7 @@ def test_create_c_attaches_the_console(root: Path, terminals: list[Terminal]) ->
 
 
 def test_shell_completion_and_history(root: Path, terminals: list[Terminal]) -> None:
+    need_readline()
     term = start(terminals, root, "shell")
     at = term.expect(rb"xm> ")
     term.type(b"list\r")
@@ -215,6 +233,7 @@ def test_shell_completion_and_history(root: Path, terminals: list[Terminal]) -> 
 
 
 def test_shell_ends_on_ctrl_d_and_keeps_history(root: Path, terminals: list[Terminal]) -> None:
+    need_readline()
     term = start(terminals, root, "shell")
     term.expect(rb"xm> ")
     term.type(b"domname 1\r")
@@ -244,7 +263,7 @@ def test_console_json_follows_line_by_line(root: Path, terminals: list[Terminal]
 
 
 def test_top_sort_key(root: Path, terminals: list[Terminal]) -> None:
-    pytest.importorskip("curses")
+    need_curses()
     term = start(terminals, root, "top", "-d", "30")
     at = term.expect(rb"\[sort: id, delay: 30s\]")
     term.type(b"s")
@@ -270,7 +289,7 @@ def test_console_and_top_inside_the_shell(root: Path, terminals: list[Terminal])
 def test_ctrl_c_quits_top_and_stops_only_the_command_in_the_shell(
     root: Path, terminals: list[Terminal]
 ) -> None:
-    pytest.importorskip("curses")
+    need_curses()
     top = start(terminals, root, "top", "-d", "30")
     top.expect(rb"dom_HomeBanking")
     top.type(b"\x03")
