@@ -276,7 +276,9 @@ def test_top_needs_a_terminal_or_batch(root: Path) -> None:
     assert run.code == 2 and run.err == "Error: 'top needs a terminal; use -b for batch output'\n"
     assert xm_run(root, "top", "--json").code == 2
     assert xm_run(root, "top", "-b", "-i", "0").code == 2
-    assert xm_run(root, "top", "-b", "-d", "-1").code == 2
+    for delay in ("-1", "nan", "inf", "86401", "soon"):
+        run = xm_run(root, "top", "-b", "-i", "2", "-d", delay)
+        assert run.code == 2 and "Invalid value for '-d'" in run.err, delay
 
 
 # ------------------------------------------------------------------ shell without a terminal

@@ -3,6 +3,7 @@ starts its loop in xm_core.tui (imported only when the command runs)."""
 
 from __future__ import annotations
 
+import math
 import sys
 
 import click
@@ -10,6 +11,14 @@ import click
 from xm_core.cli.common import handle_errors, paths_of, root_option
 
 JSON_HELP = "Print JSON instead of text."
+MAX_DELAY = 86400.0  # a day
+
+
+def _finite(delay: float) -> float:
+    # `nan` passes every range check
+    if not math.isfinite(delay):
+        raise click.BadParameter(f"{delay} is not a number of seconds.")
+    return delay
 
 
 def attach_console(ctx: click.Context, domain: str, quiet: bool, as_json: bool) -> int:
@@ -50,7 +59,8 @@ def console(ctx: click.Context, quiet: bool, as_json: bool, domain: str) -> None
 @click.option(
     "-d",
     "--delay",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=MAX_DELAY),
+    callback=lambda ctx, param, value: _finite(value),
     default=3.0,
     show_default=True,
     metavar="SECONDS",
