@@ -303,3 +303,34 @@ def test_ctrl_c_quits_top_and_stops_only_the_command_in_the_shell(
     at = term.expect(rb"Detached\.\r\nxm> ", at)
     term.type(b"exit\r")
     assert term.wait() == 0
+
+
+def test_a_followed_console_piped_into_head_restores_the_terminal(
+    root: Path, tmp_path: Path
+) -> None:
+    """`xm console bank | head -1`: when the reader goes away the console
+    closes, and the terminal it put in cbreak mode gets its modes back."""
+    master, slave = os.openpty()
+    before = termios.tcgetattr(slave)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xm_core", "--root", str(root), "console", "bank"],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert b"created" in proc.stdout.readline()
+        assert b"Ctrl-]" in proc.stderr.readline()  # cbreak mode is on now
+        assert termios.tcgetattr(slave)[3] & termios.ICANON == 0
+        proc.stdout.close()  # head has read its line
+        assert xm_run(root, "sysrq", "bank", "s").code == 0
+        assert proc.wait(timeout=WAIT_S) == 0
+        assert proc.stderr.read() == b""
+        assert termios.tcgetattr(slave) == before
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(slave)
+        os.close(master)

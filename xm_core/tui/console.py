@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 import sys
 import termios
 import tty
@@ -65,6 +66,9 @@ def run_console(
     _write(log.lines, as_json, stdout)
     follower = ConsoleFollower(paths, log)
     fd = stdin.fileno()
+    # a reader that goes away (`| head`) must not kill us before the terminal
+    # is restored: the write fails instead, and the console closes
+    sigpipe = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
         with _keys_one_by_one(fd):
             # said once the keys are read one by one: a Ctrl-] typed now detaches
@@ -82,5 +86,10 @@ def run_console(
     except KeyboardInterrupt:
         err("Detached.")
         return 0
+    except BrokenPipeError:
+        # nothing more can be written; keep the interpreter's last flush quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+        return 0
     finally:
+        signal.signal(signal.SIGPIPE, sigpipe)
         follower.close()
