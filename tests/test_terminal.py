@@ -457,3 +457,25 @@ def test_top_batch_runs_until_interrupted(root: Path) -> None:
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and err == ""
     assert all(line.split()[0] in ("NAME", "Domain-0") for line in out.splitlines())
+
+
+def test_the_live_screen_scrolls_and_sorts(root: Path) -> None:
+    from xm_core.host.monitor import sample_host
+    from xm_core.render.terminal import top_screen
+
+    for name in ("bank", "boinc", "storage"):
+        xm_run(root, "create", name)
+    sample = sample_host(HostPaths(root))
+
+    def table(sort_key: str, first: int = 0) -> list[str]:
+        lines, header = top_screen(sample, sort_key, first)
+        assert lines[header].split()[:2] == ["NAME", "STATE"]
+        assert lines[0].startswith("xm top - ") and lines[1].startswith("4 domains: 4 running")
+        return [line.split()[0] for line in lines[header + 1 :]]
+
+    assert table("id") == ["Domain-0", "bank", "boinc", "storage"]
+    assert table("name") == ["bank", "boinc", "Domain-0", "storage"]
+    assert table("memory") == ["Domain-0", "bank", "storage", "boinc"]
+    assert table("label") == ["boinc", "bank", "storage", "Domain-0"]
+    assert table("id", 2) == ["boinc", "storage"]
+    assert table("id", 99) == ["storage"]  # the last domain stays on screen

@@ -75,7 +75,8 @@ def top(
     """Watch every domain (state, memory, VCPUs, label, STE decisions and
     cache, Chinese Wall types) and the ACM's state, refreshed like xentop.
 
-    Keys: q quits, s changes the sort order, + and - the delay. With -b,
+    Keys: q quits, s changes the sort order, + and - the delay, the arrows
+    scroll. With -b,
     xentop's batch mode: a header and a row per domain every delay.
     """
     from xm_core.errors import UsageError

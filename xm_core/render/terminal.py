@@ -130,18 +130,21 @@ def top_batch(sample: HostSample, as_json: bool) -> None:
         out(line)
 
 
-TOP_KEYS = "q quit   s sort   + slower   - faster"
+TOP_KEYS = "q quit   s sort   + slower   - faster   arrows scroll"
 
 
-def top_screen(sample: HostSample, sort_key: str) -> tuple[list[str], int]:
-    """The live view's lines, and the index of the table's header line."""
+def top_screen(sample: HostSample, sort_key: str, first: int = 0) -> tuple[list[str], int]:
+    """The live view's lines, and the index of the table's header line. The
+    table starts at its row `first` (scrolled with the arrow keys; at least
+    the last domain stays on screen)."""
     summary = top_summary(sample)
     domains = sort_domains(sample.domains, sort_key)
+    first = max(min(first, len(domains) - 1), 0)
     lines = [
         *summary,
         "",
         top_header(),
-        *(top_row(d, sample.total_memory) for d in domains),
+        *(top_row(d, sample.total_memory) for d in domains[first:]),
     ]
     return lines, len(summary) + 1
 

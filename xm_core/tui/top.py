@@ -83,6 +83,7 @@ def _live(screen: Any, paths: HostPaths, host: Host, iterations: int | None, del
         curses.curs_set(0)
     screen.timeout(KEY_WAIT_MS)
     sort_index = 0
+    first = 0  # the table's first row shown
     shown = 0
     due = 0.0
     key = -1
@@ -90,7 +91,9 @@ def _live(screen: Any, paths: HostPaths, host: Host, iterations: int | None, del
         now = time.monotonic()
         if now >= due or key != -1:
             sort_key = render.SORT_KEYS[sort_index]
-            lines, header = render.top_screen(sample_host(paths, host), sort_key)
+            sample = sample_host(paths, host)
+            first = max(min(first, len(sample.domains) - 1), 0)
+            lines, header = render.top_screen(sample, sort_key, first)
             _draw(screen, lines, header, render.top_status(sort_key, delay))
             due = now + delay
             shown += 1
@@ -101,6 +104,10 @@ def _live(screen: Any, paths: HostPaths, host: Host, iterations: int | None, del
             return 0
         if key in (ord("s"), ord("S")):
             sort_index = (sort_index + 1) % len(render.SORT_KEYS)
+        elif key == curses.KEY_DOWN:
+            first += 1
+        elif key == curses.KEY_UP:
+            first = max(first - 1, 0)
         elif key == ord("+"):
             delay += 1
         elif key == ord("-"):
