@@ -177,6 +177,14 @@ def test_loadpolicy_that_breaks_running_domains_lists_every_violation(root: Path
     assert snapshot(paths) == before
     assert xm_run(root, "dumppolicy").out == dump_before
     assert "Policy load aborted." in xm_run(root, "dmesg").out
+    # each domain concerned reads the refusal on its console
+    refused = f"ACM: policy '{P}' not loaded: "
+    boinc_console = xm_run(root, "console", "-q", "boinc").out
+    assert refused + "domain 'boinc' (id 2): Chinese Wall" in boinc_console
+    assert (
+        refused + "domain 'bank' (id 1): Permission denied"
+        in xm_run(root, "console", "-q", "bank").out
+    )
     json_run = xm_run(root, "loadpolicy", "--json", P)
     import json
 
@@ -362,10 +370,16 @@ def test_rename_to_a_taken_name(root: Path) -> None:
     assert run.err == "Error: \"VM name 'Domain-0' already in use by domain 0\"\n"
 
 
-def test_create_with_console_flag(root: Path) -> None:
+def test_create_with_console_flag_shows_the_console(root: Path) -> None:
+    # no terminal on stdin: the console log is printed and the command ends
     run = xm_run(root, "create", "-c", "boinc")
-    assert run.code == 0 and run.out == "Started domain boinc\n"
-    assert "no console" in run.err
+    assert run.code == 0
+    assert run.lines[0] == "Started domain boinc"
+    assert run.lines[1].endswith(
+        "Domain 'boinc' (id 1) created: 64 MiB, 1 VCPU, label "
+        "dom_BoincClient (policy example.chwall_ste.client_v1), "
+        "ssidref 0x00040004"
+    )
 
 
 def test_uptime_short(root: Path) -> None:

@@ -59,6 +59,9 @@ XM_COMMANDS: dict[str, str] = {
     "network-attach": "xm_core.cli.devices:network_attach",
     "network-detach": "xm_core.cli.devices:network_detach",
     "network-list": "xm_core.cli.devices:network_list",
+    "console": "xm_core.cli.terminal:console",
+    "top": "xm_core.cli.terminal:top",
+    "shell": "xm_core.cli.terminal:shell",
 }
 
 ACM_COMMANDS: dict[str, str] = {

@@ -77,7 +77,7 @@ def dumppolicy(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
-@click.option("-c", "console", is_flag=True, help="Connect to the console (none in the model).")
+@click.option("-c", "console", is_flag=True, help="Attach to the new domain's console.")
 @_json_option
 @click.argument("config")
 @click.argument("variables", nargs=-1)
@@ -102,8 +102,11 @@ def create(
             render.created(exc.outcome, True)
         raise
     render.created(outcome, as_json)
-    if console:
-        render.console_note()
+    if console and not as_json and outcome.domain is not None:
+        from xm_core.cli.terminal import attach_console
+
+        sys.stdout.flush()
+        sys.exit(attach_console(ctx, outcome.domain.name, False, False))
 
 
 @click.command("dry-run")

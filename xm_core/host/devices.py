@@ -26,9 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import XmError
 from xm_core.files.paths import HostPaths
+from xm_core.host import console
 from xm_core.host.store import (
     DeviceRecord,
     DomainRecord,
+    DomainSteStats,
     PolicyState,
     SteStats,
 )
@@ -312,6 +314,7 @@ def run_sharing_hooks(
                 gt_cachehit=0 if evtchn else hit,
             )
         )
+        store.add_domain_ste_stats(subject.uuid, DomainSteStats(evaluated, denied, hit))
         if result.cache_full:
             host.dmesg(f"Cache of dom {subject.domid:x} is full!")
         if result.permitted and not result.cache_hit:
@@ -384,20 +387,27 @@ def attach(host: Host, domain_ref: str, device: PlannedDevice) -> AttachResult:
                 f"connected to domain '{dom.name}'."
             )
         check = check_device(host, policy, state, dom.ssidref, device, labels)
-        if check.error or (check.resource is not None and not check.resource.permitted):
+        if check.error:
             raise AttachDenied(check.message, check)
-        assert check.backend is not None
-        hooks = run_sharing_hooks(host, policy, dom, check.backend)
-        if any(not h.permitted for h in hooks):
-            host.log(f"{device.display} of domain {dom.name} denied: {check.message}", "ERROR")
-            failure = AttachDenied(
-                check.message or "Permission denied: the STE hooks refused the connection",
-                check,
-            )
+        if check.resource is not None and not check.resource.permitted:
+            failure = AttachDenied(check.message, check)  # only the console line is written
+            host.console(dom, console.denied_text(f"{device.display} refused: {check.message}"))
         else:
-            record = device.record(dom.domid, check.backend.domid)
-            store.add_device(record)
-            host.log(f"{device.display} ({device.written}) attached to domain {dom.name}")
+            assert check.backend is not None
+            hooks = run_sharing_hooks(host, policy, dom, check.backend)
+            if any(not h.permitted for h in hooks):
+                host.log(f"{device.display} of domain {dom.name} denied: {check.message}", "ERROR")
+                failure = AttachDenied(
+                    check.message or "Permission denied: the STE hooks refused the connection",
+                    check,
+                )
+                refused = f"{device.display} refused: {failure.message}"
+                host.console(dom, console.denied_text(refused))
+            else:
+                record = device.record(dom.domid, check.backend.domid)
+                store.add_device(record)
+                host.console(dom, console.connected_text(record, check.backend.name))
+                host.log(f"{device.display} ({device.written}) attached to domain {dom.name}")
     if failure is not None:
         raise failure
     return AttachResult(dom.name, record, check)
@@ -444,6 +454,7 @@ def detach(paths: HostPaths, domain: str, kind: str, devid: str) -> DeviceRecord
         if found is None:
             raise XmError(f"Device {devid} not connected")
         host.store.remove_device(dom.domid, kind, found.devid)
+        host.console(dom, console.disconnected_text(found))
         host.log(f"{kind} {found.frontend} detached from domain {dom.name}")
         return found
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import XmError
 from xm_core.files.paths import HostPaths
+from xm_core.host import console
 from xm_core.host.devices import (
     VBD,
     VIF,
@@ -378,6 +379,14 @@ def record_refusal(host: Host, outcome: CreateOutcome) -> None:
     if decision is not None and not decision.permitted:
         for reason in decision.reasons:
             host.dmesg(reason)
+        policy = host.policy()
+        if policy is not None:
+            blockers = {
+                b.domid: policy.engine.names.chwall_type(c.type)
+                for c in decision.conflicts
+                for b in c.blockers
+            }
+            console.record_blocked_create(host.store, outcome.name, blockers)
     host.log(f"create {outcome.name} refused", "ERROR")
 
 
@@ -401,6 +410,7 @@ def apply_create(
     )
     if policy is not None:
         store.add_chwall_counters(policy.engine.create_deltas(dom.ssidref))
+    host.console(dom, console.created_text(dom))
     for check in outcome.devices:
         assert check.backend is not None
         hooks = run_sharing_hooks(host, policy, dom, check.backend)
@@ -408,6 +418,7 @@ def apply_create(
             raise XmError(f"{check.device.display}: the STE hooks refused the connection")
         record = check.device.record(dom.domid, check.backend.domid)
         store.add_device(record)
+        host.console(dom, console.connected_text(record, check.backend.name))
         outcome.attached.append(record)
     outcome.domain = dom
     where = f" (label {label.label})" if label.label else ""
@@ -488,6 +499,10 @@ def destroy_in_transaction(host: Host, dom: DomainRecord, why: str) -> None:
     for served in store.devices_backed_by(dom.domid):
         if served.domid != dom.domid:
             store.remove_device(served.domid, served.kind, served.devid)
+            frontend = store.find_domain(served.domid)
+            if frontend is not None:
+                lost = f"its backend '{dom.name}' (id {dom.domid}) is gone"
+                host.console(frontend, console.disconnected_text(served, lost))
             host.log(
                 f"{served.kind} {served.frontend} of domain id {served.domid} lost its "
                 f"backend {dom.name}",
@@ -495,6 +510,7 @@ def destroy_in_transaction(host: Host, dom: DomainRecord, why: str) -> None:
             )
     store.remove_domain(dom.domid)
     store.forget_in_ste_caches(dom.domid)
+    host.console(dom, console.domain_text(dom, why))
     host.log(f"Domain {dom.name} (id {dom.domid}) {why}")
 
 
@@ -580,6 +596,7 @@ def reboot_domains(
                 store.remove_device(d.domid, d.kind, d.devid)
                 d.backend = new.domid
                 store.add_device(d)
+            host.console(new, console.domain_text(dom, f"rebooted as id {new.domid}"))
             host.log(f"Domain {dom.name} rebooted (id {dom.domid} -> {new.domid})")
             rebooted.append(new)
     return rebooted
@@ -593,6 +610,7 @@ def set_paused(paths: HostPaths, ref: str, paused: bool) -> DomainRecord:
         state = STATE_PAUSED if paused else STATE_RUNNING
         host.store.update_domain(dom.domid, state=state)
         host.log(f"Domain {dom.name} {'paused' if paused else 'unpaused'}")
+        host.console(dom, console.domain_text(dom, "paused" if paused else "unpaused"))
         dom.state = state
         return dom
 
@@ -608,6 +626,7 @@ def rename_domain(paths: HostPaths, ref: str, new_name: str) -> DomainRecord:
             raise XmError(f"VM name '{new_name}' already in use by domain {other.domid}")
         host.store.update_domain(dom.domid, name=new_name)
         host.log(f"Domain {dom.name} renamed to {new_name}")
+        host.console(dom, console.domain_text(dom, f"renamed to '{new_name}'"))
         dom.name = new_name
         return dom
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from xm_core.errors import UsageError, XmError
 from xm_core.files.paths import HostPaths
 from xm_core.files.savefile import SavedDevice, SavedDomain, read_save_file, write_save_file
+from xm_core.host import console
 from xm_core.host.store import DOM0_ID, LOG, STATE_BLOCKED, STATE_RUNNING, DomainRecord, Store
 
 if TYPE_CHECKING:
@@ -167,7 +168,9 @@ def _create_from(
     apply_create(host, host.policy(), spec, outcome)
     assert outcome.domain is not None
     _set_config_and_uuid(host.store, outcome.domain.domid, uuid=saved.uuid)
+    host.store.move_console(outcome.domain.uuid, saved.uuid)  # its lines follow the uuid
     outcome.domain.uuid = saved.uuid
+    host.console(outcome.domain, console.domain_text(outcome.domain, verb))
     host.log(f"Domain {spec.name} {verb} (id {outcome.domain.domid})")
     return outcome, True
 
@@ -542,8 +545,8 @@ def pin_vcpu(paths: HostPaths, ref: str, vcpu: str, cpus: str) -> DomainRecord:
 
 def send_sysrq(paths: HostPaths, ref: str, key: str) -> DomainRecord:
     """`xm sysrq DOM KEY`: hand one magic-SysRq key to the guest kernel. No
-    guest kernel runs in the host model, so the key is only recorded in the
-    xm log; the domain record does not change."""
+    guest kernel runs in the host model, so the key is recorded in the xm
+    log and on the domain's console; the domain record does not change."""
     from xm_core.host.model import Host
 
     if len(key) != 1 or not key.isprintable() or key.isspace():
@@ -553,4 +556,5 @@ def send_sysrq(paths: HostPaths, ref: str, key: str) -> DomainRecord:
         if dom.domid == DOM0_ID:
             raise XmError("Cannot send sysrq to privileged domain Domain-0.")
         _log(host.store, f"sysrq '{key}' sent to domain {dom.name} (id {dom.domid})")
+        host.console(dom, console.sysrq_text(key))
         return dom

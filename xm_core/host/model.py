@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import XmError
 from xm_core.files.paths import HostPaths
+from xm_core.host.console import denied_text
 from xm_core.host.store import (
     DMESG,
     DOM0_ID,
     LOG,
     DeviceRecord,
+    DomainRecord,
     HostFacts,
     Message,
     PolicyState,
@@ -188,6 +190,11 @@ class Host:
 
     def log(self, text: str, level: str = "INFO") -> None:
         self.store.add_message(LOG, f"{level} {text}")
+
+    def console(self, dom: DomainRecord, text: str) -> None:
+        """A line on the domain's console log (`xm console`), written by the
+        host model where a guest kernel would have printed."""
+        self.store.add_console_line(dom.uuid, dom.domid, text)
 
 
 # ------------------------------------------------------------------ compact form
@@ -500,6 +507,11 @@ def load_policy(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> Loa
             ]
             for text in store_messages:
                 host.dmesg(text)
+            for v in violations:
+                concerned = store.find_domain(v.domid)
+                if concerned is not None:
+                    refused = f"policy '{new_name}' not loaded: {v.message}"
+                    host.console(concerned, denied_text(refused))
             host.log(f"loadpolicy{how} {new_name} refused: {len(violations)} violation(s)", "ERROR")
         else:
             assert checked.counters is not None

@@ -3,7 +3,8 @@
 It keeps what Xen's ACM kept in the hypervisor: the active policy (its
 state and its loaded binary), the domains with their ssidrefs, their device
 connections, the Chinese Wall counters, the STE decision cache and its
-statistics, and the ACM's messages (`xm dmesg`) and the `xm` log.
+statistics, and the ACM's messages (`xm dmesg`) and the `xm` log; and,
+as a guest has none here, each domain's console log (`xm console`).
 
 Concurrency: the database runs in WAL mode (readers never block the
 writer). Every change is made inside `Store.write()`, which begins with
@@ -153,6 +154,27 @@ class Message:
 
 
 @dataclass(frozen=True)
+class ConsoleLine:
+    """One line of a domain's console log (keyed by the domain's uuid, so
+    it survives a reboot's new id and a rename)."""
+
+    seq: int
+    at: float
+    domid: int
+    text: str
+
+
+@dataclass(frozen=True)
+class DomainSteStats:
+    """The STE hooks' decisions with this domain as their subject (new: Xen
+    counted them for the whole host only)."""
+
+    evaluated: int = 0
+    denied: int = 0
+    cache_hits: int = 0
+
+
+@dataclass(frozen=True)
 class HostFacts:
     created_at: float
     booted_at: float
@@ -297,8 +319,33 @@ def _migrate_to_3(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE policy ADD COLUMN compact TEXT")
 
 
+_SCHEMA_V4 = """
+-- each domain's console log: the host model writes it, as no guest does
+CREATE TABLE console (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid TEXT NOT NULL,
+    domid INTEGER NOT NULL,
+    at REAL NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX console_uuid ON console (uuid, seq);
+-- the STE hooks' statistics per subject domain (by uuid, kept across a reboot)
+CREATE TABLE ste_domain_stats (
+    uuid TEXT PRIMARY KEY,
+    evaluated INTEGER NOT NULL,
+    denied INTEGER NOT NULL,
+    cache_hits INTEGER NOT NULL
+);
+"""
+
+
+def _migrate_to_4(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V4)
+
+
 # _MIGRATIONS[n] takes a database from schema version n to n + 1.
-_MIGRATIONS = [_migrate_to_1, _migrate_to_2, _migrate_to_3]
+_MIGRATIONS = [_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_to_4]
+CONSOLE_KEEP = 1000  # lines kept per domain; older ones are dropped as new ones come
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
@@ -754,6 +801,10 @@ class Store:
         sets = ", ".join(f"{k} = ?" for k in changes)
         self._q(f"UPDATE domains SET {sets} WHERE domid = ?", (*changes.values(), domid))
 
+    def domain_by_uuid(self, uuid: str) -> DomainRecord | None:
+        row = self._q(f"SELECT {_DOMAIN_COLUMNS} FROM domains WHERE uuid = ?", (uuid,)).fetchone()
+        return _domain(row) if row is not None else None
+
     def remove_domain(self, domid: int) -> None:
         """Delete a domain, its devices and its STE cache (inside `write()`)."""
         self._need_txn()
@@ -777,6 +828,13 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY domid, kind, devid"
         return [_device(r) for r in self._q(sql, args)]
+
+    def device_counts(self) -> dict[tuple[int, str], int]:
+        """How many devices of each kind each domain has ((domid, kind) -> n)."""
+        return {
+            (r[0], r[1]): r[2]
+            for r in self._q("SELECT domid, kind, count(*) FROM devices GROUP BY domid, kind")
+        }
 
     def devices_backed_by(self, backend: int) -> list[DeviceRecord]:
         return [
@@ -911,12 +969,32 @@ class Store:
             ),
         )
 
+    def domain_ste_stats(self) -> dict[str, DomainSteStats]:
+        """Per subject domain (by uuid): its STE hook decisions."""
+        return {
+            r[0]: DomainSteStats(r[1], r[2], r[3])
+            for r in self._q("SELECT uuid, evaluated, denied, cache_hits FROM ste_domain_stats")
+        }
+
+    def add_domain_ste_stats(self, uuid: str, delta: DomainSteStats) -> None:
+        self._need_txn()
+        self._q(
+            "INSERT INTO ste_domain_stats VALUES (?, ?, ?, ?) ON CONFLICT (uuid) DO UPDATE SET "
+            "evaluated = evaluated + excluded.evaluated, denied = denied + excluded.denied, "
+            "cache_hits = cache_hits + excluded.cache_hits",
+            (uuid, delta.evaluated, delta.denied, delta.cache_hits),
+        )
+
     def ste_cache(self, domid: int) -> list[int | None]:
         """The 8 cache slots of a domain: the remote domain id, or None when free."""
         slots: list[int | None] = [None] * 8
         for r in self._q("SELECT slot, remote FROM ste_cache WHERE domid = ?", (domid,)):
             slots[r[0]] = r[1]
         return slots
+
+    def ste_cache_usage(self) -> dict[int, int]:
+        """Filled cache slots per domain id (domains with none are absent)."""
+        return {r[0]: r[1] for r in self._q("SELECT domid, count(*) FROM ste_cache GROUP BY domid")}
 
     def set_ste_cache(self, domid: int, slots: Sequence[int | None]) -> None:
         self._need_txn()
@@ -953,6 +1031,37 @@ class Store:
     def clear_messages(self, kind: str) -> None:
         self._need_txn()
         self._q("DELETE FROM messages WHERE kind = ?", (kind,))
+
+    # ---------------------------------------------------------- console logs
+
+    def add_console_line(self, uuid: str, domid: int, text: str) -> None:
+        """Append to a domain's console log (inside `write()`); only the
+        last CONSOLE_KEEP lines of a domain are kept."""
+        self._need_txn()
+        self._q(
+            "INSERT INTO console (uuid, domid, at, text) VALUES (?, ?, ?, ?)",
+            (uuid, domid, time.time(), text),
+        )
+        self._q(
+            "DELETE FROM console WHERE uuid = ? AND seq <= (SELECT seq FROM console "
+            "WHERE uuid = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+            (uuid, uuid, CONSOLE_KEEP),
+        )
+
+    def move_console(self, old_uuid: str, new_uuid: str) -> None:
+        """A domain took another uuid (restore keeps the saved one)."""
+        self._need_txn()
+        self._q("UPDATE console SET uuid = ? WHERE uuid = ?", (new_uuid, old_uuid))
+
+    def console_lines(self, uuid: str, after: int = 0) -> list[ConsoleLine]:
+        """A domain's console lines after sequence number `after`, oldest first."""
+        return [
+            ConsoleLine(r[0], r[1], r[2], r[3])
+            for r in self._q(
+                "SELECT seq, at, domid, text FROM console WHERE uuid = ? AND seq > ? ORDER BY seq",
+                (uuid, after),
+            )
+        ]
 
     # ---------------------------------------------------------- helpers
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from xm_core.render import emit_json, err, out
+from xm_core.render import emit_json, out
 
 # ------------------------------------------------------------------ S-expressions
 
@@ -149,10 +149,6 @@ def created(outcome: Any, as_json: bool) -> None:
         emit_json(outcome.as_dict())
         return
     out(f"Started domain {outcome.name}")
-
-
-def console_note() -> None:
-    err("Note: no guest runs in the host model, so there is no console to attach to.")
 
 
 def dry_run(report: Any, as_json: bool) -> None:
