@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 
 DEFAULT_MEMORY = 128  # MiB, as Xen's create.py
 DEFAULT_VCPUS = 1
+MAX_MEMORY = 1 << 20  # MiB (1 TiB): far above any host the model describes
+MAX_VCPUS = 32  # MAX_VIRT_CPUS of Xen 3.0.4
 _NAME_OK = re.compile(r"[A-Za-z0-9_.:/+\-]+")
 
 
@@ -73,10 +75,21 @@ class DomainSpec:
     path: str
 
 
-def _int_setting(cfg: DomainConfig, key: str, default: int, minimum: int = 1) -> int:
+def _int_setting(
+    cfg: DomainConfig, key: str, default: int, minimum: int = 1, maximum: int = MAX_MEMORY
+) -> int:
+    """An integer setting in [minimum, maximum]; a string of digits counts
+    (Xen's xend int()ed what the config gave). ConfigValueError (exit 2)."""
+    from xm_core.files.config import ConfigValueError
+
     value = cfg.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise XmError(f"{cfg.path}: '{key}' must be an integer >= {minimum}, not {value!r}")
+    if isinstance(value, str) and value.strip().isdigit() and len(value) < 20:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise ConfigValueError(
+            f"{cfg.path}: '{key}' must be an integer {minimum}..{maximum}, not {shown}"
+        )
     return value
 
 
@@ -93,6 +106,19 @@ def check_name(name: Any, file: str = "") -> str:
     return name
 
 
+def config_numbers(cfg: DomainConfig) -> tuple[int, int, int]:
+    """memory, maxmem and vcpus of a config, each range-checked; other
+    numeric settings the model does not use are range-checked too."""
+    memory = _int_setting(cfg, "memory", DEFAULT_MEMORY)
+    maxmem = _int_setting(cfg, "maxmem", memory)
+    vcpus = _int_setting(cfg, "vcpus", DEFAULT_VCPUS, 1, MAX_VCPUS)
+    if cfg.get("shadow_memory") is not None:
+        _int_setting(cfg, "shadow_memory", 0, 0)
+    if cfg.get("nics") is not None:
+        _int_setting(cfg, "nics", 0, 0, 64)
+    return memory, maxmem, vcpus
+
+
 def domain_spec(cfg: DomainConfig, need_name: bool = True) -> DomainSpec:
     """Every value of a config checked: one clear error, nothing decided yet."""
     from xm_core.files.config import config_disks, config_label, config_vifs
@@ -100,15 +126,11 @@ def domain_spec(cfg: DomainConfig, need_name: bool = True) -> DomainSpec:
     name = cfg.get("name")
     if need_name or name is not None:
         name = check_name(name, cfg.path)
-    memory = _int_setting(cfg, "memory", DEFAULT_MEMORY)
-    maxmem = _int_setting(cfg, "maxmem", memory)
-    vcpus = _int_setting(cfg, "vcpus", DEFAULT_VCPUS)
+    memory, maxmem, vcpus = config_numbers(cfg)
     access = config_label(cfg)
-    ssidref = cfg.get("ssidref")
-    if ssidref is not None and (
-        isinstance(ssidref, bool) or not isinstance(ssidref, int) or not 0 <= ssidref <= 0xFFFFFFFF
-    ):
-        raise XmError(f"{cfg.path}: 'ssidref' must be an integer 0..0xffffffff, not {ssidref!r}")
+    ssidref = None
+    if cfg.get("ssidref") is not None:
+        ssidref = _int_setting(cfg, "ssidref", 0, 0, 0xFFFFFFFF)
     if access is not None and ssidref is not None:
         raise XmError(f"{cfg.path}: give either access_control or ssidref, not both")
     devices: list[PlannedDevice] = []
