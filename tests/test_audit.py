@@ -234,7 +234,7 @@ CONFIG_FINDINGS = {
     "unknown_label.cfg": ("AUD022", f"label 'dom_Retired' is not in {P}"),
     "resource_label.cfg": ("AUD022", f"label 'res_HardDrive(hda)' is not in {P}"),
     "syntax.cfg": ("AUD020", "line 2: syntax error"),
-    "code.cfg": ("AUD020", "line 3: the value of 'memory' is not a literal (a function call)"),
+    "code.cfg": ("AUD020", "line 3: the name '__import__' is not allowed in a domain config"),
     "malformed_access.cfg": ("AUD020", "access_control needs both policy= and label="),
     "not_utf8.cfg": ("AUD020", "not UTF-8 text"),
 }

@@ -43,6 +43,10 @@ ALLOWED_MODULES = ("os", "os.path", "re", "sys")
 PREDEFINED_MODULES = ("os", "sys")  # Xen imported these before running the file
 
 
+_TOO_LARGE = f"too large: a value of more than {MAX_SIZE} characters or items"
+_TOO_BIG_INT = f"too large: an integer of more than {MAX_INT_BITS} bits"
+
+
 class ConfigError(XmError):
     """A config that cannot be read: `file:line: what`."""
 
@@ -278,9 +282,12 @@ def _line(node: ast.AST) -> int:
 
 
 def check_tree(tree: ast.Module, file: str) -> None:
-    """Refuse every construct outside the subset (without recursion: a deep
-    tree must end in an error, not in Python's stack limit)."""
+    """Refuse every construct outside the subset, before anything runs.
+    Every node is checked (without recursion: a deep tree must end in an
+    error, not in Python's stack limit); the first refusal in the text is
+    reported, innermost first, with how many more there are."""
     defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    refused: list[tuple[int, int, int, str]] = []  # line, column, -depth, message
     stack: list[tuple[ast.AST, int, int]] = [(tree, 0, 1)]
     while stack:
         node, depth, line = stack.pop()
@@ -290,9 +297,17 @@ def check_tree(tree: ast.Module, file: str) -> None:
                 f"{file}:{line}: nested deeper than {MAX_NESTING} levels is not allowed "
                 "in a domain config"
             )
-        _check_node(node, file, line, defined)
+        try:
+            _check_node(node, file, line, defined)
+        except ConfigError as exc:
+            column = int(getattr(node, "col_offset", 0) or 0)
+            refused.append((line, column, -depth, exc.message))
         for child in ast.iter_child_nodes(node):
             stack.append((child, depth + 1, line))
+    if refused:
+        refused.sort()
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        raise ConfigError(refused[0][3] + more)
 
 
 def _refuse(file: str, line: int, what: str) -> ConfigError:
@@ -307,11 +322,11 @@ def _check_node(node: ast.AST, file: str, line: int, defined: set[str]) -> None:
         node.value, str | int | float | type(None)
     ):
         raise _refuse(file, line, f"a {type(node.value).__name__} literal")
-    if isinstance(node, ast.Name) and node.id.startswith("__"):
+    if isinstance(node, ast.Name) and _is_dunder(node.id):
         raise _refuse(file, line, f"the name '{node.id}'")
-    if isinstance(node, ast.Attribute) and (
-        node.attr.startswith("_") or node.attr not in ATTRIBUTES
-    ):
+    if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+        raise _refuse(file, line, f"the attribute '{node.attr}'")
+    if isinstance(node, ast.Attribute) and node.attr not in ATTRIBUTES:
         raise _refuse(file, line, f"'{_dotted(node)}'")
     if isinstance(node, ast.Import):
         for alias in node.names:
@@ -352,11 +367,19 @@ def _check_node(node: ast.AST, file: str, line: int, defined: set[str]) -> None:
         raise _refuse(file, line, "'**' unpacking")
 
 
+def _is_dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
 def _dotted(node: ast.AST) -> str:
     if isinstance(node, ast.Attribute):
         return f"{_dotted(node.value)}.{node.attr}"
     if isinstance(node, ast.Name):
         return node.id
+    if isinstance(node, ast.Call):
+        return f"{_dotted(node.func)}(...)"
+    if isinstance(node, ast.Constant):
+        return repr(node.value)[:20]
     return "(...)"
 
 
@@ -483,7 +506,7 @@ class _Interpreter:
             return value
         if isinstance(value, int):
             if value.bit_length() > MAX_INT_BITS:
-                raise self.fail(node, f"an integer of more than {MAX_INT_BITS} bits")
+                raise self.fail(node, _TOO_BIG_INT)
             return value
         if isinstance(value, float):
             if not math.isfinite(value):
@@ -491,9 +514,9 @@ class _Interpreter:
             return value
         size, depth = self._measure(value)
         if size > MAX_SIZE:
-            raise self.fail(node, f"a value larger than {MAX_SIZE} characters or items")
+            raise self.fail(node, _TOO_LARGE)
         if depth > MAX_VALUE_DEPTH:
-            raise self.fail(node, f"a value nested deeper than {MAX_VALUE_DEPTH} levels")
+            raise self.fail(node, f"too deep: a value nested more than {MAX_VALUE_DEPTH} levels")
         return value
 
     def _size(self, value: Any) -> int:
@@ -562,7 +585,7 @@ class _Interpreter:
             raise self.raise_("TypeError", "count must be an integer >= 0")
         # The result is at most every position replaced: bound it before it is built.
         if (len(string) + 1) * (len(repl) + 1) > MAX_SIZE * 16:
-            raise self.fail(None, f"a value larger than {MAX_SIZE} characters or items")
+            raise self.fail(None, _TOO_LARGE)
         return self._checked(self._regex(regex.sub, pattern, repl, string, count), None)
 
     # -------------------------------------------------------------- builtins
@@ -591,7 +614,7 @@ class _Interpreter:
 
     def _str(self, value: Any = "") -> str:
         if self._size(value) * 8 > MAX_SIZE * 16:
-            raise self.fail(None, f"a value larger than {MAX_SIZE} characters or items")
+            raise self.fail(None, _TOO_LARGE)
         return self._checked(str(_plain(value)), None)  # type: ignore[no-any-return]
 
     def _len(self, value: Any) -> int:
@@ -613,7 +636,7 @@ class _Interpreter:
         if not isinstance(value, str | list | tuple | dict | range):
             raise self.raise_("TypeError", f"list() of {type(value).__name__}")
         if len(value) > MAX_SIZE:
-            raise self.fail(None, f"a value larger than {MAX_SIZE} characters or items")
+            raise self.fail(None, _TOO_LARGE)
         return self._checked(list(value), None)  # type: ignore[no-any-return]
 
     # -------------------------------------------------------------- xm_vars
@@ -823,14 +846,14 @@ class _Interpreter:
                 and isinstance(seq, str | list | tuple)
                 and max(count, 0) * max(self._size(seq), 1) > MAX_SIZE
             ):
-                raise self.fail(node, f"a value larger than {MAX_SIZE} characters or items")
+                raise self.fail(node, _TOO_LARGE)
         elif isinstance(op, ast.Add) and not numbers:
             if self._size(left) + self._size(right) > MAX_SIZE:
-                raise self.fail(node, f"a value larger than {MAX_SIZE} characters or items")
+                raise self.fail(node, _TOO_LARGE)
         elif isinstance(op, ast.Mod) and isinstance(left, str):
             self._check_format(left, node)
             if self._size(right) * 8 > MAX_SIZE * 16:
-                raise self.fail(node, f"a value larger than {MAX_SIZE} characters or items")
+                raise self.fail(node, _TOO_LARGE)
         elif isinstance(op, ast.Pow) and numbers:
             if (
                 isinstance(left, int)
@@ -839,9 +862,9 @@ class _Interpreter:
                 and abs(left) > 1
                 and right * (abs(left).bit_length() - 1) > MAX_INT_BITS
             ):
-                raise self.fail(node, f"an integer of more than {MAX_INT_BITS} bits")
+                raise self.fail(node, _TOO_BIG_INT)
         elif isinstance(op, ast.LShift) and isinstance(right, int) and right > MAX_INT_BITS:
-            raise self.fail(node, f"an integer of more than {MAX_INT_BITS} bits")
+            raise self.fail(node, _TOO_BIG_INT)
         try:
             result = _BINARY[type(op)](left, right)
         except ZeroDivisionError:
@@ -859,7 +882,7 @@ class _Interpreter:
                 raise self.fail(node, "a '*' width in a % format is not allowed in a domain config")
             for number in (width, precision):
                 if number and (len(number) > 6 or int(number) > MAX_SIZE):
-                    raise self.fail(node, f"a value larger than {MAX_SIZE} characters or items")
+                    raise self.fail(node, _TOO_LARGE)
 
     def compare(self, node: ast.Compare) -> bool:
         left = self.expr(node.left)
@@ -919,13 +942,13 @@ class _Interpreter:
                     else (len(text) + text.count(old) * len(new))
                 )
                 if bound > MAX_SIZE:
-                    raise self.fail(None, f"a value larger than {MAX_SIZE} characters or items")
+                    raise self.fail(None, _TOO_LARGE)
             if name == "join" and args:
                 parts = args[0]
                 if not isinstance(parts, list | tuple):
                     raise self.raise_("TypeError", "join takes a list of strings")
                 if self._size(parts) + len(text) * len(parts) > MAX_SIZE:
-                    raise self.fail(None, f"a value larger than {MAX_SIZE} characters or items")
+                    raise self.fail(None, _TOO_LARGE)
             try:
                 return self._checked(method(*args), None)
             except (TypeError, ValueError) as exc:
@@ -987,9 +1010,7 @@ class _Interpreter:
                     )
                 local[param] = func.defaults[i - first_default]
         if self.calls >= MAX_CALL_DEPTH:
-            raise self.fail(
-                func.node, f"calls nested deeper than {MAX_CALL_DEPTH} (endless recursion?)"
-            )
+            raise self.fail(None, f"calls nested deeper than {MAX_CALL_DEPTH} (endless recursion?)")
         self.calls += 1
         self.scopes.append(local)
         try:
