@@ -27,6 +27,7 @@ from typing import Any
 
 from xm_core.errors import UsageError, XmError
 from xm_core.files.atomic import atomic_write
+from xm_core.files.configlang import ConfigValueError as ConfigValueError
 from xm_core.files.configlang import (
     DeclaredVariable,
     Uname,
@@ -117,12 +118,6 @@ XEN_SETTINGS = frozenset(
 # Xen kept a config variable as a setting only when its type was one of
 # these (Python 2's `type(v) in [str, list, int, float]`: no bool, tuple, dict).
 _SETTING_TYPES = (str, list, int, float)
-
-
-class ConfigValueError(XmError):
-    """A config value of the wrong type or out of range: exit 2."""
-
-    exit_code = 2
 
 
 @dataclass
@@ -267,6 +262,7 @@ def apply_overrides(cfg: DomainConfig, overrides: Sequence[str]) -> DomainConfig
         if not isinstance(value, str | int | float | list | tuple | type(None)):
             value = raw
         cfg.values[name] = value
+        cfg.lines.pop(name, None)  # the value is the command line's now
     for name, raw in variables.items():
         cfg.values.setdefault(name, raw)
     return cfg
@@ -447,6 +443,18 @@ def config_disks(cfg: DomainConfig) -> list[DiskSpec]:
         if not isinstance(item, str):
             raise XmError(f"{cfg.path}: every disk entry must be a string")
     return [parse_disk(item, cfg.path) for item in items]
+
+
+def xen_disk_fields(entry: Any, file: str = "") -> tuple[str, str, str, str | None]:
+    """A `disk` entry as Xen's create.py split it: `uname,dev,mode[,backend]`
+    (fields may be empty: `',hdc:cdrom,r'` is an HVM CD-ROM drive)."""
+    if not isinstance(entry, str):
+        raise ConfigValueError(f"{file}: every disk entry must be a string")
+    fields = entry.split(",")
+    if len(fields) not in (3, 4):
+        raise ConfigValueError(f"{file}: Invalid disk specifier: {entry!r}")
+    backend = fields[3] if len(fields) == 4 else None
+    return fields[0], fields[1], fields[2], backend
 
 
 def parse_vif(entry: str, file: str = "") -> dict[str, str]:

@@ -51,6 +51,13 @@ class ConfigError(XmError):
     """A config that cannot be read: `file:line: what`."""
 
 
+class ConfigValueError(ConfigError):
+    """A value of the wrong type or out of range (a setting, or a variable
+    given as `name=value`): exit 2."""
+
+    exit_code = 2
+
+
 class _ScriptRaise(Exception):
     """An exception as the config's Python would have raised it (ValueError,
     TypeError, ...): the config may not catch it; a check function of
@@ -651,6 +658,7 @@ class _Interpreter:
     def _check(self) -> None:
         """Each declared variable's check function, on the value given on the
         command line (None when none was): its result becomes the value."""
+        where = self.line  # the line of `xm_vars.check()`
         for var in self.declared:
             if var.check is None:
                 continue
@@ -660,11 +668,13 @@ class _Interpreter:
             except _ScriptRaise:
                 use = f" ({var.use})" if var.use else ""
                 if given is None:
-                    raise self.fail(
-                        None, f"variable '{var.name}' is not set: give {var.name}=...{use}"
+                    raise ConfigValueError(
+                        f"{self.file}:{where}: variable '{var.name}' is not set: "
+                        f"give {var.name}=...{use}"
                     ) from None
-                raise self.fail(
-                    None, f"invalid value {given!r} for variable '{var.name}'{use}"
+                shown = repr(given) if len(repr(given)) <= 40 else repr(given)[:37] + "..."
+                raise ConfigValueError(
+                    f"{self.file}:{where}: invalid value {shown} for variable '{var.name}'{use}"
                 ) from None
 
     # -------------------------------------------------------------- statements

@@ -155,6 +155,15 @@ def console_note() -> None:
     err("Note: no guest runs in the host model, so there is no console to attach to.")
 
 
+def config_preview(preview: Any, as_json: bool) -> None:
+    """`xm create -n`: Xen's SXP of the domain, or the settings as JSON."""
+    if as_json:
+        emit_json(preview.as_dict())
+        return
+    for line in sxp_lines(preview.sxp):
+        out(line)
+
+
 def dry_run(report: Any, as_json: bool) -> None:
     if as_json:
         emit_json(report.as_dict())
