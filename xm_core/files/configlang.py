@@ -23,6 +23,7 @@ import math
 import platform
 import posixpath
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -273,7 +274,9 @@ def parse_source(text: str, file: str) -> ast.Module:
     """The config's syntax tree, checked to hold nothing but the subset.
     ConfigError `file:line: ...` for a syntax error or a refused construct."""
     try:
-        tree = ast.parse(text, filename=file, mode="exec")
+        with warnings.catch_warnings():  # "invalid escape sequence" and such: no stderr noise
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text, filename=file, mode="exec")
     except SyntaxError as exc:
         msg = exc.msg.split(";")[0] if exc.msg else "invalid syntax"
         raise ConfigError(f"{file}:{exc.lineno or 0}: syntax error: {msg}") from None
@@ -293,12 +296,15 @@ def check_tree(tree: ast.Module, file: str) -> None:
     Every node is checked (without recursion: a deep tree must end in an
     error, not in Python's stack limit); the first refusal in the text is
     reported, innermost first, with how many more there are."""
-    defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)} | {
+        a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names
+    }
     refused: list[tuple[int, int, int, str]] = []  # line, column, -depth, message
-    stack: list[tuple[ast.AST, int, int]] = [(tree, 0, 1)]
+    stack: list[tuple[ast.AST, int, int, int]] = [(tree, 0, 1, 0)]
     while stack:
-        node, depth, line = stack.pop()
-        line = _line(node) if hasattr(node, "lineno") else line
+        node, depth, line, column = stack.pop()
+        if hasattr(node, "lineno"):
+            line, column = _line(node), int(getattr(node, "col_offset", 0) or 0)
         if depth > MAX_NESTING:
             raise ConfigError(
                 f"{file}:{line}: nested deeper than {MAX_NESTING} levels is not allowed "
@@ -307,10 +313,11 @@ def check_tree(tree: ast.Module, file: str) -> None:
         try:
             _check_node(node, file, line, defined)
         except ConfigError as exc:
-            column = int(getattr(node, "col_offset", 0) or 0)
             refused.append((line, column, -depth, exc.message))
+            if not isinstance(node, _ALLOWED_NODES):
+                continue  # its parts are part of the refused construct
         for child in ast.iter_child_nodes(node):
-            stack.append((child, depth + 1, line))
+            stack.append((child, depth + 1, line, column))
     if refused:
         refused.sort()
         more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
