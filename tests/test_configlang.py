@@ -108,6 +108,7 @@ STOPPED = [
     ("endless_recursion.cfg", 3, "calls nested deeper than 20 (endless recursion?)"),
     ("endless_loop.cfg", 4, f"more than {MAX_STEPS} steps: a loop or recursion"),
     ("nested_value.cfg", 5, "too deep: a value nested more than 32 levels"),
+    ("regex_backtracking.cfg", 4, "regular expressions ran longer than 1.0s"),
 ]
 
 
@@ -256,6 +257,8 @@ def test_command_line_variables_are_strings_and_settings_win() -> None:
         ("x = ('ab' * 30000).replace('a', 'xyz')\n", "t.cfg:1: too large"),
         ("x = 2.0 ** 5000\n", "t.cfg:1: arithmetic overflow"),
         ("x = 1 << 1000\n", "t.cfg:1: too large: an integer"),
+        ("x = [1] * 40000\nfor i in range(10**6):\n    y = 2 in x\n", "t.cfg:3: more than"),
+        ("x = 'a' * 60000\nfor i in range(10**6):\n    y = x + 'b'\n", "t.cfg:3: more than"),
         ("class A:\n    pass\n", "t.cfg:1: 'class' is not allowed"),
         ("try:\n    x = 1\nexcept ValueError:\n    pass\n", "t.cfg:1: 'try' is not allowed"),
         ("x = {1, 2}\n", "t.cfg:1: a set is not allowed"),

@@ -23,12 +23,11 @@ import math
 import platform
 import posixpath
 import re
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import regex
 
 from xm_core.errors import XmError
 
@@ -38,7 +37,8 @@ MAX_VALUE_DEPTH = 32  # lists in lists ...
 MAX_INT_BITS = 128  # |n| < 2**128: any setting fits, and int->str never meets Python's limit
 MAX_NESTING = 50  # depth of the syntax tree
 MAX_CALL_DEPTH = 20  # calls of the config's own functions inside each other
-REGEX_TIMEOUT = 0.5  # seconds for one re.search/match/sub (catastrophic backtracking)
+WORK_PER_STEP = 64  # characters or items an operation may touch for one step
+REGEX_SECONDS = 1.0  # all re.search/match/sub of one config together (catastrophic backtracking)
 
 ALLOWED_MODULES = ("os", "os.path", "re", "sys")
 PREDEFINED_MODULES = ("os", "sys")  # Xen imported these before running the file
@@ -446,6 +446,7 @@ class _Interpreter:
         self.line = 1
         self.steps = 0
         self.calls = 0
+        self.regex_seconds = 0.0
         self.lines: dict[str, tuple[int, int]] = {}
         self.declared: list[DeclaredVariable] = []
         self.measured: dict[int, tuple[Any, int, int]] = {}  # id -> (value, size, depth)
@@ -489,6 +490,16 @@ class _Interpreter:
         if self.steps > MAX_STEPS:
             raise self.fail(
                 node, f"more than {MAX_STEPS} steps: a loop or recursion that does not end?"
+            )
+
+    def charge(self, *values: Any) -> None:
+        """Work proportional to the values' sizes (a comparison, a copy, a
+        search) counts as steps: 100,000 steps bound the time, not just the
+        number of nodes."""
+        self.steps += sum(self._size(v) for v in values) // WORK_PER_STEP
+        if self.steps > MAX_STEPS:
+            raise self.fail(
+                None, f"more than {MAX_STEPS} steps: a loop or recursion that does not end?"
             )
 
     # -------------------------------------------------------------- values
@@ -578,20 +589,32 @@ class _Interpreter:
         return value
 
     def _regex(self, run: Callable[..., Any], *args: Any) -> Any:
+        import regex  # only configs that use `re` pay for its import
+
+        self.charge(*args)
+        left = REGEX_SECONDS - self.regex_seconds
+        started = time.monotonic()
         try:
-            return run(*args, timeout=REGEX_TIMEOUT)
+            if left <= 0:
+                raise TimeoutError
+            return run(*args, timeout=left)
         except TimeoutError:
-            raise self.fail(
-                None, f"a regular expression ran longer than {REGEX_TIMEOUT}s"
-            ) from None
+            raise self.fail(None, f"regular expressions ran longer than {REGEX_SECONDS}s") from None
         except (regex.error, TypeError, ValueError, IndexError) as exc:
             raise self.raise_("ValueError", f"regular expression: {exc}") from None
+        finally:
+            self.regex_seconds += time.monotonic() - started
+
+    def _regex_call(self, name: str, *args: Any) -> Any:
+        import regex
+
+        return self._regex(getattr(regex, name), *args)
 
     def _re_search(self, pattern: Any, string: Any) -> Any:
-        return self._regex(regex.search, self._want_str(pattern), self._want_str(string))
+        return self._regex_call("search", self._want_str(pattern), self._want_str(string))
 
     def _re_match(self, pattern: Any, string: Any) -> Any:
-        return self._regex(regex.match, self._want_str(pattern), self._want_str(string))
+        return self._regex_call("match", self._want_str(pattern), self._want_str(string))
 
     def _re_sub(self, pattern: Any, repl: Any, string: Any, count: Any = 0) -> Any:
         pattern, repl, string = (self._want_str(v) for v in (pattern, repl, string))
@@ -600,7 +623,7 @@ class _Interpreter:
         # The result is at most every position replaced: bound it before it is built.
         if (len(string) + 1) * (len(repl) + 1) > MAX_SIZE * 16:
             raise self.fail(None, _TOO_LARGE)
-        return self._checked(self._regex(regex.sub, pattern, repl, string, count), None)
+        return self._checked(self._regex_call("sub", pattern, repl, string, count), None)
 
     # -------------------------------------------------------------- builtins
 
@@ -627,6 +650,7 @@ class _Interpreter:
             raise self.raise_("TypeError", str(exc)) from None
 
     def _str(self, value: Any = "") -> str:
+        self.charge(value)
         if self._size(value) * 8 > MAX_SIZE * 16:
             raise self.fail(None, _TOO_LARGE)
         return self._checked(str(_plain(value)), None)  # type: ignore[no-any-return]
@@ -764,6 +788,7 @@ class _Interpreter:
         sequence = self.expr(node.iter)
         if not isinstance(sequence, str | list | tuple | dict | range):
             raise self.raise_("TypeError", f"cannot loop over {type(sequence).__name__}")
+        self.charge(sequence)
         for item in list(sequence) if not isinstance(sequence, range) else sequence:
             self.step(node)
             self.assign(node.target, item, node)
@@ -855,13 +880,17 @@ class _Interpreter:
 
     def binop(self, op: ast.operator, left: Any, right: Any, node: ast.AST) -> Any:
         numbers = all(isinstance(v, int | float) for v in (left, right))
+        if not numbers:
+            self.charge(left, right)
         # Bound what would be built before Python builds it.
         if isinstance(op, ast.Mult) and not numbers:
             seq, count = (left, right) if isinstance(right, int) else (right, left)
+            # A string's size is its length; a list's is 1 + its items'.
+            unit = self._size(seq) - (0 if isinstance(seq, str) else 1)
             if (
                 isinstance(count, int)
                 and isinstance(seq, str | list | tuple)
-                and max(count, 0) * max(self._size(seq), 1) > MAX_SIZE
+                and max(count, 0) * unit > MAX_SIZE
             ):
                 raise self.fail(node, _TOO_LARGE)
         elif isinstance(op, ast.Add) and not numbers:
@@ -905,6 +934,7 @@ class _Interpreter:
         left = self.expr(node.left)
         for op, right_node in zip(node.ops, node.comparators, strict=True):
             right = self.expr(right_node)
+            self.charge(left, right)
             try:
                 ok = _COMPARE[type(op)](left, right)
             except TypeError as exc:
@@ -926,8 +956,11 @@ class _Interpreter:
             index = self.expr(node.slice)
         if not isinstance(value, str | list | tuple | dict | range) and not _is_match(value):
             raise self.raise_("TypeError", f"{_kind(value)} is not subscriptable")
+        self.charge(index)
         try:
-            return self._checked(value[index], node)
+            result = value[index]
+            self.charge(result)
+            return self._checked(result, node)
         except (IndexError, KeyError) as exc:
             raise self.raise_(type(exc).__name__, str(exc)) from None
         except (TypeError, ValueError) as exc:
@@ -951,12 +984,13 @@ class _Interpreter:
         method = getattr(text, name)
 
         def call(*args: Any) -> Any:
+            self.charge(text, *args)
             if name == "replace" and len(args) >= 2 and all(isinstance(a, str) for a in args[:2]):
                 old, new = args[0], args[1]
                 bound = (
                     len(text) + (len(text) + 1) * len(new)
                     if old == ""
-                    else (len(text) + text.count(old) * len(new))
+                    else len(text) + text.count(old) * (len(new) - len(old))
                 )
                 if bound > MAX_SIZE:
                     raise self.fail(None, _TOO_LARGE)
@@ -977,15 +1011,17 @@ class _Interpreter:
         method = getattr(value, name)
 
         def call(*args: Any) -> Any:
+            self.charge(value, *args)
             try:
                 return self._checked(method(*args), None)
-            except (TypeError, ValueError, IndexError, regex.error) as exc:
+            except (TypeError, ValueError, IndexError) as exc:
                 raise self.raise_(type(exc).__name__, str(exc)) from None
 
         return call
 
     def _dict_method(self, value: dict[Any, Any], name: str) -> Callable[..., Any]:
         def call(*args: Any) -> Any:
+            self.charge(value, *args)
             try:
                 if name == "get":
                     return value.get(*args)
