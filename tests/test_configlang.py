@@ -443,6 +443,8 @@ def test_create_dryrun_hvm_lists_the_cdrom_and_the_ioemu_vif(
         (["maxmem=-1"], "'maxmem' must be an integer 1..1048576, not -1"),
         (["vmid=0"], "invalid value '0' for variable 'vmid'"),
         (["=3"], "Invalid variable setting '=3': expected name=value"),
+        (["cpu_weight=1e999"], "cpu_weight= on the command line: a float that is not finite"),
+        (["disk=" + "[" * 40 + "]" * 40], "disk= on the command line: too deep"),
     ],
 )
 def test_malformed_values_exit_2(

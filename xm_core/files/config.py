@@ -31,6 +31,7 @@ from xm_core.files.configlang import ConfigValueError as ConfigValueError
 from xm_core.files.configlang import (
     DeclaredVariable,
     Uname,
+    check_plain_value,
     parse_source,
     run_config,
 )
@@ -257,11 +258,9 @@ def apply_overrides(cfg: DomainConfig, overrides: Sequence[str]) -> DomainConfig
             value = ast.literal_eval(raw)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             value = raw
-        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
-            raise UsageError(f"The value of '{name}' on the command line is out of range")
         if not isinstance(value, str | int | float | list | tuple | type(None)):
-            value = raw
-        cfg.values[name] = value
+            value = raw  # a set, bytes or complex literal: the plain string
+        cfg.values[name] = check_plain_value(value, f"{name}= on the command line")
         cfg.lines.pop(name, None)  # the value is the command line's now
     for name, raw in variables.items():
         cfg.values.setdefault(name, raw)

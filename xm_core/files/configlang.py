@@ -440,6 +440,40 @@ def run_config(
     return machine.result()
 
 
+def check_plain_value(value: Any, where: str) -> Any:
+    """A literal from outside a config (a `name=value` word) within the same
+    limits as a config's values; ConfigValueError (exit 2) otherwise."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    size = 0
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_VALUE_DEPTH:
+            raise ConfigValueError(f"{where}: too deep: nested more than {MAX_VALUE_DEPTH} levels")
+        if isinstance(item, bool) or item is None:
+            size += 1
+        elif isinstance(item, int):
+            if item.bit_length() > MAX_INT_BITS:
+                raise ConfigValueError(f"{where}: {_TOO_BIG_INT}")
+            size += 1
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise ConfigValueError(f"{where}: a float that is not finite")
+            size += 1
+        elif isinstance(item, str):
+            size += len(item)
+        elif isinstance(item, list | tuple):
+            size += 1
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, dict):
+            size += 1
+            stack.extend((v, depth + 1) for pair in item.items() for v in pair)
+        else:
+            raise ConfigValueError(f"{where}: a {type(item).__name__} is not a config value")
+        if size > MAX_SIZE:
+            raise ConfigValueError(f"{where}: {_TOO_LARGE}")
+    return value
+
+
 class _Interpreter:
     def __init__(self, file: str, variables: dict[str, str], uname: Uname) -> None:
         self.file = file
