@@ -369,7 +369,7 @@ def _check_node(node: ast.AST, file: str, line: int, defined: set[str]) -> None:
         a = node.args
         if node.decorator_list or a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs:
             raise _refuse(file, line, "a decorator, *args or **kwargs")
-    if isinstance(node, ast.For | ast.If) and isinstance(node, ast.For) and node.orelse:
+    if isinstance(node, ast.For) and node.orelse:
         raise _refuse(file, line, "'for ... else'")
     if isinstance(node, ast.Raise):
         exc = node.exc
@@ -386,15 +386,24 @@ def _is_dunder(name: str) -> bool:
 
 
 def _dotted(node: ast.AST) -> str:
-    if isinstance(node, ast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
+    """`os.path.exists` of an attribute chain (iterative: a chain may be deep)."""
+    parts: list[str] = []
+    while len(parts) < 8:
+        if isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        elif isinstance(node, ast.Call):
+            parts.append("(...)")
+            node = node.func
+        else:
+            break
     if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Call):
-        return f"{_dotted(node.func)}(...)"
-    if isinstance(node, ast.Constant):
-        return repr(node.value)[:20]
-    return "(...)"
+        head = node.id
+    elif isinstance(node, ast.Constant):
+        head = repr(node.value)[:20]
+    else:
+        head = "(...)"
+    return ".".join([head, *reversed(parts)]).replace(".(...)", "(...)")
 
 
 # ------------------------------------------------------------------ running
