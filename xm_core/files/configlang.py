@@ -87,73 +87,19 @@ class _Continue(Exception):
 # ------------------------------------------------------------------ the subset
 
 _STATEMENTS: tuple[type[ast.AST], ...] = (
-    ast.Module,
-    ast.Assign,
-    ast.AugAssign,
-    ast.Expr,
-    ast.If,
-    ast.For,
-    ast.Break,
-    ast.Continue,
-    ast.Pass,
-    ast.FunctionDef,
-    ast.Return,
-    ast.Raise,
-    ast.Import,
-    ast.ImportFrom,
-)
+    ast.Module, ast.Assign, ast.AugAssign, ast.Expr, ast.If, ast.For, ast.Break, ast.Continue,
+    ast.Pass, ast.FunctionDef, ast.Return, ast.Raise, ast.Import, ast.ImportFrom,
+)  # fmt: skip
 _EXPRESSIONS: tuple[type[ast.AST], ...] = (
-    ast.Constant,
-    ast.Name,
-    ast.List,
-    ast.Tuple,
-    ast.Dict,
-    ast.BinOp,
-    ast.UnaryOp,
-    ast.BoolOp,
-    ast.Compare,
-    ast.IfExp,
-    ast.Call,
-    ast.Attribute,
-    ast.Subscript,
-    ast.Slice,
-    ast.keyword,
-    ast.arguments,
-    ast.arg,
-    ast.alias,
-    ast.Load,
-    ast.Store,
-)
+    ast.Constant, ast.Name, ast.List, ast.Tuple, ast.Dict, ast.BinOp, ast.UnaryOp, ast.BoolOp,
+    ast.Compare, ast.IfExp, ast.Call, ast.Attribute, ast.Subscript, ast.Slice, ast.keyword,
+    ast.arguments, ast.arg, ast.alias, ast.Load, ast.Store,
+)  # fmt: skip
 _OPERATORS: tuple[type[ast.AST], ...] = (
-    ast.Add,
-    ast.Sub,
-    ast.Mult,
-    ast.Div,
-    ast.FloorDiv,
-    ast.Mod,
-    ast.Pow,
-    ast.LShift,
-    ast.RShift,
-    ast.BitAnd,
-    ast.BitOr,
-    ast.BitXor,
-    ast.USub,
-    ast.UAdd,
-    ast.Not,
-    ast.Invert,
-    ast.And,
-    ast.Or,
-    ast.Eq,
-    ast.NotEq,
-    ast.Lt,
-    ast.LtE,
-    ast.Gt,
-    ast.GtE,
-    ast.In,
-    ast.NotIn,
-    ast.Is,
-    ast.IsNot,
-)
+    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.LShift, ast.RShift,
+    ast.BitAnd, ast.BitOr, ast.BitXor, ast.USub, ast.UAdd, ast.Not, ast.Invert, ast.And, ast.Or,
+    ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn, ast.Is, ast.IsNot,
+)  # fmt: skip
 _ALLOWED_NODES = _STATEMENTS + _EXPRESSIONS + _OPERATORS
 
 # The construct's name in an error, as a config's author would call it.
@@ -187,32 +133,11 @@ _CONSTRUCT_NAMES: dict[type[ast.AST], str] = {
 
 BUILTINS = ("int", "str", "len", "range", "float", "list")
 EXCEPTIONS = ("ValueError", "TypeError")
-STRING_METHODS = frozenset(
-    [
-        "split",
-        "rsplit",
-        "strip",
-        "lstrip",
-        "rstrip",
-        "lower",
-        "upper",
-        "replace",
-        "startswith",
-        "endswith",
-        "join",
-        "find",
-        "rfind",
-        "count",
-        "isdigit",
-        "isalpha",
-        "isalnum",
-        "isspace",
-        "partition",
-        "rpartition",
-        "splitlines",
-        "capitalize",
-    ]
-)
+STRING_METHODS = frozenset((
+    "split", "rsplit", "strip", "lstrip", "rstrip", "lower", "upper", "replace", "startswith",
+    "endswith", "join", "find", "rfind", "count", "isdigit", "isalpha", "isalnum", "isspace",
+    "partition", "rpartition", "splitlines", "capitalize",
+))  # fmt: skip
 LIST_METHODS = frozenset({"index", "count"})
 DICT_METHODS = frozenset({"get", "keys", "values", "items"})
 MATCH_METHODS = frozenset({"group", "groups", "start", "end"})
