@@ -136,7 +136,15 @@ def test_a_refused_construct_stops_the_file_before_anything_runs(
 
 
 @pytest.mark.parametrize(
-    "name", ["import_subprocess.cfg", "open_call.cfg", "os_system.cfg", "endless_loop.cfg"]
+    "name",
+    [
+        "import_subprocess.cfg",
+        "open_call.cfg",
+        "os_system.cfg",
+        "endless_loop.cfg",
+        "deep_nesting.cfg",
+        "huge_string.cfg",
+    ],
 )
 @pytest.mark.parametrize("command", [("create", "-n"), ("create",), ("dry-run",)])
 def test_xm_refuses_them_in_one_line_and_nothing_happens(
@@ -257,6 +265,8 @@ def test_command_line_variables_are_strings_and_settings_win() -> None:
         ("x = ('ab' * 30000).replace('a', 'xyz')\n", "t.cfg:1: too large"),
         ("x = 2.0 ** 5000\n", "t.cfg:1: arithmetic overflow"),
         ("x = 1 << 1000\n", "t.cfg:1: too large: an integer"),
+        ("x = " + "-" * 100000 + "1\n", "t.cfg:1: cannot parse: nesting too deep"),
+        ("x = a" + ".b" * 100000 + "\n", "t.cfg:1: cannot parse: nesting too deep"),
         ("x = [1] * 40000\nfor i in range(10**6):\n    y = 2 in x\n", "t.cfg:3: more than"),
         ("x = 'a' * 60000\nfor i in range(10**6):\n    y = x + 'b'\n", "t.cfg:3: more than"),
         ("class A:\n    pass\n", "t.cfg:1: 'class' is not allowed"),
