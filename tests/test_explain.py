@@ -327,7 +327,7 @@ def test_verdict_agrees_with_dry_run(root: Path, config: str) -> None:
 @pytest.mark.parametrize(
     ("config", "says"),
     [
-        ("code_call", "config files are never executed"),
+        ("code_call", "is not allowed in a domain config"),
         ("syntax_error", "syntax error"),
         ("bad_disk", "Resource spec 'hda1' contains no ':' delimiter"),
     ],

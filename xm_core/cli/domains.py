@@ -78,22 +78,40 @@ def dumppolicy(ctx: click.Context, as_json: bool) -> None:
 
 @click.command(context_settings={"ignore_unknown_options": False})
 @click.option("-c", "console", is_flag=True, help="Attach to the new domain's console.")
+@click.option(
+    "-n",
+    "--dryrun",
+    "dryrun",
+    is_flag=True,
+    help="Print the computed configuration (Xen's SXP; --json: the settings) and create nothing.",
+)
 @_json_option
 @click.argument("config")
-@click.argument("variables", nargs=-1)
+@click.argument("variables", nargs=-1, metavar="[NAME=VALUE]...")
 @click.pass_context
 @handle_errors
 def create(
-    ctx: click.Context, console: bool, as_json: bool, config: str, variables: tuple[str, ...]
+    ctx: click.Context,
+    console: bool,
+    dryrun: bool,
+    as_json: bool,
+    config: str,
+    variables: tuple[str, ...],
 ) -> None:
-    """Create a domain from CONFIG (read, never executed; `/dev/null` is an
-    empty config). `name=value` words override or add config variables.
+    """Create a domain from CONFIG (Xen's config language, interpreted
+    safely, never executed; `/dev/null` is an empty config). `name=value`
+    words set Xen settings over the config's, or the config's own
+    variables (`xm create xmexample2 vmid=1`).
 
     Under a policy the domain needs a label (`access_control`) or an
     `ssidref`; every disk and vif is checked before the domain exists.
     """
-    from xm_core.host.domains import CreateDenied, create_domain
+    from xm_core.host.domains import CreateDenied, create_domain, preview_config
     from xm_core.render import domains as render
+
+    if dryrun:
+        render.config_preview(preview_config(paths_of(ctx), config, variables), as_json)
+        return
 
     try:
         outcome = create_domain(paths_of(ctx), config, variables)

@@ -1,29 +1,61 @@
-"""Domain configuration files, read without executing them.
+"""Domain configuration files: Xen's config language, never executed.
 
-Xen's config files are Python assignments (`name = "web"`, `memory = 128`,
-`disk = ['phy:hda6,sda2,w']`, `access_control = ['policy=P,label=L']`).
-Xen's tools executed them; we only *parse* them (`ast.parse`) and accept
-nothing but `NAME = <literal>` statements, evaluated with
-`ast.literal_eval`. Anything else (a call, an import, attribute access, an
-expression) is an error naming its line, and nothing of the file runs.
+Xen's config files are small Python programs (`name = "VM%d" % vmid`,
+`if re.search('64', arch): ...`, `xm_vars.var('vmid', ...)`). Xen's tools
+ran them with `execfile`; we interpret the subset real configs use with
+`xm_core.files.configlang`, which checks the whole syntax tree first and
+refuses anything else with `file:line:` and the construct's name.
+
+This module owns the format: finding and reading a config (once, a regular
+file, at most MAX_CONFIG_BYTES), the `name=value` words of the command line,
+the settings Xen takes from a config, and the `access_control` line that
+`addlabel` appends and `rmlabel` comments out without rewriting the file.
 """
 
 from __future__ import annotations
 
 import ast
+import errno
 import fcntl
 import os
 import re
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xm_core.errors import XmError
+from xm_core.errors import UsageError, XmError
 from xm_core.files.atomic import atomic_write
+from xm_core.files.configlang import ConfigValueError as ConfigValueError
+from xm_core.files.configlang import (
+    DeclaredVariable,
+    Uname,
+    check_plain_value,
+    parse_source,
+    run_config,
+)
 from xm_core.files.paths import HostPaths
 
 DEV_NULL = "/dev/null"
+MAX_CONFIG_BYTES = 1 << 20  # a domain config is a few lines; larger files are refused
+
+# The variables Xen 3.0.4's `xm create` took from a config (create.py's
+# `gopts.var`s); any other variable is the script's own (`vmid`, `arch`).
+XEN_SETTINGS = frozenset((
+    "access_control", "acpi", "apic", "blkif", "boot", "bootargs", "bootentry", "bootloader",
+    "builder", "cdrom", "cpu", "cpu_weight", "cpus", "device_model", "dhcp", "disk", "display",
+    "extra", "fda", "fdb", "features", "gateway", "hostname", "interface", "ioports", "ip",
+    "irq", "isa", "kernel", "keymap", "localtime", "maxmem", "memory", "name", "netif",
+    "netmask", "nfs_root", "nfs_server", "nics", "nographic", "on_crash", "on_poweroff",
+    "on_reboot", "pae", "pci", "ramdisk", "restart", "root", "sdl", "serial", "shadow_memory",
+    "soundhw", "ssidref", "stdvga", "tpmif", "usb", "usbdevice", "usbport", "uuid", "vcpus",
+    "vfb", "vif", "vnc", "vncconsole", "vncdisplay", "vnclisten", "vncunused", "vncviewer",
+    "vtpm", "xauthority",
+))  # fmt: skip
+# Xen kept a config variable as a setting only when its type was one of
+# these (Python 2's `type(v) in [str, list, int, float]`: no bool, tuple, dict).
+_SETTING_TYPES = (str, list, int, float)
 
 
 @dataclass
@@ -31,9 +63,18 @@ class DomainConfig:
     path: str
     values: dict[str, Any] = field(default_factory=dict)
     lines: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (first, last) line
+    declared: list[DeclaredVariable] = field(default_factory=list)
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.values.get(name, default)
+
+    def settings(self) -> dict[str, Any]:
+        """The values Xen's `xm create` would have taken from this config."""
+        return {
+            k: v
+            for k, v in sorted(self.values.items())
+            if k in XEN_SETTINGS and type(v) in _SETTING_TYPES
+        }
 
 
 def find_config(paths: HostPaths, name: str, cwd: str | None = None) -> Path:
@@ -55,98 +96,167 @@ def find_config(paths: HostPaths, name: str, cwd: str | None = None) -> Path:
     raise XmError(f"Config file '{name}' not found.")
 
 
-def parse_config(text: str, file: str) -> DomainConfig:
-    """Parse config text: literal assignments only."""
+def parse_config(
+    text: str, file: str, variables: Mapping[str, str] | None = None, uname: Uname | None = None
+) -> DomainConfig:
+    """Run config text in the safe subset; `variables` are command-line
+    `name=value` words that are no Xen setting (strings, as Xen gave them)."""
+    run = run_config(text, file, variables, uname)
+    return DomainConfig(file, run.values, run.lines, run.declared)
+
+
+def read_config_bytes(path: str | Path) -> bytes:
+    """The file's bytes, read once: a regular file of at most MAX_CONFIG_BYTES."""
     try:
-        tree = ast.parse(text, filename=file, mode="exec")
-    except SyntaxError as exc:
-        raise XmError(f"{file}:{exc.lineno or 0}: syntax error: {exc.msg}") from None
-    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
-        raise XmError(f"{file}: cannot parse: {type(exc).__name__}") from None
-    cfg = DomainConfig(file)
-    for stmt in tree.body:
-        if not (
-            isinstance(stmt, ast.Assign)
-            and len(stmt.targets) == 1
-            and isinstance(stmt.targets[0], ast.Name)
-        ):
-            raise XmError(
-                f"{file}:{stmt.lineno}: only assignments of literal values "
-                f"(NAME = value) are allowed, found {_describe(stmt)}"
-            )
-        name = stmt.targets[0].id
-        try:
-            value = ast.literal_eval(stmt.value)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            raise XmError(
-                f"{file}:{stmt.lineno}: the value of '{name}' is not a literal "
-                f"({_describe(stmt.value)}); config files are never executed"
-            ) from None
-        cfg.values[name] = value
-        cfg.lines[name] = (stmt.lineno, stmt.end_lineno or stmt.lineno)
-    return cfg
-
-
-def _describe(node: ast.AST) -> str:
-    kinds = {
-        ast.Import: "an import",
-        ast.ImportFrom: "an import",
-        ast.Call: "a function call",
-        ast.Attribute: "attribute access",
-        ast.Expr: "an expression statement",
-        ast.FunctionDef: "a function definition",
-        ast.AugAssign: "an augmented assignment",
-        ast.Name: "a variable reference",
-        ast.BinOp: "an arithmetic expression",
-    }
-    for kind, text in kinds.items():
-        if isinstance(node, kind):
-            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-                return "a function call"
-            return text
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Call):
-            return "a function call"
-        if isinstance(sub, ast.Attribute):
-            return "attribute access"
-    return f"a {type(node).__name__} statement"
-
-
-def read_config(path: str | Path) -> DomainConfig:
-    path = Path(path)
-    if str(path) == DEV_NULL:
-        return DomainConfig(DEV_NULL)
-    try:
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise XmError(f"Config file '{path}' cannot be read: {exc.strerror}") from None
     try:
-        text = raw.decode("utf-8")
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise XmError(f"Config file '{path}' is not a regular file")
+        chunks: list[bytes] = []
+        total = 0
+        while total <= MAX_CONFIG_BYTES:
+            try:
+                chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - total)
+            except OSError as exc:
+                if exc.errno == errno.EINTR:
+                    continue
+                raise XmError(f"Config file '{path}' cannot be read: {exc.strerror}") from None
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > MAX_CONFIG_BYTES:
+            raise XmError(f"Config file '{path}' is larger than {MAX_CONFIG_BYTES} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def config_text(data: bytes, file: str) -> str:
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise XmError(f"{path}: not UTF-8 text") from None
-    return parse_config(text, str(path))
+        raise XmError(f"{file}: not UTF-8 text") from None
+
+
+def read_config(
+    path: str | Path, variables: Mapping[str, str] | None = None, uname: Uname | None = None
+) -> DomainConfig:
+    if str(path) == DEV_NULL:
+        return DomainConfig(DEV_NULL)
+    text = config_text(read_config_bytes(path), str(path))
+    return parse_config(text, str(path), variables, uname)
+
+
+def split_overrides(
+    overrides: Sequence[str],
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """`name=value` words: (script variables, Xen settings). As Xen's
+    create.py: a setting given on the command line wins over the config;
+    any other name becomes a string variable the config runs with
+    (`xm create xmexample2 vmid=1`)."""
+    variables: dict[str, str] = {}
+    settings: list[tuple[str, str]] = []
+    for item in overrides:
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name.startswith("__"):
+            raise UsageError(f"Invalid variable setting '{item}': expected name=value")
+        if name in XEN_SETTINGS:
+            settings.append((name, raw.strip()))
+        else:
+            variables[name] = raw.strip()
+    return variables, settings
 
 
 def load_config(
-    paths: HostPaths, name: str, overrides: list[str] | tuple[str, ...] = ()
+    paths: HostPaths,
+    name: str,
+    overrides: Sequence[str] = (),
+    uname: Uname | None = None,
 ) -> DomainConfig:
-    cfg = read_config(find_config(paths, name))
+    variables, _ = split_overrides(overrides)
+    cfg = read_config(find_config(paths, name), variables, uname)
     return apply_overrides(cfg, overrides)
 
 
-def apply_overrides(cfg: DomainConfig, overrides: list[str] | tuple[str, ...]) -> DomainConfig:
-    """`name=value` words of `xm create`: a literal when the value is one
-    (`memory=256`), else the plain string (`name=web`)."""
-    for item in overrides:
-        name, sep, raw = item.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise XmError(f"Invalid variable setting '{item}': expected name=value")
+def apply_overrides(cfg: DomainConfig, overrides: Sequence[str]) -> DomainConfig:
+    """The settings among `name=value` words, over the config's: a literal
+    when the value is one (`memory=256`), else the plain string (`name=web`).
+    Other names were the config's variables (see split_overrides)."""
+    variables, settings = split_overrides(overrides)
+    for name, raw in settings:
+        value: Any
+        if len(raw) > 4096:
+            raise UsageError(f"The value of '{name}' on the command line is too long")
         try:
-            value: Any = ast.literal_eval(raw)
+            value = ast.literal_eval(raw)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             value = raw
-        cfg.values[name] = value
+        if not isinstance(value, str | int | float | list | tuple | type(None)):
+            value = raw  # a set, bytes or complex literal: the plain string
+        cfg.values[name] = check_plain_value(value, f"{name}= on the command line")
+        cfg.lines.pop(name, None)  # the value is the command line's now
+    for name, raw in variables.items():
+        cfg.values.setdefault(name, raw)
     return cfg
+
+
+# ------------------------------------------------------------ the label, read without running
+
+
+def _label_assignments(tree: ast.Module) -> list[ast.stmt]:
+    """Every statement anywhere in the tree that assigns access_control."""
+    found: list[ast.stmt] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign | ast.AugAssign | ast.For):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(
+                isinstance(n, ast.Name) and n.id == "access_control"
+                for t in targets
+                for n in ast.walk(t)
+            ):
+                found.append(node)
+        elif isinstance(node, ast.FunctionDef | ast.Import | ast.ImportFrom):
+            names = (
+                [node.name]
+                if isinstance(node, ast.FunctionDef)
+                else [(a.asname or a.name).split(".")[0] for a in node.names]
+            )
+            if "access_control" in names:
+                found.append(node)
+    return found
+
+
+def is_labeled(text: str, file: str) -> bool:
+    """The config assigns access_control somewhere (checked, not run)."""
+    return bool(_label_assignments(parse_source(text, file)))
+
+
+def declared_label(text: str, file: str) -> tuple[str, str] | None:
+    """(policy, label) of a config. A label written as a literal (as
+    addlabel writes it) is read without running the file, so a config that
+    needs `vmid=...` still shows its label; a computed one is run."""
+    tree = parse_source(text, file)
+    assigns = _label_assignments(tree)
+    if not assigns:
+        return None
+    literal = all(
+        s in tree.body and isinstance(s, ast.Assign) and cfg_target(s) == "access_control"
+        for s in assigns
+    )
+    if literal:
+        last = assigns[-1]
+        assert isinstance(last, ast.Assign)
+        try:
+            value = ast.literal_eval(last.value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            value = None
+        else:
+            return parse_access_control(value, file)
+    return config_label(parse_config(text, file))
 
 
 # ------------------------------------------------------------ access_control
@@ -189,26 +299,25 @@ def append_access_control(data: bytes, policy: str, label: str) -> bytes:
     return data + access_control_line(policy, label).encode() + eol
 
 
-def _decode(data: bytes, file: str) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise XmError(f"{file}: not UTF-8 text") from None
-
-
 def comment_out_access_control(data: bytes, file: str = "") -> bytes:
     """Every line of every `access_control` assignment commented out with `#`;
     every other byte kept. Refused (XmError) when such a line also holds
     another statement (`name = 'x'; access_control = [...]`), since
     commenting it out would lose that statement too."""
-    text = _decode(data, file)
-    cfg = parse_config(text, file)
-    if "access_control" not in cfg.values:
+    text = config_text(data, file)
+    tree = parse_source(text, file)
+    assigns = _label_assignments(tree)
+    if not assigns:
         return data
-    tree = ast.parse(text)
     targets = [
         s for s in tree.body if isinstance(s, ast.Assign) and cfg_target(s) == "access_control"
     ]
+    if len(targets) != len(assigns):
+        odd = next(s for s in assigns if s not in targets)
+        raise XmError(
+            f"{file}:{odd.lineno}: access_control is not set by a line of its own "
+            "(NAME = value at the top level); edit the file by hand"
+        )
     others = [s for s in tree.body if s not in targets]
     for stmt in targets:
         first, last = stmt.lineno, stmt.end_lineno or stmt.lineno
@@ -270,6 +379,18 @@ def config_disks(cfg: DomainConfig) -> list[DiskSpec]:
         if not isinstance(item, str):
             raise XmError(f"{cfg.path}: every disk entry must be a string")
     return [parse_disk(item, cfg.path) for item in items]
+
+
+def xen_disk_fields(entry: Any, file: str = "") -> tuple[str, str, str, str | None]:
+    """A `disk` entry as Xen's create.py split it: `uname,dev,mode[,backend]`
+    (fields may be empty: `',hdc:cdrom,r'` is an HVM CD-ROM drive)."""
+    if not isinstance(entry, str):
+        raise ConfigValueError(f"{file}: every disk entry must be a string")
+    fields = entry.split(",")
+    if len(fields) not in (3, 4):
+        raise ConfigValueError(f"{file}: Invalid disk specifier: {entry!r}")
+    backend = fields[3] if len(fields) == 4 else None
+    return fields[0], fields[1], fields[2], backend
 
 
 def parse_vif(entry: str, file: str = "") -> dict[str, str]:

@@ -16,6 +16,7 @@ first one's counters.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import time
 from collections.abc import Sequence
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 
 DEFAULT_MEMORY = 128  # MiB, as Xen's create.py
 DEFAULT_VCPUS = 1
+MAX_MEMORY = 1 << 20  # MiB (1 TiB): far above any host the model describes
+MAX_VCPUS = 32  # MAX_VIRT_CPUS of Xen 3.0.4
 _NAME_OK = re.compile(r"[A-Za-z0-9_.:/+\-]+")
 
 
@@ -74,10 +77,24 @@ class DomainSpec:
     path: str
 
 
-def _int_setting(cfg: DomainConfig, key: str, default: int, minimum: int = 1) -> int:
+def _int_setting(
+    cfg: DomainConfig, key: str, default: int, minimum: int = 1, maximum: int = MAX_MEMORY
+) -> int:
+    """An integer setting in [minimum, maximum]; a string of digits counts
+    (Xen's xend int()ed what the config gave). ConfigValueError (exit 2)."""
+    from xm_core.files.config import ConfigValueError
+
     value = cfg.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise XmError(f"{cfg.path}: '{key}' must be an integer >= {minimum}, not {value!r}")
+    if isinstance(value, str) and value.strip().isdigit() and len(value) < 20:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        line = cfg.lines.get(key)
+        where = f"{cfg.path}:{line[0]}" if line else f"{cfg.path}"
+        given = "" if line else f" ({key}= on the command line)" if key in cfg.values else ""
+        raise ConfigValueError(
+            f"{where}: '{key}' must be an integer {minimum}..{maximum}, not {shown}{given}"
+        )
     return value
 
 
@@ -94,6 +111,19 @@ def check_name(name: Any, file: str = "") -> str:
     return name
 
 
+def config_numbers(cfg: DomainConfig) -> tuple[int, int, int]:
+    """memory, maxmem and vcpus of a config, each range-checked; other
+    numeric settings the model does not use are range-checked too."""
+    memory = _int_setting(cfg, "memory", DEFAULT_MEMORY)
+    maxmem = _int_setting(cfg, "maxmem", memory)
+    vcpus = _int_setting(cfg, "vcpus", DEFAULT_VCPUS, 1, MAX_VCPUS)
+    if cfg.get("shadow_memory") is not None:
+        _int_setting(cfg, "shadow_memory", 0, 0)
+    if cfg.get("nics") is not None:
+        _int_setting(cfg, "nics", 0, 0, 64)
+    return memory, maxmem, vcpus
+
+
 def domain_spec(cfg: DomainConfig, need_name: bool = True) -> DomainSpec:
     """Every value of a config checked: one clear error, nothing decided yet."""
     from xm_core.files.config import config_disks, config_label, config_vifs
@@ -101,15 +131,11 @@ def domain_spec(cfg: DomainConfig, need_name: bool = True) -> DomainSpec:
     name = cfg.get("name")
     if need_name or name is not None:
         name = check_name(name, cfg.path)
-    memory = _int_setting(cfg, "memory", DEFAULT_MEMORY)
-    maxmem = _int_setting(cfg, "maxmem", memory)
-    vcpus = _int_setting(cfg, "vcpus", DEFAULT_VCPUS)
+    memory, maxmem, vcpus = config_numbers(cfg)
     access = config_label(cfg)
-    ssidref = cfg.get("ssidref")
-    if ssidref is not None and (
-        isinstance(ssidref, bool) or not isinstance(ssidref, int) or not 0 <= ssidref <= 0xFFFFFFFF
-    ):
-        raise XmError(f"{cfg.path}: 'ssidref' must be an integer 0..0xffffffff, not {ssidref!r}")
+    ssidref = None
+    if cfg.get("ssidref") is not None:
+        ssidref = _int_setting(cfg, "ssidref", 0, 0, 0xFFFFFFFF)
     if access is not None and ssidref is not None:
         raise XmError(f"{cfg.path}: give either access_control or ssidref, not both")
     devices: list[PlannedDevice] = []
@@ -477,6 +503,92 @@ def dry_run(paths: HostPaths, config: str, overrides: Sequence[str] = ()) -> Dry
     return DryRunReport(
         spec.name, outcome.label, outcome.devices, outcome.decision, lines, outcome.policy
     )
+
+
+# ------------------------------------------------------------------ create -n
+
+
+# Settings Xen 3.0.4's create.py copied into the domain's SXP as they were
+# (`add_conf`: only when set and not empty), and those of an HVM image.
+_VM_SETTINGS = ("shadow_memory", "restart", "on_poweroff", "on_reboot", "on_crash", "features")
+_IMAGE_SETTINGS = (
+    "device_model", "boot", "fda", "fdb", "cdrom", "localtime", "serial", "stdvga", "isa",
+    "nographic", "soundhw", "vnc", "vncdisplay", "vncunused", "vnclisten", "sdl", "display",
+    "xauthority", "usb", "usbdevice", "acpi", "apic", "pae", "keymap",
+)  # fmt: skip
+
+
+@dataclass
+class ConfigPreview:
+    """`xm create -n CONFIG`: the settings a config computes and the SXP
+    Xen's create.py would have handed to xend; nothing is created."""
+
+    path: str
+    settings: dict[str, Any]
+    sxp: list[Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Keyed by the config's variable names, as Xen read them."""
+        return dict(self.settings)
+
+
+def preview_config(paths: HostPaths, config: str, overrides: Sequence[str] = ()) -> ConfigPreview:
+    """Read and check the config as create does (numbers range-checked, the
+    label's form, Xen's disk and vif forms), and build Xen's SXP."""
+    from xm_core.files.config import config_label, config_vifs, load_config, xen_disk_fields
+
+    cfg = load_config(paths, config, tuple(overrides))
+    memory, maxmem, vcpus = config_numbers(cfg)
+    settings = cfg.settings()
+    # Xen named a domain without a name after its config file.
+    name = check_name(settings.get("name", posixpath.basename(cfg.path)), cfg.path)
+    sxp: list[Any] = ["vm", ["name", name], ["memory", memory]]
+    if "maxmem" in settings:
+        sxp.append(["maxmem", maxmem])
+    sxp.extend([key, settings[key]] for key in _VM_SETTINGS if settings.get(key))
+    sxp.append(["vcpus", vcpus])
+    for key in ("uuid", "cpu", "cpus", "cpu_weight"):
+        if settings.get(key) is not None:
+            sxp.append([key, settings[key]])
+    for kind in ("blkif", "netif", "tpmif"):
+        if settings.get(kind):
+            sxp.append(["backend", [kind]])
+    sxp.append(["image", _image_sxp(settings, vcpus)])
+    for entry in _list_setting(settings.get("disk")):
+        uname, dev, mode, backend = xen_disk_fields(entry, cfg.path)
+        vbd: list[Any] = ["vbd", ["uname", uname], ["dev", dev], ["mode", mode]]
+        if backend:
+            vbd.append(["backend", backend])
+        sxp.append(["device", vbd])
+    for vif in config_vifs(cfg) if "vif" in settings else []:
+        sxp.append(["device", ["vif", *([k, v] for k, v in vif.items())]])
+    access = config_label(cfg)
+    if access is not None:
+        policy, label = access
+        sxp.append(["security", ["access_control", ["policy", policy], ["label", label]]])
+    return ConfigPreview(cfg.path, settings, sxp)
+
+
+def _list_setting(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _image_sxp(settings: dict[str, Any], vcpus: int) -> list[Any]:
+    image: list[Any] = [settings.get("builder") or "linux"]
+    if settings.get("kernel"):
+        image.append(["kernel", posixpath.normpath(str(settings["kernel"]))])
+    if settings.get("ramdisk"):
+        image.append(["ramdisk", posixpath.normpath(str(settings["ramdisk"]))])
+    if settings.get("root"):
+        root = str(settings["root"])
+        image.append(["root", root[len("root=") :] if root.startswith("root=") else root])
+    if settings.get("extra"):
+        image.append(["args", settings["extra"]])
+    image.append(["vcpus", vcpus])
+    image.extend([key, settings[key]] for key in _IMAGE_SETTINGS if settings.get(key))
+    return image
 
 
 # ------------------------------------------------------------------ destroy and friends

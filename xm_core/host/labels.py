@@ -205,12 +205,14 @@ def _config_path(paths: HostPaths, config: str) -> Path:
 
 def add_domain_label(paths: HostPaths, label: str, config: str, policy: str | None) -> Path:
     """Append `access_control = ['policy=<P>,label=<L>']` to the config;
-    every other byte stays. Refused for a config that is not literal
-    assignments only, an unknown label, or a config already labeled."""
+    every other byte stays. Refused for a config outside the config
+    language's subset, an unknown label, or a config already labeled. The
+    config is checked, not run: one that needs `vmid=...` can be labeled."""
     from xm_core.files.config import (
         append_access_control,
-        config_label,
-        parse_config,
+        config_text,
+        declared_label,
+        is_labeled,
         rewrite_config,
     )
 
@@ -220,13 +222,13 @@ def add_domain_label(paths: HostPaths, label: str, config: str, policy: str | No
     path = _config_path(paths, config)
 
     def change(data: bytes) -> bytes:
-        cfg = parse_config(_text(data, path), str(path))  # refuses anything not literal
+        labeled = is_labeled(config_text(data, str(path)), str(path))  # refuses the unsafe
         check_label(paths, name, label, "dom")
-        if "access_control" in cfg.values:
+        if labeled:
             raise XmError(f"Config file '{config}' is already labeled.")
         new = append_access_control(data, name, label)
         # The appended line must read back as exactly this label.
-        if config_label(parse_config(_text(new, path), str(path))) != (name, label):
+        if declared_label(config_text(new, str(path)), str(path)) != (name, label):
             raise XmError(f"Config file '{config}': the label line would not read back")
         return new
 
@@ -236,16 +238,20 @@ def add_domain_label(paths: HostPaths, label: str, config: str, policy: str | No
 
 def remove_domain_label(paths: HostPaths, config: str) -> Path:
     """Comment out the config's `access_control` line(s) with `#`."""
-    from xm_core.files.config import comment_out_access_control, parse_config, rewrite_config
+    from xm_core.files.config import (
+        comment_out_access_control,
+        config_text,
+        is_labeled,
+        rewrite_config,
+    )
 
     path = _config_path(paths, config)
 
     def change(data: bytes) -> bytes:
-        cfg = parse_config(_text(data, path), str(path))
-        if "access_control" not in cfg.values:
+        if not is_labeled(config_text(data, str(path)), str(path)):
             raise XmError("Domain not labeled")
         new = comment_out_access_control(data, str(path))
-        if "access_control" in parse_config(_text(new, path), str(path)).values:
+        if is_labeled(config_text(new, str(path)), str(path)):
             raise XmError(f"Config file '{config}': the label could not be removed")
         return new
 
@@ -254,20 +260,13 @@ def remove_domain_label(paths: HostPaths, config: str) -> Path:
 
 
 def get_domain_label(paths: HostPaths, config: str) -> LabelOf:
-    from xm_core.files.config import config_label, read_config
+    from xm_core.files.config import config_text, declared_label, read_config_bytes
 
     path = _config_path(paths, config)
-    found = config_label(read_config(path))
+    found = declared_label(config_text(read_config_bytes(path), str(path)), str(path))
     if found is None:
         raise XmError("Domain not labeled")
     return LabelOf("dom", str(path), found[0], found[1])
-
-
-def _text(data: bytes, path: Path) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise XmError(f"{path}: not UTF-8 text") from None
 
 
 # ------------------------------------------------------------------ resources

@@ -34,7 +34,6 @@ from xm_core.host.store import DOM0_ID, DeviceRecord, DomainRecord, StoreError
 if TYPE_CHECKING:
     from xm_core.files.resources import ResourceLabels
 
-MAX_CONFIG_BYTES = 1 << 20  # a domain config is a few lines; larger files are not read
 CONFIG_DIRS = ("", "auto")  # <root>/etc/xen and Xen's auto-start folder
 _NOT_CONFIGS = (".sxp", "~", ".lock", ".tmp", ".rpmsave", ".rpmnew", ".dpkg-old", ".dpkg-dist")
 
@@ -350,7 +349,7 @@ def config_files(paths: HostPaths) -> list[Path]:
 
 def _configs(paths: HostPaths, policy: LoadedPolicy | None, report: AuditReport) -> None:
     from acm.errors import PolicyError
-    from xm_core.files.config import config_label, parse_config
+    from xm_core.files.config import MAX_CONFIG_BYTES, config_text, declared_label
 
     files = config_files(paths)
     report.configs = len(files)
@@ -360,11 +359,7 @@ def _configs(paths: HostPaths, policy: LoadedPolicy | None, report: AuditReport)
             if path.stat().st_size > MAX_CONFIG_BYTES:
                 report.add("AUD020", obj, f"larger than {MAX_CONFIG_BYTES} bytes; not read")
                 continue
-            text = path.read_bytes().decode("utf-8")
-            access = config_label(parse_config(text, str(path)))
-        except UnicodeDecodeError:
-            report.add("AUD020", obj, "not UTF-8 text")
-            continue
+            access = declared_label(config_text(path.read_bytes(), str(path)), str(path))
         except OSError as exc:
             report.add("AUD020", obj, f"cannot be read ({exc.strerror})")
             continue

@@ -151,6 +151,15 @@ def created(outcome: Any, as_json: bool) -> None:
     out(f"Started domain {outcome.name}")
 
 
+def config_preview(preview: Any, as_json: bool) -> None:
+    """`xm create -n`: Xen's SXP of the domain, or the settings as JSON."""
+    if as_json:
+        emit_json(preview.as_dict())
+        return
+    for line in sxp_lines(preview.sxp):
+        out(line)
+
+
 def dry_run(report: Any, as_json: bool) -> None:
     if as_json:
         emit_json(report.as_dict())
