@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from xm_core.errors import XmError
+from xm_core.errors import AcmError, XmError
 from xm_core.files.paths import HostPaths
 from xm_core.host.devices import (
     VBD,
@@ -36,6 +36,7 @@ from xm_core.host.devices import (
     run_sharing_hooks,
 )
 from xm_core.host.model import Host, LoadedPolicy
+from xm_core.host.numbers import MAX_VIRT_CPUS, MEMORY_MAX_MIB, check_int, is_integer
 from xm_core.host.store import (
     DOM0_ID,
     STATE_PAUSED,
@@ -73,11 +74,9 @@ class DomainSpec:
     path: str
 
 
-def _int_setting(cfg: DomainConfig, key: str, default: int, minimum: int = 1) -> int:
-    value = cfg.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise XmError(f"{cfg.path}: '{key}' must be an integer >= {minimum}, not {value!r}")
-    return value
+def _int_setting(cfg: DomainConfig, key: str, default: int, maximum: int) -> int:
+    """A config's count or size, 1..maximum (a usage error otherwise)."""
+    return check_int(cfg.get(key, default), key, 1, maximum, cfg.path)
 
 
 def check_name(name: Any, file: str = "") -> str:
@@ -88,8 +87,10 @@ def check_name(name: Any, file: str = "") -> str:
         raise XmError(f"{where}Missing domain name: set 'name' in the config or give name=...")
     if not _NAME_OK.fullmatch(name) or len(name) > 64:
         raise XmError(f"{where}Invalid VM name '{name}'")
-    if name.isdigit():
+    if is_integer(name):
         raise XmError(f"{where}Invalid VM name '{name}': a name of digits only reads as an id")
+    if name.startswith("-"):
+        raise XmError(f"{where}Invalid VM name '{name}': a name cannot start with '-'")
     return name
 
 
@@ -100,9 +101,9 @@ def domain_spec(cfg: DomainConfig, need_name: bool = True) -> DomainSpec:
     name = cfg.get("name")
     if need_name or name is not None:
         name = check_name(name, cfg.path)
-    memory = _int_setting(cfg, "memory", DEFAULT_MEMORY)
-    maxmem = _int_setting(cfg, "maxmem", memory)
-    vcpus = _int_setting(cfg, "vcpus", DEFAULT_VCPUS)
+    memory = _int_setting(cfg, "memory", DEFAULT_MEMORY, MEMORY_MAX_MIB)
+    maxmem = _int_setting(cfg, "maxmem", memory, MEMORY_MAX_MIB)
+    vcpus = _int_setting(cfg, "vcpus", DEFAULT_VCPUS, MAX_VIRT_CPUS)
     access = config_label(cfg)
     ssidref = cfg.get("ssidref")
     if ssidref is not None and (
@@ -122,11 +123,15 @@ def domain_spec(cfg: DomainConfig, need_name: bool = True) -> DomainSpec:
             devices.append(plan_vif(vif, i, ",".join(f"{k}={v}" for k, v in vif.items())))
         except XmError as exc:
             raise XmError(f"{cfg.path}: vif {i}: {exc.message}") from None
-    seen: set[tuple[str, int]] = set()
+    seen: set[tuple[str, int | str]] = set()
     for dev in devices:
         if (dev.kind, dev.devid) in seen:
             raise XmError(f"{cfg.path}: device {dev.frontend} is given twice")
         seen.add((dev.kind, dev.devid))
+        if dev.kind == VIF:
+            if ("mac", dev.params["mac"]) in seen:
+                raise XmError(f"{cfg.path}: MAC address {dev.params['mac']} is given twice")
+            seen.add(("mac", dev.params["mac"]))
     return DomainSpec(
         name, memory, maxmem, vcpus, access, ssidref, devices, _jsonable(cfg.values), cfg.path
     )
@@ -258,7 +263,7 @@ def decision_dict(decision: CreateDecision | None) -> dict[str, Any] | None:
     }
 
 
-class CreateDenied(XmError):
+class CreateDenied(AcmError):
     def __init__(self, message: str, outcome: CreateOutcome, details: list[str]) -> None:
         super().__init__(message, details)
         self.outcome = outcome
