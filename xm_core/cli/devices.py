@@ -113,7 +113,7 @@ block_detach = _detach(
     "vbd", "block-detach", "Detach the block device DEVID (its number or its name, as sdb1) from DOMAIN."
 )
 network_detach = _detach(
-    "vif", "network-detach", "Detach the network interface DEVID (its index: 0, 1, ...) from DOMAIN."
+    "vif", "network-detach", "Detach the network interface DEVID (its index, as 0) from DOMAIN."
 )
 block_list = _list("vbd", "block-list", "List DOMAIN's block devices (frontend name, backend).")
 network_list = _list("vif", "network-list", "List DOMAIN's network interfaces.")
@@ -126,7 +126,7 @@ network_list = _list("vif", "network-list", "List DOMAIN's network interfaces.")
 @click.pass_context
 @handle_errors
 def vtpm_list(ctx: click.Context, long_: bool, as_json: bool, domain: str) -> None:
-    """List DOMAIN's virtual TPM devices (its config's `vtpm = [...]`)."""
+    """List DOMAIN's virtual TPM devices (the `vtpm` entries of its config)."""
     from xm_core.host.devices import list_vtpms
     from xm_core.render import devices as render
 
