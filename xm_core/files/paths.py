@@ -10,7 +10,8 @@ becomes an installed Xen host: it gets what `make install` of Xen's
 security tools put in place, the example policies (xm-acm's own
 `example.chwall.client_v1`, `example.ste.client_v1` and
 `example.chwall_ste.client_v1`, with Xen's label names) and the policy
-schema under `etc/xen/acm-security/policies/`.
+schema under `etc/xen/acm-security/policies/`, and a `boot/grub/menu.lst`
+with one Xen entry, as a machine with Xen installed has.
 """
 
 from __future__ import annotations
@@ -128,9 +129,17 @@ class HostPaths(NamedTuple):
 
     def seed_installed(self) -> None:
         """What `make install` of Xen's security tools put in place: every
-        example policy and the schema (never overwrites)."""
+        example policy and the schema; and a boot menu with a Xen entry, as
+        a host with Xen installed has (never overwrites)."""
         for name in INSTALLED_POLICIES:
             self.seed_example(name)
+        menu = self.grub_dir / "menu.lst"
+        if not menu.exists() and not (self.grub_dir / "grub.conf").exists():
+            from xm_core.files.atomic import atomic_write
+            from xm_core.files.grub import INSTALLED_MENU
+
+            menu.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(menu, INSTALLED_MENU)
         schema = self.policies / SCHEMA_FILE
         if not schema.exists():
             from xm_core.files.atomic import atomic_write
