@@ -142,9 +142,7 @@ def test_acm_errors_are_quoted_the_others_bare(root: Path) -> None:
     assert run.err == "Error: 'Resource not labeled'\n"
     # a xend error: bare
     assert xm_run(root, "destroy", "nosuch").err == "Error: Domain 'nosuch' does not exist.\n"
-    assert xm_run(root, "pause", "0").err == (
-        "Error: Cannot pause privileged domain Domain-0.\n"
-    )
+    assert xm_run(root, "pause", "0").err == ("Error: Cannot pause privileged domain Domain-0.\n")
 
 
 # ------------------------------------------------------------------ suspend / resume
@@ -174,7 +172,7 @@ def test_resume_rechecks_the_label_and_keeps_the_image_when_refused(root: Path) 
     before = snapshot(HostPaths(root))
     run = xm_run(root, "resume", "bank")
     assert run.code == 1
-    assert run.err.startswith("Error: \"Permission denied: Chinese Wall conflict in type")
+    assert run.err.startswith('Error: "Permission denied: Chinese Wall conflict in type')
     assert snapshot(HostPaths(root)) == before
     assert (HostPaths(root).suspended_dir / "bank.save").is_file()
     assert xm_run(root, "destroy", "fun").code == 0
@@ -368,7 +366,9 @@ def test_an_existing_root_is_not_seeded(tmp_path: Path) -> None:
     assert not HostPaths(root).policies.exists()
 
 
-def test_the_man_pages_worked_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_man_pages_worked_example_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tmp_path / "host"
     monkeypatch.chdir(tmp_path)
     (tmp_path / "myconfig.xm").write_text(
@@ -420,7 +420,9 @@ def test_demo_refuses_a_non_empty_root(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["x"]
 
 
-def test_demo_exits_non_zero_when_a_step_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_exits_non_zero_when_a_step_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import xm_core.cli.demo as demo
 
     monkeypatch.setitem(demo.DEMO_CONFIGS, "boinc", ("dom_NoSuchLabel", 128))

@@ -69,23 +69,68 @@ XM_COMMANDS: dict[str, str] = {
 
 # `xm help`: Xen 3.0.4's common commands, and its full list grouped by
 # function (main.py's command lists); a command shows once registered.
-COMMON_COMMANDS = (
-    "console create destroy dump-core help list mem-set migrate pause reboot restore "
-    "resume save shell shutdown suspend top unpause uptime vcpu-set"
-).split()
+COMMON_COMMANDS = [
+    "console",
+    "create",
+    "destroy",
+    "dump-core",
+    "help",
+    "list",
+    "mem-set",
+    "migrate",
+    "pause",
+    "reboot",
+    "restore",
+    "resume",
+    "save",
+    "shell",
+    "shutdown",
+    "suspend",
+    "top",
+    "unpause",
+    "uptime",
+    "vcpu-set",
+]
 XEN_GROUPS: dict[str, list[str]] = {
-    "Domain commands": (
-        "console create destroy domid domname dump-core list mem-max mem-set migrate "
-        "pause reboot rename restore resume save shutdown suspend sysrq top unpause "
-        "uptime vcpu-list vcpu-pin vcpu-set"
-    ).split(),
-    "Host commands": "dmesg info log".split(),
-    "Device commands": (
-        "block-attach block-detach block-list network-attach network-detach network-list "
-        "vtpm-list"
-    ).split(),
+    "Domain commands": [
+        "console",
+        "create",
+        "destroy",
+        "domid",
+        "domname",
+        "dump-core",
+        "list",
+        "mem-max",
+        "mem-set",
+        "migrate",
+        "pause",
+        "reboot",
+        "rename",
+        "restore",
+        "resume",
+        "save",
+        "shutdown",
+        "suspend",
+        "sysrq",
+        "top",
+        "unpause",
+        "uptime",
+        "vcpu-list",
+        "vcpu-pin",
+        "vcpu-set",
+    ],
+    "Host commands": ["dmesg", "info", "log"],
+    "Device commands": [
+        "block-attach",
+        "block-detach",
+        "block-list",
+        "network-attach",
+        "network-detach",
+        "network-list",
+        "vtpm-list",
+    ],
     "Access control commands": XEN_ACM_COMMANDS,
-    "Beyond Xen": "shell help demo acm".split(),
+    "Beyond Xen": ["shell", "help", "demo", "acm"],
 }
 
 ACM_COMMANDS: dict[str, str] = {
@@ -120,7 +165,11 @@ class LazyGroup(click.Group):
         self.lazy = lazy
 
     def make_context(
-        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
     ) -> click.Context:
         try:
             return super().make_context(info_name, args, parent, **extra)

@@ -30,10 +30,18 @@ def paths_of(ctx: click.Context) -> Any:
 
 
 # Xen 3.0.4's ACM subcommands (main.py's acm_commands), in its order.
-XEN_ACM_COMMANDS = (
-    "labels addlabel rmlabel getlabel dry-run resources makepolicy loadpolicy "
-    "cfgbootpolicy dumppolicy"
-).split()
+XEN_ACM_COMMANDS = [
+    "labels",
+    "addlabel",
+    "rmlabel",
+    "getlabel",
+    "dry-run",
+    "resources",
+    "makepolicy",
+    "loadpolicy",
+    "cfgbootpolicy",
+    "dumppolicy",
+]
 
 
 def is_acm_command(ctx: click.Context) -> bool:
@@ -73,7 +81,7 @@ def handle_errors(func: F) -> F:
 NUMBERS = {"ignore_unknown_options": True}
 
 
-class Parsed(click.ParamType):
+class Parsed(click.ParamType[Any]):
     """An argument parsed by one function of `xm_core.host.numbers`; its
     UsageError becomes click's usage error (one line, exit 2)."""
 

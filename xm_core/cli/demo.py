@@ -94,7 +94,7 @@ def _captured(command: str, action: Callable[[], object], fails: bool = False) -
 def _host_steps(paths: HostPaths) -> list[DemoStep]:
     """Load the policy, start labeled domains, meet the Chinese Wall."""
     from xm_core.files.config import access_control_line
-    from xm_core.host.domains import create_domain, dry_run, list_domains
+    from xm_core.host.domains import create_domain, list_domains
     from xm_core.host.model import dmesg, load_policy
     from xm_core.render import domains as render
 

@@ -110,7 +110,9 @@ def _list(kind: str, name: str, doc: str) -> click.Command:
 
 
 block_detach = _detach(
-    "vbd", "block-detach", "Detach the block device DEVID (its number or its name, as sdb1) from DOMAIN."
+    "vbd",
+    "block-detach",
+    "Detach the block device DEVID (its number or its name, as sdb1) from DOMAIN.",
 )
 network_detach = _detach(
     "vif", "network-detach", "Detach the network interface DEVID (its index, as 0) from DOMAIN."

@@ -25,7 +25,7 @@ from xm_core.errors import XmError
 # The boot menu of a new host root (files.paths.HostPaths.seed_installed): a
 # machine with Xen 3.0.4 installed and one Xen entry, so that `xm
 # cfgbootpolicy` of the man page's worked example finds it.
-INSTALLED_MENU = b"""# GRUB menu of a host with Xen 3.0.4 installed (written by xm-acm for a new host root)
+INSTALLED_MENU = b"""# GRUB menu of a host with Xen 3.0.4 (written by xm-acm for a new host root)
 default 0
 timeout 5
 

@@ -142,9 +142,8 @@ class HostPaths(NamedTuple):
             atomic_write(menu, INSTALLED_MENU)
         schema = self.policies / SCHEMA_FILE
         if not schema.exists():
-            from xm_core.files.atomic import atomic_write
-
             from acm.source import schema_path
+            from xm_core.files.atomic import atomic_write
 
             atomic_write(schema, Path(schema_path()).read_bytes())
 

@@ -132,7 +132,11 @@ def _spec_of(saved: SavedDomain, where: str) -> DomainSpec:
     from xm_core.host.domains import DomainSpec, check_name
 
     check_name(saved.name, where)
-    for key, top in (("memory", MEMORY_MAX_MIB), ("maxmem", MEMORY_MAX_MIB), ("vcpus", MAX_VIRT_CPUS)):
+    for key, top in (
+        ("memory", MEMORY_MAX_MIB),
+        ("maxmem", MEMORY_MAX_MIB),
+        ("vcpus", MAX_VIRT_CPUS),
+    ):
         check_int(getattr(saved, key), key, 1, top, where)
     for d in saved.devices:
         check_int(d.devid, "devid", 0, BLKDEV_MAX, where)
@@ -287,7 +291,12 @@ class CoreDump:
     crashed: bool
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "domid": self.domid, "file": self.file, "destroyed": self.crashed}
+        return {
+            "name": self.name,
+            "domid": self.domid,
+            "file": self.file,
+            "destroyed": self.crashed,
+        }
 
 
 def dump_core(
