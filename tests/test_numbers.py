@@ -176,3 +176,17 @@ def test_the_ranges() -> None:
     ):
         with pytest.raises(UsageError):
             bad()
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["disk=['phy:hda2,0x10000,r']", "vif=['mac=00:16:3e:00:00']", "vif=['ip=10.0.0.300']"],
+)
+def test_malformed_device_values_in_a_config_are_usage_errors(host: Path, entry: str) -> None:
+    cfg = HostPaths(host).etc_xen / "devvalues"
+    cfg.write_text(f'name = "devvalues"\nmemory = 64\n{entry}\n')
+    before = snapshot(HostPaths(host))
+    run = xm_run(host, "create", str(cfg))
+    assert run.code == 2 and len(run.err.splitlines()) == 1, run.err
+    assert run.err.startswith(f"Error: {cfg}: ")
+    assert snapshot(HostPaths(host)) == before

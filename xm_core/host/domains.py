@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from xm_core.errors import AcmError, XmError
+from xm_core.errors import AcmError, UsageError, XmError
 from xm_core.files.paths import HostPaths
 from xm_core.host.devices import (
     VBD,
@@ -117,12 +117,12 @@ def domain_spec(cfg: DomainConfig, need_name: bool = True) -> DomainSpec:
         try:
             devices.append(plan_vbd(disk.resource, disk.frontend, disk.mode, 0, disk.written))
         except XmError as exc:
-            raise XmError(f"{cfg.path}: disk '{disk.written}': {exc.message}") from None
+            raise _placed(exc, f"{cfg.path}: disk '{disk.written}'") from None
     for i, vif in enumerate(config_vifs(cfg)):
         try:
             devices.append(plan_vif(vif, i, ",".join(f"{k}={v}" for k, v in vif.items())))
         except XmError as exc:
-            raise XmError(f"{cfg.path}: vif {i}: {exc.message}") from None
+            raise _placed(exc, f"{cfg.path}: vif {i}") from None
     seen: set[tuple[str, int | str]] = set()
     for dev in devices:
         if (dev.kind, dev.devid) in seen:
@@ -135,6 +135,13 @@ def domain_spec(cfg: DomainConfig, need_name: bool = True) -> DomainSpec:
     return DomainSpec(
         name, memory, maxmem, vcpus, access, ssidref, devices, _jsonable(cfg.values), cfg.path
     )
+
+
+def _placed(exc: XmError, where: str) -> XmError:
+    """The error of one config entry, prefixed with where it is; a usage
+    error (a malformed number or address) stays one (exit 2)."""
+    kind = UsageError if isinstance(exc, UsageError) else XmError
+    return kind(f"{where}: {exc.message}")
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
