@@ -181,6 +181,23 @@ def test_resume_rechecks_the_label_and_keeps_the_image_when_refused(root: Path) 
     assert bank.split()[4] == "--p---"
 
 
+def test_a_name_with_slashes_stays_inside_the_root(root: Path) -> None:
+    cfg = HostPaths(root).etc_xen / "slashed"
+    cfg.write_text(
+        'name = "../../../x/y"\n'
+        "access_control = ['policy=example.chwall_ste.client_v1,label=dom_BoincClient']\n"
+    )
+    assert xm_run(root, "create", "slashed").code == 0
+    assert xm_run(root, "dump-core", "../../../x/y").code == 0
+    assert xm_run(root, "suspend", "../../../x/y").code == 0
+    assert [p.name for p in HostPaths(root).suspended_dir.iterdir()] == [
+        "..%2F..%2F..%2Fx%2Fy.save"
+    ]
+    assert len(list(HostPaths(root).dump_dir.iterdir())) == 1
+    assert not (root.parent / "x").exists() and not (root / "x").exists()
+    assert xm_run(root, "resume", "../../../x/y").code == 0
+
+
 def test_suspend_refuses_domain0(root: Path) -> None:
     run = xm_run(root, "suspend", "0")
     assert (run.code, run.err) == (1, "Error: Cannot suspend privileged domain Domain-0.\n")

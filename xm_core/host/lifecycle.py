@@ -244,11 +244,19 @@ def _restore_saved(
 # ------------------------------------------------------------------ suspend / resume
 
 
+def _file_part(name: str) -> str:
+    """A domain name as one file name: a VM name may hold `/` (and `..`
+    parts), which must never lead out of the folder."""
+    from urllib.parse import quote
+
+    return quote(name, safe="")
+
+
 def _suspend_image(paths: HostPaths, name: str) -> Path:
     from xm_core.host.domains import check_name
 
     check_name(name)
-    return paths.suspended_dir / f"{name}.save"
+    return paths.suspended_dir / f"{_file_part(name)}.save"
 
 
 def suspend_domain(paths: HostPaths, ref: str) -> SavedDomain:
@@ -315,7 +323,7 @@ def dump_core(
             raise XmError("Cannot dump core of privileged domain Domain-0.")
         if file is None:
             stamp = time.strftime("%Y-%m%d-%H%M.%S", time.localtime())
-            target = paths.dump_dir / f"{stamp}-{dom.name}.{dom.domid}.core"
+            target = paths.dump_dir / f"{stamp}-{_file_part(dom.name)}.{dom.domid}.core"
             target.parent.mkdir(parents=True, exist_ok=True)
         else:
             target = Path(file)
