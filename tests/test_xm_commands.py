@@ -83,6 +83,13 @@ def test_version(tmp_path: Path) -> None:
     assert run.out.startswith("xm (xm-acm ") and "Xen 3.0.4" in run.out
 
 
+def test_xm_alone_shows_the_help_not_an_error(tmp_path: Path) -> None:
+    for args in ([], ["acm"]):
+        run = xm_run(tmp_path, *args)
+        text = run.out + run.err
+        assert text.startswith("Usage: xm ") and "Error" not in text
+
+
 def test_usage_errors_are_one_line(tmp_path: Path) -> None:
     for args in (["list", "--bogus"], ["frobnicate"], ["mem-set"], ["--bogus"]):
         run = xm_run(tmp_path, *args)

@@ -153,8 +153,12 @@ class OneLineUsageError(click.UsageError):
         click.echo(f"Error: {self.format_message()}", err=True)
 
 
-def _one_line(exc: click.UsageError) -> OneLineUsageError:
-    if isinstance(exc, OneLineUsageError):
+# click >= 8.2 raises this for a group typed without a command: it shows the help.
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", OneLineUsageError)
+
+
+def _one_line(exc: click.UsageError) -> click.UsageError:
+    if isinstance(exc, OneLineUsageError | _NO_ARGS_IS_HELP):
         return exc
     return OneLineUsageError(exc.format_message(), exc.ctx)
 

@@ -221,7 +221,11 @@ def dump_core(
     ctx: click.Context, live: bool, crash: bool, domain: str, file: str | None, as_json: bool
 ) -> None:
     """Write the core of DOMAIN (its recorded state) to FILE, by default
-    under /var/xen/dump of the host root (format: docs/host.md)."""
+    under /var/xen/dump of the host root.
+
+    The core is a JSON document: the save file's `domain` and `devices`
+    with `format` `xm-acm-core` and a `core` object (domid, live, crash).
+    """
     from xm_core.host.lifecycle import dump_core as dump
     from xm_core.render.lifecycle import core_dumped
 
