@@ -3,6 +3,7 @@ itself, so a command added later cannot miss its help test."""
 
 from __future__ import annotations
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -22,5 +23,21 @@ def test_every_command_has_help(words: list[str]) -> None:
 
 def test_the_top_level_help_lists_every_command() -> None:
     result = CliRunner().invoke(xm, ["--help"])
-    listed = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line}
+    rows = result.output.split("Commands:")[1].splitlines()
+    listed = {row.split()[0] for row in rows if row.startswith("  ") and row[2] != " "}
     assert listed == set(XM_COMMANDS)
+
+
+def test_the_top_level_help_shows_each_summary_whole() -> None:
+    """Each command's summary is its first sentence, never cut mid-phrase."""
+    from xm_core.cli.commands import xm as group
+
+    result = CliRunner().invoke(xm, ["--help"])
+    text = " ".join(result.output.split("Commands:")[1].split())
+    ctx = click.Context(group, info_name="xm")
+    for name in XM_COMMANDS:
+        cmd = group.get_command(ctx, name)
+        assert cmd is not None
+        first = " ".join((cmd.help or "").split("\n\n")[0].split())
+        assert first.split(". ")[0] in text, name
+    assert "..." not in text

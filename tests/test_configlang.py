@@ -448,9 +448,9 @@ def test_create_dryrun_hvm_lists_the_cdrom_and_the_ioemu_vif(
     ("words", "message"),
     [
         (["vcpus=33"], "'vcpus' must be an integer 1..32, not 33 (vcpus= on the command line)"),
-        (["memory=0"], "'memory' must be an integer 1..1048576, not 0"),
-        (["memory=lots"], "'memory' must be an integer 1..1048576, not 'lots'"),
-        (["maxmem=-1"], "'maxmem' must be an integer 1..1048576, not -1"),
+        (["memory=0"], "'memory' must be an integer 1..16777216, not 0"),
+        (["memory=lots"], "'memory' must be an integer 1..16777216, not 'lots'"),
+        (["maxmem=-1"], "'maxmem' must be an integer 1..16777216, not -1"),
         (["vmid=0"], "invalid value '0' for variable 'vmid'"),
         (["=3"], "Invalid variable setting '=3': expected name=value"),
         (["cpu_weight=1e999"], "cpu_weight= on the command line: a float that is not finite"),

@@ -326,8 +326,17 @@ def test_xm_demo_runs(tmp_path: Path) -> None:
     assert _outputs(tmp_path / "demo", EXAMPLE)[1].exists()
 
 
-def test_xm_demo_without_a_root_uses_a_fresh_temporary_one() -> None:
+def test_xm_demo_without_a_root_removes_its_temporary_one() -> None:
     result = run("demo")
+    assert result.exit_code == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.endswith(" (removed afterwards; --keep keeps it)")
+    root = first.removeprefix("host root: ").split(" (")[0]
+    assert "xm-demo-" in root and not Path(root).exists()
+
+
+def test_xm_demo_keep_keeps_its_temporary_root() -> None:
+    result = run("demo", "--keep")
     assert result.exit_code == 0, result.stderr
     root = result.stdout.splitlines()[0].removeprefix("host root: ")
     try:

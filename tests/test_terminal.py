@@ -78,7 +78,7 @@ def test_a_chinese_wall_refusal_is_on_the_blocking_domains_console(root: Path) -
         "conflicts with a type of this domain"
     )
     # the refused domain never existed: no console, no stray line under its name
-    assert xm_run(root, "console", "-q", "fun").err == "Error: \"Domain 'fun' does not exist.\"\n"
+    assert xm_run(root, "console", "-q", "fun").err == "Error: Domain 'fun' does not exist.\n"
 
 
 def test_device_denials_and_detach_on_the_console(root: Path) -> None:
@@ -161,7 +161,7 @@ def test_destroying_a_backend_is_on_its_frontends_console(root: Path) -> None:
 
 def test_console_refusals(root: Path) -> None:
     assert xm_run(root, "console", "-q", "nosuch").err == (
-        "Error: \"Domain 'nosuch' does not exist.\"\n"
+        "Error: Domain 'nosuch' does not exist.\n"
     )
     run = xm_run(root, "console", "Domain-0")
     assert run.code == 1 and "Domain-0 has no console" in run.err
@@ -273,7 +273,7 @@ def test_top_under_the_default_policy(tmp_path: Path) -> None:
 
 def test_top_needs_a_terminal_or_batch(root: Path) -> None:
     run = xm_run(root, "top")
-    assert run.code == 2 and run.err == "Error: 'top needs a terminal; use -b for batch output'\n"
+    assert run.code == 2 and run.err == "Error: top needs a terminal; use -b for batch output\n"
     assert xm_run(root, "top", "--json").code == 2
     assert xm_run(root, "top", "-b", "-i", "0").code == 2
     for delay in ("-1", "nan", "inf", "86401", "soon"):
@@ -301,11 +301,11 @@ def test_shell_runs_each_line_as_xm(root: Path) -> None:
 
 def test_shell_status_is_the_last_commands(root: Path) -> None:
     code, _, err = shell(root, "destroy nosuch\n")
-    assert code == 1 and err == "Error: \"Domain 'nosuch' does not exist.\"\n"
+    assert code == 1 and err == "Error: Domain 'nosuch' does not exist.\n"
     code, out, err = shell(root, "destroy nosuch\ndomid Domain-0\n")
     assert (code, out) == (0, "0\n")
     code, _, err = shell(root, "list --nosuch\n")
-    assert code == 2 and "No such option '--nosuch'" in err
+    assert code == 2 and "'--nosuch'" in err and len(err.splitlines()) == 1
 
 
 def test_shell_refusals_leave_the_prompt_running(root: Path) -> None:

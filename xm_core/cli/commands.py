@@ -14,10 +14,12 @@ from typing import Any
 
 import click
 
+from xm_core.cli.common import XEN_ACM_COMMANDS
 from xm_core.render import quiet_on_closed_pipe
 
 # name -> "module:attribute"; the modules are imported on first use only.
 XM_COMMANDS: dict[str, str] = {
+    "help": "xm_core.cli.commands:help_",
     "makepolicy": "xm_core.cli.policy:makepolicy",
     "demo": "xm_core.cli.demo:demo",
     "cfgbootpolicy": "xm_core.cli.policy:cfgbootpolicy",
@@ -62,6 +64,76 @@ XM_COMMANDS: dict[str, str] = {
     "console": "xm_core.cli.terminal:console",
     "top": "xm_core.cli.terminal:top",
     "shell": "xm_core.cli.terminal:shell",
+    "vtpm-list": "xm_core.cli.devices:vtpm_list",
+    "suspend": "xm_core.cli.lifecycle:suspend",
+    "resume": "xm_core.cli.lifecycle:resume",
+    "dump-core": "xm_core.cli.lifecycle:dump_core",
+}
+
+# `xm help`: Xen 3.0.4's common commands, and its full list grouped by
+# function (main.py's command lists); a command shows once registered.
+COMMON_COMMANDS = [
+    "console",
+    "create",
+    "destroy",
+    "dump-core",
+    "help",
+    "list",
+    "mem-set",
+    "migrate",
+    "pause",
+    "reboot",
+    "restore",
+    "resume",
+    "save",
+    "shell",
+    "shutdown",
+    "suspend",
+    "top",
+    "unpause",
+    "uptime",
+    "vcpu-set",
+]
+XEN_GROUPS: dict[str, list[str]] = {
+    "Domain commands": [
+        "console",
+        "create",
+        "destroy",
+        "domid",
+        "domname",
+        "dump-core",
+        "list",
+        "mem-max",
+        "mem-set",
+        "migrate",
+        "pause",
+        "reboot",
+        "rename",
+        "restore",
+        "resume",
+        "save",
+        "shutdown",
+        "suspend",
+        "sysrq",
+        "top",
+        "unpause",
+        "uptime",
+        "vcpu-list",
+        "vcpu-pin",
+        "vcpu-set",
+    ],
+    "Host commands": ["dmesg", "info", "log"],
+    "Device commands": [
+        "block-attach",
+        "block-detach",
+        "block-list",
+        "network-attach",
+        "network-detach",
+        "network-list",
+        "vtpm-list",
+    ],
+    "Access control commands": XEN_ACM_COMMANDS,
+    "Beyond Xen": ["shell", "help", "demo", "acm"],
 }
 
 ACM_COMMANDS: dict[str, str] = {
@@ -78,10 +150,57 @@ ACM_COMMANDS: dict[str, str] = {
 }
 
 
+class OneLineUsageError(click.UsageError):
+    """A usage error as every `xm` error prints: one line, exit 2."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+# click >= 8.2 raises this for a group typed without a command: it shows the help.
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", OneLineUsageError)
+
+
+def _one_line(exc: click.UsageError) -> click.UsageError:
+    if isinstance(exc, OneLineUsageError | _NO_ARGS_IS_HELP):
+        return exc
+    return OneLineUsageError(exc.format_message(), exc.ctx)
+
+
 class LazyGroup(click.Group):
     def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = lazy
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command with its summary whole (its first sentence), never
+        cut mid-phrase as click's 45-character short help would."""
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
@@ -98,7 +217,31 @@ class LazyGroup(click.Group):
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from xm_core.host.model import XEN_VERSION
+
+    try:
+        from importlib.metadata import version
+
+        ours = version("xm-acm")
+    except Exception:  # noqa: BLE001 - not installed as a distribution
+        ours = "unknown"
+    major, minor, extra = XEN_VERSION
+    click.echo(f"xm (xm-acm {ours}), the xm of Xen {major}.{minor}{extra}")
+    ctx.exit(0)
+
+
 @click.group(cls=LazyGroup, lazy=XM_COMMANDS, context_settings=CONTEXT)
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Print the version and exit.",
+)
 @click.option(
     "--root",
     metavar="DIR",
@@ -115,6 +258,37 @@ def xm(ctx: click.Context, root: str | None, debug: bool) -> None:
 @click.group(cls=LazyGroup, lazy=ACM_COMMANDS, context_settings=CONTEXT)
 def acm_group() -> None:
     """Beyond Xen: lint, graphs, flows, explanations, diff, decompile, tests, audit."""
+
+
+@click.command("help")
+@click.option("--long", "long_", is_flag=True, help="Every command, grouped by function.")
+@click.argument("command", required=False)
+@click.pass_context
+def help_(ctx: click.Context, long_: bool, command: str | None) -> None:
+    """Print the common commands; --long prints every command grouped by
+    function, and COMMAND the help of that command."""
+    from xm_core.render.usage import command_list
+
+    root = ctx.find_root()
+    group = root.command
+    assert isinstance(group, LazyGroup)
+    if command is not None:
+        cmd = group.get_command(root, command)
+        if cmd is None:
+            raise click.UsageError(f"Subcommand {command} not found!", ctx)
+        with click.Context(cmd, info_name=command, parent=root) as sub:
+            click.echo(cmd.get_help(sub))
+        return
+
+    def summary(name: str) -> str | None:
+        cmd = group.get_command(root, name) if name in group.lazy else None
+        return None if cmd is None else cmd.get_short_help_str(limit=1000)
+
+    if long_:
+        groups = [(title, [(n, summary(n)) for n in names]) for title, names in XEN_GROUPS.items()]
+    else:
+        groups = [("", [(n, summary(n)) for n in COMMON_COMMANDS])]
+    command_list(groups, long_)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,5 +1,6 @@
-"""What every command shares: the host paths of the context, and turning
-failures into one clean error line and an exit status."""
+"""What every command shares: the host paths of the context, the typed
+arguments (domains and numbers, parsed by `xm_core.host.numbers`), and
+turning failures into one clean error line and an exit status."""
 
 from __future__ import annotations
 
@@ -28,9 +29,34 @@ def paths_of(ctx: click.Context) -> Any:
     return host_paths(root_option(ctx))
 
 
+# Xen 3.0.4's ACM subcommands (main.py's acm_commands), in its order.
+XEN_ACM_COMMANDS = [
+    "labels",
+    "addlabel",
+    "rmlabel",
+    "getlabel",
+    "dry-run",
+    "resources",
+    "makepolicy",
+    "loadpolicy",
+    "cfgbootpolicy",
+    "dumppolicy",
+]
+
+
+def is_acm_command(ctx: click.Context) -> bool:
+    """One of Xen's ACM subcommands, or an `xm acm` one: their errors print
+    quoted, as Xen's ACMError did."""
+    parent = ctx.parent
+    if parent is not None and parent.parent is not None:  # xm acm <command>
+        return True
+    return ctx.info_name in XEN_ACM_COMMANDS
+
+
 def handle_errors(func: F) -> F:
-    """Print failures as `Error: '<message>'` (or the findings of a
-    PolicyError), exit 1 (2 for usage), never a traceback unless --debug."""
+    """Print failures as `Error: <message>` (quoted for the access control
+    module's errors; or the findings of a PolicyError), exit 1 (2 for
+    usage), never a traceback unless --debug."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -43,6 +69,44 @@ def handle_errors(func: F) -> F:
         except (PolicyError, XmError, OSError) as exc:
             if debug:
                 raise
-            sys.exit(render.failure(exc))
+            sys.exit(render.failure(exc, is_acm_command(ctx)))
 
     return wrapper  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------ typed arguments
+
+# Commands whose arguments may be negative numbers: `-5` reaches the
+# parser (and its clear error) instead of reading as an unknown option.
+NUMBERS = {"ignore_unknown_options": True}
+
+
+class Parsed(click.ParamType[Any]):
+    """An argument parsed by one function of `xm_core.host.numbers`; its
+    UsageError becomes click's usage error (one line, exit 2)."""
+
+    def __init__(self, name: str, parse: Callable[[str], Any]) -> None:
+        self.name = name
+        self.parse = parse
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.parse(value)
+        except XmError as exc:
+            raise click.UsageError(exc.message, ctx) from None
+
+
+def _numbers() -> Any:
+    from xm_core.host import numbers
+
+    return numbers
+
+
+DOMAIN = Parsed("domain", lambda text: _numbers().parse_domain_ref(text))
+MEMORY = Parsed("memory", lambda text: _numbers().parse_memory(text))
+VCPU_COUNT = Parsed("vcpus", lambda text: _numbers().parse_vcpu_count(text))
+VCPU = Parsed("vcpu", lambda text: _numbers().parse_vcpu(text))
+DEVID = Parsed("devid", lambda text: _numbers().parse_devid(text))
+MBS = Parsed("mbs", lambda text: _numbers().parse_mbs(text))

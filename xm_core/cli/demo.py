@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +33,7 @@ def run_demo(root: Path) -> DemoReport:
     from xm_core.host.policy import make_policy
 
     paths = HostPaths(root)
-    paths.seed_example()
+    paths.seed_installed()
     steps: list[DemoStep] = []
 
     make_policy(paths, EXAMPLE_POLICY)
@@ -70,24 +71,30 @@ DEMO_CONFIGS = {
 }
 
 
-def _captured(command: str, action: Callable[[], None]) -> DemoStep:
-    """Run one step as `xm` would, keeping what it prints (and its error)."""
+def _captured(command: str, action: Callable[[], object], fails: bool = False) -> DemoStep:
+    """Run one step as `xm` would, keeping what it prints (and its error);
+    an error, or an action that returns False, is a failure. The step has
+    failed when it did not end as expected (`fails`: the demo expects a
+    denial there)."""
+    from acm.errors import PolicyError
     from xm_core import render
     from xm_core.errors import XmError
 
     buf = io.StringIO()
+    error = False
     with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
         try:
-            action()
-        except XmError as exc:
-            render.xm_error(exc)
-    return DemoStep(command, buf.getvalue().splitlines())
+            error = action() is False
+        except (XmError, PolicyError, OSError) as exc:
+            error = True
+            render.failure(exc, acm_command=not isinstance(exc, XmError) or exc.acm)
+    return DemoStep(command, buf.getvalue().splitlines(), failed=error != fails)
 
 
 def _host_steps(paths: HostPaths) -> list[DemoStep]:
     """Load the policy, start labeled domains, meet the Chinese Wall."""
     from xm_core.files.config import access_control_line
-    from xm_core.host.domains import create_domain, dry_run, list_domains
+    from xm_core.host.domains import create_domain, list_domains
     from xm_core.host.model import dmesg, load_policy
     from xm_core.render import domains as render
 
@@ -109,9 +116,10 @@ def _host_steps(paths: HostPaths) -> list[DemoStep]:
             _captured(
                 f"xm create {name}    # label {DEMO_CONFIGS[name][0]}",
                 lambda name=name: render.created(create_domain(paths, name), False),  # type: ignore[misc]
+                fails=name == "fun",  # the Chinese Wall keeps dom_Fun from dom_HomeBanking
             )
         )
-    steps.append(_captured("xm dry-run fun", lambda: render.dry_run(dry_run(paths, "fun"), False)))
+    steps.append(_captured("xm dry-run fun", lambda: _dry_run_shown(paths, "fun"), fails=True))
     steps.append(_captured("xm dmesg", lambda: render.messages(dmesg(paths), False, False)))
     steps.append(
         _captured(
@@ -122,17 +130,43 @@ def _host_steps(paths: HostPaths) -> list[DemoStep]:
     return steps
 
 
+def _dry_run_shown(paths: HostPaths, config: str) -> bool:
+    """`xm dry-run`: the report; False when it says FAILED."""
+    from xm_core.host.domains import dry_run
+    from xm_core.render import domains as render
+
+    report = dry_run(paths, config)
+    render.dry_run(report, False)
+    return report.passed
+
+
 @click.command()
+@click.option("--keep", is_flag=True, help="Keep the temporary host root afterwards.")
 @click.pass_context
 @handle_errors
-def demo(ctx: click.Context) -> None:
+def demo(ctx: click.Context, keep: bool) -> None:
     """Compile the embedded example policy in a fresh host root and show the result.
 
-    Uses --root when given (it must be empty or new), else a temporary folder.
+    Uses --root when given (it must be empty or new, and is kept), else a
+    temporary folder, removed afterwards unless --keep. Exits 1 when a step
+    did not end as expected.
     """
+    import shutil
+
+    from xm_core.errors import UsageError
+    from xm_core.files.paths import is_new_root
     from xm_core.render.demo import demo as render_demo
 
-    root = root_option(ctx)
-    if root is None:
-        root = tempfile.mkdtemp(prefix="xm-demo-")
-    render_demo(run_demo(Path(root)))
+    given = root_option(ctx)
+    if given is not None and not is_new_root(Path(given)):
+        raise UsageError(f"xm demo needs a new or empty host root: '{given}' is not empty")
+    root = Path(given) if given is not None else Path(tempfile.mkdtemp(prefix="xm-demo-"))
+    kept = given is not None or keep
+    try:
+        report = run_demo(root)
+    finally:
+        if not kept:
+            shutil.rmtree(root, ignore_errors=True)
+    render_demo(report, kept)
+    if report.failed:
+        sys.exit(1)

@@ -1,17 +1,18 @@
-"""Device commands: block-attach/detach/list, network-attach/detach/list."""
+"""Device commands: block-attach/detach/list, network-attach/detach/list,
+vtpm-list."""
 
 from __future__ import annotations
 
 import click
 
-from xm_core.cli.common import handle_errors, paths_of
+from xm_core.cli.common import DEVID, DOMAIN, NUMBERS, handle_errors, paths_of
 
 JSON_HELP = "Print one JSON document instead of text."
 
 
-@click.command("block-attach")
+@click.command("block-attach", context_settings=NUMBERS)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-@click.argument("domain")
+@click.argument("domain", type=DOMAIN)
 @click.argument("be_dev")
 @click.argument("fe_dev")
 @click.argument("mode")
@@ -46,9 +47,9 @@ def block_attach(
     render.attached(result, as_json)
 
 
-@click.command("network-attach")
+@click.command("network-attach", context_settings=NUMBERS)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-@click.argument("domain")
+@click.argument("domain", type=DOMAIN)
 @click.argument("settings", nargs=-1)
 @click.pass_context
 @handle_errors
@@ -74,26 +75,29 @@ def network_attach(
 
 
 def _detach(kind: str, name: str, doc: str) -> click.Command:
-    @click.command(name, help=doc)
+    @click.command(name, help=doc, context_settings=NUMBERS)
     @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-    @click.argument("domain")
-    @click.argument("devid")
+    @click.option(
+        "-f", "--force", is_flag=True, help="Remove it without waiting for the guest to let go."
+    )
+    @click.argument("domain", type=DOMAIN)
+    @click.argument("devid", type=DEVID)
     @click.pass_context
     @handle_errors
-    def command(ctx: click.Context, as_json: bool, domain: str, devid: str) -> None:
+    def command(ctx: click.Context, as_json: bool, force: bool, domain: str, devid: str) -> None:
         from xm_core.host.devices import detach
         from xm_core.render import devices as render
 
-        render.detached(detach(paths_of(ctx), domain, kind, devid), as_json)
+        render.detached(detach(paths_of(ctx), domain, kind, devid, force), as_json)
 
     return command
 
 
 def _list(kind: str, name: str, doc: str) -> click.Command:
-    @click.command(name, help=doc)
+    @click.command(name, help=doc, context_settings=NUMBERS)
     @click.option("-l", "--long", "long_", is_flag=True, help="As S-expressions.")
     @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-    @click.argument("domain")
+    @click.argument("domain", type=DOMAIN)
     @click.pass_context
     @handle_errors
     def command(ctx: click.Context, long_: bool, as_json: bool, domain: str) -> None:
@@ -106,10 +110,26 @@ def _list(kind: str, name: str, doc: str) -> click.Command:
 
 
 block_detach = _detach(
-    "vbd", "block-detach", "Detach the block device DEVID (number or name, e.g. sdb1) from DOMAIN."
+    "vbd",
+    "block-detach",
+    "Detach the block device DEVID (its number or its name, as sdb1) from DOMAIN.",
 )
 network_detach = _detach(
-    "vif", "network-detach", "Detach the network interface DEVID (index, e.g. 0) from DOMAIN."
+    "vif", "network-detach", "Detach the network interface DEVID (its index, as 0) from DOMAIN."
 )
 block_list = _list("vbd", "block-list", "List DOMAIN's block devices (frontend name, backend).")
 network_list = _list("vif", "network-list", "List DOMAIN's network interfaces.")
+
+
+@click.command("vtpm-list", context_settings=NUMBERS)
+@click.option("-l", "--long", "long_", is_flag=True, help="As S-expressions.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.argument("domain", type=DOMAIN)
+@click.pass_context
+@handle_errors
+def vtpm_list(ctx: click.Context, long_: bool, as_json: bool, domain: str) -> None:
+    """List DOMAIN's virtual TPM devices (the `vtpm` entries of its config)."""
+    from xm_core.host.devices import list_vtpms
+    from xm_core.render import devices as render
+
+    render.vtpm_list(list_vtpms(paths_of(ctx), domain), long_, as_json)

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from xm_core.cli.common import handle_errors, paths_of, root_option
+from xm_core.cli.common import DOMAIN, NUMBERS, handle_errors, paths_of, root_option
 
 JSON_HELP = "Print one JSON document instead of text."
 
@@ -148,9 +148,9 @@ def dry_run(ctx: click.Context, as_json: bool, config: str, variables: tuple[str
 # ------------------------------------------------------------------ life cycle
 
 
-@click.command()
+@click.command(context_settings=NUMBERS)
 @_json_option
-@click.argument("domain")
+@click.argument("domain", type=DOMAIN)
 @click.pass_context
 @handle_errors
 def destroy(ctx: click.Context, as_json: bool, domain: str) -> None:
@@ -161,30 +161,45 @@ def destroy(ctx: click.Context, as_json: bool, domain: str) -> None:
     render.domains_done([destroy_domain(paths_of(ctx), domain)], "destroyed", as_json)
 
 
-@click.command()
-@click.option("-a", "all_domains", is_flag=True, help="Every domain but Domain-0.")
-@click.option("-w", "wait", is_flag=True, help="Wait until the domain is down.")
+@click.command(context_settings=NUMBERS)
+@click.option("-a", "--all", "all_domains", is_flag=True, help="Every domain but Domain-0.")
+@click.option("-w", "--wait", "wait", is_flag=True, help="Wait until the domain is down.")
+@click.option("-H", "--halt", "halt", is_flag=True, help="Halt the domain (the default).")
+@click.option("-R", "--reboot", "reboot_", is_flag=True, help="Reboot the domain instead.")
 @_json_option
-@click.argument("domain", required=False)
+@click.argument("domain", required=False, type=DOMAIN)
 @click.pass_context
 @handle_errors
 def shutdown(
-    ctx: click.Context, all_domains: bool, wait: bool, as_json: bool, domain: str | None
+    ctx: click.Context,
+    all_domains: bool,
+    wait: bool,
+    halt: bool,
+    reboot_: bool,
+    as_json: bool,
+    domain: str | None,
 ) -> None:
-    """Shut DOMAIN down (or every domain with -a). Domains shut down at
-    once in the model, so -w returns right away."""
-    from xm_core.host.domains import shutdown_domains
+    """Shut DOMAIN down (or every domain with -a); with -R reboot it.
+    Domains shut down at once in the model, so -w returns right away."""
+    from xm_core.errors import UsageError
+    from xm_core.host.domains import reboot_domains, shutdown_domains
     from xm_core.render import domains as render
 
+    if halt and reboot_:
+        raise UsageError("-H and -R cannot be combined")
     refs = [domain] if domain else []
+    if reboot_:
+        done = reboot_domains(paths_of(ctx), refs, all_domains)
+        render.domains_done(done, "rebooted", as_json)
+        return
     render.domains_done(shutdown_domains(paths_of(ctx), refs, all_domains), "shut down", as_json)
 
 
-@click.command()
-@click.option("-a", "all_domains", is_flag=True, help="Every domain but Domain-0.")
-@click.option("-w", "wait", is_flag=True, help="Wait until the domain is back.")
+@click.command(context_settings=NUMBERS)
+@click.option("-a", "--all", "all_domains", is_flag=True, help="Every domain but Domain-0.")
+@click.option("-w", "--wait", "wait", is_flag=True, help="Wait until the domain is back.")
 @_json_option
-@click.argument("domain", required=False)
+@click.argument("domain", required=False, type=DOMAIN)
 @click.pass_context
 @handle_errors
 def reboot(
@@ -198,8 +213,8 @@ def reboot(
     render.domains_done(reboot_domains(paths_of(ctx), refs, all_domains), "rebooted", as_json)
 
 
-@click.command()
-@click.argument("domain")
+@click.command(context_settings=NUMBERS)
+@click.argument("domain", type=DOMAIN)
 @click.pass_context
 @handle_errors
 def pause(ctx: click.Context, domain: str) -> None:
@@ -209,8 +224,8 @@ def pause(ctx: click.Context, domain: str) -> None:
     set_paused(paths_of(ctx), domain, True)
 
 
-@click.command()
-@click.argument("domain")
+@click.command(context_settings=NUMBERS)
+@click.argument("domain", type=DOMAIN)
 @click.pass_context
 @handle_errors
 def unpause(ctx: click.Context, domain: str) -> None:
@@ -220,8 +235,8 @@ def unpause(ctx: click.Context, domain: str) -> None:
     set_paused(paths_of(ctx), domain, False)
 
 
-@click.command()
-@click.argument("domain")
+@click.command(context_settings=NUMBERS)
+@click.argument("domain", type=DOMAIN)
 @click.argument("new_name")
 @click.pass_context
 @handle_errors
@@ -232,9 +247,9 @@ def rename(ctx: click.Context, domain: str, new_name: str) -> None:
     rename_domain(paths_of(ctx), domain, new_name)
 
 
-@click.command()
+@click.command(context_settings=NUMBERS)
 @_json_option
-@click.argument("domain")
+@click.argument("domain", type=DOMAIN)
 @click.pass_context
 @handle_errors
 def domid(ctx: click.Context, as_json: bool, domain: str) -> None:
@@ -245,9 +260,9 @@ def domid(ctx: click.Context, as_json: bool, domain: str) -> None:
     render.identity(find_domain(paths_of(ctx), domain), "domid", as_json)
 
 
-@click.command()
+@click.command(context_settings=NUMBERS)
 @_json_option
-@click.argument("domain")
+@click.argument("domain", type=DOMAIN)
 @click.pass_context
 @handle_errors
 def domname(ctx: click.Context, as_json: bool, domain: str) -> None:
@@ -261,11 +276,11 @@ def domname(ctx: click.Context, as_json: bool, domain: str) -> None:
 # ------------------------------------------------------------------ list and friends
 
 
-@click.command("list")
+@click.command("list", context_settings=NUMBERS)
 @click.option("-l", "--long", "long_", is_flag=True, help="Every detail, as S-expressions.")
 @click.option("--label", "label", is_flag=True, help="With each domain's security label.")
 @_json_option
-@click.argument("domains", nargs=-1)
+@click.argument("domains", nargs=-1, type=DOMAIN)
 @click.pass_context
 @handle_errors
 def list_(
@@ -283,10 +298,10 @@ def list_(
     render.domain_list(result, "long" if long_ else "label" if label else "brief", as_json)
 
 
-@click.command()
-@click.option("-s", "short", is_flag=True, help="One short line per domain.")
+@click.command(context_settings=NUMBERS)
+@click.option("-s", "--short", "short", is_flag=True, help="One short line per domain.")
 @_json_option
-@click.argument("domains", nargs=-1)
+@click.argument("domains", nargs=-1, type=DOMAIN)
 @click.pass_context
 @handle_errors
 def uptime(ctx: click.Context, short: bool, as_json: bool, domains: tuple[str, ...]) -> None:
@@ -324,13 +339,12 @@ def info(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 @handle_errors
 def dmesg(ctx: click.Context, clear: bool, as_json: bool) -> None:
-    """The hypervisor's messages (the ACM's decisions among them); -c clears them."""
+    """The hypervisor's messages (the ACM's decisions among them); -c prints
+    and then clears them."""
     from xm_core.host.model import dmesg as read
     from xm_core.render import domains as render
 
-    found = read(paths_of(ctx), clear)
-    if not clear:
-        render.messages(found, as_json, stamp=False)
+    render.messages(read(paths_of(ctx), clear), as_json, stamp=False)
 
 
 @click.command()

@@ -41,7 +41,23 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def _as_users(exc: OSError, path: Path) -> OSError:
+    """The same failure, naming the file the user asked for rather than a
+    temporary of ours (`.name.1a2b.tmp`), which the user never named."""
+    if exc.filename is None or str(exc.filename) == str(path):
+        return exc
+    named = type(exc)(exc.errno, exc.strerror, str(path))
+    return named
+
+
 def _write_temp(path: Path, chunks: Iterable[Chunk], mode: int | None) -> Path:
+    try:
+        return _write_temp_named(path, chunks, mode)
+    except OSError as exc:
+        raise _as_users(exc, path) from None
+
+
+def _write_temp_named(path: Path, chunks: Iterable[Chunk], mode: int | None) -> Path:
     folder = path.parent
     fd, tmp = _exclusive_name(folder, path.name, ".tmp")
     try:
@@ -159,7 +175,10 @@ def atomic_write_many(
             journal = _journal_path(temps[0][1])
             _write_journal(journal, temps, [old for _, old in olds if old is not None])
         for (tmp, path), (_, old) in zip(temps, olds or [(p, None) for _, p in temps], strict=True):
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise _as_users(exc, path) from None
             done.append((path, old))
     except BaseException:
         for path, old in reversed(done):

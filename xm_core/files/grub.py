@@ -22,6 +22,20 @@ from dataclasses import dataclass
 from acm.names import check_policy_name
 from xm_core.errors import XmError
 
+# The boot menu of a new host root (files.paths.HostPaths.seed_installed): a
+# machine with Xen 3.0.4 installed and one Xen entry, so that `xm
+# cfgbootpolicy` of the man page's worked example finds it.
+INSTALLED_MENU = b"""# GRUB menu of a host with Xen 3.0.4 (written by xm-acm for a new host root)
+default 0
+timeout 5
+
+title Xen 3.0.4
+\troot (hd0,0)
+\tkernel /boot/xen.gz
+\tmodule /boot/vmlinuz-2.6.16.33-xen root=/dev/sda1 ro
+\tmodule /boot/initrd-2.6.16.33-xen.img
+"""
+
 NOT_FOUND = "Boot entry not found. Please specify unique part of the boot title."
 AMBIGUOUS = (
     "Following boot entries matched: {titles}. \nPlease specify unique part of the boot title."

@@ -2,9 +2,16 @@
 
 The root is `--root DIR`, else `$XM_ROOT`, else `/` when `/etc/xen` exists,
 else a per-user directory (`$XDG_DATA_HOME/xm-acm/root`, by default
-`~/.local/share/xm-acm/root`) that is created on first use and seeded with
-the example policy, so that `xm` works on a machine without Xen and without
-root privileges.
+`~/.local/share/xm-acm/root`), so that `xm` works on a machine without Xen
+and without root privileges.
+
+A root that `xm` creates (one that does not exist yet, or an empty folder)
+becomes an installed Xen host: it gets what `make install` of Xen's
+security tools put in place, the example policies (xm-acm's own
+`example.chwall.client_v1`, `example.ste.client_v1` and
+`example.chwall_ste.client_v1`, with Xen's label names) and the policy
+schema under `etc/xen/acm-security/policies/`, and a `boot/grub/menu.lst`
+with one Xen entry, as a machine with Xen installed has.
 """
 
 from __future__ import annotations
@@ -18,6 +25,13 @@ from acm.names import BIN_SUFFIX, MAP_SUFFIX, POLICY_SUFFIX, policy_prefix
 EXAMPLE_POLICY = "example.chwall_ste.client_v1"
 POLICIES_REL = "etc/xen/acm-security/policies"
 EXAMPLE_DATA_FILE = "example-chwall_ste-client_v1-security_policy.xml"
+# dotted name -> file in xm_core/data: what `make install` put in the policy root
+INSTALLED_POLICIES = {
+    "example.chwall.client_v1": "example-chwall-client_v1-security_policy.xml",
+    "example.ste.client_v1": "example-ste-client_v1-security_policy.xml",
+    EXAMPLE_POLICY: EXAMPLE_DATA_FILE,
+}
+SCHEMA_FILE = "security_policy.xsd"
 
 
 def default_user_root() -> Path:
@@ -42,10 +56,10 @@ def resolve_root(option: str | None, env: dict[str, str] | None = None) -> tuple
     return default_user_root(), "per-user default"
 
 
-def example_policy_bytes() -> bytes:
-    """The example policy shipped with the package (beside this module, so
+def example_policy_bytes(data_file: str = EXAMPLE_DATA_FILE) -> bytes:
+    """An example policy shipped with the package (beside this module, so
     no importlib.resources on every command)."""
-    return (Path(__file__).parent.parent / "data" / EXAMPLE_DATA_FILE).read_bytes()
+    return (Path(__file__).parent.parent / "data" / data_file).read_bytes()
 
 
 class HostPaths(NamedTuple):
@@ -82,6 +96,16 @@ class HostPaths(NamedTuple):
     def state_db(self) -> Path:
         return self.state_dir / "host.sqlite"
 
+    @property
+    def suspended_dir(self) -> Path:
+        """Where `xm suspend` keeps its managed saves, one per domain name."""
+        return self.state_dir / "suspended"
+
+    @property
+    def dump_dir(self) -> Path:
+        """`xm dump-core`'s default folder, Xen's /var/xen/dump."""
+        return self.under("var/xen/dump")
+
     def policy_files(self, name: str, policy_root: str | None = None) -> PolicyFiles:
         """The XML, `.map` and `.bin` of a dotted policy name (checked first)."""
         root = policy_root if policy_root is not None else str(self.policies)
@@ -93,16 +117,35 @@ class HostPaths(NamedTuple):
             prefix + BIN_SUFFIX,
         )
 
-    def seed_example(self) -> None:
-        """Give a new per-user root the example policy (never overwrites)."""
-        files = self.policy_files(EXAMPLE_POLICY)
-        target = Path(files.xml)
+    def seed_example(self, name: str = EXAMPLE_POLICY) -> None:
+        """Give the root an example policy (never overwrites)."""
+        target = Path(self.policy_files(name).xml)
         if target.exists():
             return
         from xm_core.files.atomic import atomic_write
 
         target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, example_policy_bytes())
+        atomic_write(target, example_policy_bytes(INSTALLED_POLICIES[name]))
+
+    def seed_installed(self) -> None:
+        """What `make install` of Xen's security tools put in place: every
+        example policy and the schema; and a boot menu with a Xen entry, as
+        a host with Xen installed has (never overwrites)."""
+        for name in INSTALLED_POLICIES:
+            self.seed_example(name)
+        menu = self.grub_dir / "menu.lst"
+        if not menu.exists() and not (self.grub_dir / "grub.conf").exists():
+            from xm_core.files.atomic import atomic_write
+            from xm_core.files.grub import INSTALLED_MENU
+
+            menu.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(menu, INSTALLED_MENU)
+        schema = self.policies / SCHEMA_FILE
+        if not schema.exists():
+            from acm.source import schema_path
+            from xm_core.files.atomic import atomic_write
+
+            atomic_write(schema, Path(schema_path()).read_bytes())
 
 
 class PolicyFiles(NamedTuple):
@@ -121,10 +164,18 @@ class PolicyFiles(NamedTuple):
         return self
 
 
+def is_new_root(root: Path) -> bool:
+    """A root `xm` may install: missing, or an empty folder."""
+    try:
+        return not root.exists() or (root.is_dir() and not any(root.iterdir()))
+    except OSError:
+        return False
+
+
 def host_paths(option: str | None = None) -> HostPaths:
-    root, how = resolve_root(option)
+    root, _ = resolve_root(option)
     paths = HostPaths(root)
-    if how == "per-user default" and not root.exists():
+    if root != Path("/") and is_new_root(root):
         root.mkdir(parents=True, exist_ok=True)
-        paths.seed_example()
+        paths.seed_installed()
     return paths

@@ -120,6 +120,32 @@ def write_save_file(path: Path, saved: SavedDomain) -> None:
     atomic_write(path, encode_save(saved), mode=0o600)
 
 
+# ------------------------------------------------------------------ core files
+
+CORE_FORMAT = "xm-acm-core"
+CORE_VERSION = 1
+
+
+def encode_core(saved: SavedDomain, domid: int, live: bool, crash: bool) -> bytes:
+    """`xm dump-core`'s file: the save file's document (its `domain` and
+    `devices` exactly as a save holds them, `saved` being the time of the
+    dump) with `format` `xm-acm-core` and a `core` object: the domain's id
+    and the `live` / `crash` options. No guest memory exists in the model,
+    so the recorded state is the whole core. It carries the same checksum
+    and is meant for reading, not for restoring."""
+    body = _body(saved)
+    body["format"] = CORE_FORMAT
+    body["version"] = CORE_VERSION
+    body["core"] = {"domid": domid, "live": live, "crash": crash}
+    doc = {"format": CORE_FORMAT, "version": CORE_VERSION, "checksum": _checksum(body)}
+    doc.update({k: v for k, v in body.items() if k not in doc})
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def write_core_file(path: Path, saved: SavedDomain, domid: int, live: bool, crash: bool) -> None:
+    atomic_write(path, encode_core(saved, domid, live, crash), mode=0o600)
+
+
 # ------------------------------------------------------------------ reading
 
 

@@ -24,9 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from xm_core.errors import XmError
+from xm_core.errors import AcmError, UsageError, XmError
 from xm_core.files.paths import HostPaths
 from xm_core.host import console
+from xm_core.host.numbers import BLKDEV_MAX
 from xm_core.host.store import (
     DeviceRecord,
     DomainRecord,
@@ -71,6 +72,8 @@ def blkdev_number(name: str) -> int | None:
     m = re.fullmatch(r"/dev/xvd([a-p])([1-9]|1[0-5])?", n)
     if m:
         return 202 * 256 + 16 * (ord(m.group(1)) - ord("a")) + int(m.group(2) or 0)
+    if len(name) > 20:  # beyond every device number (and int()'s digit limit)
+        return None
     if re.fullmatch(r"(0x)?[0-9a-fA-F]+", name) and not name.isdigit():
         return int(name, 16)
     if name.isdigit():
@@ -92,6 +95,33 @@ def random_mac(rng: random.Random | None = None) -> str:
     r = rng or random.SystemRandom()
     tail = (r.randint(0, 0x7F), r.randint(0, 0xFF), r.randint(0, 0xFF))
     return XEN_MAC_PREFIX + "".join(f":{b:02x}" for b in tail)
+
+
+def check_ips(text: str) -> str:
+    """A vif's `ip=`: one or more IPv4 addresses, separated by spaces, as
+    Xen's vif scripts took them."""
+    import ipaddress
+
+    items = text.split()
+    if not items:
+        raise UsageError("Invalid IP address '': expected an IPv4 address such as 10.0.0.2")
+    for item in items:
+        try:
+            ipaddress.IPv4Address(item)
+        except ValueError:
+            raise UsageError(
+                f"Invalid IP address '{item}': expected an IPv4 address such as 10.0.0.2"
+            ) from None
+    return " ".join(items)
+
+
+def mac_owner(devices: Sequence[DeviceRecord], mac: str) -> int | None:
+    """The id of the domain whose vif has `mac`, if any."""
+    wanted = mac.lower()
+    for d in devices:
+        if d.kind == VIF and d.params.get("mac", "").lower() == wanted:
+            return d.domid
+    return None
 
 
 # ------------------------------------------------------------------ planned devices
@@ -146,6 +176,10 @@ def plan_vbd(
     number = blkdev_number(name)
     if number is None:
         raise XmError(f"Unable to find number for device ({frontend})")
+    if number > BLKDEV_MAX:
+        raise UsageError(
+            f"Invalid device number {frontend}: expected at most {BLKDEV_MAX} (0x{BLKDEV_MAX:x})"
+        )
     canonical = canonical_resource(resource)
     params = {"uname": resource, "dev": frontend, "type": kind}
     return PlannedDevice(VBD, number, name, canonical, written or resource, mode, backend, params)
@@ -158,8 +192,12 @@ def plan_vif(settings: dict[str, str], devid: int, written: str | None = None) -
     params = {k: v for k, v in settings.items() if k != "backend"}
     mac = params.get("mac") or random_mac()
     if not _MAC.fullmatch(mac):
-        raise XmError(f"Invalid MAC address '{mac}'")
+        raise UsageError(f"Invalid MAC address '{mac}': expected six hex bytes, 00:16:3e:12:34:56")
+    if int(mac[:2], 16) & 1:
+        raise UsageError(f"Invalid MAC address '{mac}': a multicast address (odd first byte)")
     params["mac"] = mac.lower()
+    if "ip" in params:
+        params["ip"] = check_ips(params["ip"])
     params.setdefault("bridge", DEFAULT_BRIDGE)
     params.setdefault("script", DEFAULT_VIF_SCRIPT)
     if not re.fullmatch(r"[A-Za-z0-9_.:\-]+", params["bridge"]):
@@ -251,6 +289,7 @@ def check_device(
         return DeviceCheck(
             device, None, None, None, error=f"Backend domain '{device.backend_ref}' does not exist."
         )
+
     entry = None
     if device.resource is not None:
         entry = labels.get(device.resource) or labels.get(device.written)
@@ -332,10 +371,12 @@ def run_sharing_hooks(
 # ------------------------------------------------------------------ commands
 
 
-class AttachDenied(XmError):
+class AttachDenied(AcmError):
     def __init__(self, message: str, check: DeviceCheck | None, details: list[str] | None = None):
         super().__init__(message, details)
         self.check = check
+        # A failure that is no ACM decision (no backend domain) prints bare.
+        self.acm = check is None or not check.error
 
 
 @dataclass
@@ -381,6 +422,12 @@ def attach(host: Host, domain_ref: str, device: PlannedDevice) -> AttachResult:
             used = {d.devid for d in store.devices(dom.domid, VIF)}
             device.devid = next(i for i in range(len(used) + 1) if i not in used)
             device.frontend = f"eth{device.devid}"
+        if device.kind == VIF:
+            owner = mac_owner(store.devices(), device.params["mac"])
+            if owner is not None:
+                found = store.find_domain(owner)
+                who = f"'{found.name}'" if found else f"id {owner}"
+                raise XmError(f"MAC address {device.params['mac']} is already used by domain {who}")
         if any(d.devid == device.devid for d in store.devices(dom.domid, device.kind)):
             raise XmError(
                 f"Device {device.frontend} ({device.devid}, {device.kind}) is already "
@@ -445,7 +492,11 @@ def _find_device(devices: list[DeviceRecord], devid: str) -> DeviceRecord | None
     return next((d for d in devices if number is not None and d.devid == number), None)
 
 
-def detach(paths: HostPaths, domain: str, kind: str, devid: str) -> DeviceRecord:
+def detach(
+    paths: HostPaths, domain: str, kind: str, devid: str, force: bool = False
+) -> DeviceRecord:
+    """`xm block-detach` / `network-detach [-f]`: the device goes at once in
+    the model (no guest to wait for), so `-f` only shows in the log."""
     from xm_core.host.model import Host
 
     with Host(paths) as host, host.store.write():
@@ -455,7 +506,8 @@ def detach(paths: HostPaths, domain: str, kind: str, devid: str) -> DeviceRecord
             raise XmError(f"Device {devid} not connected")
         host.store.remove_device(dom.domid, kind, found.devid)
         host.console(dom, console.disconnected_text(found))
-        host.log(f"{kind} {found.frontend} detached from domain {dom.name}")
+        how = " (forced)" if force else ""
+        host.log(f"{kind} {found.frontend} detached from domain {dom.name}{how}")
         return found
 
 
@@ -488,3 +540,64 @@ def list_devices(paths: HostPaths, domain: str, kind: str) -> DeviceList:
             be = host.store.find_domain(d.backend)
             backends[d.backend] = be.name if be else "?"
         return DeviceList(dom.name, kind, devices, backends)
+
+
+# ------------------------------------------------------------------ virtual TPMs
+
+
+@dataclass
+class Vtpm:
+    """One `vtpm = [...]` entry of a domain's config (`instance=N,backend=D`)."""
+
+    index: int
+    instance: str
+    backend: int  # -1 when the named backend domain does not run
+    settings: dict[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "instance": self.instance,
+            "backend": self.backend,
+            "settings": dict(self.settings),
+        }
+
+
+@dataclass
+class VtpmList:
+    domain: str
+    domid: int
+    vtpms: list[Vtpm]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain,
+            "domid": self.domid,
+            "vtpms": [v.as_dict() for v in self.vtpms],
+        }
+
+
+def list_vtpms(paths: HostPaths, domain: str) -> VtpmList:
+    """`xm vtpm-list DOM`: the vTPM devices the domain's config asked for
+    (its `vtpm` entries, `key=value` lists read as `vif` entries are). The
+    model runs no TPM manager, so a vTPM is its config entry and backend."""
+    from xm_core.files.config import parse_vif
+    from xm_core.host.model import Host
+
+    with Host(paths) as host, host.store.read():
+        dom = host.store.domain(domain)
+        value = dom.config.get("vtpm", [])
+        entries = value if isinstance(value, list) else [value]
+        vtpms = []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, str):
+                raise XmError(f"Domain '{dom.name}': vtpm entry {i} is not a string")
+            try:
+                settings = parse_vif(entry)
+            except XmError:
+                raise XmError(f"Domain '{dom.name}': invalid vtpm entry {entry!r}") from None
+            backend = host.store.find_domain(settings.get("backend", "0") or "0")
+            vtpms.append(
+                Vtpm(i, settings.get("instance", ""), backend.domid if backend else -1, settings)
+            )
+        return VtpmList(dom.name, dom.domid, vtpms)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from xm_core.errors import XmError
+from xm_core.errors import AcmError, UsageError, XmError
 from xm_core.files.paths import HostPaths
 from xm_core.host import console
 from xm_core.host.devices import (
@@ -38,6 +38,7 @@ from xm_core.host.devices import (
     run_sharing_hooks,
 )
 from xm_core.host.model import Host, LoadedPolicy
+from xm_core.host.numbers import MAX_VIRT_CPUS, MEMORY_MAX_MIB, is_integer
 from xm_core.host.store import (
     DOM0_ID,
     STATE_PAUSED,
@@ -54,8 +55,6 @@ if TYPE_CHECKING:
 
 DEFAULT_MEMORY = 128  # MiB, as Xen's create.py
 DEFAULT_VCPUS = 1
-MAX_MEMORY = 1 << 20  # MiB (1 TiB): far above any host the model describes
-MAX_VCPUS = 32  # MAX_VIRT_CPUS of Xen 3.0.4
 _NAME_OK = re.compile(r"[A-Za-z0-9_.:/+\-]+")
 
 
@@ -78,7 +77,7 @@ class DomainSpec:
 
 
 def _int_setting(
-    cfg: DomainConfig, key: str, default: int, minimum: int = 1, maximum: int = MAX_MEMORY
+    cfg: DomainConfig, key: str, default: int, minimum: int = 1, maximum: int = MEMORY_MAX_MIB
 ) -> int:
     """An integer setting in [minimum, maximum]; a string of digits counts
     (Xen's xend int()ed what the config gave). ConfigValueError (exit 2)."""
@@ -106,8 +105,10 @@ def check_name(name: Any, file: str = "") -> str:
         raise XmError(f"{where}Missing domain name: set 'name' in the config or give name=...")
     if not _NAME_OK.fullmatch(name) or len(name) > 64:
         raise XmError(f"{where}Invalid VM name '{name}'")
-    if name.isdigit():
+    if is_integer(name):
         raise XmError(f"{where}Invalid VM name '{name}': a name of digits only reads as an id")
+    if name.startswith("-"):
+        raise XmError(f"{where}Invalid VM name '{name}': a name cannot start with '-'")
     return name
 
 
@@ -116,7 +117,7 @@ def config_numbers(cfg: DomainConfig) -> tuple[int, int, int]:
     numeric settings the model does not use are range-checked too."""
     memory = _int_setting(cfg, "memory", DEFAULT_MEMORY)
     maxmem = _int_setting(cfg, "maxmem", memory)
-    vcpus = _int_setting(cfg, "vcpus", DEFAULT_VCPUS, 1, MAX_VCPUS)
+    vcpus = _int_setting(cfg, "vcpus", DEFAULT_VCPUS, 1, MAX_VIRT_CPUS)
     if cfg.get("shadow_memory") is not None:
         _int_setting(cfg, "shadow_memory", 0, 0)
     if cfg.get("nics") is not None:
@@ -143,20 +144,31 @@ def domain_spec(cfg: DomainConfig, need_name: bool = True) -> DomainSpec:
         try:
             devices.append(plan_vbd(disk.resource, disk.frontend, disk.mode, 0, disk.written))
         except XmError as exc:
-            raise XmError(f"{cfg.path}: disk '{disk.written}': {exc.message}") from None
+            raise _placed(exc, f"{cfg.path}: disk '{disk.written}'") from None
     for i, vif in enumerate(config_vifs(cfg)):
         try:
             devices.append(plan_vif(vif, i, ",".join(f"{k}={v}" for k, v in vif.items())))
         except XmError as exc:
-            raise XmError(f"{cfg.path}: vif {i}: {exc.message}") from None
-    seen: set[tuple[str, int]] = set()
+            raise _placed(exc, f"{cfg.path}: vif {i}") from None
+    seen: set[tuple[str, int | str]] = set()
     for dev in devices:
         if (dev.kind, dev.devid) in seen:
             raise XmError(f"{cfg.path}: device {dev.frontend} is given twice")
         seen.add((dev.kind, dev.devid))
+        if dev.kind == VIF:
+            if ("mac", dev.params["mac"]) in seen:
+                raise XmError(f"{cfg.path}: MAC address {dev.params['mac']} is given twice")
+            seen.add(("mac", dev.params["mac"]))
     return DomainSpec(
         name, memory, maxmem, vcpus, access, ssidref, devices, _jsonable(cfg.values), cfg.path
     )
+
+
+def _placed(exc: XmError, where: str) -> XmError:
+    """The error of one config entry, prefixed with where it is; a usage
+    error (a malformed number or address) stays one (exit 2)."""
+    kind = UsageError if isinstance(exc, UsageError) else XmError
+    return kind(f"{where}: {exc.message}")
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
@@ -285,7 +297,7 @@ def decision_dict(decision: CreateDecision | None) -> dict[str, Any] | None:
     }
 
 
-class CreateDenied(XmError):
+class CreateDenied(AcmError):
     def __init__(self, message: str, outcome: CreateOutcome, details: list[str]) -> None:
         super().__init__(message, details)
         self.outcome = outcome

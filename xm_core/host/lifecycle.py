@@ -1,5 +1,11 @@
-"""Domain life cycle beyond create/destroy: `save`, `restore`, `migrate`,
-`mem-max`, `mem-set`, `vcpu-set`, `vcpu-list`, `vcpu-pin`, `sysrq`.
+"""Domain life cycle beyond create/destroy: `save`, `restore`, `suspend`,
+`resume`, `dump-core`, `migrate`, `mem-max`, `mem-set`, `vcpu-set`,
+`vcpu-list`, `vcpu-pin`, `sysrq`.
+
+`suspend` is a managed save: the image goes to the host root
+(`var/lib/xm-acm/suspended/<name>.save`, the save file format) and
+`resume NAME` restores it with every check of `restore` (the label
+translated under the policy active then); a refused resume keeps the image.
 
 `restore` and `migrate` bring a domain to life on a host, so they make
 every check of `create` there (the label translated under the policy
@@ -30,9 +36,29 @@ from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import UsageError, XmError
 from xm_core.files.paths import HostPaths
-from xm_core.files.savefile import SavedDevice, SavedDomain, read_save_file, write_save_file
+from xm_core.files.savefile import (
+    SavedDevice,
+    SavedDomain,
+    read_save_file,
+    write_core_file,
+    write_save_file,
+)
 from xm_core.host import console
-from xm_core.host.store import DOM0_ID, LOG, STATE_BLOCKED, STATE_RUNNING, DomainRecord, Store
+from xm_core.host.numbers import (
+    BLKDEV_MAX,
+    MAX_VIRT_CPUS,
+    MEMORY_MAX_MIB,
+    check_int,
+)
+from xm_core.host.store import (
+    DOM0_ID,
+    LOG,
+    STATE_BLOCKED,
+    STATE_PAUSED,
+    STATE_RUNNING,
+    DomainRecord,
+    Store,
+)
 
 if TYPE_CHECKING:
     from xm_core.host.domains import CreateOutcome, DomainSpec
@@ -107,6 +133,14 @@ def _spec_of(saved: SavedDomain, where: str) -> DomainSpec:
     from xm_core.host.domains import DomainSpec, check_name
 
     check_name(saved.name, where)
+    for key, top in (
+        ("memory", MEMORY_MAX_MIB),
+        ("maxmem", MEMORY_MAX_MIB),
+        ("vcpus", MAX_VIRT_CPUS),
+    ):
+        check_int(getattr(saved, key), key, 1, top, where)
+    for d in saved.devices:
+        check_int(d.devid, "devid", 0, BLKDEV_MAX, where)
     ssidref = None
     if saved.access is None:
         explicit = saved.config.get("ssidref")
@@ -175,20 +209,134 @@ def _create_from(
     return outcome, True
 
 
-def restore_domain(paths: HostPaths, file: str) -> CreateOutcome:
-    """`xm restore FILE`: the saved domain comes back (under a new id),
-    checked against the policy active now like a create."""
+def restore_domain(paths: HostPaths, file: str, paused: bool = False) -> CreateOutcome:
+    """`xm restore [-p] FILE`: the saved domain comes back (under a new id),
+    checked against the policy active now like a create; `-p` leaves it paused."""
+    saved = read_save_file(Path(file))
+    return _restore_saved(paths, saved, file, f"restored from {file}", paused)
+
+
+def _restore_saved(
+    paths: HostPaths,
+    saved: SavedDomain,
+    where: str,
+    verb: str,
+    paused: bool,
+    image: Path | None = None,
+) -> CreateOutcome:
+    """A saved domain brought back, with every check of create; `image`
+    (a managed save) is removed in the same transaction once it is back."""
     from xm_core.host.domains import refusal_error
     from xm_core.host.model import Host
 
-    saved = read_save_file(Path(file))
-    spec = _spec_of(saved, file)
+    spec = _spec_of(saved, where)
     with Host(paths) as host:
         with host.store.write():
-            outcome, permitted = _create_from(host, spec, saved, f"restored from {file}")
+            outcome, permitted = _create_from(host, spec, saved, verb)
+            if permitted and paused:
+                assert outcome.domain is not None
+                host.store.update_domain(outcome.domain.domid, state=STATE_PAUSED)
+                outcome.domain.state = STATE_PAUSED
+            if permitted and image is not None:
+                image.unlink()
         if not permitted:
             raise refusal_error(outcome, host.policy())
     return outcome
+
+
+# ------------------------------------------------------------------ suspend / resume
+
+
+def _file_part(name: str) -> str:
+    """A domain name as one file name: a VM name may hold `/` (and `..`
+    parts), which must never lead out of the folder."""
+    from urllib.parse import quote
+
+    return quote(name, safe="")
+
+
+def _suspend_image(paths: HostPaths, name: str) -> Path:
+    from xm_core.host.domains import check_name
+
+    check_name(name)
+    return paths.suspended_dir / f"{_file_part(name)}.save"
+
+
+def suspend_domain(paths: HostPaths, ref: str) -> SavedDomain:
+    """`xm suspend DOM`: a save into the host root, kept by domain name."""
+    from xm_core.host.domains import destroy_in_transaction
+    from xm_core.host.model import Host
+
+    with Host(paths) as host, host.store.write():
+        dom = host.store.domain(ref)
+        if dom.domid == DOM0_ID:
+            raise XmError("Cannot suspend privileged domain Domain-0.")
+        image = _suspend_image(paths, dom.name)
+        if image.exists():
+            raise XmError(f"Domain '{dom.name}' already has a suspended image.")
+        saved = _saved_of(host.store, dom, str(paths.root))
+        image.parent.mkdir(parents=True, exist_ok=True)
+        write_save_file(image, saved)
+        destroy_in_transaction(host, dom, "suspended")
+    return saved
+
+
+def resume_domain(paths: HostPaths, name: str, paused: bool = False) -> CreateOutcome:
+    """`xm resume [-p] NAME`: the suspended image comes back, its label
+    checked against the policy active now, as `restore` checks it."""
+    image = _suspend_image(paths, name)
+    if not image.exists():
+        raise XmError(f"Domain '{name}' is not suspended.")
+    saved = read_save_file(image)
+    return _restore_saved(paths, saved, f"domain '{name}'", "resumed", paused, image)
+
+
+# ------------------------------------------------------------------ dump-core
+
+
+@dataclass
+class CoreDump:
+    name: str
+    domid: int
+    file: str
+    crashed: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "domid": self.domid,
+            "file": self.file,
+            "destroyed": self.crashed,
+        }
+
+
+def dump_core(
+    paths: HostPaths, ref: str, file: str | None = None, live: bool = False, crash: bool = False
+) -> CoreDump:
+    """`xm dump-core [-L] [-C] DOM [FILE]`: the domain's recorded state to
+    FILE, by default `<root>/var/xen/dump/<time>-<name>.<domid>.core` as
+    Xen named it. Without -L the domain is paused during the dump (and
+    unpaused after); -C destroys it afterwards."""
+    from xm_core.host.domains import destroy_in_transaction
+    from xm_core.host.model import Host
+
+    with Host(paths) as host, host.store.write():
+        dom = host.store.domain(ref)
+        if dom.domid == DOM0_ID:
+            raise XmError("Cannot dump core of privileged domain Domain-0.")
+        if file is None:
+            stamp = time.strftime("%Y-%m%d-%H%M.%S", time.localtime())
+            target = paths.dump_dir / f"{stamp}-{_file_part(dom.name)}.{dom.domid}.core"
+            target.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            target = Path(file)
+        saved = _saved_of(host.store, dom, str(paths.root))
+        write_core_file(target, saved, dom.domid, live, crash)
+        how = "live, " if live else ""
+        _log(host.store, f"Core of domain {dom.name} (id {dom.domid}) dumped ({how}to {target})")
+        if crash:
+            destroy_in_transaction(host, dom, "destroyed after its core dump")
+    return CoreDump(dom.name, dom.domid, str(target), crash)
 
 
 # ------------------------------------------------------------------ migrate
@@ -201,6 +349,7 @@ class MigrateResult:
     target_domid: int
     target: str
     live: bool
+    resource: int | None = None  # the -r bandwidth limit, Mb/s
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -209,6 +358,7 @@ class MigrateResult:
             "target_domid": self.target_domid,
             "target": self.target,
             "live": self.live,
+            "resource": self.resource,
         }
 
 
@@ -222,7 +372,9 @@ def _target_paths(paths: HostPaths, host: str) -> HostPaths:
     return target
 
 
-def migrate_domain(paths: HostPaths, ref: str, host: str, live: bool = False) -> MigrateResult:
+def migrate_domain(
+    paths: HostPaths, ref: str, host: str, live: bool = False, resource: int | None = None
+) -> MigrateResult:
     """`xm migrate DOM HOST [-l]`: HOST is another host root of this machine.
     Refused unless HOST runs the same policy (reference name) and the
     domain may start there (every check of create, against HOST's running
@@ -251,6 +403,8 @@ def migrate_domain(paths: HostPaths, ref: str, host: str, live: bool = False) ->
             saved = _saved_of(source.store, dom, str(paths.root))
             spec = _spec_of(saved, f"domain '{dom.name}'")
             kind = "live-migrated" if live else "migrated"
+            if resource is not None:
+                kind += f" (at most {resource} Mb/s)"
             outcome, permitted = _create_from(target, spec, saved, f"{kind} from {paths.root}")
             if permitted:
                 destroy_in_transaction(source, dom, f"{kind} to {host}")
@@ -270,7 +424,7 @@ def migrate_domain(paths: HostPaths, ref: str, host: str, live: bool = False) ->
         if not permitted:
             raise refusal_error(outcome, target.policy())
         assert outcome.domain is not None
-        return MigrateResult(dom.name, dom.domid, outcome.domain.domid, host, live)
+        return MigrateResult(dom.name, dom.domid, outcome.domain.domid, host, live, resource)
 
 
 def _undo_arrival(target: Host, outcome: CreateOutcome) -> None:
@@ -287,30 +441,14 @@ def _undo_arrival(target: Host, outcome: CreateOutcome) -> None:
 
 # ------------------------------------------------------------------ memory
 
-_MEMORY = re.compile(r"(\d+)([bBkKmMgG]?)")
-_SHIFT = {"b": 0, "k": 10, "m": 20, "g": 30}
 
-
-def parse_memory(text: str) -> int:
-    """Xen's `int_unit(text, 'm')`: a number with an optional unit (b, k,
-    m, g; MiB when none), in MiB. Zero MiB is an invalid size."""
-    m = _MEMORY.fullmatch(text.strip())
-    if not m:
-        raise UsageError(f"Invalid memory size '{text}': expected a number with b, k, m or g")
-    shift = _SHIFT[(m.group(2) or "m").lower()]
-    mib = int(m.group(1)) << shift >> 20
-    if mib < 1:
-        raise XmError(f"Invalid memory size '{text}': less than 1 MiB")
-    return mib
-
-
-def set_max_memory(paths: HostPaths, ref: str, size: str) -> DomainRecord:
-    """`xm mem-max DOM MEM`: the domain's memory limit. As in Xen, a limit
-    below the current allocation is accepted (the domain keeps what it has
-    and cannot grow)."""
+def set_max_memory(paths: HostPaths, ref: str, mib: int) -> DomainRecord:
+    """`xm mem-max DOM MEM` (MEM in MiB, parsed by numbers.parse_memory):
+    the domain's memory limit. As in Xen, a limit below the current
+    allocation is accepted (the domain keeps what it has and cannot grow)."""
     from xm_core.host.model import Host
 
-    mib = parse_memory(size)
+    check_int(mib, "memory", 1, MEMORY_MAX_MIB)
     with Host(paths) as host, host.store.write():
         dom = host.store.domain(ref)
         host.store.update_domain(dom.domid, maxmem=mib)
@@ -319,12 +457,12 @@ def set_max_memory(paths: HostPaths, ref: str, size: str) -> DomainRecord:
         return dom
 
 
-def set_memory(paths: HostPaths, ref: str, size: str) -> DomainRecord:
-    """`xm mem-set DOM MEM`: the balloon target; above the domain's maxmem
-    is an error (its balloon cannot grow past it)."""
+def set_memory(paths: HostPaths, ref: str, mib: int) -> DomainRecord:
+    """`xm mem-set DOM MEM` (MiB): the balloon target; above the domain's
+    maxmem is an error (its balloon cannot grow past it)."""
     from xm_core.host.model import Host
 
-    mib = parse_memory(size)
+    check_int(mib, "memory", 1, MEMORY_MAX_MIB)
     with Host(paths) as host, host.store.write():
         dom = host.store.domain(ref)
         if mib > dom.maxmem:
@@ -359,15 +497,13 @@ class VcpuChange:
     applied: bool  # False: ignored (below 1)
 
 
-def set_vcpus(paths: HostPaths, ref: str, count: str) -> VcpuChange:
+def set_vcpus(paths: HostPaths, ref: str, wanted: int) -> VcpuChange:
     """`xm vcpu-set DOM N`: the number of online VCPUs. Above the
-    configured maximum is an error; below 1 is ignored, as Xen did."""
+    configured maximum is an error; 0 is ignored, as Xen ignored a count
+    below 1 (a negative count is refused by numbers.parse_vcpu_count)."""
     from xm_core.host.model import Host
 
-    try:
-        wanted = int(count)
-    except ValueError:
-        raise UsageError(f"Invalid VCPU count '{count}': expected a number") from None
+    check_int(wanted, "vcpus", 0, MAX_VIRT_CPUS)
     with Host(paths) as host, host.store.write():
         dom = host.store.domain(ref)
         if wanted < 1:
@@ -394,9 +530,9 @@ def parse_cpu_list(text: str, nr_cpus: int) -> list[int]:
     cpus: set[int] = set()
     for item in text.split(","):
         item = item.strip()
-        m = re.fullmatch(r"(\^)?(\d+)(?:-(\d+))?", item)
+        m = re.fullmatch(r"(\^)?([0-9]{1,9})(?:-([0-9]{1,9}))?", item)
         if not m or (m.group(1) and m.group(3)):
-            raise XmError(f"Invalid CPU list '{text}': '{item}' is not n, n-m or ^n")
+            raise UsageError(f"Invalid CPU list '{text}': '{item}' is not n, n-m or ^n")
         first = int(m.group(2))
         last = int(m.group(3)) if m.group(3) else first
         if last < first:
@@ -507,9 +643,9 @@ def list_vcpus(paths: HostPaths, refs: Sequence[str] = ()) -> VcpuList:
         return VcpuList([v for dom in records for v in _vcpus_of(dom, nr_cpus)])
 
 
-def pin_vcpu(paths: HostPaths, ref: str, vcpu: str, cpus: str) -> DomainRecord:
-    """`xm vcpu-pin DOM VCPU CPUS`: VCPU is a number or `all`; CPUS a cpu
-    list or `all`. Kept in the domain's config as `cpus` (one string per
+def pin_vcpu(paths: HostPaths, ref: str, vcpu: int | None, cpus: str) -> DomainRecord:
+    """`xm vcpu-pin DOM VCPU CPUS`: VCPU is a number or None (`all`); CPUS a
+    cpu list or `all`. Kept in the domain's config as `cpus` (one string per
     VCPU), so that it travels with save/restore and migrate."""
     from xm_core.host.model import Host
 
@@ -518,14 +654,11 @@ def pin_vcpu(paths: HostPaths, ref: str, vcpu: str, cpus: str) -> DomainRecord:
         dom = store.domain(ref)
         nr_cpus = store.host_facts().nr_cpus
         limit = max_vcpus(dom, nr_cpus)
-        if vcpu.lower() == "all":
+        if vcpu is None:
             targets = list(range(limit))
         else:
-            try:
-                number = int(vcpu)
-            except ValueError:
-                raise UsageError(f"Invalid VCPU '{vcpu}': expected a number or 'all'") from None
-            if not 0 <= number < limit:
+            number = check_int(vcpu, "vcpu", 0, MAX_VIRT_CPUS - 1)
+            if number >= limit:
                 raise XmError(f"Invalid VCPU {number}: domain '{dom.name}' has VCPUs 0-{limit - 1}")
             targets = [number]
         chosen = parse_cpu_list(cpus if cpus.lower() != "all" else "all", nr_cpus)
@@ -535,7 +668,8 @@ def pin_vcpu(paths: HostPaths, ref: str, vcpu: str, cpus: str) -> DomainRecord:
         config = dict(dom.config)
         config["cpus"] = [",".join(str(c) for c in a) for a in affinity]
         _set_config_and_uuid(store, dom.domid, config=config)
-        _log(store, f"Domain {dom.name} VCPU {vcpu} pinned to {format_cpu_list(chosen, nr_cpus)}")
+        which = "all" if vcpu is None else str(vcpu)
+        _log(store, f"Domain {dom.name} VCPU {which} pinned to {format_cpu_list(chosen, nr_cpus)}")
         dom.config = config
         return dom
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xm_core.errors import XmError
+from xm_core.errors import AcmError, XmError
 from xm_core.files.paths import HostPaths
 from xm_core.host.console import denied_text
 from xm_core.host.store import (
@@ -372,7 +372,7 @@ class LoadResult:
         }
 
 
-class PolicyLoadRefused(XmError):
+class PolicyLoadRefused(AcmError):
     def __init__(self, message: str, result: LoadResult, details: list[str]) -> None:
         super().__init__(message, details)
         self.result = result
@@ -635,7 +635,33 @@ class HostInfo:
         return dict(self.facts)
 
 
+XEN_SCHEDULER = "credit"  # Xen 3.0.4's default scheduler
+XEND_CONFIG_FORMAT = 3  # what Xen 3.0.4's xend reported
+_PLATFORM = {  # (xen_caps architecture, platform_params) by machine
+    "x86_64": ("x86_64", "virt_start=0xffff800000000000"),
+    "amd64": ("x86_64", "virt_start=0xffff800000000000"),
+    "i386": ("x86_32", "virt_start=0xfc000000"),
+    "i686": ("x86_32", "virt_start=0xfc000000"),
+    "ia64": ("ia64", "virt_start=0xf000000000000000"),
+}
+
+
+def _cpu_mhz() -> int:
+    """This machine's clock (the model has no clock of its own); 0 when unknown."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith("cpu mhz"):
+                    return int(float(line.split(":", 1)[1]))
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def host_info(paths: HostPaths, how: str = "") -> HostInfo:
+    """Every field of the man page's `xm info` sample, in its order, with
+    the host model's values (CPUs and memory from the host record; the
+    build fields describe xm-acm), then xm-acm's own fields."""
     with Host(paths) as host, host.store.read():
         store = host.store
         facts: HostFacts = store.host_facts()
@@ -643,6 +669,10 @@ def host_info(paths: HostPaths, how: str = "") -> HostInfo:
         used = sum(d.memory for d in domains)
         state, name = host.policy_state()
         uname = platform.uname()
+        arch, platform_params = _PLATFORM.get(
+            uname.machine.lower(), (uname.machine or "unknown", "virt_start=0x0")
+        )
+        created = time.localtime(facts.created_at)
         rows = [
             ("host", uname.node),
             ("release", uname.release),
@@ -650,12 +680,26 @@ def host_info(paths: HostPaths, how: str = "") -> HostInfo:
             ("machine", uname.machine),
             ("nr_cpus", str(facts.nr_cpus)),
             ("nr_nodes", "1"),
+            ("sockets_per_node", str(facts.nr_cpus)),
+            ("cores_per_socket", "1"),
+            ("threads_per_core", "1"),
+            ("cpu_mhz", str(_cpu_mhz())),
+            ("hw_caps", ":".join(["00000000"] * 4)),  # no hardware: no CPUID features
             ("total_memory", str(facts.total_memory)),
             ("free_memory", str(max(facts.total_memory - used, 0))),
             ("xen_major", str(XEN_VERSION[0])),
             ("xen_minor", str(XEN_VERSION[1])),
             ("xen_extra", XEN_VERSION[2]),
+            ("xen_caps", f"xen-{XEN_VERSION[0]}.{XEN_VERSION[1]}-{arch}"),
+            ("xen_scheduler", XEN_SCHEDULER),
             ("xen_pagesize", str(os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096)),
+            ("platform_params", platform_params),
+            ("xen_changeset", "unavailable"),  # what Xen printed for a build outside hg
+            ("cc_compiler", f"Python {platform.python_version()} ({platform.python_compiler()})"),
+            ("cc_compile_by", "xm-acm"),
+            ("cc_compile_domain", "(none)"),
+            ("cc_compile_date", time.strftime("%a %b %d %H:%M:%S %Z %Y", created)),
+            ("xend_config_format", str(XEND_CONFIG_FORMAT)),
             ("xm_root", str(paths.root)),
         ]
         if how:
@@ -665,7 +709,7 @@ def host_info(paths: HostPaths, how: str = "") -> HostInfo:
             ("acm_policy_state", state.value),
             ("acm_policy", name if state is PolicyState.NAMED and name else state.value),
             ("nr_domains", str(len(domains))),
-            ("host_created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(facts.created_at))),
+            ("host_created", time.strftime("%Y-%m-%d %H:%M:%S", created)),
         ]
         return HostInfo(rows)
 

@@ -49,10 +49,12 @@ def make_policy_under(root: str | None, name: str, policy_dir: str | None) -> Ma
     """`xm makepolicy`: compile `name` into the policy tree of the host root
     chosen by `root` (the --root option, None when absent)."""
     from acm.names import check_policy_name
-    from xm_core.files.paths import host_paths
+    from xm_core.files.paths import HostPaths, host_paths, resolve_root
 
-    # Both are checked before the host root is resolved: a new per-user root
-    # would otherwise be created and seeded for a command that is refused.
+    # Both are checked before the host root is resolved: a new root would
+    # otherwise be created and seeded for a command that is refused.
     check_policy_name(name)
     check_policy_dir(policy_dir)
+    if policy_dir is not None:  # the host root is not used: leave it as it is
+        return make_policy(HostPaths(resolve_root(root)[0]), name, policy_dir)
     return make_policy(host_paths(root), name, policy_dir)

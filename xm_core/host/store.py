@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import XmError
 from xm_core.files.paths import HostPaths
+from xm_core.host.numbers import DOMID_MAX
 
 if TYPE_CHECKING:
     from acm.model import BinaryPolicy, PolicyMap
@@ -683,6 +684,8 @@ class Store:
     def find_domain(self, ref: str | int) -> DomainRecord | None:
         """A domain by id (an int, or a string of digits) or by name."""
         if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            if not 0 <= int(ref) <= DOMID_MAX:  # no such id, and SQLite holds 64 bits only
+                return None
             row = self._q(
                 f"SELECT {_DOMAIN_COLUMNS} FROM domains WHERE domid = ?", (int(ref),)
             ).fetchone()

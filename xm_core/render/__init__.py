@@ -27,9 +27,10 @@ def emit_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False) + "\n")
 
 
-def xm_error(exc: XmError) -> None:
-    """Xen's form: `Error: '<message>'` (the repr of the message)."""
-    err(f"Error: {exc.message!r}")
+def xm_error(exc: XmError, quoted: bool = True) -> None:
+    """Xen's forms: `Error: '<message>'` (the repr of the message) for the
+    access control module's errors, `Error: <message>` for the others."""
+    err(f"Error: {exc.message!r}" if quoted else f"Error: {exc.message}")
     for line in exc.details:
         err(line)
 
@@ -47,16 +48,19 @@ def policy_error(exc: PolicyError) -> None:
         err(d.format())
 
 
-def failure(exc: PolicyError | XmError | OSError) -> int:
+def failure(exc: PolicyError | XmError | OSError, acm_command: bool = True) -> int:
     """Print a failed command's error the way every `xm` command does and
-    return its exit status (2 for usage errors, else 1)."""
+    return its exit status (2 for usage errors, else 1). In one of Xen's
+    ACM subcommands (`acm_command`) every error is quoted, elsewhere only
+    the access control module's own (`XmError.acm`)."""
     if isinstance(exc, PolicyError):
         policy_error(exc)
         return 1
     if isinstance(exc, XmError):
-        xm_error(exc)
+        xm_error(exc, quoted=acm_command or exc.acm)
         return exc.exit_code
-    xm_error(XmError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)))
+    text = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+    xm_error(XmError(text), quoted=acm_command)
     return 1
 
 

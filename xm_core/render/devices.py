@@ -1,4 +1,4 @@
-"""Output of the device commands (`block-*`, `network-*`)."""
+"""Output of the device commands (`block-*`, `network-*`, `vtpm-list`)."""
 
 # Xen's own printf-style formats are kept verbatim: they are the contract.
 # ruff: noqa: UP031
@@ -57,3 +57,28 @@ def device_list(result: Any, long: bool, as_json: bool) -> None:
                     d.params.get("ip", "-") or "-",
                 )
             )
+
+
+def vtpm_list(result: Any, long: bool, as_json: bool) -> None:
+    """Xen's `vtpm-list` table (`Idx  BE handle state evt-ch ring-ref
+    BE-path`); no channels exist in the model, so evt-ch and ring-ref are
+    -1 (Xen's value for "unknown") and the state is 4 (connected)."""
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    if long:
+        for v in result.vtpms:
+            sx: list[Any] = ["vtpm", ["handle", v.index], ["instance", v.instance]]
+            sx.append(["backend", v.backend])
+            for line in sxp_lines(sx):
+                out(line)
+        return
+    if not result.vtpms:
+        return
+    out("Idx  BE handle state evt-ch ring-ref BE-path")
+    for v in result.vtpms:
+        be_path = f"/local/domain/{v.backend}/backend/vtpm/{result.domid}/{v.index}"
+        out(
+            "%-3d   %-3d  %-3d   %-3d    %-3d    %-5d %-30s  "
+            % (v.index, v.backend, v.index, 4, -1, -1, be_path)
+        )

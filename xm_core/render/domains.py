@@ -132,13 +132,18 @@ def domain_list(result: Any, mode: str, as_json: bool) -> None:
         for line, _ in rows:
             out(line)
         return
-    out("%-40s %3s %8s %5s %5s %9s" % ("Name", "ID", "Mem(MiB)", "VCPUs", "State", "Time(s)"))
+    out("%-40s %3s %5s %5s %10s %9s" % ("Name", "ID", "Mem", "VCPUs", "State", "Time(s)"))
     for listed in result.domains:
         r = listed.record
-        out(
-            "%-40s %3d %8d %5d %5s %8.1f"
-            % (r.name, r.domid, r.memory, r.vcpus, state_string(r), r.cpu_time)
-        )
+        d = {
+            "name": r.name,
+            "domid": str(r.domid),
+            "mem": r.memory,
+            "vcpus": r.vcpus,
+            "state": state_string(r),
+            "cpu_time": r.cpu_time,
+        }
+        out("%(name)-40s %(domid)3s %(mem)5d %(vcpus)5d %(state)10s %(cpu_time)8.1f" % d)
 
 
 # ------------------------------------------------------------------ create, dry-run

@@ -4,8 +4,10 @@
 JSON documents (stable keys):
 - `vcpu-list`: {"vcpus": [{"name", "domid", "vcpu", "cpu" (null when
   offline), "online", "state", "cpu_time", "affinity": [cpus]}, ...]}
-- `restore --json` / `migrate --json`: {"name", "domid", ...} (see the
-  result's `as_dict`).
+- `restore --json` / `resume --json` / `migrate --json`: {"name",
+  "domid", ...} (see the result's `as_dict`).
+- `suspend --json`: {"name", "suspended": true}.
+- `dump-core --json`: {"name", "domid", "file", "destroyed"}.
 """
 
 # Xen's own printf-style formats are kept verbatim: they are the contract.
@@ -60,3 +62,20 @@ def migrated(result: MigrateResult, as_json: bool = False) -> None:
     """Silent, as Xen's `xm migrate`."""
     if as_json:
         emit_json(result.as_dict())
+
+
+def suspended(saved: Any, as_json: bool = False) -> None:
+    """Silent, as Xen's `xm suspend`."""
+    if as_json:
+        emit_json({"name": saved.name, "suspended": True})
+
+
+def core_dumped(dump: Any, as_json: bool = False) -> None:
+    """Xen's progress lines: `Dumping core of domain: <dom> ...` (and
+    `Destroying domain: <dom> ...` after -C)."""
+    if as_json:
+        emit_json(dump.as_dict())
+        return
+    out(f"Dumping core of domain: {dump.name} ...")
+    if dump.crashed:
+        out(f"Destroying domain: {dump.name} ...")
