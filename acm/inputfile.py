@@ -69,7 +69,7 @@ def read_input(path: str | os.PathLike[str], limit: int) -> bytes:
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise InputFileError(name, "not found", missing=True) from None
+        raise InputFileError(name, "does not exist", missing=True) from None
     except OSError as exc:
         raise InputFileError(name, f"cannot be read ({exc.strerror or exc})") from None
     try:

@@ -14,11 +14,13 @@ import ast
 import fcntl
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from acm.inputfile import MAX_TEXT_BYTES, InputFileError, read_input
 from xm_core.errors import XmError
 from xm_core.files.atomic import atomic_write
 from xm_core.files.paths import HostPaths
@@ -117,9 +119,9 @@ def read_config(path: str | Path) -> DomainConfig:
     if str(path) == DEV_NULL:
         return DomainConfig(DEV_NULL)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise XmError(f"Config file '{path}' cannot be read: {exc.strerror}") from None
+        raw = read_input(path, MAX_TEXT_BYTES)
+    except InputFileError as exc:
+        raise XmError(f"Config file '{path}' {exc.reason}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -307,8 +309,13 @@ def rewrite_config(path: Path, change: Callable[[bytes], bytes]) -> bytes:
     followed: the file it names is changed and the link stays a link."""
     path = Path(os.path.realpath(path))
     while True:
-        fd = os.open(path, os.O_RDONLY)
+        try:  # non-blocking: a FIFO must not hang the open
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            raise XmError(f"Config file '{path}' cannot be read: {exc.strerror}") from None
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise XmError(f"Config file '{path}' is not a regular file")
             fcntl.flock(fd, fcntl.LOCK_EX)
             # The file we locked may have been replaced meanwhile by another
             # writer's rename: lock the file that is there now instead.
@@ -322,7 +329,9 @@ def rewrite_config(path: Path, change: Callable[[bytes], bytes]) -> bytes:
             if (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
                 continue
             with os.fdopen(os.dup(fd), "rb") as f:
-                data = f.read()
+                data = f.read(MAX_TEXT_BYTES + 1)
+            if len(data) > MAX_TEXT_BYTES:
+                raise XmError(f"Config file '{path}' is larger than the limit of 16 MiB")
             new = change(data)
             if new != data:
                 atomic_write(path, new)

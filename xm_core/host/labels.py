@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from acm.errors import PolicyError
+from acm.inputfile import MAX_COMPILED_BYTES, InputFileError, read_input
 from acm.model import PolicyMap
 from xm_core.errors import UsageError, XmError
 from xm_core.files.paths import HostPaths
@@ -118,8 +119,10 @@ def policy_map(paths: HostPaths, policy: str) -> PolicyMap:
     files = paths.policy_files(policy).settled()  # a bad name: ACM005, before any I/O
     source = files.map
     try:
-        raw = Path(files.map).read_bytes()
-    except FileNotFoundError:
+        raw = read_input(files.map, MAX_COMPILED_BYTES)
+    except InputFileError as exc:
+        if not exc.missing:
+            raise XmError(f"Mapping file '{files.map}' {exc.reason}") from None
         loaded = _loaded_map(paths, policy)
         if loaded is None:
             if Path(files.xml).is_file():

@@ -14,9 +14,9 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from acm.inputfile import MAX_COMPILED_BYTES, InputFileError, read_input
 from xm_core.errors import XmError
 from xm_core.files.paths import HostPaths
 from xm_core.host.store import (
@@ -347,15 +347,19 @@ def _read_compiled(paths: HostPaths, name: str) -> tuple[bytes, BinaryPolicy, by
 
     files = paths.policy_files(name).settled()  # checks the dotted name first
     try:
-        raw = Path(files.bin).read_bytes()
-    except FileNotFoundError:
+        raw = read_input(files.bin, MAX_COMPILED_BYTES)
+    except InputFileError as exc:
+        if not exc.missing:
+            raise XmError(f"Binary policy file '{files.bin}' {exc.reason}") from None
         raise XmError(
             f"Binary policy file '{files.bin}' not found. Run 'xm makepolicy {name}' first."
         ) from None
     binary = decode_binary(raw, files.bin)  # PolicyError BIN001 when damaged
     try:
-        map_raw = Path(files.map).read_bytes()
-    except FileNotFoundError:
+        map_raw = read_input(files.map, MAX_COMPILED_BYTES)
+    except InputFileError as exc:
+        if not exc.missing:
+            raise XmError(f"Policy map file '{files.map}' {exc.reason}") from None
         raise XmError(
             f"Policy map file '{files.map}' not found. Run 'xm makepolicy {name}' first."
         ) from None

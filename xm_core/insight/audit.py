@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from acm.inputfile import InputFileError, read_input
 from acm.ssidref import label_to_ssidref
 from xm_core.errors import XmError
 from xm_core.files.paths import HostPaths
@@ -357,16 +358,13 @@ def _configs(paths: HostPaths, policy: LoadedPolicy | None, report: AuditReport)
     for path in files:
         obj = f"config {path}"
         try:
-            if path.stat().st_size > MAX_CONFIG_BYTES:
-                report.add("AUD020", obj, f"larger than {MAX_CONFIG_BYTES} bytes; not read")
-                continue
-            text = path.read_bytes().decode("utf-8")
+            text = read_input(path, MAX_CONFIG_BYTES).decode("utf-8")
             access = config_label(parse_config(text, str(path)))
         except UnicodeDecodeError:
             report.add("AUD020", obj, "not UTF-8 text")
             continue
-        except OSError as exc:
-            report.add("AUD020", obj, f"cannot be read ({exc.strerror})")
+        except InputFileError as exc:
+            report.add("AUD020", obj, f"{exc.reason}; not read")
             continue
         except XmError as exc:
             report.add("AUD020", obj, _without_path(exc.message, str(path)))
