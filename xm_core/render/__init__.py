@@ -66,6 +66,11 @@ def warnings(found: Diagnostics) -> None:
         err(d.format())
 
 
+def compile_waits(policy: str) -> None:
+    """Said once a makepolicy has waited a second for another one's lock."""
+    err(f"Waiting for another makepolicy of '{policy}' to finish...")
+
+
 def quiet_on_closed_pipe() -> None:
     """`xm list | head` ends like any Unix tool when head closes the pipe:
     killed by SIGPIPE, with no error message or traceback."""
