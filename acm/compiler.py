@@ -38,6 +38,7 @@ from acm.model import (
     StePolicy,
     TypeSet,
 )
+from acm.names import check_policy_name
 from acm.source import (
     FlatPolicy,
     LabelKind,
@@ -81,6 +82,16 @@ def _bad_name(text: str) -> str | None:
     return None
 
 
+def _bad_policy_name(text: str) -> str | None:
+    """The PolicyName becomes a path (`labels`, `addlabel` and the loaded
+    policy's files are found by it): it must be a dotted policy name."""
+    try:
+        check_policy_name(text)
+    except PolicyError as exc:
+        return f"{text!r} is not a dotted policy name: {exc.message.split(': ', 1)[-1]}"
+    return None
+
+
 def binary_size(name: str, chwall: tuple[int, int, int] | None, ste: tuple[int, int] | None) -> int:
     """Bytes of the `.bin` of a policy with these counts: chwall is
     (types, ssids, conflict sets), ste (types, ssids)."""
@@ -111,6 +122,10 @@ class _Compiler:
         if problem:
             code = "ACM019" if named.text == "" else "ACM016"
             self.found.add(code, f"{what} {problem}", self.src.at(named))
+        elif what == "PolicyName":
+            problem = _bad_policy_name(named.text)
+            if problem:
+                self.found.add("ACM016", f"{what} {problem}", self.src.at(named))
 
     def declare_types(self, part: PartSource | None, what: str) -> dict[str, int]:
         numbers: dict[str, int] = {}
@@ -369,7 +384,7 @@ def _bootstrap_first(entries: list[_Entry], boot: str | None) -> bool:
 def compile_flat(flat: FlatPolicy) -> CompiledPolicy | None:
     """What `compile_source` gives for the same policy when it finds nothing
     at all (no error, no warning); None as soon as it would find something."""
-    if _bad_name(flat.policy_name):
+    if _bad_name(flat.policy_name) or _bad_policy_name(flat.policy_name):
         return None
     ste_numbers = _numbers(flat.ste_types)
     cw_numbers = _numbers(flat.chwall_types)
