@@ -209,7 +209,8 @@ def _config_path(paths: HostPaths, config: str) -> Path:
 def add_domain_label(paths: HostPaths, label: str, config: str, policy: str | None) -> Path:
     """Append `access_control = ['policy=<P>,label=<L>']` to the config;
     every other byte stays. Refused for a config that is not literal
-    assignments only, an unknown label, or a config already labeled."""
+    assignments only, an unknown label, a config already labeled, or one
+    that sets `ssidref` (which `create` refuses beside a label)."""
     from xm_core.files.config import (
         append_access_control,
         config_label,
@@ -227,6 +228,11 @@ def add_domain_label(paths: HostPaths, label: str, config: str, policy: str | No
         check_label(paths, name, label, "dom")
         if "access_control" in cfg.values:
             raise XmError(f"Config file '{config}' is already labeled.")
+        if "ssidref" in cfg.values:  # create refuses a config with both
+            raise XmError(
+                f"Config file '{config}' sets ssidref; a label would conflict with it. "
+                "Remove the ssidref line first."
+            )
         new = append_access_control(data, name, label)
         # The appended line must read back as exactly this label.
         if config_label(parse_config(_text(new, path), str(path))) != (name, label):

@@ -9,15 +9,23 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from acm.errors import Diagnostics, PolicyError
+from acm.errors import Diagnostics, PolicyError, escape_controls
 from xm_core.errors import XmError
 
 
+def printable(text: str) -> str:
+    """One value on one line: every control character escaped (a label read
+    from a config may hold a line break or a terminal escape)."""
+    return escape_controls(text)
+
+
 def out(text: str = "") -> None:
+    text = escape_controls(text, keep="\n\t")  # what callers did not escape already
     sys.stdout.write(text + "\n" if not text.endswith("\n") else text)
 
 
 def err(text: str) -> None:
+    text = escape_controls(text, keep="\n\t")
     sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from acm.errors import Diagnostic, Severity
+from acm.errors import Diagnostic, Severity, escape_controls
 from acm.lint import RULES, LintReport
 from xm_core.render import emit_json, err, out
 
@@ -20,7 +20,7 @@ _GITHUB_COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severit
 
 def one_line(text: str) -> str:
     """A message on one line: names may hold line breaks (ACM016)."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    return escape_controls(text)
 
 
 def text_line(d: Diagnostic) -> str:
