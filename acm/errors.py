@@ -22,9 +22,8 @@ _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
-    return _NAMED.get(char) or (
-        f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
-    )
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 def escape_controls(text: str, keep: str = "") -> str:
@@ -35,6 +34,19 @@ def escape_controls(text: str, keep: str = "") -> str:
     if not keep:
         return _CONTROL.sub(_escape, text)
     return _CONTROL.sub(lambda m: m.group() if m.group() in keep else _escape(m), text)
+
+
+# What XML 1.0 cannot hold at all (not even as a character reference).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """`text` with the characters XML 1.0 cannot hold written as escapes
+    (`\\x1b`), for JUnit and SARIF reports (names and test titles come from
+    user files)."""
+    if not _NOT_XML.search(text):
+        return text
+    return _NOT_XML.sub(_escape, text)
 
 
 class Severity(StrEnum):

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-from acm.errors import PolicyError
+from acm.errors import PolicyError, xml_text
 from acm.inputfile import MAX_TEXT_BYTES, InputFileError, read_input
 from xm_core.errors import UsageError, XmError
 from xm_core.files.paths import HostPaths
@@ -502,6 +502,11 @@ class TestRun:
                     failure.text = c.failure
                 if c.message:
                     ElementTree.SubElement(case, "system-out").text = c.message
+        for el in suites.iter():  # names and messages come from the user's files
+            if el.text:
+                el.text = xml_text(el.text)
+            for key, value in el.attrib.items():
+                el.set(key, xml_text(value))
         ElementTree.indent(suites)
         body: bytes = ElementTree.tostring(suites, encoding="utf-8", xml_declaration=True)
         return body + b"\n"

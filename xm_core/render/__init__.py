@@ -7,9 +7,10 @@ what they share: error lines and JSON emission.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from acm.errors import Diagnostics, PolicyError, escape_controls
+from acm.errors import Diagnostic, Diagnostics, PolicyError, escape_controls
 from xm_core.errors import XmError
 
 
@@ -42,6 +43,25 @@ def xm_error(exc: XmError) -> None:
         err(line)
 
 
+# Text output shows at most this many findings of one file, then "and N more"
+# (all are still found, and all are in --json / SARIF).
+MAX_FINDINGS_PER_FILE = 100
+
+
+def capped(items: Iterable[Diagnostic], line: Callable[[Diagnostic], str]) -> Iterator[str]:
+    """`line(d)` of each finding, at most MAX_FINDINGS_PER_FILE of one file;
+    then for each such file a line saying how many more there were."""
+    counts: dict[str, int] = {}
+    for d in items:
+        count = counts[d.location.file] = counts.get(d.location.file, 0) + 1
+        if count <= MAX_FINDINGS_PER_FILE:
+            yield line(d)
+    for file, count in counts.items():
+        if count > MAX_FINDINGS_PER_FILE:
+            more = count - MAX_FINDINGS_PER_FILE
+            yield f"{escape_controls(file) or '<input>'}: ... and {more} more findings"
+
+
 def policy_error(exc: PolicyError) -> None:
     """Every finding of a failed stage, one a line: `file:line:col: error CODE: message`.
     A failure that has no place in a file prints like any `xm` error."""
@@ -51,8 +71,8 @@ def policy_error(exc: PolicyError) -> None:
             if d.is_error:
                 err(f"Error: {d.message!r}")
         return
-    for d in items:
-        err(d.format())
+    for text in capped(items, Diagnostic.format):
+        err(text)
 
 
 def failure(exc: PolicyError | XmError | OSError) -> int:
@@ -70,8 +90,8 @@ def failure(exc: PolicyError | XmError | OSError) -> int:
 
 def warnings(found: Diagnostics) -> None:
     """Warnings of a successful stage go to stderr; stdout stays silent."""
-    for d in found:
-        err(d.format())
+    for text in capped(found, Diagnostic.format):
+        err(text)
 
 
 def compile_waits(policy: str) -> None:
