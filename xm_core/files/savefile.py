@@ -209,6 +209,8 @@ def _decode(raw: bytes) -> SavedDomain:
         doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise _Foreign(f"not JSON: {exc.msg} at line {exc.lineno}") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise _Foreign("a number in it is too long") from None
     except RecursionError:
         raise _Foreign("nested too deeply") from None
     if not isinstance(doc, dict) or doc.get("format") != SAVE_FORMAT:
