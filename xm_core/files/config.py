@@ -38,6 +38,12 @@ class DomainConfig:
         return self.values.get(name, default)
 
 
+def _present(path: Path) -> bool:
+    """There, and not a folder: a FIFO or device is found, so that reading
+    it says what it is (read_config) instead of "not found"."""
+    return path.exists() and not path.is_dir()
+
+
 def find_config(paths: HostPaths, name: str, cwd: str | None = None) -> Path:
     """`/dev/null`, an absolute path, or a relative name looked up in `.`
     then `<root>/etc/xen`. XmError when it is in neither."""
@@ -45,14 +51,14 @@ def find_config(paths: HostPaths, name: str, cwd: str | None = None) -> Path:
         return Path(DEV_NULL)
     candidate = Path(name)
     if candidate.is_absolute():
-        if candidate.is_file():
+        if _present(candidate):
             return candidate
         raise XmError(f"Config file '{name}' not found.")
     here = Path(cwd or os.getcwd()) / name
-    if here.is_file():
+    if _present(here):
         return here
     there = paths.etc_xen / name
-    if there.is_file():
+    if _present(there):
         return there
     raise XmError(f"Config file '{name}' not found.")
 

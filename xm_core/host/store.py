@@ -482,6 +482,10 @@ class Store:
         store.read_only = not writable
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            # Ours are made whole before they get their name (_create); checked
+            # before WAL mode rewrites the header of a file that is not ours.
+            if store.schema_version() == 0:
+                raise _not_ours(path)
             if writable:
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
@@ -519,8 +523,6 @@ class Store:
                 f"Host state '{self.path}' has schema version {version}; this xm-acm "
                 f"knows up to {SCHEMA_VERSION}. It was left as it is."
             )
-        if version == 0:  # ours are made whole before they get their name (_create)
-            raise _not_ours(self.path)
         with self.write():
             version = self.schema_version()  # another process may have migrated meanwhile
             while version < SCHEMA_VERSION:
