@@ -133,6 +133,26 @@ def test_many_schema_errors_on_one_line_take_linear_time(root: Path) -> None:
     assert state(root) == before
 
 
+def test_deeply_nested_xml_is_one_error(root: Path) -> None:
+    """100,000 nested elements: libxml2's depth limit (2048) ends the parse."""
+    folder = _policy_dir(root).parent.parent / "h"
+    folder.mkdir()
+    policy = folder / "deep-security_policy.xml"
+    policy.write_text(
+        '<SecurityPolicyDefinition xmlns="http://www.ibm.com">'
+        + "<a>" * 100_000
+        + "</a>" * 100_000
+        + "</SecurityPolicyDefinition>"
+    )
+    before = state(root)
+    one_error(xm(root, "makepolicy", "h.deep"), 1, "ACM001", "Excessive depth")
+    one_error(xm(root, "acm", "graph", str(policy)), 1, "Excessive depth")
+    lint = acm_lint(str(policy))
+    assert lint.code == 1 and "Traceback" not in lint.err
+    assert len(lint.out.splitlines()) == 1 and "ACM001" in lint.out
+    assert state(root) == before
+
+
 def _special(folder: Path, name: str, kind: str) -> Path:
     path = folder / name
     if kind == "fifo":
