@@ -505,3 +505,21 @@ def test_parallel_compiles_of_one_policy_always_leave_a_matching_pair(tmp_path: 
         assert _pair(files.map, files.bin) in pairs, f"round {round_number}: a mixed pair"
     leftovers = [p.name for p in xml.parent.iterdir() if p.name.endswith((".tmp", ".old"))]
     assert leftovers == []
+
+
+def test_parallel_first_commands_make_one_host(tmp_path: Path) -> None:
+    """8 `xm list` on a root without a database, at once: every one succeeds
+    (none sees a half-made file as an empty database), and one host results;
+    a half-made database of a killed creator is removed."""
+    root = tmp_path / "root"
+    state_dir = HostPaths(root).state_dir
+    state_dir.mkdir(parents=True)
+    dead = state_dir / ".host.sqlite.999999999.0123abcd.new"  # no such process
+    dead.write_bytes(b"half made")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        runs = list(pool.map(lambda _: xm(root, "list"), range(8)))
+    for run in runs:
+        assert run.code == 0 and "Domain-0" in run.out, run.err
+    assert sorted(p.name for p in state_dir.iterdir() if not p.name.endswith(("-wal", "-shm"))) == [
+        "host.sqlite"
+    ]

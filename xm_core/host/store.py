@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sqlite3
 import stat
 import time
@@ -349,6 +350,24 @@ def _check_header(path: Path) -> None:
         raise StoreError(f"Host state '{path}' is unreadable (not a database); left as it is")
 
 
+def _remove_dead_creations(path: Path) -> None:
+    """Remove the half-made databases of creators that were killed (their
+    process id, in the name, is gone)."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[0-9a-f]{{8}}\.new(?:-wal|-shm)?")
+    with contextlib.suppress(OSError):
+        for name in os.listdir(path.parent):
+            match = pattern.fullmatch(name)
+            if match is None:
+                continue
+            try:
+                os.kill(int(match.group(1)), 0)
+            except ProcessLookupError:
+                with contextlib.suppress(OSError):
+                    os.unlink(path.parent / name)
+            except OSError:
+                pass  # alive, someone else's
+
+
 def _create(path: Path) -> None:
     """A new host state, made whole under a temporary name and then linked
     into place: nobody ever sees a half-made database under `path`, so an
@@ -360,6 +379,7 @@ def _create(path: Path) -> None:
         raise StoreError(
             f"Host state '{path}' does not exist and cannot be created ({exc.strerror})"
         ) from None
+    _remove_dead_creations(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.new")
     try:
         conn = sqlite3.connect(str(tmp), isolation_level=None)
