@@ -523,3 +523,17 @@ def test_parallel_first_commands_make_one_host(tmp_path: Path) -> None:
     assert sorted(p.name for p in state_dir.iterdir() if not p.name.endswith(("-wal", "-shm"))) == [
         "host.sqlite"
     ]
+
+
+def test_leftovers_of_killed_label_writers_are_removed_by_the_next(root: Path) -> None:
+    paths = HostPaths(root)
+    cfg = paths.etc_xen / "unlabeled"
+    stray = [
+        cfg.with_name(".unlabeled.0123456789ab.tmp"),
+        paths.resource_labels.with_name(".resource_labels.0123456789ab.tmp"),
+    ]
+    for path in stray:
+        path.write_bytes(b"left by a kill")
+    assert xm(root, "addlabel", "dom_Fun", "dom", str(cfg)).code == 0
+    assert xm(root, "addlabel", "res_HardDrive(hda)", "res", "phy:hdb").code == 0
+    assert not any(p.exists() for p in stray)

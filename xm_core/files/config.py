@@ -22,7 +22,7 @@ from typing import Any
 
 from acm.inputfile import MAX_TEXT_BYTES, InputFileError, read_input
 from xm_core.errors import XmError
-from xm_core.files.atomic import atomic_write
+from xm_core.files.atomic import atomic_write, remove_leftovers
 from xm_core.files.paths import HostPaths
 
 DEV_NULL = "/dev/null"
@@ -340,6 +340,7 @@ def rewrite_config(path: Path, change: Callable[[bytes], bytes]) -> bytes:
                 raise XmError(f"Config file '{path}' is larger than the limit of 16 MiB")
             new = change(data)
             if new != data:
+                remove_leftovers([path])  # of writers killed before; we hold the lock
                 atomic_write(path, new)
             return new
         finally:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from acm.inputfile import MAX_TEXT_BYTES, InputFileError, read_input
 from xm_core.errors import XmError
-from xm_core.files.atomic import atomic_write
+from xm_core.files.atomic import atomic_write, remove_leftovers
 
 ResourceLabels = dict[str, tuple[str, str]]  # canonical resource -> (policy, label)
 
@@ -156,6 +156,7 @@ def locked_resource_labels(path: Path, missing_ok: bool = True) -> Iterator[Reso
         before = dict(labels)
         yield labels
         if labels != before:
+            remove_leftovers([path])  # of writers killed before; we hold their lock
             atomic_write(path, render_resource_labels(labels))
     finally:
         os.close(fd)
