@@ -368,6 +368,19 @@ def _remove_dead_creations(path: Path) -> None:
                 pass  # alive, someone else's
 
 
+def _link_new(tmp: Path, path: Path) -> None:
+    """Give the new database its name unless another creator was first."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another process created it first: use theirs
+    except OSError:
+        # A file system without hard links: a rename, when nobody was first
+        # (a creator racing in this gap would be replaced, with no domains lost).
+        if not os.path.lexists(path):
+            os.rename(tmp, path)
+
+
 def _create(path: Path) -> None:
     """A new host state, made whole under a temporary name and then linked
     into place: nobody ever sees a half-made database under `path`, so an
@@ -392,8 +405,7 @@ def _create(path: Path) -> None:
             conn.execute("PRAGMA journal_mode = WAL")
         finally:
             conn.close()  # the last close checkpoints and removes the -wal
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
+        _link_new(tmp, path)
     except sqlite3.Error as exc:
         raise StoreError(f"Host state '{path}' cannot be created ({exc})") from None
     except OSError as exc:
