@@ -105,17 +105,32 @@ def binary_size(name: str, chwall: tuple[int, int, int] | None, ste: tuple[int, 
     return size
 
 
-def _nth(items: list[Named], index: int) -> int:
-    """How many of the same name stand before `items[index]` on its line
-    (so that its column is found among them)."""
-    here = items[index]
-    return sum(1 for n in items[:index] if n.line == here.line and n.text == here.text)
+def _occurrences(items: list[Named]) -> list[int]:
+    """For each item, how many of the same name stand before it on its line
+    (so that its column is found among them); one pass over the list."""
+    seen: dict[tuple[int, str], int] = {}
+    counts = []
+    for n in items:
+        count = seen.get((n.line, n.text), 0)
+        counts.append(count)
+        seen[(n.line, n.text)] = count + 1
+    return counts
 
 
 class _Compiler:
     def __init__(self, src: PolicySource) -> None:
         self.src = src
         self.found = Diagnostics()
+        # id(list) -> (the list, its _occurrences): built once per list, so a
+        # name repeated N times costs O(N), not O(N²); the list is kept so
+        # that its id stays its own
+        self._occurrences: dict[int, tuple[list[Named], list[int]]] = {}
+
+    def nth(self, items: list[Named], index: int) -> int:
+        known = self._occurrences.get(id(items))
+        if known is None:
+            known = self._occurrences[id(items)] = (items, _occurrences(items))
+        return known[1][index]
 
     def check_name(self, named: Named, what: str) -> None:
         problem = _bad_name(named.text)
@@ -137,7 +152,7 @@ class _Compiler:
                 self.found.add(
                     "ACM010",
                     f"{what} type '{named.text}' is declared more than once",
-                    self.src.at(named, _nth(part.types, index)),
+                    self.src.at(named, self.nth(part.types, index)),
                 )
                 continue
             numbers[named.text] = len(numbers)
@@ -160,14 +175,14 @@ class _Compiler:
                     self.found.add(
                         "ACM012",
                         f"{label} names '{named.text}', which is not a Chinese Wall type",
-                        self.src.at(named, _nth(cs.types, index)),
+                        self.src.at(named, self.nth(cs.types, index)),
                     )
                     continue
                 if t in members:
                     self.found.add(
                         "ACM013",
                         f"{label} names type '{named.text}' more than once",
-                        self.src.at(named, _nth(cs.types, index)),
+                        self.src.at(named, self.nth(cs.types, index)),
                     )
                     continue
                 members.add(t)
@@ -194,14 +209,14 @@ class _Compiler:
                 self.found.add(
                     "ACM011",
                     f"label '{label.name.text}' uses {what} type '{named.text}', {where}",
-                    self.src.at(named, _nth(group.types, index)),
+                    self.src.at(named, self.nth(group.types, index)),
                 )
                 continue
             if t in members:
                 self.found.add(
                     "ACM023",
                     f"label '{label.name.text}' lists {what} type '{named.text}' twice",
-                    self.src.at(named, _nth(group.types, index)),
+                    self.src.at(named, self.nth(group.types, index)),
                     Severity.WARNING,
                 )
             members.add(t)

@@ -209,6 +209,9 @@ class ColumnIndex:
         self.offsets = offsets if offsets is not None else line_offsets(text)
         self._lines: dict[int, str] = {}
         self._hits: dict[tuple[int, str], _TagHits] = {}
+        # (line, tag, content) -> columns of the matching tags: a name repeated
+        # N times on a line is looked up N times (nth = 0..N-1)
+        self._matches: dict[tuple[int, str, str], list[int]] = {}
 
     def _line_text(self, line: int) -> str:
         raw = self._lines.get(line)
@@ -247,6 +250,13 @@ class ColumnIndex:
             return 1
         if content is None:
             return hits.columns[min(nth, len(hits.columns) - 1)]
+        matches = self._matches.get((line, tag, content))
+        if matches is None:
+            matches = self._matches[(line, tag, content)] = self._matching(hits, content)
+        return matches[min(nth, len(matches) - 1)]
+
+    @staticmethod
+    def _matching(hits: _TagHits, content: str) -> list[int]:
         head = content[:20]
         numbers: set[int] = set()
         # what follows the tag starts with the content's first 20 characters
@@ -258,9 +268,8 @@ class ColumnIndex:
         for size in range(min(len(content), 20) + 1):
             numbers.update(hits.by_prefix.get(content[:size], ()))
         if not numbers:
-            return hits.columns[0]
-        chosen = sorted(numbers)
-        return hits.columns[chosen[min(nth, len(chosen) - 1)]]
+            return hits.columns[:1]
+        return [hits.columns[number] for number in sorted(numbers)]
 
 
 @cache
