@@ -560,3 +560,29 @@ def test_leftovers_of_killed_label_writers_are_removed_by_the_next(root: Path) -
     assert xm(root, "addlabel", "dom_Fun", "dom", str(cfg)).code == 0
     assert xm(root, "addlabel", "res_HardDrive(hda)", "res", "phy:hdb").code == 0
     assert not any(p.exists() for p in stray)
+
+
+def test_a_planted_journal_renames_and_deletes_nothing_else(root: Path) -> None:
+    """A `.map.pending` journal carried in by a checkout names other files:
+    the reader that finishes batches acts only on temporaries of ours."""
+    files = HostPaths(root).policy_files(EXAMPLE_POLICY)
+    folder = Path(files.map).parent
+    source, target, precious = root / "attacker", root / "victim", root / "precious"
+    source.write_bytes(b"attacker's")
+    target.write_bytes(b"victim's")
+    precious.write_bytes(b"precious")
+    journal = folder / ".client_v1.map.pending"
+    journal.write_text(f"replace\t{source}\t{target}\ndrop\t{precious}\n")
+    run = xm(root, "loadpolicy", EXAMPLE_POLICY)
+    assert "Traceback" not in run.err
+    assert target.read_bytes() == b"victim's" and precious.read_bytes() == b"precious"
+    assert source.exists() and not journal.exists()
+
+
+def test_a_journal_that_is_a_fifo_is_one_error(root: Path) -> None:
+    files = HostPaths(root).policy_files(EXAMPLE_POLICY)
+    os.mkfifo(Path(files.map).parent / ".client_v1.map.pending")
+    before = state(root)
+    one_error(xm(root, "loadpolicy", EXAMPLE_POLICY), 1, "not a regular file")
+    one_error(xm(root, "makepolicy", EXAMPLE_POLICY), 1, "not a regular file")
+    assert state(root) == before

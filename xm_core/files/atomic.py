@@ -119,6 +119,23 @@ def _write_journal(journal: Path, temps: list[tuple[Path, Path]], olds: list[Pat
     _fsync_dir(journal.parent)
 
 
+_MAX_JOURNAL_BYTES = 64 * 1024
+_TEMP_NAME = re.compile(r"\.(.+)\.[0-9a-f]{12}(\.tmp|\.old)")
+
+
+def _ours(temp: str, target: str | None, suffix: str) -> bool:
+    """`temp` is a temporary of ours (`.<name>.<random><suffix>`), for
+    `target` in the same folder when given."""
+    match = _TEMP_NAME.fullmatch(os.path.basename(temp))
+    if match is None or match.group(2) != suffix:
+        return False
+    if target is None:
+        return True
+    return os.path.dirname(temp) == os.path.dirname(target) and match.group(1) == (
+        os.path.basename(target)
+    )
+
+
 def pending(first: Path) -> bool:
     """Whether a batch whose first file is `first` awaits `finish_pending`."""
     return os.path.lexists(_journal_path(first))
@@ -129,18 +146,25 @@ def finish_pending(first: Path) -> bool:
     between its renames. Every temporary the journal names was complete and
     fsynced before the journal was written, so renaming the rest forward
     finishes the batch. True when there was one to finish."""
+    from acm.inputfile import InputFileError, read_input
+
     journal = _journal_path(first)
     try:
-        lines = journal.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return False
+        raw = read_input(journal, _MAX_JOURNAL_BYTES)
+    except InputFileError as exc:
+        if exc.missing:
+            return False
+        raise OSError(f"{exc.path}: {exc.reason}") from None
     folders = {journal.parent}
-    for line in lines:
+    for line in raw.decode("utf-8", "replace").splitlines():
         fields = line.split("\t")
-        if fields[0] == "replace" and len(fields) == 3 and os.path.exists(fields[1]):
-            os.replace(fields[1], fields[2])
-            folders.add(Path(fields[2]).parent)
-        elif fields[0] == "drop" and len(fields) == 2:
+        # Only what a batch of ours writes is acted on: a journal planted in a
+        # checkout must not rename or delete anything else.
+        if fields[0] == "replace" and len(fields) == 3 and _ours(fields[1], fields[2], ".tmp"):
+            if os.path.exists(fields[1]):
+                os.replace(fields[1], fields[2])
+                folders.add(Path(fields[2]).parent)
+        elif fields[0] == "drop" and len(fields) == 2 and _ours(fields[1], None, ".old"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(fields[1])
     os.unlink(journal)
