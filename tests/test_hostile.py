@@ -586,3 +586,13 @@ def test_a_journal_that_is_a_fifo_is_one_error(root: Path) -> None:
     one_error(xm(root, "loadpolicy", EXAMPLE_POLICY), 1, "not a regular file")
     one_error(xm(root, "makepolicy", EXAMPLE_POLICY), 1, "not a regular file")
     assert state(root) == before
+
+
+def test_a_symlink_planted_as_the_lock_is_not_followed(root: Path) -> None:
+    lock = HostPaths(root).policy_files(EXAMPLE_POLICY).lock
+    target = root / "elsewhere"
+    lock.unlink(missing_ok=True)
+    lock.symlink_to(target)
+    before = state(root)
+    one_error(xm(root, "makepolicy", EXAMPLE_POLICY), 1, "Cannot lock", "nothing was changed")
+    assert not target.exists() and state(root) == before

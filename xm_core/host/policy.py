@@ -68,6 +68,10 @@ def make_policy(
             f"Policy '{name}' is being compiled by another process; nothing was "
             "changed (run again, or leave out --no-wait to wait for it)"
         ) from None
+    except OSError as exc:  # the lock file itself (a symlink planted there is not followed)
+        raise XmError(
+            f"Cannot lock '{files.lock}' for makepolicy: {exc.strerror or exc}; nothing was changed"
+        ) from None
 
 
 def _make_locked(files: PolicyFiles) -> MakePolicyResult:
