@@ -38,6 +38,7 @@ from acm.model import (
     StePolicy,
     TypeSet,
 )
+from acm.names import check_policy_name
 from acm.source import (
     FlatPolicy,
     LabelKind,
@@ -81,6 +82,16 @@ def _bad_name(text: str) -> str | None:
     return None
 
 
+def _bad_policy_name(text: str) -> str | None:
+    """The PolicyName becomes a path (`labels`, `addlabel` and the loaded
+    policy's files are found by it): it must be a dotted policy name."""
+    try:
+        check_policy_name(text)
+    except PolicyError as exc:
+        return f"{text!r} is not a dotted policy name: {exc.message.split(': ', 1)[-1]}"
+    return None
+
+
 def binary_size(name: str, chwall: tuple[int, int, int] | None, ste: tuple[int, int] | None) -> int:
     """Bytes of the `.bin` of a policy with these counts: chwall is
     (types, ssids, conflict sets), ste (types, ssids)."""
@@ -94,23 +105,42 @@ def binary_size(name: str, chwall: tuple[int, int, int] | None, ste: tuple[int, 
     return size
 
 
-def _nth(items: list[Named], index: int) -> int:
-    """How many of the same name stand before `items[index]` on its line
-    (so that its column is found among them)."""
-    here = items[index]
-    return sum(1 for n in items[:index] if n.line == here.line and n.text == here.text)
+def _occurrences(items: list[Named]) -> list[int]:
+    """For each item, how many of the same name stand before it on its line
+    (so that its column is found among them); one pass over the list."""
+    seen: dict[tuple[int, str], int] = {}
+    counts = []
+    for n in items:
+        count = seen.get((n.line, n.text), 0)
+        counts.append(count)
+        seen[(n.line, n.text)] = count + 1
+    return counts
 
 
 class _Compiler:
     def __init__(self, src: PolicySource) -> None:
         self.src = src
         self.found = Diagnostics()
+        # id(list) -> (the list, its _occurrences): built once per list, so a
+        # name repeated N times costs O(N), not O(N²); the list is kept so
+        # that its id stays its own
+        self._occurrences: dict[int, tuple[list[Named], list[int]]] = {}
+
+    def nth(self, items: list[Named], index: int) -> int:
+        known = self._occurrences.get(id(items))
+        if known is None:
+            known = self._occurrences[id(items)] = (items, _occurrences(items))
+        return known[1][index]
 
     def check_name(self, named: Named, what: str) -> None:
         problem = _bad_name(named.text)
         if problem:
             code = "ACM019" if named.text == "" else "ACM016"
             self.found.add(code, f"{what} {problem}", self.src.at(named))
+        elif what == "PolicyName":
+            problem = _bad_policy_name(named.text)
+            if problem:
+                self.found.add("ACM016", f"{what} {problem}", self.src.at(named))
 
     def declare_types(self, part: PartSource | None, what: str) -> dict[str, int]:
         numbers: dict[str, int] = {}
@@ -122,7 +152,7 @@ class _Compiler:
                 self.found.add(
                     "ACM010",
                     f"{what} type '{named.text}' is declared more than once",
-                    self.src.at(named, _nth(part.types, index)),
+                    self.src.at(named, self.nth(part.types, index)),
                 )
                 continue
             numbers[named.text] = len(numbers)
@@ -145,14 +175,14 @@ class _Compiler:
                     self.found.add(
                         "ACM012",
                         f"{label} names '{named.text}', which is not a Chinese Wall type",
-                        self.src.at(named, _nth(cs.types, index)),
+                        self.src.at(named, self.nth(cs.types, index)),
                     )
                     continue
                 if t in members:
                     self.found.add(
                         "ACM013",
                         f"{label} names type '{named.text}' more than once",
-                        self.src.at(named, _nth(cs.types, index)),
+                        self.src.at(named, self.nth(cs.types, index)),
                     )
                     continue
                 members.add(t)
@@ -179,14 +209,14 @@ class _Compiler:
                 self.found.add(
                     "ACM011",
                     f"label '{label.name.text}' uses {what} type '{named.text}', {where}",
-                    self.src.at(named, _nth(group.types, index)),
+                    self.src.at(named, self.nth(group.types, index)),
                 )
                 continue
             if t in members:
                 self.found.add(
                     "ACM023",
                     f"label '{label.name.text}' lists {what} type '{named.text}' twice",
-                    self.src.at(named, _nth(group.types, index)),
+                    self.src.at(named, self.nth(group.types, index)),
                     Severity.WARNING,
                 )
             members.add(t)
@@ -369,7 +399,7 @@ def _bootstrap_first(entries: list[_Entry], boot: str | None) -> bool:
 def compile_flat(flat: FlatPolicy) -> CompiledPolicy | None:
     """What `compile_source` gives for the same policy when it finds nothing
     at all (no error, no warning); None as soon as it would find something."""
-    if _bad_name(flat.policy_name):
+    if _bad_name(flat.policy_name) or _bad_policy_name(flat.policy_name):
         return None
     ste_numbers = _numbers(flat.ste_types)
     cw_numbers = _numbers(flat.chwall_types)

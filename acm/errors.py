@@ -8,9 +8,45 @@ cannot go on.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from typing import NamedTuple
+
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators: none
+# may reach a terminal or a line-based report raw (a line break in a name
+# would forge an output line, an escape sequence would drive the terminal).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def escape_controls(text: str, keep: str = "") -> str:
+    """`text` with every control character written as an escape (`\\n`,
+    `\\x1b`, `\\u2028`), except those in `keep`."""
+    if not _CONTROL.search(text):
+        return text
+    if not keep:
+        return _CONTROL.sub(_escape, text)
+    return _CONTROL.sub(lambda m: m.group() if m.group() in keep else _escape(m), text)
+
+
+# What XML 1.0 cannot hold at all (not even as a character reference).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """`text` with the characters XML 1.0 cannot hold written as escapes
+    (`\\x1b`), for JUnit and SARIF reports (names and test titles come from
+    user files)."""
+    if not _NOT_XML.search(text):
+        return text
+    return _NOT_XML.sub(_escape, text)
 
 
 class Severity(StrEnum):
@@ -55,9 +91,9 @@ class Diagnostic(NamedTuple):
 
     def format(self) -> str:
         """`file:line:col: severity CODE: message` (the compiler's stderr form)."""
-        where = str(self.location)
+        where = escape_controls(str(self.location))
         head = f"{where}: " if where else ""
-        return f"{head}{self.severity.value} {self.code}: {self.message}"
+        return f"{head}{self.severity.value} {self.code}: {escape_controls(self.message)}"
 
     def as_dict(self) -> dict[str, object]:
         return {

@@ -12,6 +12,7 @@ lighter view without lines for its fast path (large policies).
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -137,10 +138,14 @@ class PolicySource(_PolicySourceFields):
     def line_starts(self) -> list[int]:
         return line_offsets(self.text)
 
+    @cached_property
+    def columns(self) -> ColumnIndex:
+        return ColumnIndex(self.text, self.line_starts)
+
     def locate(self, line: int, tag: str = "", text: str | None = None, nth: int = 0) -> Location:
         """A Location for something on `line`, with the column of the `nth` start
         tag `<tag` there (whose text starts with `text`, when given)."""
-        column = _column(self.text, self.line_starts, line, tag, text, nth)
+        column = self.columns.column(line, tag, text, nth)
         return Location(self.file, line, column)
 
     def at(self, named: Named, nth: int = 0) -> Location:
@@ -185,30 +190,86 @@ def line_offsets(text: bytes) -> list[int]:
     return offsets
 
 
-def _column(
-    text: bytes, offsets: list[int], line: int, tag: str, content: str | None, nth: int
-) -> int:
-    if line <= 0 or not tag:
-        return 0
-    if line > len(offsets):
-        return 0
-    start = offsets[line - 1]
-    end = offsets[line] if line < len(offsets) else len(text)
-    raw = text[start:end].decode("utf-8", "replace")
-    pattern = re.compile(r"<(?:[\w.-]+:)?" + re.escape(tag) + r"[\s>/]")
-    hits = []
-    for m in pattern.finditer(raw):
-        if content is not None:
-            after = raw[m.end() :]
-            if not after.startswith(content[:20]) and not content.startswith(
-                after[:20].split("<")[0]
-            ):
-                continue
-        hits.append(m.start())
-    if not hits:
-        first = pattern.search(raw)
-        return first.start() + 1 if first else 1
-    return hits[min(nth, len(hits) - 1)] + 1
+class _TagHits(NamedTuple):
+    """The start tags `<tag` of one tag on one line: their 1-based columns,
+    what follows each (up to 20 characters), and an index of both for
+    lookups by content that do not scan the line again."""
+
+    columns: list[int]
+    by_prefix: dict[str, list[int]]  # text up to the next `<` -> hit numbers
+    afters: list[tuple[str, int]]  # sorted (following 20 characters, hit number)
+
+
+class ColumnIndex:
+    """Columns of start tags, worked out at most once per (line, tag) of a
+    document: reporting N findings on one long line costs O(N), not O(N²)."""
+
+    def __init__(self, text: bytes, offsets: list[int] | None = None) -> None:
+        self.text = text
+        self.offsets = offsets if offsets is not None else line_offsets(text)
+        self._lines: dict[int, str] = {}
+        self._hits: dict[tuple[int, str], _TagHits] = {}
+        # (line, tag, content) -> columns of the matching tags: a name repeated
+        # N times on a line is looked up N times (nth = 0..N-1)
+        self._matches: dict[tuple[int, str, str], list[int]] = {}
+
+    def _line_text(self, line: int) -> str:
+        raw = self._lines.get(line)
+        if raw is None:
+            start = self.offsets[line - 1]
+            end = self.offsets[line] if line < len(self.offsets) else len(self.text)
+            raw = self._lines[line] = self.text[start:end].decode("utf-8", "replace")
+        return raw
+
+    def _tag_hits(self, line: int, tag: str) -> _TagHits:
+        hits = self._hits.get((line, tag))
+        if hits is None:
+            raw = self._line_text(line)
+            pattern = re.compile(r"<(?:[\w.-]+:)?" + re.escape(tag) + r"[\s>/]")
+            columns: list[int] = []
+            by_prefix: dict[str, list[int]] = {}
+            afters: list[tuple[str, int]] = []
+            for number, m in enumerate(pattern.finditer(raw)):
+                columns.append(m.start() + 1)
+                after = raw[m.end() : m.end() + 20]
+                by_prefix.setdefault(after.split("<")[0], []).append(number)
+                afters.append((after, number))
+            afters.sort()
+            hits = self._hits[(line, tag)] = _TagHits(columns, by_prefix, afters)
+        return hits
+
+    def column(self, line: int, tag: str, content: str | None = None, nth: int = 0) -> int:
+        """The column of the `nth` start tag `<tag` on `line` that is followed
+        by `content` (or whose following text `content` starts with); the
+        first such tag when there are fewer, the first `<tag` when none
+        matches, 1 when there is none; 0 for no line or tag."""
+        if line <= 0 or not tag or line > len(self.offsets):
+            return 0
+        hits = self._tag_hits(line, tag)
+        if not hits.columns:
+            return 1
+        if content is None:
+            return hits.columns[min(nth, len(hits.columns) - 1)]
+        matches = self._matches.get((line, tag, content))
+        if matches is None:
+            matches = self._matches[(line, tag, content)] = self._matching(hits, content)
+        return matches[min(nth, len(matches) - 1)]
+
+    @staticmethod
+    def _matching(hits: _TagHits, content: str) -> list[int]:
+        head = content[:20]
+        numbers: set[int] = set()
+        # what follows the tag starts with the content's first 20 characters
+        at = bisect.bisect_left(hits.afters, (head, -1))
+        while at < len(hits.afters) and hits.afters[at][0].startswith(head):
+            numbers.add(hits.afters[at][1])
+            at += 1
+        # or the content starts with the text that follows the tag
+        for size in range(min(len(content), 20) + 1):
+            numbers.update(hits.by_prefix.get(content[:size], ()))
+        if not numbers:
+            return hits.columns[:1]
+        return [hits.columns[number] for number in sorted(numbers)]
 
 
 @cache
@@ -313,16 +374,16 @@ def validate_schema(tree: etree._ElementTree, file: str, text: bytes | None = No
     found = Diagnostics()
     if schema.validate(tree):
         return found
-    offsets: list[int] | None = None
+    columns: ColumnIndex | None = None
     for entry in _log_entries(schema.error_log):
         message = str(entry.message)
         line = int(entry.line or 0)
         column = int(entry.column or 0)
         element = _SCHEMA_ELEMENT.match(message)
         if not column and element and line and text is not None:
-            if offsets is None:
-                offsets = line_offsets(text)
-            column = _column(text, offsets, line, element.group(1), None, 0)
+            if columns is None:
+                columns = ColumnIndex(text)
+            column = columns.column(line, element.group(1))
         if "No matching global declaration" in message and element and "{" not in message:
             message += f" (policy elements belong to the namespace {NS})"
         found.add(
@@ -350,12 +411,13 @@ def read_policy_source(path: str, display: str | None = None) -> PolicySource:
 
 def read_policy_bytes(path: str, file: str) -> bytes:
     """The bytes of a policy file; PolicyError (ACM003) when it cannot be read."""
+    from acm.inputfile import MAX_POLICY_BYTES, InputFileError, read_input
+
     try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as exc:
+        return read_input(path, MAX_POLICY_BYTES)
+    except InputFileError as exc:
         raise PolicyError.single(
-            "ACM003", f"cannot read policy file: {exc.strerror or exc}", Location(file)
+            "ACM003", f"cannot read policy file: {exc.reason}", Location(file)
         ) from None
 
 
@@ -385,7 +447,7 @@ def parse_policy_document(data: bytes, file: str = "<policy>") -> PolicyDocument
         raise PolicyError.single(
             "ACM002",
             f"schema violation: the root element must be SecurityPolicyDefinition, not {local}",
-            Location(file, line, _column(data, line_offsets(data), line, local, None, 0)),
+            Location(file, line, ColumnIndex(data).column(line, local)),
         )
     return PolicyDocument(file, data, root)
 

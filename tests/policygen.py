@@ -30,6 +30,10 @@ safe_names = st.text(alphabet=NAME_CHARS, min_size=1, max_size=30)
 # A small pool makes collisions (repeats, unknowns) likely; "" and a line
 # break are names the compiler refuses.
 pool_names = st.sampled_from(["a", "b", "c", "dom0", "x y", "", "line\nbreak", "é"])
+# A PolicyName must be a dotted policy name (acm.names) to compile.
+policy_names = st.lists(
+    st.from_regex(r"[A-Za-z0-9_+\-]{1,12}", fullmatch=True), min_size=1, max_size=3
+).map(".".join)
 
 
 @dataclass
@@ -155,7 +159,7 @@ def valid_policies(draw: st.DrawFn) -> PolicySpec:
     res_names = draw(st.lists(safe_names, max_size=4))
     resources = [Label(n, _groups(draw, ste, 2)) for n in res_names]
     return PolicySpec(
-        name=draw(safe_names),
+        name=draw(policy_names),
         ste=ste,
         chwall=chwall,
         conflicts=conflicts,

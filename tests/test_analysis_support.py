@@ -119,7 +119,7 @@ def specs(draw: st.DrawFn, chwall_one_group: bool = False, with_ste: bool = Fals
         for _ in range(draw(st.integers(0, 3))):
             members = draw(st.lists(st.sampled_from(cw), min_size=1, max_size=len(cw), unique=True))
             sets.append((draw(st.none() | st.sampled_from(["s1", "s2", "Wall"])), members))
-    policy_name = draw(st.sampled_from(["p", "gen.policy_v1", "naïve <&> 'q'"]))
+    policy_name = draw(st.sampled_from(["p", "gen.policy_v1", "gen.v-2+x"]))  # dotted names only
     return Spec(policy_name, ste, cw, sets, bootstrap, vms, res)
 
 

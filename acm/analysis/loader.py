@@ -308,11 +308,12 @@ def load_policy_file(path: str | Path) -> AnalysisPolicy:
 
 def read_file(path: str | Path) -> bytes:
     """A file's bytes, or PolicyError ANA003 naming it."""
+    from acm.inputfile import MAX_POLICY_BYTES, InputFileError, read_input
+
     try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as exc:
-        raise analysis_error("ANA003", f"cannot read {path}: {exc.strerror or exc}") from None
+        return read_input(path, MAX_POLICY_BYTES)
+    except InputFileError as exc:
+        raise analysis_error("ANA003", f"cannot read {path}: {exc.reason}") from None
 
 
 __all__ = [

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from acm.errors import Severity
+from acm.inputfile import MAX_TEXT_BYTES, InputFileError, read_input
 from acm.lint.rules import RULES
 
 CONFIG_NAME = "acm-lint.toml"
@@ -76,10 +77,13 @@ def _check_code(file: Path, code: str, where: str) -> str:
 def load_config(file: Path) -> LintConfig:
     """Read and check a configuration file; LintUsageError names what is wrong."""
     try:
-        with open(file, "rb") as f:
-            doc = tomllib.load(f)
-    except OSError as exc:
-        raise _fail(file, f"cannot read configuration: {exc.strerror or exc}") from None
+        doc = tomllib.loads(read_input(file, MAX_TEXT_BYTES).decode("utf-8"))
+    except InputFileError as exc:
+        raise _fail(file, f"cannot read configuration: {exc.reason}") from None
+    except UnicodeDecodeError:
+        raise _fail(file, "invalid TOML: not UTF-8 text") from None
+    except RecursionError:  # tomllib recurses once per level of nesting
+        raise _fail(file, "invalid TOML: nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         raise _fail(file, f"invalid TOML: {exc}") from None
     unknown = sorted(set(doc) - set(_KEYS))

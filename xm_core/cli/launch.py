@@ -71,7 +71,10 @@ def run_makepolicy(call: MakePolicyCall) -> int:
 
     root, policy_dir, policy = call
     try:
-        result = make_policy_under(root, policy, policy_dir)
+        # `--no-wait` is not a plain form: click takes that command line.
+        result = make_policy_under(
+            root, policy, policy_dir, True, lambda: render.compile_waits(policy)
+        )
     except (PolicyError, XmError, OSError) as exc:
         return render.failure(exc)
     except KeyboardInterrupt:

@@ -9,19 +9,29 @@ from xm_core.cli.common import handle_errors, paths_of, root_option
 
 @click.command()
 @click.option("-d", "policy_dir", metavar="DIR", help="Policy root to use instead of the host's.")
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Fail at once when another makepolicy of POLICY is running (default: wait).",
+)
 @click.argument("policy")
 @click.pass_context
 @handle_errors
-def makepolicy(ctx: click.Context, policy_dir: str | None, policy: str) -> None:
+def makepolicy(ctx: click.Context, policy_dir: str | None, no_wait: bool, policy: str) -> None:
     """Compile POLICY (dotted name) into its .map and .bin files.
 
     Silent on success (warnings go to stderr); on failure every finding is
     printed as file:line:col: error CODE: message and nothing is written.
+    Compiles of one policy run one at a time: a second one waits for the
+    first (and says so after a second) unless --no-wait is given.
     """
     from xm_core import render
     from xm_core.host.policy import make_policy_under
 
-    render.warnings(make_policy_under(root_option(ctx), policy, policy_dir).warnings)
+    result = make_policy_under(
+        root_option(ctx), policy, policy_dir, not no_wait, lambda: render.compile_waits(policy)
+    )
+    render.warnings(result.warnings)
 
 
 @click.command()

@@ -8,13 +8,21 @@ one batch: all temporaries first, then a small journal naming them, then
 the renames. A failure puts back what was renamed; a kill between two
 renames leaves the journal, and `finish_pending` (run by everything that
 reads such files) renames the rest forward, so no reader sees a mixed pair.
+
+Writers of one batch of files are serialized by `exclusive_lock` on a lock
+file beside them (flock: the kernel releases it when the holder dies, so a
+killed writer never leaves a stale lock). Under that lock `remove_leftovers`
+deletes the temporaries a killed writer could not clean up.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
-from collections.abc import Iterable, Sequence
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 Chunk = bytes | bytearray | memoryview
@@ -127,23 +135,52 @@ def _write_journal(journal: Path, temps: list[tuple[Path, Path]], olds: list[Pat
     _fsync_dir(journal.parent)
 
 
+_MAX_JOURNAL_BYTES = 64 * 1024
+_TEMP_NAME = re.compile(r"\.(.+)\.[0-9a-f]{12}(\.tmp|\.old)")
+
+
+def _ours(temp: str, target: str | None, suffix: str) -> bool:
+    """`temp` is a temporary of ours (`.<name>.<random><suffix>`), for
+    `target` in the same folder when given."""
+    match = _TEMP_NAME.fullmatch(os.path.basename(temp))
+    if match is None or match.group(2) != suffix:
+        return False
+    if target is None:
+        return True
+    return os.path.dirname(temp) == os.path.dirname(target) and match.group(1) == (
+        os.path.basename(target)
+    )
+
+
+def pending(first: Path) -> bool:
+    """Whether a batch whose first file is `first` awaits `finish_pending`."""
+    return os.path.lexists(_journal_path(first))
+
+
 def finish_pending(first: Path) -> bool:
     """Complete a batch whose first file is `first` if a kill stopped it
     between its renames. Every temporary the journal names was complete and
     fsynced before the journal was written, so renaming the rest forward
     finishes the batch. True when there was one to finish."""
+    from acm.inputfile import InputFileError, read_input
+
     journal = _journal_path(first)
     try:
-        lines = journal.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return False
+        raw = read_input(journal, _MAX_JOURNAL_BYTES)
+    except InputFileError as exc:
+        if exc.missing:
+            return False
+        raise OSError(f"{exc.path}: {exc.reason}") from None
     folders = {journal.parent}
-    for line in lines:
+    for line in raw.decode("utf-8", "replace").splitlines():
         fields = line.split("\t")
-        if fields[0] == "replace" and len(fields) == 3 and os.path.exists(fields[1]):
-            os.replace(fields[1], fields[2])
-            folders.add(Path(fields[2]).parent)
-        elif fields[0] == "drop" and len(fields) == 2:
+        # Only what a batch of ours writes is acted on: a journal planted in a
+        # checkout must not rename or delete anything else.
+        if fields[0] == "replace" and len(fields) == 3 and _ours(fields[1], fields[2], ".tmp"):
+            if os.path.exists(fields[1]):
+                os.replace(fields[1], fields[2])
+                folders.add(Path(fields[2]).parent)
+        elif fields[0] == "drop" and len(fields) == 2 and _ours(fields[1], None, ".old"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(fields[1])
     os.unlink(journal)
@@ -201,3 +238,92 @@ def atomic_write_many(
                     os.unlink(old)
     for folder in {path.parent for _, path in temps}:
         _fsync_dir(folder)
+
+
+class LockBusy(Exception):
+    """`exclusive_lock(..., wait=False)` found the lock held by another process."""
+
+
+# How long a writer waits quietly before it says that it is waiting.
+LOCK_PATIENCE_S = 1.0
+
+
+def _open_lock(lock_path: Path) -> int:
+    # O_NOFOLLOW: a symlink planted at the lock's name is not followed.
+    return os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+
+
+@contextlib.contextmanager
+def exclusive_lock(
+    lock_path: Path,
+    wait: bool = True,
+    on_wait: Callable[[], None] | None = None,
+    patience: float = LOCK_PATIENCE_S,
+) -> Iterator[None]:
+    """Hold an exclusive flock on `lock_path` (created when missing, never
+    removed: removing a lock file lets two holders lock different files).
+    Held by another process: LockBusy when `wait` is False; otherwise wait,
+    calling `on_wait` once after `patience` seconds."""
+    fd = _open_lock(lock_path)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise LockBusy(str(lock_path)) from None
+            deadline = time.monotonic() + patience
+            while True:
+                time.sleep(0.02)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        if on_wait is not None:
+                            on_wait()
+                        fcntl.flock(fd, fcntl.LOCK_EX)
+                        break
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def shared_lock(lock_path: Path) -> Iterator[None]:
+    """A shared flock for readers of files written under `exclusive_lock`;
+    no lock where the lock file can be neither opened nor created (a
+    read-only root, where no writer can run either)."""
+    try:
+        fd = _open_lock(lock_path)
+    except OSError:
+        try:
+            fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            yield
+            return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_leftovers(paths: Sequence[Path]) -> list[Path]:
+    """Delete the temporaries (`.<name>.<random>.tmp`, `.old`, and those of
+    the journal) that a killed writer of `paths` left behind. Call only
+    under the writers' exclusive lock and after `finish_pending`: then no
+    such file belongs to a live writer or an unfinished batch."""
+    removed: list[Path] = []
+    for path in paths:
+        stems = (re.escape(path.name), re.escape(_journal_path(path).name))
+        pattern = re.compile(rf"\.(?:{'|'.join(stems)})\.[0-9a-f]{{12}}\.(?:tmp|old)")
+        try:
+            names = os.listdir(path.parent)
+        except OSError:
+            continue
+        for name in names:
+            if pattern.fullmatch(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path.parent / name)
+                    removed.append(path.parent / name)
+    return removed

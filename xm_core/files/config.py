@@ -15,7 +15,6 @@ the settings Xen takes from a config, and the `access_control` line that
 from __future__ import annotations
 
 import ast
-import errno
 import fcntl
 import os
 import re
@@ -25,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from acm.inputfile import InputFileError, read_input, size_words
 from xm_core.errors import UsageError, XmError
-from xm_core.files.atomic import atomic_write
+from xm_core.files.atomic import atomic_write, remove_leftovers
 from xm_core.files.configlang import ConfigValueError as ConfigValueError
 from xm_core.files.configlang import (
     DeclaredVariable,
@@ -77,6 +77,12 @@ class DomainConfig:
         }
 
 
+def _present(path: Path) -> bool:
+    """There, and not a folder: a FIFO or device is found, so that reading
+    it says what it is (read_config) instead of "not found"."""
+    return path.exists() and not path.is_dir()
+
+
 def find_config(paths: HostPaths, name: str, cwd: str | None = None) -> Path:
     """`/dev/null`, an absolute path, or a relative name looked up in `.`
     then `<root>/etc/xen`. XmError when it is in neither."""
@@ -84,14 +90,14 @@ def find_config(paths: HostPaths, name: str, cwd: str | None = None) -> Path:
         return Path(DEV_NULL)
     candidate = Path(name)
     if candidate.is_absolute():
-        if candidate.is_file():
+        if _present(candidate):
             return candidate
         raise XmError(f"Config file '{name}' not found.")
     here = Path(cwd or os.getcwd()) / name
-    if here.is_file():
+    if _present(here):
         return here
     there = paths.etc_xen / name
-    if there.is_file():
+    if _present(there):
         return there
     raise XmError(f"Config file '{name}' not found.")
 
@@ -108,30 +114,9 @@ def parse_config(
 def read_config_bytes(path: str | Path) -> bytes:
     """The file's bytes, read once: a regular file of at most MAX_CONFIG_BYTES."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise XmError(f"Config file '{path}' cannot be read: {exc.strerror}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise XmError(f"Config file '{path}' is not a regular file")
-        chunks: list[bytes] = []
-        total = 0
-        while total <= MAX_CONFIG_BYTES:
-            try:
-                chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - total)
-            except OSError as exc:
-                if exc.errno == errno.EINTR:
-                    continue
-                raise XmError(f"Config file '{path}' cannot be read: {exc.strerror}") from None
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        if total > MAX_CONFIG_BYTES:
-            raise XmError(f"Config file '{path}' is larger than {MAX_CONFIG_BYTES} bytes")
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+        return read_input(path, MAX_CONFIG_BYTES)
+    except InputFileError as exc:
+        raise XmError(f"Config file '{path}' {exc.reason}") from None
 
 
 def config_text(data: bytes, file: str) -> str:
@@ -207,16 +192,14 @@ def apply_overrides(cfg: DomainConfig, overrides: Sequence[str]) -> DomainConfig
 # ------------------------------------------------------------ the label, read without running
 
 
-def _label_assignments(tree: ast.Module) -> list[ast.stmt]:
-    """Every statement anywhere in the tree that assigns access_control."""
+def _assignments(tree: ast.Module, setting: str) -> list[ast.stmt]:
+    """Every statement anywhere in the tree that assigns `setting`."""
     found: list[ast.stmt] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign | ast.AugAssign | ast.For):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(
-                isinstance(n, ast.Name) and n.id == "access_control"
-                for t in targets
-                for n in ast.walk(t)
+                isinstance(n, ast.Name) and n.id == setting for t in targets for n in ast.walk(t)
             ):
                 found.append(node)
         elif isinstance(node, ast.FunctionDef | ast.Import | ast.ImportFrom):
@@ -225,14 +208,23 @@ def _label_assignments(tree: ast.Module) -> list[ast.stmt]:
                 if isinstance(node, ast.FunctionDef)
                 else [(a.asname or a.name).split(".")[0] for a in node.names]
             )
-            if "access_control" in names:
+            if setting in names:
                 found.append(node)
     return found
+
+
+def _label_assignments(tree: ast.Module) -> list[ast.stmt]:
+    return _assignments(tree, "access_control")
 
 
 def is_labeled(text: str, file: str) -> bool:
     """The config assigns access_control somewhere (checked, not run)."""
     return bool(_label_assignments(parse_source(text, file)))
+
+
+def sets_ssidref(text: str, file: str) -> bool:
+    """The config assigns ssidref somewhere (checked, not run)."""
+    return bool(_assignments(parse_source(text, file), "ssidref"))
 
 
 def declared_label(text: str, file: str) -> tuple[str, str] | None:
@@ -428,8 +420,13 @@ def rewrite_config(path: Path, change: Callable[[bytes], bytes]) -> bytes:
     followed: the file it names is changed and the link stays a link."""
     path = Path(os.path.realpath(path))
     while True:
-        fd = os.open(path, os.O_RDONLY)
+        try:  # non-blocking: a FIFO must not hang the open
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            raise XmError(f"Config file '{path}' cannot be read: {exc.strerror}") from None
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise XmError(f"Config file '{path}' is not a regular file")
             fcntl.flock(fd, fcntl.LOCK_EX)
             # The file we locked may have been replaced meanwhile by another
             # writer's rename: lock the file that is there now instead.
@@ -443,9 +440,13 @@ def rewrite_config(path: Path, change: Callable[[bytes], bytes]) -> bytes:
             if (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
                 continue
             with os.fdopen(os.dup(fd), "rb") as f:
-                data = f.read()
+                data = f.read(MAX_CONFIG_BYTES + 1)
+            if len(data) > MAX_CONFIG_BYTES:
+                limit = size_words(MAX_CONFIG_BYTES)
+                raise XmError(f"Config file '{path}' is larger than the limit of {limit}")
             new = change(data)
             if new != data:
+                remove_leftovers([path])  # of writers killed before; we hold the lock
                 atomic_write(path, new)
             return new
         finally:

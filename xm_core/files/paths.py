@@ -154,13 +154,23 @@ class PolicyFiles(NamedTuple):
     map: str
     bin: str
 
+    @property
+    def lock(self) -> Path:
+        """The lock file of the policy's writers, beside the `.map` and `.bin`."""
+        folder, _, stem = self.map.rpartition("/")
+        return Path(f"{folder}/.{stem[: -len('.map')]}.lock")
+
     def settled(self) -> PolicyFiles:
         """These files, once a compile that a kill interrupted between the
         renames of the `.map` and the `.bin` is finished (xm_core.files.atomic):
-        what reads them never sees a new `.map` beside an old `.bin`."""
-        from xm_core.files.atomic import finish_pending
+        what reads them never sees a new `.map` beside an old `.bin`. The
+        rest of the batch is renamed under the writers' lock, so it never
+        races a live writer."""
+        from xm_core.files.atomic import exclusive_lock, finish_pending, pending
 
-        finish_pending(Path(self.map))
+        if pending(Path(self.map)):
+            with exclusive_lock(self.lock):
+                finish_pending(Path(self.map))
         return self
 
 

@@ -20,8 +20,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from acm.inputfile import MAX_TEXT_BYTES, InputFileError, read_input
 from xm_core.errors import XmError
-from xm_core.files.atomic import atomic_write
+from xm_core.files.atomic import atomic_write, remove_leftovers
 
 ResourceLabels = dict[str, tuple[str, str]]  # canonical resource -> (policy, label)
 
@@ -121,8 +122,10 @@ def render_resource_labels(labels: ResourceLabels) -> bytes:
 
 def read_resource_labels(path: Path, missing_ok: bool = True) -> ResourceLabels:
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+        raw = read_input(path, MAX_TEXT_BYTES)
+    except InputFileError as exc:
+        if not exc.missing:
+            raise XmError(f"Resource label file '{path}' {exc.reason}; left as it is") from None
         if missing_ok:
             return {}
         raise XmError("Resource label file not found") from None
@@ -153,6 +156,7 @@ def locked_resource_labels(path: Path, missing_ok: bool = True) -> Iterator[Reso
         before = dict(labels)
         yield labels
         if labels != before:
+            remove_leftovers([path])  # of writers killed before; we hold their lock
             atomic_write(path, render_resource_labels(labels))
     finally:
         os.close(fd)

@@ -235,6 +235,8 @@ def _decode(raw: bytes) -> SavedDomain:
         doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise _Foreign(f"not JSON: {exc.msg} at line {exc.lineno}") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise _Foreign("a number in it is too long") from None
     except RecursionError:
         raise _Foreign("nested too deeply") from None
     if not isinstance(doc, dict) or doc.get("format") != SAVE_FORMAT:
@@ -278,13 +280,16 @@ def _decode(raw: bytes) -> SavedDomain:
 
 
 def read_save_file(path: Path) -> SavedDomain:
+    from acm.inputfile import InputFileError, read_input
+
     try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_SAVE_BYTES + 1)
-    except FileNotFoundError:
-        raise XmError(f"Save file '{path}' not found.") from None
-    except OSError as exc:
-        raise XmError(f"Save file '{path}' cannot be read: {exc.strerror}") from None
-    if len(raw) > MAX_SAVE_BYTES:
-        raise XmError(f"Save file '{path}' is not an xm-acm save file (larger than 16 MiB)")
+        raw = read_input(path, MAX_SAVE_BYTES)
+    except InputFileError as exc:
+        if exc.missing:
+            raise XmError(f"Save file '{path}' not found.") from None
+        if "larger" in exc.reason:
+            raise XmError(
+                f"Save file '{path}' is not an xm-acm save file (larger than 16 MiB)"
+            ) from None
+        raise XmError(f"Save file '{path}' {exc.reason}") from None
     return decode_save(raw, str(path))

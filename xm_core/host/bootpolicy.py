@@ -16,6 +16,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from acm.inputfile import MAX_COMPILED_BYTES, MAX_TEXT_BYTES, InputFileError, read_input
 from xm_core.errors import XmError
 from xm_core.files.atomic import atomic_write, atomic_write_many
 from xm_core.files.grub import MenuEdit, edit_menu, module_folder, unified_diff
@@ -94,8 +95,10 @@ def read_policy_binary(paths: HostPaths, policy: str) -> bytes:
                 "Please use makepolicy to create binary file."
             )
         raise XmError(f"Unknown policy '{policy}'")
-    with open(files.bin, "rb") as f:
-        data = f.read()
+    try:
+        data = read_input(files.bin, MAX_COMPILED_BYTES)
+    except InputFileError as exc:
+        raise XmError(f"Binary policy file '{files.bin}' {exc.reason}") from None
     decode_binary(data, files.bin)  # a damaged .bin never reaches the boot loader
     return data
 
@@ -123,7 +126,10 @@ def cfg_boot_policy(
     of the boot menu. XmError/PolicyError before anything is changed."""
     binary = read_policy_binary(paths, policy)
     boot_file = find_boot_file(paths)
-    original = boot_file.read_bytes()
+    try:
+        original = read_input(boot_file, MAX_TEXT_BYTES)
+    except InputFileError as exc:
+        raise XmError(f"Boot menu '{boot_file}' {exc.reason}; left as it is") from None
     edit = edit_menu(original, policy, title)
     # /boot may be a symlink (to a mounted boot partition): read it inside the root.
     bin_file = resolve_in_root(paths.root, paths.boot) / f"{policy}.bin"

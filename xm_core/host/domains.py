@@ -160,7 +160,7 @@ def domain_spec(cfg: DomainConfig, need_name: bool = True) -> DomainSpec:
                 raise XmError(f"{cfg.path}: MAC address {dev.params['mac']} is given twice")
             seen.add(("mac", dev.params["mac"]))
     return DomainSpec(
-        name, memory, maxmem, vcpus, access, ssidref, devices, _jsonable(cfg.values), cfg.path
+        name, memory, maxmem, vcpus, access, ssidref, devices, _jsonable(cfg), cfg.path
     )
 
 
@@ -171,10 +171,13 @@ def _placed(exc: XmError, where: str) -> XmError:
     return kind(f"{where}: {exc.message}")
 
 
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+def _jsonable(cfg: DomainConfig) -> dict[str, Any]:
     """The config values as JSON can hold them (tuples become lists, other
     literals their repr), for the domain record."""
-    doc: dict[str, Any] = json.loads(json.dumps(values, default=repr))
+    try:
+        doc: dict[str, Any] = json.loads(json.dumps(cfg.values, default=repr))
+    except (ValueError, RecursionError):  # a 5,000-digit integer, a deep nest
+        raise XmError(f"{cfg.path}: a value is too long or nested too deeply") from None
     return doc
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from acm.errors import PolicyError
+from acm.inputfile import MAX_COMPILED_BYTES, InputFileError, read_input
 from acm.model import PolicyMap
 from xm_core.errors import UsageError, XmError
 from xm_core.files.paths import HostPaths
@@ -118,8 +119,10 @@ def policy_map(paths: HostPaths, policy: str) -> PolicyMap:
     files = paths.policy_files(policy).settled()  # a bad name: ACM005, before any I/O
     source = files.map
     try:
-        raw = Path(files.map).read_bytes()
-    except FileNotFoundError:
+        raw = read_input(files.map, MAX_COMPILED_BYTES)
+    except InputFileError as exc:
+        if not exc.missing:
+            raise XmError(f"Mapping file '{files.map}' {exc.reason}") from None
         loaded = _loaded_map(paths, policy)
         if loaded is None:
             if Path(files.xml).is_file():
@@ -206,14 +209,16 @@ def _config_path(paths: HostPaths, config: str) -> Path:
 def add_domain_label(paths: HostPaths, label: str, config: str, policy: str | None) -> Path:
     """Append `access_control = ['policy=<P>,label=<L>']` to the config;
     every other byte stays. Refused for a config outside the config
-    language's subset, an unknown label, or a config already labeled. The
-    config is checked, not run: one that needs `vmid=...` can be labeled."""
+    language's subset, an unknown label, a config already labeled, or one
+    that sets `ssidref` (which `create` refuses beside a label). The config
+    is checked, not run: one that needs `vmid=...` can be labeled."""
     from xm_core.files.config import (
         append_access_control,
         config_text,
         declared_label,
         is_labeled,
         rewrite_config,
+        sets_ssidref,
     )
 
     name = policy_or_active(
@@ -222,10 +227,16 @@ def add_domain_label(paths: HostPaths, label: str, config: str, policy: str | No
     path = _config_path(paths, config)
 
     def change(data: bytes) -> bytes:
-        labeled = is_labeled(config_text(data, str(path)), str(path))  # refuses the unsafe
+        text = config_text(data, str(path))
+        labeled = is_labeled(text, str(path))  # refuses the unsafe
         check_label(paths, name, label, "dom")
         if labeled:
             raise XmError(f"Config file '{config}' is already labeled.")
+        if sets_ssidref(text, str(path)):  # create refuses a config with both
+            raise XmError(
+                f"Config file '{config}' sets ssidref; a label would conflict with it. "
+                "Remove the ssidref line first."
+            )
         new = append_access_control(data, name, label)
         # The appended line must read back as exactly this label.
         if declared_label(config_text(new, str(path)), str(path)) != (name, label):

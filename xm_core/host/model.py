@@ -14,10 +14,11 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from acm.inputfile import MAX_COMPILED_BYTES, InputFileError, read_input
 from xm_core.errors import AcmError, XmError
+from xm_core.files.atomic import shared_lock
 from xm_core.files.paths import HostPaths
 from xm_core.host.console import denied_text
 from xm_core.host.store import (
@@ -378,24 +379,24 @@ class PolicyLoadRefused(AcmError):
         self.result = result
 
 
+def _read_output(file: str, what: str, name: str) -> bytes:
+    try:
+        return read_input(file, MAX_COMPILED_BYTES)
+    except InputFileError as exc:
+        if not exc.missing:
+            raise XmError(f"{what} '{file}' {exc.reason}") from None
+        raise XmError(f"{what} '{file}' not found. Run 'xm makepolicy {name}' first.") from None
+
+
 def _read_compiled(paths: HostPaths, name: str) -> tuple[bytes, BinaryPolicy, bytes, PolicyMap]:
     from acm.binfmt import decode_binary
     from acm.mapfile import parse_map
 
     files = paths.policy_files(name).settled()  # checks the dotted name first
-    try:
-        raw = Path(files.bin).read_bytes()
-    except FileNotFoundError:
-        raise XmError(
-            f"Binary policy file '{files.bin}' not found. Run 'xm makepolicy {name}' first."
-        ) from None
+    with shared_lock(files.lock):  # no makepolicy renames between the two reads
+        raw = _read_output(files.bin, "Binary policy file", name)
+        map_raw = _read_output(files.map, "Policy map file", name)
     binary = decode_binary(raw, files.bin)  # PolicyError BIN001 when damaged
-    try:
-        map_raw = Path(files.map).read_bytes()
-    except FileNotFoundError:
-        raise XmError(
-            f"Policy map file '{files.map}' not found. Run 'xm makepolicy {name}' first."
-        ) from None
     pmap = parse_map(map_raw, files.map)
     _check_map_matches(binary, pmap, files.map)
     return raw, binary, map_raw, pmap

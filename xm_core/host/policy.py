@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import NamedTuple
 
 from acm.errors import Diagnostics, PolicyError
-from xm_core.files.atomic import atomic_write_many
+from xm_core.errors import XmError
+from xm_core.files.atomic import (
+    LockBusy,
+    atomic_write_many,
+    exclusive_lock,
+    finish_pending,
+    remove_leftovers,
+)
 from xm_core.files.paths import HostPaths, PolicyFiles
 
 
@@ -26,26 +37,71 @@ def check_policy_dir(policy_dir: str | None) -> None:
         )
 
 
-def make_policy(paths: HostPaths, name: str, policy_dir: str | None = None) -> MakePolicyResult:
+def make_policy(
+    paths: HostPaths,
+    name: str,
+    policy_dir: str | None = None,
+    wait: bool = True,
+    on_wait: Callable[[], None] | None = None,
+) -> MakePolicyResult:
     """Compile `name` from the policy root (or `policy_dir`) into its `.map`
     and `.bin`. Every finding is collected; on any error (PolicyError) no
-    output file is touched. The name is checked before anything is opened."""
+    output file is touched. The name is checked before anything is opened.
+
+    Compiles of one policy are serialized by the policy's lock file: a
+    second one waits (`on_wait` is called once it has waited a second) or,
+    with `wait=False`, fails at once. Under the lock an unfinished batch of
+    a killed writer is finished and its temporaries are removed, so the
+    `.map` and `.bin` always come from one compile."""
     check_policy_dir(policy_dir)
     files = paths.policy_files(name, policy_dir)  # raises ACM005 on a bad name
+    lock: AbstractContextManager[None] = contextlib.nullcontext()
+    # No folder (the compile reports the missing policy file) or a folder
+    # this user cannot write (where no other writer can run either): no lock.
+    if os.access(files.lock.parent, os.W_OK):
+        lock = exclusive_lock(files.lock, wait, on_wait)
+    try:
+        with lock:
+            return _make_locked(files)
+    except LockBusy:
+        raise XmError(
+            f"Policy '{name}' is being compiled by another process; nothing was "
+            "changed (run again, or leave out --no-wait to wait for it)"
+        ) from None
+    except OSError as exc:  # the lock file itself (a symlink planted there is not followed)
+        raise XmError(
+            f"Cannot lock '{files.lock}' for makepolicy: {exc.strerror or exc}; nothing was changed"
+        ) from None
+
+
+def _make_locked(files: PolicyFiles) -> MakePolicyResult:
     from acm.binfmt import binary_chunks
     from acm.compiler import compile_file
     from acm.mapfile import render_map
 
+    outputs = [Path(files.map), Path(files.bin)]
     compiled, findings = compile_file(files.xml)
     map_bytes = render_map(compiled.map._replace(policy_file=files.xml, binary_file=files.bin))
-    # The `.bin` matrices are made chunk by chunk while they are written.
-    atomic_write_many(
-        [(Path(files.map), map_bytes), (Path(files.bin), binary_chunks(compiled.binary))]
-    )
+    try:
+        finish_pending(outputs[0])
+        remove_leftovers(outputs)
+        # The `.bin` matrices are made chunk by chunk while they are written.
+        atomic_write_many([(outputs[0], map_bytes), (outputs[1], binary_chunks(compiled.binary))])
+    except OSError as exc:  # name the user's files, not the temporaries
+        raise XmError(
+            f"Cannot write '{files.map}' and '{files.bin}': {exc.strerror or exc}; "
+            "both were left as they were"
+        ) from None
     return MakePolicyResult(files, findings)
 
 
-def make_policy_under(root: str | None, name: str, policy_dir: str | None) -> MakePolicyResult:
+def make_policy_under(
+    root: str | None,
+    name: str,
+    policy_dir: str | None,
+    wait: bool = True,
+    on_wait: Callable[[], None] | None = None,
+) -> MakePolicyResult:
     """`xm makepolicy`: compile `name` into the policy tree of the host root
     chosen by `root` (the --root option, None when absent)."""
     from acm.names import check_policy_name
@@ -56,5 +112,5 @@ def make_policy_under(root: str | None, name: str, policy_dir: str | None) -> Ma
     check_policy_name(name)
     check_policy_dir(policy_dir)
     if policy_dir is not None:  # the host root is not used: leave it as it is
-        return make_policy(HostPaths(resolve_root(root)[0]), name, policy_dir)
-    return make_policy(host_paths(root), name, policy_dir)
+        return make_policy(HostPaths(resolve_root(root)[0]), name, policy_dir, wait, on_wait)
+    return make_policy(host_paths(root), name, policy_dir, wait, on_wait)

@@ -24,7 +24,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sqlite3
+import stat
 import time
 import uuid as uuidlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -363,6 +365,107 @@ def _corrupt(path: Path, exc: Exception) -> StoreError:
     return StoreError(f"Host state '{path}' is unreadable ({exc}); it was left as it is")
 
 
+def _not_ours(path: Path) -> StoreError:
+    return StoreError(
+        f"Host state '{path}' is not an xm-acm database; it was left as it is. "
+        "Restore it from a backup, or move it away to start a new host."
+    )
+
+
+_SQLITE_HEADER = b"SQLite format 3\0"
+
+
+def _check_header(path: Path) -> None:
+    """An existing file that cannot be our database is reported before SQLite
+    sees it: an empty file would otherwise open as a new, empty database."""
+    try:  # non-blocking, then fstat: a FIFO in its place must not hang xm
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise StoreError(f"Host state '{path}' cannot be read: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise StoreError(f"Host state '{path}' is not a regular file; left as it is")
+        head = os.read(fd, len(_SQLITE_HEADER))
+    finally:
+        os.close(fd)
+    if not head:
+        raise StoreError(
+            f"Host state '{path}' is empty (0 bytes): the host's domains and counters are "
+            "gone. It was left as it is; restore it from a backup, or remove it to start "
+            "a new host."
+        )
+    if head != _SQLITE_HEADER:
+        raise StoreError(f"Host state '{path}' is unreadable (not a database); left as it is")
+
+
+def _remove_dead_creations(path: Path) -> None:
+    """Remove the half-made databases of creators that were killed (their
+    process id, in the name, is gone)."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[0-9a-f]{{8}}\.new(?:-wal|-shm)?")
+    with contextlib.suppress(OSError):
+        for name in os.listdir(path.parent):
+            match = pattern.fullmatch(name)
+            if match is None:
+                continue
+            try:
+                os.kill(int(match.group(1)), 0)
+            except ProcessLookupError:
+                with contextlib.suppress(OSError):
+                    os.unlink(path.parent / name)
+            except OSError:
+                pass  # alive, someone else's
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    """Give the new database its name unless another creator was first."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another process created it first: use theirs
+    except OSError:
+        # A file system without hard links: a rename, when nobody was first
+        # (a creator racing in this gap would be replaced, with no domains lost).
+        if not os.path.lexists(path):
+            os.rename(tmp, path)
+
+
+def _create(path: Path) -> None:
+    """A new host state, made whole under a temporary name and then linked
+    into place: nobody ever sees a half-made database under `path`, so an
+    existing empty file is damage, not a database being born. When another
+    process links its new database first, that one is used."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"Host state '{path}' does not exist and cannot be created ({exc.strerror})"
+        ) from None
+    _remove_dead_creations(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.new")
+    try:
+        conn = sqlite3.connect(str(tmp), isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for version, migrate in enumerate(_MIGRATIONS, start=1):
+                migrate(conn)
+                conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+            conn.execute("PRAGMA journal_mode = WAL")
+        finally:
+            conn.close()  # the last close checkpoints and removes the -wal
+        _link_new(tmp, path)
+    except sqlite3.Error as exc:
+        raise StoreError(f"Host state '{path}' cannot be created ({exc})") from None
+    except OSError as exc:
+        raise StoreError(
+            f"Host state '{path}' does not exist and cannot be created ({exc.strerror})"
+        ) from None
+    finally:
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
 def _failed(path: Path, exc: sqlite3.Error) -> StoreError:
     """A database error no method turned into a message: the state does not
     hold what this program wrote (or a bug); the change was rolled back."""
@@ -422,26 +525,52 @@ class Store:
         self.conn = conn
         self.path = path
         self._in_txn = False
+        self.read_only = False
 
     # ---------------------------------------------------------- lifecycle
 
     @classmethod
     def open(cls, path: Path, busy_timeout: float = BUSY_TIMEOUT_S) -> Store:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Open the host state at `path`, creating it only where no file of
+        that name exists. A file that is there but empty or not a database of
+        ours is an error, never replaced. Where it cannot be written (a
+        read-only root) it is opened read-only: reads work, writes are refused
+        with a message (`Store.write`)."""
+        if not os.path.lexists(path):
+            _create(path)
+        _check_header(path)
+        writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
         try:
+            if writable:
+                target, uri = str(path), False
+            else:
+                # WAL readers need the -shm file; where the folder is read-only
+                # too it cannot be made, and `immutable` reads without it.
+                immutable = "" if os.access(path.parent, os.W_OK) else "&immutable=1"
+                target, uri = f"{path.absolute().as_uri()}?mode=ro{immutable}", True
             conn = sqlite3.connect(
-                str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
+                target,
+                timeout=busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=uri,
             )
         except sqlite3.Error as exc:
             raise _corrupt(path, exc) from None
         conn.row_factory = sqlite3.Row
         store = cls(conn, path)
+        store.read_only = not writable
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreError(f"Host state '{path}': cannot switch to WAL mode ({mode})")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            # Ours are made whole before they get their name (_create); checked
+            # before WAL mode rewrites the header of a file that is not ours.
+            if store.schema_version() == 0:
+                raise _not_ours(path)
+            if writable:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreError(f"Host state '{path}': cannot switch to WAL mode ({mode})")
+                conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             store._upgrade()
         except sqlite3.DatabaseError as exc:
@@ -476,21 +605,11 @@ class Store:
             )
         with self.write():
             version = self.schema_version()  # another process may have migrated meanwhile
-            if version == 0 and self._has_foreign_tables():
-                raise StoreError(
-                    f"Host state '{self.path}' is not an xm-acm database; it was left as it is"
-                )
             while version < SCHEMA_VERSION:
                 _MIGRATIONS[version](self.conn)
                 version += 1
                 self.conn.execute(f"PRAGMA user_version = {version}")
         self._check_tables()
-
-    def _has_foreign_tables(self) -> bool:
-        row = self.conn.execute(
-            "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
-        ).fetchone()
-        return bool(row[0])
 
     def _check_tables(self) -> None:
         names = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
@@ -513,6 +632,11 @@ class Store:
         if self._in_txn:
             yield self
             return
+        if self.read_only:
+            raise StoreError(
+                f"Host state '{self.path}' is read-only here (a read-only root?); this "
+                "command needs to change it. Nothing was changed."
+            )
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:

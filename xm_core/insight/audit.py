@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from acm.inputfile import InputFileError, read_input
 from acm.ssidref import label_to_ssidref
 from xm_core.errors import XmError
 from xm_core.files.paths import HostPaths
@@ -356,12 +357,10 @@ def _configs(paths: HostPaths, policy: LoadedPolicy | None, report: AuditReport)
     for path in files:
         obj = f"config {path}"
         try:
-            if path.stat().st_size > MAX_CONFIG_BYTES:
-                report.add("AUD020", obj, f"larger than {MAX_CONFIG_BYTES} bytes; not read")
-                continue
-            access = declared_label(config_text(path.read_bytes(), str(path)), str(path))
-        except OSError as exc:
-            report.add("AUD020", obj, f"cannot be read ({exc.strerror})")
+            data = read_input(path, MAX_CONFIG_BYTES)
+            access = declared_label(config_text(data, str(path)), str(path))
+        except InputFileError as exc:
+            report.add("AUD020", obj, f"{exc.reason}; not read")
             continue
         except XmError as exc:
             report.add("AUD020", obj, _without_path(exc.message, str(path)))

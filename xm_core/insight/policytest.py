@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-from acm.errors import PolicyError
+from acm.errors import PolicyError, xml_text
+from acm.inputfile import MAX_TEXT_BYTES, InputFileError, read_input
 from xm_core.errors import UsageError, XmError
 from xm_core.files.paths import HostPaths
 
@@ -142,9 +143,9 @@ def load_test_files(paths: HostPaths, files: Sequence[str]) -> list[TestFile]:
 
 def _load(paths: HostPaths, path: Path, problems: _Problems) -> TestFile | None:
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        problems.add(f"cannot read the test file ({exc.strerror})")
+        raw = read_input(path, MAX_TEXT_BYTES)
+    except InputFileError as exc:
+        problems.add(f"cannot read the test file ({exc.reason})")
         return None
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
@@ -153,6 +154,9 @@ def _load(paths: HostPaths, path: Path, problems: _Problems) -> TestFile | None:
         return None
     except tomllib.TOMLDecodeError as exc:
         problems.add(f"invalid TOML: {exc}")
+        return None
+    except RecursionError:  # tomllib recurses once per level of nesting
+        problems.add("invalid TOML: nested too deeply")
         return None
     for key in doc:
         if key not in TOP_KEYS:
@@ -498,6 +502,11 @@ class TestRun:
                     failure.text = c.failure
                 if c.message:
                     ElementTree.SubElement(case, "system-out").text = c.message
+        for el in suites.iter():  # names and messages come from the user's files
+            if el.text:
+                el.text = xml_text(el.text)
+            for key, value in el.attrib.items():
+                el.set(key, xml_text(value))
         ElementTree.indent(suites)
         body: bytes = ElementTree.tostring(suites, encoding="utf-8", xml_declaration=True)
         return body + b"\n"

@@ -7,17 +7,26 @@ what they share: error lines and JSON emission.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from acm.errors import Diagnostics, PolicyError
+from acm.errors import Diagnostic, Diagnostics, PolicyError, escape_controls
 from xm_core.errors import XmError
 
 
+def printable(text: str) -> str:
+    """One value on one line: every control character escaped (a label read
+    from a config may hold a line break or a terminal escape)."""
+    return escape_controls(text)
+
+
 def out(text: str = "") -> None:
+    text = escape_controls(text, keep="\n\t")  # what callers did not escape already
     sys.stdout.write(text + "\n" if not text.endswith("\n") else text)
 
 
 def err(text: str) -> None:
+    text = escape_controls(text, keep="\n\t")
     sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
 
@@ -35,6 +44,25 @@ def xm_error(exc: XmError, quoted: bool = True) -> None:
         err(line)
 
 
+# Text output shows at most this many findings of one file, then "and N more"
+# (all are still found, and all are in --json / SARIF).
+MAX_FINDINGS_PER_FILE = 100
+
+
+def capped(items: Iterable[Diagnostic], line: Callable[[Diagnostic], str]) -> Iterator[str]:
+    """`line(d)` of each finding, at most MAX_FINDINGS_PER_FILE of one file;
+    then for each such file a line saying how many more there were."""
+    counts: dict[str, int] = {}
+    for d in items:
+        count = counts[d.location.file] = counts.get(d.location.file, 0) + 1
+        if count <= MAX_FINDINGS_PER_FILE:
+            yield line(d)
+    for file, count in counts.items():
+        if count > MAX_FINDINGS_PER_FILE:
+            more = count - MAX_FINDINGS_PER_FILE
+            yield f"{escape_controls(file) or '<input>'}: ... and {more} more findings"
+
+
 def policy_error(exc: PolicyError) -> None:
     """Every finding of a failed stage, one a line: `file:line:col: error CODE: message`.
     A failure that has no place in a file prints like any `xm` error."""
@@ -44,8 +72,8 @@ def policy_error(exc: PolicyError) -> None:
             if d.is_error:
                 err(f"Error: {d.message!r}")
         return
-    for d in items:
-        err(d.format())
+    for text in capped(items, Diagnostic.format):
+        err(text)
 
 
 def failure(exc: PolicyError | XmError | OSError, acm_command: bool = True) -> int:
@@ -66,8 +94,13 @@ def failure(exc: PolicyError | XmError | OSError, acm_command: bool = True) -> i
 
 def warnings(found: Diagnostics) -> None:
     """Warnings of a successful stage go to stderr; stdout stays silent."""
-    for d in found:
-        err(d.format())
+    for text in capped(found, Diagnostic.format):
+        err(text)
+
+
+def compile_waits(policy: str) -> None:
+    """Said once a makepolicy has waited a second for another one's lock."""
+    err(f"Waiting for another makepolicy of '{policy}' to finish...")
 
 
 def quiet_on_closed_pipe() -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from xm_core.render import emit_json, out
+from xm_core.render import emit_json, out, printable
 
 # ------------------------------------------------------------------ S-expressions
 
@@ -115,13 +115,13 @@ def domain_list(result: Any, mode: str, as_json: bool) -> None:
         for listed in result.domains:
             r = listed.record
             d = {
-                "name": r.name,
+                "name": printable(r.name),
                 "domid": str(r.domid),
                 "mem": r.memory,
                 "vcpus": r.vcpus,
                 "state": state_string(r),
                 "cpu_time": r.cpu_time,
-                "seclabel": listed.label,
+                "seclabel": printable(listed.label),
             }
             line = (
                 "%(name)-32s %(domid)3s %(mem)5d %(vcpus)5d %(state)10s "
@@ -136,7 +136,7 @@ def domain_list(result: Any, mode: str, as_json: bool) -> None:
     for listed in result.domains:
         r = listed.record
         d = {
-            "name": r.name,
+            "name": printable(r.name),
             "domid": str(r.domid),
             "mem": r.memory,
             "vcpus": r.vcpus,

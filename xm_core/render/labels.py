@@ -10,7 +10,7 @@ JSON documents (stable keys):
 from __future__ import annotations
 
 from xm_core.host.labels import LabelList, LabelOf, ResourceList
-from xm_core.render import emit_json, out
+from xm_core.render import emit_json, out, printable
 
 
 def label_list(result: LabelList, as_json: bool = False) -> None:
@@ -18,14 +18,14 @@ def label_list(result: LabelList, as_json: bool = False) -> None:
         emit_json(result.as_dict())
         return
     for name in result.labels:
-        out(name)
+        out(printable(name))
 
 
 def label_of(result: LabelOf, as_json: bool = False) -> None:
     if as_json:
         emit_json(result.as_dict())
         return
-    out(f"policy={result.policy},label={result.label}")
+    out(f"policy={printable(result.policy)},label={printable(result.label)}")
 
 
 def resource_list(result: ResourceList, as_json: bool = False) -> None:
@@ -33,6 +33,6 @@ def resource_list(result: ResourceList, as_json: bool = False) -> None:
         emit_json(result.as_dict())
         return
     for r in result.resources:
-        out(r.resource)
-        out(f"    policy: {r.policy}")
-        out(f"    label:  {r.label}")
+        out(printable(r.resource))
+        out(f"    policy: {printable(r.policy)}")
+        out(f"    label:  {printable(r.label)}")

@@ -8,9 +8,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from acm.errors import Diagnostic, Severity
+from acm.errors import Diagnostic, Severity, escape_controls, xml_text
 from acm.lint import RULES, LintReport
-from xm_core.render import emit_json, err, out
+from xm_core.render import capped, emit_json, err, out
 
 FORMATS = ("text", "json", "sarif", "github")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -20,7 +20,7 @@ _GITHUB_COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severit
 
 def one_line(text: str) -> str:
     """A message on one line: names may hold line breaks (ACM016)."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    return escape_controls(text)
 
 
 def text_line(d: Diagnostic) -> str:
@@ -102,7 +102,7 @@ def sarif_doc(report: LintReport) -> dict[str, Any]:
         result: dict[str, Any] = {
             "ruleId": d.code,
             "level": _SARIF_LEVEL[d.severity],
-            "message": {"text": d.message},
+            "message": {"text": xml_text(d.message)},
             "locations": [{"physicalLocation": physical}],
         }
         if d.code in RULES:
@@ -156,5 +156,5 @@ def lint_report(report: LintReport, fmt: str, fail_level: Severity) -> None:
         return
     line = github_line if fmt == "github" else text_line
     if report.findings:
-        out("\n".join(line(d) for d in report.findings))
+        out("\n".join(capped(report.findings, line)))
     err(summary_line(report, fail_level))

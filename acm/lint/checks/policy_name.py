@@ -78,10 +78,8 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
     where = ctx.src.at(named)
     try:
         check_policy_name(named.text)
-    except PolicyError as exc:
-        yield ctx.finding("ACM018", f"{exc.message}; the file's place asks for a name "
-                          f"{_asks(place)}", where)  # fmt: skip
-        return
+    except PolicyError:
+        return  # not a dotted name at all: the compiler's error ACM016
     if place.root is not None:
         if named.text != place.expected:
             yield ctx.finding(

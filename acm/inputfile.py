@@ -1,0 +1,95 @@
+"""Reading an input file with bounded work: opened once, checked to be a
+regular file, read up to a size limit.
+
+Every file the tools read (policies, `.bin`/`.map`, domain configs, the
+resource label file, boot menus, test files, lint configs) comes through
+`read_input`. A symbolic link is followed and then the file it names is
+checked, so a `*-security_policy.xml` link to `/dev/zero` or a FIFO is
+refused instead of read forever or waited on. The open is non-blocking (a
+FIFO without a writer would block an ordinary open) and the check uses
+`fstat` of the descriptor that is then read, so no other file can be put
+in its place between the check and the read.
+
+The limits are documented in docs/limits.md.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+MIB = 1024 * 1024
+
+# Policies and what is compiled from them: generated policies of tens of
+# thousands of labels are legitimate (a 65,535-type policy is ~3 MB of XML),
+# a `.bin` can reach hundreds of MB in theory; 256 MiB leaves room for both.
+MAX_POLICY_BYTES = 256 * MIB
+MAX_COMPILED_BYTES = 256 * MIB
+# Hand-written text: domain configs, the resource label file, boot menus,
+# policy tests, lint configurations.
+MAX_TEXT_BYTES = 16 * MIB
+
+
+class InputFileError(Exception):
+    """A file that cannot be read as input; `reason` says why, in words
+    that fit after the file's name ("is not a regular file (a FIFO)")."""
+
+    def __init__(self, path: str, reason: str, missing: bool = False) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+        self.missing = missing
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _kind(mode: int) -> str:
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+def size_words(limit: int) -> str:
+    return f"{limit // MIB} MiB" if limit % MIB == 0 else f"{limit} bytes"
+
+
+def read_input(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of the regular file at `path` (symlinks followed), at most
+    `limit` of them; InputFileError otherwise (missing, unreadable, not a
+    regular file, larger than the limit)."""
+    name = os.fspath(path)
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise InputFileError(name, "does not exist", missing=True) from None
+    except OSError as exc:
+        raise InputFileError(name, f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputFileError(name, f"is not a regular file ({_kind(st.st_mode)})")
+        if st.st_size > limit:
+            raise InputFileError(name, f"is larger than the limit of {size_words(limit)}")
+        chunks: list[bytes] = []
+        total = 0
+        while True:  # the file may grow after fstat: read one byte past the limit
+            chunk = os.read(fd, min(limit + 1 - total, 4 * MIB) or 1)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise InputFileError(name, f"is larger than the limit of {size_words(limit)}")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise InputFileError(name, f"cannot be read ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
