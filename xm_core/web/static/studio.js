@@ -41,6 +41,7 @@ function drawGraph(container, data, kind, info) {
     elements.push({ data: { id: "e" + i, source: String(e.source), target: String(e.target), types: (e.types || e.shared || e.reasons || []) } });
   });
   if (cyGraph) cyGraph.destroy();
+  delete container.dataset.nodes;
   cyGraph = cytoscape({
     container, elements, wheelSensitivity: 0.3,
     layout: { name: elements.length > 400 ? "grid" : "cose", animate: false },
@@ -68,6 +69,7 @@ function drawGraph(container, data, kind, info) {
     }
   });
   window.studioGraph = cyGraph;
+  container.dataset.nodes = String(cyGraph.nodes().length);
   return cyGraph;
 }
 
