@@ -169,7 +169,8 @@ def _ensure(parent: etree._Element, tag: str, before: tuple[str, ...] = ()) -> e
 
             el = etree.Element(tag)
             el.text = None
-            el.tail = anchor.getprevious().tail if anchor.getprevious() is not None else "\n  "
+            previous = anchor.getprevious()
+            el.tail = previous.tail if previous is not None else "\n  "
             anchor.addprevious(el)
             return el
     return _el(parent, tag)
@@ -471,13 +472,12 @@ EDITS = {
 
 
 def _line(el: etree._Element) -> int:
-    return el.sourceline or 0
+    line = el.sourceline
+    return line if isinstance(line, int) else 0
 
 
 def _group_view(groups: Iterator[etree._Element]) -> list[dict[str, Any]]:
-    return [
-        {"line": _line(g), "types": [_text(t) for t in g.iterchildren(T_TYPE)]} for g in groups
-    ]
+    return [{"line": _line(g), "types": [_text(t) for t in g.iterchildren(T_TYPE)]} for g in groups]
 
 
 def outline(data: bytes, file: str = "<policy>") -> dict[str, Any]:
@@ -488,7 +488,10 @@ def outline(data: bytes, file: str = "<policy>") -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if header is not None:
         for child in header.iterchildren("{*}*"):
-            fields[str(child.tag).rsplit("}", 1)[-1]] = {"value": _text(child), "line": _line(child)}
+            fields[str(child.tag).rsplit("}", 1)[-1]] = {
+                "value": _text(child),
+                "line": _line(child),
+            }
     parts: dict[str, Any] = {}
     for part, (part_tag, list_tag) in PARTS.items():
         el = root.find(part_tag)

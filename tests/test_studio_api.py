@@ -23,8 +23,12 @@ class Studio:
         self.client = TestClient(create_app(self.config))
 
     def headers(self, **extra: str) -> dict[str, str]:
-        return {"x-studio-token": self.config.token, "x-csrf-token": self.config.csrf,
-                "origin": ORIGIN, **extra}
+        return {
+            "x-studio-token": self.config.token,
+            "x-csrf-token": self.config.csrf,
+            "origin": ORIGIN,
+            **extra,
+        }
 
     def post(self, path: str, doc: Any = None, **kw: Any) -> Any:
         return self.client.post(f"/api/{path}", json=doc or {}, headers=self.headers(), **kw)
@@ -57,15 +61,22 @@ def test_open_lists_and_checks_the_example(studio: Studio) -> None:
 
 def test_a_mistake_is_a_finding_at_its_element_and_the_fix_removes_it(studio: Studio) -> None:
     doc = example(studio)
-    op = {"op": "set_label_types", "kind": "VM", "name": "dom_Fun", "part": "CHWALL",
-          "types": ["cw_Nowhere"]}
+    op = {
+        "op": "set_label_types",
+        "kind": "VM",
+        "name": "dom_Fun",
+        "part": "CHWALL",
+        "types": ["cw_Nowhere"],
+    }
     bad = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "op": op})
     errors = [f for f in bad["findings"] if f["severity"] == "error"]
     assert errors and all("cw_Nowhere" in f["message"] for f in errors)
     fun = next(lbl for lbl in bad["outline"]["labels"] if lbl["name"] == "dom_Fun")
     assert all(fun["line"] <= f["line"] <= fun["last_line"] for f in errors)
-    fixed = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": bad["xml"],
-                               "op": {**op, "types": ["cw_Distrusted"]}})
+    fixed = studio.ok(
+        "edit",
+        {"name": EXAMPLE_POLICY, "xml": bad["xml"], "op": {**op, "types": ["cw_Distrusted"]}},
+    )
     assert fixed["errors"] == 0
 
 
@@ -75,7 +86,9 @@ def test_rename_of_a_type_reaches_every_reference(studio: Studio) -> None:
     new = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "op": op})
     assert new["errors"] == 0
     assert "<Type>cw_Sensitive</Type>" not in new["xml"]
-    assert new["xml"].count("<Type>cw_Secret</Type>") == doc["xml"].count("<Type>cw_Sensitive</Type>")
+    assert new["xml"].count("<Type>cw_Secret</Type>") == doc["xml"].count(
+        "<Type>cw_Sensitive</Type>"
+    )
     assert new["outline"]["conflict_sets"][0]["types"] == ["cw_Secret", "cw_Distrusted"]
 
 
@@ -88,8 +101,9 @@ def test_rename_of_the_bootstrap_label_moves_the_attribute(studio: Studio) -> No
 
 def test_an_impossible_edit_is_refused_with_its_code(studio: Studio) -> None:
     doc = example(studio)
-    resp = studio.post("edit", {"xml": doc["xml"], "op": {"op": "delete_label", "kind": "VM",
-                                                          "name": "dom_None"}})
+    resp = studio.post(
+        "edit", {"xml": doc["xml"], "op": {"op": "delete_label", "kind": "VM", "name": "dom_None"}}
+    )
     assert resp.status_code == 422 and resp.json()["findings"][0]["code"] == "EDIT001"
 
 
@@ -116,8 +130,17 @@ def test_graphs_are_the_cli_graphs(studio: Studio) -> None:
     doc = example(studio)
     graphs = studio.ok("graphs", {"xml": doc["xml"]})
     for kind in ("conflicts", "flows"):
-        cli = xm_run(studio.paths.root, "acm", "graph", EXAMPLE_POLICY, "--kind", kind,
-                     "--level", "labels", "--json")
+        cli = xm_run(
+            studio.paths.root,
+            "acm",
+            "graph",
+            EXAMPLE_POLICY,
+            "--kind",
+            kind,
+            "--level",
+            "labels",
+            "--json",
+        )
         assert graphs[kind] == json.loads(cli.out)
 
 
@@ -142,8 +165,9 @@ def test_save_compiles_like_makepolicy_and_load_reports_like_loadpolicy(
 
 def test_a_failed_compile_reports_what_makepolicy_reports(studio: Studio) -> None:
     doc = example(studio)
-    bad = doc["xml"].replace("<Type>cw_Sensitive</Type></ChineseWallTypes>",
-                             "<Type>cw_Nowhere</Type></ChineseWallTypes>")
+    bad = doc["xml"].replace(
+        "<Type>cw_Sensitive</Type></ChineseWallTypes>", "<Type>cw_Nowhere</Type></ChineseWallTypes>"
+    )
     files = studio.paths.policy_files(EXAMPLE_POLICY)
     before = Path(files.bin).read_bytes()
     saved = studio.ok("save", {"name": EXAMPLE_POLICY, "xml": bad})
@@ -175,8 +199,9 @@ def test_missing_or_bad_token_is_403_and_changes_nothing(studio: Studio) -> None
         if token:
             headers["x-studio-token"] = token
         assert studio.client.get("/", headers=headers).status_code == 403
-        resp = studio.client.post("/api/save", json={"name": EXAMPLE_POLICY, "xml": "<x/>"},
-                                  headers=headers)
+        resp = studio.client.post(
+            "/api/save", json={"name": EXAMPLE_POLICY, "xml": "<x/>"}, headers=headers
+        )
         assert resp.status_code == 403
     assert Path(files.xml).read_bytes() == before
 
@@ -200,7 +225,10 @@ def test_post_without_csrf_or_from_another_origin_is_403(studio: Studio) -> None
         if origin:
             headers["origin"] = origin
         assert studio.client.post("/api/save", json=doc, headers=headers).status_code == 403
-    assert studio.client.get("/", headers={**studio.headers(), "host": "evil.example"}).status_code == 403
+    assert (
+        studio.client.get("/", headers={**studio.headers(), "host": "evil.example"}).status_code
+        == 403
+    )
     assert Path(files.xml).read_bytes() == before
 
 
@@ -234,15 +262,17 @@ def test_an_upload_over_the_limit_is_refused(tmp_path: Path) -> None:
     HostPaths(root).seed_example()
     small = Studio(root, upload_limit=1000)
     body = b"<x>" + b" " * 2000 + b"</x>"
-    resp = small.client.post("/api/upload", content=body,
-                             headers=small.headers(**{"x-file-name": "a.xml"}))
+    resp = small.client.post(
+        "/api/upload", content=body, headers=small.headers(**{"x-file-name": "a.xml"})
+    )
     assert resp.status_code == 413
 
 
 def test_an_upload_is_parsed_hardened(studio: Studio) -> None:
     evil = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'
-    resp = studio.client.post("/api/upload", content=evil,
-                              headers=studio.headers(**{"x-file-name": "evil.xml"}))
+    resp = studio.client.post(
+        "/api/upload", content=evil, headers=studio.headers(**{"x-file-name": "evil.xml"})
+    )
     doc = resp.json()
     assert resp.status_code == 200 and doc["outline"] is None
     assert [f["code"] for f in doc["findings"]] == ["ACM001"]
@@ -284,6 +314,7 @@ def test_workload_edits_and_generation(studio: Studio) -> None:
 
 def test_a_bad_workload_edit_is_a_finding(studio: Studio) -> None:
     wl = {"version": 1, "organizations": [{"name": "A", "departments": []}], "rules": []}
-    resp = studio.post("workload/edit", {"workload": wl, "op": {"op": "add_organization",
-                                                                 "name": "A"}})
+    resp = studio.post(
+        "workload/edit", {"workload": wl, "op": {"op": "add_organization", "name": "A"}}
+    )
     assert resp.status_code == 422 and resp.json()["findings"][0]["code"].startswith("WLD")

@@ -50,8 +50,9 @@ class Server:
         self.config = StudioConfig(self.paths, allowed_hosts("127.0.0.1", port))
         self.url = studio_url("127.0.0.1", port, self.config.token)
         self.base = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(create_app(self.config), host="127.0.0.1", port=port,
-                                log_level="warning")
+        config = uvicorn.Config(
+            create_app(self.config), host="127.0.0.1", port=port, log_level="warning"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

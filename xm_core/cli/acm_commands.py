@@ -331,8 +331,12 @@ def generate(
 
 @click.command()
 @click.argument("policy", required=False, metavar="[POLICY|FILE]")
-@click.option("--port", default=0, type=click.IntRange(0, 65535), help="Port (default: a free one).")
-@click.option("--bind", default="127.0.0.1", show_default=True, metavar="ADDR", help="Address to listen on.")
+@click.option(
+    "--port", default=0, type=click.IntRange(0, 65535), help="Port (default: a free one)."
+)
+@click.option(
+    "--bind", default="127.0.0.1", show_default=True, metavar="ADDR", help="Address to listen on."
+)
 @click.option(
     "--allow-remote",
     is_flag=True,

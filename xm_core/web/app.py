@@ -181,7 +181,9 @@ def api(func: Callable[[Request, StudioConfig], Awaitable[Any]]) -> Callable[...
             except OSError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=422)
             response = JSONResponse(result)
-            response.headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+            response.headers["server-timing"] = (
+                f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+            )
             return response
 
         return handler
@@ -212,10 +214,18 @@ async def api_open(request: Request, config: StudioConfig) -> Any:
         from acm.generate import default_policy_name
 
         name = default_policy_name(config.initial)
-        return {"name": name, "xml": xml.decode("utf-8", "replace"), **services.check(xml, config.initial)}
+        return {
+            "name": name,
+            "xml": xml.decode("utf-8", "replace"),
+            **services.check(xml, config.initial),
+        }
     name = _text(doc, "name")
     xml = services.read_policy(config.paths, name)
-    return {"name": name, "xml": xml.decode("utf-8", "replace"), **services.check(xml, _file_of(doc))}
+    return {
+        "name": name,
+        "xml": xml.decode("utf-8", "replace"),
+        **services.check(xml, _file_of(doc)),
+    }
 
 
 @api
@@ -364,7 +374,9 @@ def create_app(config: StudioConfig) -> Any:
 
     def page(name: str) -> Handler:
         async def handler(request: Request) -> Response:
-            html = templates.get_template(name).render(csrf=config.csrf, root=str(config.paths.root))
+            html = templates.get_template(name).render(
+                csrf=config.csrf, root=str(config.paths.root)
+            )
             response = HTMLResponse(html)
             response.headers["content-security-policy"] = (
                 "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "

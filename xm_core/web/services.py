@@ -83,7 +83,7 @@ def config_file(paths: HostPaths, name: str) -> str:
 
 def list_policies(paths: HostPaths) -> list[str]:
     """The dotted names of the XML policies under the policy root."""
-    from xm_core.files.paths import POLICY_SUFFIX
+    from acm.names import POLICY_SUFFIX
 
     root = paths.policies
     if not root.is_dir():
@@ -160,7 +160,9 @@ def analysis_policy(xml: bytes, file: str) -> Any:
     from acm.source import T_CHWALL, T_CONFLICT, T_CONFLICT_SETS, parse_policy_document
 
     doc = parse_policy_document(xml, file)
-    names = tuple(c.get("name") for c in doc.root.iterfind(f"{T_CHWALL}/{T_CONFLICT_SETS}/{T_CONFLICT}"))
+    names = tuple(
+        c.get("name") for c in doc.root.iterfind(f"{T_CHWALL}/{T_CONFLICT_SETS}/{T_CONFLICT}")
+    )
     compiled, _ = compile_document(doc)
     return from_compiled(compiled, names, file)
 
@@ -172,9 +174,7 @@ def graphs(xml: bytes, file: str) -> dict[str, Any]:
     from acm.analysis.graphs import policy_graph
 
     policy = analysis_policy(xml, file)
-    return {
-        kind: policy_graph(policy, kind, "labels").as_dict() for kind in ("conflicts", "flows")
-    }
+    return {kind: policy_graph(policy, kind, "labels").as_dict() for kind in ("conflicts", "flows")}
 
 
 def coexist(xml: bytes, file: str, labels: list[str]) -> dict[str, Any]:
