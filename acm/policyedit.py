@@ -250,7 +250,9 @@ def _add_part(root: etree._Element, op: Mapping[str, Any]) -> None:
     from lxml import etree
 
     part_tag, list_tag = PARTS[part]
-    after = root.find(T_HEADER) if part == "STE" else (root.find(T_STE) or root.find(T_HEADER))
+    after = root.find(T_STE) if part == "CHWALL" else None
+    if after is None:
+        after = root.find(T_HEADER)
     el = etree.Element(part_tag)
     el.text = "\n    "
     types = etree.SubElement(el, list_tag)
@@ -358,8 +360,8 @@ def _delete_conflict_set(root: etree._Element, op: Mapping[str, Any]) -> None:
     conflict = _conflict_set(root, op)
     sets = conflict.getparent()
     _remove(conflict)
-    if sets is not None and not len(sets):
-        _remove(sets)
+    if sets is not None and sets.find(T_CONFLICT) is None:
+        _remove(sets)  # the schema wants at least one Conflict in it
 
 
 def _add_label(root: etree._Element, op: Mapping[str, Any]) -> None:

@@ -57,8 +57,8 @@ def run_studio(
 
     if not is_loopback(bind) and not allow_remote:
         raise UsageError(
-            f"Refusing to listen on '{bind}', which is not a loopback address: "
-            "anyone who can reach it and learns the URL could change this host's policies. "
+            f"Refusing to listen on {bind}, which is not a loopback address: anyone who "
+            "reaches it with the URL could change the policies of this host. "
             "Add --allow-remote to do it anyway."
         )
     if initial is not None and Path(initial).is_file():
