@@ -37,14 +37,18 @@ function renderFindings() {
   // findings at their element in the outline
   document.querySelectorAll("#outline .el .finding").forEach((n) => n.remove());
   document.querySelectorAll("#outline .el").forEach((n) => n.classList.remove("has-error", "has-warning"));
-  const nodes = [...document.querySelectorAll("#outline .el[data-line]")];
+  // Each line belongs to the innermost element spanning it: larger ranges are
+  // assigned first, smaller ones overwrite them (a policy has thousands).
+  const spans = [...document.querySelectorAll("#outline .el[data-line]")].map((n) => {
+    const a = +n.dataset.line;
+    return [a, +(n.dataset.end || a), n];
+  }).filter((x) => x[0] > 0).sort((x, y) => (y[1] - y[0]) - (x[1] - x[0]));
+  const owner = [];
+  for (const [a, b, n] of spans) { for (let l = a; l <= b; l++) owner[l] = n; }
+  const general = $("general-findings");
   for (const f of state.findings) {
-    let best = null;
-    for (const n of nodes) {
-      const a = +n.dataset.line, b = +(n.dataset.end || n.dataset.line);
-      if (f.line >= a && f.line <= b && (!best || b - a < +(best.dataset.end || best.dataset.line) - +best.dataset.line)) best = n;
-    }
-    const target = best || $("general-findings");
+    const best = owner[f.line];
+    const target = best || general;
     if (!target) continue;
     target.append(findingNode(f));
     if (best) best.classList.add(f.severity === "error" ? "has-error" : "has-warning");
@@ -52,6 +56,8 @@ function renderFindings() {
 }
 
 function renderXml() {
+  // drawn when its tab is shown: a large policy has tens of thousands of lines
+  if (!$("tab-xml").classList.contains("active")) { $("xml-lines").replaceChildren(); return; }
   const bad = new Set(state.findings.filter((f) => f.severity === "error").map((f) => f.line));
   $("xml-lines").replaceChildren(...state.xml.split("\n").map((line, i) =>
     el("li", { class: bad.has(i + 1) ? "bad" : null }, line)));
@@ -173,6 +179,7 @@ document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("cli
   b.classList.add("active");
   $("tab-" + b.dataset.tab).classList.add("active");
   if (b.dataset.tab === "graph") loadGraph();
+  if (b.dataset.tab === "xml") renderXml();
 }));
 document.querySelectorAll('input[name="gkind"]').forEach((r) => r.addEventListener("change", loadGraph));
 $("open-btn").addEventListener("click", () => openPolicy({ name: $("policy-select").value }));
