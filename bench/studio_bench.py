@@ -9,7 +9,8 @@ the example and the large policy). Measured in Debian's Chromium through
 Playwright, each round in a fresh browser context (empty cache):
 
 * first load: from navigation to the policy opened and drawn (outline
-  and findings; the XML view is drawn when its tab is opened) with the URL's token, the policy named on the
+  and findings; the XML view is drawn when its tab is opened) with the
+  URL's token, the policy named on the
   command line as with `xm acm studio POLICY`;
 * edit round trip in the page: a rename typed into a label's name field,
   from the change event to the new findings drawn (`edit()` of edit.js);
@@ -165,7 +166,7 @@ def main() -> None:
         paths = HostPaths(root)
         paths.seed_example()
         shutil.copyfile(big_policy(args.big, Path(tmp)), paths.policy_files(BIG).xml)
-        labels = sum(1 for _ in open(paths.policy_files(BIG).xml, "rb") if b"<Name>" in _)
+        labels = Path(paths.policy_files(BIG).xml).read_bytes().count(b"<Name>")
         print(
             f"large policy: {BIG}, {labels} labels "
             f"({Path(paths.policy_files(BIG).xml).stat().st_size} bytes)"
