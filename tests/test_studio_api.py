@@ -318,3 +318,56 @@ def test_a_bad_workload_edit_is_a_finding(studio: Studio) -> None:
         "workload/edit", {"workload": wl, "op": {"op": "add_organization", "name": "A"}}
     )
     assert resp.status_code == 422 and resp.json()["findings"][0]["code"].startswith("WLD")
+
+
+def test_the_impact_before_a_load_is_that_of_the_compiled_binary(studio: Studio) -> None:
+    """A save whose compile failed leaves the old .bin: the impact shown before
+    a load is that of the .bin that `xm loadpolicy` would load."""
+    doc = example(studio)
+    bad = doc["xml"].replace(
+        "<Type>cw_Sensitive</Type></ChineseWallTypes>", "<Type>cw_Nowhere</Type></ChineseWallTypes>"
+    )
+    assert studio.ok("save", {"name": EXAMPLE_POLICY, "xml": bad})["makepolicy"]["status"] == 1
+    impact = studio.ok("impact", {"name": EXAMPLE_POLICY})
+    cli = xm_run(
+        studio.paths.root,
+        "acm",
+        "diff",
+        "--host",
+        str(studio.paths.policy_files(EXAMPLE_POLICY).bin),
+        str(studio.paths.policy_files(EXAMPLE_POLICY).bin),
+    )
+    assert impact["impact"]["loadable"] and cli.code == 0
+    assert impact["impact"]["text"] == cli.lines[-len(impact["impact"]["text"]) :]
+    assert not any("cw_Nowhere" in line for line in impact["active"])
+
+
+def test_impact_without_a_compiled_policy_is_refused(studio: Studio) -> None:
+    wl = {"version": 1, "organizations": [{"name": "A", "departments": []}], "rules": []}
+    xml = studio.ok("generate", {"workload": wl, "name": "fresh", "date": "d"})["xml"]
+    (studio.paths.policies / "fresh-security_policy.xml").write_text(xml)
+    resp = studio.post("impact", {"name": "fresh"})
+    assert resp.status_code == 422 and "makepolicy fresh" in resp.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("filename", "text"),
+    [
+        (
+            "w.json",
+            '{"version": 1, "organizations": [{"name": "A", "departments": ["D"]}], "rules": []}',
+        ),
+        ("w.toml", 'version = 1\n[[organizations]]\nname = "A"\ndepartments = ["D"]\n'),
+        ("w.wld", "ezpolicy = {'orgs': [['A', ['D']]], 'cons': []}\n"),
+    ],
+)
+def test_a_workload_description_is_loaded_from_each_format(
+    studio: Studio, filename: str, text: str
+) -> None:
+    resp = studio.client.post(
+        "/api/workload/upload",
+        content=text.encode(),
+        headers=studio.headers(**{"x-file-name": filename}),
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["workload"]["organizations"] == [{"name": "A", "departments": ["D"]}]

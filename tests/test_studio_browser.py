@@ -158,6 +158,13 @@ def test_edit_the_example_mistake_fix_save_byte_identical(
     mine_map = Path(files.map).read_bytes().replace(str(studio.paths.root).encode(), b"ROOT")
     their_map = Path(theirs.map).read_bytes().replace(str(other.root).encode(), b"ROOT")
     assert mine_map == their_map
+    # load, after the confirmation that shows the host impact
+    page.click("#impact-btn")
+    page.wait_for_selector("#load-confirm:not([hidden])")
+    assert "would succeed" in page.inner_text("#impact-out")
+    page.click("#load-btn")
+    page.wait_for_selector("#load-out[data-status='0']")
+    assert "policy 'example.chwall_ste.client_v1' loaded" in xm_run(studio.paths.root, "dmesg").out
 
 
 def test_what_if_answers_equal_the_cli(studio: Server, page: Any) -> None:

@@ -227,7 +227,6 @@ def diff(paths: HostPaths, xml: bytes, file: str, name: str) -> dict[str, Any]:
     """The edited policy against the saved XML and against the active policy,
     and what loading it now would do to the running domains."""
     from acm.analysis.diff import diff_policies
-    from xm_core.insight.impact import host_impact
 
     new = analysis_policy(xml, file)
     answer: dict[str, Any] = {"saved": None, "active": None, "impact": None}
@@ -235,13 +234,25 @@ def diff(paths: HostPaths, xml: bytes, file: str, name: str) -> dict[str, Any]:
     if Path(files.xml).is_file():
         saved = analysis_policy(Path(files.xml).read_bytes(), files.xml)
         answer["saved"] = diff_policies(saved, new).format()
-    active = _active(paths)
-    if active is not None:
-        res = diff_policies(active, new)
-        answer["active"] = res.format()
-        impact = host_impact(paths, res)
-        answer["impact"] = {"text": impact.format(), "loadable": impact.loadable}
+    answer.update(_against_active(paths, new))
     return answer
+
+
+def _against_active(paths: HostPaths, new: Any) -> dict[str, Any]:
+    """`xm acm diff ACTIVE NEW --host`: the diff and the host impact (None, None
+    when no policy is active)."""
+    from acm.analysis.diff import diff_policies
+    from xm_core.insight.impact import host_impact
+
+    active = _active(paths)
+    if active is None:
+        return {"active": None, "impact": None}
+    res = diff_policies(active, new)
+    impact = host_impact(paths, res)
+    return {
+        "active": res.format(),
+        "impact": {"text": impact.format(), "loadable": impact.loadable},
+    }
 
 
 # ------------------------------------------------------------------ saving
@@ -278,9 +289,16 @@ def load(paths: HostPaths, name: str) -> dict[str, Any]:
 
 
 def impact_of_saved(paths: HostPaths, name: str) -> dict[str, Any]:
-    """What `xm acm diff ACTIVE NAME --host` reports before a load."""
-    files = policy_files(paths, name)
-    return diff(paths, Path(files.xml).read_bytes(), files.xml, name)
+    """Before a load: what loading the compiled `.bin` (and `.map`) of NAME,
+    which is what `xm loadpolicy NAME` loads, would do to this host."""
+    from acm.analysis.loader import load_binary
+
+    files = policy_files(paths, name).settled()
+    if not Path(files.bin).is_file():
+        raise XmError(
+            f"Binary policy file '{files.bin}' not found. Run 'xm makepolicy {name}' first."
+        )
+    return _against_active(paths, load_binary(files.bin, files.map))
 
 
 # ------------------------------------------------------------------ organizations
