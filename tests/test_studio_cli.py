@@ -91,3 +91,16 @@ def test_studio_prints_its_url_with_a_token_and_serves_only_with_it(tmp_path: Pa
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_a_port_in_use_is_one_error_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        run = xm_run(tmp_path, "acm", "studio", "--no-browser", "--port", str(port))
+    assert run.code == 1 and run.out == ""
+    assert run.err.startswith(f"Error: 'Cannot listen on 127.0.0.1 port {port}: ")
+    assert len(run.err.splitlines()) == 1

@@ -8,7 +8,7 @@ import ipaddress
 import socket
 from pathlib import Path
 
-from xm_core.errors import UsageError
+from xm_core.errors import UsageError, XmError
 from xm_core.files.paths import HostPaths
 
 
@@ -63,7 +63,17 @@ def run_studio(
         )
     if initial is not None and Path(initial).is_file():
         initial = str(Path(initial).resolve())
-    port = port or free_port(bind)
+    # The socket is bound before the URL is printed: a port in use is one
+    # clear error, and a printed URL always works.
+    sock = socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((bind, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise XmError(f"Cannot listen on {bind} port {port}: {exc.strerror or exc}") from None
+    port = int(sock.getsockname()[1])
     config = StudioConfig(paths, allowed_hosts(bind, port), initial=initial)
     url = studio_url(bind, port, config.token)
     assert callable(announce)
@@ -72,4 +82,10 @@ def run_studio(
         import webbrowser
 
         webbrowser.open(url)
-    uvicorn.run(create_app(config), host=bind, port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config), log_level="warning", access_log=False)
+    )
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

@@ -34,7 +34,7 @@ let cyGraph = null;
 function drawGraph(container, data, kind, info) {
   const elements = [];
   for (const n of data.nodes) {
-    elements.push({ data: { id: String(n.id), label: n.name || n.label || String(n.id) } });
+    elements.push({ data: { id: String(n.id), label: n.name || n.label || String(n.id) }, classes: (n.kind || "") + (n.bootstrap ? " bootstrap" : "") });
   }
   const directed = data.directed;
   data.edges.forEach((e, i) => {
@@ -43,10 +43,15 @@ function drawGraph(container, data, kind, info) {
   if (cyGraph) cyGraph.destroy();
   delete container.dataset.nodes;
   cyGraph = cytoscape({
-    container, elements, wheelSensitivity: 0.3,
-    layout: { name: elements.length > 400 ? "grid" : "cose", animate: false },
+    container, elements, wheelSensitivity: 0.3, maxZoom: 1.6,
+    // a circle keeps every label readable on small policies; cose untangles
+    // medium ones; a grid is all a large one can afford
+    layout: data.nodes.length <= 40 ? { name: "circle", padding: 40, radius: Math.max(120, data.nodes.length * 22) }
+      : elements.length > 400 ? { name: "grid" } : { name: "cose", animate: false },
     style: [
-      { selector: "node", style: { label: "data(label)", "font-size": 10, "background-color": "#607d8b", width: 14, height: 14 } },
+      { selector: "node", style: { label: "data(label)", "font-size": 11, "text-valign": "bottom", "text-margin-y": 3, "background-color": "#607d8b", width: 14, height: 14 } },
+      { selector: "node.res", style: { shape: "round-rectangle", "background-color": "#8d6e63" } },
+      { selector: "node.bootstrap", style: { "border-width": 2, "border-color": "#263238" } },
       { selector: "edge", style: { width: 1.5, "line-color": kind === "conflicts" ? "#e53935" : "#43a047", "target-arrow-shape": directed ? "triangle" : "none", "target-arrow-color": "#e53935", "curve-style": "bezier" } },
       { selector: "node:selected", style: { "background-color": "#1e88e5" } },
     ],
