@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from tests.hosttools import loaded_host, xm_run
@@ -371,3 +373,41 @@ def test_a_workload_description_is_loaded_from_each_format(
     )
     assert resp.status_code == 200, resp.text
     assert resp.json()["workload"]["organizations"] == [{"name": "A", "departments": ["D"]}]
+
+
+_NAME_ROOT = HostPaths(Path(__import__("tempfile").mkdtemp(prefix="studio-names-")) / "root")
+_NAME_ROOT.policies.mkdir(parents=True)
+_NAME_ROOT.etc_xen.mkdir(parents=True, exist_ok=True)
+(_NAME_ROOT.etc_xen / "dom.cfg").write_text("name = 'x'\n")
+
+name_text = st.lists(
+    st.sampled_from([".", "/", "\\", "\0", "a", "b_", "-", "+", "~", " ", "\n", "..", "%2e"]),
+    max_size=12,
+).map("".join)
+
+
+@given(name_text)
+def test_no_policy_name_leads_outside_the_policy_root(name: str) -> None:
+    from acm.errors import PolicyError
+    from xm_core.errors import XmError
+    from xm_core.web import services
+
+    try:
+        files = services.policy_files(_NAME_ROOT, name)
+    except (PolicyError, XmError):
+        return
+    root = _NAME_ROOT.policies.resolve()
+    for file in (files.xml, files.map, files.bin):
+        assert Path(file).resolve().is_relative_to(root)
+
+
+@given(name_text)
+def test_no_config_name_leads_outside_etc_xen(name: str) -> None:
+    from xm_core.errors import XmError
+    from xm_core.web import services
+
+    try:
+        path = services.config_file(_NAME_ROOT, name)
+    except XmError:
+        return
+    assert Path(path).resolve().is_relative_to(_NAME_ROOT.etc_xen.resolve())
