@@ -411,3 +411,26 @@ def test_no_config_name_leads_outside_etc_xen(name: str) -> None:
     except XmError:
         return
     assert Path(path).resolve().is_relative_to(_NAME_ROOT.etc_xen.resolve())
+
+
+def test_the_vendored_graph_library_is_the_recorded_one() -> None:
+    import hashlib
+
+    vendor = Path(__file__).resolve().parent.parent / "xm_core" / "web" / "static" / "vendor"
+    record = (vendor / "cytoscape.VERSION").read_text().splitlines()
+    digest = hashlib.sha256((vendor / "cytoscape.min.js").read_bytes()).hexdigest()
+    assert record[1] == f"sha256 {digest}  cytoscape.min.js"
+    assert (
+        "MIT" in (vendor / "cytoscape.LICENSE").read_text()
+        or "Permission is hereby granted" in (vendor / "cytoscape.LICENSE").read_text()
+    )
+
+
+def test_pages_load_nothing_from_elsewhere(studio: Studio) -> None:
+    import re
+
+    for page in ("/", "/organizations"):
+        resp = studio.client.get(page, headers=studio.headers())
+        assert resp.status_code == 200
+        assert "default-src 'self'" in resp.headers["content-security-policy"]
+        assert not re.search(r'(src|href)="(https?:)?//', resp.text)
