@@ -327,3 +327,48 @@ def generate(
     render.warnings(result.diagnostics)
     render_output.data(result.xml, output)
     render_output.wrote(output, result.summary(), as_json, result.as_dict())
+
+
+@click.command()
+@click.argument("policy", required=False, metavar="[POLICY|FILE]")
+@click.option(
+    "--port", default=0, type=click.IntRange(0, 65535), help="Port (default: a free one)."
+)
+@click.option(
+    "--bind", default="127.0.0.1", show_default=True, metavar="ADDR", help="Address to listen on."
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a --bind address that is not loopback (anyone reaching it with the URL's "
+    "token can change this host's policies).",
+)
+@click.option("--no-browser", is_flag=True, help="Print the URL only; do not open a browser.")
+@click.pass_context
+@handle_errors
+def studio(
+    ctx: click.Context,
+    policy: str | None,
+    port: int,
+    bind: str,
+    allow_remote: bool,
+    no_browser: bool,
+) -> None:
+    """Start the policy studio, a local web application (generate, edit,
+    analyse, save and load policies), and print its URL with its access
+    token. It listens on 127.0.0.1 unless told otherwise; stop it with Ctrl-C."""
+    from xm_core.web import run_studio
+
+    def announce(url: str) -> None:
+        click.echo(f"xm-acm studio: {url}", err=False)
+        sys.stdout.flush()
+
+    run_studio(
+        paths_of(ctx),
+        port=port,
+        bind=bind,
+        allow_remote=allow_remote,
+        open_browser=not no_browser,
+        initial=policy,
+        announce=announce,
+    )

@@ -146,6 +146,7 @@ ACM_COMMANDS: dict[str, str] = {
     "explain": "xm_core.cli.acm_commands:explain",
     "test": "xm_core.cli.acm_commands:test",
     "audit": "xm_core.cli.acm_commands:audit",
+    "studio": "xm_core.cli.acm_commands:studio",
     "generate": "xm_core.cli.acm_commands:generate",
 }
 

@@ -1,0 +1,436 @@
+"""The studio's API and its security, without a browser (Starlette's TestClient)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+from tests.hosttools import loaded_host, xm_run
+from xm_core.files.paths import EXAMPLE_POLICY, HostPaths
+from xm_core.web.app import StudioConfig, create_app
+
+ORIGIN = "http://testserver"
+
+
+class Studio:
+    def __init__(self, root: Path, upload_limit: int = 1 << 20) -> None:
+        self.paths = HostPaths(root)
+        self.config = StudioConfig(self.paths, {"testserver"}, upload_limit=upload_limit)
+        self.client = TestClient(create_app(self.config))
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {
+            "x-studio-token": self.config.token,
+            "x-csrf-token": self.config.csrf,
+            "origin": ORIGIN,
+            **extra,
+        }
+
+    def post(self, path: str, doc: Any = None, **kw: Any) -> Any:
+        return self.client.post(f"/api/{path}", json=doc or {}, headers=self.headers(), **kw)
+
+    def ok(self, path: str, doc: Any = None) -> Any:
+        resp = self.post(path, doc)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+
+@pytest.fixture
+def studio(tmp_path: Path) -> Studio:
+    root = tmp_path / "root"
+    loaded_host(root)
+    return Studio(root)
+
+
+def example(studio: Studio) -> dict[str, Any]:
+    return studio.ok("open", {"name": EXAMPLE_POLICY})
+
+
+def test_open_lists_and_checks_the_example(studio: Studio) -> None:
+    assert EXAMPLE_POLICY in studio.ok("policies")["policies"]
+    doc = example(studio)
+    assert doc["errors"] == 0
+    assert {f["code"] for f in doc["findings"]} >= {"ACM030"}
+    names = [label["name"] for label in doc["outline"]["labels"]]
+    assert "dom_HomeBanking" in names and doc["outline"]["bootstrap"] == "dom_SystemManagement"
+
+
+def test_a_mistake_is_a_finding_at_its_element_and_the_fix_removes_it(studio: Studio) -> None:
+    doc = example(studio)
+    op = {
+        "op": "set_label_types",
+        "kind": "VM",
+        "name": "dom_Fun",
+        "part": "CHWALL",
+        "types": ["cw_Nowhere"],
+    }
+    bad = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "op": op})
+    errors = [f for f in bad["findings"] if f["severity"] == "error"]
+    assert errors and all("cw_Nowhere" in f["message"] for f in errors)
+    fun = next(lbl for lbl in bad["outline"]["labels"] if lbl["name"] == "dom_Fun")
+    assert all(fun["line"] <= f["line"] <= fun["last_line"] for f in errors)
+    fixed = studio.ok(
+        "edit",
+        {"name": EXAMPLE_POLICY, "xml": bad["xml"], "op": {**op, "types": ["cw_Distrusted"]}},
+    )
+    assert fixed["errors"] == 0
+
+
+def test_rename_of_a_type_reaches_every_reference(studio: Studio) -> None:
+    doc = example(studio)
+    op = {"op": "rename_type", "part": "CHWALL", "old": "cw_Sensitive", "new": "cw_Secret"}
+    new = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "op": op})
+    assert new["errors"] == 0
+    assert "<Type>cw_Sensitive</Type>" not in new["xml"]
+    assert new["xml"].count("<Type>cw_Secret</Type>") == doc["xml"].count(
+        "<Type>cw_Sensitive</Type>"
+    )
+    assert new["outline"]["conflict_sets"][0]["types"] == ["cw_Secret", "cw_Distrusted"]
+
+
+def test_rename_of_the_bootstrap_label_moves_the_attribute(studio: Studio) -> None:
+    doc = example(studio)
+    op = {"op": "rename_label", "kind": "VM", "old": "dom_SystemManagement", "new": "dom_Zero"}
+    new = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "op": op})
+    assert new["outline"]["bootstrap"] == "dom_Zero" and new["errors"] == 0
+
+
+def test_an_impossible_edit_is_refused_with_its_code(studio: Studio) -> None:
+    doc = example(studio)
+    resp = studio.post(
+        "edit", {"xml": doc["xml"], "op": {"op": "delete_label", "kind": "VM", "name": "dom_None"}}
+    )
+    assert resp.status_code == 422 and resp.json()["findings"][0]["code"] == "EDIT001"
+
+
+def test_what_if_answers_are_the_cli_answers(studio: Studio) -> None:
+    doc = example(studio)
+    xml = doc["xml"]
+    co = studio.ok("coexist", {"xml": xml, "labels": ["dom_HomeBanking", "dom_Fun"]})
+    cli = xm_run(studio.paths.root, "acm", "coexist", EXAMPLE_POLICY, "dom_HomeBanking", "dom_Fun")
+    assert co["text"] == cli.lines and co["status"] == cli.code == 1
+    fl = studio.ok("flows", {"xml": xml, "source": "dom_HomeBanking", "target": "dom_Fun"})
+    cli = xm_run(studio.paths.root, "acm", "flows", EXAMPLE_POLICY, "dom_HomeBanking", "dom_Fun")
+    assert fl["text"] == cli.lines
+    configs = studio.ok("policies")["configs"]
+    assert configs
+    for config in configs[:3]:
+        ex = studio.ok("explain", {"config": config})
+        cli = xm_run(studio.paths.root, "acm", "explain", str(studio.paths.etc_xen / config))
+        assert (ex["stdout"], ex["stderr"], ex["status"]) == (cli.out, cli.err, cli.code)
+
+
+def test_graphs_are_the_cli_graphs(studio: Studio) -> None:
+    import json
+
+    doc = example(studio)
+    graphs = studio.ok("graphs", {"xml": doc["xml"]})
+    for kind in ("conflicts", "flows"):
+        cli = xm_run(
+            studio.paths.root,
+            "acm",
+            "graph",
+            EXAMPLE_POLICY,
+            "--kind",
+            kind,
+            "--level",
+            "labels",
+            "--json",
+        )
+        assert graphs[kind] == json.loads(cli.out)
+
+
+def test_save_compiles_like_makepolicy_and_load_reports_like_loadpolicy(
+    studio: Studio, tmp_path: Path
+) -> None:
+    doc = example(studio)
+    files = studio.paths.policy_files(EXAMPLE_POLICY)
+    before = Path(files.bin).read_bytes(), Path(files.map).read_bytes()
+    op = {"op": "set_header", "field": "Reference", "value": "studio"}
+    edited = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "op": op})
+    saved = studio.ok("save", {"name": EXAMPLE_POLICY, "xml": edited["xml"]})
+    assert saved["makepolicy"]["status"] == 0 and saved["written"] == files.xml
+    assert (Path(files.bin).read_bytes(), Path(files.map).read_bytes()) == before
+    cli = xm_run(studio.paths.root, "makepolicy", EXAMPLE_POLICY)
+    assert (saved["makepolicy"]["stdout"], saved["makepolicy"]["stderr"]) == (cli.out, cli.err)
+    assert studio.post("load", {"name": EXAMPLE_POLICY}).status_code == 400  # no confirmation
+    loaded = studio.ok("load", {"name": EXAMPLE_POLICY, "confirm": True})["loadpolicy"]
+    cli = xm_run(studio.paths.root, "loadpolicy", EXAMPLE_POLICY)
+    assert (loaded["stdout"], loaded["stderr"], loaded["status"]) == (cli.out, cli.err, cli.code)
+
+
+def test_a_failed_compile_reports_what_makepolicy_reports(studio: Studio) -> None:
+    doc = example(studio)
+    bad = doc["xml"].replace(
+        "<Type>cw_Sensitive</Type></ChineseWallTypes>", "<Type>cw_Nowhere</Type></ChineseWallTypes>"
+    )
+    files = studio.paths.policy_files(EXAMPLE_POLICY)
+    before = Path(files.bin).read_bytes()
+    saved = studio.ok("save", {"name": EXAMPLE_POLICY, "xml": bad})
+    cli = xm_run(studio.paths.root, "makepolicy", EXAMPLE_POLICY)
+    assert saved["makepolicy"]["status"] == cli.code == 1
+    assert saved["makepolicy"]["stderr"] == cli.err and "cw_Nowhere" in cli.err
+    assert Path(files.bin).read_bytes() == before
+
+
+def test_diff_against_saved_and_active_with_impact(studio: Studio) -> None:
+    doc = example(studio)
+    op = {"op": "delete_label", "kind": "VM", "name": "dom_BoincClient"}
+    edited = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "op": op})
+    d = studio.ok("diff", {"name": EXAMPLE_POLICY, "xml": edited["xml"]})
+    assert any("dom_BoincClient" in line for line in d["saved"])
+    assert any("dom_BoincClient" in line for line in d["active"])
+    assert d["impact"]["text"]
+
+
+# ------------------------------------------------------------------ security
+
+
+def test_missing_or_bad_token_is_403_and_changes_nothing(studio: Studio) -> None:
+    files = studio.paths.policy_files(EXAMPLE_POLICY)
+    before = Path(files.xml).read_bytes()
+    for token in (None, "wrong"):
+        headers = studio.headers()
+        del headers["x-studio-token"]
+        if token:
+            headers["x-studio-token"] = token
+        assert studio.client.get("/", headers=headers).status_code == 403
+        resp = studio.client.post(
+            "/api/save", json={"name": EXAMPLE_POLICY, "xml": "<x/>"}, headers=headers
+        )
+        assert resp.status_code == 403
+    assert Path(files.xml).read_bytes() == before
+
+
+def test_the_token_in_the_url_sets_a_cookie_for_the_next_requests(studio: Studio) -> None:
+    first = studio.client.get(f"/?token={studio.config.token}")
+    assert first.status_code == 200 and studio.config.csrf in first.text
+    assert studio.client.get("/organizations").status_code == 200  # the cookie
+    assert studio.client.get("/static/vendor/cytoscape.min.js").status_code == 200
+
+
+def test_post_without_csrf_or_from_another_origin_is_403(studio: Studio) -> None:
+    files = studio.paths.policy_files(EXAMPLE_POLICY)
+    before = Path(files.xml).read_bytes()
+    doc = {"name": EXAMPLE_POLICY, "xml": "<x/>"}
+    no_csrf = {k: v for k, v in studio.headers().items() if k != "x-csrf-token"}
+    assert studio.client.post("/api/save", json=doc, headers=no_csrf).status_code == 403
+    for origin in ("http://evil.example", None):
+        headers = studio.headers()
+        del headers["origin"]
+        if origin:
+            headers["origin"] = origin
+        assert studio.client.post("/api/save", json=doc, headers=headers).status_code == 403
+    assert (
+        studio.client.get("/", headers={**studio.headers(), "host": "evil.example"}).status_code
+        == 403
+    )
+    assert Path(files.xml).read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "a/../b", "..", "a..b"])
+def test_names_cannot_leave_the_policy_root(studio: Studio, name: str) -> None:
+    for path in ("open", "save"):
+        resp = studio.post(path, {"name": name, "xml": "<x/>"})
+        assert resp.status_code in (400, 422), resp.text
+    assert not (studio.paths.root / "etc" / "passwd").exists()
+
+
+def test_a_symlink_out_of_the_policy_root_is_refused(studio: Studio, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x-security_policy.xml").write_text("<x/>")
+    os.symlink(outside, studio.paths.policies / "out")
+    resp = studio.post("open", {"name": "out.x"})
+    assert resp.status_code == 400 and "outside" in resp.json()["error"]
+    resp = studio.post("save", {"name": "out.y", "xml": "<x/>"})
+    assert resp.status_code == 400 and not (outside / "y-security_policy.xml").exists()
+    assert "out.x" not in studio.ok("policies")["policies"]
+
+
+@pytest.mark.parametrize("config", ["../passwd", "/etc/passwd", "auto/../../x"])
+def test_config_names_cannot_leave_etc_xen(studio: Studio, config: str) -> None:
+    assert studio.post("explain", {"config": config}).status_code == 400
+
+
+def test_an_upload_over_the_limit_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    HostPaths(root).seed_example()
+    small = Studio(root, upload_limit=1000)
+    body = b"<x>" + b" " * 2000 + b"</x>"
+    resp = small.client.post(
+        "/api/upload", content=body, headers=small.headers(**{"x-file-name": "a.xml"})
+    )
+    assert resp.status_code == 413
+
+
+def test_an_upload_is_parsed_hardened(studio: Studio) -> None:
+    evil = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'
+    resp = studio.client.post(
+        "/api/upload", content=evil, headers=studio.headers(**{"x-file-name": "evil.xml"})
+    )
+    doc = resp.json()
+    assert resp.status_code == 200 and doc["outline"] is None
+    assert [f["code"] for f in doc["findings"]] == ["ACM001"]
+
+
+def test_other_methods_are_refused(studio: Studio) -> None:
+    assert studio.client.put("/api/save", headers=studio.headers()).status_code == 403
+
+
+# ------------------------------------------------------------------ organizations
+
+
+def test_workload_edits_and_generation(studio: Studio) -> None:
+    wl: dict[str, Any] = {"version": 1, "organizations": [], "rules": []}
+    for op in (
+        {"op": "add_organization", "name": "A-Bank"},
+        {"op": "add_organization", "name": "B-Bank"},
+        {"op": "add_department", "organization": "A-Bank", "name": "Trading"},
+        {"op": "add_rule", "name": "banks", "selection": ["A-Bank", "B-Bank"]},
+    ):
+        wl = studio.ok("workload/edit", {"workload": wl, "op": op})["workload"]
+    assert wl["rules"] == [{"name": "banks", "types": ["A-Bank", "B-Bank"]}]
+    gen = studio.ok("generate", {"workload": wl, "name": "banks", "date": "today"})
+    import json
+
+    from acm.generate import generate_policy
+    from acm.workload import WorkloadFormat, parse_workload
+
+    expected = generate_policy(
+        parse_workload(json.dumps(wl).encode(), WorkloadFormat.JSON), "banks", "today"
+    )
+    assert gen["xml"].encode() == expected.xml
+    graph = studio.ok("graphs", {"xml": gen["xml"], "name": "banks"})["conflicts"]
+    pairs = {(e["source"], e["target"]) for e in graph["edges"]}
+    assert ("dom:A-Bank", "dom:B-Bank") in pairs and ("dom:B-Bank", "dom:A-Bank") in pairs
+    text = studio.ok("workload/text", {"workload": wl})["text"]
+    assert json.loads(text) == wl
+
+
+def test_a_bad_workload_edit_is_a_finding(studio: Studio) -> None:
+    wl = {"version": 1, "organizations": [{"name": "A", "departments": []}], "rules": []}
+    resp = studio.post(
+        "workload/edit", {"workload": wl, "op": {"op": "add_organization", "name": "A"}}
+    )
+    assert resp.status_code == 422 and resp.json()["findings"][0]["code"].startswith("WLD")
+
+
+def test_the_impact_before_a_load_is_that_of_the_compiled_binary(studio: Studio) -> None:
+    """A save whose compile failed leaves the old .bin: the impact shown before
+    a load is that of the .bin that `xm loadpolicy` would load."""
+    doc = example(studio)
+    bad = doc["xml"].replace(
+        "<Type>cw_Sensitive</Type></ChineseWallTypes>", "<Type>cw_Nowhere</Type></ChineseWallTypes>"
+    )
+    assert studio.ok("save", {"name": EXAMPLE_POLICY, "xml": bad})["makepolicy"]["status"] == 1
+    impact = studio.ok("impact", {"name": EXAMPLE_POLICY})
+    cli = xm_run(
+        studio.paths.root,
+        "acm",
+        "diff",
+        "--host",
+        str(studio.paths.policy_files(EXAMPLE_POLICY).bin),
+        str(studio.paths.policy_files(EXAMPLE_POLICY).bin),
+    )
+    assert impact["impact"]["loadable"] and cli.code == 0
+    assert impact["impact"]["text"] == cli.lines[-len(impact["impact"]["text"]) :]
+    assert not any("cw_Nowhere" in line for line in impact["active"])
+
+
+def test_impact_without_a_compiled_policy_is_refused(studio: Studio) -> None:
+    wl = {"version": 1, "organizations": [{"name": "A", "departments": []}], "rules": []}
+    xml = studio.ok("generate", {"workload": wl, "name": "fresh", "date": "d"})["xml"]
+    (studio.paths.policies / "fresh-security_policy.xml").write_text(xml)
+    resp = studio.post("impact", {"name": "fresh"})
+    assert resp.status_code == 422 and "makepolicy fresh" in resp.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("filename", "text"),
+    [
+        (
+            "w.json",
+            '{"version": 1, "organizations": [{"name": "A", "departments": ["D"]}], "rules": []}',
+        ),
+        ("w.toml", 'version = 1\n[[organizations]]\nname = "A"\ndepartments = ["D"]\n'),
+        ("w.wld", "ezpolicy = {'orgs': [['A', ['D']]], 'cons': []}\n"),
+    ],
+)
+def test_a_workload_description_is_loaded_from_each_format(
+    studio: Studio, filename: str, text: str
+) -> None:
+    resp = studio.client.post(
+        "/api/workload/upload",
+        content=text.encode(),
+        headers=studio.headers(**{"x-file-name": filename}),
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["workload"]["organizations"] == [{"name": "A", "departments": ["D"]}]
+
+
+_NAME_ROOT = HostPaths(Path(__import__("tempfile").mkdtemp(prefix="studio-names-")) / "root")
+_NAME_ROOT.policies.mkdir(parents=True)
+_NAME_ROOT.etc_xen.mkdir(parents=True, exist_ok=True)
+(_NAME_ROOT.etc_xen / "dom.cfg").write_text("name = 'x'\n")
+
+name_text = st.lists(
+    st.sampled_from([".", "/", "\\", "\0", "a", "b_", "-", "+", "~", " ", "\n", "..", "%2e"]),
+    max_size=12,
+).map("".join)
+
+
+@given(name_text)
+def test_no_policy_name_leads_outside_the_policy_root(name: str) -> None:
+    from acm.errors import PolicyError
+    from xm_core.errors import XmError
+    from xm_core.web import services
+
+    try:
+        files = services.policy_files(_NAME_ROOT, name)
+    except (PolicyError, XmError):
+        return
+    root = _NAME_ROOT.policies.resolve()
+    for file in (files.xml, files.map, files.bin):
+        assert Path(file).resolve().is_relative_to(root)
+
+
+@given(name_text)
+def test_no_config_name_leads_outside_etc_xen(name: str) -> None:
+    from xm_core.errors import XmError
+    from xm_core.web import services
+
+    try:
+        path = services.config_file(_NAME_ROOT, name)
+    except XmError:
+        return
+    assert Path(path).resolve().is_relative_to(_NAME_ROOT.etc_xen.resolve())
+
+
+def test_the_vendored_graph_library_is_the_recorded_one() -> None:
+    import hashlib
+
+    vendor = Path(__file__).resolve().parent.parent / "xm_core" / "web" / "static" / "vendor"
+    record = (vendor / "cytoscape.VERSION").read_text().splitlines()
+    digest = hashlib.sha256((vendor / "cytoscape.min.js").read_bytes()).hexdigest()
+    assert record[1] == f"sha256 {digest}  cytoscape.min.js"
+    assert (
+        "MIT" in (vendor / "cytoscape.LICENSE").read_text()
+        or "Permission is hereby granted" in (vendor / "cytoscape.LICENSE").read_text()
+    )
+
+
+def test_pages_load_nothing_from_elsewhere(studio: Studio) -> None:
+    import re
+
+    for page in ("/", "/organizations"):
+        resp = studio.client.get(page, headers=studio.headers())
+        assert resp.status_code == 200
+        assert "default-src 'self'" in resp.headers["content-security-policy"]
+        assert not re.search(r'(src|href)="(https?:)?//', resp.text)

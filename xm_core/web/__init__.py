@@ -1,0 +1,91 @@
+"""The policy studio (`xm acm studio`): a local web application to generate,
+edit, analyse, save and load policies. `run_studio` is its one entry point;
+the pages call the library and host code through `services` (docs/studio.md)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from pathlib import Path
+
+from xm_core.errors import UsageError, XmError
+from xm_core.files.paths import HostPaths
+
+
+def is_loopback(bind: str) -> bool:
+    if bind == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(bind).is_loopback
+    except ValueError:
+        return False
+
+
+def free_port(bind: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET) as s:
+        s.bind((bind, 0))
+        return int(s.getsockname()[1])
+
+
+def studio_url(bind: str, port: int, token: str) -> str:
+    host = f"[{bind}]" if ":" in bind else bind
+    return f"http://{host}:{port}/?token={token}"
+
+
+def allowed_hosts(bind: str, port: int) -> set[str]:
+    names = {bind, f"[{bind}]"}
+    if is_loopback(bind):
+        names |= {"127.0.0.1", "localhost", "[::1]"}
+    return {f"{n}:{port}" for n in names}
+
+
+def run_studio(
+    paths: HostPaths,
+    port: int = 0,
+    bind: str = "127.0.0.1",
+    allow_remote: bool = False,
+    open_browser: bool = True,
+    initial: str | None = None,
+    announce: object = print,
+) -> None:
+    """Serve the studio until interrupted; `announce` gets the URL (with the
+    access token) once the port is known. A non-loopback `bind` is refused
+    unless `allow_remote`."""
+    import uvicorn
+
+    from xm_core.web.app import StudioConfig, create_app
+
+    if not is_loopback(bind) and not allow_remote:
+        raise UsageError(
+            f"Refusing to listen on {bind}, which is not a loopback address: anyone who "
+            "reaches it with the URL could change the policies of this host. "
+            "Add --allow-remote to do it anyway."
+        )
+    if initial is not None and Path(initial).is_file():
+        initial = str(Path(initial).resolve())
+    # The socket is bound before the URL is printed: a port in use is one
+    # clear error, and a printed URL always works.
+    sock = socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((bind, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise XmError(f"Cannot listen on {bind} port {port}: {exc.strerror or exc}") from None
+    port = int(sock.getsockname()[1])
+    config = StudioConfig(paths, allowed_hosts(bind, port), initial=initial)
+    url = studio_url(bind, port, config.token)
+    assert callable(announce)
+    announce(url)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config), log_level="warning", access_log=False)
+    )
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

@@ -1,0 +1,375 @@
+"""What the studio's pages ask, answered by the library and the host code.
+
+Nothing is decided here: findings come from the compiler and lint, graphs,
+flows, co-runnable sets and diffs from `acm.analysis`, explanations and host
+impact from `xm_core.insight`, saving and loading from `xm_core.host`. Where
+the CLI prints a result, the studio shows the same text, produced by the
+same `render` function (captured, not rewritten).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from acm.errors import Diagnostic, Location, PolicyError, Severity
+from xm_core.errors import UsageError, XmError
+from xm_core.files.paths import HostPaths, PolicyFiles
+
+_OUTPUT_LOCK = threading.Lock()  # render writes to sys.stdout/err: one capture at a time
+
+
+class CliOutput:
+    """What a command printed and its exit status."""
+
+    def __init__(self, status: int, stdout: str, stderr: str) -> None:
+        self.status, self.stdout, self.stderr = status, stdout, stderr
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "stdout": self.stdout, "stderr": self.stderr}
+
+
+def as_cli(action: Callable[[], int | None]) -> CliOutput:
+    """Run `action` (which prints through `render`) as `handle_errors` runs a
+    command: a failure is printed by `render.failure` with its exit status."""
+    from xm_core import render
+
+    out, err = io.StringIO(), io.StringIO()
+    with _OUTPUT_LOCK, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = action() or 0
+        except (PolicyError, XmError, OSError) as exc:
+            status = render.failure(exc)
+    return CliOutput(status, out.getvalue(), err.getvalue())
+
+
+# ------------------------------------------------------------------ names and files
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
+
+
+def policy_files(paths: HostPaths, name: str) -> PolicyFiles:
+    """The files of a dotted policy name (ACM005 for a bad one), refused when
+    any of them resolves outside the policy root (a symlink out)."""
+    files = paths.policy_files(name)
+    for file in (files.xml, files.map, files.bin):
+        if not _inside(Path(file), paths.policies):
+            raise UsageError(f"Policy '{name}' leads outside the policy root; refused")
+    return files
+
+
+def config_file(paths: HostPaths, name: str) -> str:
+    """A domain config under <root>/etc/xen, by a relative name; refused when
+    it is absolute, holds `..` or resolves outside (a symlink out)."""
+    if not name or name.startswith("/") or "\0" in name or ".." in Path(name).parts:
+        raise UsageError(f"Config '{name}': give a name under /etc/xen, without '..'")
+    path = paths.etc_xen / name
+    if not _inside(path, paths.etc_xen):
+        raise UsageError(f"Config '{name}' leads outside /etc/xen; refused")
+    if not path.is_file():
+        raise UsageError(f"Config '{name}' not found under /etc/xen")
+    return str(path)
+
+
+def list_policies(paths: HostPaths) -> list[str]:
+    """The dotted names of the XML policies under the policy root."""
+    from acm.names import POLICY_SUFFIX
+
+    root = paths.policies
+    if not root.is_dir():
+        return []
+    names = []
+    for xml in sorted(root.rglob("*" + POLICY_SUFFIX)):
+        if not _inside(xml, root):
+            continue
+        rel = xml.relative_to(root).as_posix()[: -len(POLICY_SUFFIX)]
+        names.append(rel.replace("/", "."))
+    return names
+
+
+def list_configs(paths: HostPaths) -> list[str]:
+    from xm_core.insight.audit import config_files
+
+    return [str(p.relative_to(paths.etc_xen)) for p in config_files(paths)]
+
+
+def read_policy(paths: HostPaths, name: str) -> bytes:
+    files = policy_files(paths, name)
+    try:
+        return Path(files.xml).read_bytes()
+    except OSError as exc:
+        raise XmError(f"Policy file '{files.xml}' cannot be read: {exc.strerror or exc}") from None
+
+
+# ------------------------------------------------------------------ checking
+
+
+def _finding(d: Diagnostic) -> dict[str, Any]:
+    return {**d.as_dict(), "text": d.format()}
+
+
+def check(xml: bytes, file: str) -> dict[str, Any]:
+    """Every finding of the compiler and lint on `xml` (parse and schema
+    findings when it gets no further), with the editor's outline when the
+    document is well-formed."""
+    from acm.lint.engine import lint_source
+    from acm.policyedit import outline
+    from acm.source import parse_policy_document
+
+    findings: list[Diagnostic]
+    try:
+        findings = lint_source(parse_policy_document(xml, file).source())
+    except PolicyError as exc:
+        findings = list(exc.diagnostics)
+    try:
+        view: dict[str, Any] | None = outline(xml, file)
+    except PolicyError:
+        view = None
+    findings.sort(key=lambda d: (d.location.line, d.location.column, -d.severity.rank, d.code))
+    return {
+        "findings": [_finding(d) for d in findings],
+        "errors": sum(1 for d in findings if d.severity is Severity.ERROR),
+        "outline": view,
+    }
+
+
+def edit(xml: bytes, op: Mapping[str, Any], file: str) -> bytes:
+    from acm.policyedit import apply_edit
+
+    return apply_edit(xml, op, file)
+
+
+# ------------------------------------------------------------------ analyses
+
+
+def analysis_policy(xml: bytes, file: str) -> Any:
+    """The analysis view of a policy source compiled in memory (PolicyError
+    with every finding when it does not compile)."""
+    from acm.analysis.loader import from_compiled
+    from acm.compiler import compile_document
+    from acm.source import T_CHWALL, T_CONFLICT, T_CONFLICT_SETS, parse_policy_document
+
+    doc = parse_policy_document(xml, file)
+    names = tuple(
+        c.get("name") for c in doc.root.iterfind(f"{T_CHWALL}/{T_CONFLICT_SETS}/{T_CONFLICT}")
+    )
+    compiled, _ = compile_document(doc)
+    return from_compiled(compiled, names, file)
+
+
+def graphs(xml: bytes, file: str) -> dict[str, Any]:
+    """The Chinese Wall conflict graph and the STE sharing graph, as
+    networkx node-link data of the labels (what `xm acm graph --format json`
+    prints at the labels level)."""
+    from acm.analysis.graphs import policy_graph
+
+    policy = analysis_policy(xml, file)
+    return {kind: policy_graph(policy, kind, "labels").as_dict() for kind in ("conflicts", "flows")}
+
+
+def coexist(xml: bytes, file: str, labels: list[str]) -> dict[str, Any]:
+    from acm.analysis.coexist import CoexistCheck
+    from acm.analysis.coexist import coexist as run
+
+    res = run(analysis_policy(xml, file), labels, 10)
+    can = res.can if isinstance(res, CoexistCheck) else True
+    return {"text": res.format(), "json": res.as_dict(), "status": 0 if can else 1}
+
+
+def flows(xml: bytes, file: str, source: str, target: str) -> dict[str, Any]:
+    from acm.analysis.flows import find_flows
+
+    res = find_flows(analysis_policy(xml, file), source, target, 3, 20)
+    return {"text": res.format(), "json": res.as_dict(), "status": 0}
+
+
+def explain(paths: HostPaths, config: str) -> dict[str, Any]:
+    """`xm acm explain CONFIG` on this host now (the active policy decides)."""
+    from xm_core.insight.explain import explain_config
+    from xm_core.render import acmhost
+
+    path = config_file(paths, config)
+    holder: dict[str, Any] = {}
+
+    def run() -> int:
+        result = explain_config(paths, path)
+        holder["json"] = result.as_dict()
+        acmhost.explanation(result, False)
+        return 0 if result.permitted else 1
+
+    return {**as_cli(run).as_dict(), **holder}
+
+
+def _active(paths: HostPaths) -> Any:
+    """The analysis view of the host's active policy, or None (DEFAULT)."""
+    from acm.analysis.loader import from_compiled
+    from acm.model import CompiledPolicy
+    from xm_core.host.model import Host
+
+    with Host(paths) as host:
+        loaded = host.policy()
+        if loaded is None:
+            return None
+        return from_compiled(CompiledPolicy(loaded.binary, loaded.map), None, "active policy")
+
+
+def diff(paths: HostPaths, xml: bytes, file: str, name: str) -> dict[str, Any]:
+    """The edited policy against the saved XML and against the active policy,
+    and what loading it now would do to the running domains."""
+    from acm.analysis.diff import diff_policies
+
+    new = analysis_policy(xml, file)
+    answer: dict[str, Any] = {"saved": None, "active": None, "impact": None}
+    files = policy_files(paths, name)
+    if Path(files.xml).is_file():
+        saved = analysis_policy(Path(files.xml).read_bytes(), files.xml)
+        answer["saved"] = diff_policies(saved, new).format()
+    answer.update(_against_active(paths, new))
+    return answer
+
+
+def _against_active(paths: HostPaths, new: Any) -> dict[str, Any]:
+    """`xm acm diff ACTIVE NEW --host`: the diff and the host impact (None, None
+    when no policy is active)."""
+    from acm.analysis.diff import diff_policies
+    from xm_core.insight.impact import host_impact
+
+    active = _active(paths)
+    if active is None:
+        return {"active": None, "impact": None}
+    res = diff_policies(active, new)
+    impact = host_impact(paths, res)
+    return {
+        "active": res.format(),
+        "impact": {"text": impact.format(), "loadable": impact.loadable},
+    }
+
+
+# ------------------------------------------------------------------ saving
+
+
+def save(paths: HostPaths, name: str, xml: bytes) -> dict[str, Any]:
+    """Write the XML atomically into the policy root, then compile it as
+    `xm makepolicy NAME` does (the same output)."""
+    from xm_core import render
+    from xm_core.files.atomic import atomic_write
+    from xm_core.host.policy import make_policy
+
+    files = policy_files(paths, name)
+    Path(files.xml).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(Path(files.xml), xml)
+
+    def compile_it() -> None:
+        render.warnings(make_policy(paths, name).warnings)
+
+    return {"written": files.xml, "makepolicy": as_cli(compile_it).as_dict()}
+
+
+def load(paths: HostPaths, name: str) -> dict[str, Any]:
+    """`xm loadpolicy NAME`, with the same output."""
+    from xm_core.host.model import load_policy
+    from xm_core.render import domains
+
+    policy_files(paths, name)
+
+    def run() -> None:
+        domains.loaded(load_policy(paths, name), False)
+
+    return {"loadpolicy": as_cli(run).as_dict()}
+
+
+def impact_of_saved(paths: HostPaths, name: str) -> dict[str, Any]:
+    """Before a load: what loading the compiled `.bin` (and `.map`) of NAME,
+    which is what `xm loadpolicy NAME` loads, would do to this host."""
+    from acm.analysis.loader import load_binary
+
+    files = policy_files(paths, name).settled()
+    if not Path(files.bin).is_file():
+        raise XmError(
+            f"Binary policy file '{files.bin}' not found. Run 'xm makepolicy {name}' first."
+        )
+    return _against_active(paths, load_binary(files.bin, files.map))
+
+
+# ------------------------------------------------------------------ organizations
+
+
+def workload_of(doc: Any) -> Any:
+    """A workload from its JSON description (shape-checked, WLD codes)."""
+    import json
+
+    from acm.workload import WorkloadFormat, parse_workload
+
+    return parse_workload(json.dumps(doc).encode(), WorkloadFormat.JSON, "<studio workload>")
+
+
+WORKLOAD_EDITS = {
+    "add_organization": ("name",),
+    "add_department": ("organization", "name"),
+    "rename_organization": ("old", "new"),
+    "rename_department": ("organization", "old", "new"),
+    "delete_organization": ("name",),
+    "delete_department": ("organization", "name"),
+    "add_rule": ("name", "selection"),
+    "add_to_rule": ("index", "selection"),
+    "remove_from_rule": ("index", "types"),
+    "rename_rule": ("index", "name"),
+    "delete_rule": ("index",),
+}
+
+
+def workload_edit(doc: Any, op: Mapping[str, Any]) -> dict[str, Any]:
+    """One of ezPolicy's edits (acm.workload) on a workload description."""
+    import acm.workload as wl
+
+    kind = op.get("op")
+    if kind not in WORKLOAD_EDITS:
+        raise UsageError(f"unknown workload edit {kind!r}")
+    args = [op.get(arg) for arg in WORKLOAD_EDITS[kind]]
+    workload = getattr(wl, str(kind))(workload_of(doc), *args)
+    return workload_view(workload)
+
+
+def workload_view(workload: Any) -> dict[str, Any]:
+    from acm.workload import as_document, check_workload
+
+    return {
+        "workload": as_document(workload),
+        "findings": [_finding(d) for d in check_workload(workload, "<studio workload>")],
+    }
+
+
+def generate(doc: Any, name: str, date: str) -> dict[str, Any]:
+    from acm.generate import generate_policy
+
+    res = generate_policy(workload_of(doc), name, date, "<studio workload>")
+    return {"xml": res.xml.decode("utf-8"), "summary": res.summary(), **res.as_dict()}
+
+
+def workload_text(doc: Any) -> str:
+    from acm.workload import to_json
+
+    return to_json(workload_of(doc))
+
+
+def workload_upload(data: bytes, filename: str) -> dict[str, Any]:
+    from acm.workload import format_of, parse_workload
+
+    return workload_view(parse_workload(data, format_of(filename, data), filename))
+
+
+def error_findings(exc: PolicyError | XmError) -> list[dict[str, Any]]:
+    """A failure as findings for the page (an XmError is one, code XM)."""
+    if isinstance(exc, PolicyError):
+        return [_finding(d) for d in exc.diagnostics]
+    return [_finding(Diagnostic("XM", exc.message, Location(), Severity.ERROR))]
