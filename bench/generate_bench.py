@@ -12,8 +12,8 @@ import statistics
 import sys
 import time
 
-from acm.generate import generate_policy, policy_xml
-from acm.workload import Organization, Rule, Workload
+from acm.authoring.generate import generate_policy, policy_xml
+from acm.authoring.workload import Organization, Rule, Workload
 
 
 def workload(n: int) -> Workload:

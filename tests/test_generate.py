@@ -1,4 +1,4 @@
-"""Policy generation from workloads (acm.workload, acm.generate): golden
+"""Policy generation from workloads (acm.authoring.workload, acm.authoring.generate): golden
 files, ezPolicy's own output for its user-guide workload, one refused file
 per defect class, the edit operations, and properties over random workloads."""
 
@@ -12,15 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acm.binfmt import binary_bytes
-from acm.compiler import compile_policy
-from acm.errors import PolicyError
-from acm.generate import default_policy_name, generate_policy, policy_xml
-from acm.lint.engine import lint_source
-from acm.mapfile import render_map
-from acm.model import CompiledPolicy, PolicyCode
-from acm.source import parse_policy_source
-from acm.workload import (
+from acm.authoring.generate import default_policy_name, generate_policy, policy_xml
+from acm.authoring.workload import (
     MAX_WORKLOAD_BYTES,
     Organization,
     Rule,
@@ -45,6 +38,13 @@ from acm.workload import (
     to_json,
     to_toml,
 )
+from acm.binfmt import binary_bytes
+from acm.compiler import compile_policy
+from acm.errors import PolicyError
+from acm.lint.engine import lint_source
+from acm.mapfile import render_map
+from acm.model import CompiledPolicy, PolicyCode
+from acm.source import parse_policy_source
 from tests.conftest import DATA, need_shared
 from tests.policygen import examples
 

@@ -1,4 +1,4 @@
-"""acm.policyedit: each edit, renames carried to every reference, and the
+"""acm.authoring.policyedit: each edit, renames carried to every reference, and the
 invariant that renaming types or labels never changes the compiled `.bin`."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from acm.authoring.policyedit import apply_edit, outline
 from acm.binfmt import binary_bytes
 from acm.compiler import compile_document
 from acm.errors import PolicyError
 from acm.mapfile import render_map
-from acm.policyedit import apply_edit, outline
 from acm.source import parse_policy_document
 from xm_core.files.paths import example_policy_bytes
 

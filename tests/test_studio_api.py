@@ -300,8 +300,8 @@ def test_workload_edits_and_generation(studio: Studio) -> None:
     gen = studio.ok("generate", {"workload": wl, "name": "banks", "date": "today"})
     import json
 
-    from acm.generate import generate_policy
-    from acm.workload import WorkloadFormat, parse_workload
+    from acm.authoring.generate import generate_policy
+    from acm.authoring.workload import WorkloadFormat, parse_workload
 
     expected = generate_policy(
         parse_workload(json.dumps(wl).encode(), WorkloadFormat.JSON), "banks", "today"

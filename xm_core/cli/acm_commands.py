@@ -308,8 +308,8 @@ def generate(
     import os
     import time
 
-    from acm.generate import default_policy_name, generate_policy
-    from acm.workload import read_workload
+    from acm.authoring.generate import default_policy_name, generate_policy
+    from acm.authoring.workload import read_workload
     from xm_core import render
     from xm_core.errors import XmError
     from xm_core.render import analysis as render_output

@@ -211,7 +211,7 @@ async def api_open(request: Request, config: StudioConfig) -> Any:
     if doc.get("initial") is True and config.initial and Path(config.initial).is_file():
         # the FILE given on the command line (the user chose it there)
         xml = Path(config.initial).read_bytes()
-        from acm.generate import default_policy_name
+        from acm.authoring.generate import default_policy_name
 
         name = default_policy_name(config.initial)
         return {
@@ -234,7 +234,7 @@ async def api_upload(request: Request, config: StudioConfig) -> Any:
     with the hardened parser like every policy."""
     data = await _body(request, config.upload_limit)
     filename = request.headers.get("x-file-name", "upload.xml")
-    from acm.generate import default_policy_name
+    from acm.authoring.generate import default_policy_name
 
     name = default_policy_name(filename)
     return {"name": name, "xml": data.decode("utf-8", "replace"), **services.check(data, filename)}

@@ -122,8 +122,8 @@ def check(xml: bytes, file: str) -> dict[str, Any]:
     """Every finding of the compiler and lint on `xml` (parse and schema
     findings when it gets no further), with the editor's outline when the
     document is well-formed."""
+    from acm.authoring.policyedit import outline
     from acm.lint.engine import lint_source
-    from acm.policyedit import outline
     from acm.source import parse_policy_document
 
     findings: list[Diagnostic]
@@ -144,7 +144,7 @@ def check(xml: bytes, file: str) -> dict[str, Any]:
 
 
 def edit(xml: bytes, op: Mapping[str, Any], file: str) -> bytes:
-    from acm.policyedit import apply_edit
+    from acm.authoring.policyedit import apply_edit
 
     return apply_edit(xml, op, file)
 
@@ -308,7 +308,7 @@ def workload_of(doc: Any) -> Any:
     """A workload from its JSON description (shape-checked, WLD codes)."""
     import json
 
-    from acm.workload import WorkloadFormat, parse_workload
+    from acm.authoring.workload import WorkloadFormat, parse_workload
 
     return parse_workload(json.dumps(doc).encode(), WorkloadFormat.JSON, "<studio workload>")
 
@@ -329,8 +329,8 @@ WORKLOAD_EDITS = {
 
 
 def workload_edit(doc: Any, op: Mapping[str, Any]) -> dict[str, Any]:
-    """One of ezPolicy's edits (acm.workload) on a workload description."""
-    import acm.workload as wl
+    """One of ezPolicy's edits (acm.authoring.workload) on a workload description."""
+    import acm.authoring.workload as wl
 
     kind = op.get("op")
     if kind not in WORKLOAD_EDITS:
@@ -341,7 +341,7 @@ def workload_edit(doc: Any, op: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def workload_view(workload: Any) -> dict[str, Any]:
-    from acm.workload import as_document, check_workload
+    from acm.authoring.workload import as_document, check_workload
 
     return {
         "workload": as_document(workload),
@@ -350,20 +350,20 @@ def workload_view(workload: Any) -> dict[str, Any]:
 
 
 def generate(doc: Any, name: str, date: str) -> dict[str, Any]:
-    from acm.generate import generate_policy
+    from acm.authoring.generate import generate_policy
 
     res = generate_policy(workload_of(doc), name, date, "<studio workload>")
     return {"xml": res.xml.decode("utf-8"), "summary": res.summary(), **res.as_dict()}
 
 
 def workload_text(doc: Any) -> str:
-    from acm.workload import to_json
+    from acm.authoring.workload import to_json
 
     return to_json(workload_of(doc))
 
 
 def workload_upload(data: bytes, filename: str) -> dict[str, Any]:
-    from acm.workload import format_of, parse_workload
+    from acm.authoring.workload import format_of, parse_workload
 
     return workload_view(parse_workload(data, format_of(filename, data), filename))
 

@@ -1,5 +1,5 @@
 """Workload descriptions: organizations, their departments and run-time
-exclusion rules, the input of policy generation (`acm.generate`).
+exclusion rules, the input of policy generation (`acm.authoring.generate`).
 
 One module owns the three ways to write a workload down:
 
@@ -29,7 +29,7 @@ Codes:
   WLD022 a rule holds one type twice
   WLD023 (warning) a rule with fewer than two types is skipped
   WLD030 an edit that ezPolicy refused (unknown item, empty selection, ...)
-  WLD099 (acm.generate) the generated policy failed its own compile and lint
+  WLD099 (acm.authoring.generate) the generated policy failed its own compile and lint
 """
 
 from __future__ import annotations
