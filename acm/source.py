@@ -1,9 +1,11 @@
 """The XML source of a policy: hardened parsing, schema validation and a
 light source model that remembers where everything was written.
 
-Parsing never loads a DTD, expands an entity or touches the network; a
-document with a DOCTYPE is refused outright (ACM001), before the parser
-sees it. Schema errors are all reported (ACM002), each with its line. The
+Parsing never loads a DTD, expands an entity or touches the network. A
+DOCTYPE is refused (ACM001) before the parser sees it, unless it is a plain
+`<!DOCTYPE Name>` (no internal subset, no external identifier), which
+declares nothing and names nothing to fetch; lint warns about it (ACM032).
+Schema errors are all reported (ACM002), each with its line. The
 source model keeps names exactly as written (no trimming) together with
 their line; columns are worked out only when a finding needs one, so that
 large policies stay cheap. `PolicyDocument.flat()` gives the compiler a
@@ -64,6 +66,9 @@ _PARSER_OPTIONS: dict[str, Any] = dict(
 
 _SPACE = re.compile(rb"[ \t\r\n]*")
 _ENTITY_DECL = re.compile(rb"<!ENTITY\b")
+# `<!DOCTYPE Name>`: nothing declared, nothing to load (an XML Name holds no
+# white space, quote, bracket or `>`).
+_PLAIN_DOCTYPE = re.compile(rb"<!DOCTYPE[ \t\r\n]+[^ \t\r\n\[\]>'\"]+[ \t\r\n]*>")
 _SCHEMA_ELEMENT = re.compile(r"^Element '(?:\{[^}]*\})?([^']+)'")
 _LOCATION_SUFFIX = re.compile(r", line \d+, column \d+$")
 
@@ -242,21 +247,37 @@ def _prolog_doctype(data: bytes) -> int | None:
             return None
 
 
-def _doctype(data: bytes) -> tuple[int, bool] | None:
-    """(line, declares entities) of a DOCTYPE in the prolog, else None."""
+class _Doctype(NamedTuple):
+    line: int
+    plain: bool  # `<!DOCTYPE Name>`: accepted
+    entities: bool  # its internal subset declares an ENTITY
+
+
+def _doctype(data: bytes) -> _Doctype | None:
+    """The DOCTYPE in the prolog, else None."""
     start = _prolog_doctype(data)
     if start is None:
         return None
+    line = data.count(b"\n", 0, start) + 1
+    if _PLAIN_DOCTYPE.match(data, start):
+        return _Doctype(line, True, False)
     end = data.find(b"]>", start)
     subset = data[start : end if end >= 0 else len(data)]
-    return data.count(b"\n", 0, start) + 1, bool(_ENTITY_DECL.search(subset))
+    return _Doctype(line, False, bool(_ENTITY_DECL.search(subset)))
+
+
+def plain_doctype_line(data: bytes) -> int | None:
+    """The line of an accepted `<!DOCTYPE Name>` (lint warns about it), else None."""
+    found = _doctype(data)
+    return found.line if found is not None and found.plain else None
 
 
 def _refuse_doctype(file: str, line: int, entities: bool) -> PolicyError:
     message = (
-        "a policy may not declare an ENTITY or have a DOCTYPE (entities are never expanded)"
+        "a policy may not declare an ENTITY (entities are never expanded)"
         if entities
-        else "a policy may not have a DOCTYPE (DTDs are never loaded)"
+        else "a policy may not have a DOCTYPE with an internal subset or an external "
+        "identifier (DTDs are never loaded; a plain <!DOCTYPE Name> is accepted)"
     )
     return PolicyError.single(
         "ACM001", f"unsafe XML: {message}", Location(file, line, 1 if line else 0)
@@ -264,14 +285,15 @@ def _refuse_doctype(file: str, line: int, entities: bool) -> PolicyError:
 
 
 def parse_document(data: bytes, file: str) -> etree._ElementTree:
-    """Parse hardened; refuse a DOCTYPE. Raises PolicyError with ACM001."""
+    """Parse hardened; refuse a DOCTYPE other than a plain one. Raises
+    PolicyError with ACM001."""
     from lxml import etree
 
     if isinstance(data, str):  # callers that read text: take it as the UTF-8 it was
         data = data.encode("utf-8")
     found = _doctype(data)
-    if found is not None:
-        raise _refuse_doctype(file, *found)
+    if found is not None and not found.plain:
+        raise _refuse_doctype(file, found.line, found.entities)
     parser = etree.XMLParser(**_PARSER_OPTIONS)
     try:
         tree = etree.ElementTree(etree.fromstring(data, parser))
@@ -284,8 +306,10 @@ def parse_document(data: bytes, file: str) -> etree._ElementTree:
     except ValueError as exc:  # e.g. a str with an encoding declaration
         raise PolicyError.single("ACM001", f"not well-formed XML: {exc}", Location(file)) from None
     docinfo = tree.docinfo
-    # The prolog check above misses only encodings it cannot read (UTF-16).
-    if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+    # The prolog check above misses only encodings it cannot read (UTF-16):
+    # a DOCTYPE it did not see as plain is refused, plain or not.
+    plain = found is not None and docinfo.system_url is None and docinfo.public_id is None
+    if (docinfo.internalDTD is not None or docinfo.externalDTD is not None) and not plain:
         raise _refuse_doctype(file, _doctype_line(data), False)
     return tree
 
