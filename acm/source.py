@@ -308,7 +308,8 @@ def parse_document(data: bytes, file: str) -> etree._ElementTree:
     docinfo = tree.docinfo
     # The prolog check above misses only encodings it cannot read (UTF-16):
     # a DOCTYPE it did not see as plain is refused, plain or not.
-    plain = found is not None and docinfo.system_url is None and docinfo.public_id is None
+    system_url = getattr(docinfo, "system_url", None)  # lxml-stubs call it system_id
+    plain = found is not None and system_url is None and docinfo.public_id is None
     if (docinfo.internalDTD is not None or docinfo.externalDTD is not None) and not plain:
         raise _refuse_doctype(file, _doctype_line(data), False)
     return tree
