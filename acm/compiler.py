@@ -12,17 +12,17 @@ Codes (shared with `acm lint`):
   ACM017 more than 65535 types or SSIDs in a part, or a `.bin` over 4 GiB
   ACM019 an empty name                ACM023 (warning) type twice in one label
 
-Large policies take a fast path (`compile_flat`) that numbers the same way
-on plain strings and gives up as soon as anything would need a finding; the
-full compiler then runs and reports it. Tests check both agree.
+Large policies take a fast path (`compile_tree`) that numbers the same way
+straight from the parsed tree and gives up as soon as anything would need a
+finding; the full compiler then runs and reports it. Tests check both agree.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 from acm.errors import Diagnostics, PolicyError, Severity
 from acm.model import (
@@ -39,7 +39,19 @@ from acm.model import (
     TypeSet,
 )
 from acm.source import (
-    FlatPolicy,
+    T_CHWALL,
+    T_CHWALL_TYPES,
+    T_CONFLICT,
+    T_HEADER,
+    T_NAME,
+    T_POLICY_NAME,
+    T_RES,
+    T_STE,
+    T_STE_TYPES,
+    T_SUBJECTS,
+    T_TEMPLATE,
+    T_TYPE,
+    T_VM,
     LabelKind,
     LabelSource,
     Named,
@@ -48,6 +60,9 @@ from acm.source import (
     PolicySource,
     TypeGroup,
 )
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 MAX_BINARY_SIZE = 0xFFFFFFFF  # the `.bin` header's `len` is a uint32
 
@@ -345,11 +360,16 @@ def compile_policy(src: PolicySource) -> tuple[CompiledPolicy, Diagnostics]:
 
 # ---------------------------------------------------------------- fast path
 
+_LEAVES = frozenset((T_TYPE, T_NAME, T_POLICY_NAME))
+_TYPE_LISTS = frozenset((T_STE_TYPES, T_CHWALL_TYPES, T_CONFLICT))
+
 
 def _numbers(types: list[str] | None) -> dict[str, int] | None:
     """Type numbers of a part's declaration, or None when any would need a finding."""
     if types is None:
         return {}
+    if None in types:
+        return None  # an empty name (ACM019)
     numbers = {t: i for i, t in enumerate(types)}
     if len(numbers) != len(types) or len(numbers) > MAX_16BIT:
         return None
@@ -366,61 +386,101 @@ def _bootstrap_first(entries: list[_Entry], boot: str | None) -> bool:
     return False
 
 
-def compile_flat(flat: FlatPolicy) -> CompiledPolicy | None:
-    """What `compile_source` gives for the same policy when it finds nothing
-    at all (no error, no warning); None as soon as it would find something."""
-    if _bad_name(flat.policy_name):
-        return None
-    ste_numbers = _numbers(flat.ste_types)
-    cw_numbers = _numbers(flat.chwall_types)
-    if ste_numbers is None or cw_numbers is None:
-        return None
-    sets: list[TypeSet] = []
-    for conflict in flat.conflict_sets:
-        members = {cw_numbers.get(t, -1) for t in conflict}
-        if -1 in members or len(members) != len(conflict):
-            return None
-        sets.append(tuple(sorted(members)))
+def _type_count(type_list: etree._Element) -> int:
+    return sum(1 for _ in type_list.iterchildren(T_TYPE))
 
-    null: _Entry = (NULL_LABEL, LabelKind.ANY, ())
-    ste_entries = [null]
-    cw_entries = [null]
-    # A part the policy lacks has no types: any group for it is unknown.
-    ste_number = ste_numbers.__getitem__
-    cw_number = cw_numbers.__getitem__
-    names = [label[0] for label in flat.labels]
+
+def compile_tree(root: etree._Element) -> CompiledPolicy | None:
+    """What `compile_source` gives for this schema-valid tree when it finds
+    nothing at all (no error, no warning); None as soon as it would find
+    something. One pass, for large policies: the texts of all `Type`
+    elements are read at once, in document order, and each type list takes
+    its slice of them and numbers it on the spot.
+
+    The schema guarantees the order this relies on: the parts' type lists,
+    then the conflict sets, then the labels, each starting with its `Name`;
+    every `Type` sits in a type list or a conflict set.
+    """
+    from lxml import etree
+
+    misc = {c.getparent().tag for c in root.iter(etree.Comment, etree.PI)}  # type: ignore[union-attr]
+    if misc & _LEAVES:
+        return None  # a comment inside a name: element text is not the whole name
+    # With comments between the types of a list, its length counts them too.
+    count: Callable[[etree._Element], int] = _type_count if misc & _TYPE_LISTS else len
+    texts: list[str] = [t.text for t in root.iter(T_TYPE)]  # type: ignore[misc]  # None if empty
+    names: list[str] = [n.text for n in root.iter(T_NAME)]  # type: ignore[misc]
+    policy_name = root.findtext(f"{T_HEADER}/{T_POLICY_NAME}") or ""
+    if _bad_name(policy_name) or None in names:
+        return None
     joined = "".join(names)
     if "" in names or "\n" in joined or "\r" in joined:
         return None  # an empty name, or one with a line break (ACM019, ACM016)
-    try:
-        for name, kind, ste_groups, cw_groups in flat.labels:
-            for group in ste_groups:
-                members = set(map(ste_number, group))
-                if len(members) != len(group):
-                    return None  # a repeated type: the full path warns about it
-                ste_entries.append((name, kind, tuple(sorted(members))))
-            for group in cw_groups:
-                members = set(map(cw_number, group))
-                if len(members) != len(group):
-                    return None
-                cw_entries.append((name, kind, tuple(sorted(members))))
-    except KeyError:
-        return None  # an unknown type
 
-    cw_counts = ste_counts = None
-    if flat.chwall_types is not None:
-        if not _bootstrap_first(cw_entries, flat.bootstrap) or len(cw_entries) > MAX_16BIT:
-            return None
-        cw_counts = (len(flat.chwall_types), len(cw_entries), len(sets))
-    if flat.ste_types is not None:
-        if not _bootstrap_first(ste_entries, flat.bootstrap) or len(ste_entries) > MAX_16BIT:
-            return None
-        ste_counts = (len(flat.ste_types), len(ste_entries))
-    if binary_size(flat.policy_name, cw_counts, ste_counts) > MAX_BINARY_SIZE:
+    pos = 0
+    declared: list[list[str] | None] = []
+    for path in (f"{T_STE}/{T_STE_TYPES}", f"{T_CHWALL}/{T_CHWALL_TYPES}"):
+        type_list = root.find(path)
+        if type_list is None:
+            declared.append(None)
+            continue
+        n = count(type_list)
+        declared.append(texts[pos : pos + n])
+        pos += n
+    ste_types, cw_types = declared
+    ste_numbers, cw_numbers = _numbers(ste_types), _numbers(cw_types)
+    if ste_numbers is None or cw_numbers is None:
         return None
-    return _assemble(
-        flat.policy_name, flat.chwall_types, sets, cw_entries, flat.ste_types, ste_entries
-    )
+    sets: list[TypeSet] = []
+    for conflict in root.iter(T_CONFLICT):
+        n = count(conflict)
+        members = {cw_numbers.get(t, -1) for t in texts[pos : pos + n]}
+        pos += n
+        if -1 in members or len(members) != n:
+            return None  # an unknown type (ACM012) or one named twice (ACM013)
+        sets.append(tuple(sorted(members)))
+
+    null: _Entry = (NULL_LABEL, LabelKind.ANY, ())
+    ste_entries, cw_entries = [null], [null]
+    # A part the policy lacks has no types: any group for it is unknown.
+    ste_number, cw_number = ste_numbers.__getitem__, cw_numbers.__getitem__
+    template = root.find(T_TEMPLATE)
+    assert template is not None  # the schema requires it
+    name_of_label = iter(names)
+    name, kind = "", LabelKind.VM
+    try:
+        for el in template.iter(T_STE_TYPES, T_CHWALL_TYPES, T_VM, T_RES):
+            tag = el.tag
+            if tag in (T_VM, T_RES):
+                name = next(name_of_label)
+                kind = LabelKind.VM if tag == T_VM else LabelKind.RES
+                continue
+            n = count(el)
+            is_ste = tag == T_STE_TYPES
+            members = set(map(ste_number if is_ste else cw_number, texts[pos : pos + n]))
+            pos += n
+            if len(members) != n:
+                return None  # a type twice in one label (ACM023)
+            (ste_entries if is_ste else cw_entries).append((name, kind, tuple(sorted(members))))
+    except KeyError:
+        return None  # an unknown type (ACM011)
+    if pos != len(texts) or next(name_of_label, None) is not None:
+        return None  # not the shape the schema promises; let the full compiler decide
+
+    subjects = template.find(T_SUBJECTS)
+    bootstrap = subjects.get("bootstrap", "") if subjects is not None else None
+    cw_counts = ste_counts = None
+    if cw_types is not None:
+        if not _bootstrap_first(cw_entries, bootstrap) or len(cw_entries) > MAX_16BIT:
+            return None
+        cw_counts = (len(cw_types), len(cw_entries), len(sets))
+    if ste_types is not None:
+        if not _bootstrap_first(ste_entries, bootstrap) or len(ste_entries) > MAX_16BIT:
+            return None
+        ste_counts = (len(ste_types), len(ste_entries))
+    if binary_size(policy_name, cw_counts, ste_counts) > MAX_BINARY_SIZE:
+        return None
+    return _assemble(policy_name, cw_types, sets, cw_entries, ste_types, ste_entries)
 
 
 @contextlib.contextmanager
@@ -441,11 +501,9 @@ def compile_document(doc: PolicyDocument) -> tuple[CompiledPolicy, Diagnostics]:
     """Compile a parsed policy: the fast path when it finds nothing, else the
     full compiler with every finding (PolicyError on any error)."""
     with _gc_paused():
-        flat = doc.flat()
-        compiled = compile_flat(flat) if flat is not None else None
+        compiled = compile_tree(doc.root)
         if compiled is not None:
             return compiled, Diagnostics()
-        del flat
         return compile_policy(doc.source())
 
 

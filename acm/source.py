@@ -8,15 +8,15 @@ declares nothing and names nothing to fetch; lint warns about it (ACM032).
 Schema errors are all reported (ACM002), each with its line. The
 source model keeps names exactly as written (no trimming) together with
 their line; columns are worked out only when a finding needs one, so that
-large policies stay cheap. `PolicyDocument.flat()` gives the compiler a
-lighter view without lines for its fast path (large policies).
+large policies stay cheap. The compiler's fast path for large policies
+reads the parsed tree of a `PolicyDocument` directly.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from enum import StrEnum
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -150,26 +150,6 @@ class PolicySource(_PolicySourceFields):
 
     def at(self, named: Named, nth: int = 0) -> Location:
         return self.locate(named.line, named.tag, named.text, nth)
-
-
-# A label for the compiler's fast path: (name, kind, the type names of each of
-# its STE groups, and of each of its Chinese Wall groups), in document order.
-# A plain tuple: a large policy has tens of thousands of them.
-FlatLabel = tuple[str, LabelKind, list[list[str]], list[list[str]]]
-
-
-class FlatPolicy(NamedTuple):
-    """What the compiler needs of a schema-valid policy, without lines.
-
-    `ste_types`/`chwall_types` are None when the policy has no such part.
-    """
-
-    policy_name: str
-    ste_types: list[str] | None
-    chwall_types: list[str] | None
-    conflict_sets: list[list[str]]
-    bootstrap: str | None
-    labels: list[FlatLabel]
 
 
 def _line(el: etree._Element) -> int:
@@ -420,8 +400,8 @@ def etree_localname(tag: object) -> str:
 
 
 class PolicyDocument:
-    """A parsed, schema-valid policy: the full source model, or the compiler's
-    flat view of it, built on demand from the one parsed tree."""
+    """A parsed, schema-valid policy: its tree (the compiler's fast path
+    reads it directly), and the full source model built from it on demand."""
 
     def __init__(self, file: str, data: bytes, root: etree._Element) -> None:
         self.file = file
@@ -430,12 +410,6 @@ class PolicyDocument:
 
     def source(self) -> PolicySource:
         return _build_source(self.root, self.data, self.file)
-
-    def flat(self) -> FlatPolicy | None:
-        """The flat view, or None when a comment or processing instruction
-        inside a name or type makes element text differ from what the
-        full model reads (the caller then uses `source()`)."""
-        return _build_flat(self.root)
 
 
 def _types(parent: etree._Element) -> list[Named]:
@@ -524,67 +498,3 @@ def _label(el: etree._Element, kind: LabelKind) -> LabelSource:
         cw_groups,
         _line(el),
     )
-
-
-_LEAVES = frozenset((T_TYPE, T_NAME, T_POLICY_NAME))
-_GROUP_TAGS = (T_STE_TYPES, T_CHWALL_TYPES, T_CONFLICT)
-
-
-def _count_types(el: etree._Element) -> int:
-    return sum(1 for _ in el.iterchildren(T_TYPE))
-
-
-def _build_flat(root: etree._Element) -> FlatPolicy | None:
-    """One pass per element kind over a schema-valid tree, reading what the
-    compiler needs with as little work per element as lxml allows (large
-    policies have hundreds of thousands of them).
-
-    The schema guarantees the shape this relies on: every Type sits in a
-    type list or conflict set, every Name in a label, the parts' lists come
-    before the labels, and VM labels before resource labels.
-    """
-    from lxml import etree
-
-    misc = {c.getparent().tag for c in root.iter(etree.Comment, etree.PI)}  # type: ignore[union-attr]
-    if misc & _LEAVES:
-        return None  # element text would not be the full text; rare, so no fast path
-    types = [t.text or "" for t in root.iter(T_TYPE)]
-    names = [n.text or "" for n in root.iter(T_NAME)]
-    count: Callable[[etree._Element], int] = len
-    if misc.intersection(_GROUP_TAGS):
-        count = _count_types  # comments between the types of a list
-
-    header = root.find(T_HEADER)
-    assert header is not None  # the schema requires it
-    policy_name = next(header.iterchildren(T_POLICY_NAME))
-    subjects = root.find(f"{T_TEMPLATE}/{T_SUBJECTS}")
-    bootstrap = subjects.get("bootstrap", "") if subjects is not None else None
-    ste_types: list[str] | None = None
-    chwall_types: list[str] | None = None
-    conflict_sets: list[list[str]] = []
-    labels: list[FlatLabel] = []
-    pos = 0
-    ste_groups: list[list[str]] | None = None  # of the label being read
-    cw_groups: list[list[str]] = []
-    name_iter = iter(names)
-    vm, res = LabelKind.VM, LabelKind.RES
-    for el in root.iter(T_STE_TYPES, T_CHWALL_TYPES, T_CONFLICT, T_VM, T_RES):
-        tag = el.tag
-        if tag in (T_VM, T_RES):
-            ste_groups, cw_groups = [], []
-            labels.append((next(name_iter), vm if tag == T_VM else res, ste_groups, cw_groups))
-            continue
-        n = count(el)
-        group = types[pos : pos + n]
-        pos += n
-        if ste_groups is not None:
-            (ste_groups if tag == T_STE_TYPES else cw_groups).append(group)
-        elif tag == T_STE_TYPES:
-            ste_types = group
-        elif tag == T_CHWALL_TYPES:
-            chwall_types = group
-        else:
-            conflict_sets.append(group)
-    if pos != len(types) or len(labels) != len(names):
-        return None  # not the shape the schema promises; let the full model decide
-    return FlatPolicy(_text(policy_name), ste_types, chwall_types, conflict_sets, bootstrap, labels)
