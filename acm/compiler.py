@@ -484,10 +484,13 @@ def compile_tree(root: etree._Element) -> CompiledPolicy | None:
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Building a large policy makes hundreds of thousands of lists and
     tuples, none of them in a cycle; the cyclic collector would scan them
-    again and again (a third of the time), so it waits until we are done."""
+    again and again (a third of the time), so it waits until we are done.
+    A caller that goes on to write the policy keeps it waiting until the
+    policy is written and dropped (else the first collection after the
+    pause scans them all once more)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -500,7 +503,7 @@ def _gc_paused() -> Iterator[None]:
 def compile_document(doc: PolicyDocument) -> tuple[CompiledPolicy, Diagnostics]:
     """Compile a parsed policy: the fast path when it finds nothing, else the
     full compiler with every finding (PolicyError on any error)."""
-    with _gc_paused():
+    with gc_paused():
         compiled = compile_tree(doc.root)
         if compiled is not None:
             return compiled, Diagnostics()

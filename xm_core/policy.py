@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from acm.errors import Diagnostics, PolicyError
 from xm_core.atomic import atomic_write_many
 from xm_core.paths import HostPaths, PolicyFiles
+
+if TYPE_CHECKING:
+    from acm.model import PolicyMap
 
 
 class MakePolicyResult(NamedTuple):
@@ -26,6 +30,13 @@ def check_policy_dir(policy_dir: str | None) -> None:
         )
 
 
+def _map_text(pmap: PolicyMap) -> Iterator[bytes]:
+    """The `.map`, rendered when its writer first asks for it."""
+    from acm.mapfile import render_map
+
+    yield render_map(pmap)
+
+
 def make_policy(paths: HostPaths, name: str, policy_dir: str | None = None) -> MakePolicyResult:
     """Compile `name` from the policy root (or `policy_dir`) into its `.map`
     and `.bin`. Every finding is collected; on any error (PolicyError) no
@@ -33,15 +44,17 @@ def make_policy(paths: HostPaths, name: str, policy_dir: str | None = None) -> M
     check_policy_dir(policy_dir)
     files = paths.policy_files(name, policy_dir)  # raises ACM005 on a bad name
     from acm.binfmt import binary_chunks
-    from acm.compiler import compile_file
-    from acm.mapfile import render_map
+    from acm.compiler import compile_file, gc_paused
 
-    compiled, findings = compile_file(files.xml)
-    map_bytes = render_map(compiled.map._replace(policy_file=files.xml, binary_file=files.bin))
-    # The `.bin` matrices are made chunk by chunk while they are written.
-    atomic_write_many(
-        [(Path(files.map), map_bytes), (Path(files.bin), binary_chunks(compiled.binary))]
-    )
+    with gc_paused():
+        compiled, findings = compile_file(files.xml)
+        pmap = compiled.map._replace(policy_file=files.xml, binary_file=files.bin)
+        # The `.bin` is made chunk by chunk and written in a thread of its own
+        # while the `.map` is rendered (atomic_write_many).
+        atomic_write_many(
+            [(Path(files.map), _map_text(pmap)), (Path(files.bin), binary_chunks(compiled.binary))]
+        )
+        del compiled, pmap  # dropped while the collector still waits
     return MakePolicyResult(files, findings)
 
 
