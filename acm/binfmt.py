@@ -111,14 +111,19 @@ def encode_reference(name: str) -> bytes:
     return (REFERENCE_HEADER.pack(name_len=len(raw)) + raw).ljust(size, b"\0")
 
 
-def encode_matrix(rows: Sequence[TypeSet], max_types: int) -> bytearray:
-    """One row per entry, one uint16 per type: 1 where the entry has the type."""
-    buf = bytearray(len(rows) * max_types * CELL)
+def encode_matrix(
+    rows: Sequence[TypeSet], max_types: int, start: int = 0, stop: int | None = None
+) -> bytearray:
+    """Rows `start` to `stop` (all by default), one per entry, one uint16 per
+    type: 1 where the entry has the type."""
+    stop = len(rows) if stop is None else min(stop, len(rows))
     row_bytes = max_types * CELL
-    for r, types in enumerate(rows):
-        base = r * row_bytes + 1  # low byte of the big-endian cell
-        for t in types:
+    buf = bytearray((stop - start) * row_bytes)
+    base = 1  # the low byte of the big-endian cell
+    for r in range(start, stop):
+        for t in rows[r]:
             buf[base + t * CELL] = 1
+        base += row_bytes
     return buf
 
 
@@ -128,8 +133,9 @@ CHUNK_BYTES = 1 << 20  # matrices are produced (and written) in pieces of about 
 def _matrix_pieces(rows: Sequence[TypeSet], max_types: int) -> list[Callable[[], bytearray]]:
     row_bytes = max_types * CELL
     per_piece = max(1, CHUNK_BYTES // max(row_bytes, 1))
+    # Each piece reads its rows when it is made (no copies of the row lists here).
     return [
-        functools.partial(encode_matrix, rows[start : start + per_piece], max_types)
+        functools.partial(encode_matrix, rows, max_types, start, start + per_piece)
         for start in range(0, len(rows), per_piece)
     ]
 
