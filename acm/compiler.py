@@ -513,7 +513,18 @@ def compile_document(doc: PolicyDocument) -> tuple[CompiledPolicy, Diagnostics]:
 def compile_file(path: str, display: str | None = None) -> tuple[CompiledPolicy, Diagnostics]:
     """Read, parse, validate and compile a policy file; PolicyError carries
     every finding of the first stage that failed. Returns the warnings."""
-    from acm.source import read_policy_document
+    from acm.source import ValidatingDocument, read_policy_bytes
 
-    doc = read_policy_document(path, display)
-    return compile_document(doc)
+    file = display if display is not None else path
+    with gc_paused():
+        pending = ValidatingDocument(read_policy_bytes(path, file), file)
+        # The fast path reads the tree while the schema validates it; what it
+        # makes of a tree the schema refuses (or any exception there) is
+        # dropped for the schema's findings.
+        try:
+            compiled = compile_tree(pending.root)
+        finally:
+            doc = pending.document()
+        if compiled is not None:
+            return compiled, Diagnostics()
+        return compile_policy(doc.source())

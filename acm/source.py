@@ -379,7 +379,12 @@ def parse_policy_document(data: bytes, file: str = "<policy>") -> PolicyDocument
     every finding (ACM001 not well-formed/unsafe, ACM002 schema, which
     includes a root other than SecurityPolicyDefinition)."""
     tree = parse_document(data, file)
-    if not _schema().validate(tree):
+    return _validated(tree, data, file, _schema().validate(tree))
+
+
+def _validated(tree: etree._ElementTree, data: bytes, file: str, valid: bool) -> PolicyDocument:
+    """The document of a tree the schema found `valid` or not (PolicyError, ACM002)."""
+    if not valid:
         raise PolicyError(validate_schema(tree, file, data))
     root = tree.getroot()
     if root.tag != T_ROOT:
@@ -393,6 +398,35 @@ def parse_policy_document(data: bytes, file: str = "<policy>") -> PolicyDocument
             Location(file, line, _column(data, line_offsets(data), line, local, None, 0)),
         )
     return PolicyDocument(file, data, root)
+
+
+class ValidatingDocument:
+    """A parsed policy (ACM001 raised as by `parse_document`) whose schema
+    validation runs in a thread of its own: libxml2 lets go of the GIL while
+    it validates, so the tree can be read meanwhile (the compiler's fast
+    path). Nothing read from `root` counts before `document()` has returned:
+    until then the tree may break the schema in any way."""
+
+    def __init__(self, data: bytes, file: str) -> None:
+        import threading
+
+        schema = _schema()  # compiled here, once, not in two threads
+        self.data = data
+        self.file = file
+        self.tree = parse_document(data, file)
+        self.root = self.tree.getroot()
+        self._valid = False
+        self._validation = threading.Thread(target=self._validate, args=(schema,))
+        self._validation.start()
+
+    def _validate(self, schema: etree.XMLSchema) -> None:
+        self._valid = schema.validate(self.tree)
+
+    def document(self) -> PolicyDocument:
+        """The document once the schema has passed it; else PolicyError as
+        `parse_policy_document` raises it."""
+        self._validation.join()
+        return _validated(self.tree, self.data, self.file, self._valid)
 
 
 def etree_localname(tag: object) -> str:
