@@ -43,8 +43,11 @@ def make_policy(paths: HostPaths, name: str, policy_dir: str | None = None) -> M
     output file is touched. The name is checked before anything is opened."""
     check_policy_dir(policy_dir)
     files = paths.policy_files(name, policy_dir)  # raises ACM005 on a bad name
+    # Everything is imported before the compile: an import after it waits
+    # for the allocator to sort out the freed parse tree (about 10 ms).
     from acm.binfmt import binary_chunks
     from acm.compiler import compile_file, gc_paused
+    from acm.mapfile import render_map  # noqa: F401  (used by _map_text)
 
     with gc_paused():
         compiled, findings = compile_file(files.xml)
