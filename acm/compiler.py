@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -335,7 +336,10 @@ def _assemble(
 def _map_part(
     code: PolicyCode, types: list[str], entries: list[_Entry], ssids: tuple[TypeSet, ...]
 ) -> MapPart:
-    labels = tuple([SsidLabel(e[0], e[1], i) for i, e in enumerate(entries)])
+    # tuple.__new__ straight from the zipped fields: SsidLabel(...) would run
+    # its generated Python __new__ once per label (30,000: 10 ms against 6).
+    fields = zip([e[0] for e in entries], [e[1] for e in entries], itertools.count())
+    labels = tuple(map(tuple.__new__, itertools.repeat(SsidLabel), fields))
     return MapPart(code, tuple(types), labels, ssids)
 
 
@@ -390,7 +394,26 @@ def _type_count(type_list: etree._Element) -> int:
     return sum(1 for _ in type_list.iterchildren(T_TYPE))
 
 
-def compile_tree(root: etree._Element) -> CompiledPolicy | None:
+def _misc_parents(root: etree._Element, data: bytes | None) -> set[str]:
+    """The tags of the elements that hold a comment or processing instruction.
+    Given the document's bytes in an ASCII-based encoding, none is looked
+    for when the bytes hold none (a search of the bytes is 5 times faster
+    than one of the tree)."""
+    from lxml import etree
+
+    encoding = (root.getroottree().docinfo.encoding or "").upper()
+    if (
+        data is not None
+        and data[:1] == b"<"
+        and (encoding in ("UTF-8", "US-ASCII", "ASCII") or encoding.startswith("ISO-8859-"))
+        and b"<!--" not in data
+        and data.find(b"<?", 1) < 0  # the XML declaration aside
+    ):
+        return set()
+    return {c.getparent().tag for c in root.iter(etree.Comment, etree.PI)}  # type: ignore[union-attr]
+
+
+def compile_tree(root: etree._Element, data: bytes | None = None) -> CompiledPolicy | None:
     """What `compile_source` gives for this schema-valid tree when it finds
     nothing at all (no error, no warning); None as soon as it would find
     something. One pass, for large policies: the texts of all `Type`
@@ -399,11 +422,10 @@ def compile_tree(root: etree._Element) -> CompiledPolicy | None:
 
     The schema guarantees the order this relies on: the parts' type lists,
     then the conflict sets, then the labels, each starting with its `Name`;
-    every `Type` sits in a type list or a conflict set.
+    every `Type` sits in a type list or a conflict set. `data`, the
+    document's bytes, is optional (see `_misc_parents`).
     """
-    from lxml import etree
-
-    misc = {c.getparent().tag for c in root.iter(etree.Comment, etree.PI)}  # type: ignore[union-attr]
+    misc = _misc_parents(root, data)
     if misc & _LEAVES:
         return None  # a comment inside a name: element text is not the whole name
     # With comments between the types of a list, its length counts them too.
@@ -504,7 +526,7 @@ def compile_document(doc: PolicyDocument) -> tuple[CompiledPolicy, Diagnostics]:
     """Compile a parsed policy: the fast path when it finds nothing, else the
     full compiler with every finding (PolicyError on any error)."""
     with gc_paused():
-        compiled = compile_tree(doc.root)
+        compiled = compile_tree(doc.root, doc.data)
         if compiled is not None:
             return compiled, Diagnostics()
         return compile_policy(doc.source())
@@ -522,7 +544,7 @@ def compile_file(path: str, display: str | None = None) -> tuple[CompiledPolicy,
         # makes of a tree the schema refuses (or any exception there) is
         # dropped for the schema's findings.
         try:
-            compiled = compile_tree(pending.root)
+            compiled = compile_tree(pending.root, pending.data)
         finally:
             doc = pending.document()
         if compiled is not None:

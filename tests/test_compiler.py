@@ -182,6 +182,7 @@ def test_random_valid_policies_compile_and_round_trip(spec: PolicySpec) -> None:
     assert fast == full and list(fast_found) == []
     if spec.comments != "inside":
         assert compile_tree(doc.root) == full
+    assert compile_tree(doc.root, doc.data) == compile_tree(doc.root)  # with the byte search
     # Both files read back to what was compiled.
     assert decode_binary(binary_bytes(full.binary)) == full.binary
     assert parse_map(render_map(full.map)) == full.map
@@ -232,3 +233,28 @@ def test_kinds_in_the_map_follow_the_label_element() -> None:
         "first": LabelKind.VM,
         "r": LabelKind.RES,
     }
+
+
+def test_a_comment_inside_a_name_is_found_in_any_encoding(tmp_path: Path) -> None:
+    """The fast path skips its search for comments only when the bytes show
+    none; in UTF-16 they cannot show it, so the tree is searched (else the
+    label would be read as 'a')."""
+    xml = (
+        '<?xml version="1.0" encoding="ENC"?>\n'
+        '<SecurityPolicyDefinition xmlns="http://www.ibm.com">'
+        "<PolicyHeader><PolicyName>p</PolicyName></PolicyHeader>"
+        "<SimpleTypeEnforcement><SimpleTypeEnforcementTypes><Type>t</Type>"
+        "</SimpleTypeEnforcementTypes></SimpleTypeEnforcement>"
+        '<SecurityLabelTemplate><SubjectLabels bootstrap="boot">'
+        "<VirtualMachineLabel><Name>boot</Name><SimpleTypeEnforcementTypes><Type>t</Type>"
+        "</SimpleTypeEnforcementTypes></VirtualMachineLabel>"
+        "<VirtualMachineLabel><Name>a<!-- x -->b</Name><SimpleTypeEnforcementTypes>"
+        "<Type>t</Type></SimpleTypeEnforcementTypes></VirtualMachineLabel>"
+        "</SubjectLabels></SecurityLabelTemplate></SecurityPolicyDefinition>\n"
+    )
+    for encoding in ("UTF-8", "UTF-16"):
+        path = tmp_path / f"{encoding}.xml"
+        path.write_bytes(xml.replace("ENC", encoding).encode(encoding))
+        compiled = compile_file(str(path))[0]
+        assert compiled.map.ste is not None
+        assert [e.name for e in compiled.map.ste.labels] == [NULL_LABEL, "boot", "ab"]
