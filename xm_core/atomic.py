@@ -86,7 +86,7 @@ def _write_temp(path: Path, chunks: Iterable[Chunk], mode: int | None) -> Path:
 
 
 def atomic_write(path: str | Path, data: Chunk | Iterable[Chunk], mode: int | None = None) -> None:
-    """Replace `path` with `data` (bytes or a sequence of byte chunks) atomically."""
+    """Replace `path` with `data` (bytes or an iterable of byte chunks) atomically."""
     atomic_write_many([(Path(path), data)], mode)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -30,11 +30,9 @@ def check_policy_dir(policy_dir: str | None) -> None:
         )
 
 
-def _map_text(pmap: PolicyMap) -> Iterator[bytes]:
+def _map_text(pmap: PolicyMap, render: Callable[[PolicyMap], bytes]) -> Iterator[bytes]:
     """The `.map`, rendered when its writer first asks for it."""
-    from acm.mapfile import render_map
-
-    yield render_map(pmap)
+    yield render(pmap)
 
 
 def make_policy(paths: HostPaths, name: str, policy_dir: str | None = None) -> MakePolicyResult:
@@ -47,7 +45,7 @@ def make_policy(paths: HostPaths, name: str, policy_dir: str | None = None) -> M
     # for the allocator to sort out the freed parse tree (about 10 ms).
     from acm.binfmt import binary_chunks
     from acm.compiler import compile_file, gc_paused
-    from acm.mapfile import render_map  # noqa: F401  (used by _map_text)
+    from acm.mapfile import render_map
 
     with gc_paused():
         compiled, findings = compile_file(files.xml)
@@ -55,7 +53,10 @@ def make_policy(paths: HostPaths, name: str, policy_dir: str | None = None) -> M
         # The `.bin` is made chunk by chunk and written in a thread of its own
         # while the `.map` is rendered (atomic_write_many).
         atomic_write_many(
-            [(Path(files.map), _map_text(pmap)), (Path(files.bin), binary_chunks(compiled.binary))]
+            [
+                (Path(files.map), _map_text(pmap, render_map)),
+                (Path(files.bin), binary_chunks(compiled.binary)),
+            ]
         )
         del compiled, pmap  # dropped while the collector still waits
     return MakePolicyResult(files, findings)
