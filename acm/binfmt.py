@@ -1,8 +1,9 @@
 """The `.bin` format (ACM binary policy version 2), owned here alone.
 
 Each record is declared once as a `Layout` and that one declaration both
-packs (writing) and unpacks (reading). Everything is big-endian; matrix
-cells are uint16, everything else uint32. Reading checks every length,
+packs (writing) and unpacks (reading). Everything is big-endian (but one
+field, see `xen_null_secondary_offset`); matrix cells are uint16,
+everything else uint32. Reading checks every length,
 offset and count against the buffer before use and fails with
 PolicyError naming the field, never with a traceback or a partial policy.
 """
@@ -110,14 +111,19 @@ def encode_reference(name: str) -> bytes:
     return (REFERENCE_HEADER.pack(name_len=len(raw)) + raw).ljust(size, b"\0")
 
 
-def encode_matrix(rows: Sequence[TypeSet], max_types: int) -> bytearray:
-    """One row per entry, one uint16 per type: 1 where the entry has the type."""
-    buf = bytearray(len(rows) * max_types * CELL)
+def encode_matrix(
+    rows: Sequence[TypeSet], max_types: int, start: int = 0, stop: int | None = None
+) -> bytearray:
+    """Rows `start` to `stop` (all by default), one per entry, one uint16 per
+    type: 1 where the entry has the type."""
+    stop = len(rows) if stop is None else min(stop, len(rows))
     row_bytes = max_types * CELL
-    for r, types in enumerate(rows):
-        base = r * row_bytes + 1  # low byte of the big-endian cell
-        for t in types:
+    buf = bytearray((stop - start) * row_bytes)
+    base = 1  # the low byte of the big-endian cell
+    for r in range(start, stop):
+        for t in rows[r]:
             buf[base + t * CELL] = 1
+        base += row_bytes
     return buf
 
 
@@ -127,8 +133,9 @@ CHUNK_BYTES = 1 << 20  # matrices are produced (and written) in pieces of about 
 def _matrix_pieces(rows: Sequence[TypeSet], max_types: int) -> list[Callable[[], bytearray]]:
     row_bytes = max_types * CELL
     per_piece = max(1, CHUNK_BYTES // max(row_bytes, 1))
+    # Each piece reads its rows when it is made (no copies of the row lists here).
     return [
-        functools.partial(encode_matrix, rows[start : start + per_piece], max_types)
+        functools.partial(encode_matrix, rows, max_types, start, start + per_piece)
         for start in range(0, len(rows), per_piece)
     ]
 
@@ -185,6 +192,15 @@ def _part_pieces(policy: BinaryPolicy, code: PolicyCode) -> list[Piece]:
     return []
 
 
+def xen_null_secondary_offset(offset: int) -> int:
+    """The `secondary_buffer_offset` Xen 3.0.4 writes for a policy with
+    neither part: it applies htonl twice to the primary offset, so on the
+    little-endian hosts it ran on the four bytes are `offset` in
+    little-endian order (spec section 5). Returned as the big-endian value
+    that packs to those bytes."""
+    return int.from_bytes(offset.to_bytes(4, "little"), "big")
+
+
 class BinaryChunks(Sequence[bytes | bytearray]):
     """The `.bin` of a policy as a sequence of chunks, each made when it is
     asked for: writing a large policy never holds its whole matrix in memory."""
@@ -194,6 +210,9 @@ class BinaryChunks(Sequence[bytes | bytearray]):
         primary_size = _part_size(policy, policy.primary)
         primary_offset = POLICY_HEADER.size + len(reference)
         self.size = primary_offset + primary_size + _part_size(policy, policy.secondary)
+        secondary_offset = primary_offset + primary_size
+        if policy.primary is PolicyCode.NULL:
+            secondary_offset = xen_null_secondary_offset(secondary_offset)
         header = POLICY_HEADER.pack(
             policy_version=ACM_POLICY_VERSION,
             magic=ACM_MAGIC,
@@ -202,7 +221,7 @@ class BinaryChunks(Sequence[bytes | bytearray]):
             primary_policy_code=policy.primary,
             primary_buffer_offset=primary_offset,
             secondary_policy_code=policy.secondary,
-            secondary_buffer_offset=primary_offset + primary_size,
+            secondary_buffer_offset=secondary_offset,
         )
         self._pieces: list[Piece] = [
             header,
@@ -366,7 +385,16 @@ class _Reader:
             (primary, "primary_buffer_offset"),
             (secondary, "secondary_buffer_offset"),
         ):
-            self.expect(head, field, offset, where)
+            want = offset
+            # Of a policy with neither part, Xen's little-endian bytes read too
+            # (the hypervisor never reads this field there).
+            if (
+                primary is PolicyCode.NULL
+                and field == "secondary_buffer_offset"
+                and head[field] == xen_null_secondary_offset(offset)
+            ):
+                want = head[field]
+            self.expect(head, field, want, where)
             if code is PolicyCode.CHWALL:
                 parts[code], length = self.chwall(offset)
             elif code is PolicyCode.STE:

@@ -12,17 +12,18 @@ Codes (shared with `acm lint`):
   ACM017 more than 65535 types or SSIDs in a part, or a `.bin` over 4 GiB
   ACM019 an empty name                ACM023 (warning) type twice in one label
 
-Large policies take a fast path (`compile_flat`) that numbers the same way
-on plain strings and gives up as soon as anything would need a finding; the
-full compiler then runs and reports it. Tests check both agree.
+Large policies take a fast path (`compile_tree`) that numbers the same way
+straight from the parsed tree and gives up as soon as anything would need a
+finding; the full compiler then runs and reports it. Tests check both agree.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 from acm.errors import Diagnostics, PolicyError, Severity
 from acm.model import (
@@ -40,7 +41,19 @@ from acm.model import (
 )
 from acm.names import check_policy_name
 from acm.source import (
-    FlatPolicy,
+    T_CHWALL,
+    T_CHWALL_TYPES,
+    T_CONFLICT,
+    T_HEADER,
+    T_NAME,
+    T_POLICY_NAME,
+    T_RES,
+    T_STE,
+    T_STE_TYPES,
+    T_SUBJECTS,
+    T_TEMPLATE,
+    T_TYPE,
+    T_VM,
     LabelKind,
     LabelSource,
     Named,
@@ -49,6 +62,9 @@ from acm.source import (
     PolicySource,
     TypeGroup,
 )
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 MAX_BINARY_SIZE = 0xFFFFFFFF  # the `.bin` header's `len` is a uint32
 
@@ -350,7 +366,10 @@ def _assemble(
 def _map_part(
     code: PolicyCode, types: list[str], entries: list[_Entry], ssids: tuple[TypeSet, ...]
 ) -> MapPart:
-    labels = tuple([SsidLabel(e[0], e[1], i) for i, e in enumerate(entries)])
+    # tuple.__new__ straight from the zipped fields: SsidLabel(...) would run
+    # its generated Python __new__ once per label (30,000: 10 ms against 6).
+    fields = zip([e[0] for e in entries], [e[1] for e in entries], itertools.count())
+    labels = tuple(map(tuple.__new__, itertools.repeat(SsidLabel), fields))
     return MapPart(code, tuple(types), labels, ssids)
 
 
@@ -375,11 +394,16 @@ def compile_policy(src: PolicySource) -> tuple[CompiledPolicy, Diagnostics]:
 
 # ---------------------------------------------------------------- fast path
 
+_LEAVES = frozenset((T_TYPE, T_NAME, T_POLICY_NAME))
+_TYPE_LISTS = frozenset((T_STE_TYPES, T_CHWALL_TYPES, T_CONFLICT))
+
 
 def _numbers(types: list[str] | None) -> dict[str, int] | None:
     """Type numbers of a part's declaration, or None when any would need a finding."""
     if types is None:
         return {}
+    if None in types:
+        return None  # an empty name (ACM019)
     numbers = {t: i for i, t in enumerate(types)}
     if len(numbers) != len(types) or len(numbers) > MAX_16BIT:
         return None
@@ -396,68 +420,129 @@ def _bootstrap_first(entries: list[_Entry], boot: str | None) -> bool:
     return False
 
 
-def compile_flat(flat: FlatPolicy) -> CompiledPolicy | None:
-    """What `compile_source` gives for the same policy when it finds nothing
-    at all (no error, no warning); None as soon as it would find something."""
-    if _bad_name(flat.policy_name) or _bad_policy_name(flat.policy_name):
-        return None
-    ste_numbers = _numbers(flat.ste_types)
-    cw_numbers = _numbers(flat.chwall_types)
-    if ste_numbers is None or cw_numbers is None:
-        return None
-    sets: list[TypeSet] = []
-    for conflict in flat.conflict_sets:
-        members = {cw_numbers.get(t, -1) for t in conflict}
-        if -1 in members or len(members) != len(conflict):
-            return None
-        sets.append(tuple(sorted(members)))
+def _type_count(type_list: etree._Element) -> int:
+    return sum(1 for _ in type_list.iterchildren(T_TYPE))
 
-    null: _Entry = (NULL_LABEL, LabelKind.ANY, ())
-    ste_entries = [null]
-    cw_entries = [null]
-    # A part the policy lacks has no types: any group for it is unknown.
-    ste_number = ste_numbers.__getitem__
-    cw_number = cw_numbers.__getitem__
-    names = [label[0] for label in flat.labels]
+
+def _misc_parents(root: etree._Element, data: bytes | None) -> set[str]:
+    """The tags of the elements that hold a comment or processing instruction.
+    Given the document's bytes in an ASCII-based encoding, none is looked
+    for when the bytes hold none (a search of the bytes is 5 times faster
+    than one of the tree)."""
+    from lxml import etree
+
+    encoding = (root.getroottree().docinfo.encoding or "").upper()
+    if (
+        data is not None
+        and data[:1] == b"<"
+        and (encoding in ("UTF-8", "US-ASCII", "ASCII") or encoding.startswith("ISO-8859-"))
+        and b"<!--" not in data
+        and data.find(b"<?", 1) < 0  # the XML declaration aside
+    ):
+        return set()
+    return {c.getparent().tag for c in root.iter(etree.Comment, etree.PI)}  # type: ignore[union-attr]
+
+
+def compile_tree(root: etree._Element, data: bytes | None = None) -> CompiledPolicy | None:
+    """What `compile_source` gives for this schema-valid tree when it finds
+    nothing at all (no error, no warning); None as soon as it would find
+    something. One pass, for large policies: the texts of all `Type`
+    elements are read at once, in document order, and each type list takes
+    its slice of them and numbers it on the spot.
+
+    The schema guarantees the order this relies on: the parts' type lists,
+    then the conflict sets, then the labels, each starting with its `Name`;
+    every `Type` sits in a type list or a conflict set. `data`, the
+    document's bytes, is optional (see `_misc_parents`).
+    """
+    misc = _misc_parents(root, data)
+    if misc & _LEAVES:
+        return None  # a comment inside a name: element text is not the whole name
+    # With comments between the types of a list, its length counts them too.
+    count: Callable[[etree._Element], int] = _type_count if misc & _TYPE_LISTS else len
+    texts: list[str] = [t.text for t in root.iter(T_TYPE)]  # type: ignore[misc]  # None if empty
+    names: list[str] = [n.text for n in root.iter(T_NAME)]  # type: ignore[misc]
+    policy_name = root.findtext(f"{T_HEADER}/{T_POLICY_NAME}") or ""
+    if _bad_name(policy_name) or _bad_policy_name(policy_name) or None in names:
+        return None
     joined = "".join(names)
     if "" in names or "\n" in joined or "\r" in joined:
         return None  # an empty name, or one with a line break (ACM019, ACM016)
-    try:
-        for name, kind, ste_groups, cw_groups in flat.labels:
-            for group in ste_groups:
-                members = set(map(ste_number, group))
-                if len(members) != len(group):
-                    return None  # a repeated type: the full path warns about it
-                ste_entries.append((name, kind, tuple(sorted(members))))
-            for group in cw_groups:
-                members = set(map(cw_number, group))
-                if len(members) != len(group):
-                    return None
-                cw_entries.append((name, kind, tuple(sorted(members))))
-    except KeyError:
-        return None  # an unknown type
 
-    cw_counts = ste_counts = None
-    if flat.chwall_types is not None:
-        if not _bootstrap_first(cw_entries, flat.bootstrap) or len(cw_entries) > MAX_16BIT:
-            return None
-        cw_counts = (len(flat.chwall_types), len(cw_entries), len(sets))
-    if flat.ste_types is not None:
-        if not _bootstrap_first(ste_entries, flat.bootstrap) or len(ste_entries) > MAX_16BIT:
-            return None
-        ste_counts = (len(flat.ste_types), len(ste_entries))
-    if binary_size(flat.policy_name, cw_counts, ste_counts) > MAX_BINARY_SIZE:
+    pos = 0
+    declared: list[list[str] | None] = []
+    for path in (f"{T_STE}/{T_STE_TYPES}", f"{T_CHWALL}/{T_CHWALL_TYPES}"):
+        type_list = root.find(path)
+        if type_list is None:
+            declared.append(None)
+            continue
+        n = count(type_list)
+        declared.append(texts[pos : pos + n])
+        pos += n
+    ste_types, cw_types = declared
+    ste_numbers, cw_numbers = _numbers(ste_types), _numbers(cw_types)
+    if ste_numbers is None or cw_numbers is None:
         return None
-    return _assemble(
-        flat.policy_name, flat.chwall_types, sets, cw_entries, flat.ste_types, ste_entries
-    )
+    sets: list[TypeSet] = []
+    for conflict in root.iter(T_CONFLICT):
+        n = count(conflict)
+        members = {cw_numbers.get(t, -1) for t in texts[pos : pos + n]}
+        pos += n
+        if -1 in members or len(members) != n:
+            return None  # an unknown type (ACM012) or one named twice (ACM013)
+        sets.append(tuple(sorted(members)))
+
+    null: _Entry = (NULL_LABEL, LabelKind.ANY, ())
+    ste_entries, cw_entries = [null], [null]
+    # A part the policy lacks has no types: any group for it is unknown.
+    ste_number, cw_number = ste_numbers.__getitem__, cw_numbers.__getitem__
+    template = root.find(T_TEMPLATE)
+    assert template is not None  # the schema requires it
+    name_of_label = iter(names)
+    name, kind = "", LabelKind.VM
+    try:
+        for el in template.iter(T_STE_TYPES, T_CHWALL_TYPES, T_VM, T_RES):
+            tag = el.tag
+            if tag in (T_VM, T_RES):
+                name = next(name_of_label)
+                kind = LabelKind.VM if tag == T_VM else LabelKind.RES
+                continue
+            n = count(el)
+            is_ste = tag == T_STE_TYPES
+            members = set(map(ste_number if is_ste else cw_number, texts[pos : pos + n]))
+            pos += n
+            if len(members) != n:
+                return None  # a type twice in one label (ACM023)
+            (ste_entries if is_ste else cw_entries).append((name, kind, tuple(sorted(members))))
+    except KeyError:
+        return None  # an unknown type (ACM011)
+    if pos != len(texts) or next(name_of_label, None) is not None:
+        return None  # not the shape the schema promises; let the full compiler decide
+
+    subjects = template.find(T_SUBJECTS)
+    bootstrap = subjects.get("bootstrap", "") if subjects is not None else None
+    cw_counts = ste_counts = None
+    if cw_types is not None:
+        if not _bootstrap_first(cw_entries, bootstrap) or len(cw_entries) > MAX_16BIT:
+            return None
+        cw_counts = (len(cw_types), len(cw_entries), len(sets))
+    if ste_types is not None:
+        if not _bootstrap_first(ste_entries, bootstrap) or len(ste_entries) > MAX_16BIT:
+            return None
+        ste_counts = (len(ste_types), len(ste_entries))
+    if binary_size(policy_name, cw_counts, ste_counts) > MAX_BINARY_SIZE:
+        return None
+    return _assemble(policy_name, cw_types, sets, cw_entries, ste_types, ste_entries)
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Building a large policy makes hundreds of thousands of lists and
     tuples, none of them in a cycle; the cyclic collector would scan them
-    again and again (a third of the time), so it waits until we are done."""
+    again and again (a third of the time), so it waits until we are done.
+    A caller that goes on to write the policy keeps it waiting until the
+    policy is written and dropped (else the first collection after the
+    pause scans them all once more)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -470,19 +555,28 @@ def _gc_paused() -> Iterator[None]:
 def compile_document(doc: PolicyDocument) -> tuple[CompiledPolicy, Diagnostics]:
     """Compile a parsed policy: the fast path when it finds nothing, else the
     full compiler with every finding (PolicyError on any error)."""
-    with _gc_paused():
-        flat = doc.flat()
-        compiled = compile_flat(flat) if flat is not None else None
+    with gc_paused():
+        compiled = compile_tree(doc.root, doc.data)
         if compiled is not None:
             return compiled, Diagnostics()
-        del flat
         return compile_policy(doc.source())
 
 
 def compile_file(path: str, display: str | None = None) -> tuple[CompiledPolicy, Diagnostics]:
     """Read, parse, validate and compile a policy file; PolicyError carries
     every finding of the first stage that failed. Returns the warnings."""
-    from acm.source import read_policy_document
+    from acm.source import ValidatingDocument, read_policy_bytes
 
-    doc = read_policy_document(path, display)
-    return compile_document(doc)
+    file = display if display is not None else path
+    with gc_paused():
+        pending = ValidatingDocument(read_policy_bytes(path, file), file)
+        # The fast path reads the tree while the schema validates it; what it
+        # makes of a tree the schema refuses (or any exception there) is
+        # dropped for the schema's findings.
+        try:
+            compiled = compile_tree(pending.root, pending.data)
+        finally:
+            doc = pending.document()
+        if compiled is not None:
+            return compiled, Diagnostics()
+        return compile_policy(doc.source())

@@ -1,13 +1,15 @@
 """The XML source of a policy: hardened parsing, schema validation and a
 light source model that remembers where everything was written.
 
-Parsing never loads a DTD, expands an entity or touches the network; a
-document with a DOCTYPE is refused outright (ACM001), before the parser
-sees it. Schema errors are all reported (ACM002), each with its line. The
+Parsing never loads a DTD, expands an entity or touches the network. A
+DOCTYPE is refused (ACM001) before the parser sees it, unless it is a plain
+`<!DOCTYPE Name>` (no internal subset, no external identifier), which
+declares nothing and names nothing to fetch; lint warns about it (ACM032).
+Schema errors are all reported (ACM002), each with its line. The
 source model keeps names exactly as written (no trimming) together with
 their line; columns are worked out only when a finding needs one, so that
-large policies stay cheap. `PolicyDocument.flat()` gives the compiler a
-lighter view without lines for its fast path (large policies).
+large policies stay cheap. The compiler's fast path for large policies
+reads the parsed tree of a `PolicyDocument` directly.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import bisect
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from enum import StrEnum
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -65,6 +67,9 @@ _PARSER_OPTIONS: dict[str, Any] = dict(
 
 _SPACE = re.compile(rb"[ \t\r\n]*")
 _ENTITY_DECL = re.compile(rb"<!ENTITY\b")
+# `<!DOCTYPE Name>`: nothing declared, nothing to load (an XML Name holds no
+# white space, quote, bracket or `>`).
+_PLAIN_DOCTYPE = re.compile(rb"<!DOCTYPE[ \t\r\n]+[^ \t\r\n\[\]>'\"]+[ \t\r\n]*>")
 _SCHEMA_ELEMENT = re.compile(r"^Element '(?:\{[^}]*\})?([^']+)'")
 _LOCATION_SUFFIX = re.compile(r", line \d+, column \d+$")
 
@@ -150,26 +155,6 @@ class PolicySource(_PolicySourceFields):
 
     def at(self, named: Named, nth: int = 0) -> Location:
         return self.locate(named.line, named.tag, named.text, nth)
-
-
-# A label for the compiler's fast path: (name, kind, the type names of each of
-# its STE groups, and of each of its Chinese Wall groups), in document order.
-# A plain tuple: a large policy has tens of thousands of them.
-FlatLabel = tuple[str, LabelKind, list[list[str]], list[list[str]]]
-
-
-class FlatPolicy(NamedTuple):
-    """What the compiler needs of a schema-valid policy, without lines.
-
-    `ste_types`/`chwall_types` are None when the policy has no such part.
-    """
-
-    policy_name: str
-    ste_types: list[str] | None
-    chwall_types: list[str] | None
-    conflict_sets: list[list[str]]
-    bootstrap: str | None
-    labels: list[FlatLabel]
 
 
 def _line(el: etree._Element) -> int:
@@ -303,21 +288,37 @@ def _prolog_doctype(data: bytes) -> int | None:
             return None
 
 
-def _doctype(data: bytes) -> tuple[int, bool] | None:
-    """(line, declares entities) of a DOCTYPE in the prolog, else None."""
+class _Doctype(NamedTuple):
+    line: int
+    plain: bool  # `<!DOCTYPE Name>`: accepted
+    entities: bool  # its internal subset declares an ENTITY
+
+
+def _doctype(data: bytes) -> _Doctype | None:
+    """The DOCTYPE in the prolog, else None."""
     start = _prolog_doctype(data)
     if start is None:
         return None
+    line = data.count(b"\n", 0, start) + 1
+    if _PLAIN_DOCTYPE.match(data, start):
+        return _Doctype(line, True, False)
     end = data.find(b"]>", start)
     subset = data[start : end if end >= 0 else len(data)]
-    return data.count(b"\n", 0, start) + 1, bool(_ENTITY_DECL.search(subset))
+    return _Doctype(line, False, bool(_ENTITY_DECL.search(subset)))
+
+
+def plain_doctype_line(data: bytes) -> int | None:
+    """The line of an accepted `<!DOCTYPE Name>` (lint warns about it), else None."""
+    found = _doctype(data)
+    return found.line if found is not None and found.plain else None
 
 
 def _refuse_doctype(file: str, line: int, entities: bool) -> PolicyError:
     message = (
-        "a policy may not declare an ENTITY or have a DOCTYPE (entities are never expanded)"
+        "a policy may not declare an ENTITY (entities are never expanded)"
         if entities
-        else "a policy may not have a DOCTYPE (DTDs are never loaded)"
+        else "a policy may not have a DOCTYPE with an internal subset or an external "
+        "identifier (DTDs are never loaded; a plain <!DOCTYPE Name> is accepted)"
     )
     return PolicyError.single(
         "ACM001", f"unsafe XML: {message}", Location(file, line, 1 if line else 0)
@@ -325,14 +326,15 @@ def _refuse_doctype(file: str, line: int, entities: bool) -> PolicyError:
 
 
 def parse_document(data: bytes, file: str) -> etree._ElementTree:
-    """Parse hardened; refuse a DOCTYPE. Raises PolicyError with ACM001."""
+    """Parse hardened; refuse a DOCTYPE other than a plain one. Raises
+    PolicyError with ACM001."""
     from lxml import etree
 
     if isinstance(data, str):  # callers that read text: take it as the UTF-8 it was
         data = data.encode("utf-8")
     found = _doctype(data)
-    if found is not None:
-        raise _refuse_doctype(file, *found)
+    if found is not None and not found.plain:
+        raise _refuse_doctype(file, found.line, found.entities)
     parser = etree.XMLParser(**_PARSER_OPTIONS)
     try:
         tree = etree.ElementTree(etree.fromstring(data, parser))
@@ -345,8 +347,11 @@ def parse_document(data: bytes, file: str) -> etree._ElementTree:
     except ValueError as exc:  # e.g. a str with an encoding declaration
         raise PolicyError.single("ACM001", f"not well-formed XML: {exc}", Location(file)) from None
     docinfo = tree.docinfo
-    # The prolog check above misses only encodings it cannot read (UTF-16).
-    if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+    # The prolog check above misses only encodings it cannot read (UTF-16):
+    # a DOCTYPE it did not see as plain is refused, plain or not.
+    system_url = getattr(docinfo, "system_url", None)  # lxml-stubs call it system_id
+    plain = found is not None and system_url is None and docinfo.public_id is None
+    if (docinfo.internalDTD is not None or docinfo.externalDTD is not None) and not plain:
         raise _refuse_doctype(file, _doctype_line(data), False)
     return tree
 
@@ -436,7 +441,12 @@ def parse_policy_document(data: bytes, file: str = "<policy>") -> PolicyDocument
     every finding (ACM001 not well-formed/unsafe, ACM002 schema, which
     includes a root other than SecurityPolicyDefinition)."""
     tree = parse_document(data, file)
-    if not _schema().validate(tree):
+    return _validated(tree, data, file, _schema().validate(tree))
+
+
+def _validated(tree: etree._ElementTree, data: bytes, file: str, valid: bool) -> PolicyDocument:
+    """The document of a tree the schema found `valid` or not (PolicyError, ACM002)."""
+    if not valid:
         raise PolicyError(validate_schema(tree, file, data))
     root = tree.getroot()
     if root.tag != T_ROOT:
@@ -452,13 +462,42 @@ def parse_policy_document(data: bytes, file: str = "<policy>") -> PolicyDocument
     return PolicyDocument(file, data, root)
 
 
+class ValidatingDocument:
+    """A parsed policy (ACM001 raised as by `parse_document`) whose schema
+    validation runs in a thread of its own: libxml2 lets go of the GIL while
+    it validates, so the tree can be read meanwhile (the compiler's fast
+    path). Nothing read from `root` counts before `document()` has returned:
+    until then the tree may break the schema in any way."""
+
+    def __init__(self, data: bytes, file: str) -> None:
+        import threading
+
+        schema = _schema()  # compiled here, once, not in two threads
+        self.data = data
+        self.file = file
+        self.tree = parse_document(data, file)
+        self.root = self.tree.getroot()
+        self._valid = False
+        self._validation = threading.Thread(target=self._validate, args=(schema,))
+        self._validation.start()
+
+    def _validate(self, schema: etree.XMLSchema) -> None:
+        self._valid = schema.validate(self.tree)
+
+    def document(self) -> PolicyDocument:
+        """The document once the schema has passed it; else PolicyError as
+        `parse_policy_document` raises it."""
+        self._validation.join()
+        return _validated(self.tree, self.data, self.file, self._valid)
+
+
 def etree_localname(tag: object) -> str:
     return str(tag).rsplit("}", 1)[-1]
 
 
 class PolicyDocument:
-    """A parsed, schema-valid policy: the full source model, or the compiler's
-    flat view of it, built on demand from the one parsed tree."""
+    """A parsed, schema-valid policy: its tree (the compiler's fast path
+    reads it directly), and the full source model built from it on demand."""
 
     def __init__(self, file: str, data: bytes, root: etree._Element) -> None:
         self.file = file
@@ -467,12 +506,6 @@ class PolicyDocument:
 
     def source(self) -> PolicySource:
         return _build_source(self.root, self.data, self.file)
-
-    def flat(self) -> FlatPolicy | None:
-        """The flat view, or None when a comment or processing instruction
-        inside a name or type makes element text differ from what the
-        full model reads (the caller then uses `source()`)."""
-        return _build_flat(self.root)
 
 
 def _types(parent: etree._Element) -> list[Named]:
@@ -561,67 +594,3 @@ def _label(el: etree._Element, kind: LabelKind) -> LabelSource:
         cw_groups,
         _line(el),
     )
-
-
-_LEAVES = frozenset((T_TYPE, T_NAME, T_POLICY_NAME))
-_GROUP_TAGS = (T_STE_TYPES, T_CHWALL_TYPES, T_CONFLICT)
-
-
-def _count_types(el: etree._Element) -> int:
-    return sum(1 for _ in el.iterchildren(T_TYPE))
-
-
-def _build_flat(root: etree._Element) -> FlatPolicy | None:
-    """One pass per element kind over a schema-valid tree, reading what the
-    compiler needs with as little work per element as lxml allows (large
-    policies have hundreds of thousands of them).
-
-    The schema guarantees the shape this relies on: every Type sits in a
-    type list or conflict set, every Name in a label, the parts' lists come
-    before the labels, and VM labels before resource labels.
-    """
-    from lxml import etree
-
-    misc = {c.getparent().tag for c in root.iter(etree.Comment, etree.PI)}  # type: ignore[union-attr]
-    if misc & _LEAVES:
-        return None  # element text would not be the full text; rare, so no fast path
-    types = [t.text or "" for t in root.iter(T_TYPE)]
-    names = [n.text or "" for n in root.iter(T_NAME)]
-    count: Callable[[etree._Element], int] = len
-    if misc.intersection(_GROUP_TAGS):
-        count = _count_types  # comments between the types of a list
-
-    header = root.find(T_HEADER)
-    assert header is not None  # the schema requires it
-    policy_name = next(header.iterchildren(T_POLICY_NAME))
-    subjects = root.find(f"{T_TEMPLATE}/{T_SUBJECTS}")
-    bootstrap = subjects.get("bootstrap", "") if subjects is not None else None
-    ste_types: list[str] | None = None
-    chwall_types: list[str] | None = None
-    conflict_sets: list[list[str]] = []
-    labels: list[FlatLabel] = []
-    pos = 0
-    ste_groups: list[list[str]] | None = None  # of the label being read
-    cw_groups: list[list[str]] = []
-    name_iter = iter(names)
-    vm, res = LabelKind.VM, LabelKind.RES
-    for el in root.iter(T_STE_TYPES, T_CHWALL_TYPES, T_CONFLICT, T_VM, T_RES):
-        tag = el.tag
-        if tag in (T_VM, T_RES):
-            ste_groups, cw_groups = [], []
-            labels.append((next(name_iter), vm if tag == T_VM else res, ste_groups, cw_groups))
-            continue
-        n = count(el)
-        group = types[pos : pos + n]
-        pos += n
-        if ste_groups is not None:
-            (ste_groups if tag == T_STE_TYPES else cw_groups).append(group)
-        elif tag == T_STE_TYPES:
-            ste_types = group
-        elif tag == T_CHWALL_TYPES:
-            chwall_types = group
-        else:
-            conflict_sets.append(group)
-    if pos != len(types) or len(labels) != len(names):
-        return None  # not the shape the schema promises; let the full model decide
-    return FlatPolicy(_text(policy_name), ste_types, chwall_types, conflict_sets, bootstrap, labels)

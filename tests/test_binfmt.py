@@ -21,7 +21,7 @@ from acm.binfmt import (
 )
 from acm.compiler import compile_file, compile_policy
 from acm.errors import PolicyError
-from acm.model import BinaryPolicy
+from acm.model import BinaryPolicy, PolicyCode
 from acm.source import parse_policy_source
 from tests.conftest import DATA, EXAMPLE_XML
 from tests.policygen import PolicySpec, examples, valid_policies
@@ -61,7 +61,7 @@ def _refused(data: bytes) -> str:
 
 
 @pytest.mark.parametrize(
-    "stem", ["example.chwall_ste.client_v1", "ste_only", "chwall_only", "multi_group"]
+    "stem", ["example.chwall_ste.client_v1", "ste_only", "chwall_only", "multi_group", "neither"]
 )
 def test_golden_files_read_back_and_write_again_byte_for_byte(stem: str) -> None:
     data = (GOLDEN / f"{stem}.bin").read_bytes()
@@ -88,6 +88,38 @@ def test_header_layout_of_a_chwall_ste_policy() -> None:
         policy.chwall.max_ssidrefs + len(policy.chwall.conflict_sets)
     )
     assert head[7] == head[5] + chwall_size
+
+
+def test_neither_part_writes_xens_little_endian_secondary_offset() -> None:
+    """Xen 3.0.4 applies htonl twice to this one field (spec section 5)."""
+    data = (GOLDEN / "neither.bin").read_bytes()
+    assert len(data) == 0x38
+    assert data[20:24] == struct.pack(">I", 0x38)  # primary_buffer_offset, big-endian
+    assert data[28:32] == bytes([0x38, 0, 0, 0])  # secondary_buffer_offset, little-endian
+    policy = decode_binary(data)
+    assert (policy.primary, policy.secondary) == (PolicyCode.NULL, PolicyCode.NULL)
+    assert binary_bytes(policy) == data
+
+
+def test_neither_part_reads_the_secondary_offset_in_either_byte_order() -> None:
+    data = (GOLDEN / "neither.bin").read_bytes()
+    big_endian = _with(data, "policy header", "secondary_buffer_offset", 0x38)
+    assert decode_binary(big_endian) == decode_binary(data)
+    assert binary_bytes(decode_binary(big_endian)) == data  # written back as Xen does
+    for wrong in (0x30, 0x30000000, 0x38000038, 0):
+        assert "field secondary_buffer_offset" in _refused(
+            _with(data, "policy header", "secondary_buffer_offset", wrong)
+        )
+    # Only that field of only that policy kind has the second byte order.
+    assert "field primary_buffer_offset" in _refused(
+        _with(data, "policy header", "primary_buffer_offset", 0x38000000)
+    )
+    ste_only = (GOLDEN / "ste_only.bin").read_bytes()
+    offset = struct.unpack_from(">I", ste_only, 28)[0]
+    swapped = int.from_bytes(offset.to_bytes(4, "little"), "big")
+    assert "field secondary_buffer_offset" in _refused(
+        _with(ste_only, "policy header", "secondary_buffer_offset", swapped)
+    )
 
 
 FIELD_CASES = [

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 
 from acm.binfmt import binary_bytes, decode_binary
-from acm.compiler import compile_document, compile_file, compile_flat, compile_policy
+from acm.compiler import compile_document, compile_file, compile_policy, compile_tree
 from acm.errors import PolicyError
 from acm.mapfile import parse_map, render_map
 from acm.model import NULL_LABEL, CompiledPolicy, PolicyCode
@@ -181,8 +181,8 @@ def test_random_valid_policies_compile_and_round_trip(spec: PolicySpec) -> None:
     fast, fast_found = compile_document(doc)
     assert fast == full and list(fast_found) == []
     if spec.comments != "inside":
-        flat = doc.flat()
-        assert flat is not None and compile_flat(flat) == full
+        assert compile_tree(doc.root) == full
+    assert compile_tree(doc.root, doc.data) == compile_tree(doc.root)  # with the byte search
     # Both files read back to what was compiled.
     assert decode_binary(binary_bytes(full.binary)) == full.binary
     assert parse_map(render_map(full.map)) == full.map
@@ -210,11 +210,10 @@ def test_the_fast_path_gives_up_exactly_when_the_full_compiler_finds_something(
         full, found = compile_policy(doc.source())
     except PolicyError as exc:
         full, found = None, exc.diagnostics
-    flat = doc.flat()
-    fast = compile_flat(flat) if flat is not None else None
-    if flat is not None:
+    fast = compile_tree(doc.root)
+    if spec.comments != "inside":  # a comment inside a name sends every policy to the full path
         assert (fast is None) == bool(found), [d.format() for d in found]
-        assert fast is None or fast == full
+    assert fast is None or fast == full
     # compile_document always gives what the full compiler gives.
     try:
         via_document: CompiledPolicy | None = compile_document(doc)[0]
@@ -234,3 +233,28 @@ def test_kinds_in_the_map_follow_the_label_element() -> None:
         "first": LabelKind.VM,
         "r": LabelKind.RES,
     }
+
+
+def test_a_comment_inside_a_name_is_found_in_any_encoding(tmp_path: Path) -> None:
+    """The fast path skips its search for comments only when the bytes show
+    none; in UTF-16 they cannot show it, so the tree is searched (else the
+    label would be read as 'a')."""
+    xml = (
+        '<?xml version="1.0" encoding="ENC"?>\n'
+        '<SecurityPolicyDefinition xmlns="http://www.ibm.com">'
+        "<PolicyHeader><PolicyName>p</PolicyName></PolicyHeader>"
+        "<SimpleTypeEnforcement><SimpleTypeEnforcementTypes><Type>t</Type>"
+        "</SimpleTypeEnforcementTypes></SimpleTypeEnforcement>"
+        '<SecurityLabelTemplate><SubjectLabels bootstrap="boot">'
+        "<VirtualMachineLabel><Name>boot</Name><SimpleTypeEnforcementTypes><Type>t</Type>"
+        "</SimpleTypeEnforcementTypes></VirtualMachineLabel>"
+        "<VirtualMachineLabel><Name>a<!-- x -->b</Name><SimpleTypeEnforcementTypes>"
+        "<Type>t</Type></SimpleTypeEnforcementTypes></VirtualMachineLabel>"
+        "</SubjectLabels></SecurityLabelTemplate></SecurityPolicyDefinition>\n"
+    )
+    for encoding in ("UTF-8", "UTF-16"):
+        path = tmp_path / f"{encoding}.xml"
+        path.write_bytes(xml.replace("ENC", encoding).encode(encoding))
+        compiled = compile_file(str(path))[0]
+        assert compiled.map.ste is not None
+        assert [e.name for e in compiled.map.ste.labels] == [NULL_LABEL, "boot", "ab"]

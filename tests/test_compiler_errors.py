@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from acm.binfmt import binary_bytes
 from acm.compiler import compile_file, compile_source
 from acm.errors import Diagnostic, PolicyError, Severity
+from acm.mapfile import parse_map, render_map
 from acm.model import MAX_16BIT
 from acm.source import (
     LabelKind,
@@ -139,6 +141,82 @@ def test_utf16_doctype_is_refused_too() -> None:
     assert d.code == "ACM001"
     assert "DOCTYPE" in d.message
     assert d.location.line == 5
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+PLAIN_DOCTYPES = [
+    "<!DOCTYPE SecurityPolicyDefinition>",
+    "<!DOCTYPE SecurityPolicyDefinition >",
+    "<!DOCTYPE\n  SecurityPolicyDefinition\n>",
+    "<!DOCTYPE anything_at_all>",  # the schema, not the DOCTYPE, decides the root
+]
+
+
+def _with_doctype(xml: bytes, doctype: str) -> bytes:
+    """`xml` with `doctype` right after its XML declaration."""
+    head, rest = xml.split(b"?>\n", 1)
+    return head + b"?>\n" + doctype.encode() + b"\n" + rest
+
+
+@pytest.mark.parametrize("doctype", PLAIN_DOCTYPES)
+@pytest.mark.parametrize("stem", ["ste_only", "chwall_only", "multi_group", "neither"])
+def test_a_plain_doctype_is_accepted_and_changes_no_byte(
+    stem: str, doctype: str, tmp_path: Path
+) -> None:
+    """Xen's compiler compiled such a file; the golden `.bin` and `.map` come out."""
+    from acm.source import plain_doctype_line
+
+    xml = (GOLDEN / f"{stem}-security_policy.xml").read_bytes()
+    path = tmp_path / f"{stem}-security_policy.xml"
+    path.write_bytes(_with_doctype(xml, doctype))
+    assert plain_doctype_line(path.read_bytes()) == 2
+    compiled, found = compile_file(str(path))
+    without = compile_file(str(GOLDEN / f"{stem}-security_policy.xml"))[1]
+    assert [d.code for d in found] == [d.code for d in without]  # multi_group warns
+    assert binary_bytes(compiled.binary) == (GOLDEN / f"{stem}.bin").read_bytes()
+    golden_map = parse_map((GOLDEN / f"{stem}.map").read_bytes())
+    files = {"policy_file": golden_map.policy_file, "binary_file": golden_map.binary_file}
+    rendered = render_map(compiled.map._replace(**files))
+    assert rendered == (GOLDEN / f"{stem}.map").read_bytes()
+
+
+REFUSED_DOCTYPES = [
+    ("<!DOCTYPE SecurityPolicyDefinition []>", "internal subset"),
+    ("<!DOCTYPE SecurityPolicyDefinition [ ]>", "internal subset"),
+    ('<!DOCTYPE SecurityPolicyDefinition [<!ATTLIST Type a CDATA "x">]>', "internal subset"),
+    ('<!DOCTYPE SecurityPolicyDefinition SYSTEM "/etc/passwd">', "external identifier"),
+    ('<!DOCTYPE SecurityPolicyDefinition PUBLIC "-//x//y" "a.dtd">', "external identifier"),
+    ('<!DOCTYPE SecurityPolicyDefinition [<!ENTITY a "b">]>', "ENTITY"),
+]
+
+
+@pytest.mark.parametrize(("doctype", "says"), REFUSED_DOCTYPES)
+def test_a_doctype_that_declares_or_names_something_is_refused_unparsed(
+    doctype: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lxml import etree
+
+    def no_parsing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the XML parser was called")
+
+    monkeypatch.setattr(etree, "fromstring", no_parsing)
+    xml = _with_doctype((CASES / "valid.xml").read_bytes(), doctype)
+    with pytest.raises(PolicyError) as info:
+        parse_policy_source(xml, "d.xml")
+    (d,) = info.value.diagnostics
+    assert (d.code, d.location.line, d.location.column) == ("ACM001", 2, 1)
+    assert says in d.message
+
+
+def test_a_plain_utf16_doctype_is_refused() -> None:
+    """The prolog check cannot read UTF-16, so it cannot tell a plain DOCTYPE
+    there before parsing: refused, as every UTF-16 DOCTYPE."""
+    text = (CASES / "valid.xml").read_text(encoding="utf-8")
+    text = text.replace('encoding="UTF-8"', 'encoding="UTF-16"')
+    data = _with_doctype(text.encode("utf-8"), PLAIN_DOCTYPES[0]).decode().encode("utf-16")
+    with pytest.raises(PolicyError) as info:
+        parse_policy_source(data, "utf16.xml")
+    assert [d.code for d in info.value.diagnostics] == ["ACM001"]
 
 
 def test_doctype_inside_a_comment_is_not_a_doctype() -> None:

@@ -49,6 +49,7 @@ CASES: dict[str, list[tuple[str, Severity, int]]] = {
     "acm030_bridge_resource": [("ACM030", W, 63)],
     "acm030_bridge_vm": [("ACM030", W, 49)],
     "acm031_long_name": [("ACM031", I, 59)],
+    "acm032_plain_doctype": [("ACM032", W, 3)],
     "suppressed_inline": [],  # ACM026 and ACM031, disabled by a comment
 }
 

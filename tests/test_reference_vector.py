@@ -37,7 +37,13 @@ def test_xen_reference_vector_is_reproduced(xen_ref: Path, tmp_path: Path) -> No
 
 @pytest.mark.parametrize(
     "policy",
-    ["example.chwall_ste.client_v1", "golden.ste_only", "golden.chwall_only", "golden.multi_group"],
+    [
+        "example.chwall_ste.client_v1",
+        "golden.ste_only",
+        "golden.chwall_only",
+        "golden.multi_group",
+        "golden.neither",
+    ],
 )
 def test_golden_files(policy: str, tmp_path: Path) -> None:
     """Our own golden files, so the suite checks output from a clone alone.

@@ -42,8 +42,10 @@ P, C = Origin.PARSER, Origin.COMPILER
 
 _RULES = (
     Rule("ACM001", "unsafe-or-malformed-xml", ERR,
-         "the file is not well-formed XML, or it has a DOCTYPE/ENTITY",
-         "Nothing else can be checked; a DOCTYPE can smuggle in entities, so it is refused.", P),
+         "the file is not well-formed XML, or it has a DOCTYPE with an internal subset or an "
+         "external identifier",
+         "Nothing else can be checked; such a DOCTYPE can smuggle in entities or name a DTD "
+         "to fetch, so it is refused.", P),
     Rule("ACM002", "schema-violation", ERR,
          "the document does not follow the policy schema",
          "Xen's compiler refused such a document; every violation is listed with its line.", P),
@@ -122,6 +124,11 @@ _RULES = (
     Rule("ACM031", "long-name", INFO,
          "a name is longer than 25 bytes",
          "The `.map` pads names to 25 columns; longer names misalign its columns."),
+    Rule("ACM032", "plain-doctype", WARN,
+         "the policy has a plain `<!DOCTYPE Name>`",
+         "Accepted, as Xen's compiler accepted it, but it does nothing: no DTD is loaded and "
+         "the schema decides. Any edit that adds an internal subset or a DTD to it makes "
+         "the file refused (ACM001)."),
 )  # fmt: skip
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in _RULES}

@@ -4,10 +4,11 @@ over it, and the folder fsynced. A failure at any point leaves the old file
 as it was and no temporary behind.
 
 Several files that belong together (a `.map` and its `.bin`) are written as
-one batch: all temporaries first, then a small journal naming them, then
-the renames. A failure puts back what was renamed; a kill between two
-renames leaves the journal, and `finish_pending` (run by everything that
-reads such files) renames the rest forward, so no reader sees a mixed pair.
+one batch: all temporaries first (at the same time, see `_write_temps`),
+then a small journal naming them, then the renames. A failure puts back
+what was renamed; a kill between two renames leaves the journal, and
+`finish_pending` (run by everything that reads such files) renames the rest
+forward, so no reader sees a mixed pair.
 
 Writers of one batch of files are serialized by `exclusive_lock` on a lock
 file beside them (flock: the kernel releases it when the holder dies, so a
@@ -26,6 +27,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 Chunk = bytes | bytearray | memoryview
+
+# A large file asks the kernel to start writing it back every this many
+# bytes, so that its data goes to disk while the rest is being made and the
+# closing fsync has little left to wait for (a 90 MB `.bin`: 27 ms -> 2 ms).
+WRITEBACK_BYTES = 8 << 20
+HANDOVER_SECONDS = 0.0001  # the GIL switch interval while files are written in threads
 
 
 def _exclusive_name(folder: Path, stem: str, suffix: str) -> tuple[int, str]:
@@ -58,6 +65,13 @@ def _as_users(exc: OSError, path: Path) -> OSError:
     return named
 
 
+def _start_writeback(fd: int) -> None:
+    """Start writing the file's dirty pages to disk without waiting (Linux
+    does so for POSIX_FADV_DONTNEED, then drops the pages already clean)."""
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
 def _write_temp(path: Path, chunks: Iterable[Chunk], mode: int | None) -> Path:
     try:
         return _write_temp_named(path, chunks, mode)
@@ -70,8 +84,14 @@ def _write_temp_named(path: Path, chunks: Iterable[Chunk], mode: int | None) -> 
     fd, tmp = _exclusive_name(folder, path.name, ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            pending = 0
             for chunk in chunks:
                 f.write(chunk)
+                pending += len(chunk)
+                if pending >= WRITEBACK_BYTES:
+                    f.flush()
+                    _start_writeback(f.fileno())
+                    pending = 0
             f.flush()
             os.fsync(f.fileno())
         try:
@@ -89,8 +109,8 @@ def _write_temp_named(path: Path, chunks: Iterable[Chunk], mode: int | None) -> 
     return Path(tmp)
 
 
-def atomic_write(path: str | Path, data: Chunk | Sequence[Chunk], mode: int | None = None) -> None:
-    """Replace `path` with `data` (bytes or a sequence of byte chunks) atomically."""
+def atomic_write(path: str | Path, data: Chunk | Iterable[Chunk], mode: int | None = None) -> None:
+    """Replace `path` with `data` (bytes or an iterable of byte chunks) atomically."""
     atomic_write_many([(Path(path), data)], mode)
 
 
@@ -189,8 +209,59 @@ def finish_pending(first: Path) -> bool:
     return True
 
 
+def _write_temps(
+    items: Sequence[tuple[Path, Chunk | Iterable[Chunk]]], mode: int | None
+) -> list[tuple[Path, Path]]:
+    """(temporary, path) of every item, written in full. The first is written
+    in the calling thread, every other one in a thread of its own: writes and
+    fsyncs release the GIL, so a large `.bin` goes to disk while the `.map`
+    is being made (its chunks may be made as they are iterated). On a
+    failure every temporary written is removed and the first error raised."""
+    results: list[Path | BaseException | None] = [None] * len(items)
+
+    def write(index: int) -> None:
+        path, data = items[index]
+        chunks = [data] if isinstance(data, bytes | bytearray | memoryview) else data
+        try:
+            results[index] = _write_temp(path, chunks, mode)
+        except BaseException as exc:  # raised in the calling thread below
+            results[index] = exc
+
+    if len(items) == 1:
+        write(0)
+    else:
+        import sys
+        import threading  # not on the way of a single file
+
+        others = [threading.Thread(target=write, args=(i,)) for i in range(1, len(items))]
+        # A thread back from a write waits for the GIL until the running one
+        # is made to let go (every 5 ms by default): hand over sooner meanwhile.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(HANDOVER_SECONDS)
+        for thread in others:
+            thread.start()
+        try:
+            write(0)
+        finally:
+            for thread in others:
+                thread.join()
+            sys.setswitchinterval(interval)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        for r in results:
+            if isinstance(r, Path):
+                with contextlib.suppress(OSError):
+                    os.unlink(r)
+        raise errors[0]
+    written = []
+    for tmp, (path, _) in zip(results, items, strict=True):
+        assert isinstance(tmp, Path)
+        written.append((tmp, path))
+    return written
+
+
 def atomic_write_many(
-    items: Sequence[tuple[Path, Chunk | Sequence[Chunk]]], mode: int | None = None
+    items: Sequence[tuple[Path, Chunk | Iterable[Chunk]]], mode: int | None = None
 ) -> None:
     """Write every file to its temporary first; only when all are complete and
     fsynced are they renamed into place, one right after the other. A failure
@@ -204,9 +275,7 @@ def atomic_write_many(
     if len(items) > 1:
         finish_pending(items[0][0])  # an earlier batch of these files comes first
     try:
-        for path, data in items:
-            chunks = [data] if isinstance(data, bytes | bytearray | memoryview) else data
-            temps.append((_write_temp(path, chunks, mode), path))
+        temps = _write_temps(items, mode)
         if len(temps) > 1:
             olds = [(path, _keep_old(path)) for _, path in temps]
             journal = _journal_path(temps[0][1])

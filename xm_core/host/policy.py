@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from acm.errors import Diagnostics, PolicyError
 from xm_core.errors import XmError
@@ -19,6 +19,9 @@ from xm_core.files.atomic import (
     remove_leftovers,
 )
 from xm_core.files.paths import HostPaths, PolicyFiles
+
+if TYPE_CHECKING:
+    from acm.model import PolicyMap
 
 
 class MakePolicyResult(NamedTuple):
@@ -74,24 +77,39 @@ def make_policy(
         ) from None
 
 
+def _map_text(pmap: PolicyMap, render: Callable[[PolicyMap], bytes]) -> Iterator[bytes]:
+    """The `.map`, rendered when its writer first asks for it."""
+    yield render(pmap)
+
+
 def _make_locked(files: PolicyFiles) -> MakePolicyResult:
+    # Everything is imported before the compile: an import after it waits
+    # for the allocator to sort out the freed parse tree (about 10 ms).
     from acm.binfmt import binary_chunks
-    from acm.compiler import compile_file
+    from acm.compiler import compile_file, gc_paused
     from acm.mapfile import render_map
 
     outputs = [Path(files.map), Path(files.bin)]
-    compiled, findings = compile_file(files.xml)
-    map_bytes = render_map(compiled.map._replace(policy_file=files.xml, binary_file=files.bin))
-    try:
-        finish_pending(outputs[0])
-        remove_leftovers(outputs)
-        # The `.bin` matrices are made chunk by chunk while they are written.
-        atomic_write_many([(outputs[0], map_bytes), (outputs[1], binary_chunks(compiled.binary))])
-    except OSError as exc:  # name the user's files, not the temporaries
-        raise XmError(
-            f"Cannot write '{files.map}' and '{files.bin}': {exc.strerror or exc}; "
-            "both were left as they were"
-        ) from None
+    with gc_paused():
+        compiled, findings = compile_file(files.xml)
+        pmap = compiled.map._replace(policy_file=files.xml, binary_file=files.bin)
+        try:
+            finish_pending(outputs[0])
+            remove_leftovers(outputs)
+            # The `.bin` is made chunk by chunk and written in a thread of its
+            # own while the `.map` is rendered (atomic_write_many).
+            atomic_write_many(
+                [
+                    (outputs[0], _map_text(pmap, render_map)),
+                    (outputs[1], binary_chunks(compiled.binary)),
+                ]
+            )
+        except OSError as exc:  # name the user's files, not the temporaries
+            raise XmError(
+                f"Cannot write '{files.map}' and '{files.bin}': {exc.strerror or exc}; "
+                "both were left as they were"
+            ) from None
+        del compiled, pmap  # dropped while the collector still waits
     return MakePolicyResult(files, findings)
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from acm.errors import Diagnostic
-from acm.lint.checks import bridges, labels, names, parts, policy_name
+from acm.lint.checks import bridges, document, labels, names, parts, policy_name
 from acm.lint.context import LintContext
 
 Check = Callable[[LintContext], Iterable[Diagnostic]]
 
 CHECKS: tuple[Check, ...] = (
+    document.check,
     names.check,
     policy_name.check,
     parts.check,
