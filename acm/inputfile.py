@@ -34,11 +34,14 @@ class InputFileError(Exception):
     """A file that cannot be read as input; `reason` says why, in words
     that fit after the file's name ("is not a regular file (a FIFO)")."""
 
-    def __init__(self, path: str, reason: str, missing: bool = False) -> None:
+    def __init__(
+        self, path: str, reason: str, missing: bool = False, too_large: bool = False
+    ) -> None:
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
         self.missing = missing
+        self.too_large = too_large  # past the size limit, not unreadable
 
 
 _KINDS = (
@@ -61,6 +64,10 @@ def size_words(limit: int) -> str:
     return f"{limit // MIB} MiB" if limit % MIB == 0 else f"{limit} bytes"
 
 
+def _too_large(name: str, limit: int) -> InputFileError:
+    return InputFileError(name, f"is larger than the limit of {size_words(limit)}", too_large=True)
+
+
 def read_input(path: str | os.PathLike[str], limit: int) -> bytes:
     """The bytes of the regular file at `path` (symlinks followed), at most
     `limit` of them; InputFileError otherwise (missing, unreadable, not a
@@ -77,7 +84,9 @@ def read_input(path: str | os.PathLike[str], limit: int) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise InputFileError(name, f"is not a regular file ({_kind(st.st_mode)})")
         if st.st_size > limit:
-            raise InputFileError(name, f"is larger than the limit of {size_words(limit)}")
+            raise InputFileError(
+                name, f"is larger than the limit of {size_words(limit)}", too_large=True
+            )
         chunks: list[bytes] = []
         total = 0
         while True:  # the file may grow after fstat: read one byte past the limit
@@ -87,7 +96,9 @@ def read_input(path: str | os.PathLike[str], limit: int) -> bytes:
             chunks.append(chunk)
             total += len(chunk)
             if total > limit:
-                raise InputFileError(name, f"is larger than the limit of {size_words(limit)}")
+                raise InputFileError(
+                    name, f"is larger than the limit of {size_words(limit)}", too_large=True
+                )
         return b"".join(chunks)
     except OSError as exc:
         raise InputFileError(name, f"cannot be read ({exc.strerror or exc})") from None

@@ -27,13 +27,16 @@ from typing import Any
 from acm.inputfile import InputFileError, read_input, size_words
 from xm_core.errors import UsageError, XmError
 from xm_core.files.atomic import atomic_write, remove_leftovers
-from xm_core.files.configlang import ConfigValueError as ConfigValueError
 from xm_core.files.configlang import (
+    ConfigLimitError,
     DeclaredVariable,
     Uname,
     check_plain_value,
     parse_source,
     run_config,
+)
+from xm_core.files.configlang import (
+    ConfigValueError as ConfigValueError,
 )
 from xm_core.files.paths import HostPaths
 
@@ -116,7 +119,8 @@ def read_config_bytes(path: str | Path) -> bytes:
     try:
         return read_input(path, MAX_CONFIG_BYTES)
     except InputFileError as exc:
-        raise XmError(f"Config file '{path}' {exc.reason}") from None
+        kind = ConfigLimitError if exc.too_large else XmError
+        raise kind(f"Config file '{path}' {exc.reason}") from None
 
 
 def config_text(data: bytes, file: str) -> str:
@@ -443,7 +447,7 @@ def rewrite_config(path: Path, change: Callable[[bytes], bytes]) -> bytes:
                 data = f.read(MAX_CONFIG_BYTES + 1)
             if len(data) > MAX_CONFIG_BYTES:
                 limit = size_words(MAX_CONFIG_BYTES)
-                raise XmError(f"Config file '{path}' is larger than the limit of {limit}")
+                raise ConfigLimitError(f"Config file '{path}' is larger than the limit of {limit}")
             new = change(data)
             if new != data:
                 remove_leftovers([path])  # of writers killed before; we hold the lock

@@ -52,6 +52,14 @@ class ConfigError(XmError):
     """A config that cannot be read: `file:line: what`."""
 
 
+class ConfigLimitError(ConfigError):
+    """A config past one of the interpreter's limits (nested too deeply, a
+    value too large, too many steps): bad input, like a malformed value, so
+    exit 2 (issue 13: deep or huge input ends in one error line, exit 2)."""
+
+    exit_code = 2
+
+
 class ConfigValueError(ConfigError):
     """A value of the wrong type or out of range (a setting, or a variable
     given as `name=value`): exit 2."""
@@ -204,10 +212,13 @@ def parse_source(text: str, file: str) -> ast.Module:
             tree = ast.parse(text, filename=file, mode="exec")
     except SyntaxError as exc:
         msg = exc.msg.split(";")[0] if exc.msg else "invalid syntax"
-        raise ConfigError(f"{file}:{exc.lineno or 0}: syntax error: {msg}") from None
+        # Python's own limit on integer literals (4,300 digits) is a limit too
+        kind = ConfigLimitError if "Exceeds the limit" in msg else ConfigError
+        raise kind(f"{file}:{exc.lineno or 0}: syntax error: {msg}") from None
     except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
-        what = "nesting too deep" if isinstance(exc, RecursionError | MemoryError) else str(exc)
-        raise ConfigError(f"{file}:1: cannot parse: {what}") from None
+        if isinstance(exc, RecursionError | MemoryError):
+            raise ConfigLimitError(f"{file}:1: cannot parse: nesting too deep") from None
+        raise ConfigError(f"{file}:1: cannot parse: {exc}") from None
     check_tree(tree, file)
     return tree
 
@@ -231,7 +242,7 @@ def check_tree(tree: ast.Module, file: str) -> None:
         if hasattr(node, "lineno"):
             line, column = _line(node), int(getattr(node, "col_offset", 0) or 0)
         if depth > MAX_NESTING:
-            raise ConfigError(
+            raise ConfigLimitError(
                 f"{file}:{line}: nested deeper than {MAX_NESTING} levels is not allowed "
                 "in a domain config"
             )
@@ -368,7 +379,7 @@ def run_config(
     try:
         machine.run(tree)
     except RecursionError:
-        raise ConfigError(f"{file}:{machine.line}: nested too deeply") from None
+        raise ConfigLimitError(f"{file}:{machine.line}: nested too deeply") from None
     except _ScriptRaise as exc:
         raise ConfigError(f"{file}:{exc.line}: {exc.kind}: {exc.message}") from None
     return machine.result()
@@ -448,6 +459,11 @@ class _Interpreter:
         line = _line(node) if node is not None else self.line
         return ConfigError(f"{self.file}:{line}: {what}")
 
+    def beyond(self, node: ast.AST | None, what: str) -> ConfigLimitError:
+        """Past one of the limits (size, depth, steps, time): exit 2."""
+        line = _line(node) if node is not None else self.line
+        return ConfigLimitError(f"{self.file}:{line}: {what}")
+
     def raise_(self, kind: str, message: str) -> _ScriptRaise:
         return _ScriptRaise(kind, message, self.line)
 
@@ -456,7 +472,7 @@ class _Interpreter:
         if hasattr(node, "lineno"):
             self.line = _line(node)
         if self.steps > MAX_STEPS:
-            raise self.fail(
+            raise self.beyond(
                 node, f"more than {MAX_STEPS} steps: a loop or recursion that does not end?"
             )
 
@@ -466,7 +482,7 @@ class _Interpreter:
         number of nodes."""
         self.steps += sum(self._size(v) for v in values) // WORK_PER_STEP
         if self.steps > MAX_STEPS:
-            raise self.fail(
+            raise self.beyond(
                 None, f"more than {MAX_STEPS} steps: a loop or recursion that does not end?"
             )
 
@@ -499,7 +515,7 @@ class _Interpreter:
             return value
         if isinstance(value, int):
             if value.bit_length() > MAX_INT_BITS:
-                raise self.fail(node, _TOO_BIG_INT)
+                raise self.beyond(node, _TOO_BIG_INT)
             return value
         if isinstance(value, float):
             if not math.isfinite(value):
@@ -507,9 +523,9 @@ class _Interpreter:
             return value
         size, depth = self._measure(value)
         if size > MAX_SIZE:
-            raise self.fail(node, _TOO_LARGE)
+            raise self.beyond(node, _TOO_LARGE)
         if depth > MAX_VALUE_DEPTH:
-            raise self.fail(node, f"too deep: a value nested more than {MAX_VALUE_DEPTH} levels")
+            raise self.beyond(node, f"too deep: a value nested more than {MAX_VALUE_DEPTH} levels")
         return value
 
     def _size(self, value: Any) -> int:
@@ -567,7 +583,9 @@ class _Interpreter:
                 raise TimeoutError
             return run(*args, timeout=left)
         except TimeoutError:
-            raise self.fail(None, f"regular expressions ran longer than {REGEX_SECONDS}s") from None
+            raise self.beyond(
+                None, f"regular expressions ran longer than {REGEX_SECONDS}s"
+            ) from None
         except (regex.error, TypeError, ValueError, IndexError) as exc:
             raise self.raise_("ValueError", f"regular expression: {exc}") from None
         finally:
@@ -590,7 +608,7 @@ class _Interpreter:
             raise self.raise_("TypeError", "count must be an integer >= 0")
         # The result is at most every position replaced: bound it before it is built.
         if (len(string) + 1) * (len(repl) + 1) > MAX_SIZE * 16:
-            raise self.fail(None, _TOO_LARGE)
+            raise self.beyond(None, _TOO_LARGE)
         return self._checked(self._regex_call("sub", pattern, repl, string, count), None)
 
     # -------------------------------------------------------------- builtins
@@ -620,7 +638,7 @@ class _Interpreter:
     def _str(self, value: Any = "") -> str:
         self.charge(value)
         if self._size(value) * 8 > MAX_SIZE * 16:
-            raise self.fail(None, _TOO_LARGE)
+            raise self.beyond(None, _TOO_LARGE)
         return self._checked(str(_plain(value)), None)  # type: ignore[no-any-return]
 
     def _len(self, value: Any) -> int:
@@ -642,7 +660,7 @@ class _Interpreter:
         if not isinstance(value, str | list | tuple | dict | range):
             raise self.raise_("TypeError", f"list() of {type(value).__name__}")
         if len(value) > MAX_SIZE:
-            raise self.fail(None, _TOO_LARGE)
+            raise self.beyond(None, _TOO_LARGE)
         return self._checked(list(value), None)  # type: ignore[no-any-return]
 
     # -------------------------------------------------------------- xm_vars
@@ -860,14 +878,14 @@ class _Interpreter:
                 and isinstance(seq, str | list | tuple)
                 and max(count, 0) * unit > MAX_SIZE
             ):
-                raise self.fail(node, _TOO_LARGE)
+                raise self.beyond(node, _TOO_LARGE)
         elif isinstance(op, ast.Add) and not numbers:
             if self._size(left) + self._size(right) > MAX_SIZE:
-                raise self.fail(node, _TOO_LARGE)
+                raise self.beyond(node, _TOO_LARGE)
         elif isinstance(op, ast.Mod) and isinstance(left, str):
             self._check_format(left, node)
             if self._size(right) * 8 > MAX_SIZE * 16:
-                raise self.fail(node, _TOO_LARGE)
+                raise self.beyond(node, _TOO_LARGE)
         elif isinstance(op, ast.Pow) and numbers:
             if (
                 isinstance(left, int)
@@ -876,9 +894,9 @@ class _Interpreter:
                 and abs(left) > 1
                 and right * (abs(left).bit_length() - 1) > MAX_INT_BITS
             ):
-                raise self.fail(node, _TOO_BIG_INT)
+                raise self.beyond(node, _TOO_BIG_INT)
         elif isinstance(op, ast.LShift) and isinstance(right, int) and right > MAX_INT_BITS:
-            raise self.fail(node, _TOO_BIG_INT)
+            raise self.beyond(node, _TOO_BIG_INT)
         try:
             result = _BINARY[type(op)](left, right)
         except ZeroDivisionError:
@@ -896,7 +914,7 @@ class _Interpreter:
                 raise self.fail(node, "a '*' width in a % format is not allowed in a domain config")
             for number in (width, precision):
                 if number and (len(number) > 6 or int(number) > MAX_SIZE):
-                    raise self.fail(node, _TOO_LARGE)
+                    raise self.beyond(node, _TOO_LARGE)
 
     def compare(self, node: ast.Compare) -> bool:
         left = self.expr(node.left)
@@ -961,13 +979,13 @@ class _Interpreter:
                     else len(text) + text.count(old) * (len(new) - len(old))
                 )
                 if bound > MAX_SIZE:
-                    raise self.fail(None, _TOO_LARGE)
+                    raise self.beyond(None, _TOO_LARGE)
             if name == "join" and args:
                 parts = args[0]
                 if not isinstance(parts, list | tuple):
                     raise self.raise_("TypeError", "join takes a list of strings")
                 if self._size(parts) + len(text) * len(parts) > MAX_SIZE:
-                    raise self.fail(None, _TOO_LARGE)
+                    raise self.beyond(None, _TOO_LARGE)
             try:
                 return self._checked(method(*args), None)
             except (TypeError, ValueError) as exc:
@@ -1031,7 +1049,9 @@ class _Interpreter:
                     )
                 local[param] = func.defaults[i - first_default]
         if self.calls >= MAX_CALL_DEPTH:
-            raise self.fail(None, f"calls nested deeper than {MAX_CALL_DEPTH} (endless recursion?)")
+            raise self.beyond(
+                None, f"calls nested deeper than {MAX_CALL_DEPTH} (endless recursion?)"
+            )
         self.calls += 1
         self.scopes.append(local)
         try:

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xm_core.errors import XmError
+from xm_core.errors import UsageError, XmError
 from xm_core.files.atomic import atomic_write
 
 SAVE_FORMAT = "xm-acm-save"
@@ -219,11 +219,17 @@ def decode_save(raw: bytes, file: str) -> SavedDomain:
     except _Bad as exc:
         raise XmError(f"Save file '{file}' is damaged: {exc}") from None
     except _Foreign as exc:
-        raise XmError(f"Save file '{file}' is not an xm-acm save file ({exc})") from None
+        # past a limit (a number too long, nesting too deep) is bad input: exit 2
+        kind = UsageError if isinstance(exc, _BeyondLimits) else XmError
+        raise kind(f"Save file '{file}' is not an xm-acm save file ({exc})") from None
 
 
 class _Foreign(Exception):
     """Not a save file of ours at all."""
+
+
+class _BeyondLimits(_Foreign):
+    """JSON past the parser's limits: a number too long, nesting too deep."""
 
 
 def _decode(raw: bytes) -> SavedDomain:
@@ -236,9 +242,9 @@ def _decode(raw: bytes) -> SavedDomain:
     except json.JSONDecodeError as exc:
         raise _Foreign(f"not JSON: {exc.msg} at line {exc.lineno}") from None
     except ValueError:  # an integer of more digits than Python converts
-        raise _Foreign("a number in it is too long") from None
+        raise _BeyondLimits("a number in it is too long") from None
     except RecursionError:
-        raise _Foreign("nested too deeply") from None
+        raise _BeyondLimits("nested too deeply") from None
     if not isinstance(doc, dict) or doc.get("format") != SAVE_FORMAT:
         raise _Foreign(f"its format is not {SAVE_FORMAT}")
     version = doc.get("version")
@@ -287,8 +293,8 @@ def read_save_file(path: Path) -> SavedDomain:
     except InputFileError as exc:
         if exc.missing:
             raise XmError(f"Save file '{path}' not found.") from None
-        if "larger" in exc.reason:
-            raise XmError(
+        if exc.too_large:
+            raise UsageError(
                 f"Save file '{path}' is not an xm-acm save file (larger than 16 MiB)"
             ) from None
         raise XmError(f"Save file '{path}' {exc.reason}") from None
