@@ -596,3 +596,35 @@ def test_a_symlink_planted_as_the_lock_is_not_followed(root: Path) -> None:
     before = state(root)
     one_error(xm(root, "makepolicy", EXAMPLE_POLICY), 1, "Cannot lock", "nothing was changed")
     assert not target.exists() and state(root) == before
+
+
+# ------------------------------------------------------------------ files written
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link"])
+def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(
+    root: Path, kind: str
+) -> None:
+    """`-o /dev/stdout` or `dump-core DOM /dev/null` run as root: the write
+    must not rename a plain file over the device (or FIFO, or link to one)."""
+    fifo = root / "out.fifo"
+    os.mkfifo(fifo)
+    target = fifo if kind == "fifo" else root / "out.link"
+    if kind == "link":
+        target.symlink_to(fifo)
+    cfg = root / "bank.cfg"
+    cfg.write_text(f"name = 'bank'\naccess_control = ['policy={EXAMPLE_POLICY},label=dom_Fun']\n")
+    assert xm(root, "create", str(cfg)).code == 0
+    toml = root / "one.toml"
+    toml.write_text(f'policy = "{EXAMPLE_POLICY}"\n[[step]]\ncreate = "a"\nexpect = "permitted"\n')
+    workload = DATA / "generate" / "golden" / "clinics.toml"
+    before = state(root)
+    for args in (
+        ["dump-core", "bank", str(target)],
+        ["save", "bank", str(target)],
+        ["acm", "generate", str(workload), "--name", "clinics", "-o", str(target)],
+        ["acm", "test", "--junit", str(target), str(toml)],
+    ):
+        one_error(xm(root, *args), 1, f"Not a regular file (a FIFO): {target}")
+        assert fifo.is_fifo() and (kind == "fifo" or target.is_symlink()), args
+    assert state(root) == before
