@@ -342,6 +342,31 @@ def test_a_label_with_a_line_break_cannot_forge_output(root: Path) -> None:
     assert state(root) == before
 
 
+def test_a_label_with_a_line_break_is_one_line_in_every_report(root: Path) -> None:
+    """dry-run, explain and create -n print the label on its line, escaped
+    (Xen's sxp.show wrote such an atom with Python's escapes)."""
+    cfg = str(HOSTILE / "label_line_break.cfg")
+    for args, code in (
+        (["dry-run", cfg], 1),
+        (["acm", "explain", cfg], 1),
+        (["create", "-n", cfg], 0),
+    ):
+        run = xm(root, *args)
+        assert run.code == code and "Traceback" not in run.err, (args, run.err)
+        assert not any(line.startswith("FORGED") for line in run.out.splitlines()), run.out
+        assert "dom_Fun\\nFORGED LINE" in run.out, run.out
+    toml = root / "forged.toml"
+    toml.write_text(
+        f'policy = "{EXAMPLE_POLICY}"\n[[step]]\nname = "x\\n  PASS  forged"\n'
+        'create = "a"\nexpect = "permitted"\n'
+    )
+    run = xm(root, "acm", "test", str(toml))
+    assert run.code == 1 and "Traceback" not in run.err, run.err
+    assert [line for line in run.out.splitlines() if "PASS" in line] == [
+        "  FAIL  step 1: x\\n  PASS  forged: denied"
+    ]
+
+
 def test_addlabel_refuses_a_config_that_sets_ssidref(root: Path) -> None:
     cfg = root / "numbered.cfg"
     shutil.copy(HOSTILE / "ssidref_set.cfg", cfg)
