@@ -322,6 +322,30 @@ def test_a_bad_workload_edit_is_a_finding(studio: Studio) -> None:
     assert resp.status_code == 422 and resp.json()["findings"][0]["code"].startswith("WLD")
 
 
+@pytest.mark.parametrize(
+    "op",
+    [
+        {"op": "add_organization", "name": 5},
+        {"op": "rename_rule", "index": 0, "name": None},
+        {"op": "remove_from_rule", "index": 0, "types": None},
+        {"op": "add_rule", "name": "R", "selection": "AB"},
+        {"op": "delete_rule", "index": True},
+        {"op": "delete_rule", "index": 1.5},
+    ],
+)
+def test_a_workload_edit_with_arguments_of_the_wrong_type_is_a_bad_request(
+    studio: Studio, op: dict[str, Any]
+) -> None:
+    wl = {
+        "version": 1,
+        "organizations": [{"name": "A", "departments": []}, {"name": "B", "departments": []}],
+        "rules": [{"name": "R", "types": ["A", "B"]}],
+    }
+    resp = studio.post("workload/edit", {"workload": wl, "op": op})
+    assert resp.status_code == 400, resp.text
+    assert "must be" in resp.json()["error"]
+
+
 def test_the_impact_before_a_load_is_that_of_the_compiled_binary(studio: Studio) -> None:
     """A save whose compile failed leaves the old .bin: the impact shown before
     a load is that of the .bin that `xm loadpolicy` would load."""

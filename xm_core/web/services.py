@@ -328,6 +328,24 @@ WORKLOAD_EDITS = {
 }
 
 
+def _workload_edit_arg(op: Mapping[str, Any], arg: str) -> Any:
+    """One argument of a workload edit, of the type the edit takes (a rule's
+    `index` a number, a `selection` or `types` a list of names, else a name):
+    anything else is a bad request, not a failure inside the edit."""
+    value = op.get(arg)
+    if arg == "index":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        wanted = "a number"
+    elif arg in ("selection", "types"):
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        wanted = "a list of names"
+    else:
+        ok, wanted = isinstance(value, str), "a name"
+    if not ok:
+        raise UsageError(f"'{arg}' of workload edit {op.get('op')!r} must be {wanted}")
+    return value
+
+
 def workload_edit(doc: Any, op: Mapping[str, Any]) -> dict[str, Any]:
     """One of ezPolicy's edits (acm.authoring.workload) on a workload description."""
     import acm.authoring.workload as wl
@@ -335,7 +353,7 @@ def workload_edit(doc: Any, op: Mapping[str, Any]) -> dict[str, Any]:
     kind = op.get("op")
     if kind not in WORKLOAD_EDITS:
         raise UsageError(f"unknown workload edit {kind!r}")
-    args = [op.get(arg) for arg in WORKLOAD_EDITS[kind]]
+    args = [_workload_edit_arg(op, arg) for arg in WORKLOAD_EDITS[kind]]
     workload = getattr(wl, str(kind))(workload_of(doc), *args)
     return workload_view(workload)
 
