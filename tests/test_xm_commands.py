@@ -386,6 +386,20 @@ def test_a_new_root_is_an_installed_xen_host(tmp_path: Path) -> None:
         assert xm_run(root, "makepolicy", name).code == 0, name
 
 
+def test_a_relative_xdg_data_home_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The XDG spec: a relative path in XDG_DATA_HOME is invalid and ignored,
+    else the host root would move with the working folder."""
+    from xm_core.files.paths import default_user_root
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/data")
+    assert default_user_root() == tmp_path / "home" / ".local" / "share" / "xm-acm" / "root"
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_user_root() == tmp_path / "data" / "xm-acm" / "root"
+
+
 def test_an_existing_root_is_not_seeded(tmp_path: Path) -> None:
     root = tmp_path / "used"
     root.mkdir()
