@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -344,6 +347,23 @@ def test_a_workload_edit_with_arguments_of_the_wrong_type_is_a_bad_request(
     resp = studio.post("workload/edit", {"workload": wl, "op": op})
     assert resp.status_code == 400, resp.text
     assert "must be" in resp.json()["error"]
+
+
+def test_a_policy_that_is_a_fifo_is_refused_not_waited_on(studio: Studio) -> None:
+    """Requests are answered one at a time: a FIFO read would stop the studio."""
+    xml = Path(studio.paths.policy_files("h.fifo").xml)
+    xml.parent.mkdir(parents=True)
+    os.mkfifo(xml)
+
+    def unblock() -> None:  # a read that waits on the FIFO ends (and fails the test), not hangs
+        time.sleep(5)
+        with contextlib.suppress(OSError):
+            os.close(os.open(xml, os.O_WRONLY | os.O_NONBLOCK))
+
+    threading.Thread(target=unblock, daemon=True).start()
+    resp = studio.post("open", {"name": "h.fifo"})
+    assert resp.status_code == 422, resp.text
+    assert "is not a regular file (a FIFO)" in resp.json()["error"]
 
 
 def test_the_impact_before_a_load_is_that_of_the_compiled_binary(studio: Studio) -> None:
