@@ -258,7 +258,8 @@ def xm(ctx: click.Context, root: str | None, debug: bool) -> None:
 
 @click.group(cls=LazyGroup, lazy=ACM_COMMANDS, context_settings=CONTEXT)
 def acm_group() -> None:
-    """Beyond Xen: lint, graphs, flows, explanations, diff, decompile, tests, audit."""
+    """Beyond Xen: lint, graph, flows, coexist, explain, diff, decompile,
+    test, audit, generate (ezPolicy's policies) and the studio."""
 
 
 @click.command("help")
