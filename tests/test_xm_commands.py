@@ -77,6 +77,15 @@ def test_help_of_one_command_and_of_an_unknown_one(tmp_path: Path) -> None:
     assert (unknown.code, unknown.err) == (2, "Error: Subcommand frobnicate not found!\n")
 
 
+def test_help_of_a_command_of_the_acm_group(tmp_path: Path) -> None:
+    run = xm_run(tmp_path, "help", "acm", "lint")
+    assert run.code == 0 and run.out.startswith("Usage: xm acm lint [OPTIONS] PATH..."), run.err
+    unknown = xm_run(tmp_path, "help", "acm", "frobnicate")
+    assert (unknown.code, unknown.err) == (2, "Error: Subcommand acm frobnicate not found!\n")
+    beyond = xm_run(tmp_path, "help", "list", "extra")
+    assert (beyond.code, beyond.err) == (2, "Error: Subcommand list extra not found!\n")
+
+
 def test_version(tmp_path: Path) -> None:
     run = xm_run(tmp_path, "--version")
     assert run.code == 0

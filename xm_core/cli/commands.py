@@ -264,9 +264,9 @@ def acm_group() -> None:
 
 @click.command("help")
 @click.option("--long", "long_", is_flag=True, help="Every command, grouped by function.")
-@click.argument("command", required=False)
+@click.argument("command", nargs=-1)
 @click.pass_context
-def help_(ctx: click.Context, long_: bool, command: str | None) -> None:
+def help_(ctx: click.Context, long_: bool, command: tuple[str, ...]) -> None:
     """Print the common commands; --long prints every command grouped by
     function, and COMMAND the help of that command."""
     from xm_core.render.usage import command_list
@@ -274,12 +274,15 @@ def help_(ctx: click.Context, long_: bool, command: str | None) -> None:
     root = ctx.find_root()
     group = root.command
     assert isinstance(group, LazyGroup)
-    if command is not None:
-        cmd = group.get_command(root, command)
-        if cmd is None:
-            raise click.UsageError(f"Subcommand {command} not found!", ctx)
-        with click.Context(cmd, info_name=command, parent=root) as sub:
-            click.echo(cmd.get_help(sub))
+    if command:  # one word, or a group's and its command's (`xm help acm lint`)
+        parent: click.Context = root
+        cmd: click.Command = group
+        for word in command:
+            found = cmd.get_command(parent, word) if isinstance(cmd, click.Group) else None
+            if found is None:
+                raise click.UsageError(f"Subcommand {' '.join(command)} not found!", ctx)
+            cmd, parent = found, click.Context(found, info_name=word, parent=parent)
+        click.echo(cmd.get_help(parent))
         return
 
     def summary(name: str) -> str | None:
