@@ -230,6 +230,27 @@ def test_a_resource_label_file_that_is_not_a_regular_file_is_refused(root: Path,
     assert state(root) == before
 
 
+def test_a_linked_resource_label_file_gets_no_lock_beside_its_target(
+    root: Path, tmp_path: Path
+) -> None:
+    """A label file linked to a FIFO (or /dev/zero) outside the root: the
+    writers refuse it before making their lock beside the target."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.mkfifo(outside / "fifo")
+    labels = HostPaths(root).resource_labels
+    labels.unlink()
+    labels.symlink_to(outside / "fifo")
+    before = state(root)
+    for args in (
+        ["addlabel", "res_HardDrive(hda)", "res", "phy:hdb"],
+        ["rmlabel", "res", "phy:hda1"],
+    ):
+        one_error(xm(root, *args), 1, f"Resource label file '{labels}' is not a regular file")
+    assert sorted(p.name for p in outside.iterdir()) == ["fifo"]
+    assert state(root) == before
+
+
 @pytest.mark.parametrize("kind", ["fifo", "devzero"])
 def test_a_config_that_is_not_a_regular_file_is_refused(root: Path, kind: str) -> None:
     cfg = _special(root, "special.cfg", kind)
