@@ -471,6 +471,15 @@ def test_demo_refuses_a_non_empty_root(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["x"]
 
 
+def test_demo_refuses_a_root_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("keep me")
+    run = xm_run(tmp_path / "f", "demo")
+    assert run.code == 2
+    root = tmp_path / "f"
+    assert run.err == f"Error: xm demo needs a new or empty host root: '{root}' is not a folder\n"
+    assert (tmp_path / "f").read_text() == "keep me"
+
+
 def test_demo_exits_non_zero_when_a_step_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
