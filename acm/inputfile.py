@@ -53,7 +53,8 @@ _KINDS = (
 )
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, in words (`a FIFO`)."""
     for test, name in _KINDS:
         if test(mode):
             return name
@@ -82,7 +83,7 @@ def read_input(path: str | os.PathLike[str], limit: int) -> bytes:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise InputFileError(name, f"is not a regular file ({_kind(st.st_mode)})")
+            raise InputFileError(name, f"is not a regular file ({file_kind(st.st_mode)})")
         if st.st_size > limit:
             raise InputFileError(
                 name, f"is larger than the limit of {size_words(limit)}", too_large=True

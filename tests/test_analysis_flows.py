@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import acm.analysis.flows as flows_module
@@ -89,7 +89,10 @@ def test_flow_graph_levels(monkeypatch: pytest.MonkeyPatch) -> None:
     assert fg.export("auto").graph["level"] == "types"
 
 
-@settings(max_examples=60, deadline=None)
+# Many generated policies have fewer than two labels in the sharing graph and
+# are skipped (assume): expected, so the filtering health check, which failed
+# the suite at random, is off for this test.
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(specs(with_ste=True), st.data())
 def test_paths_are_the_simple_paths_of_the_sharing_graph(spec: Spec, data: st.DataObject) -> None:
     policy = analysed(spec)

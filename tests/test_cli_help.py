@@ -41,3 +41,13 @@ def test_the_top_level_help_shows_each_summary_whole() -> None:
         first = " ".join((cmd.help or "").split("\n\n")[0].split())
         assert first.split(". ")[0] in text, name
     assert "..." not in text
+
+
+def test_the_acm_group_summary_names_every_acm_command() -> None:
+    """`xm --help` and `xm acm --help` say what `xm acm` holds: a command
+    added to the group must be named in its summary."""
+    result = CliRunner().invoke(xm, ["--help"])
+    row = result.output.split("\n  acm ")[1].split("\n  addlabel")[0]
+    summary = " ".join(row.split())
+    missing = [name for name in ACM_COMMANDS if name not in summary]
+    assert missing == [], summary

@@ -305,6 +305,16 @@ def test_overrides_and_dev_null(root: Path) -> None:
     assert row[:3] == ["web", "1", "512"]
     missing = xm_run(root, "create", "/dev/null")
     assert missing.code == 1 and "/dev/null: Missing domain name" in missing.err
+    assert missing.err.endswith("set 'name' in the config or give name=...\n")
+
+
+def test_an_empty_name_outside_a_config_gets_no_config_hint(root: Path) -> None:
+    """rename and resume take the name on the command line: no config to fix."""
+    label = f"access_control=['policy={P},label=dom_BoincClient']"
+    assert xm_run(root, "create", "/dev/null", "name=web", label).code == 0
+    for args in (["rename", "web", ""], ["resume", ""]):
+        run = xm_run(root, *args)
+        assert (run.code, run.err) == (1, "Error: Missing domain name\n"), args
 
 
 def test_explicit_ssidref(root: Path) -> None:

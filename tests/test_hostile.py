@@ -230,6 +230,27 @@ def test_a_resource_label_file_that_is_not_a_regular_file_is_refused(root: Path,
     assert state(root) == before
 
 
+def test_a_linked_resource_label_file_gets_no_lock_beside_its_target(
+    root: Path, tmp_path: Path
+) -> None:
+    """A label file linked to a FIFO (or /dev/zero) outside the root: the
+    writers refuse it before making their lock beside the target."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.mkfifo(outside / "fifo")
+    labels = HostPaths(root).resource_labels
+    labels.unlink()
+    labels.symlink_to(outside / "fifo")
+    before = state(root)
+    for args in (
+        ["addlabel", "res_HardDrive(hda)", "res", "phy:hdb"],
+        ["rmlabel", "res", "phy:hda1"],
+    ):
+        one_error(xm(root, *args), 1, f"Resource label file '{labels}' is not a regular file")
+    assert sorted(p.name for p in outside.iterdir()) == ["fifo"]
+    assert state(root) == before
+
+
 @pytest.mark.parametrize("kind", ["fifo", "devzero"])
 def test_a_config_that_is_not_a_regular_file_is_refused(root: Path, kind: str) -> None:
     cfg = _special(root, "special.cfg", kind)
@@ -340,6 +361,31 @@ def test_a_label_with_a_line_break_cannot_forge_output(root: Path) -> None:
     before = state(root)
     one_error(xm(root, "create", str(cfg)), 1)
     assert state(root) == before
+
+
+def test_a_label_with_a_line_break_is_one_line_in_every_report(root: Path) -> None:
+    """dry-run, explain and create -n print the label on its line, escaped
+    (Xen's sxp.show wrote such an atom with Python's escapes)."""
+    cfg = str(HOSTILE / "label_line_break.cfg")
+    for args, code in (
+        (["dry-run", cfg], 1),
+        (["acm", "explain", cfg], 1),
+        (["create", "-n", cfg], 0),
+    ):
+        run = xm(root, *args)
+        assert run.code == code and "Traceback" not in run.err, (args, run.err)
+        assert not any(line.startswith("FORGED") for line in run.out.splitlines()), run.out
+        assert "dom_Fun\\nFORGED LINE" in run.out, run.out
+    toml = root / "forged.toml"
+    toml.write_text(
+        f'policy = "{EXAMPLE_POLICY}"\n[[step]]\nname = "x\\n  PASS  forged"\n'
+        'create = "a"\nexpect = "permitted"\n'
+    )
+    run = xm(root, "acm", "test", str(toml))
+    assert run.code == 1 and "Traceback" not in run.err, run.err
+    assert [line for line in run.out.splitlines() if "PASS" in line] == [
+        "  FAIL  step 1: x\\n  PASS  forged: denied"
+    ]
 
 
 def test_addlabel_refuses_a_config_that_sets_ssidref(root: Path) -> None:
@@ -596,3 +642,35 @@ def test_a_symlink_planted_as_the_lock_is_not_followed(root: Path) -> None:
     before = state(root)
     one_error(xm(root, "makepolicy", EXAMPLE_POLICY), 1, "Cannot lock", "nothing was changed")
     assert not target.exists() and state(root) == before
+
+
+# ------------------------------------------------------------------ files written
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link"])
+def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(
+    root: Path, kind: str
+) -> None:
+    """`-o /dev/stdout` or `dump-core DOM /dev/null` run as root: the write
+    must not rename a plain file over the device (or FIFO, or link to one)."""
+    fifo = root / "out.fifo"
+    os.mkfifo(fifo)
+    target = fifo if kind == "fifo" else root / "out.link"
+    if kind == "link":
+        target.symlink_to(fifo)
+    cfg = root / "bank.cfg"
+    cfg.write_text(f"name = 'bank'\naccess_control = ['policy={EXAMPLE_POLICY},label=dom_Fun']\n")
+    assert xm(root, "create", str(cfg)).code == 0
+    toml = root / "one.toml"
+    toml.write_text(f'policy = "{EXAMPLE_POLICY}"\n[[step]]\ncreate = "a"\nexpect = "permitted"\n')
+    workload = DATA / "generate" / "golden" / "clinics.toml"
+    before = state(root)
+    for args in (
+        ["dump-core", "bank", str(target)],
+        ["save", "bank", str(target)],
+        ["acm", "generate", str(workload), "--name", "clinics", "-o", str(target)],
+        ["acm", "test", "--junit", str(target), str(toml)],
+    ):
+        one_error(xm(root, *args), 1, f"Not a regular file (a FIFO): {target}")
+        assert fifo.is_fifo() and (kind == "fifo" or target.is_symlink()), args
+    assert state(root) == before

@@ -129,6 +129,13 @@ def test_config_values_of_the_wrong_type_or_range(host: Path, value: str, what: 
     _typed(host, f"create boinc name=other {what}={{}}", value)
 
 
+@pytest.mark.parametrize("value", ["1#", "2 # two", "(1)#"])
+@pytest.mark.parametrize("what", ["memory", "vcpus"])
+def test_a_number_followed_by_a_comment_is_not_a_number(host: Path, value: str, what: str) -> None:
+    """`vcpus=1#` on the command line is no literal (it read as 1)."""
+    _typed(host, f"create boinc name=other {what}={{}}", value)
+
+
 @pytest.mark.parametrize(
     ("frontend", "message"),
     [("0x10000", "Invalid device number 0x10000"), ("99999999999999999999999", "number")],

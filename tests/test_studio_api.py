@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -320,6 +323,47 @@ def test_a_bad_workload_edit_is_a_finding(studio: Studio) -> None:
         "workload/edit", {"workload": wl, "op": {"op": "add_organization", "name": "A"}}
     )
     assert resp.status_code == 422 and resp.json()["findings"][0]["code"].startswith("WLD")
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        {"op": "add_organization", "name": 5},
+        {"op": "rename_rule", "index": 0, "name": None},
+        {"op": "remove_from_rule", "index": 0, "types": None},
+        {"op": "add_rule", "name": "R", "selection": "AB"},
+        {"op": "delete_rule", "index": True},
+        {"op": "delete_rule", "index": 1.5},
+    ],
+)
+def test_a_workload_edit_with_arguments_of_the_wrong_type_is_a_bad_request(
+    studio: Studio, op: dict[str, Any]
+) -> None:
+    wl = {
+        "version": 1,
+        "organizations": [{"name": "A", "departments": []}, {"name": "B", "departments": []}],
+        "rules": [{"name": "R", "types": ["A", "B"]}],
+    }
+    resp = studio.post("workload/edit", {"workload": wl, "op": op})
+    assert resp.status_code == 400, resp.text
+    assert "must be" in resp.json()["error"]
+
+
+def test_a_policy_that_is_a_fifo_is_refused_not_waited_on(studio: Studio) -> None:
+    """Requests are answered one at a time: a FIFO read would stop the studio."""
+    xml = Path(studio.paths.policy_files("h.fifo").xml)
+    xml.parent.mkdir(parents=True)
+    os.mkfifo(xml)
+
+    def unblock() -> None:  # a read that waits on the FIFO ends (and fails the test), not hangs
+        time.sleep(5)
+        with contextlib.suppress(OSError):
+            os.close(os.open(xml, os.O_WRONLY | os.O_NONBLOCK))
+
+    threading.Thread(target=unblock, daemon=True).start()
+    resp = studio.post("open", {"name": "h.fifo"})
+    assert resp.status_code == 422, resp.text
+    assert "is not a regular file (a FIFO)" in resp.json()["error"]
 
 
 def test_the_impact_before_a_load_is_that_of_the_compiled_binary(studio: Studio) -> None:

@@ -26,6 +26,28 @@ def test_a_non_loopback_bind_is_refused_without_allow_remote(tmp_path: Path) -> 
     assert len(run.err.splitlines()) == 1 and run.out == ""
 
 
+def test_a_policy_or_file_that_does_not_exist_is_refused_before_listening(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    HostPaths(root).seed_example()
+    for given in ("no.such.policy", "../../x", str(tmp_path / "missing.xml")):
+        argv = [sys.executable, "-m", "xm_core", "--root", str(root), "acm", "studio"]
+        # a studio that starts anyway is stopped by the time limit and fails the test
+        try:
+            run = subprocess.run(
+                [*argv, "--no-browser", "--port", "0", given],
+                capture_output=True,
+                text=True,
+                timeout=20,
+            )
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the studio started for {given!r}") from None
+        assert run.returncode == 2 and run.stdout == "", (given, run.stdout)
+        assert run.stderr.startswith(f"Error: \"No policy '{given}' under "), run.stderr
+        assert len(run.stderr.splitlines()) == 1
+
+
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     try:

@@ -314,6 +314,13 @@ def test_shell_refusals_leave_the_prompt_running(root: Path) -> None:
     assert err.splitlines() == ["Error: 'No closing quotation'", "Error: 'already in the xm shell'"]
 
 
+def test_shell_refuses_a_huge_line_at_once(root: Path) -> None:
+    """A pasted file as one line: refused, not split for minutes."""
+    code, out, err = shell(root, "list " + "a" * 2_000_000 + "\ndomname 0\n")
+    assert code == 0 and out == "Domain-0\n"
+    assert err == "Error: 'line longer than 65536 characters; not run'\n"
+
+
 def test_shell_help(root: Path) -> None:
     code, out, _ = shell(root, "help\n")
     assert code == 0 and out.startswith("Usage: xm ") and "shell" in out

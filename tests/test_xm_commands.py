@@ -77,6 +77,15 @@ def test_help_of_one_command_and_of_an_unknown_one(tmp_path: Path) -> None:
     assert (unknown.code, unknown.err) == (2, "Error: Subcommand frobnicate not found!\n")
 
 
+def test_help_of_a_command_of_the_acm_group(tmp_path: Path) -> None:
+    run = xm_run(tmp_path, "help", "acm", "lint")
+    assert run.code == 0 and run.out.startswith("Usage: xm acm lint [OPTIONS] PATH..."), run.err
+    unknown = xm_run(tmp_path, "help", "acm", "frobnicate")
+    assert (unknown.code, unknown.err) == (2, "Error: Subcommand acm frobnicate not found!\n")
+    beyond = xm_run(tmp_path, "help", "list", "extra")
+    assert (beyond.code, beyond.err) == (2, "Error: Subcommand list extra not found!\n")
+
+
 def test_version(tmp_path: Path) -> None:
     run = xm_run(tmp_path, "--version")
     assert run.code == 0
@@ -386,6 +395,20 @@ def test_a_new_root_is_an_installed_xen_host(tmp_path: Path) -> None:
         assert xm_run(root, "makepolicy", name).code == 0, name
 
 
+def test_a_relative_xdg_data_home_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The XDG spec: a relative path in XDG_DATA_HOME is invalid and ignored,
+    else the host root would move with the working folder."""
+    from xm_core.files.paths import default_user_root
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/data")
+    assert default_user_root() == tmp_path / "home" / ".local" / "share" / "xm-acm" / "root"
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_user_root() == tmp_path / "data" / "xm-acm" / "root"
+
+
 def test_an_existing_root_is_not_seeded(tmp_path: Path) -> None:
     root = tmp_path / "used"
     root.mkdir()
@@ -446,6 +469,15 @@ def test_demo_refuses_a_non_empty_root(tmp_path: Path) -> None:
     assert run.code == 2
     assert run.err == f"Error: xm demo needs a new or empty host root: '{tmp_path}' is not empty\n"
     assert [p.name for p in tmp_path.iterdir()] == ["x"]
+
+
+def test_demo_refuses_a_root_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("keep me")
+    run = xm_run(tmp_path / "f", "demo")
+    assert run.code == 2
+    root = tmp_path / "f"
+    assert run.err == f"Error: xm demo needs a new or empty host root: '{root}' is not a folder\n"
+    assert (tmp_path / "f").read_text() == "keep me"
 
 
 def test_demo_exits_non_zero_when_a_step_fails(

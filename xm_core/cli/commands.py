@@ -258,14 +258,15 @@ def xm(ctx: click.Context, root: str | None, debug: bool) -> None:
 
 @click.group(cls=LazyGroup, lazy=ACM_COMMANDS, context_settings=CONTEXT)
 def acm_group() -> None:
-    """Beyond Xen: lint, graphs, flows, explanations, diff, decompile, tests, audit."""
+    """Beyond Xen: lint, graph, flows, coexist, explain, diff, decompile,
+    test, audit, generate (ezPolicy's policies) and the studio."""
 
 
 @click.command("help")
 @click.option("--long", "long_", is_flag=True, help="Every command, grouped by function.")
-@click.argument("command", required=False)
+@click.argument("command", nargs=-1)
 @click.pass_context
-def help_(ctx: click.Context, long_: bool, command: str | None) -> None:
+def help_(ctx: click.Context, long_: bool, command: tuple[str, ...]) -> None:
     """Print the common commands; --long prints every command grouped by
     function, and COMMAND the help of that command."""
     from xm_core.render.usage import command_list
@@ -273,12 +274,15 @@ def help_(ctx: click.Context, long_: bool, command: str | None) -> None:
     root = ctx.find_root()
     group = root.command
     assert isinstance(group, LazyGroup)
-    if command is not None:
-        cmd = group.get_command(root, command)
-        if cmd is None:
-            raise click.UsageError(f"Subcommand {command} not found!", ctx)
-        with click.Context(cmd, info_name=command, parent=root) as sub:
-            click.echo(cmd.get_help(sub))
+    if command:  # one word, or a group's and its command's (`xm help acm lint`)
+        parent: click.Context = root
+        cmd: click.Command = group
+        for word in command:
+            found = cmd.get_command(parent, word) if isinstance(cmd, click.Group) else None
+            if found is None:
+                raise click.UsageError(f"Subcommand {' '.join(command)} not found!", ctx)
+            cmd, parent = found, click.Context(found, info_name=word, parent=parent)
+        click.echo(cmd.get_help(parent))
         return
 
     def summary(name: str) -> str | None:

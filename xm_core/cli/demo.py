@@ -159,7 +159,8 @@ def demo(ctx: click.Context, keep: bool) -> None:
 
     given = root_option(ctx)
     if given is not None and not is_new_root(Path(given)):
-        raise UsageError(f"xm demo needs a new or empty host root: '{given}' is not empty")
+        what = "is not empty" if Path(given).is_dir() else "is not a folder"
+        raise UsageError(f"xm demo needs a new or empty host root: '{given}' {what}")
     root = Path(given) if given is not None else Path(tempfile.mkdtemp(prefix="xm-demo-"))
     kept = given is not None or keep
     try:

@@ -19,9 +19,11 @@ deletes the temporaries a killed writer could not clean up.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -63,6 +65,23 @@ def _as_users(exc: OSError, path: Path) -> OSError:
         return exc
     named = type(exc)(exc.errno, exc.strerror, str(path))
     return named
+
+
+def _refuse_special(path: Path) -> None:
+    """An existing target that is not a regular file (a device, a FIFO, a
+    folder, or a symlink to one: `-o /dev/stdout`, `dump-core DOM /dev/null`)
+    is refused: the rename would put a plain file in its place, and run as
+    root that replaces the device node itself."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing (or unreachable): the write itself will say why
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if not stat.S_ISREG(mode):
+        from acm.inputfile import file_kind
+
+        raise OSError(errno.EINVAL, f"Not a regular file ({file_kind(mode)})", str(path))
 
 
 def _start_writeback(fd: int) -> None:
@@ -272,6 +291,8 @@ def atomic_write_many(
     olds: list[tuple[Path, Path | None]] = []
     done: list[tuple[Path, Path | None]] = []
     journal: Path | None = None
+    for path, _ in items:
+        _refuse_special(path)
     if len(items) > 1:
         finish_pending(items[0][0])  # an earlier batch of these files comes first
     try:

@@ -171,6 +171,16 @@ def load_config(
     return apply_overrides(cfg, overrides)
 
 
+def _whole_literal(raw: str) -> Any:
+    """The value of `raw` when all of it is one Python literal; ValueError
+    when anything follows it, such as a comment (`vcpus=1#` is not 1: Xen's
+    int() refused it)."""
+    tree = ast.parse(raw.strip(), mode="eval")
+    if ast.get_source_segment(raw.strip(), tree.body) != raw.strip():
+        raise ValueError(raw)
+    return ast.literal_eval(tree.body)
+
+
 def apply_overrides(cfg: DomainConfig, overrides: Sequence[str]) -> DomainConfig:
     """The settings among `name=value` words, over the config's: a literal
     when the value is one (`memory=256`), else the plain string (`name=web`).
@@ -181,7 +191,7 @@ def apply_overrides(cfg: DomainConfig, overrides: Sequence[str]) -> DomainConfig
         if len(raw) > 4096:
             raise UsageError(f"The value of '{name}' on the command line is too long")
         try:
-            value = ast.literal_eval(raw)
+            value = _whole_literal(raw)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             value = raw
         if not isinstance(value, str | int | float | list | tuple | type(None)):

@@ -35,7 +35,9 @@ SCHEMA_FILE = "security_policy.xsd"
 
 
 def default_user_root() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    base = os.environ.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec: a relative path is invalid, ignored
+        base = os.path.join(Path.home(), ".local", "share")
     return Path(base) / "xm-acm" / "root"
 
 

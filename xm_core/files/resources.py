@@ -17,10 +17,11 @@ import ast
 import contextlib
 import fcntl
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from acm.inputfile import MAX_TEXT_BYTES, InputFileError, read_input
+from acm.inputfile import MAX_TEXT_BYTES, InputFileError, file_kind, read_input
 from xm_core.errors import XmError
 from xm_core.files.atomic import atomic_write, remove_leftovers
 
@@ -144,7 +145,15 @@ def locked_resource_labels(path: Path, missing_ok: bool = True) -> Iterator[Reso
     missing file is an empty dict, or `Resource label file not found` when
     `missing_ok` is false. The lock is a separate `<file>.lock`, since the
     file itself is replaced by every write."""
+    given = path
     path = Path(os.path.realpath(path))  # a symlinked label file stays a link
+    with contextlib.suppress(OSError):
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):  # before a lock is made beside it (beside /dev/zero)
+            raise XmError(
+                f"Resource label file '{given}' is not a regular file ({file_kind(mode)}); "
+                "left as it is"
+            )
     if not missing_ok and not path.exists():
         raise XmError("Resource label file not found")
     path.parent.mkdir(parents=True, exist_ok=True)

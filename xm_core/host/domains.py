@@ -97,12 +97,14 @@ def _int_setting(
     return value
 
 
-def check_name(name: Any, file: str = "") -> str:
+def check_name(name: Any, file: str = "", config: bool = False) -> str:
     """Xen's VM name rule (letters, digits and `_-.:/+`); a name of digits only
-    is refused too, since `xm` takes digits as a domain id."""
+    is refused too, since `xm` takes digits as a domain id. `config`: the
+    name comes from a domain config (the error says how to give one)."""
     where = f"{file}: " if file else ""
     if not isinstance(name, str) or not name:
-        raise XmError(f"{where}Missing domain name: set 'name' in the config or give name=...")
+        hint = ": set 'name' in the config or give name=..." if config else ""
+        raise XmError(f"{where}Missing domain name{hint}")
     if not _NAME_OK.fullmatch(name) or len(name) > 64:
         raise XmError(f"{where}Invalid VM name '{name}'")
     if is_integer(name):
@@ -131,7 +133,7 @@ def domain_spec(cfg: DomainConfig, need_name: bool = True) -> DomainSpec:
 
     name = cfg.get("name")
     if need_name or name is not None:
-        name = check_name(name, cfg.path)
+        name = check_name(name, cfg.path, config=True)
     memory, maxmem, vcpus = config_numbers(cfg)
     access = config_label(cfg)
     ssidref = None
@@ -556,7 +558,7 @@ def preview_config(paths: HostPaths, config: str, overrides: Sequence[str] = ())
     memory, maxmem, vcpus = config_numbers(cfg)
     settings = cfg.settings()
     # Xen named a domain without a name after its config file.
-    name = check_name(settings.get("name", posixpath.basename(cfg.path)), cfg.path)
+    name = check_name(settings.get("name", posixpath.basename(cfg.path)), cfg.path, config=True)
     sxp: list[Any] = ["vm", ["name", name], ["memory", memory]]
     if "maxmem" in settings:
         sxp.append(["maxmem", maxmem])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from xm_core.render import emit_json, out
+from xm_core.render import emit_json, out, printable
 
 if TYPE_CHECKING:
     from xm_core.insight.audit import AuditReport
@@ -35,7 +35,7 @@ def explanation(result: Explanation, as_json: bool) -> None:
         emit_json(result.as_dict())
         return
     for line in explanation_lines(result):
-        out(line)
+        out(printable(line))  # a label or name from a config cannot start a line
 
 
 def explanation_lines(result: Explanation) -> list[str]:
@@ -195,7 +195,7 @@ def test_run(run: TestRun, as_json: bool, junit: str | None = None) -> None:
         emit_json(run.as_dict())
         return
     for line in run.format():
-        out(line)
+        out(printable(line))  # a step's name from the test file cannot start a line
 
 
 # ------------------------------------------------------------------ audit

@@ -21,9 +21,12 @@ SxpValue = Any  # str | int | float | list[SxpValue]
 
 
 def _atom(value: Any) -> str:
+    """An atom as Xen's sxp.show wrote it: bare when safe, else quoted with
+    Python's escapes, so a control character in a value (a line break in a
+    label) stays on its line."""
     text = str(value)
-    if text == "" or any(c in text for c in " \t\n()'\""):
-        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if text == "" or any(c in text for c in " \t\n()'\"") or printable(text) != text:
+        return "'" + printable(text.replace("\\", "\\\\").replace("'", "\\'")) + "'"
     return text
 
 
@@ -165,23 +168,29 @@ def config_preview(preview: Any, as_json: bool) -> None:
         out(line)
 
 
+def _line(text: str) -> None:
+    """One report line: a label or resource name read from a config cannot
+    start a line of its own (every control character escaped)."""
+    out(printable(text))
+
+
 def dry_run(report: Any, as_json: bool) -> None:
     if as_json:
         emit_json(report.as_dict())
         return
     label = report.label
-    out("Checking domain:")
+    _line("Checking domain:")
     if label.permitted:
-        out(f"   {report.name}: PERMITTED")
+        _line(f"   {report.name}: PERMITTED")
     else:
-        out(f"   {report.name}: DENIED")
-        out(f"   --> {label.message}")
-        out("Checking resources: (skipped)")
-        out("Checking Chinese Wall: (skipped)")
-        out("Checking backend sharing: (skipped)")
-        out("Dry Run: FAILED")
+        _line(f"   {report.name}: DENIED")
+        _line(f"   --> {label.message}")
+        _line("Checking resources: (skipped)")
+        _line("Checking Chinese Wall: (skipped)")
+        _line("Checking backend sharing: (skipped)")
+        _line("Dry Run: FAILED")
         return
-    out("Checking resources:")
+    _line("Checking resources:")
     dom_label = label.label if label.label is not None else ""
     dom_policy = label.policy if label.policy is not None else "NULL"
     for check in report.devices:
@@ -194,39 +203,39 @@ def dry_run(report: Any, as_json: bool) -> None:
         else:
             permitted = check.resource.permitted
         if permitted:
-            out(f"   {shown}: PERMITTED")
+            _line(f"   {shown}: PERMITTED")
             continue
-        out(f"   {shown}: DENIED")
+        _line(f"   {shown}: DENIED")
         res_label = check.resource_label if check.resource_label is not None else "__NULL_LABEL__"
         res_policy = check.resource_policy if check.resource_policy is not None else "NULL"
-        out(f"   --> res: {res_label} ({res_policy})")
-        out(f"   --> dom: {dom_label} ({dom_policy})")
-    out("Checking Chinese Wall:")
+        _line(f"   --> res: {res_label} ({res_policy})")
+        _line(f"   --> dom: {dom_label} ({dom_policy})")
+    _line("Checking Chinese Wall:")
     decision = report.decision
     if decision is None or decision.permitted or not decision.conflicts:
         if decision is not None and not decision.permitted:
-            out(f"   {report.name}: DENIED")
+            _line(f"   {report.name}: DENIED")
             for reason in decision.reasons:
-                out(f"   --> {reason}")
+                _line(f"   --> {reason}")
         else:
-            out(f"   {report.name}: PERMITTED")
+            _line(f"   {report.name}: PERMITTED")
     else:
-        out(f"   {report.name}: DENIED")
+        _line(f"   {report.name}: DENIED")
         for line in report.chwall_lines:
-            out(f"   --> {line}")
-    out("Checking backend sharing:")
+            _line(f"   --> {line}")
+    _line("Checking backend sharing:")
     for check in report.devices:
         backend = check.backend.name if check.backend is not None else "?"
         what = f"{check.device.display} -> {backend}"
         if check.error and check.backend is None:
-            out(f"   {what}: DENIED")
-            out(f"   --> {check.error}")
+            _line(f"   {what}: DENIED")
+            _line(f"   --> {check.error}")
         elif check.sharing is None or check.sharing.permitted:
-            out(f"   {what}: PERMITTED")
+            _line(f"   {what}: PERMITTED")
         else:
-            out(f"   {what}: DENIED")
-            out(f"   --> no common STE type: dom: {dom_label} ({dom_policy}), backend: {backend}")
-    out("Dry Run: PASSED" if report.passed else "Dry Run: FAILED")
+            _line(f"   {what}: DENIED")
+            _line(f"   --> no common STE type: dom: {dom_label} ({dom_policy}), backend: {backend}")
+    _line("Dry Run: PASSED" if report.passed else "Dry Run: FAILED")
 
 
 # ------------------------------------------------------------------ simple results

@@ -155,7 +155,15 @@ def _read_line(stdin: TextIO) -> str:
     return line
 
 
+# shlex builds each word a character at a time, in time quadratic in its
+# length: a line of megabytes (a pasted file) would hold the prompt for minutes.
+MAX_LINE_CHARS = 64 * 1024
+
+
 def _split(line: str) -> list[str] | None:
+    if len(line) > MAX_LINE_CHARS:
+        err(f"Error: 'line longer than {MAX_LINE_CHARS} characters; not run'")
+        return None
     try:
         return shlex.split(line, comments=True)
     except ValueError as exc:

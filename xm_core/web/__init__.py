@@ -39,6 +39,25 @@ def allowed_hosts(bind: str, port: int) -> set[str]:
     return {f"{n}:{port}" for n in names}
 
 
+def _initial(paths: HostPaths, given: str) -> str:
+    """The POLICY or FILE to open first, checked before anything listens: a
+    file by its absolute path, else a dotted name whose XML exists."""
+    from acm.errors import PolicyError
+    from xm_core.web.services import policy_files
+
+    if Path(given).is_file():
+        return str(Path(given).resolve())
+    try:
+        xml = Path(policy_files(paths, given).xml)
+    except (PolicyError, XmError):
+        xml = None
+    if xml is None or not xml.is_file():
+        raise UsageError(
+            f"No policy '{given}' under {paths.policies}, and no policy file of that name"
+        )
+    return given
+
+
 def run_studio(
     paths: HostPaths,
     port: int = 0,
@@ -61,8 +80,8 @@ def run_studio(
             "reaches it with the URL could change the policies of this host. "
             "Add --allow-remote to do it anyway."
         )
-    if initial is not None and Path(initial).is_file():
-        initial = str(Path(initial).resolve())
+    if initial is not None:
+        initial = _initial(paths, initial)
     # The socket is bound before the URL is printed: a port in use is one
     # clear error, and a printed URL always works.
     sock = socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET)

@@ -210,7 +210,7 @@ async def api_open(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
     if doc.get("initial") is True and config.initial and Path(config.initial).is_file():
         # the FILE given on the command line (the user chose it there)
-        xml = Path(config.initial).read_bytes()
+        xml = services.read_policy_file(config.initial)
         from acm.authoring.generate import default_policy_name
 
         name = default_policy_name(config.initial)

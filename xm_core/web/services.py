@@ -103,12 +103,20 @@ def list_configs(paths: HostPaths) -> list[str]:
     return [str(p.relative_to(paths.etc_xen)) for p in config_files(paths)]
 
 
-def read_policy(paths: HostPaths, name: str) -> bytes:
-    files = policy_files(paths, name)
+def read_policy_file(path: str) -> bytes:
+    """A policy file read as every tool reads one (`acm.inputfile`): a FIFO
+    or a link to /dev/zero is refused instead of blocking or filling memory
+    (the studio answers one request at a time)."""
+    from acm.inputfile import MAX_POLICY_BYTES, InputFileError, read_input
+
     try:
-        return Path(files.xml).read_bytes()
-    except OSError as exc:
-        raise XmError(f"Policy file '{files.xml}' cannot be read: {exc.strerror or exc}") from None
+        return read_input(path, MAX_POLICY_BYTES)
+    except InputFileError as exc:
+        raise XmError(f"Policy file '{exc.path}' {exc.reason}") from None
+
+
+def read_policy(paths: HostPaths, name: str) -> bytes:
+    return read_policy_file(policy_files(paths, name).xml)
 
 
 # ------------------------------------------------------------------ checking
@@ -232,7 +240,7 @@ def diff(paths: HostPaths, xml: bytes, file: str, name: str) -> dict[str, Any]:
     answer: dict[str, Any] = {"saved": None, "active": None, "impact": None}
     files = policy_files(paths, name)
     if Path(files.xml).is_file():
-        saved = analysis_policy(Path(files.xml).read_bytes(), files.xml)
+        saved = analysis_policy(read_policy_file(files.xml), files.xml)
         answer["saved"] = diff_policies(saved, new).format()
     answer.update(_against_active(paths, new))
     return answer
@@ -328,6 +336,24 @@ WORKLOAD_EDITS = {
 }
 
 
+def _workload_edit_arg(op: Mapping[str, Any], arg: str) -> Any:
+    """One argument of a workload edit, of the type the edit takes (a rule's
+    `index` a number, a `selection` or `types` a list of names, else a name):
+    anything else is a bad request, not a failure inside the edit."""
+    value = op.get(arg)
+    if arg == "index":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        wanted = "a number"
+    elif arg in ("selection", "types"):
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        wanted = "a list of names"
+    else:
+        ok, wanted = isinstance(value, str), "a name"
+    if not ok:
+        raise UsageError(f"'{arg}' of workload edit {op.get('op')!r} must be {wanted}")
+    return value
+
+
 def workload_edit(doc: Any, op: Mapping[str, Any]) -> dict[str, Any]:
     """One of ezPolicy's edits (acm.authoring.workload) on a workload description."""
     import acm.authoring.workload as wl
@@ -335,7 +361,7 @@ def workload_edit(doc: Any, op: Mapping[str, Any]) -> dict[str, Any]:
     kind = op.get("op")
     if kind not in WORKLOAD_EDITS:
         raise UsageError(f"unknown workload edit {kind!r}")
-    args = [op.get(arg) for arg in WORKLOAD_EDITS[kind]]
+    args = [_workload_edit_arg(op, arg) for arg in WORKLOAD_EDITS[kind]]
     workload = getattr(wl, str(kind))(workload_of(doc), *args)
     return workload_view(workload)
 
