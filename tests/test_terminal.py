@@ -275,7 +275,10 @@ def test_top_needs_a_terminal_or_batch(root: Path) -> None:
     run = xm_run(root, "top")
     assert run.code == 2 and run.err == "Error: top needs a terminal; use -b for batch output\n"
     assert xm_run(root, "top", "--json").code == 2
-    assert xm_run(root, "top", "-b", "-i", "0").code == 2
+    for iterations in ("0", "1000001", "9" * 30, "-3", "many"):
+        run = xm_run(root, "top", "-b", "-i", iterations, "-d", "0")
+        assert run.code == 2 and "Invalid value for '-i'" in run.err, iterations
+        assert len(run.err.splitlines()) == 1 and run.out == "", iterations
     for delay in ("-1", "nan", "inf", "86401", "soon"):
         run = xm_run(root, "top", "-b", "-i", "2", "-d", delay)
         assert run.code == 2 and "Invalid value for '-d'" in run.err, delay

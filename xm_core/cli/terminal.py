@@ -12,6 +12,7 @@ from xm_core.cli.common import handle_errors, paths_of, root_option
 
 JSON_HELP = "Print JSON instead of text."
 MAX_DELAY = 86400.0  # a day
+MAX_ITERATIONS = 1_000_000  # over eleven days at 1 s; "until quit" is no -i at all
 
 
 def _finite(delay: float) -> float:
@@ -51,7 +52,7 @@ def console(ctx: click.Context, quiet: bool, as_json: bool, domain: str) -> None
 @click.option(
     "-i",
     "--iterations",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_ITERATIONS),
     default=None,
     metavar="N",
     help="Stop after N refreshes (default: until quit).",
