@@ -357,18 +357,15 @@ def studio(
     """Start the policy studio, a local web application (generate, edit,
     analyse, save and load policies), and print its URL with its access
     token. It listens on 127.0.0.1 unless told otherwise; stop it with Ctrl-C."""
+    from xm_core.render.analysis import studio_started
     from xm_core.web import run_studio
-
-    def announce(url: str) -> None:
-        click.echo(f"xm-acm studio: {url}", err=False)
-        sys.stdout.flush()
 
     run_studio(
         paths_of(ctx),
+        studio_started,
         port=port,
         bind=bind,
         allow_remote=allow_remote,
         open_browser=not no_browser,
         initial=policy,
-        announce=announce,
     )

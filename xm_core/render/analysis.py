@@ -1,4 +1,5 @@
-"""Output of the analysis commands (`xm acm graph|flows|coexist|diff|decompile`).
+"""Output of the analysis commands (`xm acm graph|flows|coexist|diff|decompile`,
+the studio's start line).
 
 The results format themselves (`format()` text lines, `as_dict()` JSON);
 this module chooses between the two and writes `-o FILE` atomically.
@@ -71,3 +72,10 @@ def with_host_impact(diff: Result, impact: Result, as_json: bool) -> None:
         return
     for line in [*diff.format(), "", *impact.format()]:
         out(line)
+
+
+def studio_started(url: str) -> None:
+    """`xm acm studio`: its URL with the access token, at once (a script
+    waiting for it reads stdout through a pipe)."""
+    out(f"xm-acm studio: {url}")
+    sys.stdout.flush()

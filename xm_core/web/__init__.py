@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from xm_core.errors import UsageError, XmError
@@ -60,12 +61,12 @@ def _initial(paths: HostPaths, given: str) -> str:
 
 def run_studio(
     paths: HostPaths,
+    announce: Callable[[str], None],
     port: int = 0,
     bind: str = "127.0.0.1",
     allow_remote: bool = False,
     open_browser: bool = True,
     initial: str | None = None,
-    announce: object = print,
 ) -> None:
     """Serve the studio until interrupted; `announce` gets the URL (with the
     access token) once the port is known. A non-loopback `bind` is refused
@@ -95,7 +96,6 @@ def run_studio(
     port = int(sock.getsockname()[1])
     config = StudioConfig(paths, allowed_hosts(bind, port), initial=initial)
     url = studio_url(bind, port, config.token)
-    assert callable(announce)
     announce(url)
     if open_browser:
         import webbrowser
