@@ -3,6 +3,9 @@ mem-max, mem-set, vcpu-set, vcpu-list, vcpu-pin, sysrq."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 
 from xm_core.cli.common import (
@@ -17,6 +20,21 @@ from xm_core.cli.common import (
 )
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+def _print_restored(bring_back: Callable[[], Any], as_json: bool) -> None:
+    """What restore and resume print: the outcome, and for a refused one
+    (with --json) its document too before the error line."""
+    from xm_core.host.domains import CreateDenied
+    from xm_core.render.lifecycle import restored
+
+    try:
+        outcome = bring_back()
+    except CreateDenied as exc:
+        if as_json:
+            restored(exc.outcome, True)
+        raise
+    restored(outcome, as_json)
 
 
 @click.command(context_settings=NUMBERS)
@@ -48,17 +66,9 @@ def restore(ctx: click.Context, paused: bool, file: str, as_json: bool) -> None:
     its devices go through every check of `xm create`; a refused restore
     changes nothing.
     """
-    from xm_core.host.domains import CreateDenied
     from xm_core.host.lifecycle import restore_domain
-    from xm_core.render.lifecycle import restored
 
-    try:
-        outcome = restore_domain(paths_of(ctx), file, paused)
-    except CreateDenied as exc:
-        if as_json:
-            restored(exc.outcome, True)
-        raise
-    restored(outcome, as_json)
+    _print_restored(lambda: restore_domain(paths_of(ctx), file, paused), as_json)
 
 
 @click.command(context_settings=NUMBERS)
@@ -196,17 +206,9 @@ def resume(ctx: click.Context, paused: bool, domain: str, as_json: bool) -> None
     Its label is checked against the policy active now, as `xm restore`
     checks it; a refused resume keeps the suspended image.
     """
-    from xm_core.host.domains import CreateDenied
     from xm_core.host.lifecycle import resume_domain
-    from xm_core.render.lifecycle import restored
 
-    try:
-        outcome = resume_domain(paths_of(ctx), domain, paused)
-    except CreateDenied as exc:
-        if as_json:
-            restored(exc.outcome, True)
-        raise
-    restored(outcome, as_json)
+    _print_restored(lambda: resume_domain(paths_of(ctx), domain, paused), as_json)
 
 
 @click.command("dump-core", context_settings=NUMBERS)
