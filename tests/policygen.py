@@ -106,6 +106,8 @@ class PolicySpec:
             subjects = el(template, "SubjectLabels")
             subjects.set("bootstrap", self.bootstrap)
             for label in self.vms:
+                if self.comments:  # counted by len(), not a label
+                    subjects.append(etree.Comment(" between labels "))
                 vm = el(subjects, "VirtualMachineLabel")
                 el(vm, "Name", label.name)
                 if self.comments:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from acm.binfmt import binary_bytes, decode_binary
-from acm.compiler import compile_document, compile_file, compile_policy, compile_tree
+from acm.compiler import _holds, compile_document, compile_file, compile_policy, compile_tree
 from acm.errors import PolicyError
 from acm.mapfile import parse_map, render_map
 from acm.model import NULL_LABEL, CompiledPolicy, PolicyCode
@@ -258,3 +259,19 @@ def test_a_comment_inside_a_name_is_found_in_any_encoding(tmp_path: Path) -> Non
         compiled = compile_file(str(path))[0]
         assert compiled.map.ste is not None
         assert [e.name for e in compiled.map.ste.labels] == [NULL_LABEL, "boot", "ab"]
+
+
+# Bytes drawn from the few that matter, so that markers and near misses are common.
+MARKER_BYTES = bytes(b"<?!-a"[i % 5] for i in range(256))
+
+
+@given(st.binary(max_size=300).map(lambda b: b.translate(MARKER_BYTES)))
+@PROPERTY
+def test_the_byte_search_for_comments_and_pis_agrees_with_find(data: bytes) -> None:
+    """The search by the rarer byte answers as `bytes.find` does, also past
+    its tries (a document full of `?` or `!`)."""
+    for marker, start in ((b"<!--", 0), (b"<?", 1)):
+        assert _holds(data, marker, start) == (data.find(marker, start) >= 0)
+        assert _holds(b"?!" * 100 + data, marker, start) == (
+            (b"?!" * 100 + data).find(marker, start) >= 0
+        )
