@@ -8,6 +8,8 @@ directions.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from acm.errors import Diagnostic, Location, PolicyError
 from acm.model import ACM_MAGIC, MapPart, PolicyCode, PolicyMap, SsidLabel, TypeSet
 from acm.source import LabelKind
@@ -55,8 +57,14 @@ def _pad25(name: str) -> str:
 
 
 def render_map(m: PolicyMap) -> bytes:
+    return b"".join(map_chunks(m))
+
+
+def map_chunks(m: PolicyMap) -> Iterator[bytes]:
+    """The `.map` block by block, each rendered when it is asked for (a
+    writer holds one block at a time, not the whole text)."""
     parts = [p for p in (m.chwall, m.ste) if p is not None]
-    out: list[str] = [
+    head: list[str] = [
         f"{_HEAD[0]}{m.reference_name}\n",
         f"{_HEAD[1]}{ACM_MAGIC:08x}\n",
         f"{_HEAD[2]}{m.policy_file}\n",
@@ -65,31 +73,34 @@ def render_map(m: PolicyMap) -> bytes:
     for part in parts:
         count = len(part.labels)
         max_types, max_ssids, max_labels = _MAX_PREFIX[part.code]
-        out.append(
+        head.append(
             f"{max_types}{len(part.types):08x}\n{max_ssids}{count:08x}\n{max_labels}{count:08x}\n"
         )
-    out.append(f"\n{_PRIMARY}{m.primary.map_name}\n{_SECONDARY}{m.secondary.map_name}\n\n")
+    head.append(f"\n{_PRIMARY}{m.primary.map_name}\n{_SECONDARY}{m.secondary.map_name}\n\n")
+    yield "".join(head).encode("utf-8")
     for part in parts:
         field = _PART_FIELD[part.code]
-        out += [
+        lines = [
             f"LABEL->SSID {_KIND_FIELD[lab.kind]} {field}"
             f"{lab.name.ljust(25) if lab.name.isascii() else _pad25(lab.name)} {lab.ssid:8x}\n"
             for lab in part.labels
         ]
-        out.append("\n")
+        lines.append("\n")
+        yield "".join(lines).encode("utf-8")
     for part in parts:
         prefix = _SSID_TYPE_PREFIX[part.code]
         spaced = [" " + name for name in part.types].__getitem__
-        out += [
+        lines = [
             f"{prefix}{ssid:08x}{''.join(map(spaced, types))}\n"
             for ssid, types in enumerate(part.ssid_types)
         ]
-        out.append("\n")
+        lines.append("\n")
+        yield "".join(lines).encode("utf-8")
     for part in parts:
         prefix = _TYPE_PREFIX[part.code]
-        out += [f"{prefix}{_pad25(name)} {i:8x}\n" for i, name in enumerate(part.types)]
-        out.append("\n")
-    return "".join(out).encode("utf-8")
+        lines = [f"{prefix}{_pad25(name)} {i:8x}\n" for i, name in enumerate(part.types)]
+        lines.append("\n")
+        yield "".join(lines).encode("utf-8")
 
 
 # ---------------------------------------------------------------- reading
