@@ -190,6 +190,54 @@ def test_help_and_other_commands_go_through_the_launcher() -> None:
     assert status == 0 and "cfgbootpolicy" in out and "makepolicy" in out
 
 
+# ------------------------------------------------- run as the process's command line
+
+
+def _run_process(entry: str, args: list[str], stderr_to_full: bool = False) -> Outcome:
+    """`_run` for the command line of a whole process (`main()` reading
+    sys.argv, as the console script calls it), stderr to /dev/full when asked."""
+    with _workspace() as work:
+        argv = [a.replace(WORK, str(work)) for a in args]
+        env = {**os.environ, "XM_ROOT": str(work / "root")}
+        with open(os.devnull if not stderr_to_full else "/dev/full", "wb") as full:
+            proc = subprocess.run(
+                [sys.executable, "-c", f"from {entry} import main; main()", *argv],
+                cwd=work,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=full if stderr_to_full else subprocess.PIPE,
+                timeout=120,
+            )
+        files = {
+            str(p.relative_to(work)): p.read_bytes().replace(str(work).encode(), WORK.encode())
+            for p in sorted(work.rglob("*"))
+            if p.is_file()
+        }
+        text = (proc.stdout.decode(), (proc.stderr or b"").decode())
+        return (proc.returncode, *(t.replace(str(work), WORK) for t in text), files)
+
+
+@pytest.mark.parametrize("name", [*POLICIES, "t.missing"])
+def test_run_as_a_process_the_fast_path_ends_as_click_does(name: str) -> None:
+    """The fast path ends its process at once (end_process): whatever it
+    printed is flushed first, and the files and exit status are click's."""
+    args = ["--root", f"{WORK}/root", "makepolicy", "-d", "pol", name]
+    fast = _run_process("xm_core.cli.launch", args)
+    assert fast == _run_process("xm_core.cli.commands", args)
+    assert fast[0] == (0 if name in ("t.good", "t.warn") else 1)
+    assert ("warning ACM023" in fast[2]) == (name == "t.warn")
+    assert ("pol/t/good.bin" in fast[3]) == (name == "t.good")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+def test_a_warning_that_cannot_be_written_fails_the_process_on_both_paths() -> None:
+    args = ["--root", f"{WORK}/root", "makepolicy", "-d", "pol", "t.warn"]
+    fast = _run_process("xm_core.cli.launch", args, stderr_to_full=True)
+    click_path = _run_process("xm_core.cli.commands", args, stderr_to_full=True)
+    assert fast[0] == click_path[0] != 0
+    assert fast[3] == click_path[3]
+
+
 # ------------------------------------------------- the installed script
 
 

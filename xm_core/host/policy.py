@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from acm.errors import Diagnostics, PolicyError
 from xm_core.errors import XmError
@@ -19,9 +19,6 @@ from xm_core.files.atomic import (
     remove_leftovers,
 )
 from xm_core.files.paths import HostPaths, PolicyFiles
-
-if TYPE_CHECKING:
-    from acm.model import PolicyMap
 
 
 class MakePolicyResult(NamedTuple):
@@ -46,10 +43,13 @@ def make_policy(
     policy_dir: str | None = None,
     wait: bool = True,
     on_wait: Callable[[], None] | None = None,
+    retain: list[object] | None = None,
 ) -> MakePolicyResult:
     """Compile `name` from the policy root (or `policy_dir`) into its `.map`
     and `.bin`. Every finding is collected; on any error (PolicyError) no
     output file is touched. The name is checked before anything is opened.
+    `retain`: see `acm.compiler.compile_file`; it also receives the compiled
+    policy.
 
     Compiles of one policy are serialized by the policy's lock file: a
     second one waits (`on_wait` is called once it has waited a second) or,
@@ -65,7 +65,7 @@ def make_policy(
         lock = exclusive_lock(files.lock, wait, on_wait)
     try:
         with lock:
-            return _make_locked(files)
+            return _make_locked(files, retain)
     except LockBusy:
         raise XmError(
             f"Policy '{name}' is being compiled by another process; nothing was "
@@ -77,21 +77,16 @@ def make_policy(
         ) from None
 
 
-def _map_text(pmap: PolicyMap, render: Callable[[PolicyMap], bytes]) -> Iterator[bytes]:
-    """The `.map`, rendered when its writer first asks for it."""
-    yield render(pmap)
-
-
-def _make_locked(files: PolicyFiles) -> MakePolicyResult:
+def _make_locked(files: PolicyFiles, retain: list[object] | None) -> MakePolicyResult:
     # Everything is imported before the compile: an import after it waits
     # for the allocator to sort out the freed parse tree (about 10 ms).
     from acm.binfmt import binary_chunks
     from acm.compiler import compile_file, gc_paused
-    from acm.mapfile import render_map
+    from acm.mapfile import map_chunks
 
     outputs = [Path(files.map), Path(files.bin)]
     with gc_paused():
-        compiled, findings = compile_file(files.xml)
+        compiled, findings = compile_file(files.xml, retain=retain)
         pmap = compiled.map._replace(policy_file=files.xml, binary_file=files.bin)
         try:
             finish_pending(outputs[0])
@@ -100,7 +95,7 @@ def _make_locked(files: PolicyFiles) -> MakePolicyResult:
             # own while the `.map` is rendered (atomic_write_many).
             atomic_write_many(
                 [
-                    (outputs[0], _map_text(pmap, render_map)),
+                    (outputs[0], map_chunks(pmap)),
                     (outputs[1], binary_chunks(compiled.binary)),
                 ]
             )
@@ -109,6 +104,8 @@ def _make_locked(files: PolicyFiles) -> MakePolicyResult:
                 f"Cannot write '{files.map}' and '{files.bin}': {exc.strerror or exc}; "
                 "both were left as they were"
             ) from None
+        if retain is not None:
+            retain.append(compiled)
         del compiled, pmap  # dropped while the collector still waits
     return MakePolicyResult(files, findings)
 
@@ -119,9 +116,11 @@ def make_policy_under(
     policy_dir: str | None,
     wait: bool = True,
     on_wait: Callable[[], None] | None = None,
+    retain: list[object] | None = None,
 ) -> MakePolicyResult:
     """`xm makepolicy`: compile `name` into the policy tree of the host root
-    chosen by `root` (the --root option, None when absent)."""
+    chosen by `root` (the --root option, None when absent). `retain`: see
+    `make_policy`."""
     from acm.names import check_policy_name
     from xm_core.files.paths import HostPaths, host_paths, resolve_root
 
@@ -129,6 +128,6 @@ def make_policy_under(
     # otherwise be created and seeded for a command that is refused.
     check_policy_name(name)
     check_policy_dir(policy_dir)
-    if policy_dir is not None:  # the host root is not used: leave it as it is
-        return make_policy(HostPaths(resolve_root(root)[0]), name, policy_dir, wait, on_wait)
-    return make_policy(host_paths(root), name, policy_dir, wait, on_wait)
+    # With -d the host root is not used: it is left as it is (not created).
+    paths = HostPaths(resolve_root(root)[0]) if policy_dir is not None else host_paths(root)
+    return make_policy(paths, name, policy_dir, wait, on_wait, retain)
