@@ -60,9 +60,14 @@ def render_map(m: PolicyMap) -> bytes:
     return b"".join(map_chunks(m))
 
 
+# Lines per chunk of `map_chunks`: about 250 KB of text, whose memory the
+# next chunk reuses (whole blocks of 2 MB took fresh pages every time).
+LINES_PER_CHUNK = 2048
+
+
 def map_chunks(m: PolicyMap) -> Iterator[bytes]:
-    """The `.map` block by block, each rendered when it is asked for (a
-    writer holds one block at a time, not the whole text)."""
+    """The `.map` in chunks of at most LINES_PER_CHUNK lines, each rendered
+    when it is asked for (a writer never holds the whole text)."""
     parts = [p for p in (m.chwall, m.ste) if p is not None]
     head: list[str] = [
         f"{_HEAD[0]}{m.reference_name}\n",
@@ -80,27 +85,34 @@ def map_chunks(m: PolicyMap) -> Iterator[bytes]:
     yield "".join(head).encode("utf-8")
     for part in parts:
         field = _PART_FIELD[part.code]
-        lines = [
-            f"LABEL->SSID {_KIND_FIELD[lab.kind]} {field}"
-            f"{lab.name.ljust(25) if lab.name.isascii() else _pad25(lab.name)} {lab.ssid:8x}\n"
-            for lab in part.labels
-        ]
-        lines.append("\n")
-        yield "".join(lines).encode("utf-8")
+        for start in range(0, len(part.labels), LINES_PER_CHUNK):
+            lines = [
+                f"LABEL->SSID {_KIND_FIELD[lab.kind]} {field}"
+                f"{lab.name.ljust(25) if lab.name.isascii() else _pad25(lab.name)} {lab.ssid:8x}\n"
+                for lab in part.labels[start : start + LINES_PER_CHUNK]
+            ]
+            yield "".join(lines).encode("utf-8")
+        yield b"\n"
     for part in parts:
         prefix = _SSID_TYPE_PREFIX[part.code]
         spaced = [" " + name for name in part.types].__getitem__
-        lines = [
-            f"{prefix}{ssid:08x}{''.join(map(spaced, types))}\n"
-            for ssid, types in enumerate(part.ssid_types)
-        ]
-        lines.append("\n")
-        yield "".join(lines).encode("utf-8")
+        rows = part.ssid_types
+        for start in range(0, len(rows), LINES_PER_CHUNK):
+            lines = [
+                f"{prefix}{ssid:08x}{''.join(map(spaced, types))}\n"
+                for ssid, types in enumerate(rows[start : start + LINES_PER_CHUNK], start)
+            ]
+            yield "".join(lines).encode("utf-8")
+        yield b"\n"
     for part in parts:
         prefix = _TYPE_PREFIX[part.code]
-        lines = [f"{prefix}{_pad25(name)} {i:8x}\n" for i, name in enumerate(part.types)]
-        lines.append("\n")
-        yield "".join(lines).encode("utf-8")
+        for start in range(0, len(part.types), LINES_PER_CHUNK):
+            lines = [
+                f"{prefix}{_pad25(name)} {i:8x}\n"
+                for i, name in enumerate(part.types[start : start + LINES_PER_CHUNK], start)
+            ]
+            yield "".join(lines).encode("utf-8")
+        yield b"\n"
 
 
 # ---------------------------------------------------------------- reading

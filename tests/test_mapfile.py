@@ -24,6 +24,21 @@ def test_golden_maps_read_and_write_back_byte_for_byte(path: Path) -> None:
     assert render_map(parse_map(data, str(path))) == data
 
 
+@pytest.mark.parametrize("lines", [1, 2, 3, 7])
+def test_the_chunk_size_does_not_change_the_text(
+    monkeypatch: pytest.MonkeyPatch, lines: int
+) -> None:
+    """`map_chunks` cuts every block into chunks; where it cuts (here inside
+    every block of the golden maps) shows nowhere in the text."""
+    import acm.mapfile
+
+    maps = [parse_map(path.read_bytes(), str(path)) for path in GOLDEN_MAPS]
+    whole = [render_map(m) for m in maps]
+    monkeypatch.setattr(acm.mapfile, "LINES_PER_CHUNK", lines)
+    assert [render_map(m) for m in maps] == whole
+    assert any(len(list(acm.mapfile.map_chunks(m))) > 10 for m in maps)
+
+
 def test_reading_the_example_map() -> None:
     m = parse_map((GOLDEN / "example.chwall_ste.client_v1.map").read_bytes())
     assert m.reference_name == "example.chwall_ste.client_v1"
