@@ -481,7 +481,7 @@ def compile_tree(root: etree._Element, data: bytes | None = None) -> CompiledPol
     if misc & _LEAVES:
         return None  # a comment inside a name: element text is not the whole name
     # Comments or PIs between the types of a list are among its children:
-    # only then are the Type children picked out (four times slower).
+    # only then are the Type children picked out (slower).
     plain_lists = not misc & _TYPE_LISTS
     policy_name = root.findtext(f"{T_HEADER}/{T_POLICY_NAME}") or ""
     if _bad_name(policy_name) or _bad_policy_name(policy_name):

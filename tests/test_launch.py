@@ -193,12 +193,16 @@ def test_help_and_other_commands_go_through_the_launcher() -> None:
 # ------------------------------------------------- run as the process's command line
 
 
-def _run_process(entry: str, args: list[str], stderr_to_full: bool = False) -> Outcome:
+def _run_process(
+    entry: str, args: list[str], stderr_to_full: bool = False, unbuffered: bool = True
+) -> Outcome:
     """`_run` for the command line of a whole process (`main()` reading
     sys.argv, as the console script calls it), stderr to /dev/full when asked."""
     with _workspace() as work:
         argv = [a.replace(WORK, str(work)) for a in args]
-        env = {**os.environ, "XM_ROOT": str(work / "root")}
+        env = {**os.environ, "XM_ROOT": str(work / "root"), "PYTHONUNBUFFERED": "1"}
+        if not unbuffered:
+            del env["PYTHONUNBUFFERED"]
         with open(os.devnull if not stderr_to_full else "/dev/full", "wb") as full:
             proc = subprocess.run(
                 [sys.executable, "-c", f"from {entry} import main; main()", *argv],
@@ -230,10 +234,14 @@ def test_run_as_a_process_the_fast_path_ends_as_click_does(name: str) -> None:
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
-def test_a_warning_that_cannot_be_written_fails_the_process_on_both_paths() -> None:
-    args = ["--root", f"{WORK}/root", "makepolicy", "-d", "pol", "t.warn"]
-    fast = _run_process("xm_core.cli.launch", args, stderr_to_full=True)
-    click_path = _run_process("xm_core.cli.commands", args, stderr_to_full=True)
+@pytest.mark.parametrize("unbuffered", [True, False])
+@pytest.mark.parametrize("name", ["t.warn", "t.bad"])
+def test_a_message_that_cannot_be_written_fails_the_process_on_both_paths(
+    name: str, unbuffered: bool
+) -> None:
+    args = ["--root", f"{WORK}/root", "makepolicy", "-d", "pol", name]
+    fast = _run_process("xm_core.cli.launch", args, True, unbuffered)
+    click_path = _run_process("xm_core.cli.commands", args, True, unbuffered)
     assert fast[0] == click_path[0] != 0
     assert fast[3] == click_path[3]
 

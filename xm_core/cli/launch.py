@@ -97,7 +97,7 @@ def end_process(status: int) -> NoReturn:
             if stream is not None:
                 stream.flush()
         except (OSError, ValueError):
-            status = status or 120
+            status = 120
     os._exit(status)
 
 
