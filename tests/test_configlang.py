@@ -451,10 +451,13 @@ def test_create_dryrun_hvm_lists_the_cdrom_and_the_ioemu_vif(
 @pytest.mark.parametrize(
     ("words", "message"),
     [
-        (["vcpus=33"], "'vcpus' must be an integer 1..32, not 33 (vcpus= on the command line)"),
-        (["memory=0"], "'memory' must be an integer 1..16777216, not 0"),
-        (["memory=lots"], "'memory' must be an integer 1..16777216, not 'lots'"),
-        (["maxmem=-1"], "'maxmem' must be an integer 1..16777216, not -1"),
+        (
+            ["vcpus=33"],
+            "'vcpus' must be an integer from 1 to 32, not 33 (vcpus= on the command line)",
+        ),
+        (["memory=0"], "'memory' must be an integer from 1 to 16777216, not 0"),
+        (["memory=lots"], "'memory' must be an integer from 1 to 16777216, not 'lots'"),
+        (["maxmem=-1"], "'maxmem' must be an integer from 1 to 16777216, not -1"),
         (["vmid=0"], "invalid value '0' for variable 'vmid'"),
         (["=3"], "Invalid variable setting '=3': expected name=value"),
         (["cpu_weight=1e999"], "cpu_weight= on the command line: a float that is not finite"),
@@ -482,7 +485,7 @@ def test_a_config_value_out_of_range_names_its_line(
     (workdir / "big.cfg").write_text("name = 'big'\n\nvcpus = 4 * 16\n")
     r = xm("create", "-n", "big.cfg")
     assert r.exit_code == 2
-    assert f"{workdir / 'big.cfg'}:3: 'vcpus' must be an integer 1..32, not 64" in r.stderr
+    assert f"{workdir / 'big.cfg'}:3: 'vcpus' must be an integer from 1 to 32, not 64" in r.stderr
 
 
 def test_a_vmid_config_is_created_with_its_variables(

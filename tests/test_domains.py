@@ -265,7 +265,7 @@ def test_create_json(root: Path) -> None:
         ("code_import", "import of 'subprocess' is not allowed in a domain config"),
         ("code_call", "the name '__import__' is not allowed in a domain config"),
         ("syntax_error", "syntax error"),
-        ("bad_memory", "'memory' must be an integer 1..16777216, not 'lots'"),
+        ("bad_memory", "'memory' must be an integer from 1 to 16777216, not 'lots'"),
         ("bad_access", "access_control needs both policy= and label="),
     ],
 )

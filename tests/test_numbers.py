@@ -197,3 +197,25 @@ def test_malformed_device_values_in_a_config_are_usage_errors(host: Path, entry:
     assert run.code == 2 and len(run.err.splitlines()) == 1, run.err
     assert run.err.startswith(f"Error: {cfg}: ")
     assert snapshot(HostPaths(host)) == before
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (10**5000, "a number of more than 30 digits"),  # str() of it would raise
+        (-(10**40), "a number of more than 30 digits"),
+        ("x" * 1000, "'" + "x" * 36 + "..."),
+        (True, "True"),
+        (33, "33"),
+    ],
+    ids=["huge", "negative", "long-text", "bool", "too-large"],
+)
+def test_check_int_shows_a_wrong_value_in_at_most_40_characters(value: object, shown: str) -> None:
+    """One check for every integer of a config or a saved domain; the error
+    names the value, cut short, whatever its type or size."""
+    with pytest.raises(UsageError) as caught:
+        numbers.check_int(value, "vcpus", 1, 32, "web.cfg:3", " (vcpus= on the command line)")
+    assert str(caught.value) == (
+        f"web.cfg:3: 'vcpus' must be an integer from 1 to 32, not {shown}"
+        " (vcpus= on the command line)"
+    )

@@ -38,7 +38,7 @@ from xm_core.host.devices import (
     run_sharing_hooks,
 )
 from xm_core.host.model import Host, LoadedPolicy
-from xm_core.host.numbers import MAX_VIRT_CPUS, MEMORY_MAX_MIB, is_integer
+from xm_core.host.numbers import MAX_VIRT_CPUS, MEMORY_MAX_MIB, check_int, is_integer
 from xm_core.host.store import (
     DOM0_ID,
     STATE_PAUSED,
@@ -86,15 +86,10 @@ def _int_setting(
     value = cfg.get(key, default)
     if isinstance(value, str) and value.strip().isdigit() and len(value) < 20:
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-        line = cfg.lines.get(key)
-        where = f"{cfg.path}:{line[0]}" if line else f"{cfg.path}"
-        given = "" if line else f" ({key}= on the command line)" if key in cfg.values else ""
-        raise ConfigValueError(
-            f"{where}: '{key}' must be an integer {minimum}..{maximum}, not {shown}{given}"
-        )
-    return value
+    line = cfg.lines.get(key)
+    where = f"{cfg.path}:{line[0]}" if line else f"{cfg.path}"
+    given = "" if line else f" ({key}= on the command line)" if key in cfg.values else ""
+    return check_int(value, key, minimum, maximum, where, given, ConfigValueError)
 
 
 def check_name(name: Any, file: str = "", config: bool = False) -> str:

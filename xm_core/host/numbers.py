@@ -11,8 +11,9 @@ range ever reaches the host state (SQLite holds 64-bit integers only).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-from xm_core.errors import UsageError
+from xm_core.errors import UsageError, XmError
 
 DOMID_MAX = 0x7FEF  # Xen's DOMID_FIRST_RESERVED (0x7ff0) - 1
 MAX_VIRT_CPUS = 32  # Xen 3.0's MAX_VIRT_CPUS
@@ -55,14 +56,33 @@ def parse_int(text: str, what: str, lo: int, hi: int) -> int:
     return value
 
 
-def check_int(value: object, what: str, lo: int, hi: int, where: str = "") -> int:
-    """An integer value (of a config, a saved domain) in lo..hi."""
-    prefix = f"{where}: " if where else ""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise UsageError(f"{prefix}'{what}' must be an integer from {lo} to {hi}, not {value!r}")
-    if not lo <= value <= hi:
-        shown = str(value) if len(str(value)) <= _MAX_DIGITS else f"{str(value)[:12]}..."
-        raise UsageError(f"{prefix}'{what}' must be an integer from {lo} to {hi}, not {shown}")
+_MAX_SHOWN = 40  # characters of a wrong value an error line shows
+
+
+def _shown(value: object) -> str:
+    """A wrong value as an error line shows it: at most 40 characters."""
+    if isinstance(value, int) and value.bit_length() > 99:  # str() of the largest raises
+        return "a number of more than 30 digits"
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def check_int(
+    value: object,
+    what: str,
+    lo: int,
+    hi: int,
+    where: str = "",
+    note: str = "",
+    error: Callable[[str], XmError] = UsageError,
+) -> int:
+    """An integer value (of a config, a saved domain) in lo..hi; else `error`
+    (exit 2) with one line naming `where`, the value and `note` (where the
+    value came from)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        prefix = f"{where}: " if where else ""
+        shown = _shown(value)
+        raise error(f"{prefix}'{what}' must be an integer from {lo} to {hi}, not {shown}{note}")
     return value
 
 
