@@ -81,13 +81,20 @@ def read_input(path: str | os.PathLike[str], limit: int) -> bytes:
     except OSError as exc:
         raise InputFileError(name, f"cannot be read ({exc.strerror or exc})") from None
     try:
+        return read_open(fd, name, limit)
+    finally:
+        os.close(fd)
+
+
+def read_open(fd: int, name: str, limit: int) -> bytes:
+    """`read_input` of a file already open as `fd` (named `name` in errors),
+    read from its current offset; the descriptor stays open."""
+    try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise InputFileError(name, f"is not a regular file ({file_kind(st.st_mode)})")
         if st.st_size > limit:
-            raise InputFileError(
-                name, f"is larger than the limit of {size_words(limit)}", too_large=True
-            )
+            raise _too_large(name, limit)
         chunks: list[bytes] = []
         total = 0
         while True:  # the file may grow after fstat: read one byte past the limit
@@ -97,11 +104,7 @@ def read_input(path: str | os.PathLike[str], limit: int) -> bytes:
             chunks.append(chunk)
             total += len(chunk)
             if total > limit:
-                raise InputFileError(
-                    name, f"is larger than the limit of {size_words(limit)}", too_large=True
-                )
+                raise _too_large(name, limit)
         return b"".join(chunks)
     except OSError as exc:
         raise InputFileError(name, f"cannot be read ({exc.strerror or exc})") from None
-    finally:
-        os.close(fd)

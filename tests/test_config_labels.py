@@ -322,3 +322,19 @@ def test_a_symlinked_config_stays_a_link(compiled_root: Path, workdir: Path) -> 
     assert xm("rmlabel", "dom", "link.cfg").exit_code == 0
     assert link.is_symlink()
     assert real.read_bytes().endswith(b"#" + LINE + b"\n")
+
+
+def test_rewriting_a_config_reads_it_with_the_same_limit(tmp_path: Path) -> None:
+    """rewrite_config reads the file it has locked through the same bounded
+    reader as every input: past the limit it stops with one line (exit 2)
+    and the file stays as it was."""
+    from xm_core.files.config import MAX_CONFIG_BYTES, ConfigLimitError, rewrite_config
+
+    big = tmp_path / "big.cfg"
+    big.write_bytes(b"#" * (MAX_CONFIG_BYTES + 1))
+    with pytest.raises(ConfigLimitError, match=r"big.cfg' is larger than the limit of 1 MiB$"):
+        rewrite_config(big, lambda data: data + LINE)
+    assert big.stat().st_size == MAX_CONFIG_BYTES + 1
+    small = tmp_path / "small.cfg"
+    small.write_bytes(b"name = 'a'\n")
+    assert rewrite_config(small, lambda data: data + LINE) == b"name = 'a'\n" + LINE

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acm.inputfile import InputFileError, read_input, size_words
+from acm.inputfile import InputFileError, read_input, read_open
 from xm_core.errors import UsageError, XmError
 from xm_core.files.atomic import atomic_write, remove_leftovers
 from xm_core.files.configlang import (
@@ -119,8 +119,12 @@ def read_config_bytes(path: str | Path) -> bytes:
     try:
         return read_input(path, MAX_CONFIG_BYTES)
     except InputFileError as exc:
-        kind = ConfigLimitError if exc.too_large else XmError
-        raise kind(f"Config file '{path}' {exc.reason}") from None
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: str | Path, exc: InputFileError) -> XmError:
+    kind = ConfigLimitError if exc.too_large else XmError
+    return kind(f"Config file '{path}' {exc.reason}")
 
 
 def config_text(data: bytes, file: str) -> str:
@@ -453,11 +457,10 @@ def rewrite_config(path: Path, change: Callable[[bytes], bytes]) -> bytes:
             mine = os.fstat(fd)
             if (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
                 continue
-            with os.fdopen(os.dup(fd), "rb") as f:
-                data = f.read(MAX_CONFIG_BYTES + 1)
-            if len(data) > MAX_CONFIG_BYTES:
-                limit = size_words(MAX_CONFIG_BYTES)
-                raise ConfigLimitError(f"Config file '{path}' is larger than the limit of {limit}")
+            try:
+                data = read_open(fd, str(path), MAX_CONFIG_BYTES)
+            except InputFileError as exc:
+                raise _unreadable(path, exc) from None
             new = change(data)
             if new != data:
                 remove_leftovers([path])  # of writers killed before; we hold the lock
