@@ -122,3 +122,16 @@ def test_an_output_folder_that_does_not_exist(tmp_path: Path) -> None:
     result = run("acm", "generate", str(GOLDEN / "empty.json"), "-o", str(out))
     assert result.exit_code == 1
     assert result.stderr == f"Error: 'No such folder for -o: {out.parent}'\n"
+
+
+def test_a_date_xml_cannot_carry_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    """The Date goes into the policy's header: a control character there is
+    the option's mistake, said as such (it once surfaced as a parse error of
+    the generated policy)."""
+    out = tmp_path / "clinics-security_policy.xml"
+    result = run(
+        "acm", "generate", str(GOLDEN / "clinics.toml"), "-o", str(out), "--date", "Sun\x01Nov"
+    )
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == ('Error: "the header\'s Date holds the control character U+0001"\n')
+    assert list(tmp_path.iterdir()) == []

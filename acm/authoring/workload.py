@@ -24,6 +24,7 @@ Codes:
   WLD010 empty name                 WLD011 a character a name cannot hold
   WLD012 two siblings with one name WLD013 a reserved name
   WLD014 two organizations/departments that give one type name
+  WLD015 (acm.authoring.generate) a header Date XML cannot carry
   WLD020 a rule names an unknown type
   WLD021 a rule holds an organization and one of its departments
   WLD022 a rule holds one type twice
@@ -415,7 +416,7 @@ def name_problem(name: str) -> str | None:
 
 def rule_name_problem(name: str) -> str | None:
     """A rule's name is free text (it never reaches the `.map`), but XML cannot
-    carry control characters."""
+    carry control characters. The same holds for the header's Date."""
     for ch in name:
         if (ord(ch) < 0x20 and ch != "\t") or 0xD800 <= ord(ch) <= 0xDFFF or ch in "\ufffe\uffff":
             return f"holds the control character U+{ord(ch):04X}"
