@@ -95,16 +95,20 @@ def read_open(fd: int, name: str, limit: int) -> bytes:
             raise InputFileError(name, f"is not a regular file ({file_kind(st.st_mode)})")
         if st.st_size > limit:
             raise _too_large(name, limit)
+        # One read of the whole file (and a byte more) into one buffer; then,
+        # should the file have grown since fstat, up to one byte past the limit.
         chunks: list[bytes] = []
         total = 0
-        while True:  # the file may grow after fstat: read one byte past the limit
-            chunk = os.read(fd, min(limit + 1 - total, 4 * MIB) or 1)
+        want = min(st.st_size + 1, limit + 1)
+        while True:
+            chunk = os.read(fd, want)
             if not chunk:
                 break
             chunks.append(chunk)
             total += len(chunk)
             if total > limit:
                 raise _too_large(name, limit)
-        return b"".join(chunks)
+            want = min(limit + 1 - total, 4 * MIB)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     except OSError as exc:
         raise InputFileError(name, f"cannot be read ({exc.strerror or exc})") from None

@@ -24,6 +24,19 @@ def test_reads_up_to_the_limit_and_refuses_one_byte_more(tmp_path: Path) -> None
         read_input(path, 999)
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="no /proc here")
+def test_a_file_longer_than_its_size_says_is_still_bounded() -> None:
+    """A regular file can hold more than fstat says (here /proc, whose files
+    say 0 bytes; a file that grows after the check): the reader goes on in
+    chunks, and still stops one byte past the limit."""
+    status = Path("/proc/self/status")
+    assert os.stat(status).st_size == 0
+    text = read_input(status, 1 << 20)
+    assert text.startswith(b"Name:") and text.endswith(b"\n") and len(text) > 100
+    with pytest.raises(InputFileError, match="larger than the limit of 50 bytes"):
+        read_input(status, 50)
+
+
 def test_missing_and_unreadable_kinds_are_told_apart(tmp_path: Path) -> None:
     with pytest.raises(InputFileError) as missing:
         read_input(tmp_path / "nope", 10)
