@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xm_core.render import emit_json, out, printable
+
+if TYPE_CHECKING:
+    from xm_core.host.store import DomainRecord
 
 # ------------------------------------------------------------------ S-expressions
 
@@ -102,8 +105,6 @@ def domain_list(result: Any, mode: str, as_json: bool) -> None:
     if as_json:
         emit_json(result.as_dict())
         return
-    from xm_core.host.domains import state_string
-
     if mode == "long":
         for listed in result.domains:
             for line in sxp_lines(domain_sxp(listed)):
@@ -116,16 +117,7 @@ def domain_list(result: Any, mode: str, as_json: bool) -> None:
         )
         rows = []
         for listed in result.domains:
-            r = listed.record
-            d = {
-                "name": printable(r.name),
-                "domid": str(r.domid),
-                "mem": r.memory,
-                "vcpus": r.vcpus,
-                "state": state_string(r),
-                "cpu_time": r.cpu_time,
-                "seclabel": printable(listed.label),
-            }
+            d = {**_list_fields(listed.record), "seclabel": printable(listed.label)}
             line = (
                 "%(name)-32s %(domid)3s %(mem)5d %(vcpus)5d %(state)10s "
                 "%(cpu_time)8.1f %(seclabel)9s" % d
@@ -137,16 +129,22 @@ def domain_list(result: Any, mode: str, as_json: bool) -> None:
         return
     out("%-40s %3s %5s %5s %10s %9s" % ("Name", "ID", "Mem", "VCPUs", "State", "Time(s)"))
     for listed in result.domains:
-        r = listed.record
-        d = {
-            "name": printable(r.name),
-            "domid": str(r.domid),
-            "mem": r.memory,
-            "vcpus": r.vcpus,
-            "state": state_string(r),
-            "cpu_time": r.cpu_time,
-        }
+        d = _list_fields(listed.record)
         out("%(name)-40s %(domid)3s %(mem)5d %(vcpus)5d %(state)10s %(cpu_time)8.1f" % d)
+
+
+def _list_fields(r: DomainRecord) -> dict[str, object]:
+    """The fields of an `xm list` line, as Xen's `%`-format fills them."""
+    from xm_core.host.domains import state_string
+
+    return {
+        "name": printable(r.name),
+        "domid": str(r.domid),
+        "mem": r.memory,
+        "vcpus": r.vcpus,
+        "state": state_string(r),
+        "cpu_time": r.cpu_time,
+    }
 
 
 # ------------------------------------------------------------------ create, dry-run
