@@ -8,7 +8,8 @@ directions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 from acm.errors import Diagnostic, Location, PolicyError
 from acm.model import ACM_MAGIC, MapPart, PolicyCode, PolicyMap, SsidLabel, TypeSet
@@ -65,6 +66,15 @@ def render_map(m: PolicyMap) -> bytes:
 LINES_PER_CHUNK = 2048
 
 
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T]) -> Iterator[tuple[int, Sequence[T]]]:
+    """(number of the first, the items) of each chunk of `items`."""
+    for start in range(0, len(items), LINES_PER_CHUNK):
+        yield start, items[start : start + LINES_PER_CHUNK]
+
+
 def map_chunks(m: PolicyMap) -> Iterator[bytes]:
     """The `.map` in chunks of at most LINES_PER_CHUNK lines, each rendered
     when it is asked for (a writer never holds the whole text)."""
@@ -85,32 +95,28 @@ def map_chunks(m: PolicyMap) -> Iterator[bytes]:
     yield "".join(head).encode("utf-8")
     for part in parts:
         field = _PART_FIELD[part.code]
-        for start in range(0, len(part.labels), LINES_PER_CHUNK):
+        for _, labels in _chunks(part.labels):
             lines = [
                 f"LABEL->SSID {_KIND_FIELD[lab.kind]} {field}"
                 f"{lab.name.ljust(25) if lab.name.isascii() else _pad25(lab.name)} {lab.ssid:8x}\n"
-                for lab in part.labels[start : start + LINES_PER_CHUNK]
+                for lab in labels
             ]
             yield "".join(lines).encode("utf-8")
         yield b"\n"
     for part in parts:
         prefix = _SSID_TYPE_PREFIX[part.code]
         spaced = [" " + name for name in part.types].__getitem__
-        rows = part.ssid_types
-        for start in range(0, len(rows), LINES_PER_CHUNK):
+        for start, rows in _chunks(part.ssid_types):
             lines = [
                 f"{prefix}{ssid:08x}{''.join(map(spaced, types))}\n"
-                for ssid, types in enumerate(rows[start : start + LINES_PER_CHUNK], start)
+                for ssid, types in enumerate(rows, start)
             ]
             yield "".join(lines).encode("utf-8")
         yield b"\n"
     for part in parts:
         prefix = _TYPE_PREFIX[part.code]
-        for start in range(0, len(part.types), LINES_PER_CHUNK):
-            lines = [
-                f"{prefix}{_pad25(name)} {i:8x}\n"
-                for i, name in enumerate(part.types[start : start + LINES_PER_CHUNK], start)
-            ]
+        for start, names in _chunks(part.types):
+            lines = [f"{prefix}{_pad25(name)} {i:8x}\n" for i, name in enumerate(names, start)]
             yield "".join(lines).encode("utf-8")
         yield b"\n"
 
