@@ -61,8 +61,8 @@ _MAX_SHOWN = 40  # characters of a wrong value an error line shows
 
 def _shown(value: object) -> str:
     """A wrong value as an error line shows it: at most 40 characters."""
-    if isinstance(value, int) and value.bit_length() > 99:  # str() of the largest raises
-        return "a number of more than 30 digits"
+    if isinstance(value, int) and abs(value) >= 10**_MAX_DIGITS:  # str() of the largest raises
+        return f"a number of more than {_MAX_DIGITS} digits"
     text = repr(value)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
