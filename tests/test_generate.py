@@ -28,13 +28,13 @@ from acm.authoring.workload import (
     delete_organization,
     delete_rule,
     format_of,
+    free_text_problem,
     parse_workload,
     read_workload,
     remove_from_rule,
     rename_department,
     rename_organization,
     rename_rule,
-    rule_name_problem,
     to_json,
     to_toml,
 )
@@ -327,7 +327,7 @@ names = st.text(alphabet="abcXYZ019_-+é€&<\"'", min_size=1, max_size=12)
 
 
 def _writable(text: str) -> bool:
-    return rule_name_problem(text) is None
+    return free_text_problem(text) is None
 
 
 @st.composite

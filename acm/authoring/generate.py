@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from acm.authoring.workload import BOOTSTRAP, UNNAMED_RULE, Workload, checked, rule_name_problem
+from acm.authoring.workload import BOOTSTRAP, UNNAMED_RULE, Workload, checked, free_text_problem
 from acm.errors import Diagnostics, PolicyError
 from acm.names import POLICY_SUFFIX, check_policy_name
 
@@ -165,7 +165,7 @@ def generate_policy(
     and (`verify`) compile and lint it: a finding there is a bug of ours, and
     is raised rather than written."""
     check_policy_name(policy_name)
-    problem = rule_name_problem(date)
+    problem = free_text_problem(date)
     if problem:
         raise PolicyError.single("WLD015", f"the header's Date {problem}")
     found = checked(workload, file)

@@ -414,10 +414,11 @@ def name_problem(name: str) -> str | None:
     return f"holds {problem}" if problem else None
 
 
-def rule_name_problem(name: str) -> str | None:
-    """A rule's name is free text (it never reaches the `.map`), but XML cannot
-    carry control characters. The same holds for the header's Date."""
-    for ch in name:
+def free_text_problem(text: str) -> str | None:
+    """Why free text (a rule's name, which never reaches the `.map`; the
+    header's Date) cannot go into the policy, or None: XML cannot carry
+    control characters."""
+    for ch in text:
         if (ord(ch) < 0x20 and ch != "\t") or 0xD800 <= ord(ch) <= 0xDFFF or ch in "\ufffe\uffff":
             return f"holds the control character U+{ord(ch):04X}"
     return None
@@ -472,7 +473,7 @@ def check_workload(workload: Workload, file: str = "") -> Diagnostics:
     parent = _parents(workload)
     for i, rule in enumerate(workload.rules):
         where = f"rule {i + 1}" + (f" {rule.name!r}" if rule.name else "")
-        problem = rule_name_problem(rule.name)
+        problem = free_text_problem(rule.name)
         if problem:
             error("WLD011", f"{where}: its name {problem}")
         seen: set[str] = set()
@@ -712,7 +713,7 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
 def add_rule(workload: Workload, name: str, selection: Sequence[str]) -> Workload:
     """ezPolicy's "Create run-time exclusion rule from selection" (appended;
     an empty name is allowed and written as `RER`)."""
-    problem = rule_name_problem(name)
+    problem = free_text_problem(name)
     if problem:
         raise _refuse(f"the rule name {problem}", "WLD011")
     _check_selection(workload, selection, ())
@@ -752,7 +753,7 @@ def remove_from_rule(workload: Workload, index: int, types: Sequence[str]) -> Wo
 
 
 def rename_rule(workload: Workload, index: int, name: str) -> Workload:
-    problem = rule_name_problem(name)
+    problem = free_text_problem(name)
     if problem:
         raise _refuse(f"the rule name {problem}", "WLD011")
     return _with_rule(workload, index, _rule_at(workload, index)._replace(name=name))
