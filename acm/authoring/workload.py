@@ -297,10 +297,7 @@ def _from_wld_dict(doc: object, file: str) -> Workload:
             shape.fail(where, "a pair [organization, [departments]]")
             continue
         name = shape.string(pair[0], f"{where}[0]")
-        depts = [
-            shape.string(d, f"{where}[1][{j}]")
-            for j, d in enumerate(shape.seq(pair[1], f"{where}[1]"))
-        ]
+        depts = shape.strings(pair[1], f"{where}[1]")
         orgs.append(Organization(_py2_bytes(name), tuple(_py2_bytes(d) for d in depts)))
     rules: list[Rule] = []
     for i, entry in enumerate(shape.seq(doc.get("cons", []), "cons")):
@@ -310,10 +307,7 @@ def _from_wld_dict(doc: object, file: str) -> Workload:
             shape.fail(where, "a pair [rule name, [types]]")
             continue
         name = "" if pair[0] is None else shape.string(pair[0], f"{where}[0]")
-        types = [
-            shape.string(t, f"{where}[1][{j}]")
-            for j, t in enumerate(shape.seq(pair[1], f"{where}[1]"))
-        ]
+        types = shape.strings(pair[1], f"{where}[1]")
         rules.append(Rule(_py2_bytes(name), tuple(_py2_bytes(t) for t in types)))
     return shape.result(Workload(tuple(orgs), tuple(rules)))
 
@@ -334,10 +328,7 @@ def _from_description(doc: object, file: str) -> Workload:
             continue
         shape.keys(entry, where, required=("name",), optional=("departments",))
         name = shape.string(entry.get("name", ""), f"{where}.name")
-        depts = [
-            shape.string(d, f"{where}.departments[{j}]")
-            for j, d in enumerate(shape.seq(entry.get("departments", []), f"{where}.departments"))
-        ]
+        depts = shape.strings(entry.get("departments", []), f"{where}.departments")
         orgs.append(Organization(name, tuple(depts)))
     rules: list[Rule] = []
     for i, entry in enumerate(shape.seq(doc.get("rules", []), "rules")):
@@ -347,10 +338,7 @@ def _from_description(doc: object, file: str) -> Workload:
             continue
         shape.keys(entry, where, required=("types",), optional=("name",))
         name = shape.string(entry.get("name", ""), f"{where}.name")
-        types = [
-            shape.string(t, f"{where}.types[{j}]")
-            for j, t in enumerate(shape.seq(entry.get("types", []), f"{where}.types"))
-        ]
+        types = shape.strings(entry.get("types", []), f"{where}.types")
         rules.append(Rule(name, tuple(types)))
     return shape.result(Workload(tuple(orgs), tuple(rules)))
 
@@ -389,6 +377,10 @@ class _Shape:
             return value
         self.fail(where, "a string")
         return ""
+
+    def strings(self, value: object, where: str) -> list[str]:
+        """A list of strings, each checked where it stands (`where[j]`)."""
+        return [self.string(item, f"{where}[{j}]") for j, item in enumerate(self.seq(value, where))]
 
     def error(self) -> PolicyError:
         return PolicyError(self.found)
