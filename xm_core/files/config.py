@@ -278,7 +278,7 @@ def parse_access_control(value: Any, file: str = "") -> tuple[str, str] | None:
     """(policy, label) of an `access_control` value, None when absent."""
     if value is None:
         return None
-    items = value if isinstance(value, list | tuple) else [value]
+    items = as_list(value)
     if len(items) != 1 or not isinstance(items[0], str):
         raise XmError(f"{file}: access_control must be ['policy=<P>,label=<L>']")
     found: dict[str, str] = {}
@@ -382,13 +382,20 @@ def parse_disk(entry: str, file: str = "") -> DiskSpec:
     return DiskSpec(entry, resource, frontend, mode)
 
 
+def as_list(value: Any) -> list[Any]:
+    """A setting Xen read as a list: a single value counts as a list of it."""
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _string_entries(cfg: DomainConfig, key: str) -> list[str]:
+    items = as_list(cfg.get(key, []))
+    if not all(isinstance(item, str) for item in items):
+        raise XmError(f"{cfg.path}: every {key} entry must be a string")
+    return items
+
+
 def config_disks(cfg: DomainConfig) -> list[DiskSpec]:
-    value = cfg.get("disk", [])
-    items = value if isinstance(value, list | tuple) else [value]
-    for item in items:
-        if not isinstance(item, str):
-            raise XmError(f"{cfg.path}: every disk entry must be a string")
-    return [parse_disk(item, cfg.path) for item in items]
+    return [parse_disk(item, cfg.path) for item in _string_entries(cfg, "disk")]
 
 
 def xen_disk_fields(entry: Any, file: str = "") -> tuple[str, str, str, str | None]:
@@ -418,12 +425,7 @@ def parse_vif(entry: str, file: str = "") -> dict[str, str]:
 
 
 def config_vifs(cfg: DomainConfig) -> list[dict[str, str]]:
-    value = cfg.get("vif", [])
-    items = value if isinstance(value, list | tuple) else [value]
-    for item in items:
-        if not isinstance(item, str):
-            raise XmError(f"{cfg.path}: every vif entry must be a string")
-    return [parse_vif(item, cfg.path) for item in items]
+    return [parse_vif(item, cfg.path) for item in _string_entries(cfg, "vif")]
 
 
 # ------------------------------------------------------------ rewriting a config

@@ -582,9 +582,9 @@ def preview_config(paths: HostPaths, config: str, overrides: Sequence[str] = ())
 
 
 def _list_setting(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
+    from xm_core.files.config import as_list
+
+    return [] if value is None else as_list(value)
 
 
 def _image_sxp(settings: dict[str, Any], vcpus: int) -> list[Any]:
