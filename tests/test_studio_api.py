@@ -265,7 +265,7 @@ def test_the_token_in_the_url_sets_a_cookie_for_the_next_requests(studio: Studio
     first = studio.client.get(f"/?token={studio.config.token}")
     assert first.status_code == 200 and studio.config.csrf in first.text
     assert studio.client.get("/organizations").status_code == 200  # the cookie
-    assert studio.client.get("/static/vendor/cytoscape.min.js").status_code == 200
+    assert studio.client.get("/static/vendor/xm-vendor.js").status_code == 200
 
 
 def test_post_without_csrf_or_from_another_origin_is_403(studio: Studio) -> None:
