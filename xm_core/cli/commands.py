@@ -148,6 +148,7 @@ ACM_COMMANDS: dict[str, str] = {
     "audit": "xm_core.cli.acm_commands:audit",
     "studio": "xm_core.cli.acm_commands:studio",
     "generate": "xm_core.cli.acm_commands:generate",
+    "flask": "xm_core.cli.acm_commands:flask",
 }
 
 
@@ -259,7 +260,8 @@ def xm(ctx: click.Context, root: str | None, debug: bool) -> None:
 @click.group(cls=LazyGroup, lazy=ACM_COMMANDS, context_settings=CONTEXT)
 def acm_group() -> None:
     """Beyond Xen: lint, graph, flows, coexist, explain, diff, decompile,
-    test, audit, generate (ezPolicy's policies) and the studio."""
+    test, audit, generate (ezPolicy's policies), flask (export to FLASK/XSM)
+    and the studio."""
 
 
 @click.command("help")
