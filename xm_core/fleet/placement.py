@@ -284,7 +284,11 @@ class Fleet:
     ) -> list[Placement]:
         """One placement per name, one after the other: each counts the
         domains placed before it, as the hosts would."""
-        placed_in_zone: Counter[str] = Counter()
+        hosts_in_zone: Counter[str] = Counter(fh.row.zone for fh in self.hosts.values())
+        domains_in_zone: Counter[str] = Counter()
+        for fh in self.hosts.values():
+            domains_in_zone[fh.row.zone] += sum(1 for d in fh.row.domains if d.domid != 0)
+        load = {z: domains_in_zone[z] / hosts_in_zone[z] for z in hosts_in_zone}
         out = []
         for name in names:
             fits: list[FleetHost] = []
@@ -297,7 +301,7 @@ class Fleet:
                     refused.append(Verdict(host_name, fh.row.zone, refusals))
                 else:
                     fits.append(fh)
-            fits.sort(key=lambda fh: self._rank(fh, preference, zone, placed_in_zone))
+            fits.sort(key=lambda fh: self._rank(fh, preference, zone, load))
             label = self._label(fits[0], spec) if fits else None
             placement = Placement(
                 name,
@@ -312,15 +316,18 @@ class Fleet:
             if fits and label is not None:
                 chosen = fits[0]
                 chosen.add(name, label.ssidref, label.label, spec.memory, spec.vcpus)
-                placed_in_zone[chosen.row.zone] += 1
+                load[chosen.row.zone] += 1 / hosts_in_zone[chosen.row.zone]
         return out
 
     @staticmethod
     def _rank(
-        fh: FleetHost, preference: Preference, zone: str | None, placed: Counter[str]
+        fh: FleetHost, preference: Preference, zone: str | None, load: dict[str, float]
     ) -> tuple[Any, ...]:
+        """Soft preferences: the zone asked for; then pack (least free memory
+        first) or spread (the zone with the fewest domains per host, then the
+        most free memory)."""
         row = fh.row
         wanted = 0 if zone is None or row.zone == zone else 1
         if preference is Preference.PACK:
             return (wanted, row.free_memory, row.name)
-        return (wanted, placed[row.zone], -row.free_memory, len(row.domains), row.name)
+        return (wanted, round(load[row.zone], 9), -row.free_memory, len(row.domains), row.name)

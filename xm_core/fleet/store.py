@@ -153,11 +153,15 @@ def shown_url(url: str) -> str:
     """The store as messages name it: a PostgreSQL password is never printed."""
     if not is_postgres(url):
         return url
+    import re
+
+    url = re.sub(r"([?&]password=)[^&]*", r"\1***", url)
     scheme, _, rest = url.partition("://")
     auth, at, where = rest.rpartition("@")
-    if at and ":" in auth:
+    if at and ":" in auth and "/" not in auth:
         auth = auth.split(":", 1)[0] + ":***"
-    return f"{scheme}://{auth}{at}{where}"
+        return f"{scheme}://{auth}@{where}"
+    return url
 
 
 class FleetStoreError(XmError):
