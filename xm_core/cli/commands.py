@@ -68,6 +68,7 @@ XM_COMMANDS: dict[str, str] = {
     "suspend": "xm_core.cli.lifecycle:suspend",
     "resume": "xm_core.cli.lifecycle:resume",
     "dump-core": "xm_core.cli.lifecycle:dump_core",
+    "fleet": "xm_core.cli.fleet.commands:fleet",
 }
 
 # `xm help`: Xen 3.0.4's common commands, and its full list grouped by
@@ -133,7 +134,7 @@ XEN_GROUPS: dict[str, list[str]] = {
         "vtpm-list",
     ],
     "Access control commands": XEN_ACM_COMMANDS,
-    "Beyond Xen": ["shell", "help", "demo", "acm"],
+    "Beyond Xen": ["shell", "help", "demo", "acm", "fleet"],
 }
 
 ACM_COMMANDS: dict[str, str] = {
