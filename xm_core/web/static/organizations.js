@@ -4,6 +4,8 @@
 const $ = (id) => document.getElementById(id);
 let workload = { version: 1, organizations: [], rules: [] };
 let generated = null;
+const orgGraph = new StudioGraph({ graph: $("graph"), info: $("graph-info"), legend: $("graph-legend"), summary: $("graph-summary"), labels: $("graph-labels") });
+window.studioGraph = orgGraph;
 
 async function wedit(op) {
   try { show(await api("workload/edit", { workload, op })); } catch (err) { showErr(err); }
@@ -51,8 +53,7 @@ $("generate-btn").addEventListener("click", async () => {
     $("gen-status").textContent = generated.summary;
     $("gen-xml").textContent = generated.xml;
     $("gen-edit").hidden = false;
-    const g = await api("graphs", { name, xml: generated.xml });
-    drawGraph($("graph"), g.conflicts, "conflicts", $("graph-info"));
+    await orgGraph.show({ name, xml: generated.xml }, "conflicts");
   } catch (err) { $("gen-status").textContent = err.message; showErr(err); }
 });
 $("gen-edit").addEventListener("click", () => {
