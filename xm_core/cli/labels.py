@@ -75,7 +75,7 @@ def addlabel(
         add_resource_label(paths, label, target, policy)
     elif what == "mgt":
         from xm_core.host.update.relabel import relabel_domain
-        from xm_core.render import update as render
+        from xm_core.render.xen34 import lifecycle as render
 
         render.relabelled(relabel_domain(paths, label, target, policy), as_json)
     else:
@@ -146,7 +146,7 @@ def getlabel(ctx: click.Context, kind: str, target: str, as_json: bool) -> None:
         label_of(get_resource_label(paths, target), as_json)
     else:
         from xm_core.host.update import relabel
-        from xm_core.render import update as render
+        from xm_core.render.xen34 import lifecycle as render
 
         if what == "mgt":
             text = relabel.domain_label(paths, target)

@@ -96,7 +96,7 @@ def setpolicy(
     paths = paths_of(ctx)
     if dry_run:
         from xm_core.insight.impact import update_impact
-        from xm_core.render import update as render
+        from xm_core.render.xen34 import lifecycle as render
 
         impact = update_impact(paths, policy)
         render.dry_run(impact.plan, impact.refusal, impact.details, as_json)
@@ -106,7 +106,7 @@ def setpolicy(
     from xm_core.host.update.apply import set_policy
     from xm_core.host.update.plan import UpdateRefused
     from xm_core.host.update.status import policy_info
-    from xm_core.render import update as render
+    from xm_core.render.xen34 import lifecycle as render
 
     try:
         result = set_policy(paths, policy, boot=not no_boot)
@@ -130,7 +130,7 @@ def setpolicy(
 def getpolicy(ctx: click.Context, dumpxml: bool, as_json: bool) -> None:
     """Show the host's policy: name, type, version, loaded / activated for boot."""
     from xm_core.host.update.status import policy_info
-    from xm_core.render import update as render
+    from xm_core.render.xen34 import lifecycle as render
 
     render.getpolicy(policy_info(paths_of(ctx), dumpxml), as_json)
 
@@ -146,6 +146,6 @@ def resetpolicy(ctx: click.Context, as_json: bool) -> None:
     afterwards; Domain-0 loses its label; the boot entry is left as it is.
     """
     from xm_core.host.update.apply import reset_policy
-    from xm_core.render import update as render
+    from xm_core.render.xen34 import lifecycle as render
 
     render.resetpolicy(reset_policy(paths_of(ctx)), as_json)
