@@ -185,6 +185,9 @@ class _TagHits(NamedTuple):
     afters: list[tuple[str, int]]  # sorted (following 20 characters, hit number)
 
 
+_TAG_ENDS = frozenset(" \t\r\n\f\v>/")  # what `[\s>/]` matches after a tag name, in ASCII
+
+
 class ColumnIndex:
     """Columns of start tags, worked out at most once per (line, tag) of a
     document: reporting N findings on one long line costs O(N), not O(N²)."""
@@ -205,6 +208,19 @@ class ColumnIndex:
             end = self.offsets[line] if line < len(self.offsets) else len(self.text)
             raw = self._lines[line] = self.text[start:end].decode("utf-8", "replace")
         return raw
+
+    def _only(self, line: int, tag: str) -> int:
+        """The column of the start tag `<tag` on `line` when it is the only
+        one there and no prefixed form of it is (then every content asks
+        for it); else 0. A finding on a label written on a line of its own
+        (the common case) needs no index of the line's tags."""
+        raw = self._line_text(line)
+        start = "<" + tag
+        at = raw.find(start)
+        if at < 0 or raw.find(start, at + 1) >= 0 or ":" + tag in raw:
+            return 0
+        follows = raw[at + len(start) : at + len(start) + 1]
+        return at + 1 if follows in _TAG_ENDS else 0
 
     def _tag_hits(self, line: int, tag: str) -> _TagHits:
         hits = self._hits.get((line, tag))
@@ -230,6 +246,9 @@ class ColumnIndex:
         matches, 1 when there is none; 0 for no line or tag."""
         if line <= 0 or not tag or line > len(self.offsets):
             return 0
+        only = self._only(line, tag)
+        if only:
+            return only
         hits = self._tag_hits(line, tag)
         if not hits.columns:
             return 1
@@ -508,8 +527,15 @@ class PolicyDocument:
         return _build_source(self.root, self.data, self.file)
 
 
+_new = tuple.__new__  # builds a Named without the call of its __new__
+
+
 def _types(parent: etree._Element) -> list[Named]:
-    return [Named(_text(t), _line(t), "Type") for t in parent.iterchildren(T_TYPE)]
+    # _text and _line written out: this runs for every Type of the policy
+    return [
+        _new(Named, ((t.text or "") if not len(t) else _text(t), t.sourceline or 0, "Type"))
+        for t in parent.iterchildren(T_TYPE)
+    ]
 
 
 def _build_source(root: etree._Element, data: bytes, file: str) -> PolicySource:
