@@ -197,6 +197,7 @@ class ColumnIndex:
         self.offsets = offsets if offsets is not None else line_offsets(text)
         self._lines: dict[int, str] = {}
         self._hits: dict[tuple[int, str], _TagHits] = {}
+        self._single: dict[tuple[int, str], int] = {}  # see `_only`
         # (line, tag, content) -> columns of the matching tags: a name repeated
         # N times on a line is looked up N times (nth = 0..N-1)
         self._matches: dict[tuple[int, str, str], list[int]] = {}
@@ -214,13 +215,17 @@ class ColumnIndex:
         one there and no prefixed form of it is (then every content asks
         for it); else 0. A finding on a label written on a line of its own
         (the common case) needs no index of the line's tags."""
-        raw = self._line_text(line)
-        start = "<" + tag
-        at = raw.find(start)
-        if at < 0 or raw.find(start, at + 1) >= 0 or ":" + tag in raw:
-            return 0
-        follows = raw[at + len(start) : at + len(start) + 1]
-        return at + 1 if follows in _TAG_ENDS else 0
+        found = self._single.get((line, tag))
+        if found is None:
+            raw = self._line_text(line)
+            start = "<" + tag
+            at = raw.find(start)
+            found = 0
+            if at >= 0 and raw.find(start, at + 1) < 0 and ":" + tag not in raw:
+                follows = raw[at + len(start) : at + len(start) + 1]
+                found = at + 1 if follows in _TAG_ENDS else 0
+            self._single[(line, tag)] = found  # a long line is searched once a tag
+        return found
 
     def _tag_hits(self, line: int, tag: str) -> _TagHits:
         hits = self._hits.get((line, tag))
