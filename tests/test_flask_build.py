@@ -178,12 +178,16 @@ def test_every_pair_agrees_on_a_generated_200_label_policy(tmp_path: Path) -> No
     assert disagreements(proof) == []
 
 
-@pytest.mark.parametrize("workload", sorted(p.name for p in GOLDEN.glob("*.*") if p.suffix != ".xml"))
+@pytest.mark.parametrize(
+    "workload", sorted(p.name for p in GOLDEN.glob("*.*") if p.suffix != ".xml")
+)
 def test_every_pair_agrees_on_ezpolicy_generated_policies(workload: str, tmp_path: Path) -> None:
     from acm.authoring.generate import generate_policy
     from acm.authoring.workload import read_workload
 
-    generated = generate_policy(read_workload(str(GOLDEN / workload)), "gen.test", "today", workload)
+    generated = generate_policy(
+        read_workload(str(GOLDEN / workload)), "gen.test", "today", workload
+    )
     path = tmp_path / "gen-security_policy.xml"
     path.write_bytes(generated.xml)
     assert disagreements(prove(load_xml(path), tmp_path)) == []

@@ -49,9 +49,9 @@ class SourceLines:
         if source is None:
             return
         for lab in source.vm_labels:
-            self.vm.setdefault(lab.name.text, lab.line)
+            self.vm.setdefault(lab.name.text, lab.name.line)
         for lab in source.res_labels:
-            self.res.setdefault(lab.name.text, lab.line)
+            self.res.setdefault(lab.name.text, lab.name.line)
         if source.ste is not None:
             self.ste = {t.text: t.line for t in source.ste.types}
         if source.chwall is not None:
