@@ -143,8 +143,10 @@ def build_report(plan: FlaskPlan, lines: SourceLines) -> list[ReportItem]:
                     element,
                     where,
                     seclabel(vm.flask_type),
-                    "FLASK's default label of domains without seclabel; Xen's stock "
-                    "domU_t rules apply to it, not the policy's",
+                    "domains without a label: ACM refused to create them under a Chinese "
+                    "Wall or STE policy (SSID 0); xl starts a domain without seclabel as "
+                    "domU_t, under Xen's stock domU.te rules: it talks with Domain-0 and "
+                    "other domU_t domains, never with the policy's labels",
                 )
             )
         elif not vm.startable:
