@@ -67,6 +67,10 @@ class Host:
     def store(self) -> Store:
         if self._store is None:
             self._store = open_store(self.paths)
+            # an update a kill interrupted after its commit finishes its files first
+            from xm_core.host.update.pending import finish_pending_update
+
+            finish_pending_update(self.paths, self._store)
         return self._store
 
     def close(self) -> None:
@@ -231,6 +235,12 @@ def compact_policy(binary: BinaryPolicy, pmap: PolicyMap) -> str:
         "ste": None
         if binary.ste is None
         else {"max_types": binary.ste.max_types, "ssids": [list(r) for r in binary.ste.ssids]},
+        # a versioned policy's (Xen 3.4) XML version and hash; absent otherwise
+        **(
+            {"xml_version": list(binary.xml_version), "xml_hash": binary.xml_hash.hex()}
+            if binary.xml_version is not None
+            else {}
+        ),
         "map": {
             "policy_file": pmap.policy_file,
             "binary_file": pmap.binary_file,
@@ -284,6 +294,11 @@ def expand_policy(text: str, where: str = "") -> tuple[BinaryPolicy, PolicyMap]:
             chwall,
             ste,
         )
+        if "xml_version" in doc:
+            major, minor = doc["xml_version"]
+            binary = binary._replace(
+                xml_version=(int(major), int(minor)), xml_hash=bytes.fromhex(doc["xml_hash"])
+            )
         m = doc["map"]
 
         def part(code: PolicyCode, bin_part: Any) -> MapPart | None:

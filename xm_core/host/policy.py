@@ -157,3 +157,41 @@ def make_policy_under(
     # With -d the host root is not used: it is left as it is (not created).
     paths = HostPaths(resolve_root(root)[0]) if policy_dir is not None else host_paths(root)
     return make_policy(paths, name, policy_dir, wait, on_wait, retain)
+
+
+def save_policy(paths: HostPaths, name: str, xml: bytes) -> MakePolicyResult:
+    """Write the policy source `xml` as NAME and compile it, the `.xml`,
+    `.map` and `.bin` renamed into place together (the studio's Save): when
+    it does not compile (PolicyError with every finding) no file is
+    touched, so the `.xml` beside a `.bin` is always the one it came from."""
+    from acm.binfmt import binary_chunks
+    from acm.compiler import compile_document, gc_paused
+    from acm.mapfile import map_chunks
+    from acm.source import parse_policy_document
+
+    files = paths.policy_files(name)  # raises ACM005 on a bad name
+    with gc_paused():
+        compiled, findings = compile_document(parse_policy_document(xml, files.xml))
+        pmap = compiled.map._replace(policy_file=files.xml, binary_file=files.bin)
+    folder = Path(files.xml).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(files.lock, True, None):
+            # the `.map` first: an interrupted batch is found and finished by
+            # the same journal as makepolicy's
+            outputs = [Path(files.map), Path(files.bin), Path(files.xml)]
+            finish_pending(outputs[0])
+            remove_leftovers(outputs)
+            atomic_write_many(
+                [
+                    (outputs[0], map_chunks(pmap)),
+                    (outputs[1], binary_chunks(compiled.binary)),
+                    (outputs[2], xml),
+                ]
+            )
+    except OSError as exc:
+        raise XmError(
+            f"Cannot write '{files.xml}', '{files.map}' and '{files.bin}': "
+            f"{exc.strerror or exc}; all were left as they were"
+        ) from None
+    return MakePolicyResult(files, findings)
