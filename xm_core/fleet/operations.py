@@ -215,17 +215,20 @@ class Attempt:
 
 
 @contextmanager
-def holding(store: FleetStore, names: Sequence[str]) -> Iterator[dict[str, HostReading]]:
+def holding(
+    store: FleetStore, names: Sequence[str], skip_locked: bool = False
+) -> Iterator[dict[str, HostReading]]:
     """One transaction holding these hosts' inventory rows (in name order,
     so that two schedulers never wait on each other in a circle), each host
     re-read from the host itself and written back: the inventory is
-    corrected before anything is decided."""
+    corrected before anything is decided. `skip_locked`: a host another
+    scheduler holds is left out (not waited for)."""
     with store.transaction():
         readings: dict[str, HostReading] = {}
         for name in sorted(set(names)):
-            row = store.host(name, lock=True)
+            row = store.host(name, lock=True, skip_locked=skip_locked)
             if row is None:
-                continue  # removed meanwhile
+                continue  # removed meanwhile, or busy
             reading = read_host(row.name, row.root, row.zone)
             _write_reading(store, reading)
             readings[name] = reading
@@ -276,8 +279,6 @@ def create(
 ) -> CreateReport:
     """Place the domain and create it through the chosen host's own create;
     on a refusal the next host is tried."""
-    from xm_core.host.domains import create_domain
-
     absolute, spec = read_spec(config, overrides, need_name=True)
     assert spec.name is not None
     fleet = load_fleet(store)
@@ -288,27 +289,55 @@ def create(
         raise XmError(f"Domain '{spec.name}' already exists on host {', '.join(where)}.")
     placement = fleet.place(spec, [spec.name], preference, zone, live_devices=False)[0]
     report = CreateReport(spec.name, None, None, placement)
+    # First pass: hosts another scheduler is working on are skipped, not
+    # waited for (all schedulers rank alike and would queue on the best
+    # host); second pass: those, waiting for each in turn.
+    busy: list[str] = []
     for candidate in placement.candidates:
-        with holding(store, [candidate]) as readings:
-            reading = readings.get(candidate)
-            if reading is None:
-                continue
-            fresh = _fresh_fleet([reading])
-            refusals = fresh.judge(fresh.hosts[candidate], spec)
-            if refusals:
-                report.attempts.append(Attempt(candidate, refusals))
-                continue
-            try:
-                outcome = create_domain(HostPaths(Path(reading.row.root)), absolute, overrides)
-            except XmError as exc:
-                report.attempts.append(Attempt(candidate, [_host_refusal(exc)]))
-                _refresh(store, reading)
-                continue
-            _refresh(store, reading)
-            report.host = candidate
-            report.domid = outcome.domain.domid if outcome.domain else None
+        if _try_create(store, report, candidate, spec, absolute, overrides, skip_locked=True):
+            return report
+        if report.attempts and report.attempts[-1].host == candidate:
+            continue
+        busy.append(candidate)
+    for candidate in busy:
+        if _try_create(store, report, candidate, spec, absolute, overrides, skip_locked=False):
             return report
     return report
+
+
+def _try_create(
+    store: FleetStore,
+    report: CreateReport,
+    candidate: str,
+    spec: DomainSpec,
+    config: str,
+    overrides: Sequence[str],
+    skip_locked: bool,
+) -> bool:
+    """Hold `candidate`, re-read it, judge, create through the host; True
+    when the domain was created. A refusal is added to the report's
+    attempts; a busy host (skipped) or one gone adds nothing."""
+    from xm_core.host.domains import create_domain
+
+    with holding(store, [candidate], skip_locked=skip_locked) as readings:
+        reading = readings.get(candidate)
+        if reading is None:
+            return False
+        fresh = _fresh_fleet([reading])
+        refusals = fresh.judge(fresh.hosts[candidate], spec)
+        if refusals:
+            report.attempts.append(Attempt(candidate, refusals))
+            return False
+        try:
+            outcome = create_domain(HostPaths(Path(reading.row.root)), config, overrides)
+        except XmError as exc:
+            report.attempts.append(Attempt(candidate, [_host_refusal(exc)]))
+            _refresh(store, reading)
+            return False
+        _refresh(store, reading)
+        report.host = candidate
+        report.domid = outcome.domain.domid if outcome.domain else None
+        return True
 
 
 @dataclass
