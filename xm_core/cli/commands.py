@@ -23,6 +23,9 @@ XM_COMMANDS: dict[str, str] = {
     "makepolicy": "xm_core.cli.policy:makepolicy",
     "demo": "xm_core.cli.demo:demo",
     "cfgbootpolicy": "xm_core.cli.policy:cfgbootpolicy",
+    "setpolicy": "xm_core.cli.policy:setpolicy",
+    "getpolicy": "xm_core.cli.policy:getpolicy",
+    "resetpolicy": "xm_core.cli.policy:resetpolicy",
     "acm": "xm_core.cli.commands:acm_group",
     "labels": "xm_core.cli.labels:labels",
     "addlabel": "xm_core.cli.labels:addlabel",
@@ -149,6 +152,7 @@ ACM_COMMANDS: dict[str, str] = {
     "audit": "xm_core.cli.acm_commands:audit",
     "studio": "xm_core.cli.acm_commands:studio",
     "generate": "xm_core.cli.acm_commands:generate",
+    "flask": "xm_core.cli.acm_commands:flask",
 }
 
 
@@ -260,7 +264,8 @@ def xm(ctx: click.Context, root: str | None, debug: bool) -> None:
 @click.group(cls=LazyGroup, lazy=ACM_COMMANDS, context_settings=CONTEXT)
 def acm_group() -> None:
     """Beyond Xen: lint, graph, flows, coexist, explain, diff, decompile,
-    test, audit, generate (ezPolicy's policies) and the studio."""
+    test, audit, generate (ezPolicy's policies), flask (export to FLASK/XSM)
+    and the studio."""
 
 
 @click.command("help")

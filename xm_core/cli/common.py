@@ -41,6 +41,9 @@ XEN_ACM_COMMANDS = [
     "loadpolicy",
     "cfgbootpolicy",
     "dumppolicy",
+    "setpolicy",  # Xen 3.4's lifecycle commands
+    "getpolicy",
+    "resetpolicy",
 ]
 
 

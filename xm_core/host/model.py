@@ -67,6 +67,10 @@ class Host:
     def store(self) -> Store:
         if self._store is None:
             self._store = open_store(self.paths)
+            # an update a kill interrupted after its commit finishes its files first
+            from xm_core.host.update.pending import finish_pending_update
+
+            finish_pending_update(self.paths, self._store)
         return self._store
 
     def close(self) -> None:
