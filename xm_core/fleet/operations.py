@@ -696,14 +696,35 @@ def sync(store: FleetStore) -> SyncReport:
 
 @dataclass
 class HostPreview:
+    """One host: `impact` (a `HostImpact`: `xm loadpolicy` of a Xen 3.0.4
+    policy) or `update` (an `UpdateImpact`: `xm setpolicy --dry-run` of a
+    versioned one), or the error that kept it from being read."""
+
     host: str
-    impact: Any  # xm_core.insight.impact.HostImpact, or None when unreadable
+    impact: Any = None
+    update: Any = None
     error: str = ""
+
+    @property
+    def loadable(self) -> bool:
+        if self.update is not None:
+            return bool(self.update.would_set)
+        return self.impact is not None and bool(self.impact.loadable)
 
     def as_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"host": self.host, "error": self.error or None}
         if self.impact is not None:
             doc.update(self.impact.as_dict())
+        if self.update is not None:
+            plan = self.update.plan
+            doc.update(
+                {
+                    "update": plan.as_dict() if plan is not None else None,
+                    "refusal": self.update.refusal or None,
+                    "details": [d.strip() for d in self.update.details],
+                }
+            )
+        doc["loadable"] = self.loadable
         return doc
 
 
@@ -714,7 +735,7 @@ class PreviewReport:
 
     @property
     def loadable_everywhere(self) -> bool:
-        return all(h.impact is not None and h.impact.loadable for h in self.hosts)
+        return all(h.loadable for h in self.hosts)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -737,6 +758,8 @@ def preview_policy(store: FleetStore, file: str) -> PreviewReport:
     with store.transaction():
         hosts = store.hosts(with_domains=False)
         policies = store.policies()
+    if _is_versioned(file, new.name):
+        return PreviewReport(new.name, _preview_update(hosts, file, new.name))
     olds: dict[str | None, Any] = {}
     previews = []
     for h in hosts:
@@ -752,7 +775,45 @@ def preview_policy(store: FleetStore, file: str) -> PreviewReport:
                         CompiledPolicy(loaded.binary, loaded.map), None, "active policy"
                     )
             impact = host_impact(HostPaths(Path(h.root)), diff_policies(olds[key], new))
-            previews.append(HostPreview(h.name, impact))
+            previews.append(HostPreview(h.name, impact=impact))
         except XmError as exc:
-            previews.append(HostPreview(h.name, None, exc.message))
+            previews.append(HostPreview(h.name, error=exc.message))
     return PreviewReport(new.name, previews)
+
+
+def _is_versioned(file: str, name: str) -> bool:
+    """A policy of Xen 3.4's versioned format (a <Version> in its header),
+    as the format's own reader says."""
+    from acm.errors import PolicyError
+    from acm.versioned.info import read_version_info
+
+    if not file.endswith(".xml"):
+        return False
+    try:
+        return read_version_info(file).versioned
+    except PolicyError:
+        return False
+
+
+def _preview_update(hosts: Sequence[HostRow], file: str, name: str) -> list[HostPreview]:
+    """`xm setpolicy --dry-run` of a versioned policy on each host (the
+    update's own plan: version lineage, renames, every running domain and
+    device re-checked). setpolicy reads NAME from the current folder first,
+    so FILE is put where it looks, in a folder of our own."""
+    import shutil
+    import tempfile
+
+    from xm_core.insight.impact import update_impact
+
+    previews = []
+    with tempfile.TemporaryDirectory(prefix="xm-fleet-preview-") as tmp:
+        target = Path(tmp) / (name.replace(".", "/") + "-security_policy.xml")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file, target)
+        for h in hosts:
+            try:
+                impact = update_impact(HostPaths(Path(h.root)), name, Path(tmp))
+                previews.append(HostPreview(h.name, update=impact))
+            except XmError as exc:
+                previews.append(HostPreview(h.name, error=exc.message))
+    return previews
