@@ -555,3 +555,13 @@ def test_allow_remote_answers_any_host_name_at_its_port_with_the_token(tmp_path:
         resp = client.get("/", headers={"host": host, "x-studio-token": config.token})
         assert resp.status_code == status, host
     assert client.get("/", headers={"host": "xen-host.example.org:8123"}).status_code == 403
+
+
+def test_a_policy_name_that_does_not_match_its_place_is_acm018(studio: Studio) -> None:
+    doc = example(studio)
+    assert "ACM018" not in [f["code"] for f in doc["findings"]]
+    moved = studio.ok("check", {"name": "example.chwall_ste.client_v2", "xml": doc["xml"]})
+    cli = xm_run(studio.paths.root, "acm", "lint", studio.paths.policy_files(EXAMPLE_POLICY).xml)
+    assert "ACM018" not in cli.out
+    acm018 = [f for f in moved["findings"] if f["code"] == "ACM018"]
+    assert len(acm018) == 1 and "expected 'example.chwall_ste.client_v2'" in acm018[0]["message"]

@@ -365,3 +365,74 @@ def test_the_help_panel_opens_with_f1_and_names_every_code(studio: Server, page:
     assert "ACM018" in page.inner_text("#help") and "conflict sets" in page.inner_text("#help")
     page.keyboard.press("Escape")
     page.wait_for_selector("#help", state="hidden")
+
+
+def until(page: Any, expression: str, expected: Any, seconds: float = 10) -> None:
+    """Wait until `expression` (evaluated in the page) equals `expected`
+    (wait_for_function would evaluate a string, which the page's CSP forbids)."""
+    deadline = time.monotonic() + seconds
+    while (value := page.evaluate(expression)) != expected:
+        assert time.monotonic() < deadline, f"{expression} is {value!r}, not {expected!r}"
+        page.wait_for_timeout(50)
+
+
+def add_orgs(page: Any, *names: str) -> None:
+    for org in names:
+        page.fill("#org-name", org)
+        page.press("#org-name", "Enter")
+        page.wait_for_selector(f'li[data-org="{org}"]')
+        assert page.input_value("#org-name") == ""
+
+
+def test_organizations_refusals_rules_members_several_deletes_and_save_as(
+    studio: Server, page: Any
+) -> None:
+    page.goto(studio.url)
+    page.click("#nav-orgs")
+    add_orgs(page, "B-Bank", "A-Bank", "Car")
+    # a dotted organization name is refused and the field shows the truth
+    page.fill("#org-name", "A.Bank")
+    page.press("#org-name", "Enter")
+    page.wait_for_selector("#wl-refusal:not([hidden])")
+    assert "WLD011" in page.inner_text("#wl-refusal")
+    assert page.locator("li[data-org]").count() == 3
+    page.check('input.pick[value="A-Bank"]')
+    page.check('input.pick[value="B-Bank"]')
+    page.fill("#rule-name", "banks")
+    page.press("#rule-name", "Enter")
+    page.wait_for_selector('li[data-rule="0"]')
+    # the same rule again is refused
+    page.click("#add-rule")
+    page.wait_for_selector("#wl-refusal:not([hidden])")
+    assert "WLD012" in page.inner_text("#wl-refusal")
+    assert page.locator("li[data-rule]").count() == 1
+    # members added to and removed from an existing rule
+    page.uncheck('input.pick[value="A-Bank"]')
+    page.uncheck('input.pick[value="B-Bank"]')
+    page.check('input.pick[value="Car"]')
+    page.click('li[data-rule="0"] .add-to-rule')
+    page.wait_for_selector('li[data-rule="0"] .chip[data-type="Car"]')
+    page.click('li[data-rule="0"] .chip[data-type="A-Bank"] button')
+    page.wait_for_selector('li[data-rule="0"] .chip[data-type="A-Bank"]', state="detached")
+    # a rule finding shows under the rules, not under the organizations
+    page.click('li[data-rule="0"] .chip[data-type="Car"] button')
+    page.wait_for_selector("#rule-findings .finding")
+    assert page.locator("#org-findings li").count() == 0
+    # sort, collapse, delete several at once
+    page.click("#sort-orgs")
+    orgs = "[...document.querySelectorAll('li[data-org]')].map(n => n.dataset.org).join()"
+    until(page, orgs, "A-Bank,B-Bank,Car")
+    page.click("#collapse-all")
+    page.wait_for_selector("li[data-org].closed")
+    page.click("#expand-all")
+    page.check('input.pick[value="A-Bank"]')
+    page.check('input.pick[value="Car"]')
+    page.click("#delete-selected")
+    until(page, orgs, "B-Bank")
+    # Save As: TOML by the chosen name
+    page.fill("#wl-filename", "banks.toml")
+    with page.expect_download() as info:
+        page.click("#wl-save")
+    assert info.value.suggested_filename == "banks.toml"
+    text = Path(info.value.path()).read_text()
+    assert text.startswith("version = 1") and 'name = "B-Bank"' in text

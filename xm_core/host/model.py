@@ -234,6 +234,12 @@ def compact_policy(binary: BinaryPolicy, pmap: PolicyMap) -> str:
         "ste": None
         if binary.ste is None
         else {"max_types": binary.ste.max_types, "ssids": [list(r) for r in binary.ste.ssids]},
+        # a versioned policy's (Xen 3.4) XML version and hash; absent otherwise
+        **(
+            {"xml_version": list(binary.xml_version), "xml_hash": binary.xml_hash.hex()}
+            if binary.xml_version is not None
+            else {}
+        ),
         "map": {
             "policy_file": pmap.policy_file,
             "binary_file": pmap.binary_file,
@@ -287,6 +293,11 @@ def expand_policy(text: str, where: str = "") -> tuple[BinaryPolicy, PolicyMap]:
             chwall,
             ste,
         )
+        if "xml_version" in doc:
+            major, minor = doc["xml_version"]
+            binary = binary._replace(
+                xml_version=(int(major), int(minor)), xml_hash=bytes.fromhex(doc["xml_hash"])
+            )
         m = doc["map"]
 
         def part(code: PolicyCode, bin_part: Any) -> MapPart | None:

@@ -166,6 +166,13 @@ def _file_of(doc: dict[str, Any]) -> str:
     return f"{name}-security_policy.xml" if isinstance(name, str) and name else "<studio policy>"
 
 
+def _check(config: StudioConfig, doc: dict[str, Any], xml: bytes) -> dict[str, Any]:
+    """The findings and outline of `xml`, saved as the request's policy name."""
+    name = doc.get("name")
+    place = services.place_of(config.paths, name) if isinstance(name, str) and name else None
+    return services.check(xml, _file_of(doc), place)
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -236,7 +243,7 @@ async def api_open(request: Request, config: StudioConfig) -> Any:
         "xml": xml.decode("utf-8", "replace"),
         "draft": services.draft_info(config.paths, name),
         "from_draft": doc.get("draft") is True,
-        **services.check(xml, _file_of(doc)),
+        **_check(config, doc, xml),
     }
 
 
@@ -255,7 +262,7 @@ async def api_upload(request: Request, config: StudioConfig) -> Any:
 @api
 async def api_check(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
-    return services.check(_text(doc, "xml").encode(), _file_of(doc))
+    return _check(config, doc, _text(doc, "xml").encode())
 
 
 @api
@@ -265,7 +272,7 @@ async def api_edit(request: Request, config: StudioConfig) -> Any:
     if not isinstance(op, dict):
         raise Refused(400, "'op' must be an object")
     xml = services.edit(_text(doc, "xml").encode(), op, _file_of(doc))
-    return {"xml": xml.decode("utf-8"), **services.check(xml, _file_of(doc))}
+    return {"xml": xml.decode("utf-8"), **_check(config, doc, xml)}
 
 
 @api
@@ -328,7 +335,7 @@ async def api_new(request: Request, config: StudioConfig) -> Any:
     name = _text(doc, "name")
     made = services.new_policy(name, str(doc.get("date") or time.asctime()))
     xml = made["xml"].encode()
-    return {"name": name, "xml": made["xml"], "draft": None, **services.check(xml, _file_of(doc))}
+    return {"name": name, "xml": made["xml"], "draft": None, **_check(config, doc, xml)}
 
 
 @api
@@ -369,7 +376,10 @@ async def api_workload_upload(request: Request, config: StudioConfig) -> Any:
 @api
 async def api_workload_text(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
-    return {"text": services.workload_text(doc.get("workload"))}
+    filename = doc.get("filename", "workload.json")
+    if not isinstance(filename, str) or "/" in filename or not filename:
+        raise Refused(400, "'filename' must be a file name")
+    return {"text": services.workload_text(doc.get("workload"), filename), "filename": filename}
 
 
 @api

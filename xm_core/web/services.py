@@ -126,17 +126,28 @@ def _finding(d: Diagnostic) -> dict[str, Any]:
     return {**d.as_dict(), "text": d.format()}
 
 
-def check(xml: bytes, file: str) -> dict[str, Any]:
+def place_of(paths: HostPaths, name: str) -> Any:
+    """The PolicyName that NAME's place under the policy root asks for (lint's
+    ACM018), or None for a name that is no policy name."""
+    from acm.lint.checks.policy_name import policy_place
+
+    try:
+        return policy_place(policy_files(paths, name).xml, policy_root=paths.policies)
+    except (PolicyError, XmError):
+        return None
+
+
+def check(xml: bytes, file: str, place: Any = None) -> dict[str, Any]:
     """Every finding of the compiler and lint on `xml` (parse and schema
     findings when it gets no further), with the editor's outline when the
-    document is well-formed."""
+    document is well-formed. `place`: where the policy is saved (ACM018)."""
     from acm.authoring.policyedit import outline
     from acm.lint.engine import lint_source
     from acm.source import parse_policy_document
 
     findings: list[Diagnostic]
     try:
-        findings = lint_source(parse_policy_document(xml, file).source())
+        findings = lint_source(parse_policy_document(xml, file).source(), (), place)
     except PolicyError as exc:
         findings = list(exc.diagnostics)
     try:
@@ -561,10 +572,13 @@ def generate(doc: Any, name: str, date: str) -> dict[str, Any]:
     return {"xml": res.xml.decode("utf-8"), "summary": res.summary(), **res.as_dict()}
 
 
-def workload_text(doc: Any) -> str:
-    from acm.authoring.workload import to_json
+def workload_text(doc: Any, filename: str = "workload.json") -> str:
+    """The description as saved under `filename`: JSON or TOML by its suffix
+    (a `.wld` is refused, WLD030: ezPolicy's format is read, not written)."""
+    from acm.authoring.workload import WorkloadFormat, format_of, to_text
 
-    return to_json(workload_of(doc))
+    fmt = format_of(filename) if "." in filename else WorkloadFormat.JSON
+    return to_text(workload_of(doc), fmt)
 
 
 def workload_upload(data: bytes, filename: str) -> dict[str, Any]:
