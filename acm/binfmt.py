@@ -472,7 +472,7 @@ class _Reader:
 
     def policy(self) -> BinaryPolicy:
         where = "policy header"
-        if self.data[:4] == ACM_MAGIC.to_bytes(4, "big"):
+        if is_versioned_header(self.data):
             return self.versioned_policy()
         head = POLICY_HEADER.unpack(self.data, 0, self.file)
         self.expect(head, "policy_version", ACM_POLICY_VERSION, where)
@@ -525,6 +525,12 @@ class _Reader:
         assert chwall is None or isinstance(chwall, ChwallPolicy)
         assert ste is None or isinstance(ste, StePolicy)
         return BinaryPolicy(name, primary, secondary, chwall, ste)
+
+
+def is_versioned_header(head: bytes) -> bool:
+    """Whether a `.bin` that starts with `head` (its first 4 bytes suffice)
+    is of Xen 3.4's layout, whose header starts with the magic."""
+    return head[:4] == ACM_MAGIC.to_bytes(4, "big")
 
 
 def decode_binary(data: bytes, file: str = "") -> BinaryPolicy:
