@@ -28,6 +28,7 @@ from tests.policygen import examples, valid_policies
 
 EXAMPLE = REPO / "policies" / "example" / "chwall_ste" / "client_v1-security_policy.xml"
 XEN_POLICIES = SHARED / "ref" / "xen-3.0.4" / "policies"
+XEN34 = SHARED / "ref" / "xen-3.4"  # versioned policies (Xen 3.4's format)
 GEN_POLICY = SHARED / "tools" / "gen_policy.py"
 GOLDEN = REPO / "tests" / "data" / "generate" / "golden"
 
@@ -152,7 +153,8 @@ def test_example_builds_without_warning_and_every_pair_agrees(example_proof: Pro
 
 
 def _xen_policies() -> list[Path]:
-    return sorted(XEN_POLICIES.rglob("*security_policy.xml")) if XEN_POLICIES.is_dir() else []
+    found = sorted(XEN_POLICIES.rglob("*security_policy.xml")) if XEN_POLICIES.is_dir() else []
+    return found + (sorted(XEN34.glob("*/input.xml")) if XEN34.is_dir() else [])
 
 
 @pytest.mark.parametrize(

@@ -375,3 +375,47 @@ def test_help(command: list[str], tmp_path: Path) -> None:
     run = xm_run(tmp_path, "fleet", *command, "--help")
     assert run.code == 0
     assert run.out.startswith("Usage: xm fleet")
+
+
+def _versioned(source: Path, target: Path, version: str, came_from: str | None) -> Path:
+    """The walkthrough's policy in Xen 3.4's versioned form."""
+    header = f"<PolicyName>fleet.datacenter</PolicyName>\n    <Version>{version}</Version>"
+    if came_from is not None:
+        header += (
+            "\n    <FromPolicy><PolicyName>fleet.datacenter</PolicyName>"
+            f"<Version>{came_from}</Version></FromPolicy>"
+        )
+    text = source.read_text().replace("<PolicyName>fleet.datacenter</PolicyName>", header)
+    text = "".join(line for line in text.splitlines(True) if "<Date>" not in line)
+    target.write_text(text)
+    return target
+
+
+def test_preview_a_versioned_update(fleet: tuple[str, Path]) -> None:
+    """A versioned policy is previewed with the update's own dry-run
+    (`xm setpolicy --dry-run` on each host)."""
+    from tests.fleet_support import POLICY_XML
+
+    store, tmp = fleet
+    v1 = _versioned(POLICY_XML, tmp / "v1.xml", "1.0", None)
+    v2 = _versioned(POLICY_V2_XML, tmp / "v2.xml", "1.1", "1.0")
+    for h in ("h1", "h2", "h3"):
+        tree = tmp / h / "etc" / "xen" / "acm-security" / "policies" / "fleet"
+        (tree / "datacenter-security_policy.xml").write_bytes(v1.read_bytes())
+        run = xm_run(tmp / h, "setpolicy", "ACM", "fleet.datacenter")
+        assert run.code == 0, run.err
+    assert fleet_run(store, "sync").code == 0
+    _create(store, config(tmp, "a1", "dom_BankA"))  # h1
+    _create(store, config(tmp, "rec", "dom_Hospital"), "--pack")  # h1
+    doc = _json(store, "preview-policy", str(v2))
+    assert [h["loadable"] for h in doc["hosts"]] == [False, True, True]
+    h1 = doc["hosts"][0]
+    assert h1["update"]["old_policy"] == "fleet.datacenter"
+    assert h1["refusal"].startswith("Policy 'fleet.datacenter' not set")
+    assert any("Regulated" in d for d in h1["details"])
+    text = fleet_run(store, "preview-policy", str(v2))
+    assert text.code == 1
+    assert "h1: would be refused (runs fleet.datacenter" in text.out
+    assert "h2: would set (runs fleet.datacenter" in text.out
+    # nothing changed on the hosts
+    assert _json(store, "audit")["clean"]

@@ -40,9 +40,9 @@ def _attributes(plan: FlaskPlan) -> Iterator[str]:
 
 def _talks(source: str, channel: str, vm: VmPlan) -> Iterator[str]:
     """Event channels and grants from `source` to its peers; its resources."""
-    if vm.peers:
-        yield f"create_channel({source}, {vm.peers}, {channel})"
-        yield f"allow {source} {vm.peers}:grant {GRANT_PERMS};"
+    for peers in vm.peers:
+        yield f"create_channel({source}, {peers}, {channel})"
+        yield f"allow {source} {peers}:grant {GRANT_PERMS};"
     if vm.resources:
         yield f"use_device_iommu({source}, {vm.resources})"
 

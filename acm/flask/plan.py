@@ -38,6 +38,7 @@ from acm.flask.naming import (
     Namer,
     module_name,
 )
+from acm.source import LabelKind
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class VmPlan:
     why_not: str  # when not startable: why
     attributes: tuple[str, ...]  # of the domain type (declare_domain's attrs)
     channel_attributes: tuple[str, ...]  # of its `_channel` type
-    peers: str  # type set it may share event channels and grants with; "" none
+    peers: tuple[str, ...]  # type sets it may share event channels and grants with
     excluded_groups: tuple[int, ...]  # Chinese Wall groups taken out of `peers`
     resources: str  # resource type set it may use; "" none
 
@@ -105,6 +106,47 @@ def _type_set(include: list[str], exclude: list[str]) -> str:
     return "{ " + " ".join(include + ["-" + e for e in exclude]) + " }"
 
 
+def _peers(
+    lab: Label,
+    ste_sets: list[str],
+    mutual: set[int],
+    group_ste: dict[int, set[int]],
+    group_attr: dict[int, str],
+    ste_attr: dict[int, str],
+) -> tuple[tuple[str, ...], list[int]]:
+    """The type sets `lab` may talk to: its STE types' attributes, less the
+    Chinese Wall groups it never runs with. Attributes from which nothing is
+    taken stay in one plain set (checkpolicy keeps it as attributes); each
+    other type gets a set with what is taken from it (expanded to types by
+    checkpolicy, so kept as small as it can be)."""
+    if not ste_attr:  # no STE part: one stand-in type for all
+        everyone = sorted(mutual)
+        taken = [group_attr[h] for h in everyone]
+        return ((_type_set(ste_sets, taken),) if ste_sets else ()), everyone
+    plain: list[str] = []
+    cut_by: dict[tuple[int, ...], list[str]] = {}
+    for t in lab.ste:
+        cut = tuple(sorted(h for h in mutual if t in group_ste[h]))
+        if cut:
+            cut_by.setdefault(cut, []).append(ste_attr[t])
+        else:
+            plain.append(ste_attr[t])
+    sets = [_type_set(plain, [])] if plain else []
+    sets += [_type_set(attrs, [group_attr[h] for h in cut]) for cut, attrs in cut_by.items()]
+    return tuple(sets), sorted({h for cut in cut_by for h in cut})
+
+
+def _names_ssid0_unlabeled(policy: AnalysisPolicy) -> bool:
+    """The versioned format names SSID 0 `__UNLABELED__` when the policy has it."""
+    pmap = policy.compiled.map
+    return any(
+        entry.ssid == 0 and entry.name == UNLABELED
+        for part in (pmap.chwall, pmap.ste)
+        if part is not None
+        for entry in part.labels
+    )
+
+
 def build_plan(policy: AnalysisPolicy) -> FlaskPlan:
     namer = Namer()
     cg = build_conflicts(policy)
@@ -139,6 +181,9 @@ def build_plan(policy: AnalysisPolicy) -> FlaskPlan:
             if h != boot_group and h not in never_groups
         }
 
+    # The STE types of each group's labels: whose holders a group takes out.
+    group_ste = {g.index: {t for lab in g.labels for t in lab.ste} for g in cg.groups}
+
     # Which STE types resources hold (a label's resource set names only those).
     res_types = {t for lab in policy.res_labels if lab.usable for t in lab.ste}
 
@@ -153,7 +198,8 @@ def build_plan(policy: AnalysisPolicy) -> FlaskPlan:
             why = "mapped to Xen's default domain label"
         attrs: list[str] = [] if unlabeled else [ALL_DOMAINS]
         chan_attrs: list[str] = []
-        peers = res = ""
+        peers: tuple[str, ...] = ()
+        res = ""
         excluded: list[int] = []
         if lab.usable and not unlabeled:
             attrs += [cw_attr[t] for t in lab.chwall]
@@ -162,14 +208,8 @@ def build_plan(policy: AnalysisPolicy) -> FlaskPlan:
         if startable:
             ste_sets = [ste_attr[t] for t in lab.ste] if policy.has_ste else [str(all_ste)]
             attrs = attrs[:1] + ste_sets + attrs[1:]
-            mine = set(lab.ste)
             g = cg.group_of[lab.key]
-            excluded = sorted(
-                h
-                for h in mutual[g]
-                if not policy.has_ste or any(mine & set(o.ste) for o in cg.groups[h].labels)
-            )
-            peers = _type_set(ste_sets, [group_attr[h] for h in excluded])
+            peers, excluded = _peers(lab, ste_sets, mutual[g], group_ste, group_attr, ste_attr)
             if policy.has_ste:
                 res = _type_set([ste_res_attr[t] for t in lab.ste if t in res_types], [])
             elif policy.res_labels:
@@ -189,6 +229,12 @@ def build_plan(policy: AnalysisPolicy) -> FlaskPlan:
         vms.append(plan)
         if lab.bootstrap and lab.usable:
             bootstrap = plan
+
+    if not any(v.label.name == UNLABELED for v in vms) and _names_ssid0_unlabeled(policy):
+        # Xen 3.4's `__UNLABELED__` is SSID 0, which no label resolves to.
+        nobody = Label(UNLABELED, LabelKind.VM, (), (), None, None, (), (), "SSID 0")
+        why = "mapped to Xen's default domain label"
+        vms.append(VmPlan(nobody, DEFAULT_DOMU_TYPE, False, False, why, (), (), (), (), ""))
 
     resources = []
     for lab in policy.res_labels:

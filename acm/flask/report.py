@@ -49,9 +49,9 @@ class SourceLines:
         if source is None:
             return
         for lab in source.vm_labels:
-            self.vm.setdefault(lab.name.text, lab.line)
+            self.vm.setdefault(lab.name.text, lab.name.line)
         for lab in source.res_labels:
-            self.res.setdefault(lab.name.text, lab.line)
+            self.res.setdefault(lab.name.text, lab.name.line)
         if source.ste is not None:
             self.ste = {t.text: t.line for t in source.ste.types}
         if source.chwall is not None:
@@ -143,8 +143,10 @@ def build_report(plan: FlaskPlan, lines: SourceLines) -> list[ReportItem]:
                     element,
                     where,
                     seclabel(vm.flask_type),
-                    "FLASK's default label of domains without seclabel; Xen's stock "
-                    "domU_t rules apply to it, not the policy's",
+                    "domains without a label: ACM refused to create them under a Chinese "
+                    "Wall or STE policy (SSID 0); xl starts a domain without seclabel as "
+                    "domU_t, under Xen's stock domU.te rules: it talks with Domain-0 and "
+                    "other domU_t domains, never with the policy's labels",
                 )
             )
         elif not vm.startable:

@@ -29,10 +29,11 @@ class HostReading:
     policy: PolicyRow | None
 
 
-def policy_hash(binary: bytes, compact: str) -> str:
-    """The identity of a compiled policy: what the hypervisor enforces (the
-    `.bin`) and the names it is read with (the `.map`'s labels and types;
-    not where the files were, which differs from host to host)."""
+def policy_hash(binary: bytes, compact: str, version: str | None = None) -> str:
+    """The identity of a loaded policy: what the hypervisor enforces (the
+    `.bin`), the names it is read with (the `.map`'s labels and types; not
+    where the files were, which differs from host to host) and its version
+    (Xen 3.4's versioned policies)."""
     import json
 
     doc = json.loads(compact)
@@ -41,6 +42,8 @@ def policy_hash(binary: bytes, compact: str) -> str:
     digest = hashlib.sha256(binary)
     digest.update(b"\0")
     digest.update(json.dumps(names, sort_keys=True, separators=(",", ":")).encode())
+    if version is not None:
+        digest.update(b"\0version\0" + version.encode())
     return digest.hexdigest()
 
 
@@ -65,13 +68,13 @@ def read_host(name: str, root: str, zone: str = "") -> HostReading:
                 decoded = host.policy()
                 assert decoded is not None
                 compact = compact_policy(decoded.binary, decoded.map)
-            digest = policy_hash(loaded[0], compact)
+            extra = store.active_extra()
+            version = extra.get("version")
+            digest = policy_hash(loaded[0], compact, None if version is None else str(version))
             known = _POLICIES.get(digest)
             if known is None:
                 policy = host.policy()
                 assert policy is not None
-                extra = store.active_extra()
-                version = extra.get("version")
                 policy_row = PolicyRow(
                     digest,
                     pname,

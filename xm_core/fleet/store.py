@@ -398,11 +398,14 @@ class FleetStore:
                     host.domains.append(_domain(d))
         return hosts
 
-    def host(self, name: str, lock: bool = False) -> HostRow | None:
+    def host(self, name: str, lock: bool = False, skip_locked: bool = False) -> HostRow | None:
         """One host with its domains; `lock`: its row is held until the end of
         the transaction (FOR UPDATE on PostgreSQL; on SQLite the transaction
-        already holds the file's write lock)."""
-        suffix = " FOR UPDATE" if lock and self.postgres else ""
+        already holds the file's write lock). `skip_locked`: None at once when
+        another scheduler holds the row (its state is about to change)."""
+        suffix = ""
+        if lock and self.postgres:
+            suffix = " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
         r = self._q(
             f"SELECT {self._HOST_COLUMNS} FROM fleet_hosts WHERE name = ?{suffix}", (name,)
         ).fetchone()

@@ -58,6 +58,19 @@ def setpolicy(result: SetPolicyResult, info: PolicyInfo, as_json: bool = False) 
         out(f"Warning: {printable(problem)}")
 
 
+def loaded_versioned(plan: UpdatePlan, as_json: bool = False) -> None:
+    """`loadpolicy` of a versioned policy: what the update changed."""
+    if as_json:
+        doc = plan.as_dict()
+        doc["loaded"] = True
+        emit_json(doc)
+        return
+    version = f" version {plan.new_version}" if plan.new_version else ""
+    out(f"Policy {printable(plan.new_name)}{version} loaded (was {printable(plan.old_name)}).")
+    for line in plan_lines(plan, applied=True):
+        out(line)
+
+
 def plan_lines(plan: UpdatePlan, applied: bool) -> list[str]:
     """Each running domain and labeled resource the update changes."""
     will = "" if applied else " would"
