@@ -441,3 +441,24 @@ def test_conflict_set_names_follow_xen34_order_in_analyses(tmp_path: Path) -> No
     assert policy.conflict_set_names == ("Mid", "alpha", "beta", "zeta")
     assert policy.version == (3, 1)
     assert policy.chwall_names(policy.conflict_sets[0]) == ["w1", "w3", "w4"]
+
+
+@pytest.mark.parametrize(
+    "path", sorted((DATA / "compiler").glob("acm04*.xml")), ids=lambda p: p.stem
+)
+def test_lint_reports_the_versioned_findings(path: Path) -> None:
+    from acm.lint import RULES, lint_paths
+
+    want = sorted((code, int(line)) for _, code, line, _ in EXPECT.findall(path.read_text()))
+    found = lint_paths([str(path)]).findings
+    got = sorted((d.code, d.location.line) for d in found if d.code.startswith("ACM04"))
+    assert got == want
+    assert all(d.code in RULES for d in found)
+    # Xen 3.0.4's numbering rules are not applied to a versioned policy
+    assert not {"ACM014", "ACM015", "ACM021"} & {d.code for d in found}
+
+
+def test_lint_of_a_clean_versioned_policy() -> None:
+    from acm.lint import lint_paths
+
+    assert [d.code for d in lint_paths([str(V1)]).findings] == []
