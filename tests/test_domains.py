@@ -551,7 +551,7 @@ def test_dry_run_json(root: Path) -> None:
 
 def test_dumppolicy_layout(root: Path) -> None:
     xm_run(root, "create", "bank")
-    xm_run(root, "block-attach", "bank", "phy:hda1", "sdb1", "r")
+    xm_run(root, "block-attach", "bank", "phy:hda1", "sdb1", "w!")  # unchecked sharing
     expected = (HOST_DATA / "dumppolicy_example.txt").read_text()
     assert xm_run(root, "dumppolicy").out == expected
 

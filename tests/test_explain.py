@@ -94,7 +94,7 @@ def test_chinese_wall_denial_names_running_domain_and_conflict_set(root: Path) -
 
 def test_label_json_lists_every_blocker(root: Path) -> None:
     assert xm_run(root, "create", "bank").code == 0
-    assert xm_run(root, "create", "bank", "name=bank2").code == 0
+    assert xm_run(root, "create", "bank", "name=bank2", "disk=['phy:hda1,sda1,w!']").code == 0
     assert xm_run(root, "create", "boinc").code == 0
     code, doc = explain_json(root, "--label", "dom_Fun")
     assert code == 1

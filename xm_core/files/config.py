@@ -88,20 +88,18 @@ def _present(path: Path) -> bool:
 
 def find_config(paths: HostPaths, name: str, cwd: str | None = None) -> Path:
     """`/dev/null`, an absolute path, or a relative name looked up in `.`
-    then `<root>/etc/xen`. XmError when it is in neither."""
+    then `<root>/etc/xen`. XmError when it is in neither (or is a folder)."""
     if name == DEV_NULL:
         return Path(DEV_NULL)
     candidate = Path(name)
-    if candidate.is_absolute():
-        if _present(candidate):
-            return candidate
-        raise XmError(f"Config file '{name}' not found.")
-    here = Path(cwd or os.getcwd()) / name
-    if _present(here):
-        return here
-    there = paths.etc_xen / name
-    if _present(there):
-        return there
+    places = [candidate] if candidate.is_absolute() else [Path(cwd or os.getcwd()) / name]
+    if not candidate.is_absolute():
+        places.append(paths.etc_xen / name)
+    for place in places:
+        if _present(place):
+            return place
+    if any(place.is_dir() for place in places):
+        raise XmError(f"Config file '{name}' is a folder: give a domain config file.")
     raise XmError(f"Config file '{name}' not found.")
 
 
@@ -361,6 +359,11 @@ def _source_lines(data: bytes) -> list[bytes]:
 # ------------------------------------------------------------ devices
 
 
+# The modes Xen's block script took: `r`/`ro` read-only, `w`/`rw`
+# read-write, a trailing `!` read-write without the sharing check.
+BLOCK_MODES = ("r", "ro", "w", "rw", "w!", "rw!")
+
+
 @dataclass(frozen=True)
 class DiskSpec:
     """One `disk` entry: `phy:hda6,sda2,w` -> resource `phy:hda6`, frontend
@@ -373,12 +376,17 @@ class DiskSpec:
 
 
 def parse_disk(entry: str, file: str = "") -> DiskSpec:
+    """One entry; an empty resource is an HVM CD-ROM drive with no medium
+    (`',hdc:cdrom,r'`), the only device that may have none."""
     parts = [p.strip() for p in entry.split(",")]
-    if len(parts) < 3 or not all(parts[:3]):
+    cdrom = len(parts) >= 3 and parts[1].endswith(":cdrom")
+    if len(parts) < 3 or not all(parts[1:3]) or not (parts[0] or cdrom):
         raise XmError(f"{file}: invalid disk entry {entry!r}: expected 'type:path,dev,mode'")
     resource, frontend, mode = parts[0], parts[1], parts[2]
-    if mode not in ("r", "w", "w!"):
-        raise XmError(f"{file}: invalid disk mode {mode!r} in {entry!r}")
+    if mode not in BLOCK_MODES:
+        raise XmError(
+            f"{file}: invalid disk mode {mode!r} in {entry!r}: expected {', '.join(BLOCK_MODES)}"
+        )
     return DiskSpec(entry, resource, frontend, mode)
 
 
@@ -425,6 +433,12 @@ def parse_vif(entry: str, file: str = "") -> dict[str, str]:
 
 
 def config_vifs(cfg: DomainConfig) -> list[dict[str, str]]:
+    """The vif entries; `vif = ''` (or `vif=` on the command line) is no
+    network at all, as the man page's `/dev/null` example uses it, while
+    `vif = ['']` asks for one interface with every default."""
+    value = cfg.get("vif", [])
+    if isinstance(value, str) and not value.strip():
+        return []
     return [parse_vif(item, cfg.path) for item in _string_entries(cfg, "vif")]
 
 

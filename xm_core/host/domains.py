@@ -36,7 +36,9 @@ from xm_core.host.devices import (
     plan_vbd,
     plan_vif,
     run_sharing_hooks,
+    sharing_refusal,
 )
+from xm_core.host.memory import make_room
 from xm_core.host.model import Host, LoadedPolicy
 from xm_core.host.numbers import MAX_VIRT_CPUS, MEMORY_MAX_MIB, check_int, is_integer
 from xm_core.host.store import (
@@ -97,15 +99,18 @@ def check_name(name: Any, file: str = "", config: bool = False) -> str:
     is refused too, since `xm` takes digits as a domain id. `config`: the
     name comes from a domain config (the error says how to give one)."""
     where = f"{file}: " if file else ""
+    if isinstance(name, int) and not isinstance(name, bool):
+        name = str(name)  # `name=12`: the number it reads as, refused below as an id
     if not isinstance(name, str) or not name:
         hint = ": set 'name' in the config or give name=..." if config else ""
         raise XmError(f"{where}Missing domain name{hint}")
-    if not _NAME_OK.fullmatch(name) or len(name) > 64:
-        raise XmError(f"{where}Invalid VM name '{name}'")
+    # A wrong name is a usage error (exit 2), as every malformed value is.
     if is_integer(name):
-        raise XmError(f"{where}Invalid VM name '{name}': a name of digits only reads as an id")
+        raise UsageError(f"{where}Invalid VM name '{name}': a name of digits only reads as an id")
     if name.startswith("-"):
-        raise XmError(f"{where}Invalid VM name '{name}': a name cannot start with '-'")
+        raise UsageError(f"{where}Invalid VM name '{name}': a name cannot start with '-'")
+    if not _NAME_OK.fullmatch(name) or len(name) > 64:
+        raise UsageError(f"{where}Invalid VM name '{name}'")
     return name
 
 
@@ -369,7 +374,9 @@ def refusal_error(outcome: CreateOutcome, policy: LoadedPolicy | None) -> Create
     if not outcome.label.permitted:
         return CreateDenied(outcome.label.message, outcome, details)
     decision = outcome.decision
-    messages = []
+    # In Xen's order: xm checked every resource of the config before the
+    # hypervisor's create hook ran, so a device's refusal leads.
+    messages = [dev.message for dev in outcome.devices if not dev.permitted]
     if decision is not None and not decision.permitted:
         assert policy is not None
         if decision.conflicts:
@@ -381,9 +388,6 @@ def refusal_error(outcome: CreateOutcome, policy: LoadedPolicy | None) -> Create
                 f"policy '{policy.name}'"
             )
         details.extend("  " + r for r in decision.reasons)
-    for dev in outcome.devices:
-        if not dev.permitted:
-            messages.append(dev.message)
     details = [f"  {m}" for m in messages[1:]] + details
     return CreateDenied(messages[0], outcome, details)
 
@@ -435,6 +439,16 @@ def apply_create(
     assert spec.name is not None
     if store.find_domain(spec.name) is not None:
         raise XmError(f"Domain '{spec.name}' already exists.")
+    # What xend did once the ACM had said yes: make the memory free (by
+    # ballooning Domain-0), then connect the disks under the block script's
+    # sharing rules; either refusal changes nothing.
+    make_room(host, spec.memory)
+    in_use: list[DeviceRecord | PlannedDevice] = list(store.devices(kind=VBD))
+    for check in outcome.devices:
+        refusal = sharing_refusal(check.device, in_use)
+        if refusal is not None:
+            raise XmError(refusal)
+        in_use.append(check.device)
     label = outcome.label
     dom = store.add_domain(
         spec.name,
@@ -648,10 +662,10 @@ def destroy_domain(paths: HostPaths, ref: str) -> DomainRecord:
 def _targets(host: Host, refs: Sequence[str], all_domains: bool, verb: str) -> list[DomainRecord]:
     if all_domains:
         if refs:
-            raise XmError(f"{verb} -a takes no domain")
+            raise UsageError(f"{verb} -a takes no domain")
         return [d for d in host.store.domains() if d.domid != DOM0_ID]
     if len(refs) != 1:
-        raise XmError(f"{verb} needs one domain (or -a)")
+        raise UsageError(f"{verb} needs one domain (or -a)")
     dom = host.store.domain(refs[0])
     if dom.domid == DOM0_ID:
         raise XmError(f"Cannot {verb} privileged domain Domain-0.")
