@@ -169,9 +169,9 @@ def test_network_attach_bad_settings(root: Path) -> None:
     run = xm_run(root, "network-attach", "boinc", "mac=nonsense")
     assert run.code == 2 and run.err.startswith("Error: Invalid MAC address 'nonsense': ")
     run = xm_run(root, "network-attach", "boinc", "colour=blue")
-    assert run.code == 1 and "Invalid vif setting 'colour'" in run.err
+    assert run.code == 2 and "Invalid vif setting 'colour'" in run.err
     run = xm_run(root, "network-attach", "boinc", "bridge")
-    assert run.code == 1 and "expected name=value" in run.err
+    assert run.code == 2 and "expected name=value" in run.err
 
 
 def test_labeled_bridges_are_checked_like_disks(root: Path) -> None:

@@ -265,6 +265,7 @@ def test_top_batch_json(root: Path) -> None:
 
 def test_top_under_the_default_policy(tmp_path: Path) -> None:
     root = tmp_path / "fresh"
+    root.mkdir()  # a read-only command installs an empty folder, never a missing one
     run = xm_run(root, "top", "-b", "-i", "1")
     assert run.code == 0
     row = run.lines[1].split()

@@ -45,16 +45,19 @@ MAX_CONFIG_BYTES = 1 << 20  # a domain config is a few lines; larger files are r
 
 # The variables Xen 3.0.4's `xm create` took from a config (create.py's
 # `gopts.var`s); any other variable is the script's own (`vmid`, `arch`).
+# 3.0.4 declared no `cdrom` (an HVM CD-ROM is a `disk` entry) and no
+# `ssidref` (a label is `access_control`): both are the script's own.
 XEN_SETTINGS = frozenset((
     "access_control", "acpi", "apic", "blkif", "boot", "bootargs", "bootentry", "bootloader",
-    "builder", "cdrom", "cpu", "cpu_weight", "cpus", "device_model", "dhcp", "disk", "display",
-    "extra", "fda", "fdb", "features", "gateway", "hostname", "interface", "ioports", "ip",
-    "irq", "isa", "kernel", "keymap", "localtime", "maxmem", "memory", "name", "netif",
-    "netmask", "nfs_root", "nfs_server", "nics", "nographic", "on_crash", "on_poweroff",
-    "on_reboot", "pae", "pci", "ramdisk", "restart", "root", "sdl", "serial", "shadow_memory",
-    "soundhw", "ssidref", "stdvga", "tpmif", "usb", "usbdevice", "usbport", "uuid", "vcpus",
-    "vfb", "vif", "vnc", "vncconsole", "vncdisplay", "vnclisten", "vncunused", "vncviewer",
-    "vtpm", "xauthority",
+    "builder", "cpu", "cpu_cap", "cpu_weight", "cpus", "device_model", "dhcp", "disk",
+    "display", "extra", "fda", "fdb", "features", "gateway", "hostname", "interface",
+    "ioports", "ip", "irq", "isa", "kernel", "keymap", "localtime", "maxmem", "memory",
+    "monitor", "name", "netif", "netmask", "nfs_root", "nfs_server", "nics", "nographic",
+    "on_crash", "on_poweroff", "on_reboot", "on_xend_start", "on_xend_stop", "pae", "pci",
+    "ramdisk", "restart", "root", "rtc_timeoffset", "sdl", "serial", "shadow_memory",
+    "soundhw", "stdvga", "tpmif", "usb", "usbdevice", "usbport", "uuid", "vcpu_avail",
+    "vcpus", "vfb", "vif", "vnc", "vncconsole", "vncdisplay", "vnclisten", "vncpasswd",
+    "vncunused", "vncviewer", "vtpm", "xauthority",
 ))  # fmt: skip
 # Xen kept a config variable as a setting only when its type was one of
 # these (Python 2's `type(v) in [str, list, int, float]`: no bool, tuple, dict).

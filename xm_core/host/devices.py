@@ -338,7 +338,9 @@ def check_device(
     if device.resource is not None:
         entry = labels.get(device.resource) or labels.get(device.written)
     if policy is None:
-        if state is PolicyState.NULL and entry is not None and device.kind == VBD:
+        # The man page: labeled resources cannot be used while no policy is
+        # enforced (NULL, and DEFAULT, the state before any loadpolicy).
+        if entry is not None and device.kind == VBD:
             return DeviceCheck(
                 device,
                 backend,

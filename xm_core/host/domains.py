@@ -136,11 +136,9 @@ def domain_spec(cfg: DomainConfig, need_name: bool = True) -> DomainSpec:
         name = check_name(name, cfg.path, config=True)
     memory, maxmem, vcpus = config_numbers(cfg)
     access = config_label(cfg)
+    # Xen 3.0.4's create.py declared no `ssidref`: a config's `ssidref = N`
+    # is a variable of the script, and the domain's label is access_control's.
     ssidref = None
-    if cfg.get("ssidref") is not None:
-        ssidref = _int_setting(cfg, "ssidref", 0, 0, 0xFFFFFFFF)
-    if access is not None and ssidref is not None:
-        raise XmError(f"{cfg.path}: give either access_control or ssidref, not both")
     devices: list[PlannedDevice] = []
     for disk in config_disks(cfg):
         try:
@@ -442,7 +440,7 @@ def apply_create(
     # What xend did once the ACM had said yes: make the memory free (by
     # ballooning Domain-0), then connect the disks under the block script's
     # sharing rules; either refusal changes nothing.
-    make_room(host, spec.memory)
+    make_room(store, host.paths, spec.memory)
     in_use: list[DeviceRecord | PlannedDevice] = list(store.devices(kind=VBD))
     for check in outcome.devices:
         refusal = sharing_refusal(check.device, in_use)
@@ -537,10 +535,12 @@ def dry_run(paths: HostPaths, config: str, overrides: Sequence[str] = ()) -> Dry
 # Settings Xen 3.0.4's create.py copied into the domain's SXP as they were
 # (`add_conf`: only when set and not empty), and those of an HVM image.
 _VM_SETTINGS = ("shadow_memory", "restart", "on_poweroff", "on_reboot", "on_crash", "features")
+_VM_SETTINGS_AFTER_VCPUS = ("vcpu_avail", "on_xend_start", "on_xend_stop")
 _IMAGE_SETTINGS = (
-    "device_model", "boot", "fda", "fdb", "cdrom", "localtime", "serial", "stdvga", "isa",
-    "nographic", "soundhw", "vnc", "vncdisplay", "vncunused", "vnclisten", "sdl", "display",
-    "xauthority", "usb", "usbdevice", "acpi", "apic", "pae", "keymap",
+    "device_model", "boot", "fda", "fdb", "localtime", "serial", "stdvga", "isa",
+    "nographic", "soundhw", "vnc", "vncdisplay", "vncunused", "vncconsole", "vnclisten", "sdl",
+    "display", "xauthority", "rtc_timeoffset", "usb", "usbdevice", "acpi", "apic", "pae",
+    "keymap",
 )  # fmt: skip
 
 
@@ -573,7 +573,8 @@ def preview_config(paths: HostPaths, config: str, overrides: Sequence[str] = ())
         sxp.append(["maxmem", maxmem])
     sxp.extend([key, settings[key]] for key in _VM_SETTINGS if settings.get(key))
     sxp.append(["vcpus", vcpus])
-    for key in ("uuid", "cpu", "cpus", "cpu_weight"):
+    sxp.extend([key, settings[key]] for key in _VM_SETTINGS_AFTER_VCPUS if settings.get(key))
+    for key in ("uuid", "cpu", "cpus", "cpu_cap", "cpu_weight"):
         if settings.get(key) is not None:
             sxp.append([key, settings[key]])
     for kind in ("blkif", "netif", "tpmif"):
@@ -614,6 +615,8 @@ def _image_sxp(settings: dict[str, Any], vcpus: int) -> list[Any]:
         image.append(["args", settings["extra"]])
     image.append(["vcpus", vcpus])
     image.extend([key, settings[key]] for key in _IMAGE_SETTINGS if settings.get(key))
+    if image[0] == "hvm" and settings.get("vncpasswd") is not None:
+        image.append(["vncpasswd", settings["vncpasswd"]])  # even empty, as Xen did
     return image
 
 

@@ -470,7 +470,7 @@ def _grow(host: Host, dom: DomainRecord, more: int) -> None:
     from xm_core.host.memory import host_memory, make_room
 
     if dom.domid != DOM0_ID:
-        make_room(host, more)
+        make_room(host.store, host.paths, more)
         return
     free = host_memory(host.store, host.paths).free
     if free < more:

@@ -14,14 +14,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from xm_core.errors import XmError
 from xm_core.files.paths import HostPaths
-from xm_core.host.store import DOM0_ID, Store
-
-if TYPE_CHECKING:
-    from xm_core.host.model import Host
+from xm_core.host.store import DOM0_ID, LOG, Store
 
 XEND_CONFIG = "xend-config.sxp"
 # The value of the xend-config.sxp that Xen installed; a host without the
@@ -77,11 +73,11 @@ def host_memory(store: Store, paths: HostPaths) -> HostMemory:
     return HostMemory(store.host_facts().total_memory, used, dom0, dom0_min_mem(paths))
 
 
-def make_room(host: Host, need_mib: int) -> None:
+def make_room(store: Store, paths: HostPaths, need_mib: int) -> None:
     """Inside the caller's write transaction: make `need_mib` MiB free,
     ballooning Domain-0 down as far as dom0-min-mem lets it, or refuse
     (XmError, nothing changed) as xend did."""
-    memory = host_memory(host.store, host.paths)
+    memory = host_memory(store, paths)
     if memory.free >= need_mib:
         return
     need, free = need_mib * 1024, memory.free * 1024  # KiB, as xend said it
@@ -99,5 +95,5 @@ def make_room(host: Host, need_mib: int) -> None:
             f"{minimum} KiB would leave only {max(left, 0)} KiB free."
         )
     target = new_alloc // 1024
-    host.store.update_domain(DOM0_ID, memory=target)
-    host.log(f"Balloon: setting dom0 target to {target} MiB.")
+    store.update_domain(DOM0_ID, memory=target)
+    store.add_message(LOG, f"INFO Balloon: setting dom0 target to {target} MiB.")
