@@ -194,3 +194,62 @@ def test_an_empty_vif_disables_networking(fresh: Path) -> None:
     assert xm_run(fresh, "network-list", "quiet").lines[1:] == []
     assert xm_run(fresh, "create", "/dev/null", "name=one", "vif=['']").code == 0
     assert len(xm_run(fresh, "network-list", "one").lines) == 2
+
+
+# ------------------------------------------------------------------ settings
+
+
+def test_the_settings_of_xen_304s_create_py(fresh: Path) -> None:
+    import json
+
+    run = xm_run(fresh, "create", "-n", "--json", "xen304_settings")
+    assert run.code == 0, run.err
+    doc = json.loads(run.out)
+    assert doc["vncpasswd"] == "secret" and doc["cpu_cap"] == 50
+    assert (doc["on_xend_start"], doc["on_xend_stop"]) == ("start", "shutdown")
+    assert "cdrom" not in doc and "ssidref" not in doc
+    sxp = xm_run(fresh, "create", "-n", "xen304_settings").out
+    for item in ("(on_xend_start start)", "(cpu_cap 50)", "(vncpasswd secret)"):
+        assert item in sxp
+    assert "cdrom" not in sxp and "ssidref" not in sxp
+    # the ssidref is no label: the domain starts unlabeled under DEFAULT
+    assert xm_run(fresh, "create", "xen304_settings").code == 0
+    assert xm_run(fresh, "list", "--label", "vti").lines[1].split()[-1] == "DEFAULT"
+
+
+# ------------------------------------------------------------------ security off
+
+
+OFF = "Error: \"Security is off, but 'phy:/dev/hda1' is labeled\"\n"  # Xen's ACMError
+
+
+def test_labeled_disks_are_refused_with_no_policy_loaded(fresh: Path) -> None:
+    """The man page: labeled resources cannot be used when security is off;
+    a new host is DEFAULT (no policy loaded)."""
+    from tests.hosttools import label_resources
+
+    label_resources(HostPaths(fresh))
+    before = snapshot(HostPaths(fresh))
+    run = xm_run(fresh, "create", "/dev/null", "name=d", "disk=['phy:hda1,sda1,w']")
+    assert (run.code, run.err) == (1, OFF)
+    assert snapshot(HostPaths(fresh)) == before
+    assert xm_run(fresh, "dry-run", "/dev/null", "name=d", "disk=['phy:hda1,sda1,w']").code == 1
+    assert xm_run(fresh, "create", "/dev/null", "name=d", "disk=['phy:hda6,sda1,w']").code == 0
+    run = xm_run(fresh, "block-attach", "d", "phy:hda1", "sdb", "r")
+    assert (run.code, run.err) == (1, OFF)
+
+
+def test_cfgbootpolicy_an_exact_title_wins(fresh: Path) -> None:
+    menu = (
+        Path(__file__).resolve().parent.parent / "boot" / "grub-fixtures" / "several-xen.menu.lst"
+    )
+    HostPaths(fresh).grub_dir.mkdir(parents=True)
+    (HostPaths(fresh).grub_dir / "menu.lst").write_bytes(menu.read_bytes())
+    run = xm_run(fresh, "cfgbootpolicy", "example.chwall_ste.client_v1", "2.6.16.33")
+    assert run.code == 1 and "\\n" not in run.err and run.err.count("\n") == 1
+    assert "or one whole title (an exact title wins)" in run.err
+    title = "Xen 3.0.4 / XenLinux 2.6.16.33"
+    run = xm_run(fresh, "cfgbootpolicy", "example.chwall_ste.client_v1", title)
+    assert run.code == 0, run.err
+    lines = (HostPaths(fresh).grub_dir / "menu.lst").read_text().splitlines()
+    assert lines[lines.index(f"title {title}") + 5].endswith("example.chwall_ste.client_v1.bin")

@@ -421,8 +421,9 @@ class AttachDenied(AcmError):
     def __init__(self, message: str, check: DeviceCheck | None, details: list[str] | None = None):
         super().__init__(message, details)
         self.check = check
-        # A failure that is no ACM decision (no backend domain) prints bare.
-        self.acm = check is None or not check.error
+        # A failure that is no ACM decision (no backend domain) prints bare;
+        # a labeled disk with security off is the ACM's (Xen's ACMError).
+        self.acm = check is None or check.backend is not None
 
 
 @dataclass
