@@ -1,7 +1,17 @@
-"""The `.bin` format (ACM binary policy version 2), owned here alone.
+"""The `.bin` format, both generations, owned here alone.
+
+- Policy version 2 (Xen 3.0.4): `POLICY_HEADER`, the policy reference,
+  then the primary and the secondary part, each only when present.
+- Policy version 4 (Xen 3.4, versioned policies, `BinaryPolicy.xml_version`
+  set): `POLICY_HEADER_VERSIONED` (the magic comes first here), the XML
+  policy's version and SHA-1 (`XML_HASH_BYTES`), the policy reference, then
+  always the Chinese Wall part and the STE part in that order, each padded
+  with zeros to a multiple of 8 bytes. Chinese Wall is primary, STE
+  secondary (the STE part may have no types).
 
 Each record is declared once as a `Layout` and that one declaration both
-packs (writing) and unpacks (reading). Everything is big-endian (but one
+packs (writing) and unpacks (reading); `decode_binary` tells the two
+generations apart by their first field. Everything is big-endian (but one
 field, see `xen_null_secondary_offset`); matrix cells are uint16,
 everything else uint32. Reading checks every length,
 offset and count against the buffer before use and fails with
@@ -20,6 +30,7 @@ from acm.model import (
     ACM_CHWALL_VERSION,
     ACM_MAGIC,
     ACM_POLICY_VERSION,
+    ACM_POLICY_VERSION_VERSIONED,
     ACM_STE_VERSION,
     MAX_16BIT,
     BinaryPolicy,
@@ -68,6 +79,23 @@ POLICY_HEADER = Layout(
     ("secondary_policy_code", "I"),
     ("secondary_buffer_offset", "I"),
 )
+# Xen 3.4's header (acm.h, ACM_POLICY_VERSION 4): the magic comes first, and
+# the XML policy's version and XML_HASH_BYTES of its SHA-1 follow.
+POLICY_HEADER_VERSIONED = Layout(
+    "policy header",
+    ("magic", "I"),
+    ("policy_version", "I"),
+    ("len", "I"),
+    ("policy_reference_offset", "I"),
+    ("primary_policy_code", "I"),
+    ("primary_buffer_offset", "I"),
+    ("secondary_policy_code", "I"),
+    ("secondary_buffer_offset", "I"),
+    ("xml_version_major", "I"),
+    ("xml_version_minor", "I"),
+)
+XML_HASH_BYTES = 20
+VERSIONED_HEADER_SIZE = POLICY_HEADER_VERSIONED.size + XML_HASH_BYTES
 REFERENCE_HEADER = Layout("policy reference", ("name_len", "I"))
 CHWALL_HEADER = Layout(
     "chinese wall header",
@@ -201,11 +229,51 @@ def xen_null_secondary_offset(offset: int) -> int:
     return int.from_bytes(offset.to_bytes(4, "little"), "big")
 
 
+def _versioned_pieces(policy: BinaryPolicy) -> tuple[int, list[Piece]]:
+    """(size, pieces) of Xen 3.4's layout: header, reference, then the
+    Chinese Wall and the STE part, each padded to a multiple of 8 bytes."""
+    chwall, ste, version = policy.chwall, policy.ste, policy.xml_version
+    if chwall is None or ste is None or version is None:
+        raise ValueError("a versioned binary policy has both parts and a version")
+    if len(policy.xml_hash) != XML_HASH_BYTES:
+        raise ValueError(f"a versioned binary policy's hash has {XML_HASH_BYTES} bytes")
+    reference = encode_reference(policy.reference_name)
+    cw_size = _part_size(policy, PolicyCode.CHWALL)
+    ste_size = _part_size(policy, PolicyCode.STE)
+    primary_offset = VERSIONED_HEADER_SIZE + len(reference)
+    secondary_offset = primary_offset + _align8(cw_size)
+    size = secondary_offset + _align8(ste_size)
+    header = POLICY_HEADER_VERSIONED.pack(
+        magic=ACM_MAGIC,
+        policy_version=ACM_POLICY_VERSION_VERSIONED,
+        len=size,
+        policy_reference_offset=VERSIONED_HEADER_SIZE,
+        primary_policy_code=PolicyCode.CHWALL,
+        primary_buffer_offset=primary_offset,
+        secondary_policy_code=PolicyCode.STE,
+        secondary_buffer_offset=secondary_offset,
+        xml_version_major=version[0],
+        xml_version_minor=version[1],
+    )
+    return size, [
+        header + policy.xml_hash,
+        reference,
+        *_chwall_pieces(chwall),
+        bytes(_align8(cw_size) - cw_size),
+        *_ste_pieces(ste),
+        bytes(_align8(ste_size) - ste_size),
+    ]
+
+
 class BinaryChunks(Sequence[bytes | bytearray]):
     """The `.bin` of a policy as a sequence of chunks, each made when it is
     asked for: writing a large policy never holds its whole matrix in memory."""
 
     def __init__(self, policy: BinaryPolicy) -> None:
+        self._pieces: list[Piece]
+        if policy.versioned:
+            self.size, self._pieces = _versioned_pieces(policy)
+            return
         reference = encode_reference(policy.reference_name)
         primary_size = _part_size(policy, policy.primary)
         primary_offset = POLICY_HEADER.size + len(reference)
@@ -223,7 +291,7 @@ class BinaryChunks(Sequence[bytes | bytearray]):
             secondary_policy_code=policy.secondary,
             secondary_buffer_offset=secondary_offset,
         )
-        self._pieces: list[Piece] = [
+        self._pieces = [
             header,
             reference,
             *_part_pieces(policy, policy.primary),
@@ -285,24 +353,31 @@ class _Reader:
         size = rows * types * CELL
         if offset + size > len(self.data):
             raise self.fail(f"{field}: {rows}x{types} matrix at offset {offset} runs past the end")
-        m = self.data[offset : offset + size]
-        high = m[0::2]
-        low = m[1::2]
-        if high.count(0) != len(high) or low.translate(None, b"\x00\x01"):
+        # Every byte is 0 or 1, and each 1 is the low byte of its (big-endian,
+        # two-byte) cell, at an odd offset: the cells are 0 or 1. Counted and searched in
+        # place, without copying the matrix's high and low bytes apart.
+        data, end = self.data, offset + size
+        ones = data.count(1, offset, end)
+        if data.count(0, offset, end) + ones != size:
             raise self.fail(f"{field}: a matrix cell is neither 0 nor 1")
         result: list[list[int]] = [[] for _ in range(rows)]
-        find = low.find
-        pos = find(1)
+        find = data.find
+        pos = find(1, offset, end)
         while pos >= 0:
-            r, t = divmod(pos, types)
+            at = pos - offset
+            if not at & 1:
+                raise self.fail(f"{field}: a matrix cell is neither 0 nor 1")
+            r, t = divmod(at >> 1, types)
             result[r].append(t)
-            pos = find(1, pos + 1)
+            pos = find(1, pos + 1, end)
         return tuple(tuple(r) for r in result)
 
-    def counts(self, rec: dict[str, int], where: str) -> tuple[int, int]:
+    def counts(self, rec: dict[str, int], where: str, least_types: int = 1) -> tuple[int, int]:
         types, ssids = rec["max_types"], rec["max_ssidrefs"]
-        if not 1 <= types <= MAX_16BIT:
-            raise self.fail(f"{where} field max_types is {types}, expected 1..{MAX_16BIT}")
+        if not least_types <= types <= MAX_16BIT:
+            raise self.fail(
+                f"{where} field max_types is {types}, expected {least_types}..{MAX_16BIT}"
+            )
         if not 1 <= ssids <= MAX_16BIT:
             raise self.fail(f"{where} field max_ssidrefs is {ssids}, expected 1..{MAX_16BIT}")
         return types, ssids
@@ -327,12 +402,12 @@ class _Reader:
         length = CHWALL_HEADER.size + CELL * types * (ssids + sets)
         return ChwallPolicy(types, ssid_rows, set_rows), length
 
-    def ste(self, offset: int) -> tuple[StePolicy, int]:
+    def ste(self, offset: int, least_types: int = 1) -> tuple[StePolicy, int]:
         where = "ste header"
         rec = STE_HEADER.unpack(self.data, offset, self.file)
         self.expect(rec, "policy_version", ACM_STE_VERSION, where)
         self.expect(rec, "policy_code", PolicyCode.STE, where)
-        types, ssids = self.counts(rec, where)
+        types, ssids = self.counts(rec, where, least_types)
         self.expect(rec, "ssid_offset", STE_HEADER.size, where)
         rows = self.matrix(offset + rec["ssid_offset"], ssids, types, "ste ssids")
         return StePolicy(types, rows), STE_HEADER.size + CELL * types * ssids
@@ -356,8 +431,54 @@ class _Reader:
             raise self.fail("policy reference: the name is not UTF-8") from None
         return name, size
 
+    def padding(self, offset: int, length: int, where: str) -> int:
+        """The offset after `where`'s zero padding up to a multiple of 8 bytes."""
+        end = offset + _align8(length) - length
+        pad = self.data[offset:end]
+        if len(pad) != end - offset or pad.count(0) != len(pad):
+            raise self.fail(f"{where}: padding is missing or not zero")
+        return end
+
+    def versioned_policy(self) -> BinaryPolicy:
+        """Xen 3.4's layout (policy version 4)."""
+        where = "policy header"
+        head = POLICY_HEADER_VERSIONED.unpack(self.data, 0, self.file)
+        self.expect(head, "magic", ACM_MAGIC, where)
+        self.expect(head, "policy_version", ACM_POLICY_VERSION_VERSIONED, where)
+        if head["len"] != len(self.data):
+            raise self.fail(
+                f"{where} field len is {head['len']}, but the file has {len(self.data)} bytes"
+            )
+        self.expect(head, "policy_reference_offset", VERSIONED_HEADER_SIZE, where)
+        xml_hash = self.data[POLICY_HEADER_VERSIONED.size : VERSIONED_HEADER_SIZE]
+        name, ref_size = self.reference(VERSIONED_HEADER_SIZE)
+        # Xen 3.4 writes other codes only for a policy without Chinese Wall
+        # types, a binary its hypervisor refuses (and so do we).
+        self.expect(head, "primary_policy_code", PolicyCode.CHWALL, where)
+        self.expect(head, "secondary_policy_code", PolicyCode.STE, where)
+        offset = VERSIONED_HEADER_SIZE + ref_size
+        self.expect(head, "primary_buffer_offset", offset, where)
+        chwall, length = self.chwall(offset)
+        offset = self.padding(offset + length, length, "chinese wall part")
+        self.expect(head, "secondary_buffer_offset", offset, where)
+        ste, length = self.ste(offset, least_types=0)
+        offset = self.padding(offset + length, length, "ste part")
+        if offset != len(self.data):
+            raise self.fail(f"{len(self.data) - offset} bytes after the last policy part")
+        return BinaryPolicy(
+            name,
+            PolicyCode.CHWALL,
+            PolicyCode.STE,
+            chwall,
+            ste,
+            xml_version=(head["xml_version_major"], head["xml_version_minor"]),
+            xml_hash=bytes(xml_hash),
+        )
+
     def policy(self) -> BinaryPolicy:
         where = "policy header"
+        if is_versioned_header(self.data):
+            return self.versioned_policy()
         head = POLICY_HEADER.unpack(self.data, 0, self.file)
         self.expect(head, "policy_version", ACM_POLICY_VERSION, where)
         self.expect(head, "magic", ACM_MAGIC, where)
@@ -411,6 +532,12 @@ class _Reader:
         return BinaryPolicy(name, primary, secondary, chwall, ste)
 
 
+def is_versioned_header(head: bytes) -> bool:
+    """Whether a `.bin` that starts with `head` (its first 4 bytes suffice)
+    is of Xen 3.4's layout, whose header starts with the magic."""
+    return head[:4] == ACM_MAGIC.to_bytes(4, "big")
+
+
 def decode_binary(data: bytes, file: str = "") -> BinaryPolicy:
     """Parse and check a `.bin`; BinaryFormatError (a PolicyError) names the field."""
     return _Reader(bytes(data), file).policy()
@@ -420,8 +547,10 @@ def iter_fields(data: bytes) -> Iterator[tuple[str, int, str]]:
     """(record, offset, field) of every header field of a well-formed `.bin`,
     for mutation tests and `dumppolicy --fields`."""
     policy = decode_binary(data)
-    yield from ((POLICY_HEADER.record, i * 4, f) for i, f in enumerate(POLICY_HEADER.fields))
-    offset = POLICY_HEADER.size + len(encode_reference(policy.reference_name))
+    header = POLICY_HEADER_VERSIONED if policy.versioned else POLICY_HEADER
+    yield from ((header.record, i * 4, f) for i, f in enumerate(header.fields))
+    start = VERSIONED_HEADER_SIZE if policy.versioned else POLICY_HEADER.size
+    offset = start + len(encode_reference(policy.reference_name))
     for code in (policy.primary, policy.secondary):
         layout = {PolicyCode.CHWALL: CHWALL_HEADER, PolicyCode.STE: STE_HEADER}.get(code)
         if layout is None:
@@ -429,9 +558,5 @@ def iter_fields(data: bytes) -> Iterator[tuple[str, int, str]]:
         yield from ((layout.record, offset + i * 4, f) for i, f in enumerate(layout.fields))
         part = policy.part(code)
         assert part is not None
-        if isinstance(part, ChwallPolicy):
-            offset += CHWALL_HEADER.size + CELL * part.max_types * (
-                part.max_ssidrefs + len(part.conflict_sets)
-            )
-        else:
-            offset += STE_HEADER.size + CELL * part.max_types * part.max_ssidrefs
+        size = _part_size(policy, code)
+        offset += _align8(size) if policy.versioned else size

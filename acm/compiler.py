@@ -584,11 +584,20 @@ def gc_paused() -> Iterator[None]:
 def compile_document(doc: PolicyDocument) -> tuple[CompiledPolicy, Diagnostics]:
     """Compile a parsed policy: the fast path when it finds nothing, else the
     full compiler with every finding (PolicyError on any error)."""
+    if doc.versioned:
+        return _compile_versioned(doc)
     with gc_paused():
         compiled = compile_tree(doc.root, doc.data)
         if compiled is not None:
             return compiled, Diagnostics()
         return compile_policy(doc.source())
+
+
+def _compile_versioned(doc: PolicyDocument) -> tuple[CompiledPolicy, Diagnostics]:
+    """A policy of Xen 3.4's versioned format: its own numbering and checks."""
+    from acm.versioned.numbering import compile_versioned
+
+    return compile_versioned(doc)
 
 
 def compile_file(
@@ -601,11 +610,13 @@ def compile_file(
     on return: a caller that ends its process right after (the command line)
     leaves the freeing of a large tree, and the allocator's clean-up after
     it (together about 20 ms for 20,000 labels), to the process exit."""
-    from acm.source import ValidatingDocument, read_policy_bytes
+    from acm.source import ValidatingDocument, is_versioned_tree, read_policy_bytes
 
     file = display if display is not None else path
     with gc_paused():
         pending = ValidatingDocument(read_policy_bytes(path, file), file)
+        if is_versioned_tree(pending.root):
+            return _compile_versioned(pending.document())
         # The fast path reads the tree while the schema validates it; what it
         # makes of a tree the schema refuses (or any exception there) is
         # dropped for the schema's findings.

@@ -16,6 +16,7 @@ from acm.source import LabelKind
 
 ACM_MAGIC = 0x0001DEBC
 ACM_POLICY_VERSION = 2
+ACM_POLICY_VERSION_VERSIONED = 4  # Xen 3.4's layout, with the XML version and hash
 ACM_CHWALL_VERSION = 1
 ACM_STE_VERSION = 1
 NULL_LABEL = "__NULL_LABEL__"
@@ -63,6 +64,15 @@ class BinaryPolicy(NamedTuple):
     secondary: PolicyCode
     chwall: ChwallPolicy | None = None
     ste: StePolicy | None = None
+    # A versioned policy (Xen 3.4's `.bin`, policy version 4) carries the
+    # XML policy's (major, minor) version and the SHA-1 of its XML; None and
+    # b"" for Xen 3.0.4's layout (policy version 2).
+    xml_version: tuple[int, int] | None = None
+    xml_hash: bytes = b""
+
+    @property
+    def versioned(self) -> bool:
+        return self.xml_version is not None
 
     def part(self, code: PolicyCode) -> ChwallPolicy | StePolicy | None:
         if code is PolicyCode.CHWALL:

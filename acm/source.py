@@ -32,6 +32,8 @@ _Q = "{" + NS + "}"
 T_ROOT = _Q + "SecurityPolicyDefinition"
 T_HEADER = _Q + "PolicyHeader"
 T_POLICY_NAME = _Q + "PolicyName"
+T_VERSION = _Q + "Version"
+T_FROM_POLICY = _Q + "FromPolicy"
 T_STE = _Q + "SimpleTypeEnforcement"
 T_CHWALL = _Q + "ChineseWall"
 T_STE_TYPES = _Q + "SimpleTypeEnforcementTypes"
@@ -51,6 +53,11 @@ HEADER_FIELDS = ("PolicyUrl", "Reference", "Date", "NameSpaceUrl")
 SCHEMA_FILE = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "schema", "security_policy.xsd"
 )
+# The versioned format of Xen 3.2-3.4 (a PolicyHeader with Version or FromPolicy).
+VERSIONED_SCHEMA_FILE = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "schema", "security_policy_versioned.xsd"
+)
+UNLABELED = "__UNLABELED__"  # Xen 3.4's label (and type) of what has no label
 
 # A lxml parser that can do no harm: no DTD, no entities, no network.
 _PARSER_OPTIONS: dict[str, Any] = dict(
@@ -101,6 +108,9 @@ class LabelSource(NamedTuple):
     ste_groups: list[TypeGroup]
     chwall_groups: list[TypeGroup]
     line: int
+    # The `from` attribute of the Name (versioned policies): the label's name
+    # in the policy this one updates. Its line is the Name's.
+    renamed_from: Named | None = None
 
 
 class ConflictSetSource(NamedTuple):
@@ -118,6 +128,15 @@ class PartSource(NamedTuple):
     conflict_sets: tuple[ConflictSetSource, ...] = ()
 
 
+class VersionSource(NamedTuple):
+    """The version part of a versioned policy's header: its `Version` and,
+    when it updates another policy, `FromPolicy`'s name and version."""
+
+    version: Named
+    from_name: Named | None = None
+    from_version: Named | None = None
+
+
 class _PolicySourceFields(NamedTuple):
     file: str
     text: bytes
@@ -129,6 +148,8 @@ class _PolicySourceFields(NamedTuple):
     vm_labels: list[LabelSource]
     res_labels: list[LabelSource]
     comments: list[tuple[str, int]]  # (text, line) of every comment, for lint suppressions
+    # None for a policy of Xen 3.0.4's format (no Version, no FromPolicy).
+    versioned: VersionSource | None = None
 
 
 class PolicySource(_PolicySourceFields):
@@ -185,6 +206,9 @@ class _TagHits(NamedTuple):
     afters: list[tuple[str, int]]  # sorted (following 20 characters, hit number)
 
 
+_TAG_ENDS = frozenset(" \t\r\n\f\v>/")  # what `[\s>/]` matches after a tag name, in ASCII
+
+
 class ColumnIndex:
     """Columns of start tags, worked out at most once per (line, tag) of a
     document: reporting N findings on one long line costs O(N), not O(N²)."""
@@ -194,6 +218,7 @@ class ColumnIndex:
         self.offsets = offsets if offsets is not None else line_offsets(text)
         self._lines: dict[int, str] = {}
         self._hits: dict[tuple[int, str], _TagHits] = {}
+        self._single: dict[tuple[int, str], int] = {}  # see `_only`
         # (line, tag, content) -> columns of the matching tags: a name repeated
         # N times on a line is looked up N times (nth = 0..N-1)
         self._matches: dict[tuple[int, str, str], list[int]] = {}
@@ -205,6 +230,23 @@ class ColumnIndex:
             end = self.offsets[line] if line < len(self.offsets) else len(self.text)
             raw = self._lines[line] = self.text[start:end].decode("utf-8", "replace")
         return raw
+
+    def _only(self, line: int, tag: str) -> int:
+        """The column of the start tag `<tag` on `line` when it is the only
+        one there and no prefixed form of it is (then every content asks
+        for it); else 0. A finding on a label written on a line of its own
+        (the common case) needs no index of the line's tags."""
+        found = self._single.get((line, tag))
+        if found is None:
+            raw = self._line_text(line)
+            start = "<" + tag
+            at = raw.find(start)
+            found = 0
+            if at >= 0 and raw.find(start, at + 1) < 0 and ":" + tag not in raw:
+                follows = raw[at + len(start) : at + len(start) + 1]
+                found = at + 1 if follows in _TAG_ENDS else 0
+            self._single[(line, tag)] = found  # a long line is searched once a tag
+        return found
 
     def _tag_hits(self, line: int, tag: str) -> _TagHits:
         hits = self._hits.get((line, tag))
@@ -230,6 +272,9 @@ class ColumnIndex:
         matches, 1 when there is none; 0 for no line or tag."""
         if line <= 0 or not tag or line > len(self.offsets):
             return 0
+        only = self._only(line, tag)
+        if only:
+            return only
         hits = self._tag_hits(line, tag)
         if not hits.columns:
             return 1
@@ -264,8 +309,35 @@ def _schema() -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(SCHEMA_FILE, etree.XMLParser(**_PARSER_OPTIONS)))
 
 
+@cache
+def _versioned_schema() -> etree.XMLSchema:
+    from lxml import etree
+
+    parser = etree.XMLParser(**_PARSER_OPTIONS)
+    return etree.XMLSchema(etree.parse(VERSIONED_SCHEMA_FILE, parser))
+
+
 def schema_path() -> str:
     return SCHEMA_FILE
+
+
+def versioned_schema_path() -> str:
+    return VERSIONED_SCHEMA_FILE
+
+
+def is_versioned_tree(root: etree._Element) -> bool:
+    """Whether a parsed policy is of the versioned format (Xen 3.2-3.4): its
+    PolicyHeader has a `Version` or a `FromPolicy`. Everything else is read,
+    checked and compiled exactly as Xen 3.0.4 did. Looks at the header only
+    (constant time), so large policies of the old format pay nothing."""
+    header = root.find(T_HEADER)
+    if header is None:
+        return False
+    return header.find(T_VERSION) is not None or header.find(T_FROM_POLICY) is not None
+
+
+def _schema_for(root: etree._Element) -> etree.XMLSchema:
+    return _versioned_schema() if is_versioned_tree(root) else _schema()
 
 
 def _prolog_doctype(data: bytes) -> int | None:
@@ -375,7 +447,7 @@ def validate_schema(tree: etree._ElementTree, file: str, text: bytes | None = No
     """Every schema violation (ACM002), each with its line; given the
     document's bytes, also the column of the element's start tag (libxml2
     gives none)."""
-    schema = _schema()
+    schema = _schema_for(tree.getroot())
     found = Diagnostics()
     if schema.validate(tree):
         return found
@@ -441,7 +513,7 @@ def parse_policy_document(data: bytes, file: str = "<policy>") -> PolicyDocument
     every finding (ACM001 not well-formed/unsafe, ACM002 schema, which
     includes a root other than SecurityPolicyDefinition)."""
     tree = parse_document(data, file)
-    return _validated(tree, data, file, _schema().validate(tree))
+    return _validated(tree, data, file, _schema_for(tree.getroot()).validate(tree))
 
 
 def _validated(tree: etree._ElementTree, data: bytes, file: str, valid: bool) -> PolicyDocument:
@@ -472,11 +544,11 @@ class ValidatingDocument:
     def __init__(self, data: bytes, file: str) -> None:
         import threading
 
-        schema = _schema()  # compiled here, once, not in two threads
         self.data = data
         self.file = file
         self.tree = parse_document(data, file)
         self.root = self.tree.getroot()
+        schema = _schema_for(self.root)  # compiled here, once, not in two threads
         self._valid = False
         self._validation = threading.Thread(target=self._validate, args=(schema,))
         self._validation.start()
@@ -507,9 +579,21 @@ class PolicyDocument:
     def source(self) -> PolicySource:
         return _build_source(self.root, self.data, self.file)
 
+    @property
+    def versioned(self) -> bool:
+        """Whether this is a policy of the versioned format (`is_versioned_tree`)."""
+        return is_versioned_tree(self.root)
+
+
+_new = tuple.__new__  # builds a Named without the call of its __new__
+
 
 def _types(parent: etree._Element) -> list[Named]:
-    return [Named(_text(t), _line(t), "Type") for t in parent.iterchildren(T_TYPE)]
+    # _text and _line written out: this runs for every Type of the policy
+    return [
+        _new(Named, ((t.text or "") if not len(t) else _text(t), t.sourceline or 0, "Type"))
+        for t in parent.iterchildren(T_TYPE)
+    ]
 
 
 def _build_source(root: etree._Element, data: bytes, file: str) -> PolicySource:
@@ -523,6 +607,7 @@ def _build_source(root: etree._Element, data: bytes, file: str) -> PolicySource:
         local = etree_localname(child.tag)
         if local in HEADER_FIELDS:
             header[local] = _text(child)
+    versioned = _version_source(header_el)
 
     ste = chwall = None
     ste_el = root.find(T_STE)
@@ -573,6 +658,28 @@ def _build_source(root: etree._Element, data: bytes, file: str) -> PolicySource:
         vm_labels=vm_labels,
         res_labels=res_labels,
         comments=comments,
+        versioned=versioned,
+    )
+
+
+def _version_source(header_el: etree._Element) -> VersionSource | None:
+    version_el = header_el.find(T_VERSION)
+    from_el = header_el.find(T_FROM_POLICY)
+    if version_el is None and from_el is None:
+        return None
+    # Only a document the versioned schema refused lacks the Version; a
+    # source is never built from one.
+    assert version_el is not None
+    version = Named(_text(version_el), _line(version_el), "Version")
+    if from_el is None:
+        return VersionSource(version)
+    from_name_el = from_el.find(T_POLICY_NAME)
+    from_version_el = from_el.find(T_VERSION)
+    assert from_name_el is not None and from_version_el is not None
+    return VersionSource(
+        version,
+        Named(_text(from_name_el), _line(from_name_el), "PolicyName"),
+        Named(_text(from_version_el), _line(from_version_el), "Version"),
     )
 
 
@@ -587,10 +694,12 @@ def _label(el: etree._Element, kind: LabelKind) -> LabelSource:
             ste_groups.append(group)
         else:
             cw_groups.append(group)
+    renamed = name_el.get("from")
     return LabelSource(
         Named(_text(name_el), _line(name_el), "Name"),
         kind,
         ste_groups,
         cw_groups,
         _line(el),
+        None if renamed is None else Named(renamed, _line(name_el), "Name"),
     )

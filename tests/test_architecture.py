@@ -65,8 +65,9 @@ LAYER_IMPORTS: dict[str, set[str]] = {
     "files": {"errors", "files"},
     "host": {"errors", "files", "host"},
     "insight": {"errors", "files", "host", "insight"},
-    "render": {"errors", "files", "host", "insight", "render"},
-    "cli": {"errors", "files", "host", "insight", "render", "cli"},
+    "fleet": {"errors", "files", "host", "insight", "fleet"},
+    "render": {"errors", "files", "host", "insight", "fleet", "render"},
+    "cli": {"errors", "files", "host", "insight", "fleet", "render", "cli"},
     "web": {"errors", "files", "host", "insight", "render", "web"},
     "tui": {"errors", "files", "host", "insight", "render", "tui"},
 }

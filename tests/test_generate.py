@@ -286,6 +286,11 @@ def test_renaming_a_department_is_carried_into_every_rule() -> None:
         (lambda w: add_to_rule(w, 0, ["B-Bank.Sec"]), "WLD021"),
         (lambda w: add_to_rule(w, 1, ["A-Bank"]), "WLD021"),
         (lambda w: delete_rule(w, 5), "WLD030"),
+        # a dot would make the organization read as a department
+        (lambda w: add_organization(w, "A.Bank"), "WLD011"),
+        (lambda w: rename_organization(w, "Car", "Car.Co"), "WLD011"),
+        # a second rule of the same types, in any order
+        (lambda w: add_rule(w, "again", ["B-Bank", "A-Bank"]), "WLD012"),
     ],
 )
 def test_edits_ezpolicy_refused(edit: object, code: str) -> None:

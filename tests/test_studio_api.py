@@ -158,12 +158,16 @@ def test_save_compiles_like_makepolicy_and_load_reports_like_loadpolicy(
     op = {"op": "set_header", "field": "Reference", "value": "studio"}
     edited = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "op": op})
     saved = studio.ok("save", {"name": EXAMPLE_POLICY, "xml": edited["xml"]})
-    assert saved["makepolicy"]["status"] == 0 and saved["written"] == files.xml
+    assert saved["makepolicy"]["status"] == 0 and saved["saved"]
+    assert saved["written"] == [files.xml, files.map, files.bin]
+    assert Path(files.xml).read_text() == edited["xml"]
     assert (Path(files.bin).read_bytes(), Path(files.map).read_bytes()) == before
     cli = xm_run(studio.paths.root, "makepolicy", EXAMPLE_POLICY)
     assert (saved["makepolicy"]["stdout"], saved["makepolicy"]["stderr"]) == (cli.out, cli.err)
-    assert studio.post("load", {"name": EXAMPLE_POLICY}).status_code == 400  # no confirmation
-    loaded = studio.ok("load", {"name": EXAMPLE_POLICY, "confirm": True})["loadpolicy"]
+    digest = studio.ok("impact", {"name": EXAMPLE_POLICY})["digest"]
+    no_confirmation = {"name": EXAMPLE_POLICY, "digest": digest}
+    assert studio.post("load", no_confirmation).status_code == 400
+    loaded = studio.ok("load", {**no_confirmation, "confirm": True})["loadpolicy"]
     cli = xm_run(studio.paths.root, "loadpolicy", EXAMPLE_POLICY)
     assert (loaded["stdout"], loaded["stderr"], loaded["status"]) == (cli.out, cli.err, cli.code)
 
@@ -174,12 +178,58 @@ def test_a_failed_compile_reports_what_makepolicy_reports(studio: Studio) -> Non
         "<Type>cw_Sensitive</Type></ChineseWallTypes>", "<Type>cw_Nowhere</Type></ChineseWallTypes>"
     )
     files = studio.paths.policy_files(EXAMPLE_POLICY)
-    before = Path(files.bin).read_bytes()
+    before = [Path(f).read_bytes() for f in (files.xml, files.map, files.bin)]
     saved = studio.ok("save", {"name": EXAMPLE_POLICY, "xml": bad})
+    assert not saved["saved"] and saved["written"] == []
+    # nothing was written: the .xml still is the source of the .bin beside it
+    assert [Path(f).read_bytes() for f in (files.xml, files.map, files.bin)] == before
+    Path(files.xml).write_text(bad)
     cli = xm_run(studio.paths.root, "makepolicy", EXAMPLE_POLICY)
     assert saved["makepolicy"]["status"] == cli.code == 1
     assert saved["makepolicy"]["stderr"] == cli.err and "cw_Nowhere" in cli.err
-    assert Path(files.bin).read_bytes() == before
+
+
+def test_a_draft_never_replaces_the_compiled_policy_and_opens_again(studio: Studio) -> None:
+    doc = example(studio)
+    assert doc["draft"] is None
+    files = studio.paths.policy_files(EXAMPLE_POLICY)
+    before = [Path(f).read_bytes() for f in (files.xml, files.map, files.bin)]
+    unfinished = doc["xml"].replace("</PolicyHeader>", "</PolicyHeader><Oops>")
+    written = studio.ok("draft", {"name": EXAMPLE_POLICY, "xml": unfinished})["draft"]
+    assert written.endswith("-security_policy.draft.xml")
+    assert Path(written).read_text() == unfinished
+    assert [Path(f).read_bytes() for f in (files.xml, files.map, files.bin)] == before
+    assert studio.ok("policies")["policies"].count(EXAMPLE_POLICY) == 1
+    reopened = example(studio)
+    assert reopened["draft"]["file"] == written and reopened["xml"] == doc["xml"]
+    draft = studio.ok("open", {"name": EXAMPLE_POLICY, "draft": True})
+    assert draft["xml"] == unfinished and draft["outline"] is None
+    assert draft["findings"][0]["code"] == "ACM001"
+    # a save that compiles supersedes the draft
+    assert studio.ok("save", {"name": EXAMPLE_POLICY, "xml": doc["xml"]})["saved"]
+    assert not Path(written).exists() and example(studio)["draft"] is None
+
+
+def test_a_load_is_of_exactly_the_previewed_policy(studio: Studio) -> None:
+    doc = example(studio)
+    preview = studio.ok("impact", {"name": EXAMPLE_POLICY})
+    assert preview["loadable"] and len(preview["digest"]) == 64
+    op = {"op": "add_type", "part": "STE", "name": "ste_Later"}
+    edited = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "op": op})
+    assert studio.ok("save", {"name": EXAMPLE_POLICY, "xml": edited["xml"]})["saved"]
+    load = {"name": EXAMPLE_POLICY, "digest": preview["digest"], "confirm": True}
+    resp = studio.post("load", load)
+    assert resp.status_code == 422 and "since the preview" in resp.json()["error"]
+    again = studio.ok("impact", {"name": EXAMPLE_POLICY})["digest"]
+    assert again != preview["digest"]
+    assert studio.ok("load", {**load, "digest": again})["loadpolicy"]["status"] == 0
+
+
+def test_a_new_policy_is_the_empty_workload_generated(studio: Studio) -> None:
+    new = studio.ok("new", {"name": "my.new", "date": "d"})
+    wl = {"version": 1, "organizations": [], "rules": []}
+    generated = studio.ok("generate", {"workload": wl, "name": "my.new", "date": "d"})
+    assert new["xml"] == generated["xml"] and new["errors"] == 0 and new["outline"]
 
 
 def test_diff_against_saved_and_active_with_impact(studio: Studio) -> None:
@@ -215,7 +265,7 @@ def test_the_token_in_the_url_sets_a_cookie_for_the_next_requests(studio: Studio
     first = studio.client.get(f"/?token={studio.config.token}")
     assert first.status_code == 200 and studio.config.csrf in first.text
     assert studio.client.get("/organizations").status_code == 200  # the cookie
-    assert studio.client.get("/static/vendor/cytoscape.min.js").status_code == 200
+    assert studio.client.get("/static/vendor/xm-vendor.js").status_code == 200
 
 
 def test_post_without_csrf_or_from_another_origin_is_403(studio: Studio) -> None:
@@ -373,7 +423,7 @@ def test_the_impact_before_a_load_is_that_of_the_compiled_binary(studio: Studio)
     bad = doc["xml"].replace(
         "<Type>cw_Sensitive</Type></ChineseWallTypes>", "<Type>cw_Nowhere</Type></ChineseWallTypes>"
     )
-    assert studio.ok("save", {"name": EXAMPLE_POLICY, "xml": bad})["makepolicy"]["status"] == 1
+    Path(studio.paths.policy_files(EXAMPLE_POLICY).xml).write_text(bad)
     impact = studio.ok("impact", {"name": EXAMPLE_POLICY})
     cli = xm_run(
         studio.paths.root,
@@ -457,17 +507,31 @@ def test_no_config_name_leads_outside_etc_xen(name: str) -> None:
     assert Path(path).resolve().is_relative_to(_NAME_ROOT.etc_xen.resolve())
 
 
-def test_the_vendored_graph_library_is_the_recorded_one() -> None:
+def test_the_vendored_bundle_is_the_recorded_one() -> None:
+    """The one vendored script is the build of the pinned npm packages
+    (xm_core/web/bundle): its digest and each package's version recorded,
+    each licence shipped beside it."""
     import hashlib
+    import json
 
-    vendor = Path(__file__).resolve().parent.parent / "xm_core" / "web" / "static" / "vendor"
-    record = (vendor / "cytoscape.VERSION").read_text().splitlines()
-    digest = hashlib.sha256((vendor / "cytoscape.min.js").read_bytes()).hexdigest()
-    assert record[1] == f"sha256 {digest}  cytoscape.min.js"
-    assert (
-        "MIT" in (vendor / "cytoscape.LICENSE").read_text()
-        or "Permission is hereby granted" in (vendor / "cytoscape.LICENSE").read_text()
-    )
+    web = Path(__file__).resolve().parent.parent / "xm_core" / "web"
+    vendor = web / "static" / "vendor"
+    record = (vendor / "xm-vendor.VERSIONS").read_text().splitlines()
+    digest = hashlib.sha256((vendor / "xm-vendor.js").read_bytes()).hexdigest()
+    assert record[0] == f"sha256 {digest}  xm-vendor.js"
+    lock = json.loads((web / "bundle" / "package-lock.json").read_text())["packages"]
+    bundled = {k[len("node_modules/") :]: v for k, v in lock.items() if k and not v.get("dev")}
+    assert {line.split()[0]: line.split()[1] for line in record[1:]} == {
+        name: p["version"] for name, p in bundled.items()
+    }
+    licences = (vendor / "xm-vendor.LICENSES").read_text()
+    for name in ("@codemirror/view", "sigma", "graphology"):
+        assert f"==== {name} {bundled[name]['version']}" in licences
+    assert sorted(p.name for p in vendor.iterdir()) == [
+        "xm-vendor.LICENSES",
+        "xm-vendor.VERSIONS",
+        "xm-vendor.js",
+    ]
 
 
 def test_pages_load_nothing_from_elsewhere(studio: Studio) -> None:
@@ -478,3 +542,26 @@ def test_pages_load_nothing_from_elsewhere(studio: Studio) -> None:
         assert resp.status_code == 200
         assert "default-src 'self'" in resp.headers["content-security-policy"]
         assert not re.search(r'(src|href)="(https?:)?//', resp.text)
+
+
+def test_allow_remote_answers_any_host_name_at_its_port_with_the_token(tmp_path: Path) -> None:
+    from xm_core.web import allowed_hosts
+
+    assert allowed_hosts("0.0.0.0", 8123, allow_remote=True) is None
+    assert "localhost:8123" in (allowed_hosts("127.0.0.1", 8123, allow_remote=True) or set())
+    config = StudioConfig(HostPaths(tmp_path / "root"), None, port=8123)
+    client = TestClient(create_app(config))
+    for host, status in (("xen-host.example.org:8123", 200), ("10.1.2.3:8123", 200), ("a:9", 403)):
+        resp = client.get("/", headers={"host": host, "x-studio-token": config.token})
+        assert resp.status_code == status, host
+    assert client.get("/", headers={"host": "xen-host.example.org:8123"}).status_code == 403
+
+
+def test_a_policy_name_that_does_not_match_its_place_is_acm018(studio: Studio) -> None:
+    doc = example(studio)
+    assert "ACM018" not in [f["code"] for f in doc["findings"]]
+    moved = studio.ok("check", {"name": "example.chwall_ste.client_v2", "xml": doc["xml"]})
+    cli = xm_run(studio.paths.root, "acm", "lint", studio.paths.policy_files(EXAMPLE_POLICY).xml)
+    assert "ACM018" not in cli.out
+    acm018 = [f for f in moved["findings"] if f["code"] == "ACM018"]
+    assert len(acm018) == 1 and "expected 'example.chwall_ste.client_v2'" in acm018[0]["message"]

@@ -609,9 +609,21 @@ def _replace_in_rules(rules: Iterable[Rule], renames: dict[str, str]) -> tuple[R
     return tuple(r._replace(types=tuple(renames.get(t, t) for t in r.types)) for r in rules)
 
 
+def _check_organization_name(name: str) -> None:
+    """A department's type is `Org.Dept`: an organization named `A.B` would
+    read as department B of A, so an edit refuses the dot."""
+    if "." in name:
+        raise _refuse(
+            f"the organization name {name!r} holds a dot, which separates an organization "
+            "from its department in type names",
+            "WLD011",
+        )
+
+
 def add_organization(workload: Workload, name: str) -> Workload:
     """ezPolicy's "New Org": appended after the others."""
     _check_new_name(name, (o.name for o in workload.organizations), "organization")
+    _check_organization_name(name)
     return workload._replace(organizations=(*workload.organizations, Organization(name)))
 
 
@@ -631,6 +643,7 @@ def rename_organization(workload: Workload, old: str, new: str) -> Workload:
     i = _org_index(workload, old)
     org = workload.organizations[i]
     _check_new_name(new, (o.name for o in workload.organizations if o.name != old), "organization")
+    _check_organization_name(new)
     renames = {old: new} | {
         department_type(old, d): department_type(new, d) for d in org.departments
     }
@@ -709,7 +722,11 @@ def add_rule(workload: Workload, name: str, selection: Sequence[str]) -> Workloa
     if problem:
         raise _refuse(f"the rule name {problem}", "WLD011")
     _check_selection(workload, selection, ())
-    return workload._replace(rules=(*workload.rules, Rule(name, _unique(selection))))
+    types = _unique(selection)
+    for i, rule in enumerate(workload.rules):
+        if set(rule.types) == set(types):
+            raise _refuse(f"rule {i + 1} already holds exactly these types", "WLD012")
+    return workload._replace(rules=(*workload.rules, Rule(name, types)))
 
 
 def _rule_at(workload: Workload, index: int) -> Rule:

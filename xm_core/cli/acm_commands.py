@@ -369,3 +369,160 @@ def studio(
         open_browser=not no_browser,
         initial=policy,
     )
+
+
+BACKUP_SUFFIX = ".acm-backup"
+
+
+@click.command()
+@click.argument("args", nargs=-1, metavar="POLICY|FILE -o DIR  |  --configs CONFIG...|DIR")
+@click.option("-o", "output", metavar="DIR", help="The folder to write the module and the rest to.")
+@click.option(
+    "--configs",
+    "configs",
+    is_flag=True,
+    help="Rewrite the access_control line of each domain config (or of each config in a "
+    "folder) into xl's seclabel line, keeping the old file as CONFIG.acm-backup.",
+)
+@click.option(
+    "--policy",
+    "policy_arg",
+    metavar="POLICY|FILE",
+    help="With --configs: take the labels from this policy (default: the policy each "
+    "config's access_control names).",
+)
+@json_option
+@click.pass_context
+@handle_errors
+def flask(
+    ctx: click.Context,
+    args: tuple[str, ...],
+    output: str | None,
+    configs: bool,
+    policy_arg: str | None,
+    as_json: bool,
+) -> None:
+    """Export POLICY to FLASK/XSM, Xen's access control since 4.2: a module
+    (.te, with Xen 4.13's macros) and its modules.conf line, the table of
+    ACM names and FLASK types, the Chinese Wall guard to run before
+    `xl create`, and a report of what was carried over, mapped approximately
+    or cannot be expressed. With --configs, rewrite labelled domain configs."""
+    if configs:
+        if output is not None:
+            raise UsageError("-o goes with a POLICY, not with --configs")
+        if not args:
+            raise UsageError("--configs needs at least one CONFIG or folder")
+        _flask_configs(ctx, args, policy_arg, as_json)
+        return
+    if policy_arg is not None:
+        raise UsageError("--policy goes with --configs")
+    if len(args) != 1 or output is None:
+        raise UsageError("Give one POLICY and -o DIR (or --configs CONFIG...)")
+    _flask_export(ctx, args[0], output, as_json)
+
+
+def _export_of(ctx: click.Context, text: str) -> Any:
+    from acm.flask import export_flask, load_for_export
+
+    if Path(text).is_file() or text.endswith(FILE_SUFFIXES) or "/" in text:
+        return export_flask(*load_for_export(text))
+    files = paths_of(ctx).policy_files(text).settled()
+    if not Path(files.xml).exists() and Path(files.bin).exists():
+        return export_flask(*load_for_export(files.bin))
+    return export_flask(*load_for_export(files.xml))
+
+
+def _flask_export(ctx: click.Context, policy: str, output: str, as_json: bool) -> None:
+    import json
+    import os
+
+    from xm_core.errors import XmError
+    from xm_core.files.atomic import atomic_write
+    from xm_core.render import analysis as render
+
+    folder = Path(output)
+    if folder.exists() and not folder.is_dir():
+        raise XmError(f"-o {output}: not a folder")
+    export = _export_of(ctx, policy)
+    os.makedirs(folder, exist_ok=True)
+    texts = export.files()
+    texts[f"{export.module_name}.report.txt"] = "\n".join(render.flask_report_lines(export)) + "\n"
+    texts[f"{export.module_name}.report.json"] = json.dumps(export.as_dict(), indent=1) + "\n"
+    for name, text in texts.items():
+        mode = 0o755 if name == export.guard_name else None
+        atomic_write(folder / name, text.encode(), mode)
+    render.flask_export(export, output, list(texts), as_json)
+
+
+def _config_files(args: tuple[str, ...]) -> list[Path]:
+    from xm_core.errors import XmError
+
+    found: list[Path] = []
+    for arg in args:
+        p = Path(arg)
+        if p.is_dir():
+            found += sorted(
+                f
+                for f in p.iterdir()
+                if f.is_file() and not f.name.startswith(".") and not f.name.endswith(BACKUP_SUFFIX)
+            )
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise XmError(f"Config file '{arg}' not found")
+    return found
+
+
+def _flask_configs(
+    ctx: click.Context, args: tuple[str, ...], policy_arg: str | None, as_json: bool
+) -> None:
+    from acm.errors import PolicyError
+    from xm_core.errors import XmError
+    from xm_core.files.atomic import atomic_write
+    from xm_core.files.config import (
+        access_control_to_seclabel,
+        config_text,
+        declared_label,
+        read_config_bytes,
+        rewrite_config,
+    )
+    from xm_core.render import analysis as render
+
+    fixed = _export_of(ctx, policy_arg) if policy_arg is not None else None
+    exports: dict[str, Any] = {}
+    results: list[dict[str, Any]] = []
+    for path in _config_files(args):
+        entry: dict[str, Any] = {"config": str(path)}
+        results.append(entry)
+        try:
+            data = read_config_bytes(path)
+            declared = declared_label(config_text(data, str(path)), str(path))
+            if declared is None:
+                entry["status"] = "unlabeled"
+                continue
+            policy_name, label = declared
+            export = fixed
+            if export is None:
+                if policy_name not in exports:
+                    exports[policy_name] = _export_of(ctx, policy_name)
+                export = exports[policy_name]
+            elif policy_name != export.policy:
+                raise XmError(f"it is labelled under policy '{policy_name}', not '{export.policy}'")
+            context = export.seclabels.get(label)
+            if context is None:
+                raise XmError(f"label '{label}' is not a VM label of policy '{export.policy}'")
+            backup = Path(str(path) + BACKUP_SUFFIX)
+            access_control_to_seclabel(data, context, str(path))  # refused before any write
+            if not backup.exists():
+                atomic_write(backup, data)
+
+            def change(old: bytes, c: str = context, f: str = str(path)) -> bytes:
+                return access_control_to_seclabel(old, c, f)
+
+            rewrite_config(path, change)
+            entry.update(status="rewritten", seclabel=context, backup=str(backup), label=label)
+        except (XmError, PolicyError, OSError) as exc:
+            entry.update(status="error", error=str(exc))
+    render.flask_configs(results, as_json)
+    if any(r["status"] == "error" for r in results):
+        sys.exit(1)

@@ -23,6 +23,9 @@ XM_COMMANDS: dict[str, str] = {
     "makepolicy": "xm_core.cli.policy:makepolicy",
     "demo": "xm_core.cli.demo:demo",
     "cfgbootpolicy": "xm_core.cli.policy:cfgbootpolicy",
+    "setpolicy": "xm_core.cli.policy:setpolicy",
+    "getpolicy": "xm_core.cli.policy:getpolicy",
+    "resetpolicy": "xm_core.cli.policy:resetpolicy",
     "acm": "xm_core.cli.commands:acm_group",
     "labels": "xm_core.cli.labels:labels",
     "addlabel": "xm_core.cli.labels:addlabel",
@@ -68,6 +71,7 @@ XM_COMMANDS: dict[str, str] = {
     "suspend": "xm_core.cli.lifecycle:suspend",
     "resume": "xm_core.cli.lifecycle:resume",
     "dump-core": "xm_core.cli.lifecycle:dump_core",
+    "fleet": "xm_core.cli.fleet.commands:fleet",
 }
 
 # `xm help`: Xen 3.0.4's common commands, and its full list grouped by
@@ -133,7 +137,7 @@ XEN_GROUPS: dict[str, list[str]] = {
         "vtpm-list",
     ],
     "Access control commands": XEN_ACM_COMMANDS,
-    "Beyond Xen": ["shell", "help", "demo", "acm"],
+    "Beyond Xen": ["shell", "help", "demo", "acm", "fleet"],
 }
 
 ACM_COMMANDS: dict[str, str] = {
@@ -148,6 +152,7 @@ ACM_COMMANDS: dict[str, str] = {
     "audit": "xm_core.cli.acm_commands:audit",
     "studio": "xm_core.cli.acm_commands:studio",
     "generate": "xm_core.cli.acm_commands:generate",
+    "flask": "xm_core.cli.acm_commands:flask",
 }
 
 
@@ -277,7 +282,8 @@ def xm(ctx: click.Context, root: str | None, debug: bool) -> None:
 @click.group(cls=LazyGroup, lazy=ACM_COMMANDS, context_settings=CONTEXT)
 def acm_group() -> None:
     """Beyond Xen: lint, graph, flows, coexist, explain, diff, decompile,
-    test, audit, generate (ezPolicy's policies) and the studio."""
+    test, audit, generate (ezPolicy's policies), flask (export to FLASK/XSM)
+    and the studio."""
 
 
 @click.command("help")

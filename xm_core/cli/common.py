@@ -62,6 +62,9 @@ XEN_ACM_COMMANDS = [
     "loadpolicy",
     "cfgbootpolicy",
     "dumppolicy",
+    "setpolicy",  # Xen 3.4's lifecycle commands
+    "getpolicy",
+    "resetpolicy",
 ]
 
 
@@ -69,8 +72,8 @@ def is_acm_command(ctx: click.Context) -> bool:
     """One of Xen's ACM subcommands, or an `xm acm` one: their errors print
     quoted, as Xen's ACMError did."""
     parent = ctx.parent
-    if parent is not None and parent.parent is not None:  # xm acm <command>
-        return True
+    if parent is not None and parent.parent is not None:  # xm acm <command>, xm fleet <command>
+        return parent.info_name == "acm"
     return ctx.info_name in XEN_ACM_COMMANDS
 
 

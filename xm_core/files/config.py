@@ -9,7 +9,8 @@ refuses anything else with `file:line:` and the construct's name.
 This module owns the format: finding and reading a config (once, a regular
 file, at most MAX_CONFIG_BYTES), the `name=value` words of the command line,
 the settings Xen takes from a config, and the `access_control` line that
-`addlabel` appends and `rmlabel` comments out without rewriting the file.
+`addlabel` appends, `rmlabel` comments out and `xm acm flask --configs`
+turns into xl's `seclabel` line, without rewriting the rest of the file.
 """
 
 from __future__ import annotations
@@ -310,16 +311,13 @@ def append_access_control(data: bytes, policy: str, label: str) -> bytes:
     return data + access_control_line(policy, label).encode() + eol
 
 
-def comment_out_access_control(data: bytes, file: str = "") -> bytes:
-    """Every line of every `access_control` assignment commented out with `#`;
-    every other byte kept. Refused (XmError) when such a line also holds
-    another statement (`name = 'x'; access_control = [...]`), since
-    commenting it out would lose that statement too."""
+def _access_control_statements(data: bytes, file: str) -> list[ast.Assign]:
+    """The top-level `access_control = ...` statements, each on lines of its
+    own; XmError when one is nested or shares a line with another statement
+    (changing its lines would change that statement too)."""
     text = config_text(data, file)
     tree = parse_source(text, file)
     assigns = _label_assignments(tree)
-    if not assigns:
-        return data
     targets = [
         s for s in tree.body if isinstance(s, ast.Assign) and cfg_target(s) == "access_control"
     ]
@@ -337,11 +335,55 @@ def comment_out_access_control(data: bytes, file: str = "") -> bytes:
                 f"{file}:{first}: the access_control line also holds another "
                 "statement; put it on a line of its own"
             )
+    return targets
+
+
+def comment_out_access_control(data: bytes, file: str = "") -> bytes:
+    """Every line of every `access_control` assignment commented out with `#`;
+    every other byte kept. Refused (XmError) when such a line also holds
+    another statement (`name = 'x'; access_control = [...]`), since
+    commenting it out would lose that statement too."""
+    targets = _access_control_statements(data, file)
+    if not targets:
+        return data
     # The lines ast counts: split exactly as Python's tokenizer does.
     lines = _source_lines(data)
     for stmt in targets:
         for i in range(stmt.lineno - 1, stmt.end_lineno or stmt.lineno):
             lines[i] = b"#" + lines[i]
+    return b"".join(lines)
+
+
+_SECLABEL_SAFE = re.compile(r"[A-Za-z0-9_.:-]+")
+
+
+def seclabel_line(context: str) -> str:
+    """The line `xl` reads a domain's FLASK label from."""
+    return f"seclabel = '{context}'"
+
+
+def access_control_to_seclabel(data: bytes, context: str, file: str = "") -> bytes:
+    """The config with its (last) `access_control` assignment replaced by
+    `seclabel = '<context>'` and earlier ones commented out; every other byte
+    kept. Unchanged when there is no access_control; refused (XmError) when
+    the config already sets seclabel, or as `comment_out_access_control`."""
+    if not _SECLABEL_SAFE.fullmatch(context):
+        raise XmError(f"{file}: {context!r} is not a security context")
+    targets = _access_control_statements(data, file)
+    if not targets:
+        return data
+    if _assignments(parse_source(config_text(data, file), file), "seclabel"):
+        raise XmError(f"{file}: the config already sets seclabel; edit the file by hand")
+    lines = _source_lines(data)
+    *earlier, last = targets
+    for stmt in earlier:
+        for i in range(stmt.lineno - 1, stmt.end_lineno or stmt.lineno):
+            lines[i] = b"#" + lines[i]
+    first = lines[last.lineno - 1]
+    eol = first[len(first.rstrip(b"\r\n")) :] or (b"\r\n" if b"\r\n" in data else b"\n")
+    lines[last.lineno - 1] = seclabel_line(context).encode() + eol
+    for i in range(last.lineno, last.end_lineno or last.lineno):
+        lines[i] = b""
     return b"".join(lines)
 
 

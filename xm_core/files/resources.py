@@ -27,6 +27,33 @@ from xm_core.files.atomic import atomic_write, remove_leftovers
 
 ResourceLabels = dict[str, tuple[str, str]]  # canonical resource -> (policy, label)
 
+# Xen 3.4 wrote entries as (policy type, policy, label) and marked a label
+# its policy update removed with the type `INV_ACM`. Such an entry is held
+# as the policy `INV_ACM:<policy>`: it names no policy that can be active,
+# so the resource is as inaccessible as Xen made it.
+ACM_TYPE = "ACM"
+INVALID_PREFIX = "INV_"
+INVALID_TYPE = INVALID_PREFIX + ACM_TYPE
+
+
+def invalid_policy(policy: str) -> str:
+    """The policy of an entry whose label `policy`'s update removed."""
+    return f"{INVALID_TYPE}:{policy}"
+
+
+def _entry(entry: tuple[str, ...] | list[str]) -> tuple[str, str] | None:
+    """(policy, label) of a file entry: Xen 3.0.4's (policy, label) or Xen
+    3.4's (type, policy, label); None when it is neither."""
+    if not all(isinstance(x, str) for x in entry):
+        return None
+    if len(entry) == 2:
+        return entry[0], entry[1]
+    if len(entry) == 3 and entry[0] == ACM_TYPE:
+        return entry[1], entry[2]
+    if len(entry) == 3 and entry[0] == INVALID_TYPE:
+        return invalid_policy(entry[1]), entry[2]
+    return None
+
 
 def canonical_resource(resource: str) -> str:
     """Make a resource name canonical as Xen did: `phy:` and `tap:` paths
@@ -85,12 +112,8 @@ def parse_resource_labels(text: str, file: str) -> ResourceLabels:
         raise XmError(f"Resource label file '{file}': 'resources' is not a dict; left as it is")
     result: ResourceLabels = {}
     for key, entry in value.items():
-        if (
-            not isinstance(key, str)
-            or not isinstance(entry, tuple | list)
-            or len(entry) != 2
-            or not all(isinstance(x, str) for x in entry)
-        ):
+        pair = _entry(entry) if isinstance(entry, tuple | list) else None
+        if not isinstance(key, str) or pair is None:
             raise XmError(
                 f"Resource label file '{file}': entry {key!r} is not "
                 "'resource': ('policy', 'label'); left as it is"
@@ -102,7 +125,6 @@ def parse_resource_labels(text: str, file: str) -> ResourceLabels:
             name = canonical_resource(key)
         except XmError:
             name = key  # no canonical form: kept as written, matches nothing else
-        pair = (entry[0], entry[1])
         if name in result and result[name] != pair:
             raise XmError(
                 f"Resource label file '{file}': {key!r} names the resource {name!r} "
@@ -116,7 +138,11 @@ def render_resource_labels(labels: ResourceLabels) -> bytes:
     lines = ["resources = {"]
     for resource in sorted(labels):
         policy, label = labels[resource]
-        lines.append(f"    {resource!r}: ({policy!r}, {label!r}),")
+        if policy.startswith(INVALID_TYPE + ":"):
+            old = policy[len(INVALID_TYPE) + 1 :]
+            lines.append(f"    {resource!r}: ({INVALID_TYPE!r}, {old!r}, {label!r}),")
+        else:
+            lines.append(f"    {resource!r}: ({policy!r}, {label!r}),")
     lines.append("}")
     return ("\n".join(lines) + "\n").encode("utf-8")
 

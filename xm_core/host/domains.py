@@ -833,12 +833,18 @@ def list_domains(
         state, name = host.policy_state()
         records = [store.domain(r) for r in refs] if refs else store.domains()
         policy: LoadedPolicy | None = None  # decoded only for a domain without a label
+        from xm_core.host.update.plan import format_label
+        from xm_core.host.update.status import xen34_labels
+
+        xen34 = with_labels and xen34_labels(store)  # Xen 3.4's ACM:POLICY:LABEL
         listed = []
         for rec in records:
             if state is PolicyState.NULL:
                 label = "INACTIVE"
             elif state is PolicyState.DEFAULT:
                 label = "DEFAULT"
+            elif rec.label and xen34:
+                label = format_label(rec.policy or name or "", rec.label)
             elif rec.label:
                 label = rec.label
             else:

@@ -51,6 +51,7 @@ class LabelOf:
     target: str  # the config file read, or the canonical resource name
     policy: str
     label: str
+    xen34: bool = False  # printed as Xen 3.4 printed it (host/update/status.py)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -285,12 +286,13 @@ def remove_domain_label(paths: HostPaths, config: str) -> Path:
 
 def get_domain_label(paths: HostPaths, config: str) -> LabelOf:
     from xm_core.files.config import config_text, declared_label, read_config_bytes
+    from xm_core.host.update.status import host_xen34_labels
 
     path = _config_path(paths, config)
     found = declared_label(config_text(read_config_bytes(path), str(path)), str(path))
     if found is None:
         raise XmError("Domain not labeled")
-    return LabelOf("dom", str(path), found[0], found[1])
+    return LabelOf("dom", str(path), found[0], found[1], host_xen34_labels(paths))
 
 
 # ------------------------------------------------------------------ resources
@@ -327,19 +329,28 @@ def remove_resource_label(paths: HostPaths, resource: str) -> str:
 
 
 def get_resource_label(paths: HostPaths, resource: str) -> LabelOf:
-    from xm_core.files.resources import canonical_resource, read_resource_labels, resource_key
+    from xm_core.files.resources import (
+        INVALID_TYPE,
+        canonical_resource,
+        read_resource_labels,
+        resource_key,
+    )
+    from xm_core.host.update.status import host_xen34_labels
 
     canonical_resource(resource)
+    xen34 = host_xen34_labels(paths)  # also finishes an interrupted update's files
     labels = read_resource_labels(paths.resource_labels, missing_ok=False)
     key = resource_key(labels, resource)
     if key is None:
         raise XmError("Resource not labeled")
     policy, label = labels[key]
-    return LabelOf("res", key, policy, label)
+    return LabelOf("res", key, policy, label, xen34 or policy.startswith(INVALID_TYPE + ":"))
 
 
 def list_resources(paths: HostPaths) -> ResourceList:
     from xm_core.files.resources import read_resource_labels
+    from xm_core.host.update.status import host_xen34_labels
 
+    host_xen34_labels(paths)  # finishes the files of an interrupted update first
     labels = read_resource_labels(paths.resource_labels, missing_ok=False)
     return ResourceList([ResourceLabel(r, *labels[r]) for r in sorted(labels)])

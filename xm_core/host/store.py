@@ -794,6 +794,12 @@ class Store:
         )
         return self.policy_state()[2]
 
+    def set_active_extra(self, extra: dict[str, Any]) -> None:
+        """Replace the active policy's extra record (inside `write()`); the
+        policy and its generation stay."""
+        self._need_txn()
+        self._q("UPDATE policy SET extra = ? WHERE id = 1", (json.dumps(extra),))
+
     # ---------------------------------------------------------- domains
 
     def domains(self) -> list[DomainRecord]:

@@ -210,3 +210,43 @@ def _copy_state(paths: HostPaths, scratch: HostPaths) -> None:
     if paths.resource_labels.exists():
         scratch.resource_labels.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(paths.resource_labels, scratch.resource_labels)
+
+
+# ------------------------------------------------------------------ setpolicy --dry-run
+
+
+@dataclass
+class UpdateImpact:
+    """`xm setpolicy --dry-run`: the update's own plan (`xm_core.host.update.
+    plan`), decided against the host as it runs now, never applied."""
+
+    plan: Any  # UpdatePlan | None: None when refused before the running state was read
+    refusal: str = ""
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def would_set(self) -> bool:
+        return not self.refusal
+
+
+def update_impact(paths: HostPaths, name: str, cwd: Path | None = None) -> UpdateImpact:
+    """What `xm setpolicy ACM NAME` would do: NAME compiled in memory, the
+    update planned in a read transaction (the plan `setpolicy` applies),
+    nothing written."""
+    from xm_core.host.model import Host
+    from xm_core.host.update.apply import compile_in_memory
+    from xm_core.host.update.plan import UpdateRefused, labeled_configs, plan_update
+
+    new = compile_in_memory(paths, name, cwd)
+    configs = labeled_configs(paths)
+    with Host(paths) as host:
+        labels = host.resource_labels()
+        with host.store.read():
+            try:
+                plan = plan_update(host, new, labels, configs)
+            except XmError as exc:
+                return UpdateImpact(None, exc.message, list(exc.details))
+    if plan.violations:
+        refused = UpdateRefused(plan)
+        return UpdateImpact(plan, refused.message, list(refused.details))
+    return UpdateImpact(plan)

@@ -79,3 +79,61 @@ def studio_started(url: str) -> None:
     waiting for it reads stdout through a pipe)."""
     out(f"xm-acm studio: {url}")
     sys.stdout.flush()
+
+
+# ---------------------------------------------------------------- xm acm flask
+
+_FLASK_SECTIONS = (
+    ("carried", "Carried over:"),
+    ("approximate", "Mapped approximately:"),
+    ("not-expressible", "Not expressible in FLASK:"),
+)
+
+
+def flask_report_lines(export: Any) -> list[str]:
+    """The export's report as text: one section per kind, each element with
+    its place in the ACM policy and what it became."""
+    from acm.errors import escape_controls
+
+    lines = [
+        f"FLASK export of policy '{escape_controls(export.policy)}': module "
+        f"{export.module_name} (modules.conf: {export.modules_conf})"
+    ]
+    for status, title in _FLASK_SECTIONS:
+        items = [r for r in export.report if r.status.value == status]
+        if not items:
+            continue
+        lines += ["", title]
+        for r in items:
+            where = f"{escape_controls(r.location)}: " if r.location else ""
+            became = f" -> {r.flask}" if r.flask else ""
+            lines.append(f"  {where}{escape_controls(r.element)}{became}")
+            lines.append(f"      {r.note}")
+    return lines
+
+
+def flask_export(export: Any, folder: str, files: list[str], as_json: bool) -> None:
+    """`xm acm flask POLICY -o DIR`: the report (text or JSON) on stdout."""
+    if as_json:
+        emit_json({**export.as_dict(), "output": folder, "files": files})
+        return
+    for line in flask_report_lines(export):
+        out(line)
+    err(f"{export.summary()}; written to {folder}: {', '.join(files)}")
+
+
+def flask_configs(results: list[dict[str, Any]], as_json: bool) -> None:
+    """`xm acm flask --configs`: one line per config (JSON: the list)."""
+    from acm.errors import escape_controls
+
+    if as_json:
+        emit_json({"configs": results})
+        return
+    for r in results:
+        path = escape_controls(r["config"])
+        if r["status"] == "rewritten":
+            out(f"{path}: seclabel = '{r['seclabel']}' (backup: {escape_controls(r['backup'])})")
+        elif r["status"] == "unlabeled":
+            out(f"{path}: no access_control line; left as it is")
+        else:
+            err(f"Error: {path}: {escape_controls(r['error'])}")

@@ -320,7 +320,9 @@ def dump_policy_text(dump: Any) -> str:
         )
     if binary.ste is not None:
         parts[PolicyCode.STE] = _ste_dump(binary.ste)
-    primary_off = 32 + len(encode_reference(binary.reference_name))
+    # Xen 3.4's header (policy version 4) is 60 bytes: it adds the XML version and hash.
+    header_size = 60 if binary.versioned else 32
+    primary_off = header_size + len(encode_reference(binary.reference_name))
     primary_len = parts[binary.primary][0] if binary.primary in parts else 0
     secondary_off = primary_off + primary_len
     secondary_len = parts[binary.secondary][0] if binary.secondary in parts else 0
@@ -329,7 +331,14 @@ def dump_policy_text(dump: Any) -> str:
         "Policy dump:\n",
         "============\n",
         f"POLICY REFERENCE = {binary.reference_name}.\n",
-        "PolicyVer = 2.\n",
+        *(
+            [
+                "PolicyVer = 4.\n",
+                f"XML Vers. = {binary.xml_version[0]}.{binary.xml_version[1]}\n",
+            ]
+            if binary.xml_version is not None
+            else ["PolicyVer = 2.\n"]
+        ),
         "Magic     = 1debc.\n",
         f"Len       = {total:x}.\n",
         f"Primary   = {binary.primary.title} (c={int(binary.primary):x}, off={primary_off:x}).\n",

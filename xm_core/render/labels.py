@@ -25,7 +25,13 @@ def label_of(result: LabelOf, as_json: bool = False) -> None:
     if as_json:
         emit_json(result.as_dict())
         return
-    out(f"policy={printable(result.policy)},label={printable(result.label)}")
+    if result.xen34 and result.kind == "res":
+        from xm_core.host.update.plan import format_label
+
+        out(printable(format_label(result.policy, result.label)))
+        return
+    prefix = "policytype=ACM," if result.xen34 else ""
+    out(f"{prefix}policy={printable(result.policy)},label={printable(result.label)}")
 
 
 def resource_list(result: ResourceList, as_json: bool = False) -> None:

@@ -33,7 +33,13 @@ def studio_url(bind: str, port: int, token: str) -> str:
     return f"http://{host}:{port}/?token={token}"
 
 
-def allowed_hosts(bind: str, port: int) -> set[str]:
+def allowed_hosts(bind: str, port: int, allow_remote: bool = False) -> set[str] | None:
+    """The Host headers the studio answers: its loopback names, or with
+    --allow-remote on another address any name at its port (None), since
+    the remote browser reaches it by whatever name its network gives this
+    host (the token still decides)."""
+    if allow_remote and not is_loopback(bind):
+        return None
     names = {bind, f"[{bind}]"}
     if is_loopback(bind):
         names |= {"127.0.0.1", "localhost", "[::1]"}
@@ -94,7 +100,9 @@ def run_studio(
         sock.close()
         raise XmError(f"Cannot listen on {bind} port {port}: {exc.strerror or exc}") from None
     port = int(sock.getsockname()[1])
-    config = StudioConfig(paths, allowed_hosts(bind, port), initial=initial)
+    config = StudioConfig(
+        paths, allowed_hosts(bind, port, allow_remote), initial=initial, port=port
+    )
     url = studio_url(bind, port, config.token)
     announce(url)
     if open_browser:

@@ -39,13 +39,17 @@ class StudioConfig:
     def __init__(
         self,
         paths: HostPaths,
-        hosts: set[str],
+        hosts: set[str] | None,
         token: str | None = None,
         upload_limit: int = UPLOAD_LIMIT,
         initial: str | None = None,
+        port: int | None = None,
     ) -> None:
         self.paths = paths
-        self.hosts = hosts  # "host:port" values the Host header may carry
+        # "host:port" values the Host header may carry; None (--allow-remote):
+        # any name of this host at the studio's port, the token still required
+        self.hosts = hosts
+        self.port = port
         self.token = token or secrets.token_urlsafe(32)
         self.csrf = secrets.token_urlsafe(32)
         self.upload_limit = upload_limit
@@ -96,7 +100,10 @@ class Guard:
     def refusal(self, request: Request) -> str | None:
         config = self.config
         host = request.headers.get("host", "")
-        if host not in config.hosts:
+        if config.hosts is None:
+            if not host.endswith(f":{config.port}"):
+                return "unknown Host header"
+        elif host not in config.hosts:
             return "unknown Host header"
         token = (
             request.query_params.get("token")
@@ -157,6 +164,13 @@ def _labels(doc: dict[str, Any], key: str) -> list[str]:
 def _file_of(doc: dict[str, Any]) -> str:
     name = doc.get("name")
     return f"{name}-security_policy.xml" if isinstance(name, str) and name else "<studio policy>"
+
+
+def _check(config: StudioConfig, doc: dict[str, Any], xml: bytes) -> dict[str, Any]:
+    """The findings and outline of `xml`, saved as the request's policy name."""
+    name = doc.get("name")
+    place = services.place_of(config.paths, name) if isinstance(name, str) and name else None
+    return services.check(xml, _file_of(doc), place)
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -220,11 +234,16 @@ async def api_open(request: Request, config: StudioConfig) -> Any:
             **services.check(xml, config.initial),
         }
     name = _text(doc, "name")
-    xml = services.read_policy(config.paths, name)
+    if doc.get("draft") is True:
+        xml = services.read_draft(config.paths, name)
+    else:
+        xml = services.read_policy(config.paths, name)
     return {
         "name": name,
         "xml": xml.decode("utf-8", "replace"),
-        **services.check(xml, _file_of(doc)),
+        "draft": services.draft_info(config.paths, name),
+        "from_draft": doc.get("draft") is True,
+        **_check(config, doc, xml),
     }
 
 
@@ -243,7 +262,7 @@ async def api_upload(request: Request, config: StudioConfig) -> Any:
 @api
 async def api_check(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
-    return services.check(_text(doc, "xml").encode(), _file_of(doc))
+    return _check(config, doc, _text(doc, "xml").encode())
 
 
 @api
@@ -253,13 +272,23 @@ async def api_edit(request: Request, config: StudioConfig) -> Any:
     if not isinstance(op, dict):
         raise Refused(400, "'op' must be an object")
     xml = services.edit(_text(doc, "xml").encode(), op, _file_of(doc))
-    return {"xml": xml.decode("utf-8"), **services.check(xml, _file_of(doc))}
+    return {"xml": xml.decode("utf-8"), **_check(config, doc, xml)}
 
 
 @api
 async def api_graphs(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
     return services.graphs(_text(doc, "xml").encode(), _file_of(doc))
+
+
+@api
+async def api_graph(request: Request, config: StudioConfig) -> Any:
+    doc = await _json(request)
+    focus = doc.get("focus")
+    if focus is not None and not isinstance(focus, str):
+        raise Refused(400, "'focus' must be a label's name")
+    xml = _text(doc, "xml").encode()
+    return services.graph_view(xml, _file_of(doc), _text(doc, "kind"), focus)
 
 
 @api
@@ -295,6 +324,21 @@ async def api_save(request: Request, config: StudioConfig) -> Any:
 
 
 @api
+async def api_draft(request: Request, config: StudioConfig) -> Any:
+    doc = await _json(request)
+    return services.save_draft(config.paths, _text(doc, "name"), _text(doc, "xml").encode())
+
+
+@api
+async def api_new(request: Request, config: StudioConfig) -> Any:
+    doc = await _json(request)
+    name = _text(doc, "name")
+    made = services.new_policy(name, str(doc.get("date") or time.asctime()))
+    xml = made["xml"].encode()
+    return {"name": name, "xml": made["xml"], "draft": None, **_check(config, doc, xml)}
+
+
+@api
 async def api_impact(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
     return services.impact_of_saved(config.paths, _text(doc, "name"))
@@ -305,7 +349,7 @@ async def api_load(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
     if doc.get("confirm") is not True:
         raise Refused(400, "loading needs an explicit confirmation")
-    return services.load(config.paths, _text(doc, "name"))
+    return services.load(config.paths, _text(doc, "name"), _text(doc, "digest"))
 
 
 @api
@@ -332,7 +376,10 @@ async def api_workload_upload(request: Request, config: StudioConfig) -> Any:
 @api
 async def api_workload_text(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
-    return {"text": services.workload_text(doc.get("workload"))}
+    filename = doc.get("filename", "workload.json")
+    if not isinstance(filename, str) or "/" in filename or not filename:
+        raise Refused(400, "'filename' must be a file name")
+    return {"text": services.workload_text(doc.get("workload"), filename), "filename": filename}
 
 
 @api
@@ -349,11 +396,14 @@ API_ROUTES = {
     "check": api_check,
     "edit": api_edit,
     "graphs": api_graphs,
+    "graph": api_graph,
     "coexist": api_coexist,
     "flows": api_flows,
     "explain": api_explain,
     "diff": api_diff,
     "save": api_save,
+    "draft": api_draft,
+    "new": api_new,
     "impact": api_impact,
     "load": api_load,
     "workload/edit": api_workload_edit,
@@ -372,10 +422,23 @@ def create_app(config: StudioConfig) -> Any:
         loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape()
     )
 
+    from acm.lint.rules import RULES
+
+    rules = [
+        {
+            "code": r.code,
+            "name": r.name,
+            "severity": r.severity.value,
+            "summary": r.summary,
+            "rationale": r.rationale,
+        }
+        for r in RULES.values()
+    ]
+
     def page(name: str) -> Handler:
         async def handler(request: Request) -> Response:
             html = templates.get_template(name).render(
-                csrf=config.csrf, root=str(config.paths.root)
+                csrf=config.csrf, root=str(config.paths.root), rules=rules
             )
             response = HTMLResponse(html)
             response.headers["content-security-policy"] = (

@@ -126,17 +126,28 @@ def _finding(d: Diagnostic) -> dict[str, Any]:
     return {**d.as_dict(), "text": d.format()}
 
 
-def check(xml: bytes, file: str) -> dict[str, Any]:
+def place_of(paths: HostPaths, name: str) -> Any:
+    """The PolicyName that NAME's place under the policy root asks for (lint's
+    ACM018), or None for a name that is no policy name."""
+    from acm.lint.checks.policy_name import policy_place
+
+    try:
+        return policy_place(policy_files(paths, name).xml, policy_root=paths.policies)
+    except (PolicyError, XmError):
+        return None
+
+
+def check(xml: bytes, file: str, place: Any = None) -> dict[str, Any]:
     """Every finding of the compiler and lint on `xml` (parse and schema
     findings when it gets no further), with the editor's outline when the
-    document is well-formed."""
+    document is well-formed. `place`: where the policy is saved (ACM018)."""
     from acm.authoring.policyedit import outline
     from acm.lint.engine import lint_source
     from acm.source import parse_policy_document
 
     findings: list[Diagnostic]
     try:
-        findings = lint_source(parse_policy_document(xml, file).source())
+        findings = lint_source(parse_policy_document(xml, file).source(), (), place)
     except PolicyError as exc:
         findings = list(exc.diagnostics)
     try:
@@ -183,6 +194,106 @@ def graphs(xml: bytes, file: str) -> dict[str, Any]:
 
     policy = analysis_policy(xml, file)
     return {kind: policy_graph(policy, kind, "labels").as_dict() for kind in ("conflicts", "flows")}
+
+
+FULL_NODES = 300  # above this many labels (or FULL_EDGES edges) a graph starts focused
+FULL_EDGES = 5_000
+FOCUS_EDGES = 3_000  # edges of a focused view, beyond those of the label in focus
+_GRAPHS: dict[tuple[str, str], Any] = {}  # the last policies' graphs, by digest and kind
+
+
+def studio_graph(xml: bytes, file: str, kind: str) -> Any:
+    """The labels graph of `kind` as the studio draws it: undirected, one
+    edge a pair (a Chinese Wall conflict goes both ways; `via` lists the
+    conflict sets and types of both directions). Kept for the last few
+    documents, so a focused view and its expansions do not compile again."""
+    import hashlib
+
+    import networkx as nx
+
+    from acm.analysis.graphs import GRAPH_KINDS, policy_graph
+
+    if kind not in GRAPH_KINDS:
+        raise UsageError(f"unknown graph kind {kind!r}")
+    key = (hashlib.sha256(xml).hexdigest(), kind)
+    cached = _GRAPHS.get(key)
+    if cached is not None:
+        return cached
+    graph = policy_graph(analysis_policy(xml, file), kind, "labels").graph
+    if graph.is_directed():
+        undirected = nx.Graph()
+        undirected.add_nodes_from(graph.nodes(data=True))
+        for u, v, data in graph.edges(data=True):
+            if undirected.has_edge(u, v):
+                known = undirected[u][v]["via"]
+                known.extend(x for x in data.get("via", []) if x not in known)
+            else:
+                undirected.add_edge(u, v, via=list(data.get("via", [])))
+        graph = undirected
+    if len(_GRAPHS) >= 4:
+        _GRAPHS.pop(next(iter(_GRAPHS)))
+    _GRAPHS[key] = graph
+    return graph
+
+
+def _edge_view(graph: Any, u: str, v: str) -> dict[str, Any]:
+    data = graph[u][v]
+    return {"source": u, "target": v, "types": data.get("types") or data.get("via") or []}
+
+
+def graph_view(xml: bytes, file: str, kind: str, focus: str | None) -> dict[str, Any]:
+    """What the graph tab draws: the whole graph when it is small; else, with
+    no `focus`, only its size (the page shows a summary and a search); with
+    `focus` (a label's name) that label, its neighbours and the edges among
+    them (at most FOCUS_EDGES beyond the label's own)."""
+    graph = studio_graph(xml, file, kind)
+    size = {"total_nodes": graph.number_of_nodes(), "total_edges": graph.number_of_edges()}
+
+    def node(n: str) -> dict[str, Any]:
+        data = graph.nodes[n]
+        return {
+            "id": n,
+            "name": data.get("name", n),
+            "kind": data.get("kind", ""),
+            "bootstrap": bool(data.get("bootstrap")),
+        }
+
+    if focus is None:
+        if size["total_nodes"] > FULL_NODES or size["total_edges"] > FULL_EDGES:
+            return {"mode": "summary", **size}
+        return {
+            "mode": "full",
+            **size,
+            "nodes": [node(n) for n in graph.nodes],
+            "edges": [_edge_view(graph, u, v) for u, v in graph.edges],
+        }
+    centre = next(
+        (n for n in (f"dom:{focus}", f"res:{focus}") if n in graph),
+        next((n for n, d in graph.nodes(data=True) if d.get("name") == focus), None),
+    )
+    if centre is None:
+        raise UsageError(f"no label '{focus}' in the {kind} graph")
+    neighbours = sorted(graph[centre])
+    keep = set(neighbours)
+    edges = [_edge_view(graph, centre, n) for n in neighbours]
+    partial = False
+    for n in neighbours:
+        for m in graph[n]:
+            if m in keep and n < m:
+                if len(edges) - len(neighbours) >= FOCUS_EDGES:
+                    partial = True
+                    break
+                edges.append(_edge_view(graph, n, m))
+        if partial:
+            break
+    return {
+        "mode": "focus",
+        **size,
+        "focus": centre,
+        "partial": partial,
+        "nodes": [node(centre), *(node(n) for n in neighbours)],
+        "edges": edges,
+    }
 
 
 def coexist(xml: bytes, file: str, labels: list[str]) -> dict[str, Any]:
@@ -266,29 +377,97 @@ def _against_active(paths: HostPaths, new: Any) -> dict[str, Any]:
 # ------------------------------------------------------------------ saving
 
 
+def draft_file(paths: HostPaths, name: str) -> Path:
+    """Where the studio keeps NAME's draft: beside its XML, under a name no
+    tool reads as a policy (`<last>-security_policy.draft.xml`)."""
+    xml = policy_files(paths, name).xml
+    return Path(xml[: -len(".xml")] + ".draft.xml")
+
+
+def draft_info(paths: HostPaths, name: str) -> dict[str, Any] | None:
+    """NAME's draft, when one was saved: its file and when."""
+    import time
+
+    try:
+        path = draft_file(paths, name)
+        stat = path.stat()
+    except (OSError, PolicyError, XmError):
+        return None
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stat.st_mtime))
+    return {"file": str(path), "saved": when}
+
+
 def save(paths: HostPaths, name: str, xml: bytes) -> dict[str, Any]:
-    """Write the XML atomically into the policy root, then compile it as
-    `xm makepolicy NAME` does (the same output)."""
+    """Compile the XML first, as `xm makepolicy NAME` would (the same output);
+    only when it compiles are the `.xml`, `.map` and `.bin` written, together
+    (`save_policy`), and a draft of NAME is then removed. When it does not
+    compile nothing is written: the page offers a draft instead."""
     from xm_core import render
-    from xm_core.files.atomic import atomic_write
-    from xm_core.host.policy import make_policy
+    from xm_core.host.policy import save_policy
 
     files = policy_files(paths, name)
-    Path(files.xml).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(Path(files.xml), xml)
 
     def compile_it() -> None:
-        render.warnings(make_policy(paths, name).warnings)
+        render.warnings(save_policy(paths, name, xml).warnings)
 
-    return {"written": files.xml, "makepolicy": as_cli(compile_it).as_dict()}
+    out = as_cli(compile_it)
+    saved = out.status == 0
+    if saved:
+        with contextlib.suppress(OSError):
+            draft_file(paths, name).unlink()
+    return {
+        "saved": saved,
+        "written": [files.xml, files.map, files.bin] if saved else [],
+        "makepolicy": out.as_dict(),
+    }
 
 
-def load(paths: HostPaths, name: str) -> dict[str, Any]:
-    """`xm loadpolicy NAME`, with the same output."""
+def save_draft(paths: HostPaths, name: str, xml: bytes) -> dict[str, Any]:
+    """Keep unfinished work as NAME's draft: never the policy's own `.xml`,
+    so the compiled policy and its source stay as they were."""
+    from xm_core.files.atomic import atomic_write
+
+    path = draft_file(paths, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, xml)
+    return {"draft": str(path)}
+
+
+def read_draft(paths: HostPaths, name: str) -> bytes:
+    path = draft_file(paths, name)
+    if not path.is_file():
+        raise UsageError(f"Policy '{name}' has no draft")
+    return read_policy_file(str(path))
+
+
+def compiled_digest(files: PolicyFiles) -> str:
+    """What a load preview was made of: the `.bin` and `.map` as they are now."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for file in (files.bin, files.map):
+        digest.update(Path(file).read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def load(paths: HostPaths, name: str, digest: str) -> dict[str, Any]:
+    """`xm loadpolicy NAME`, with the same output, of exactly the compiled
+    policy that was previewed: refused when the `.bin` or `.map` changed
+    since (`digest` is the preview's)."""
     from xm_core.host.model import load_policy
     from xm_core.render import domains
 
-    policy_files(paths, name)
+    files = policy_files(paths, name).settled()
+    try:
+        now = compiled_digest(files)
+    except OSError:
+        now = ""
+    if now != digest:
+        raise XmError(
+            f"Policy '{name}' was compiled again since the preview; nothing was loaded "
+            "(preview it again)"
+        )
 
     def run() -> None:
         domains.loaded(load_policy(paths, name), False)
@@ -298,7 +477,8 @@ def load(paths: HostPaths, name: str) -> dict[str, Any]:
 
 def impact_of_saved(paths: HostPaths, name: str) -> dict[str, Any]:
     """Before a load: what loading the compiled `.bin` (and `.map`) of NAME,
-    which is what `xm loadpolicy NAME` loads, would do to this host."""
+    which is what `xm loadpolicy NAME` loads, would do to this host; with
+    the digest that the load must then match and whether it is permitted."""
     from acm.analysis.loader import load_binary
 
     files = policy_files(paths, name).settled()
@@ -306,7 +486,17 @@ def impact_of_saved(paths: HostPaths, name: str) -> dict[str, Any]:
         raise XmError(
             f"Binary policy file '{files.bin}' not found. Run 'xm makepolicy {name}' first."
         )
-    return _against_active(paths, load_binary(files.bin, files.map))
+    digest = compiled_digest(files)
+    answer = _against_active(paths, load_binary(files.bin, files.map))
+    impact = answer["impact"]
+    return {**answer, "digest": digest, "loadable": impact is None or impact["loadable"]}
+
+
+def new_policy(name: str, date: str) -> dict[str, Any]:
+    """An empty policy named NAME: what `xm acm generate` makes of a workload
+    without organizations (one type, SystemManagement, its VM and resource
+    labels), as xensec_gen's "new policy" started."""
+    return generate({"version": 1, "organizations": [], "rules": []}, name, date)
 
 
 # ------------------------------------------------------------------ organizations
@@ -382,10 +572,13 @@ def generate(doc: Any, name: str, date: str) -> dict[str, Any]:
     return {"xml": res.xml.decode("utf-8"), "summary": res.summary(), **res.as_dict()}
 
 
-def workload_text(doc: Any) -> str:
-    from acm.authoring.workload import to_json
+def workload_text(doc: Any, filename: str = "workload.json") -> str:
+    """The description as saved under `filename`: JSON or TOML by its suffix
+    (a `.wld` is refused, WLD030: ezPolicy's format is read, not written)."""
+    from acm.authoring.workload import WorkloadFormat, format_of, to_text
 
-    return to_json(workload_of(doc))
+    fmt = format_of(filename) if "." in filename else WorkloadFormat.JSON
+    return to_text(workload_of(doc), fmt)
 
 
 def workload_upload(data: bytes, filename: str) -> dict[str, Any]:

@@ -1,40 +1,204 @@
 "use strict";
-// The policy editor: every edit goes to /api/edit, which returns the new XML
-// with every compiler and lint finding; findings are shown at their element.
-const state = { name: "", xml: "", outline: null, findings: [] };
+// The policy editor. The XML text is the document: the outline's edits go to
+// /api/edit (which returns the new XML), typing in the XML editor goes to
+// /api/check after a pause; both answer with every compiler and lint
+// finding, shown in the outline, in the findings list and in the editor.
+const V = XmVendor;
+const state = {
+  name: "", xml: "", outline: null, findings: [],
+  saved: null,        // the XML as saved (or opened); null for a policy never saved
+  digest: null,       // the compiled policy the load preview was made of
+  checkSeq: 0,        // the newest check asked; older answers are dropped
+  showAll: { VM: false, RES: false },
+  filter: { VM: "", RES: "" },
+};
+const LABEL_ROWS = 300; // label rows drawn before "show all" (a policy may have thousands)
+const CHECK_PAUSE = 250; // ms after the last key before the XML is checked
 const $ = (id) => document.getElementById(id);
 
 function setStatus(text) { $("status").textContent = text; }
-
-function showError(err) {
-  setStatus(err.message);
-  if (err.doc && err.doc.findings) { state.findings = err.doc.findings; renderFindings(); }
+function isDirty() { return state.saved === null ? state.xml !== "" : state.xml !== state.saved; }
+function updateDirty() {
+  const dirty = isDirty();
+  $("dirty").hidden = !dirty;
+  document.body.dataset.dirty = dirty ? "1" : "0";
+  $("impact-btn").disabled = dirty || !state.name;
+  $("load-note").textContent = dirty
+    ? "The editor holds unsaved edits: save them first (a load uses the compiled policy on disk)."
+    : "A load uses the compiled .bin and .map of the saved policy, exactly as previewed.";
+  if (dirty) { $("load-confirm").hidden = true; state.digest = null; }
 }
+// Unsaved edits are announced before they are lost.
+function mayDiscard() {
+  return !isDirty() || window.confirm("The editor holds unsaved edits to " + (state.name || "this policy") + ". Discard them?");
+}
+window.addEventListener("beforeunload", (e) => { if (isDirty()) { e.preventDefault(); e.returnValue = ""; } });
+
+// ------------------------------------------------------------------ the XML editor
+let applying = false; // a change the page made (not the user's typing)
+let checkTimer = null;
+let cursorTimer = null;
+const editor = new V.EditorView({
+  parent: $("xml-editor"),
+  state: V.EditorState.create({
+    doc: "",
+    extensions: [
+      V.lineNumbers(), V.highlightActiveLineGutter(), V.foldGutter(), V.lintGutter(),
+      V.history(), V.drawSelection(), V.indentOnInput(), V.bracketMatching(),
+      V.syntaxHighlighting(V.defaultHighlightStyle), V.highlightActiveLine(), V.highlightSelectionMatches(),
+      V.xml(),
+      V.keymap.of([...V.defaultKeymap, ...V.historyKeymap, ...V.searchKeymap, ...V.foldKeymap, V.indentWithTab]),
+      V.EditorView.updateListener.of((u) => {
+        if (u.docChanged && !applying) {
+          state.xml = u.state.doc.toString();
+          updateDirty();
+          clearTimeout(checkTimer);
+          checkTimer = setTimeout(checkXml, CHECK_PAUSE);
+        }
+        if (u.selectionSet && !applying) {
+          clearTimeout(cursorTimer);
+          cursorTimer = setTimeout(() => showRowOfLine(u.state.doc.lineAt(u.state.selection.main.head).number), 80);
+        }
+      }),
+    ],
+  }),
+});
+window.studioEditor = editor;
+
+// Replace the editor's text by `text`, changing only the part that differs
+// (the cursor and the scroll position stay where they were).
+function setEditorText(text) {
+  const old = editor.state.doc.toString();
+  if (old === text) return;
+  let start = 0;
+  const max = Math.min(old.length, text.length);
+  while (start < max && old.charCodeAt(start) === text.charCodeAt(start)) start++;
+  let oldEnd = old.length, newEnd = text.length;
+  while (oldEnd > start && newEnd > start && old.charCodeAt(oldEnd - 1) === text.charCodeAt(newEnd - 1)) { oldEnd--; newEnd--; }
+  applying = true;
+  try { editor.dispatch({ changes: { from: start, to: oldEnd, insert: text.slice(start, newEnd) } }); } finally { applying = false; }
+}
+
+function positionOf(doc, line, column) {
+  if (!line || line < 1) return { from: 0, to: Math.min(doc.length, doc.line(1).to) };
+  const l = doc.line(Math.min(line, doc.lines));
+  const from = Math.min(l.to, l.from + Math.max(0, (column || 1) - 1));
+  // underline the word or tag that starts there (else the rest of the line)
+  const rest = doc.sliceString(from, l.to);
+  const m = /^(<\/?[\w:.-]*>?|[^\s<]+)/.exec(rest);
+  const to = m && m[0].length ? from + m[0].length : l.to;
+  return { from, to: Math.max(to, from) };
+}
+
+function showDiagnostics() {
+  const doc = editor.state.doc;
+  const diagnostics = state.findings.map((f) => {
+    const { from, to } = positionOf(doc, f.line, f.column);
+    return { from, to, severity: f.severity === "info" ? "info" : f.severity, message: `${f.code}: ${f.message}`, source: f.code };
+  });
+  editor.dispatch(V.setDiagnostics(editor.state, diagnostics));
+  $("xml-editor").dataset.diagnostics = String(diagnostics.length);
+}
+
+function goToLine(line, column) {
+  if (!state.xml) return;
+  showTab("xml");
+  const { from, to } = positionOf(editor.state.doc, line, column);
+  applying = true;
+  try {
+    editor.dispatch({ selection: { anchor: from, head: to }, effects: V.EditorView.scrollIntoView(from, { y: "center" }) });
+  } finally { applying = false; }
+  editor.focus();
+}
+
+async function checkXml() {
+  const seq = ++state.checkSeq;
+  const xml = state.xml;
+  const started = performance.now();
+  try {
+    const doc = await api("check", { name: state.name, xml });
+    if (seq !== state.checkSeq) return; // the user typed on: a newer check is coming
+    state.outline = doc.outline;
+    state.findings = doc.findings || [];
+    renderOutline(); renderFindings(); showDiagnostics();
+    graphChanged();
+    setStatus(`checked (${Math.round(performance.now() - started)} ms)`);
+  } catch (err) { if (seq === state.checkSeq) setStatus(err.message); }
+}
+
+// ------------------------------------------------------------------ edits from the outline
+function hideRefusal() { $("refusal").hidden = true; $("refusal").textContent = ""; }
 
 async function edit(op) {
   const started = performance.now();
+  clearTimeout(checkTimer);
   try {
     const doc = await api("edit", { name: state.name, xml: state.xml, op });
+    hideRefusal();
     apply(doc);
     setStatus(`edited (${Math.round(performance.now() - started)} ms)`);
-  } catch (err) { showError(err); }
+    return true;
+  } catch (err) {
+    refused(err);
+    return false;
+  }
+}
+
+// A refused edit changes nothing: the outline is drawn again from the
+// document (the input shows what the document holds) and the findings of
+// the document stay; the refusal is shown on its own.
+function refused(err) {
+  const why = err.doc && err.doc.findings && err.doc.findings.length ? err.doc.findings.map((f) => `${f.code}: ${f.message}`).join("; ") : err.message;
+  $("refusal").textContent = "Not done: " + why;
+  $("refusal").hidden = false;
+  setStatus("edit refused");
+  renderOutline(); renderFindings();
 }
 
 function apply(doc) {
-  if (doc.xml !== undefined) state.xml = doc.xml;
+  if (doc.xml !== undefined) { state.xml = doc.xml; setEditorText(doc.xml); }
   if (doc.name !== undefined) { state.name = doc.name; $("policy-name").value = doc.name; }
   state.outline = doc.outline;
   state.findings = doc.findings || [];
-  render();
+  renderOutline(); renderFindings(); showDiagnostics();
+  updateDirty();
+  graphChanged();
 }
 
-function render() { renderOutline(); renderFindings(); renderXml(); if ($("tab-graph").classList.contains("active")) loadGraph(); }
+// The document of a policy as opened (or created): it is the saved state.
+function opened(doc, saved) {
+  hideRefusal();
+  state.showAll = { VM: false, RES: false };
+  state.filter = { VM: "", RES: "" };
+  state.saved = saved ? doc.xml : null;
+  state.digest = null;
+  $("load-confirm").hidden = true;
+  $("save-out").textContent = ""; $("load-out").textContent = ""; $("draft-btn").hidden = true;
+  applying = true;
+  try { editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: doc.xml || "" }, selection: { anchor: 0 } }); } finally { applying = false; }
+  apply(doc);
+  const select = $("policy-select");
+  if ([...select.options].some((o) => o.value === state.name)) select.value = state.name;
+  const notice = $("draft-notice");
+  if (doc.draft && !doc.from_draft) {
+    notice.replaceChildren(`A draft of ${state.name} was saved ${doc.draft.saved}. `,
+      el("button", { id: "open-draft-btn", onclick: () => openPolicy({ name: state.name, draft: true }) }, "Open the draft"));
+    notice.hidden = false;
+  } else if (doc.from_draft) {
+    notice.replaceChildren(`This is the draft of ${state.name}; Save compiles it and, when it compiles, replaces the policy.`);
+    notice.hidden = false;
+    state.saved = null; // the draft is not the policy
+    updateDirty();
+  } else notice.hidden = true;
+}
+
+// ------------------------------------------------------------------ findings
+let lineOwner = []; // line -> the innermost outline row that spans it
 
 function renderFindings() {
   const list = $("findings");
-  list.replaceChildren(...state.findings.map((f) => el("li", {}, findingNode(f))));
+  list.replaceChildren(...state.findings.map((f) => el("li", {}, findingLink(f))));
   $("finding-count").textContent = `(${state.findings.length})`;
-  // findings at their element in the outline
   document.querySelectorAll("#outline .el .finding").forEach((n) => n.remove());
   document.querySelectorAll("#outline .el").forEach((n) => n.classList.remove("has-error", "has-warning"));
   // Each line belongs to the innermost element spanning it: larger ranges are
@@ -43,49 +207,76 @@ function renderFindings() {
     const a = +n.dataset.line;
     return [a, +(n.dataset.end || a), n];
   }).filter((x) => x[0] > 0).sort((x, y) => (y[1] - y[0]) - (x[1] - x[0]));
-  const owner = [];
-  for (const [a, b, n] of spans) { for (let l = a; l <= b; l++) owner[l] = n; }
+  lineOwner = [];
+  for (const [a, b, n] of spans) { for (let l = a; l <= b; l++) lineOwner[l] = n; }
   const general = $("general-findings");
   for (const f of state.findings) {
-    const best = owner[f.line];
+    const best = lineOwner[f.line];
     const target = best || general;
     if (!target) continue;
-    target.append(findingNode(f));
+    target.append(findingLink(f));
     if (best) best.classList.add(f.severity === "error" ? "has-error" : "has-warning");
   }
 }
 
-function renderXml() {
-  // drawn when its tab is shown: a large policy has tens of thousands of lines
-  if (!$("tab-xml").classList.contains("active")) { $("xml-lines").replaceChildren(); return; }
-  const bad = new Set(state.findings.filter((f) => f.severity === "error").map((f) => f.line));
-  $("xml-lines").replaceChildren(...state.xml.split("\n").map((line, i) =>
-    el("li", { class: bad.has(i + 1) ? "bad" : null }, line)));
+function findingLink(f) {
+  const node = findingNode(f);
+  node.tabIndex = 0;
+  node.title = "go to line " + (f.line || 1);
+  const go = (e) => { e.stopPropagation(); goToLine(f.line, f.column); };
+  node.addEventListener("click", go);
+  node.addEventListener("keydown", (e) => { if (e.key === "Enter") go(e); });
+  return node;
 }
 
+// The editor's cursor is on `line`: mark its outline row.
+function showRowOfLine(line) {
+  document.querySelectorAll("#outline .at-cursor").forEach((n) => n.classList.remove("at-cursor"));
+  const row = lineOwner[line];
+  if (row) { row.classList.add("at-cursor"); row.scrollIntoView({ block: "nearest" }); }
+}
+
+// ------------------------------------------------------------------ the outline
+// Enter in a field commits it (the change event); Escape puts it back.
+function revertOnEscape(e) {
+  if (e.key === "Escape") { e.target.value = e.target.defaultValue; e.target.blur(); }
+}
 function nameInput(value, onchange, attrs) {
-  return el("input", { value, size: Math.max(12, value.length + 2), ...attrs, onchange: (e) => onchange(e.target.value) });
+  return el("input", { value, size: Math.max(12, Math.min(40, value.length + 2)), ...attrs, onkeydown: revertOnEscape, onchange: (e) => onchange(e.target.value) });
 }
 function listInput(values, onchange, attrs) {
-  return el("input", { value: values.join(" "), size: 40, ...attrs, onchange: (e) => onchange(e.target.value.split(/[\s,]+/).filter(Boolean)) });
+  return el("input", { value: values.join(" "), ...attrs, class: ((attrs && attrs.class) || "") + " list", onkeydown: revertOnEscape, onchange: (e) => onchange(e.target.value.split(/[\s,]+/).filter(Boolean)) });
 }
-function del(label, op) { return el("button", { title: "delete " + label, "aria-label": "delete " + label, onclick: () => edit(op) }, "×"); }
+function del(label, op) { return el("button", { class: "del", title: "delete " + label, "aria-label": "delete " + label, onclick: () => edit(op) }, "×"); }
+// An "add" field: Enter or the button adds, and the field is emptied once added.
 function adder(id, placeholder, make) {
   const input = el("input", { id, placeholder });
-  return el("span", {}, input, el("button", { id: id + "-btn", onclick: () => { if (input.value) edit(make(input.value)); } }, "add"));
+  const add = async () => { if (input.value.trim() && await edit(make(input.value.trim()))) input.value = ""; };
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") { e.preventDefault(); add(); }
+    if (e.key === "Escape") { input.value = ""; input.blur(); }
+  });
+  return el("span", { class: "adder" }, input, el("button", { id: id + "-btn", onclick: add }, "add"));
+}
+function rowClick(e) {
+  if (e.target.closest("input, button, select, .finding")) return;
+  const row = e.currentTarget;
+  goToLine(+row.dataset.line, 1);
 }
 
 function renderOutline() {
   const o = state.outline;
   const box = $("outline");
-  if (!o) { box.replaceChildren(el("p", {}, "The document is not well-formed XML: see the findings."), el("div", { id: "general-findings" })); return; }
-  const parts = [];
-  parts.push(el("div", { id: "general-findings" }));
-  const header = el("fieldset", {}, el("legend", {}, "Header"));
+  if (!o) {
+    box.replaceChildren(el("p", { class: "note" }, "The document is not well-formed XML: fix it in the XML editor (the findings say where)."), el("div", { id: "general-findings" }));
+    return;
+  }
+  const parts = [el("div", { id: "general-findings" })];
+  const header = el("fieldset", { id: "header", class: "el", "data-line": o.header_line || null, "data-end": o.header_line || null }, el("legend", {}, "Header"));
   for (const field of ["PolicyName", "PolicyUrl", "Reference", "Date", "NameSpaceUrl"]) {
     const f = o.header[field] || { value: "", line: 0 };
     header.append(el("div", { class: "el", "data-line": f.line || null },
-      el("label", {}, field + " ", nameInput(f.value, (v) => edit({ op: "set_header", field, value: v }), { id: "header-" + field }))));
+      el("label", {}, el("span", { class: "field" }, field), nameInput(f.value, (v) => edit({ op: "set_header", field, value: v }), { id: "header-" + field }))));
   }
   parts.push(header);
   const prim = el("select", { id: "priority", onchange: (e) => edit({ op: "set_priority", part: e.target.value || null }) },
@@ -99,51 +290,89 @@ function renderOutline() {
       fs.append(adder("add-part-" + part, "first type", (v) => ({ op: "add_part", part, type: v })));
     } else {
       fs.classList.add("el"); fs.dataset.line = p.line;
+      const types = el("div", { class: "types" });
       for (const t of p.types) {
-        fs.append(el("div", { class: "el", "data-line": t.line },
+        types.append(el("span", { class: "el type", "data-line": t.line, onclick: rowClick },
           nameInput(t.name, (v) => edit({ op: "rename_type", part, old: t.name, new: v }), { "data-type": t.name }),
           del(t.name, { op: "delete_type", part, name: t.name })));
       }
-      fs.append(adder("add-type-" + part, "new type", (v) => ({ op: "add_type", part, name: v })));
-      fs.append(el("button", { onclick: () => edit({ op: "remove_part", part }) }, "remove part"));
+      fs.append(types, adder("add-type-" + part, "new type", (v) => ({ op: "add_type", part, name: v })),
+        el("button", { class: "minor", onclick: () => edit({ op: "remove_part", part }) }, "remove part"));
     }
     parts.push(fs);
   }
   const sets = el("fieldset", { id: "conflict-sets" }, el("legend", {}, "Conflict sets"));
   for (const c of o.conflict_sets) {
-    sets.append(el("div", { class: "el", "data-line": c.line, "data-end": c.line + c.types.length + 1 },
+    sets.append(el("div", { class: "el", "data-line": c.line, "data-end": c.line + c.types.length + 1, onclick: rowClick },
       nameInput(c.name || "", (v) => edit({ op: "set_conflict_set", index: c.index, name: v }), { placeholder: "name" }),
-      listInput(c.types, (v) => edit({ op: "set_conflict_set", index: c.index, types: v })),
+      listInput(c.types, (v) => edit({ op: "set_conflict_set", index: c.index, types: v }), { list: "cw-types-list" }),
       del("conflict set", { op: "delete_conflict_set", index: c.index })));
   }
   sets.append(adder("add-set", "new conflict set name", (v) => ({ op: "add_conflict_set", name: v, types: [] })));
   parts.push(sets);
-  for (const [kind, title] of [["VM", "VM labels"], ["RES", "Resource labels"]]) {
-    const fs = el("fieldset", { id: "labels-" + kind }, el("legend", {}, title));
-    for (const l of o.labels.filter((x) => x.kind === kind)) {
-      const row = el("div", { class: "el label", "data-line": l.line, "data-end": l.last_line, "data-label": l.name },
-        kind === "VM" ? el("input", { type: "radio", name: "bootstrap", title: "bootstrap label", checked: o.bootstrap === l.name ? true : null, onchange: () => edit({ op: "set_bootstrap", name: l.name }) }) : null,
-        nameInput(l.name, (v) => edit({ op: "rename_label", kind, old: l.name, new: v }), { class: "label-name" }),
-        del(l.name, { op: "delete_label", kind, name: l.name }),
-        el("br"), "STE ", listInput((l.ste[0] || { types: [] }).types, (v) => edit({ op: "set_label_types", kind, name: l.name, part: "STE", types: v }), { class: "ste-types" }));
-      if (kind === "VM") {
-        row.append(el("br"), "CW ", listInput((l.chwall[0] || { types: [] }).types, (v) => edit({ op: "set_label_types", kind, name: l.name, part: "CHWALL", types: v }), { class: "cw-types" }));
-      }
-      fs.append(row);
-    }
-    fs.append(adder("add-label-" + kind, "new label", (v) => ({ op: "add_label", kind, name: v })));
-    parts.push(fs);
-  }
+  // the declared types, offered while typing a label's types (as xensec_gen's lists)
+  parts.push(el("datalist", { id: "ste-types-list" }, ...(o.parts.STE ? o.parts.STE.types : []).map((t) => el("option", { value: t.name }))));
+  parts.push(el("datalist", { id: "cw-types-list" }, ...(o.parts.CHWALL ? o.parts.CHWALL.types : []).map((t) => el("option", { value: t.name }))));
+  for (const [kind, title] of [["VM", "VM labels"], ["RES", "Resource labels"]]) parts.push(labelSection(o, kind, title));
   box.replaceChildren(...parts);
 }
 
-async function loadGraph() {
-  const kind = document.querySelector('input[name="gkind"]:checked').value;
-  try {
-    const doc = await api("graphs", { name: state.name, xml: state.xml });
-    drawGraph($("graph"), doc[kind], kind, $("graph-info"));
-  } catch (err) { $("graph-info").textContent = err.message; }
+function labelSection(o, kind, title) {
+  const all = o.labels.filter((x) => x.kind === kind);
+  const needle = state.filter[kind].toLowerCase();
+  const matching = needle ? all.filter((l) => l.name.toLowerCase().includes(needle)) : all;
+  const shown = state.showAll[kind] ? matching : matching.slice(0, LABEL_ROWS);
+  const fs = el("fieldset", { id: "labels-" + kind }, el("legend", {}, `${title} (${all.length})`));
+  if (all.length > 20) {
+    const filter = el("input", { class: "label-filter", placeholder: "filter by name", value: state.filter[kind], "aria-label": "filter " + title });
+    filter.addEventListener("input", () => {
+      state.filter[kind] = filter.value;
+      clearTimeout(filter.timer);
+      filter.timer = setTimeout(() => { renderOutline(); renderFindings(); const f = document.querySelector(`#labels-${kind} .label-filter`); f.focus(); f.setSelectionRange(f.value.length, f.value.length); }, 150);
+    });
+    fs.append(filter);
+  }
+  for (const l of shown) {
+    const row = el("div", { class: "el label", "data-line": l.line, "data-end": l.last_line, "data-label": l.name, onclick: rowClick },
+      kind === "VM" ? el("input", { type: "radio", name: "bootstrap", title: "bootstrap label (Domain 0's)", checked: o.bootstrap === l.name ? true : null, onchange: () => edit({ op: "set_bootstrap", name: l.name }) }) : null,
+      nameInput(l.name, (v) => edit({ op: "rename_label", kind, old: l.name, new: v }), { class: "label-name" }),
+      del(l.name, { op: "delete_label", kind, name: l.name }),
+      el("div", { class: "types-row" }, el("span", { class: "field" }, "STE"), listInput((l.ste[0] || { types: [] }).types, (v) => edit({ op: "set_label_types", kind, name: l.name, part: "STE", types: v }), { class: "ste-types", list: "ste-types-list" })));
+    if (kind === "VM") {
+      row.append(el("div", { class: "types-row" }, el("span", { class: "field" }, "CW"), listInput((l.chwall[0] || { types: [] }).types, (v) => edit({ op: "set_label_types", kind, name: l.name, part: "CHWALL", types: v }), { class: "cw-types", list: "cw-types-list" })));
+    }
+    fs.append(row);
+  }
+  if (shown.length < matching.length) {
+    fs.append(el("button", { class: "show-all", onclick: () => { state.showAll[kind] = true; renderOutline(); renderFindings(); } }, `show all ${matching.length}`));
+  }
+  fs.append(adder("add-label-" + kind, "new label", (v) => ({ op: "add_label", kind, name: v })));
+  return fs;
 }
+
+// ------------------------------------------------------------------ tabs, graphs, questions
+function showTab(name) {
+  document.querySelectorAll(".tabs button").forEach((n) => n.classList.toggle("active", n.dataset.tab === name));
+  document.querySelectorAll(".tab").forEach((n) => n.classList.toggle("active", n.id === "tab-" + name));
+  if (name === "graph") showGraph();
+  if (name === "xml") editor.requestMeasure();
+}
+function graphVisible() { return $("tab-graph").classList.contains("active"); }
+// The graphs are fetched only when shown, and drawn again on an edit only when visible.
+let graphStale = true;
+function graphChanged() { graphStale = true; if (graphVisible()) showGraph(); }
+const studioGraph = new StudioGraph({ graph: $("graph"), info: $("graph-info"), legend: $("graph-legend"), summary: $("graph-summary"), labels: $("graph-labels") });
+window.studioGraph = studioGraph;
+function graphKind() { return document.querySelector('input[name="gkind"]:checked').value; }
+function showGraph() {
+  if (!graphStale) return;
+  graphStale = false;
+  studioGraph.show({ name: state.name, xml: state.xml }, graphKind());
+}
+function focusSearched() { const name = $("graph-search").value.trim(); if (name) studioGraph.focus(name, false); }
+$("graph-focus-btn").addEventListener("click", focusSearched);
+$("graph-search").addEventListener("keydown", (e) => { if (e.key === "Enter") focusSearched(); });
+$("graph-all-btn").addEventListener("click", () => { graphStale = true; showGraph(); });
 
 function showAnswer(node, doc) {
   node.textContent = doc.text ? doc.text.join("\n") : (doc.stdout || "") + (doc.stderr || "");
@@ -156,38 +385,112 @@ async function ask(path, body, out) {
 }
 
 async function openPolicy(body) {
-  try { apply(await api("open", body)); setStatus("opened " + state.name); } catch (err) { showError(err); }
+  if (!mayDiscard()) return;
+  try { opened(await api("open", body), true); setStatus("opened " + state.name + (body.draft ? " (draft)" : "")); } catch (err) { setStatus(err.message); }
+}
+
+async function refreshPolicies() {
+  const info = await api("policies", {});
+  $("policy-select").replaceChildren(...info.policies.map((p) => el("option", { value: p }, p)));
+  if (info.policies.includes(state.name)) $("policy-select").value = state.name;
+  return info;
 }
 
 async function start() {
-  const info = await api("policies", {});
-  $("policy-select").replaceChildren(...info.policies.map((p) => el("option", { value: p }, p)));
+  const info = await refreshPolicies();
   $("explain-config").replaceChildren(...info.configs.map((c) => el("option", { value: c }, c)));
   const draft = sessionStorage.getItem("studio-draft");
   if (draft) {
     sessionStorage.removeItem("studio-draft");
     const d = JSON.parse(draft);
-    state.name = d.name; state.xml = d.xml; $("policy-name").value = d.name;
-    try { apply(await api("check", { name: d.name, xml: d.xml })); setStatus("generated " + d.name); } catch (err) { showError(err); }
+    try { opened({ name: d.name, xml: d.xml, ...(await api("check", { name: d.name, xml: d.xml })) }, false); setStatus("generated " + d.name); } catch (err) { setStatus(err.message); }
   } else if (info.initial) {
     await openPolicy(info.policies.includes(info.initial) ? { name: info.initial } : { initial: true });
   }
+  updateDirty();
 }
 
-document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
-  document.querySelectorAll(".tabs button, .tab").forEach((n) => n.classList.remove("active"));
-  b.classList.add("active");
-  $("tab-" + b.dataset.tab).classList.add("active");
-  if (b.dataset.tab === "graph") loadGraph();
-  if (b.dataset.tab === "xml") renderXml();
-}));
-document.querySelectorAll('input[name="gkind"]').forEach((r) => r.addEventListener("change", loadGraph));
+// ------------------------------------------------------------------ save and load
+async function save() {
+  if (!state.name) { setStatus("give the policy a name first"); $("policy-name").focus(); return; }
+  showTab("save");
+  const xml = state.xml;
+  try {
+    const d = await api("save", { name: state.name, xml });
+    const m = d.makepolicy;
+    const head = d.saved ? `wrote ${d.written.join(", ")}\n` : "nothing was written: the policy does not compile\n";
+    $("save-out").textContent = `${head}$ xm makepolicy ${state.name}\n${m.stdout}${m.stderr}(exit status ${m.status})`;
+    $("save-out").dataset.status = m.status;
+    $("draft-btn").hidden = d.saved;
+    if (d.saved) {
+      state.saved = xml;
+      $("draft-notice").hidden = true;
+      setStatus("saved " + state.name);
+      await refreshPolicies();
+    } else setStatus("not saved: it does not compile (save as draft?)");
+    updateDirty();
+  } catch (err) { $("save-out").textContent = err.doc && err.doc.findings ? err.doc.findings.map((f) => f.text).join("\n") : err.message; }
+}
+
+$("draft-btn").addEventListener("click", async () => {
+  try {
+    const d = await api("draft", { name: state.name, xml: state.xml });
+    $("save-out").textContent += `\n\ndraft written to ${d.draft}; the compiled policy and its XML are unchanged.`;
+    $("draft-btn").hidden = true;
+    setStatus("draft saved");
+  } catch (err) { $("save-out").textContent += "\n" + err.message; }
+});
+
+$("impact-btn").addEventListener("click", async () => {
+  if (isDirty()) return;
+  $("load-btn").disabled = true;
+  state.digest = null;
+  try {
+    const d = await api("impact", { name: state.name });
+    $("impact-out").textContent = d.impact ? d.impact.text.join("\n") : "No policy is active: loading it changes no running domain.";
+    state.digest = d.digest;
+    $("load-btn").disabled = !d.loadable;
+    $("load-btn").title = d.loadable ? "" : "the preview says the load would be refused";
+  } catch (err) { $("impact-out").textContent = err.message; }
+  $("load-confirm").hidden = false;
+});
+$("load-cancel").addEventListener("click", () => { $("load-confirm").hidden = true; state.digest = null; });
+$("load-btn").addEventListener("click", async () => {
+  if (isDirty() || !state.digest) return;
+  $("load-confirm").hidden = true;
+  try {
+    const d = await api("load", { name: state.name, confirm: true, digest: state.digest });
+    const r = d.loadpolicy;
+    $("load-out").textContent = `$ xm loadpolicy ${state.name}\n${r.stdout}${r.stderr}(exit status ${r.status})`;
+    $("load-out").dataset.status = r.status;
+  } catch (err) { $("load-out").textContent = err.message; $("load-out").dataset.status = "refused"; }
+  state.digest = null;
+});
+
+// ------------------------------------------------------------------ wiring
+document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
+document.querySelectorAll('input[name="gkind"]').forEach((r) => r.addEventListener("change", () => { graphStale = true; showGraph(); }));
 $("open-btn").addEventListener("click", () => openPolicy({ name: $("policy-select").value }));
-$("policy-name").addEventListener("change", (e) => { state.name = e.target.value; });
+$("new-btn").addEventListener("click", async () => {
+  if (!mayDiscard()) return;
+  const name = window.prompt("Name of the new policy (a dotted name, e.g. site.web_v1)", "my.policy");
+  if (!name) return;
+  try { opened(await api("new", { name }), false); setStatus("new policy " + name + " (not saved yet)"); } catch (err) { setStatus(err.message); }
+});
+$("policy-name").addEventListener("change", (e) => { state.name = e.target.value; state.saved = null; updateDirty(); });
+$("download-btn").addEventListener("click", () => {
+  const last = (state.name || "policy").split(".").pop();
+  download(`${last}-security_policy.xml`, state.xml);
+});
 $("upload-input").addEventListener("change", async (e) => {
   const file = e.target.files[0];
   if (!file) return;
-  try { apply(await api("upload", file, true, file.name)); setStatus("uploaded " + file.name); } catch (err) { showError(err); }
+  if (!mayDiscard()) { e.target.value = ""; return; }
+  try { opened(await api("upload", file, true, file.name), false); setStatus("uploaded " + file.name); } catch (err) { setStatus(err.message); }
+});
+$("save-btn").addEventListener("click", save);
+document.addEventListener("keydown", (e) => {
+  if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "s") { e.preventDefault(); save(); }
 });
 $("coexist-btn").addEventListener("click", () => ask("coexist", { name: state.name, xml: state.xml, labels: $("coexist-labels").value.split(/\s+/).filter(Boolean) }, $("coexist-out")));
 $("flow-btn").addEventListener("click", () => ask("flows", { name: state.name, xml: state.xml, source: $("flow-from").value, target: $("flow-to").value }, $("flow-out")));
@@ -201,30 +504,5 @@ $("diff-btn").addEventListener("click", async () => {
       el("h3", {}, "Against the active policy"), el("pre", { id: "diff-active" }, d.active ? d.active.join("\n") : "(no policy is active)"),
       el("h3", {}, "Loading it now would"), el("pre", { id: "diff-impact" }, d.impact ? d.impact.text.join("\n") : "-"));
   } catch (err) { out.textContent = err.message; }
-});
-$("save-btn").addEventListener("click", async () => {
-  try {
-    const d = await api("save", { name: state.name, xml: state.xml });
-    const m = d.makepolicy;
-    $("save-out").textContent = `wrote ${d.written}\n$ xm makepolicy ${state.name}\n${m.stdout}${m.stderr}(exit status ${m.status})`;
-    $("save-out").dataset.status = m.status;
-  } catch (err) { $("save-out").textContent = err.doc && err.doc.findings ? err.doc.findings.map((f) => f.text).join("\n") : err.message; }
-});
-$("impact-btn").addEventListener("click", async () => {
-  try {
-    const d = await api("impact", { name: state.name });
-    $("impact-out").textContent = d.impact ? d.impact.text.join("\n") : "No policy is active: loading it changes no running domain.";
-    $("load-confirm").hidden = false;
-  } catch (err) { $("impact-out").textContent = err.message; $("load-confirm").hidden = false; }
-});
-$("load-cancel").addEventListener("click", () => { $("load-confirm").hidden = true; });
-$("load-btn").addEventListener("click", async () => {
-  $("load-confirm").hidden = true;
-  try {
-    const d = await api("load", { name: state.name, confirm: true });
-    const r = d.loadpolicy;
-    $("load-out").textContent = `$ xm loadpolicy ${state.name}\n${r.stdout}${r.stderr}(exit status ${r.status})`;
-    $("load-out").dataset.status = r.status;
-  } catch (err) { $("load-out").textContent = err.message; }
 });
 start();

@@ -4,44 +4,100 @@
 const $ = (id) => document.getElementById(id);
 let workload = { version: 1, organizations: [], rules: [] };
 let generated = null;
+const collapsed = new Set();
+const orgGraph = new StudioGraph({ graph: $("graph"), info: $("graph-info"), legend: $("graph-legend"), summary: $("graph-summary"), labels: $("graph-labels") });
+window.studioGraph = orgGraph;
 
 async function wedit(op) {
-  try { show(await api("workload/edit", { workload, op })); } catch (err) { showErr(err); }
+  try { show(await api("workload/edit", { workload, op })); return true; } catch (err) { refuse(err); return false; }
 }
-function showErr(err) {
-  const f = err.doc && err.doc.findings ? err.doc.findings : [{ text: err.message, severity: "error", code: "", message: err.message }];
-  $("wl-findings").replaceChildren(...f.map((x) => el("li", {}, findingNode(x))));
+// A refused edit changes nothing: the tree is drawn again (inputs show the
+// workload's names) and the refusal is said above it.
+function refuse(err) {
+  const f = err.doc && err.doc.findings ? err.doc.findings : [];
+  $("wl-refusal").textContent = "Not done: " + (f.length ? f.map((x) => `${x.code}: ${x.message}`).join("; ") : err.message);
+  $("wl-refusal").hidden = false;
+  render();
+}
+// Findings about rules under the rules, the others under the organizations.
+function showFindings(findings) {
+  const isRule = (f) => /^rule /.test(f.message);
+  $("org-findings").replaceChildren(...findings.filter((f) => !isRule(f)).map((x) => el("li", {}, findingNode(x))));
+  $("rule-findings").replaceChildren(...findings.filter(isRule).map((x) => el("li", {}, findingNode(x))));
 }
 function show(doc) {
   workload = doc.workload;
-  $("wl-findings").replaceChildren(...doc.findings.map((x) => el("li", {}, findingNode(x))));
+  $("wl-refusal").hidden = true;
+  showFindings(doc.findings);
   render();
 }
-function pick(type) { return el("input", { type: "checkbox", class: "pick", value: type, "aria-label": "select " + type }); }
+// The selection outlives the drawing of the tree (each edit draws it again).
+const picked = new Set();
+function pick(type) {
+  return el("input", { type: "checkbox", class: "pick", value: type, "aria-label": "select " + type, checked: picked.has(type) ? true : null,
+    onchange: (e) => { if (e.target.checked) picked.add(type); else picked.delete(type); } });
+}
+function revertOnEscape(e) { if (e.key === "Escape") { e.target.value = e.target.defaultValue; e.target.blur(); } }
+function onEnter(input, action) {
+  input.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); action(); } if (e.key === "Escape") { input.value = ""; input.blur(); } });
+  return input;
+}
+function selection() { return [...document.querySelectorAll(".pick:checked")].map((c) => c.value); }
+function forget(items) { items.forEach((i) => picked.delete(i)); }
 
 function render() {
   $("org-tree").replaceChildren(...workload.organizations.map((o) => {
     const deptInput = el("input", { placeholder: "department", class: "dept-name" });
-    return el("li", { "data-org": o.name },
+    const addDept = async () => { if (deptInput.value.trim() && await wedit({ op: "add_department", organization: o.name, name: deptInput.value.trim() })) deptInput.value = ""; };
+    onEnter(deptInput, addDept);
+    const open = !collapsed.has(o.name);
+    return el("li", { "data-org": o.name, class: open ? "open" : "closed" },
+      el("button", { class: "toggle", "aria-label": (open ? "collapse " : "expand ") + o.name, "aria-expanded": open ? "true" : "false",
+        onclick: () => { if (open) collapsed.add(o.name); else collapsed.delete(o.name); render(); } }, open ? "▾" : "▸"),
       pick(o.name),
-      el("input", { value: o.name, class: "org-rename", onchange: (e) => wedit({ op: "rename_organization", old: o.name, new: e.target.value }) }),
-      el("button", { onclick: () => wedit({ op: "delete_organization", name: o.name }), "aria-label": "delete " + o.name }, "×"),
-      el("ul", {}, ...o.departments.map((d) => el("li", { "data-dept": d },
+      el("input", { value: o.name, class: "org-rename", onkeydown: revertOnEscape, onchange: (e) => wedit({ op: "rename_organization", old: o.name, new: e.target.value }) }),
+      el("button", { class: "del", onclick: () => wedit({ op: "delete_organization", name: o.name }), "aria-label": "delete " + o.name }, "×"),
+      open ? el("ul", {}, ...o.departments.map((d) => el("li", { "data-dept": d },
         pick(o.name + "." + d),
-        el("input", { value: d, onchange: (e) => wedit({ op: "rename_department", organization: o.name, old: d, new: e.target.value }) }),
-        el("button", { onclick: () => wedit({ op: "delete_department", organization: o.name, name: d }), "aria-label": "delete " + d }, "×")))),
-      deptInput, el("button", { class: "add-dept", onclick: () => deptInput.value && wedit({ op: "add_department", organization: o.name, name: deptInput.value }) }, "add department"));
+        el("input", { value: d, onkeydown: revertOnEscape, onchange: (e) => wedit({ op: "rename_department", organization: o.name, old: d, new: e.target.value }) }),
+        el("button", { class: "del", onclick: () => wedit({ op: "delete_department", organization: o.name, name: d }), "aria-label": "delete " + d }, "×")))) : null,
+      open ? el("span", { class: "adder" }, deptInput, el("button", { class: "add-dept", onclick: addDept }, "add department")) : el("span", { class: "note" }, ` ${o.departments.length} department${o.departments.length === 1 ? "" : "s"}`));
   }));
   $("rules").replaceChildren(...workload.rules.map((r, i) => el("li", { "data-rule": i },
-    el("input", { value: r.name, onchange: (e) => wedit({ op: "rename_rule", index: i, name: e.target.value }) }),
-    " ", r.types.map((t) => el("span", { class: "chip" }, t)),
-    el("button", { onclick: () => wedit({ op: "delete_rule", index: i }), "aria-label": "delete rule" }, "×"))));
+    el("input", { value: r.name, onkeydown: revertOnEscape, onchange: (e) => wedit({ op: "rename_rule", index: i, name: e.target.value }) }),
+    " ", r.types.map((t) => el("span", { class: "chip", "data-type": t }, t,
+      el("button", { class: "del", "aria-label": `remove ${t} from the rule`, onclick: () => wedit({ op: "remove_from_rule", index: i, types: [t] }) }, "×"))),
+    el("button", { class: "minor add-to-rule", title: "add the selected organizations and departments to this rule", onclick: () => wedit({ op: "add_to_rule", index: i, selection: selection() }) }, "+ selection"),
+    el("button", { class: "del", onclick: () => wedit({ op: "delete_rule", index: i }), "aria-label": "delete rule" }, "×"))));
 }
 
-$("add-org").addEventListener("click", () => $("org-name").value && wedit({ op: "add_organization", name: $("org-name").value }));
-$("add-rule").addEventListener("click", () => {
-  const selection = [...document.querySelectorAll(".pick:checked")].map((c) => c.value);
-  wedit({ op: "add_rule", name: $("rule-name").value, selection });
+async function addOrg() { const name = $("org-name").value.trim(); if (name && await wedit({ op: "add_organization", name })) $("org-name").value = ""; }
+async function addRule() { if (await wedit({ op: "add_rule", name: $("rule-name").value, selection: selection() })) $("rule-name").value = ""; }
+$("add-org").addEventListener("click", addOrg);
+onEnter($("org-name"), addOrg);
+$("add-rule").addEventListener("click", addRule);
+onEnter($("rule-name"), addRule);
+$("sort-orgs").addEventListener("click", async () => {
+  const sorted = { ...workload, organizations: [...workload.organizations].sort((a, b) => a.name.localeCompare(b.name)).map((o) => ({ ...o, departments: [...o.departments].sort((a, b) => a.localeCompare(b)) })) };
+  try { show(await api("workload/check", { workload: sorted })); } catch (err) { refuse(err); }
+});
+$("expand-all").addEventListener("click", () => { collapsed.clear(); render(); });
+$("collapse-all").addEventListener("click", () => { workload.organizations.forEach((o) => collapsed.add(o.name)); render(); });
+// Several at once: departments first (their organization may go too), one edit each.
+$("delete-selected").addEventListener("click", async () => {
+  const chosen = selection();
+  if (!chosen.length) return;
+  for (const item of chosen.filter((p) => p.includes("."))) {
+    const dot = item.indexOf(".");
+    const org = item.slice(0, dot);
+    if (chosen.includes(org)) continue;
+    if (!await wedit({ op: "delete_department", organization: org, name: item.slice(dot + 1) })) return;
+    forget([item]);
+  }
+  for (const org of chosen.filter((p) => !p.includes("."))) {
+    if (!await wedit({ op: "delete_organization", name: org })) return;
+    forget(chosen.filter((p) => p === org || p.startsWith(org + ".")));
+  }
 });
 $("generate-btn").addEventListener("click", async () => {
   try {
@@ -51,20 +107,23 @@ $("generate-btn").addEventListener("click", async () => {
     $("gen-status").textContent = generated.summary;
     $("gen-xml").textContent = generated.xml;
     $("gen-edit").hidden = false;
-    const g = await api("graphs", { name, xml: generated.xml });
-    drawGraph($("graph"), g.conflicts, "conflicts", $("graph-info"));
-  } catch (err) { $("gen-status").textContent = err.message; showErr(err); }
+    await orgGraph.show({ name, xml: generated.xml }, "conflicts");
+  } catch (err) { $("gen-status").textContent = err.message; refuse(err); }
 });
+onEnter($("gen-name"), () => $("generate-btn").click());
 $("gen-edit").addEventListener("click", () => {
   sessionStorage.setItem("studio-draft", JSON.stringify({ name: generated.name, xml: generated.xml }));
   window.location.href = "/";
 });
 $("wl-save").addEventListener("click", async () => {
-  try { download("workload.json", (await api("workload/text", { workload })).text); } catch (err) { showErr(err); }
+  try {
+    const d = await api("workload/text", { workload, filename: $("wl-filename").value.trim() || "workload.json" });
+    download(d.filename, d.text);
+  } catch (err) { refuse(err); }
 });
 $("wl-upload").addEventListener("change", async (e) => {
   const file = e.target.files[0];
   if (!file) return;
-  try { show(await api("workload/upload", file, true, file.name)); } catch (err) { showErr(err); }
+  try { show(await api("workload/upload", file, true, file.name)); $("wl-filename").value = file.name.replace(/\.wld$/, ".json"); } catch (err) { refuse(err); }
 });
 render();

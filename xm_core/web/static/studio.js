@@ -1,5 +1,5 @@
 "use strict";
-// Shared by the studio's pages: the API call (CSRF token, same origin) and the graph.
+// Shared by the studio's pages: the API call (CSRF token, same origin), elements, help.
 const CSRF = document.querySelector('meta[name="csrf-token"]').content;
 
 async function api(path, body, raw, fileName) {
@@ -29,56 +29,20 @@ function findingNode(f) {
   return el("span", { class: "finding " + f.severity, "data-code": f.code }, `${where}${f.severity} ${f.code}: ${f.message}`);
 }
 
-// Draw networkx node-link data of labels; a click shows the neighbours.
-let cyGraph = null;
-function drawGraph(container, data, kind, info) {
-  const elements = [];
-  for (const n of data.nodes) {
-    elements.push({ data: { id: String(n.id), label: n.name || n.label || String(n.id) }, classes: (n.kind || "") + (n.bootstrap ? " bootstrap" : "") });
-  }
-  const directed = data.directed;
-  data.edges.forEach((e, i) => {
-    elements.push({ data: { id: "e" + i, source: String(e.source), target: String(e.target), types: (e.types || e.shared || e.reasons || []) } });
-  });
-  if (cyGraph) cyGraph.destroy();
-  delete container.dataset.nodes;
-  cyGraph = cytoscape({
-    container, elements, wheelSensitivity: 0.3, maxZoom: 1.6,
-    // a circle keeps every label readable on small policies; cose untangles
-    // medium ones; a grid is all a large one can afford
-    layout: data.nodes.length <= 40 ? { name: "circle", padding: 40, radius: Math.max(120, data.nodes.length * 22) }
-      : elements.length > 400 ? { name: "grid" } : { name: "cose", animate: false },
-    style: [
-      { selector: "node", style: { label: "data(label)", "font-size": 11, "text-valign": "bottom", "text-margin-y": 3, "background-color": "#607d8b", width: 14, height: 14 } },
-      { selector: "node.res", style: { shape: "round-rectangle", "background-color": "#8d6e63" } },
-      { selector: "node.bootstrap", style: { "border-width": 2, "border-color": "#263238" } },
-      { selector: "edge", style: { width: 1.5, "line-color": kind === "conflicts" ? "#e53935" : "#43a047", "target-arrow-shape": directed ? "triangle" : "none", "target-arrow-color": "#e53935", "curve-style": "bezier" } },
-      { selector: "node:selected", style: { "background-color": "#1e88e5" } },
-    ],
-  });
-  cyGraph.on("tap", "node", (evt) => {
-    const node = evt.target;
-    const name = node.data("label");
-    const out = [], inn = [];
-    node.connectedEdges().forEach((e) => {
-      const other = e.source().id() === node.id() ? e.target() : e.source();
-      (e.source().id() === node.id() ? out : inn).push(other.data("label"));
-    });
-    info.replaceChildren();
-    if (kind === "conflicts") {
-      info.append(el("p", { id: "graph-selected" }, el("strong", {}, name), ": conflicts with ",
-        [...new Set([...out, ...inn])].sort().join(", ") || "none"));
-    } else {
-      info.append(el("p", { id: "graph-selected" }, el("strong", {}, name), ": can share with ",
-        [...new Set([...out, ...inn])].sort().join(", ") || "none"));
-    }
-  });
-  window.studioGraph = cyGraph;
-  container.dataset.nodes = String(cyGraph.nodes().length);
-  return cyGraph;
-}
-
 function download(name, text) {
   const a = el("a", { href: URL.createObjectURL(new Blob([text], { type: "application/octet-stream" })), download: name });
   document.body.append(a); a.click(); a.remove();
 }
+
+// The help panel: the header's button, F1, Escape to close.
+(() => {
+  const help = document.getElementById("help");
+  const toggle = (open) => { help.hidden = !open; if (open) help.focus(); };
+  help.tabIndex = -1;
+  document.getElementById("help-btn").addEventListener("click", () => toggle(help.hidden));
+  document.getElementById("help-close").addEventListener("click", () => toggle(false));
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "F1") { e.preventDefault(); toggle(true); }
+    if (e.key === "Escape" && !help.hidden) toggle(false);
+  });
+})();
