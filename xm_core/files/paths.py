@@ -162,6 +162,13 @@ class PolicyFiles(NamedTuple):
         folder, _, stem = self.map.rpartition("/")
         return Path(f"{folder}/.{stem[: -len('.map')]}.lock")
 
+    @property
+    def set_names(self) -> Path:
+        """The side file with the conflict sets' names (`acm.mapfile`),
+        which the `.map` has no place for, beside the `.map` and `.bin`."""
+        folder, _, stem = self.map.rpartition("/")
+        return Path(f"{folder}/.{stem[: -len('.map')]}.sets")
+
     def settled(self) -> PolicyFiles:
         """These files, once a compile that a kill interrupted between the
         renames of the `.map` and the `.bin` is finished (xm_core.files.atomic):

@@ -226,7 +226,14 @@ def resolve_label(
             return LabelCheck(False, spec.ssidref, named, None, "Domain not labeled")
         return LabelCheck(True, spec.ssidref, named, policy.name if named else None)
     if policy is not None:
-        return LabelCheck(False, 0, None, None, "Domain not labeled")
+        # Xen 3.4: an unlabeled domain runs as __UNLABELED__ where the policy has that label
+        from xm_core.host.update.plan import UNLABELED
+
+        try:
+            ref = host.dom_ssidref(policy, UNLABELED)
+        except XmError:
+            return LabelCheck(False, 0, None, None, "Domain not labeled")
+        return LabelCheck(True, ref, UNLABELED, policy.name)
     return LabelCheck(True, 0, None, None)
 
 
