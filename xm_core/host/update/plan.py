@@ -335,9 +335,9 @@ def _removed_label(change: DomainChange, label: str, new_name: str) -> Violation
         ViolationKind.LABEL,
         change.domid,
         change.name,
-        f"domain '{change.name}' (id {change.domid}, label '{label}'): the label is removed "
-        f"by policy '{new_name}' while the domain runs ({change.state}); a running domain "
-        "keeps a label",
+        f"[label] domain '{change.name}' (id {change.domid}, label '{label}'): the label is "
+        f"removed by policy '{new_name}' while the domain runs ({change.state}); a running "
+        "domain keeps a label",
     )
 
 

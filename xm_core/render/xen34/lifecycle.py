@@ -73,11 +73,10 @@ def loaded_versioned(plan: UpdatePlan, as_json: bool = False) -> None:
 
 def plan_lines(plan: UpdatePlan, applied: bool) -> list[str]:
     """Each running domain and labeled resource the update changes."""
-    will = "" if applied else " would"
     lines: list[str] = []
     changed = plan.changed_domains
     if changed:
-        lines.append(f"Running domains whose label{will} change:")
+        lines.append(f"Running domains whose label {'changed' if applied else 'would change'}:")
         for d in changed:
             lines.append(
                 f"  {printable(d.name)} (id {d.domid}): {printable(d.old_label or '')} -> "
@@ -85,7 +84,7 @@ def plan_lines(plan: UpdatePlan, applied: bool) -> list[str]:
                 f"0x{d.old_ssidref:08x} -> 0x{d.new_ssidref:08x})"
             )
     if plan.resources:
-        lines.append(f"Resource labels that{will} change:")
+        lines.append(f"Resource labels that {'changed' if applied else 'would change'}:")
         for r in plan.resources:
             shown = r.as_dict()
             lines.append(
@@ -93,7 +92,7 @@ def plan_lines(plan: UpdatePlan, applied: bool) -> list[str]:
                 f"({r.status})"
             )
     if plan.configs:
-        lines.append(f"Domain configs{will} be relabeled:")
+        lines.append(f"Domain configs {'relabeled' if applied else 'that would be relabeled'}:")
         for c in plan.configs:
             shown = c.as_dict()
             lines.append(
