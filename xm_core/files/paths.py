@@ -17,6 +17,7 @@ with one Xen entry, as a machine with Xen installed has.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -191,10 +192,31 @@ def is_new_root(root: Path) -> bool:
         return False
 
 
-def host_paths(option: str | None = None) -> HostPaths:
-    root, _ = resolve_root(option)
+def host_paths(
+    option: str | None = None,
+    writes: bool = True,
+    on_created: Callable[[Path], None] | None = None,
+) -> HostPaths:
+    """The host root chosen by `option` (--root), installed when new. A root
+    that does not exist is created only for a command that `writes`, which
+    is told so (`on_created`, to say it on stderr): a read-only command on a
+    mistyped path fails instead of leaving a host tree there. An existing
+    empty folder is installed for any command."""
+    root, how = resolve_root(option)
     paths = HostPaths(root)
-    if root != Path("/") and is_new_root(root):
+    if root == Path("/"):
+        return paths
+    missing = not os.path.lexists(root)
+    if missing and not writes:
+        from xm_core.errors import XmError
+
+        raise XmError(
+            f"Host root '{root}' ({how}) does not exist: a command that only reads "
+            "the host does not create one (a command that changes it does)."
+        )
+    if is_new_root(root):
         root.mkdir(parents=True, exist_ok=True)
         paths.seed_installed()
+        if missing and on_created is not None:
+            on_created(root)
     return paths

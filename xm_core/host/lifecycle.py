@@ -446,20 +446,41 @@ def set_max_memory(paths: HostPaths, ref: str, mib: int) -> DomainRecord:
     """`xm mem-max DOM MEM` (MEM in MiB, parsed by numbers.parse_memory):
     the domain's memory limit. As in Xen, a limit below the current
     allocation is accepted (the domain keeps what it has and cannot grow)."""
+    from xm_core.host.memory import host_memory
     from xm_core.host.model import Host
 
     check_int(mib, "memory", 1, MEMORY_MAX_MIB)
     with Host(paths) as host, host.store.write():
         dom = host.store.domain(ref)
+        total = host_memory(host.store, paths).total
+        if mib > total:
+            raise XmError(
+                f"Memory limit {mib} MiB of domain '{dom.name}' is above the host's "
+                f"total memory ({total} MiB)."
+            )
         host.store.update_domain(dom.domid, maxmem=mib)
         _log(host.store, f"Domain {dom.name} maxmem {dom.maxmem} -> {mib} MiB")
         dom.maxmem = mib
         return dom
 
 
+def _grow(host: Host, dom: DomainRecord, more: int) -> None:
+    """`more` MiB for `dom` out of the free memory: another domain's growth
+    balloons Domain-0 down as a create does; Domain-0 takes only what is free."""
+    from xm_core.host.memory import host_memory, make_room
+
+    if dom.domid != DOM0_ID:
+        make_room(host.store, host.paths, more)
+        return
+    free = host_memory(host.store, host.paths).free
+    if free < more:
+        raise XmError(f"I need {more * 1024} KiB but only have {free * 1024} KiB free.")
+
+
 def set_memory(paths: HostPaths, ref: str, mib: int) -> DomainRecord:
     """`xm mem-set DOM MEM` (MiB): the balloon target; above the domain's
-    maxmem is an error (its balloon cannot grow past it)."""
+    maxmem is an error (its balloon cannot grow past it), and growing takes
+    free memory (ballooning Domain-0 for another domain, as a create does)."""
     from xm_core.host.model import Host
 
     check_int(mib, "memory", 1, MEMORY_MAX_MIB)
@@ -470,6 +491,8 @@ def set_memory(paths: HostPaths, ref: str, mib: int) -> DomainRecord:
                 f"Memory target {mib} MiB is above the maximum of domain '{dom.name}' "
                 f"({dom.maxmem} MiB); raise it with mem-max first."
             )
+        if mib > dom.memory:
+            _grow(host, dom, mib - dom.memory)
         host.store.update_domain(dom.domid, memory=mib)
         _log(host.store, f"Domain {dom.name} memory {dom.memory} -> {mib} MiB")
         dom.memory = mib

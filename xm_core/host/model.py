@@ -409,6 +409,10 @@ def _read_compiled(paths: HostPaths, name: str) -> tuple[bytes, BinaryPolicy, by
     from acm.mapfile import parse_map
 
     files = paths.policy_files(name).settled()  # checks the dotted name first
+    if not any(os.path.lexists(f) for f in (files.xml, files.bin, files.map)):
+        raise XmError(
+            f"Policy '{name}' not found: there is neither '{files.xml}' nor '{files.bin}'."
+        )
     with shared_lock(files.lock):  # no makepolicy renames between the two reads
         raw = _read_output(files.bin, "Binary policy file", name)
         map_raw = _read_output(files.map, "Policy map file", name)
@@ -750,7 +754,9 @@ def host_info(paths: HostPaths, how: str = "") -> HostInfo:
         store = host.store
         facts: HostFacts = store.host_facts()
         domains = store.domains()
-        used = sum(d.memory for d in domains)
+        from xm_core.host.memory import host_memory
+
+        memory = host_memory(store, paths)
         state, name = host.policy_state()
         uname = platform.uname()
         arch, platform_params = _PLATFORM.get(
@@ -769,8 +775,8 @@ def host_info(paths: HostPaths, how: str = "") -> HostInfo:
             ("threads_per_core", "1"),
             ("cpu_mhz", str(_cpu_mhz())),
             ("hw_caps", ":".join(["00000000"] * 4)),  # no hardware: no CPUID features
-            ("total_memory", str(facts.total_memory)),
-            ("free_memory", str(max(facts.total_memory - used, 0))),
+            ("total_memory", str(memory.total)),
+            ("free_memory", str(memory.free)),
             ("xen_major", str(XEN_VERSION[0])),
             ("xen_minor", str(XEN_VERSION[1])),
             ("xen_extra", XEN_VERSION[2]),

@@ -143,10 +143,11 @@ def make_policy_under(
     wait: bool = True,
     on_wait: Callable[[], None] | None = None,
     retain: list[object] | None = None,
+    on_new_root: Callable[[Path], None] | None = None,
 ) -> MakePolicyResult:
     """`xm makepolicy`: compile `name` into the policy tree of the host root
     chosen by `root` (the --root option, None when absent). `retain`: see
-    `make_policy`."""
+    `make_policy`; `on_new_root` is told when the root had to be created."""
     from acm.names import check_policy_name
     from xm_core.files.paths import HostPaths, host_paths, resolve_root
 
@@ -155,7 +156,10 @@ def make_policy_under(
     check_policy_name(name)
     check_policy_dir(policy_dir)
     # With -d the host root is not used: it is left as it is (not created).
-    paths = HostPaths(resolve_root(root)[0]) if policy_dir is not None else host_paths(root)
+    if policy_dir is not None:
+        paths = HostPaths(resolve_root(root)[0])
+    else:
+        paths = host_paths(root, True, on_new_root)
     return make_policy(paths, name, policy_dir, wait, on_wait, retain)
 
 

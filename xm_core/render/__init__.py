@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from acm.errors import Diagnostic, Diagnostics, PolicyError, escape_controls
@@ -76,6 +77,9 @@ def policy_error(exc: PolicyError) -> None:
         err(text)
 
 
+USAGE_CODE = "ACM005"  # an invalid policy name
+
+
 def failure(exc: PolicyError | XmError | OSError, acm_command: bool = True) -> int:
     """Print a failed command's error the way every `xm` command does and
     return its exit status (2 for usage errors, else 1). In one of Xen's
@@ -83,7 +87,9 @@ def failure(exc: PolicyError | XmError | OSError, acm_command: bool = True) -> i
     the access control module's own (`XmError.acm`)."""
     if isinstance(exc, PolicyError):
         policy_error(exc)
-        return 1
+        # A malformed policy name (ACM005) is the command line's mistake.
+        codes = exc.diagnostics.codes()
+        return 2 if codes and all(code == USAGE_CODE for code in codes) else 1
     if isinstance(exc, XmError):
         xm_error(exc, quoted=acm_command or exc.acm)
         return exc.exit_code
@@ -96,6 +102,11 @@ def warnings(found: Diagnostics) -> None:
     """Warnings of a successful stage go to stderr; stdout stays silent."""
     for text in capped(found, Diagnostic.format):
         err(text)
+
+
+def new_root(root: Path) -> None:
+    """Said once when a command created the host root it was given."""
+    err(f"Created host root '{root}', installed like a Xen host.")
 
 
 def compile_waits(policy: str) -> None:
