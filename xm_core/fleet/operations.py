@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import UsageError, XmError
 from xm_core.files.paths import HostPaths
-from xm_core.fleet.hoststate import HostReading, loaded_policy, read_host
+from xm_core.fleet.hoststate import HostReading, loaded_policy, read_host, read_hosts
 from xm_core.fleet.placement import Fleet, FleetHost, Placement, Preference, Refusal, Rule
 from xm_core.fleet.store import DomainRow, FleetStore, HostRow, PolicyRow
 
@@ -155,8 +155,10 @@ def list_hosts(store: FleetStore) -> HostsReport:
 
 
 def load_fleet(store: FleetStore) -> Fleet:
+    """The inventory's hosts, their domains read only where a placement
+    needs them (through the same connection)."""
     with store.transaction():
-        return Fleet(store.hosts(), store.policies())
+        return Fleet(store.hosts(with_domains=False), store.policies(), store.domains_of)
 
 
 # ------------------------------------------------------------------ placement
@@ -282,9 +284,7 @@ def create(
     absolute, spec = read_spec(config, overrides, need_name=True)
     assert spec.name is not None
     fleet = load_fleet(store)
-    where = sorted(
-        {d.host for fh in fleet.hosts.values() for d in fh.row.domains if d.name == spec.name}
-    )
+    where = sorted({d.host for d in store.find_domain(spec.name)})
     if where:
         raise XmError(f"Domain '{spec.name}' already exists on host {', '.join(where)}.")
     placement = fleet.place(spec, [spec.name], preference, zone, live_devices=False)[0]
@@ -636,11 +636,11 @@ def audit(store: FleetStore) -> AuditReport:
     target_hash = fleet_policy(hosts)
     target = policies.get(target_hash or "")
     findings: list[Finding] = []
+    readings = read_hosts(hosts)
     for kept in hosts:
-        try:
-            reading = read_host(kept.name, kept.root, kept.zone)
-        except XmError as exc:
-            findings.append(Finding(kept.name, "unreadable", exc.message))
+        reading = readings[kept.name]
+        if isinstance(reading, XmError):
+            findings.append(Finding(kept.name, "unreadable", reading.message))
             continue
         now = reading.row
         findings.extend(Finding(kept.name, "drift", text) for text in _drift(kept, now))

@@ -12,7 +12,7 @@ adds only the order: hard rules first, then spread or pack, and zones.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -100,17 +100,36 @@ class FleetHost:
     """A host as the inventory has it, with its policy decoded and its
     running domains indexed by Chinese Wall SSID (the blockers' lookup)."""
 
-    def __init__(self, row: HostRow, policy: LoadedPolicy | None) -> None:
-        from xm_core.host.model import Host
-
+    def __init__(self, row: HostRow, policy: LoadedPolicy | None, loaded: bool = True) -> None:
         self.row = row
         self.policy = policy
-        self.host: Host = Host(HostPaths(Path(row.root)))  # its store is never opened here
+        self.loaded = loaded  # row.domains holds the host's domains (else: not read yet)
+        self.version = 0  # one more for each domain placed here in memory
+        self._host: Host | None = None
         self.by_chwall_ssid: dict[int, list[DomainRow]] = {}
+        self.by_domid: dict[int, DomainRow] = {}
         for d in row.domains:
             self._index(d)
 
+    @property
+    def host(self) -> Host:
+        """The host, for the host's label functions (its store is never opened here)."""
+        if self._host is None:
+            from xm_core.host.model import Host
+
+            self._host = Host(HostPaths(Path(self.row.root)))
+        return self._host
+
+    def set_domains(self, domains: list[DomainRow]) -> None:
+        self.row.domains = domains
+        self.by_chwall_ssid = {}
+        self.by_domid = {}
+        for d in domains:
+            self._index(d)
+        self.loaded = True
+
     def _index(self, d: DomainRow) -> None:
+        self.by_domid[d.domid] = d
         if self.policy is not None:
             ssid = self.policy.engine.chwall_ssid(d.ssidref)
             if ssid is not None:
@@ -120,17 +139,21 @@ class FleetHost:
         return [(d.domid, d.name) for s in ssids for d in self.by_chwall_ssid.get(s, ())]
 
     def label_of(self, domid: int) -> str:
-        for d in self.row.domains:
-            if d.domid == domid:
-                return d.label or (f"0x{d.ssidref:08x}")
-        return "?"
+        d = self.by_domid.get(domid)
+        if d is None:
+            return "?"
+        return d.label or f"0x{d.ssidref:08x}"
 
     def add(self, name: str, ssidref: int, label: str | None, memory: int, vcpus: int) -> None:
-        """Count a placed domain as the host would after creating it."""
+        """Count a placed domain as the host would after creating it (its
+        domains read first)."""
+        assert self.loaded
+        self.version += 1
         row = self.row
         domid = max((d.domid for d in row.domains), default=0) + 1
         dom = DomainRow(row.name, name, domid, ssidref, label, memory, vcpus)
         row.domains.append(dom)
+        row.domain_count += 1
         self._index(dom)
         row.free_memory -= memory
         if self.policy is not None:
@@ -139,18 +162,56 @@ class FleetHost:
                 row.counters[t] = (old[0] + r, old[1] + a)
 
 
-class Fleet:
-    """Every host of the inventory, ready to judge."""
+DomainsOf = Callable[[Sequence[str]], dict[str, list[DomainRow]]]
 
-    def __init__(self, hosts: Sequence[HostRow], policies: dict[str, PolicyRow]) -> None:
+
+class Fleet:
+    """Every host of the inventory, ready to judge. With `domains_of`, the
+    hosts come without their domains, and only the hosts whose refusal
+    names running domains (and the hosts chosen) have theirs read, in one
+    query per placement."""
+
+    def __init__(
+        self,
+        hosts: Sequence[HostRow],
+        policies: dict[str, PolicyRow],
+        domains_of: DomainsOf | None = None,
+    ) -> None:
         self.hosts: dict[str, FleetHost] = {}
+        decoded: dict[str, LoadedPolicy] = {}
         for row in hosts:
             policy = None
             if row.policy_hash is not None and row.policy_hash in policies:
-                policy = loaded_policy(policies[row.policy_hash])
-            self.hosts[row.name] = FleetHost(row, policy)
+                policy = decoded.get(row.policy_hash)
+                if policy is None:
+                    policy = decoded[row.policy_hash] = loaded_policy(policies[row.policy_hash])
+            self.hosts[row.name] = FleetHost(row, policy, loaded=domains_of is None)
         self.policies = policies
+        self.domains_of = domains_of
         self._labels: dict[tuple[Any, ...], LabelCheck] = {}
+        self._verdicts: dict[str, tuple[int, list[Refusal]]] = {}
+
+    def read_domains(self, hosts: Sequence[FleetHost]) -> None:
+        """The domains of these hosts, in one query."""
+        wanted = [fh for fh in hosts if not fh.loaded]
+        if not wanted or self.domains_of is None:
+            return
+        found = self.domains_of([fh.row.name for fh in wanted])
+        for fh in wanted:
+            fh.set_domains(found.get(fh.row.name, []))
+
+    def _blocked(self, fh: FleetHost, spec: DomainSpec) -> bool:
+        """Whether the host's engine refuses `spec`'s label on the Chinese
+        Wall (the refusal will name running domains)."""
+        if fh.policy is None:
+            return False
+        label = self._label(fh, spec)
+        if not label.permitted:
+            return False
+        counters = fh.row.counters
+        return any(
+            counters.get(t, (0, 0))[1] > 0 for t in fh.policy.engine.chwall_types(label.ssidref)
+        )
 
     # ------------------------------------------------------------ one host
 
@@ -228,6 +289,8 @@ class Fleet:
         decision = engine.check_create(ssidref, aggregate)
         if decision.permitted:
             return []
+        if not fh.loaded:
+            self.read_domains([fh])
         if not decision.conflicts:
             rule = (
                 Rule.STE
@@ -287,16 +350,29 @@ class Fleet:
         hosts_in_zone: Counter[str] = Counter(fh.row.zone for fh in self.hosts.values())
         domains_in_zone: Counter[str] = Counter()
         for fh in self.hosts.values():
-            domains_in_zone[fh.row.zone] += sum(1 for d in fh.row.domains if d.domid != 0)
+            domains_in_zone[fh.row.zone] += max(fh.row.domain_count - 1, 0)  # Domain-0 aside
         load = {z: domains_in_zone[z] / hosts_in_zone[z] for z in hosts_in_zone}
         out = []
+        self._verdicts = {}
         for name in names:
             fits: list[FleetHost] = []
             refused: list[Verdict] = []
+            self.read_domains(
+                [
+                    fh
+                    for n, fh in self.hosts.items()
+                    if not fh.loaded and n not in exclude and self._blocked(fh, spec)
+                ]
+            )
             for host_name, fh in self.hosts.items():
                 if host_name in exclude:
                     continue
-                refusals = self.judge(fh, spec, live_devices)
+                known = self._verdicts.get(host_name)
+                if known is not None and known[0] == fh.version:
+                    refusals = known[1]  # nothing placed there since: the same verdict
+                else:
+                    refusals = self.judge(fh, spec, live_devices)
+                    self._verdicts[host_name] = (fh.version, refusals)
                 if refusals:
                     refused.append(Verdict(host_name, fh.row.zone, refusals))
                 else:
@@ -315,6 +391,7 @@ class Fleet:
             out.append(placement)
             if fits and label is not None:
                 chosen = fits[0]
+                self.read_domains([chosen])
                 chosen.add(name, label.ssidref, label.label, spec.memory, spec.vcpus)
                 load[chosen.row.zone] += 1 / hosts_in_zone[chosen.row.zone]
         return out
@@ -330,4 +407,4 @@ class Fleet:
         wanted = 0 if zone is None or row.zone == zone else 1
         if preference is Preference.PACK:
             return (wanted, row.free_memory, row.name)
-        return (wanted, round(load[row.zone], 9), -row.free_memory, len(row.domains), row.name)
+        return (wanted, round(load[row.zone], 9), -row.free_memory, row.domain_count, row.name)

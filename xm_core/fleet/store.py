@@ -113,6 +113,7 @@ class HostRow:
     revision: int
     synced_at: float
     domains: list[DomainRow] = field(default_factory=list)
+    domain_count: int = 0  # Domain-0 included; known also when `domains` was not read
 
     @property
     def active_policy(self) -> str:
@@ -387,8 +388,11 @@ class FleetStore:
             self._host(r)
             for r in self._q(f"SELECT {self._HOST_COLUMNS} FROM fleet_hosts ORDER BY name")
         ]
+        by_name = {h.name: h for h in hosts}
+        for name, count in self._q("SELECT host, count(*) FROM fleet_domains GROUP BY host"):
+            if name in by_name:
+                by_name[name].domain_count = int(count)
         if with_domains:
-            by_name = {h.name: h for h in hosts}
             for d in self._q(
                 "SELECT host, name, domid, ssidref, label, memory, vcpus FROM fleet_domains "
                 "ORDER BY host, domid"
@@ -420,7 +424,23 @@ class FleetStore:
                 (name,),
             )
         ]
+        host.domain_count = len(host.domains)
         return host
+
+    def domains_of(self, hosts: Sequence[str]) -> dict[str, list[DomainRow]]:
+        """The domains of these hosts (a few queries for many hosts)."""
+        found: dict[str, list[DomainRow]] = {h: [] for h in hosts}
+        names = list(hosts)
+        for i in range(0, len(names), 500):
+            chunk = names[i : i + 500]
+            marks = ", ".join("?" * len(chunk))
+            for d in self._q(
+                "SELECT host, name, domid, ssidref, label, memory, vcpus FROM fleet_domains "
+                f"WHERE host IN ({marks}) ORDER BY host, domid",
+                chunk,
+            ):
+                found[d[0]].append(_domain(d))
+        return found
 
     def host_by_root(self, root: str) -> str | None:
         r = self._q("SELECT name FROM fleet_hosts WHERE root = ?", (root,)).fetchone()

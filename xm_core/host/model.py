@@ -674,6 +674,13 @@ def _cpu_mhz() -> int:
     return 0
 
 
+def memory_figures(facts: HostFacts, domains: Sequence[DomainRecord]) -> tuple[int, int]:
+    """(total_memory, free_memory) in MiB as `xm info` reports them, from
+    the host record and its domains (the fleet reads them here too)."""
+    used = sum(d.memory for d in domains)
+    return facts.total_memory, max(facts.total_memory - used, 0)
+
+
 def host_info(paths: HostPaths, how: str = "") -> HostInfo:
     """Every field of the man page's `xm info` sample, in its order, with
     the host model's values (CPUs and memory from the host record; the
@@ -682,7 +689,7 @@ def host_info(paths: HostPaths, how: str = "") -> HostInfo:
         store = host.store
         facts: HostFacts = store.host_facts()
         domains = store.domains()
-        used = sum(d.memory for d in domains)
+        total_memory, free_memory = memory_figures(facts, domains)
         state, name = host.policy_state()
         uname = platform.uname()
         arch, platform_params = _PLATFORM.get(
@@ -701,8 +708,8 @@ def host_info(paths: HostPaths, how: str = "") -> HostInfo:
             ("threads_per_core", "1"),
             ("cpu_mhz", str(_cpu_mhz())),
             ("hw_caps", ":".join(["00000000"] * 4)),  # no hardware: no CPUID features
-            ("total_memory", str(facts.total_memory)),
-            ("free_memory", str(max(facts.total_memory - used, 0))),
+            ("total_memory", str(total_memory)),
+            ("free_memory", str(free_memory)),
             ("xen_major", str(XEN_VERSION[0])),
             ("xen_minor", str(XEN_VERSION[1])),
             ("xen_extra", XEN_VERSION[2]),
