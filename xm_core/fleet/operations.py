@@ -158,7 +158,7 @@ def load_fleet(store: FleetStore) -> Fleet:
     """The inventory's hosts, their domains read only where a placement
     needs them (through the same connection)."""
     with store.transaction():
-        return Fleet(store.hosts(with_domains=False), store.policies(), store.domains_of)
+        return Fleet(store.hosts(with_domains=False), store.policies(), store.blockers_of)
 
 
 # ------------------------------------------------------------------ placement

@@ -23,6 +23,7 @@ from xm_core.fleet.hoststate import loaded_policy
 from xm_core.fleet.store import DomainRow, HostRow, PolicyRow
 
 if TYPE_CHECKING:
+    from acm.engine import CreateDecision
     from xm_core.host.domains import DomainSpec, LabelCheck
     from xm_core.host.model import Host, LoadedPolicy
 
@@ -100,10 +101,13 @@ class FleetHost:
     """A host as the inventory has it, with its policy decoded and its
     running domains indexed by Chinese Wall SSID (the blockers' lookup)."""
 
-    def __init__(self, row: HostRow, policy: LoadedPolicy | None, loaded: bool = True) -> None:
+    def __init__(self, row: HostRow, policy: LoadedPolicy | None, complete: bool = True) -> None:
         self.row = row
         self.policy = policy
-        self.loaded = loaded  # row.domains holds the host's domains (else: not read yet)
+        # row.domains holds every domain of the host; else only those of the
+        # Chinese Wall SSIDs in `fetched` (the blockers a refusal names)
+        self.complete = complete
+        self.fetched: set[int] = set()
         self.version = 0  # one more for each domain placed here in memory
         self._host: Host | None = None
         self.by_chwall_ssid: dict[int, list[DomainRow]] = {}
@@ -120,13 +124,18 @@ class FleetHost:
             self._host = Host(HostPaths(Path(self.row.root)))
         return self._host
 
-    def set_domains(self, domains: list[DomainRow]) -> None:
-        self.row.domains = domains
-        self.by_chwall_ssid = {}
-        self.by_domid = {}
+    def missing(self, ssids: Sequence[int]) -> list[int]:
+        """Of these Chinese Wall SSIDs, those whose domains are not known here."""
+        return [] if self.complete else [s for s in ssids if s not in self.fetched]
+
+    def known(self, ssids: Sequence[int], domains: Sequence[DomainRow]) -> None:
+        """The domains of these SSIDs, read from the inventory."""
+        self.fetched.update(ssids)
+        have = {d.domid for d in self.row.domains}
         for d in domains:
-            self._index(d)
-        self.loaded = True
+            if d.domid not in have:
+                self.row.domains.append(d)
+                self._index(d)
 
     def _index(self, d: DomainRow) -> None:
         self.by_domid[d.domid] = d
@@ -145,12 +154,10 @@ class FleetHost:
         return d.label or f"0x{d.ssidref:08x}"
 
     def add(self, name: str, ssidref: int, label: str | None, memory: int, vcpus: int) -> None:
-        """Count a placed domain as the host would after creating it (its
-        domains read first)."""
-        assert self.loaded
+        """Count a placed domain as the host would after creating it."""
         self.version += 1
         row = self.row
-        domid = max((d.domid for d in row.domains), default=0) + 1
+        domid = max([row.domain_count, *(d.domid for d in row.domains)]) + 1
         dom = DomainRow(row.name, name, domid, ssidref, label, memory, vcpus)
         row.domains.append(dom)
         row.domain_count += 1
@@ -162,20 +169,20 @@ class FleetHost:
                 row.counters[t] = (old[0] + r, old[1] + a)
 
 
-DomainsOf = Callable[[Sequence[str]], dict[str, list[DomainRow]]]
+# (hosts, half of the ssidref holding the Chinese Wall SSID, SSIDs) -> their domains
+BlockersOf = Callable[[Sequence[str], int, Sequence[int]], dict[str, list[DomainRow]]]
 
 
 class Fleet:
-    """Every host of the inventory, ready to judge. With `domains_of`, the
-    hosts come without their domains, and only the hosts whose refusal
-    names running domains (and the hosts chosen) have theirs read, in one
-    query per placement."""
+    """Every host of the inventory, ready to judge. With `blockers_of`, the
+    hosts come without their domains: only the domains a Chinese Wall
+    refusal names are read, for all refused hosts in one query."""
 
     def __init__(
         self,
         hosts: Sequence[HostRow],
         policies: dict[str, PolicyRow],
-        domains_of: DomainsOf | None = None,
+        blockers_of: BlockersOf | None = None,
     ) -> None:
         self.hosts: dict[str, FleetHost] = {}
         decoded: dict[str, LoadedPolicy] = {}
@@ -185,33 +192,47 @@ class Fleet:
                 policy = decoded.get(row.policy_hash)
                 if policy is None:
                     policy = decoded[row.policy_hash] = loaded_policy(policies[row.policy_hash])
-            self.hosts[row.name] = FleetHost(row, policy, loaded=domains_of is None)
+            self.hosts[row.name] = FleetHost(row, policy, complete=blockers_of is None)
         self.policies = policies
-        self.domains_of = domains_of
+        self.blockers_of = blockers_of
         self._labels: dict[tuple[Any, ...], LabelCheck] = {}
         self._verdicts: dict[str, tuple[int, list[Refusal]]] = {}
 
-    def read_domains(self, hosts: Sequence[FleetHost]) -> None:
-        """The domains of these hosts, in one query."""
-        wanted = [fh for fh in hosts if not fh.loaded]
-        if not wanted or self.domains_of is None:
+    def read_blockers(self, wanted: Sequence[tuple[FleetHost, Sequence[int]]]) -> None:
+        """The running domains of these Chinese Wall SSIDs on these hosts:
+        one query per policy and set of SSIDs."""
+        if self.blockers_of is None:
             return
-        found = self.domains_of([fh.row.name for fh in wanted])
-        for fh in wanted:
-            fh.set_domains(found.get(fh.row.name, []))
+        groups: dict[tuple[int, tuple[int, ...]], list[FleetHost]] = {}
+        for fh, ssids in wanted:
+            missing = fh.missing(ssids)
+            if missing and fh.policy is not None and fh.policy.engine.chwall_half is not None:
+                key = (fh.policy.engine.chwall_half, tuple(sorted(missing)))
+                groups.setdefault(key, []).append(fh)
+        for (half, ssids), hosts in groups.items():
+            found = self.blockers_of([fh.row.name for fh in hosts], half, ssids)
+            for fh in hosts:
+                fh.known(ssids, found.get(fh.row.name, []))
 
-    def _blocked(self, fh: FleetHost, spec: DomainSpec) -> bool:
-        """Whether the host's engine refuses `spec`'s label on the Chinese
-        Wall (the refusal will name running domains)."""
-        if fh.policy is None:
-            return False
+    def _blocking(self, fh: FleetHost, spec: DomainSpec) -> list[int]:
+        """The Chinese Wall SSIDs whose running domains make the host's
+        engine refuse `spec` there (none: no such refusal)."""
+        if fh.policy is None or fh.complete:
+            return []
         label = self._label(fh, spec)
         if not label.permitted:
-            return False
+            return []
+        decision = self._decide(fh, label.ssidref)
+        engine = fh.policy.engine
+        return sorted({s for c in decision.conflicts for s in engine.blocking_ssids(c)})
+
+    def _decide(self, fh: FleetHost, ssidref: int) -> CreateDecision:
+        """The host's engine on the host's counters."""
+        assert fh.policy is not None
+        engine = fh.policy.engine
         counters = fh.row.counters
-        return any(
-            counters.get(t, (0, 0))[1] > 0 for t in fh.policy.engine.chwall_types(label.ssidref)
-        )
+        aggregate = {t: counters.get(t, (0, 0))[1] for t in engine.chwall_types(ssidref)}
+        return engine.check_create(ssidref, aggregate)
 
     # ------------------------------------------------------------ one host
 
@@ -284,13 +305,12 @@ class Fleet:
         policy = fh.policy
         assert policy is not None
         engine = policy.engine
-        counters = fh.row.counters
-        aggregate = {t: counters.get(t, (0, 0))[1] for t in engine.chwall_types(ssidref)}
-        decision = engine.check_create(ssidref, aggregate)
+        decision = self._decide(fh, ssidref)
         if decision.permitted:
             return []
-        if not fh.loaded:
-            self.read_domains([fh])
+        needed = sorted({s for c in decision.conflicts for s in engine.blocking_ssids(c)})
+        if fh.missing(needed):
+            self.read_blockers([(fh, needed)])
         if not decision.conflicts:
             rule = (
                 Rule.STE
@@ -357,19 +377,18 @@ class Fleet:
         for name in names:
             fits: list[FleetHost] = []
             refused: list[Verdict] = []
-            self.read_domains(
+            self.read_blockers(
                 [
-                    fh
+                    (fh, self._blocking(fh, spec))
                     for n, fh in self.hosts.items()
-                    if not fh.loaded and n not in exclude and self._blocked(fh, spec)
+                    if n not in exclude and not fh.complete and not self._still(n, fh)
                 ]
             )
             for host_name, fh in self.hosts.items():
                 if host_name in exclude:
                     continue
-                known = self._verdicts.get(host_name)
-                if known is not None and known[0] == fh.version:
-                    refusals = known[1]  # nothing placed there since: the same verdict
+                if self._still(host_name, fh):
+                    refusals = self._verdicts[host_name][1]  # nothing placed there since
                 else:
                     refusals = self.judge(fh, spec, live_devices)
                     self._verdicts[host_name] = (fh.version, refusals)
@@ -391,10 +410,14 @@ class Fleet:
             out.append(placement)
             if fits and label is not None:
                 chosen = fits[0]
-                self.read_domains([chosen])
                 chosen.add(name, label.ssidref, label.label, spec.memory, spec.vcpus)
                 load[chosen.row.zone] += 1 / hosts_in_zone[chosen.row.zone]
         return out
+
+    def _still(self, name: str, fh: FleetHost) -> bool:
+        """The host's verdict of this batch holds (nothing placed there since)."""
+        known = self._verdicts.get(name)
+        return known is not None and known[0] == fh.version
 
     @staticmethod
     def _rank(

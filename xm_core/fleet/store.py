@@ -427,16 +427,22 @@ class FleetStore:
         host.domain_count = len(host.domains)
         return host
 
-    def domains_of(self, hosts: Sequence[str]) -> dict[str, list[DomainRow]]:
-        """The domains of these hosts (a few queries for many hosts)."""
+    def blockers_of(
+        self, hosts: Sequence[str], half: int, ssids: Sequence[int]
+    ) -> dict[str, list[DomainRow]]:
+        """The domains of these hosts whose ssidref holds one of these
+        Chinese Wall SSIDs in its low (`half` 0) or high (1) half."""
         found: dict[str, list[DomainRow]] = {h: [] for h in hosts}
         names = list(hosts)
+        shift = 16 * half
+        wanted = ", ".join(str(int(s)) for s in ssids)
         for i in range(0, len(names), 500):
             chunk = names[i : i + 500]
             marks = ", ".join("?" * len(chunk))
             for d in self._q(
                 "SELECT host, name, domid, ssidref, label, memory, vcpus FROM fleet_domains "
-                f"WHERE host IN ({marks}) ORDER BY host, domid",
+                f"WHERE host IN ({marks}) AND ((ssidref >> {shift}) & 65535) IN ({wanted}) "
+                "ORDER BY host, domid",
                 chunk,
             ):
                 found[d[0]].append(_domain(d))
