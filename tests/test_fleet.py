@@ -419,3 +419,58 @@ def test_preview_a_versioned_update(fleet: tuple[str, Path]) -> None:
     assert "h2: would set (runs fleet.datacenter" in text.out
     # nothing changed on the hosts
     assert _json(store, "audit")["clean"]
+
+
+def test_walkthrough_two_banks_a_hospital_five_hosts(tmp_path: Path, store_url: str) -> None:  # noqa: F811
+    """docs/fleet.md's walkthrough, as typed there."""
+    from tests.fleet_support import POLICY_V2_XML, clone_host
+
+    store = store_url
+    assert fleet_run(store, "init").code == 0
+    first = make_host(tmp_path / "h1", memory=4096, cpus=4)
+    for i, zone in enumerate(("room1", "room1", "room2", "room2", "room3"), start=1):
+        root = first if i == 1 else clone_host(first, tmp_path / f"h{i}")
+        assert fleet_run(store, "add-host", f"h{i}", str(root), "--zone", zone).code == 0
+    c = tmp_path / "cfg"
+    c.mkdir()
+    started = [
+        fleet_run(store, "create", str(config(c, name, label, memory))).out
+        for name, label, memory in (
+            ("bankB-web1", "dom_BankB", 512),
+            ("bankB-web2", "dom_BankB", 512),
+            ("records", "dom_Hospital", 1024),
+        )
+    ]
+    assert started == [
+        "Started domain bankB-web1 on host h1 (id 1)\n",
+        "Started domain bankB-web2 on host h3 (id 1)\n",
+        "Started domain records on host h5 (id 1)\n",
+    ]
+    bank_a = config(c, "bankA-web", "dom_BankA", 256)
+    placed = fleet_run(store, "place", str(bank_a))
+    assert placed.lines == [
+        "bankA-web (label dom_BankA): host h2; 2 other host(s) could take it",
+        "  h1: refused: Chinese Wall: conflict set Banks with domain 'bankB-web1' "
+        "(label dom_BankB) running there",
+        "  h3: refused: Chinese Wall: conflict set Banks with domain 'bankB-web2' "
+        "(label dom_BankB) running there",
+    ]
+    assert fleet_run(store, "create", str(bank_a)).out.endswith("on host h2 (id 1)\n")
+    lab = fleet_run(store, "create", str(config(c, "lab", "dom_Hospital", 512)), "--zone", "room1")
+    assert lab.out == "Started domain lab on host h2 (id 2)\n"
+    evacuated = fleet_run(store, "evacuate", "h1")
+    assert evacuated.lines == [
+        "bankB-web1: moved from h1 to h4 (id 1)",
+        "Host h1 is empty (Domain-0 aside)",
+    ]
+    preview = fleet_run(store, "preview-policy", str(POLICY_V2_XML))
+    assert preview.code == 1
+    assert "h2: would be refused (runs fleet.datacenter)" in preview.out
+    assert "domain 'lab' (id 2): Chinese Wall conflict in type(s) cw_Hospital " in preview.out
+    assert [line[:3] for line in preview.lines if "would load" in line] == [
+        "h1:",
+        "h3:",
+        "h4:",
+        "h5:",
+    ]
+    assert fleet_run(store, "audit").code == 0
