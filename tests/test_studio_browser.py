@@ -436,3 +436,50 @@ def test_organizations_refusals_rules_members_several_deletes_and_save_as(
     assert info.value.suggested_filename == "banks.toml"
     text = Path(info.value.path()).read_text()
     assert text.startswith("version = 1") and 'name = "B-Bank"' in text
+
+
+def test_a_large_graph_starts_from_a_summary_and_a_focused_view_that_expands(
+    studio: Server, page: Any
+) -> None:
+    """320 organizations, 200 of them in one rule: a Chinese Wall graph of
+    321 labels is too large to draw whole."""
+    from xm_core.web import services
+
+    orgs = [{"name": f"org{i}", "departments": []} for i in range(320)]
+    rules = [{"name": "wall", "types": [f"org{i}" for i in range(200)]}]
+    made = services.generate({"version": 1, "organizations": orgs, "rules": rules}, "big", "d")
+    Path(studio.paths.policy_files("big").xml).write_text(made["xml"])
+    page.goto(studio.url)
+    page.select_option("#policy-select", "big")
+    page.click("#open-btn")
+    page.wait_for_selector('#labels-VM .label[data-label="org0"]')
+    # label rows beyond the first 100 wait behind "show all" and a filter
+    assert page.locator("#labels-VM .label").count() == 100
+    page.fill("#labels-VM .label-filter", "org31")
+    page.wait_for_selector('#labels-VM .label[data-label="org319"]')
+    page.click('button[data-tab="graph"]')
+    page.wait_for_selector('#graph[data-mode="summary"]')
+    assert "too many to draw at once" in page.inner_text("#graph-info")
+    assert "wall" in page.inner_text("#summary-sets")
+    assert page.get_attribute("#summary-matrix", "height") == "321"
+    page.fill("#graph-search", "org5")
+    page.press("#graph-search", "Enter")
+    page.wait_for_selector('#graph[data-focus="org5"][data-laid-out]')
+    names = page.evaluate("studioGraph.nodeNames()")
+    assert len(names) == 200 and "org250" not in names  # org5 and the 199 others of its wall
+    picked = page.locator("#summary-sets .pick-label").first
+    name = picked.inner_text()
+    picked.click()
+    page.wait_for_selector(f'#graph[data-focus="{name}"][data-laid-out]')
+    page.fill("#graph-search", "org250")
+    page.press("#graph-search", "Enter")
+    page.wait_for_selector('#graph[data-focus="org250"][data-laid-out]')
+    assert page.evaluate("studioGraph.nodeNames()") == ["org250"]
+    assert "conflicts with none" in page.inner_text("#graph-selected")
+    # expand on click: a neighbour's own neighbours join the view
+    page.fill("#graph-search", "org5")
+    page.press("#graph-search", "Enter")
+    page.wait_for_selector('#graph[data-focus="org5"]')
+    page.evaluate("studioGraph.clickLabel('org7')")
+    page.wait_for_selector('#graph[data-focus="org7"]')
+    assert "org7" in page.inner_text("#graph-selected")

@@ -441,3 +441,93 @@ def test_conflict_set_names_follow_xen34_order_in_analyses(tmp_path: Path) -> No
     assert policy.conflict_set_names == ("Mid", "alpha", "beta", "zeta")
     assert policy.version == (3, 1)
     assert policy.chwall_names(policy.conflict_sets[0]) == ["w1", "w3", "w4"]
+
+
+@pytest.mark.parametrize(
+    "path", sorted((DATA / "compiler").glob("acm04*.xml")), ids=lambda p: p.stem
+)
+def test_lint_reports_the_versioned_findings(path: Path) -> None:
+    from acm.lint import RULES, lint_paths
+
+    want = sorted((code, int(line)) for _, code, line, _ in EXPECT.findall(path.read_text()))
+    found = lint_paths([str(path)]).findings
+    got = sorted((d.code, d.location.line) for d in found if d.code.startswith("ACM04"))
+    assert got == want
+    assert all(d.code in RULES for d in found)
+    # Xen 3.0.4's numbering rules are not applied to a versioned policy
+    assert not {"ACM014", "ACM015", "ACM021"} & {d.code for d in found}
+
+
+def test_lint_of_a_clean_versioned_policy() -> None:
+    from acm.lint import lint_paths
+
+    assert [d.code for d in lint_paths([str(V1)]).findings] == []
+
+
+def test_a_namespace_declared_below_the_root_is_written_where_it_was() -> None:
+    from acm.source import parse_policy_document
+
+    text = V1.read_text().replace(
+        "<Type>web</Type>\n    </SimpleTypeEnforcementTypes>",
+        '<Type xmlns:x="urn:x">web</Type>\n    </SimpleTypeEnforcementTypes>',
+    )
+    assert 'xmlns:x="urn:x"' in text
+    doc = parse_policy_document(text.encode(), "ns.xml")
+    written = minidom_text(doc.root, MinidomFlavour.PY26, doc.data)
+    assert '<Type xmlns:x="urn:x">web</Type>' in written
+    assert written.count("xmlns:x") == 1
+    # the quick path (the bytes say no element below the root declares one)
+    # and the thorough one agree
+    assert minidom_text(doc.root) == written
+    plain = parse_policy_document(V1.read_bytes(), "v1.xml")
+    assert minidom_text(plain.root, data=plain.data) == minidom_text(plain.root)
+
+
+_XML_TEXT = st.text(alphabet=st.sampled_from(list("ab \"'<>&\t\n\r]") + ["é"]), max_size=12)
+
+
+def _xml_escaped(text: str) -> str:
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("\r", "&#13;")
+        .replace("\t", "&#9;")
+        .replace("\n", "&#10;")
+    )
+
+
+@settings(max_examples=examples(150))
+@given(_XML_TEXT, _XML_TEXT, _XML_TEXT, st.booleans(), st.booleans())
+def test_libxml2_writes_exactly_what_minidom_wrote_or_is_not_used(
+    url: str, set_name: str, comment: str, second_attribute: bool, pi: bool
+) -> None:
+    """The quick path (libxml2's serializer, used when the bytes are given)
+    and the element-by-element writer agree on awkward text, attribute
+    values, comments, processing instructions and attribute order."""
+    from acm.source import parse_policy_document
+
+    text = V1.read_text()
+    text = text.replace(
+        "<Version>1.0</Version>",
+        f"<PolicyUrl>{_xml_escaped(url)}</PolicyUrl><Version>1.0</Version>",
+    )
+    # an xsi attribute is allowed anywhere; written first, minidom sorts it last
+    extra = 'xsi:schemaLocation="a b" ' if second_attribute else ""
+    text = text.replace(
+        '<Conflict name="money_or_web">', f'<Conflict {extra}name="{_xml_escaped(set_name)}">'
+    )
+    text = text.replace(
+        '<SecurityPolicyDefinition xmlns="http://www.ibm.com">',
+        '<SecurityPolicyDefinition xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'xmlns="http://www.ibm.com">',
+    )
+    body = comment.replace("-", "").replace("\r", "")
+    text = text.replace("<SecurityLabelTemplate>", f"<!--{body}--><SecurityLabelTemplate>")
+    if pi:
+        text = text.replace("<SecurityLabelTemplate>", "<?keep?><SecurityLabelTemplate>")
+    doc = parse_policy_document(text.encode(), "t.xml")
+    slow = minidom_text(doc.root)
+    assert minidom_text(doc.root, data=doc.data) == slow
+    assert ("<?keep ?>" in slow) == pi

@@ -485,7 +485,11 @@ def _group_view(groups: Iterator[etree._Element]) -> list[dict[str, Any]]:
 def outline(data: bytes, file: str = "<policy>") -> dict[str, Any]:
     """What the editor shows of a well-formed document, each element with the
     line it starts on (ACM001 when it is not well-formed)."""
-    root = _root(data, file)
+    return outline_of(_root(data, file))
+
+
+def outline_of(root: etree._Element) -> dict[str, Any]:
+    """`outline` of a document already parsed (its root element)."""
     header = root.find(T_HEADER)
     fields: dict[str, Any] = {}
     if header is not None:

@@ -33,7 +33,8 @@ Codes are documented with the others in docs/compiler.md.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
+from itertools import islice
 
 from acm.errors import Diagnostics, Location, Severity
 from acm.source import LabelKind, PolicySource
@@ -59,16 +60,21 @@ def check_renames(info: VersionInfo) -> Diagnostics:
     found = Diagnostics()
     for kind in (LabelKind.VM, LabelKind.RES):
         renames = [r for r in info.renames if r.kind is kind]
-        claimed = Counter(r.old for r in renames)
+        claimants: dict[str, list[str]] = defaultdict(list)
+        for rename in renames:
+            claimants[rename.old].append(rename.new)
         present = set(info.labels(kind))
         for rename in renames:
             word = _kind_word(kind)
-            if claimed[rename.old] > 1:
-                others = [r.new for r in renames if r.old == rename.old and r is not rename]
+            claimed = claimants[rename.old]
+            if len(claimed) > 1:
+                others = list(islice((name for name in claimed if name != rename.new), 3))
+                more = len(claimed) - 1 - len(others)
                 found.add(
                     "ACM044",
                     f"{word} label '{rename.new}' is renamed from '{rename.old}', and so is "
                     + ", ".join(f"'{name}'" for name in others)
+                    + (f" and {more} more" if more > 0 else "")
                     + "; one old label can become only one new label",
                     rename.location,
                 )

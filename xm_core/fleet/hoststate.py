@@ -51,8 +51,10 @@ def policy_hash(binary: bytes, compact: str, version: str | None = None) -> str:
 
 def read_host(name: str, root: str, zone: str = "") -> HostReading:
     """Read the host at `root` in one snapshot of its store; its memory
-    figures are those of the host's own `xm info` (`memory_figures`)."""
-    from xm_core.host.model import Host, compact_policy, memory_figures
+    figures are the host's own (`host_memory`: what `xm info` reports, and
+    what its create can get by ballooning Domain-0)."""
+    from xm_core.host.memory import host_memory
+    from xm_core.host.model import Host, compact_policy
     from xm_core.host.store import PolicyState
 
     paths = HostPaths(Path(root))
@@ -100,7 +102,7 @@ def read_host(name: str, root: str, zone: str = "") -> HostReading:
                 }
         records = store.domains()
         facts = store.host_facts()
-        total_memory, free_memory = memory_figures(facts, records)
+        memory = host_memory(store, paths)
     domains = [
         DomainRow(name, d.name, d.domid, d.ssidref, d.label, d.memory, d.vcpus) for d in records
     ]
@@ -111,8 +113,9 @@ def read_host(name: str, root: str, zone: str = "") -> HostReading:
         policy_state=state.value,
         policy_name=pname if state is PolicyState.NAMED else None,
         policy_hash=digest,
-        total_memory=total_memory,
-        free_memory=free_memory,
+        total_memory=memory.total,
+        free_memory=memory.free,
+        available_memory=memory.available,
         nr_cpus=facts.nr_cpus,
         counters=counters,
         revision=0,

@@ -123,6 +123,7 @@ class HostsReport:
                     "policy_hash": h.policy_hash,
                     "memory_total": h.total_memory,
                     "memory_free": h.free_memory,
+                    "memory_available": h.available_memory,
                     "vcpus": h.nr_cpus,
                     "domains": [
                         {"name": d.name, "domid": d.domid, "label": d.label, "memory": d.memory}
@@ -573,8 +574,8 @@ def _drift(kept: HostRow, now: HostRow) -> list[str]:
                 f"domain '{name}' differs (id {a.domid} -> {b.domid}, "
                 f"memory {a.memory} -> {b.memory})"
             )
-    if (kept.free_memory, kept.total_memory, kept.nr_cpus) != (
-        now.free_memory, now.total_memory, now.nr_cpus,
+    if (kept.free_memory, kept.available_memory, kept.total_memory, kept.nr_cpus) != (
+        now.free_memory, now.available_memory, now.total_memory, now.nr_cpus,
     ):  # fmt: skip
         found.append(
             f"memory: inventory has {kept.free_memory} MiB free of {kept.total_memory}, "

@@ -94,6 +94,13 @@ class Placement:
         }
 
 
+def memory_shortage(need: int, row: HostRow) -> str:
+    """`needs N MiB, M free` (and what Domain-0 could give by ballooning)."""
+    extra = row.available_memory - row.free_memory
+    more = f" (+{extra} from Domain-0)" if extra > 0 else ""
+    return f"needs {need} MiB, {row.free_memory} free{more}"
+
+
 # ------------------------------------------------------------------ the fleet in memory
 
 
@@ -162,7 +169,8 @@ class FleetHost:
         row.domains.append(dom)
         row.domain_count += 1
         self._index(dom)
-        row.free_memory -= memory
+        row.free_memory = max(row.free_memory - memory, 0)
+        row.available_memory -= memory
         if self.policy is not None:
             for t, (r, a) in self.policy.engine.create_deltas(ssidref).items():
                 old = row.counters.get(t, (0, 0))
@@ -247,10 +255,8 @@ class Fleet:
             refusals.append(self._label_refusal(fh, spec, label))
         elif fh.policy is not None:
             refusals.extend(self._chwall(fh, label.ssidref))
-        if spec.memory > row.free_memory:
-            refusals.append(
-                Refusal(Rule.MEMORY, f"memory: needs {spec.memory} MiB, {row.free_memory} free")
-            )
+        if spec.memory > row.available_memory:
+            refusals.append(Refusal(Rule.MEMORY, f"memory: {memory_shortage(spec.memory, row)}"))
         if spec.vcpus > row.nr_cpus:
             refusals.append(
                 Refusal(Rule.VCPUS, f"vcpus: needs {spec.vcpus}, the host has {row.nr_cpus} CPUs")
@@ -429,5 +435,5 @@ class Fleet:
         row = fh.row
         wanted = 0 if zone is None or row.zone == zone else 1
         if preference is Preference.PACK:
-            return (wanted, row.free_memory, row.name)
-        return (wanted, round(load[row.zone], 9), -row.free_memory, row.domain_count, row.name)
+            return (wanted, row.available_memory, row.name)
+        return (wanted, round(load[row.zone], 9), -row.available_memory, row.domain_count, row.name)

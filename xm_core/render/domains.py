@@ -110,27 +110,40 @@ def domain_list(result: Any, mode: str, as_json: bool) -> None:
             for line in sxp_lines(domain_sxp(listed)):
                 out(line)
         return
+    # Xen's Mem column is 5 wide; a host with more memory widens it, so that
+    # the columns stay aligned (a Mem of 100000 MiB and more).
+    mem = max([5, *(len(str(listed.record.memory)) for listed in result.domains)])
     if mode == "label":
         out(
-            "%-32s %3s %5s %5s %5s %9s %-8s"
-            % ("Name", "ID", "Mem", "VCPUs", "State", "Time(s)", "Label")
+            "%-32s %3s %*s %5s %5s %9s %-8s"
+            % ("Name", "ID", mem, "Mem", "VCPUs", "State", "Time(s)", "Label")
         )
         rows = []
         for listed in result.domains:
             d = {**_list_fields(listed.record), "seclabel": printable(listed.label)}
-            line = (
-                "%(name)-32s %(domid)3s %(mem)5d %(vcpus)5d %(state)10s "
-                "%(cpu_time)8.1f %(seclabel)9s" % d
+            line = "%s %*d %s" % (
+                "%(name)-32s %(domid)3s" % d,
+                mem,
+                listed.record.memory,
+                "%(vcpus)5d %(state)10s %(cpu_time)8.1f %(seclabel)9s" % d,
             )
             rows.append((line, listed.label))
         rows.sort(key=lambda row: row[1].lower())  # stable: id order within a label
         for line, _ in rows:
             out(line)
         return
-    out("%-40s %3s %5s %5s %10s %9s" % ("Name", "ID", "Mem", "VCPUs", "State", "Time(s)"))
+    out("%-40s %3s %*s %5s %10s %9s" % ("Name", "ID", mem, "Mem", "VCPUs", "State", "Time(s)"))
     for listed in result.domains:
         d = _list_fields(listed.record)
-        out("%(name)-40s %(domid)3s %(mem)5d %(vcpus)5d %(state)10s %(cpu_time)8.1f" % d)
+        out(
+            "%s %*d %s"
+            % (
+                "%(name)-40s %(domid)3s" % d,
+                mem,
+                listed.record.memory,
+                "%(vcpus)5d %(state)10s %(cpu_time)8.1f" % d,
+            )
+        )
 
 
 def _list_fields(r: DomainRecord) -> dict[str, object]:

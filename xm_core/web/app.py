@@ -167,10 +167,14 @@ def _file_of(doc: dict[str, Any]) -> str:
 
 
 def _check(config: StudioConfig, doc: dict[str, Any], xml: bytes) -> dict[str, Any]:
-    """The findings and outline of `xml`, saved as the request's policy name."""
+    """The findings and outline of `xml`, saved as the request's policy name;
+    only what changed when the request names the answer it holds (`since`)."""
     name = doc.get("name")
     place = services.place_of(config.paths, name) if isinstance(name, str) and name else None
-    return services.check(xml, _file_of(doc), place)
+    since = doc.get("since")
+    return services.check_since(
+        xml, _file_of(doc), place, since if isinstance(since, str) else None
+    )
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -271,8 +275,12 @@ async def api_edit(request: Request, config: StudioConfig) -> Any:
     op = doc.get("op")
     if not isinstance(op, dict):
         raise Refused(400, "'op' must be an object")
-    xml = services.edit(_text(doc, "xml").encode(), op, _file_of(doc))
-    return {"xml": xml.decode("utf-8"), **_check(config, doc, xml)}
+    given = _text(doc, "xml")
+    xml = services.edit(given.encode(), op, _file_of(doc))
+    text = xml.decode("utf-8")
+    change = services.text_change(given, text) if doc.get("since") else None
+    sent = {"xml_change": change} if change is not None else {"xml": text}
+    return {**sent, **_check(config, doc, xml)}
 
 
 @api

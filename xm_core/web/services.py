@@ -137,29 +137,142 @@ def place_of(paths: HostPaths, name: str) -> Any:
         return None
 
 
+def _seen(d: Diagnostic) -> dict[str, Any]:
+    """A finding as the editor shows it (its file is the one being edited)."""
+    loc = d.location
+    return {
+        "code": d.code,
+        "severity": d.severity.value,
+        "message": d.message,
+        "line": loc.line or 0,
+        "column": loc.column or 0,
+    }
+
+
 def check(xml: bytes, file: str, place: Any = None) -> dict[str, Any]:
     """Every finding of the compiler and lint on `xml` (parse and schema
     findings when it gets no further), with the editor's outline when the
     document is well-formed. `place`: where the policy is saved (ACM018)."""
-    from acm.authoring.policyedit import outline
+    from acm.authoring.policyedit import outline, outline_of
     from acm.lint.engine import lint_source
     from acm.source import parse_policy_document
 
     findings: list[Diagnostic]
+    view: dict[str, Any] | None = None
     try:
-        findings = lint_source(parse_policy_document(xml, file).source(), (), place)
+        doc = parse_policy_document(xml, file)
     except PolicyError as exc:
         findings = list(exc.diagnostics)
-    try:
-        view: dict[str, Any] | None = outline(xml, file)
-    except PolicyError:
-        view = None
+        try:  # well-formed, but not valid: the outline still helps
+            view = outline(xml, file)
+        except PolicyError:
+            view = None
+    else:
+        # one parse for the outline and the checks
+        view = outline_of(doc.root)
+        findings = lint_source(doc.source(), (), place)
     findings.sort(key=lambda d: (d.location.line, d.location.column, -d.severity.rank, d.code))
     return {
-        "findings": [_finding(d) for d in findings],
+        "findings": [_seen(d) for d in findings],
         "errors": sum(1 for d in findings if d.severity is Severity.ERROR),
         "outline": view,
     }
+
+
+_CHECKED: dict[str, dict[str, Any]] = {}  # the last answers, by `check_digest`
+_CHECKED_KEPT = 8
+
+
+def check_digest(xml: bytes, place: Any) -> str:
+    import hashlib
+
+    expected = "" if place is None else str(place.expected)
+    return hashlib.sha256(xml + b"\0" + expected.encode()).hexdigest()
+
+
+def _finding_key(f: Mapping[str, Any]) -> str:
+    return f"{f['code']}\x1f{f['line']}\x1f{f['column']}\x1f{f['message']}"
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """What the page must change to go from the answer `old` to `new`: the
+    findings removed (by key) and added, and the outline's parts that
+    differ (label rows by index when no label came or went). Whatever would
+    not be smaller than itself is sent whole."""
+    from collections import Counter
+
+    answer: dict[str, Any] = {"errors": new["errors"]}
+    before = Counter(_finding_key(f) for f in old["findings"])
+    after = Counter(_finding_key(f) for f in new["findings"])
+    gone = before - after
+    added_keys = after - before
+    if sum(added_keys.values()) + sum(gone.values()) < len(new["findings"]):
+        added = []
+        for f in new["findings"]:
+            key = _finding_key(f)
+            if added_keys[key] > 0:
+                added_keys[key] -= 1
+                added.append(f)
+        answer["findings_delta"] = {"removed": list(gone.elements()), "added": added}
+    else:
+        answer["findings"] = new["findings"]
+    was, now = old["outline"], new["outline"]
+    if was is None or now is None:
+        answer["outline"] = now
+        return answer
+    parts = {k: v for k, v in now.items() if k != "labels" and was.get(k) != v}
+    rows: dict[str, Any] = {}
+    if len(was["labels"]) == len(now["labels"]):
+        rows = {
+            str(i): b
+            for i, (a, b) in enumerate(zip(was["labels"], now["labels"], strict=True))
+            if a != b
+        }
+    if len(rows) * 2 > len(now["labels"]) or len(was["labels"]) != len(now["labels"]):
+        parts["labels"] = now["labels"]
+        rows = {}
+    answer["outline_delta"] = {"parts": parts, "labels": rows}
+    return answer
+
+
+def check_since(xml: bytes, file: str, place: Any, since: str | None) -> dict[str, Any]:
+    """`check`, answered as what changed since the answer `since` (its
+    digest) when that answer is still known, else whole; with the digest
+    of this answer for the next request."""
+    digest = check_digest(xml, place)
+    result = _CHECKED.pop(digest, None) or check(xml, file, place)
+    old = _CHECKED.get(since) if since else None
+    _CHECKED[digest] = result
+    while len(_CHECKED) > _CHECKED_KEPT:
+        _CHECKED.pop(next(iter(_CHECKED)))
+    if old is None or old is result:
+        return {**result, "digest": digest}
+    return {**_changes(old, result), "digest": digest, "since": since}
+
+
+def text_change(old: str, new: str) -> dict[str, Any] | None:
+    """The one replacement that turns `old` into `new` (common start and end
+    kept), in UTF-16 offsets as the page counts them; None when a character
+    outside the BMP would make the offsets differ."""
+    if (old and max(old) > "\uffff") or (new and max(new) > "\uffff"):
+        return None
+    start = _common_prefix(old, new)
+    tail = _common_prefix(old[start:][::-1], new[start:][::-1])
+    end_old, end_new = len(old) - tail, len(new) - tail
+    return {"from": start, "to": end_old, "insert": new[start:end_new]}
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the longest common start, found by halving (each
+    comparison is one C-level slice compare, not a loop in Python)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[low:mid] == b[low:mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 def edit(xml: bytes, op: Mapping[str, Any], file: str) -> bytes:
@@ -198,7 +311,7 @@ def graphs(xml: bytes, file: str) -> dict[str, Any]:
 
 FULL_NODES = 300  # above this many labels (or FULL_EDGES edges) a graph starts focused
 FULL_EDGES = 5_000
-FOCUS_EDGES = 3_000  # edges of a focused view, beyond those of the label in focus
+FOCUS_EDGES = 1_500  # edges of a focused view, beyond those of the label in focus
 _GRAPHS: dict[tuple[str, str], Any] = {}  # the last policies' graphs, by digest and kind
 
 
