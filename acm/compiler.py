@@ -616,6 +616,8 @@ def compile_file(
     with gc_paused():
         pending = ValidatingDocument(read_policy_bytes(path, file), file)
         if is_versioned_tree(pending.root):
+            if retain is not None:
+                retain.append(pending.root)  # makepolicy reads the conflict sets' names there
             return _compile_versioned(pending.document())
         # The fast path reads the tree while the schema validates it; what it
         # makes of a tree the schema refuses (or any exception there) is

@@ -392,32 +392,43 @@ def _versioned(source: Path, target: Path, version: str, came_from: str | None) 
     return target
 
 
-def test_preview_a_versioned_update(fleet: tuple[str, Path]) -> None:
-    """A versioned policy is previewed with the update's own dry-run
-    (`xm setpolicy --dry-run` on each host)."""
-    from tests.fleet_support import POLICY_XML
+def test_preview_a_versioned_update(tmp_path: Path, store_url: str) -> None:  # noqa: F811
+    """Hosts running a versioned policy (Xen 3.4's format, set with `xm
+    setpolicy`); a versioned FILE is previewed with the update's own
+    dry-run (`xm setpolicy --dry-run` on each host)."""
+    from tests.fleet_support import POLICY_XML, _size
 
-    store, tmp = fleet
-    v1 = _versioned(POLICY_XML, tmp / "v1.xml", "1.0", None)
-    v2 = _versioned(POLICY_V2_XML, tmp / "v2.xml", "1.1", "1.0")
+    store = store_url
+    v1 = _versioned(POLICY_XML, tmp_path / "v1.xml", "1.0", None)
+    v2 = _versioned(POLICY_V2_XML, tmp_path / "v2.xml", "1.1", "1.0")
+    assert fleet_run(store, "init").code == 0
     for h in ("h1", "h2", "h3"):
-        tree = tmp / h / "etc" / "xen" / "acm-security" / "policies" / "fleet"
+        tree = tmp_path / h / "etc" / "xen" / "acm-security" / "policies" / "fleet"
+        tree.mkdir(parents=True)
         (tree / "datacenter-security_policy.xml").write_bytes(v1.read_bytes())
-        run = xm_run(tmp / h, "setpolicy", "ACM", "fleet.datacenter")
+        run = xm_run(tmp_path / h, "setpolicy", "ACM", "fleet.datacenter")
         assert run.code == 0, run.err
-    assert fleet_run(store, "sync").code == 0
-    _create(store, config(tmp, "a1", "dom_BankA"))  # h1
-    _create(store, config(tmp, "rec", "dom_Hospital"), "--pack")  # h1
+        _size(tmp_path / h, 4096, 4)
+        assert fleet_run(store, "add-host", h, str(tmp_path / h)).code == 0
+    hosts = _json(store, "hosts")["hosts"]
+    assert [h["policy_version"] for h in hosts] == ["1.0", "1.0", "1.0"]
+    assert "fleet.datacenter v1.0" in fleet_run(store, "hosts").out
+    _create(store, config(tmp_path, "a1", "dom_BankA"))  # h1
+    _create(store, config(tmp_path, "rec", "dom_Hospital"), "--pack")  # h1
     doc = _json(store, "preview-policy", str(v2))
     assert [h["loadable"] for h in doc["hosts"]] == [False, True, True]
     h1 = doc["hosts"][0]
-    assert h1["update"]["old_policy"] == "fleet.datacenter"
+    assert h1["update"]["old_version"] == "1.0" and h1["update"]["new_version"] == "1.1"
     assert h1["refusal"].startswith("Policy 'fleet.datacenter' not set")
     assert any("Regulated" in d for d in h1["details"])
     text = fleet_run(store, "preview-policy", str(v2))
     assert text.code == 1
-    assert "h1: would be refused (runs fleet.datacenter" in text.out
-    assert "h2: would set (runs fleet.datacenter" in text.out
+    assert "h1: would be refused (runs fleet.datacenter version 1.0)" in text.out
+    assert "h2: would set (runs fleet.datacenter version 1.0)" in text.out
+    # an update that skips a version is refused on every host, with the reason
+    v3 = _versioned(POLICY_V2_XML, tmp_path / "v3.xml", "1.2", "1.1")
+    skipped = _json(store, "preview-policy", str(v3))
+    assert [h["loadable"] for h in skipped["hosts"]] == [False, False, False]
     # nothing changed on the hosts
     assert _json(store, "audit")["clean"]
 
@@ -475,3 +486,33 @@ def test_walkthrough_two_banks_a_hospital_five_hosts(tmp_path: Path, store_url: 
         "h5:",
     ]
     assert fleet_run(store, "audit").code == 0
+
+
+def test_a_version_1_inventory_is_migrated(tmp_path: Path, store_url: str) -> None:  # noqa: F811
+    """An inventory made by the first schema is brought up to date when
+    opened, its hosts kept; one newer than this xm is refused, unchanged."""
+    from xm_core.fleet.store import MIGRATIONS, SCHEMA_VERSION, FleetStore
+
+    root = make_host(tmp_path / "h1", memory=4096, cpus=4)
+    with FleetStore.connect(store_url) as old, old.transaction():
+        old._q("CREATE TABLE fleet_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        for statement in MIGRATIONS[0]:
+            old._q(statement)
+        old._q("INSERT INTO fleet_meta (key, value) VALUES ('schema_version', '1')")
+        old._q(
+            "INSERT INTO fleet_hosts (name, root, zone, policy_state, total_memory, "
+            "free_memory, nr_cpus, counters, revision, synced_at) "
+            "VALUES ('h1', ?, '', 'DEFAULT', 4096, 3072, 4, '{}', 1, 0)",
+            (str(root),),
+        )
+    (h1,) = _json(store_url, "hosts")["hosts"]
+    assert h1["name"] == "h1" and h1["memory_available"] == 3072  # until the next sync
+    with FleetStore.open(store_url) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+    assert fleet_run(store_url, "sync").code == 0
+    assert _json(store_url, "hosts")["hosts"][0]["memory_available"] == 3072 + 828
+    with FleetStore.open(store_url) as store, store.transaction():
+        store._q("UPDATE fleet_meta SET value = '99' WHERE key = 'schema_version'")
+    newer = fleet_run(store_url, "hosts")
+    assert newer.code == 1 and "has schema version 99; this xm-acm knows up to 2" in newer.err
+    assert fleet_run(store_url, "init").code == 1
