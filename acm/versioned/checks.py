@@ -18,6 +18,7 @@ Each function returns `Diagnostics` (every finding, none raised):
     ACM047 a label name used twice in one kind (Xen 3.4: duplicates)
     ACM048 no Chinese Wall types (Xen 3.4 then writes a binary its own
            hypervisor refuses to load)
+    and ACM019 for an empty `from=` (which Xen ignored)
 - `check_version_text(text, location)`: ACM040 for one version text.
 - `check_renames(info)`: ACM044 and ACM045 from a `VersionInfo`.
 - `check_update(old, new)`: whether `new` may replace the running `old`,
@@ -123,6 +124,13 @@ def check_versioned_source(src: PolicySource) -> Diagnostics:
             if named is not None:
                 found.extend(check_version_text(named.text, src.at(named)))
     for label in src.labels:
+        if label.renamed_from is not None and label.renamed_from.text == "":
+            found.add(
+                "ACM019",
+                f"{_kind_word(label.kind)} label '{label.name.text}' has an empty from= "
+                "attribute (Xen 3.4 ignored it; name the old label or leave it out)",
+                src.at(label.name),
+            )
         if ":" in label.name.text:
             found.add(
                 "ACM041",
@@ -176,7 +184,7 @@ def check_versioned_source(src: PolicySource) -> Diagnostics:
     renames = tuple(
         LabelRename(label.kind, label.renamed_from.text, label.name.text, src.at(label.name))
         for label in src.labels
-        if label.renamed_from is not None
+        if label.renamed_from is not None and label.renamed_from.text
     )
     info = VersionInfo(
         name=src.policy_name.text,

@@ -300,6 +300,12 @@ async def api_graph(request: Request, config: StudioConfig) -> Any:
 
 
 @api
+async def api_flask(request: Request, config: StudioConfig) -> Any:
+    doc = await _json(request)
+    return services.flask_export(_text(doc, "xml").encode(), _file_of(doc))
+
+
+@api
 async def api_coexist(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
     return services.coexist(_text(doc, "xml").encode(), _file_of(doc), _labels(doc, "labels"))
@@ -349,7 +355,8 @@ async def api_new(request: Request, config: StudioConfig) -> Any:
 @api
 async def api_impact(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
-    return services.impact_of_saved(config.paths, _text(doc, "name"))
+    keep = doc.get("keep_ssidrefs") is True
+    return services.impact_of_saved(config.paths, _text(doc, "name"), keep)
 
 
 @api
@@ -357,7 +364,8 @@ async def api_load(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
     if doc.get("confirm") is not True:
         raise Refused(400, "loading needs an explicit confirmation")
-    return services.load(config.paths, _text(doc, "name"), _text(doc, "digest"))
+    keep = doc.get("keep_ssidrefs") is True
+    return services.load(config.paths, _text(doc, "name"), _text(doc, "digest"), keep)
 
 
 @api
@@ -405,6 +413,7 @@ API_ROUTES = {
     "edit": api_edit,
     "graphs": api_graphs,
     "graph": api_graph,
+    "flask": api_flask,
     "coexist": api_coexist,
     "flows": api_flows,
     "explain": api_explain,

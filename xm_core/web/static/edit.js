@@ -503,7 +503,7 @@ $("impact-btn").addEventListener("click", async () => {
   $("load-btn").disabled = true;
   state.loadDigest = null;
   try {
-    const d = await api("impact", { name: state.name });
+    const d = await api("impact", { name: state.name, keep_ssidrefs: $("keep-ssidrefs").checked });
     $("impact-out").textContent = d.impact ? d.impact.text.join("\n") : "No policy is active: loading it changes no running domain.";
     state.loadDigest = d.digest;
     $("load-btn").disabled = !d.loadable;
@@ -511,14 +511,17 @@ $("impact-btn").addEventListener("click", async () => {
   } catch (err) { $("impact-out").textContent = err.message; }
   $("load-confirm").hidden = false;
 });
+// another way of loading needs its own preview
+$("keep-ssidrefs").addEventListener("change", () => { $("load-confirm").hidden = true; state.loadDigest = null; });
 $("load-cancel").addEventListener("click", () => { $("load-confirm").hidden = true; state.loadDigest = null; });
 $("load-btn").addEventListener("click", async () => {
   if (isDirty() || !state.loadDigest) return;
   $("load-confirm").hidden = true;
   try {
-    const d = await api("load", { name: state.name, confirm: true, digest: state.loadDigest });
+    const keep = $("keep-ssidrefs").checked;
+    const d = await api("load", { name: state.name, confirm: true, digest: state.loadDigest, keep_ssidrefs: keep });
     const r = d.loadpolicy;
-    $("load-out").textContent = `$ xm loadpolicy ${state.name}\n${r.stdout}${r.stderr}(exit status ${r.status})`;
+    $("load-out").textContent = `$ xm loadpolicy ${keep ? "--keep-ssidrefs " : ""}${state.name}\n${r.stdout}${r.stderr}(exit status ${r.status})`;
     $("load-out").dataset.status = r.status;
   } catch (err) { $("load-out").textContent = err.message; $("load-out").dataset.status = "refused"; }
   state.loadDigest = null;
@@ -552,6 +555,28 @@ document.addEventListener("keydown", (e) => {
 $("coexist-btn").addEventListener("click", () => ask("coexist", { name: state.name, xml: state.xml, labels: $("coexist-labels").value.split(/\s+/).filter(Boolean) }, $("coexist-out")));
 $("flow-btn").addEventListener("click", () => ask("flows", { name: state.name, xml: state.xml, source: $("flow-from").value, target: $("flow-to").value }, $("flow-out")));
 $("explain-btn").addEventListener("click", () => ask("explain", { config: $("explain-config").value }, $("explain-out")));
+$("flask-btn").addEventListener("click", async () => {
+  const out = $("flask-out");
+  out.replaceChildren(el("p", { class: "note" }, "exporting…"));
+  try {
+    const d = await api("flask", { name: state.name, xml: state.xml });
+    const names = Object.keys(d.files);
+    const shown = el("pre", { id: "flask-file" });
+    const pick = (name) => {
+      shown.textContent = d.files[name];
+      shown.dataset.file = name;
+      out.querySelectorAll(".flask-files button.show").forEach((b) => b.classList.toggle("active", b.dataset.file === name));
+    };
+    out.replaceChildren(
+      el("ul", { class: "flask-files" }, ...names.map((n) => el("li", {},
+        el("button", { class: "show", "data-file": n, onclick: () => pick(n) }, n), " ",
+        el("button", { class: "minor", "aria-label": "download " + n, onclick: () => download(n, d.files[n]) }, "download")))),
+      shown);
+    pick(`${d.module_name}.te`);
+  } catch (err) {
+    out.replaceChildren(el("pre", { id: "flask-file", "data-status": "refused" }, err.doc && err.doc.findings && err.doc.findings.length ? err.doc.findings.map((f) => f.text).join("\n") : err.message));
+  }
+});
 $("diff-btn").addEventListener("click", async () => {
   const out = $("diff-out");
   try {
