@@ -616,7 +616,10 @@ def compile_file(
     with gc_paused():
         pending = ValidatingDocument(read_policy_bytes(path, file), file)
         if is_versioned_tree(pending.root):
-            return _compile_versioned(pending.document())
+            versioned = pending.document()
+            if retain is not None:  # makepolicy reads the conflict sets' names from it
+                retain.append(versioned.root)
+            return _compile_versioned(versioned)
         # The fast path reads the tree while the schema validates it; what it
         # makes of a tree the schema refuses (or any exception there) is
         # dropped for the schema's findings.

@@ -205,7 +205,9 @@ def browser_rounds(browser: Any, url: str, rounds: int) -> dict[str, list[float]
         page.wait_for_timeout(300)
         figures["flows"].append(page.evaluate("window.benchLongest") / 1000)
         name = page.evaluate(
-            "state.outline.labels.filter(l => l.kind === 'VM')[3 + (" + str(i) + ")].name"
+            "(i) => { const vms = state.outline.labels.filter(l => l.kind === 'VM');"
+            " return vms[(3 + i) % vms.length].name; }",
+            i,
         )
         page.fill("#graph-search", name)
         started = time.perf_counter()

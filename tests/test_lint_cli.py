@@ -83,6 +83,20 @@ def test_text_format_on_the_example() -> None:
     assert "4 findings" in result.stderr
 
 
+@pytest.mark.parametrize("fmt", ["text", "github"])
+def test_max_prints_at_most_n_findings_of_a_file_then_how_many_more(fmt: str) -> None:
+    full = lint("--format", fmt, str(EXAMPLE_XML)).stdout.splitlines()
+    result = lint("--format", fmt, "--max", "1", str(EXAMPLE_XML))
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [full[0], f"{EXAMPLE_XML}: ... and 3 more findings"]
+    assert "4 findings" in result.stderr  # the summary counts every finding
+    nothing = lint("--max", "0", str(EXAMPLE_XML)).stdout.splitlines()
+    assert nothing == [f"{EXAMPLE_XML}: ... and 4 more findings"]
+    # json carries every finding whatever --max says
+    doc = json.loads(lint("--format", "json", "--max", "1", str(EXAMPLE_XML)).stdout)
+    assert len(doc["findings"]) == 4
+
+
 @pytest.mark.parametrize(("level", "status"), [("error", 0), ("warning", 1), ("info", 1)])
 def test_fail_level(level: str, status: int) -> None:
     assert lint("--fail-level", level, str(EXAMPLE_XML)).exit_code == status

@@ -631,3 +631,17 @@ def test_an_answer_since_one_the_server_no_longer_knows_is_whole(studio: Studio)
     held = example(studio)
     answer = studio.ok("check", {"name": EXAMPLE_POLICY, "xml": held["xml"], "since": "0" * 64})
     assert answer["findings"] == held["findings"] and answer["outline"] == held["outline"]
+
+
+def test_the_flask_export_is_what_xm_acm_flask_writes(studio: Studio, tmp_path: Path) -> None:
+    doc = example(studio)
+    answer = studio.ok("flask", {"name": EXAMPLE_POLICY, "xml": doc["xml"]})
+    out = tmp_path / "flask"
+    assert xm_run(studio.paths.root, "acm", "flask", EXAMPLE_POLICY, "-o", str(out)).code == 0
+    written = {p.name: p.read_text() for p in out.iterdir()}
+    assert sorted(answer["files"]) == sorted(written)
+    # the same texts; the report names the file as the studio knows it
+    where = studio.paths.policy_files(EXAMPLE_POLICY).xml
+    for name, text in answer["files"].items():
+        assert text == written[name].replace(where, f"{EXAMPLE_POLICY}-security_policy.xml"), name
+    assert answer["module_name"] + ".te" in written

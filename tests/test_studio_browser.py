@@ -132,7 +132,7 @@ def test_organizations_rule_generate_and_the_conflict_in_the_graph(
     assert all("AutoCorp" not in pair for pair in pairs)
     assert "cannot run at the same time" in page.inner_text("#graph-legend")
     page.evaluate("studioGraph.clickLabel('A-Bank')")
-    assert "conflicts with B-Bank" in page.inner_text("#graph-selected")
+    assert "conflicts with B-Bank (banks: A-Bank, B-Bank)" in page.inner_text("#graph-selected")
 
 
 def test_edit_the_example_mistake_fix_save_byte_identical(
@@ -483,3 +483,18 @@ def test_a_large_graph_starts_from_a_summary_and_a_focused_view_that_expands(
     page.evaluate("studioGraph.clickLabel('org7')")
     page.wait_for_selector('#graph[data-focus="org7"]')
     assert "org7" in page.inner_text("#graph-selected")
+
+
+def test_export_to_flask_shows_and_downloads_the_module(studio: Server, page: Any) -> None:
+    open_example(page, studio)
+    page.click('button[data-tab="flask"]')
+    page.click("#flask-btn")
+    page.wait_for_selector('#flask-file[data-file$=".te"]')
+    module = page.get_attribute("#flask-file", "data-file")
+    assert "type acm_" in page.inner_text("#flask-file")
+    with page.expect_download() as info:
+        page.click(f'button[aria-label="download {module}"]')
+    assert info.value.suggested_filename == module
+    assert Path(info.value.path()).read_text().strip() == page.inner_text("#flask-file").strip()
+    page.click(".flask-files button.show >> text=report.txt")
+    assert "Carried over" in page.inner_text("#flask-file")

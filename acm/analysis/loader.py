@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from acm.errors import Location, PolicyError
@@ -50,7 +51,7 @@ class Label:
     def is_vm(self) -> bool:
         return self.kind is LabelKind.VM
 
-    @property
+    @cached_property  # asked for again and again by every analysis
     def key(self) -> str:
         """A unique id across kinds: `dom:<name>` or `res:<name>` (xm's `dom`/`res`)."""
         return ("dom:" if self.is_vm else "res:") + self.name
@@ -127,11 +128,17 @@ class AnalysisPolicy:
 
     @property
     def vm_labels(self) -> list[Label]:
-        return [label for label in self.labels if label.is_vm]
+        return list(self._kinds[0])
 
     @property
     def res_labels(self) -> list[Label]:
-        return [label for label in self.labels if not label.is_vm]
+        return list(self._kinds[1])
+
+    @cached_property
+    def _kinds(self) -> tuple[tuple[Label, ...], tuple[Label, ...]]:
+        """The VM labels and the resource labels, told apart once."""
+        vms = tuple(label for label in self.labels if label.is_vm)
+        return vms, tuple(label for label in self.labels if not label.is_vm)
 
     def label_by_key(self, key: str) -> Label:
         return self._by_key[key]

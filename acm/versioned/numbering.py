@@ -214,7 +214,7 @@ def compile_versioned(
     """Compile a parsed, schema-valid versioned policy; PolicyError with
     every finding (in document order) on any error. Returns the warnings."""
     src = doc.source()
-    compiled, found = compile_versioned_source(src, policy_hash(doc.root, flavour))
+    compiled, found = compile_versioned_source(src, policy_hash(doc.root, flavour, doc.data))
     ordered = Diagnostics(sorted(found, key=lambda d: (d.location.line, d.location.column)))
     if compiled is None:
         if not ordered.has_errors:

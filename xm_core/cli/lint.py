@@ -50,6 +50,16 @@ def _policy_path(ctx: click.Context, text: str) -> str:
     metavar="FILE",
     help="Configuration (TOML); default: the nearest acm-lint.toml above each policy.",
 )
+@click.option(
+    "--max",
+    "most",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    metavar="N",
+    help="text and github: print at most N findings of a file, then how many more "
+    "there are (json and sarif carry every finding).",
+)
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.pass_context
 @handle_errors
@@ -59,6 +69,7 @@ def lint(
     as_json: bool,
     fail_level: str,
     config_file: str | None,
+    most: int,
     paths: tuple[str, ...],
 ) -> None:
     """Check policy files for mistakes the compiler lets through.
@@ -84,5 +95,5 @@ def lint(
     except LintUsageError as exc:
         raise UsageError(exc.message) from None
     level = Severity(fail_level)
-    lint_report(report, fmt, level)
+    lint_report(report, fmt, level, most)
     ctx.exit(report.exit_status(level))

@@ -37,9 +37,19 @@ WRITEBACK_BYTES = 8 << 20
 HANDOVER_SECONDS = 0.0001  # the GIL switch interval while files are written in threads
 
 
-def _exclusive_name(folder: Path, stem: str, suffix: str) -> tuple[int, str]:
-    """Create a new file `.<stem>.<random><suffix>` in `folder`, mode 0600
-    (tempfile.mkstemp's job, without importing tempfile on every command)."""
+def temporary_name(path: Path) -> Path:
+    """A name for a temporary of `path` (`.<name>.<random>.tmp`, beside it)."""
+    return path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+
+
+def _exclusive_name(
+    folder: Path, stem: str, suffix: str, fixed: Path | None = None
+) -> tuple[int, str]:
+    """Create a new file `.<stem>.<random><suffix>` in `folder` (or `fixed`),
+    mode 0600 (tempfile.mkstemp's job, without importing tempfile on every
+    command)."""
+    if fixed is not None:
+        return os.open(fixed, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), str(fixed)
     for _ in range(100):
         name = os.path.join(folder, f".{stem}.{os.urandom(6).hex()}{suffix}")
         try:
@@ -91,16 +101,20 @@ def _start_writeback(fd: int) -> None:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
-def _write_temp(path: Path, chunks: Iterable[Chunk], mode: int | None) -> Path:
+def _write_temp(
+    path: Path, chunks: Iterable[Chunk], mode: int | None, fixed: Path | None = None
+) -> Path:
     try:
-        return _write_temp_named(path, chunks, mode)
+        return _write_temp_named(path, chunks, mode, fixed)
     except OSError as exc:
         raise _as_users(exc, path) from None
 
 
-def _write_temp_named(path: Path, chunks: Iterable[Chunk], mode: int | None) -> Path:
+def _write_temp_named(
+    path: Path, chunks: Iterable[Chunk], mode: int | None, fixed: Path | None = None
+) -> Path:
     folder = path.parent
-    fd, tmp = _exclusive_name(folder, path.name, ".tmp")
+    fd, tmp = _exclusive_name(folder, path.name, ".tmp", fixed)
     try:
         with os.fdopen(fd, "wb") as f:
             pending = 0
@@ -126,6 +140,25 @@ def _write_temp_named(path: Path, chunks: Iterable[Chunk], mode: int | None) -> 
             os.unlink(tmp)
         raise
     return Path(tmp)
+
+
+def write_temporary(path: Path, temp: Path, data: Chunk, mode: int | None = None) -> None:
+    """The first half of `atomic_write`: `data` in the complete, fsynced
+    temporary `temp` (named by `temporary_name(path)` beforehand, so that a
+    caller can record the name first), which `put_in_place` renames over
+    `path` later (a caller that must commit something else in between:
+    xm_core.files.intents)."""
+    _refuse_special(path)
+    _write_temp(path, [data], mode, temp)
+
+
+def put_in_place(temp: Path, path: Path) -> None:
+    """The second half: the temporary renamed over `path`, the folder fsynced."""
+    try:
+        os.replace(temp, path)
+    except OSError as exc:
+        raise _as_users(exc, path) from None
+    _fsync_dir(path.parent)
 
 
 def atomic_write(path: str | Path, data: Chunk | Iterable[Chunk], mode: int | None = None) -> None:

@@ -105,6 +105,12 @@ class HostPaths(NamedTuple):
         return self.state_dir / "suspended"
 
     @property
+    def intents_dir(self) -> Path:
+        """What a killed save, suspend, resume or migrate left to finish
+        (xm_core.files.intents)."""
+        return self.state_dir / "intents"
+
+    @property
     def dump_dir(self) -> Path:
         """`xm dump-core`'s default folder, Xen's /var/xen/dump."""
         return self.under("var/xen/dump")

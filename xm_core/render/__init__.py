@@ -50,17 +50,21 @@ def xm_error(exc: XmError, quoted: bool = True) -> None:
 MAX_FINDINGS_PER_FILE = 100
 
 
-def capped(items: Iterable[Diagnostic], line: Callable[[Diagnostic], str]) -> Iterator[str]:
-    """`line(d)` of each finding, at most MAX_FINDINGS_PER_FILE of one file;
-    then for each such file a line saying how many more there were."""
+def capped(
+    items: Iterable[Diagnostic],
+    line: Callable[[Diagnostic], str],
+    most: int = MAX_FINDINGS_PER_FILE,
+) -> Iterator[str]:
+    """`line(d)` of each finding, at most `most` of one file; then for each
+    such file a line saying how many more there were."""
     counts: dict[str, int] = {}
     for d in items:
         count = counts[d.location.file] = counts.get(d.location.file, 0) + 1
-        if count <= MAX_FINDINGS_PER_FILE:
+        if count <= most:
             yield line(d)
     for file, count in counts.items():
-        if count > MAX_FINDINGS_PER_FILE:
-            more = count - MAX_FINDINGS_PER_FILE
+        if count > most:
+            more = count - most
             yield f"{escape_controls(file) or '<input>'}: ... and {more} more findings"
 
 

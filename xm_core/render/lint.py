@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from acm.errors import Diagnostic, Severity, escape_controls, xml_text
 from acm.lint import RULES, LintReport
-from xm_core.render import capped, emit_json, err, out
+from xm_core.render import MAX_FINDINGS_PER_FILE, capped, emit_json, err, out
 
 FORMATS = ("text", "json", "sarif", "github")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -152,7 +152,11 @@ def github_line(d: Diagnostic) -> str:
     return head + _escape_data(f"{d.code} {d.message}")
 
 
-def lint_report(report: LintReport, fmt: str, fail_level: Severity) -> None:
+def lint_report(
+    report: LintReport, fmt: str, fail_level: Severity, most: int = MAX_FINDINGS_PER_FILE
+) -> None:
+    """The report in `fmt`; text and github print at most `most` findings
+    of a file and then how many more there are (json and sarif carry all)."""
     if fmt == "json":
         emit_json(json_doc(report, fail_level))
         return
@@ -161,5 +165,5 @@ def lint_report(report: LintReport, fmt: str, fail_level: Severity) -> None:
         return
     line = github_line if fmt == "github" else text_line
     if report.findings:
-        out("\n".join(capped(report.findings, line)))
+        out("\n".join(capped(report.findings, line, most)))
     err(summary_line(report, fail_level))

@@ -300,6 +300,12 @@ async def api_graph(request: Request, config: StudioConfig) -> Any:
 
 
 @api
+async def api_flask(request: Request, config: StudioConfig) -> Any:
+    doc = await _json(request)
+    return services.flask_export(_text(doc, "xml").encode(), _file_of(doc))
+
+
+@api
 async def api_coexist(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
     return services.coexist(_text(doc, "xml").encode(), _file_of(doc), _labels(doc, "labels"))
@@ -405,6 +411,7 @@ API_ROUTES = {
     "edit": api_edit,
     "graphs": api_graphs,
     "graph": api_graph,
+    "flask": api_flask,
     "coexist": api_coexist,
     "flows": api_flows,
     "explain": api_explain,

@@ -552,6 +552,28 @@ document.addEventListener("keydown", (e) => {
 $("coexist-btn").addEventListener("click", () => ask("coexist", { name: state.name, xml: state.xml, labels: $("coexist-labels").value.split(/\s+/).filter(Boolean) }, $("coexist-out")));
 $("flow-btn").addEventListener("click", () => ask("flows", { name: state.name, xml: state.xml, source: $("flow-from").value, target: $("flow-to").value }, $("flow-out")));
 $("explain-btn").addEventListener("click", () => ask("explain", { config: $("explain-config").value }, $("explain-out")));
+$("flask-btn").addEventListener("click", async () => {
+  const out = $("flask-out");
+  out.replaceChildren(el("p", { class: "note" }, "exporting…"));
+  try {
+    const d = await api("flask", { name: state.name, xml: state.xml });
+    const names = Object.keys(d.files);
+    const shown = el("pre", { id: "flask-file" });
+    const pick = (name) => {
+      shown.textContent = d.files[name];
+      shown.dataset.file = name;
+      out.querySelectorAll(".flask-files button.show").forEach((b) => b.classList.toggle("active", b.dataset.file === name));
+    };
+    out.replaceChildren(
+      el("ul", { class: "flask-files" }, ...names.map((n) => el("li", {},
+        el("button", { class: "show", "data-file": n, onclick: () => pick(n) }, n), " ",
+        el("button", { class: "minor", "aria-label": "download " + n, onclick: () => download(n, d.files[n]) }, "download")))),
+      shown);
+    pick(`${d.module_name}.te`);
+  } catch (err) {
+    out.replaceChildren(el("pre", { id: "flask-file", "data-status": "refused" }, err.doc && err.doc.findings && err.doc.findings.length ? err.doc.findings.map((f) => f.text).join("\n") : err.message));
+  }
+});
 $("diff-btn").addEventListener("click", async () => {
   const out = $("diff-out");
   try {

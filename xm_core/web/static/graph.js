@@ -14,6 +14,21 @@ const LEGENDS = {
 const LIGHT = { conflicts: "#f4c7c6", flows: "#cfe8cf" };
 const EDGE_LABELS_UP_TO = 150; // edges whose shared types are written on them
 
+// A conflict edge's reasons ("set: type" of both directions), grouped by
+// conflict set: "banks: A-Bank, B-Bank".
+function edgeText(types) {
+  const sets = new Map();
+  for (const t of types) {
+    const at = t.indexOf(": ");
+    if (at < 0) { sets.set(t, sets.get(t) || []); continue; }
+    const set = t.slice(0, at);
+    if (!sets.has(set)) sets.set(set, []);
+    sets.get(set).push(t.slice(at + 2));
+  }
+  return [...sets].map(([set, ts]) => (ts.length ? `${set}: ${ts.sort().join(", ")}` : set)).join("; ");
+}
+const NAMES_SHOWN = 30; // neighbours named under the graph
+
 class StudioGraph {
   constructor(box) {
     this.box = box; // { graph, info, legend, summary, search, labels }
@@ -70,10 +85,12 @@ class StudioGraph {
   neighbourNames(id) {
     if (!this.graph || !this.graph.hasNode(id)) return "none";
     const names = this.graph.neighbors(id).map((n) => {
-      const via = this.graph.getEdgeAttribute(this.graph.edge(id, n), "types");
-      return `${this.graph.getNodeAttribute(n, "name")} (${via.join(", ")})`;
+      const via = this.graph.getEdgeAttribute(this.graph.edge(id, n), "label");
+      return `${this.graph.getNodeAttribute(n, "name")} (${via})`;
     }).sort();
-    return names.join(", ") || "none";
+    if (!names.length) return "none";
+    const more = names.length - NAMES_SHOWN;
+    return names.slice(0, NAMES_SHOWN).join(", ") + (more > 0 ? ` … and ${more} more` : "");
   }
 
   clear() {
@@ -100,7 +117,7 @@ class StudioGraph {
     if (this.graph.hasEdge(e.source, e.target) || this.graph.hasEdge(e.target, e.source)) return;
     // in a focused view the label's own edges stand out from those among its neighbours
     const own = !focusId || e.source === focusId || e.target === focusId;
-    this.graph.addUndirectedEdge(e.source, e.target, { types: e.types, label: e.types.join(", "), color: own ? G_COLORS[this.kind] : LIGHT[this.kind], size: own ? 1.5 : 0.5 });
+    this.graph.addUndirectedEdge(e.source, e.target, { types: e.types, label: edgeText(e.types), color: own ? G_COLORS[this.kind] : LIGHT[this.kind], size: own ? 1.5 : 0.5 });
   }
 
   draw(data, focusId) {
