@@ -478,6 +478,15 @@ def _line(el: etree._Element) -> int:
     return line if isinstance(line, int) else 0
 
 
+def _last_line(el: etree._Element) -> int:
+    """The line of the last element inside `el` (lines grow in document
+    order, so it is the deepest last child, not a walk of all of them)."""
+    last = el
+    while len(last):
+        last = last[-1]
+    return max(_line(last), _line(el))
+
+
 def _group_view(groups: Iterator[etree._Element]) -> list[dict[str, Any]]:
     return [{"line": _line(g), "types": [_text(t) for t in g.iterchildren(T_TYPE)]} for g in groups]
 
@@ -532,7 +541,7 @@ def outline_of(root: etree._Element) -> dict[str, Any]:
                     "kind": kind,
                     "name": _text(name_el) if name_el is not None else "",
                     "line": _line(el),
-                    "last_line": max((_line(d) for d in el.iter()), default=_line(el)),
+                    "last_line": _last_line(el),
                     "ste": _group_view(el.iterchildren(T_STE_TYPES)),
                     "chwall": _group_view(el.iterchildren(T_CHWALL_TYPES)),
                 }
