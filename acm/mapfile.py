@@ -8,6 +8,7 @@ directions.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
@@ -292,14 +293,17 @@ class _MapReader:
         return MapPart(code, tuple(types), tuple(labels), tuple(ssid_types))
 
 
+_UNKNOWN = itertools.repeat(-1)  # the number of a type name the .map does not list
+
+
 def _type_numbers(written: str, types: list[str], number: dict[str, int]) -> TypeSet | None:
     """The type numbers of a SSID->TYPE list (` name` per type, ascending by
     number), or None. Names hold no line break but may hold spaces; then
     the list is split against the known names (the first reading wins)."""
     if not written:
         return ()
-    simple = [number.get(t, -1) for t in written[1:].split(" ")]
-    if -1 not in simple and all(a < b for a, b in zip(simple, simple[1:], strict=False)):
+    simple = list(map(number.get, written[1:].split(" "), _UNKNOWN))
+    if -1 not in simple and sorted(set(simple)) == simple:  # known, strictly ascending
         return tuple(simple)
 
     # Depth-first over readings, remembering dead ends as (position, last type).

@@ -2,7 +2,8 @@
 coexist, diff, flows and graph at 2,000, 20,000 and 60,000 labels, each
 against the floor (read, parse and validate the same file) in the same run.
 
-    python bench/scaling.py [--sizes 2000,20000,60000] [--runs 3] [--fixed-types]
+    python bench/scaling.py [--sizes 2000,20000,60000] [--runs 3,3,2] [--warmup 1,1,0]
+                            [--fixed-types] [--only lint,load,...]
 
 Policies come from the shared generator (`gen_policy.py`, by default
 ../shared/tools beside the checkout): for N labels `N/10` STE types,
@@ -16,7 +17,10 @@ process for the floor). The commands run in rounds, each once a round, so
 that a change of load on the machine touches all of them alike; each ratio
 is taken within a round against that round's floor, and the table gives
 the median over the rounds. The growth exponent between two sizes is
-log(t2 / t1) / log(n2 / n1) of the median times (1.0: linear).
+log(t2 / t1) / log(n2 / n1) of the median times (1.0: linear). Beside
+the wall-time ratio, the ratio of CPU time (user + system, of the command's
+process) against the floor's: on a machine shared with other jobs a long
+command waits for a core more often than a short one.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -64,10 +69,19 @@ def xm() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "xm_core"]
 
 
+# CPU seconds (user + system) of each command, beside its wall time: on a
+# machine shared with other jobs a long command waits for a core more often
+# than a short one, which inflates wall-time ratios; CPU time does not wait.
+CPU: list[float] = []
+
+
 def run(cmd: list[str], ok: tuple[int, ...] = (0,)) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     took = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     if done.returncode not in ok:
         raise SystemExit(f"{' '.join(cmd)}: exit {done.returncode}\n{done.stderr.decode()[-2000:]}")
     return took
@@ -110,24 +124,31 @@ class Size:
         }
 
 
-def measure(size: Size, runs: int, only: list[str]) -> dict[str, list[float]]:
-    """Seconds of each command in each round (after one warm-up round)."""
+def measure(
+    size: Size, runs: int, only: list[str], warmup: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and CPU seconds of each command in each round (after the warm-up rounds)."""
     names = ["floor", *[n for n in size.commands if n != "floor" and (not only or n in only)]]
     times: dict[str, list[float]] = {n: [] for n in names}
-    for round_number in range(runs + 1):
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    for round_number in range(runs + warmup):
         for name in names:
             took = size.commands[name]()
-            if round_number:
+            if round_number >= warmup:
                 times[name].append(took)
-    return times
+                cpu[name].append(CPU[-1])
+    return times, cpu
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="2000,20000,60000")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", default="3", help="rounds, one number or one a size")
     parser.add_argument("--fixed-types", action="store_true")
     parser.add_argument("--only", default="", help="commands to run (comma separated)")
+    parser.add_argument(
+        "--warmup", default="1", help="warm-up rounds, one number or one a size (comma separated)"
+    )
     parser.add_argument(
         "--generator", default=str(REPO.parent / "shared" / "tools" / "gen_policy.py")
     )
@@ -140,9 +161,14 @@ def main() -> None:
     ratios: dict[int, dict[str, float]] = {}
     rounds: dict[int, dict[str, list[float]]] = {}
     load = os.getloadavg()[0]
-    for labels in sizes:
+    warmups = [int(n) for n in args.warmup.split(",")]
+    run_counts = [int(n) for n in args.runs.split(",")]
+    cpu_ratios: dict[int, dict[str, float]] = {}
+    for number, labels in enumerate(sizes):
         size = Size(labels, work, args.generator, args.fixed_types)
-        times = measure(size, args.runs, only)
+        warmup = warmups[min(number, len(warmups) - 1)]
+        runs = run_counts[min(number, len(run_counts) - 1)]
+        times, cpu = measure(size, runs, only, warmup)
         floor = times["floor"]
         rounds[labels] = times
         medians[labels] = {n: statistics.median(t) for n, t in times.items()}
@@ -150,15 +176,19 @@ def main() -> None:
             n: statistics.median(a / b for a, b in zip(t, floor, strict=True))
             for n, t in times.items()
         }
+        cpu_ratios[labels] = {
+            n: statistics.median(a / b for a, b in zip(t, cpu["floor"], strict=True))
+            for n, t in cpu.items()
+        }
         print(f"{labels} labels done", file=sys.stderr)
     names = list(medians[sizes[0]])
     head = ["command"]
     for labels in sizes:
-        head += [f"{labels:,} s", f"{labels:,} x floor"]
+        head += [f"{labels:,} s", f"{labels:,} x floor", f"{labels:,} CPU x floor"]
     for a, b in zip(sizes, sizes[1:], strict=False):
         head.append(f"exponent {a:,}->{b:,}")
     print(
-        f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}; {args.runs} rounds; "
+        f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}; rounds {args.runs}; "
         f"{'fixed' if args.fixed_types else 'growing'} type counts"
     )
     print("| " + " | ".join(head) + " |")
@@ -166,7 +196,11 @@ def main() -> None:
     for name in names:
         row = [name]
         for labels in sizes:
-            row += [f"{medians[labels][name]:.3f}", f"{ratios[labels][name]:.2f}"]
+            row += [
+                f"{medians[labels][name]:.3f}",
+                f"{ratios[labels][name]:.2f}",
+                f"{cpu_ratios[labels][name]:.2f}",
+            ]
         for a, b in zip(sizes, sizes[1:], strict=False):
             row.append(f"{math.log(medians[b][name] / medians[a][name]) / math.log(b / a):.2f}")
         print("| " + " | ".join(row) + " |")

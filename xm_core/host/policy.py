@@ -133,6 +133,8 @@ def _set_names(binary: BinaryPolicy, tree: object) -> list[str | None] | None:
         return None
     root: Any = tree
     names: list[str | None] = [c.get("name") for c in root.iter(T_CONFLICT)]
+    if binary.versioned:  # Xen 3.4 orders the sets by name (acm.versioned.numbering)
+        names.sort(key=lambda name: name or "")
     return names if len(names) == len(sets) else None
 
 
