@@ -498,3 +498,26 @@ def test_export_to_flask_shows_and_downloads_the_module(studio: Server, page: An
     assert Path(info.value.path()).read_text().strip() == page.inner_text("#flask-file").strip()
     page.click(".flask-files button.show >> text=report.txt")
     assert "Carried over" in page.inner_text("#flask-file")
+
+
+def test_keep_ssidrefs_is_previewed_and_loaded_as_asked(studio: Server, page: Any) -> None:
+    """A running domain whose label moves: refused by default, loaded with
+    --keep-ssidrefs, each as its own preview said."""
+    assert xm_run(studio.paths.root, "create", str(studio.paths.etc_xen / "boinc")).code == 0
+    open_example(page, studio)
+    page.click('.label[data-label="dom_Fun"] button.del')
+    page.wait_for_selector('.label[data-label="dom_Fun"]', state="detached")
+    page.keyboard.press("Control+s")
+    page.wait_for_selector("#save-out[data-status='0']")
+    page.click("#impact-btn")
+    page.wait_for_selector("#load-confirm:not([hidden])")
+    page.wait_for_selector("text=would be REFUSED")
+    assert page.is_disabled("#load-btn")
+    page.check("#keep-ssidrefs")
+    assert page.is_hidden("#load-confirm")
+    page.click("#impact-btn")
+    page.wait_for_selector("#load-btn:enabled")
+    assert "renumbered" in page.inner_text("#impact-out")
+    page.click("#load-btn")
+    page.wait_for_selector("#load-out[data-status='0']")
+    assert "$ xm loadpolicy --keep-ssidrefs" in page.inner_text("#load-out")

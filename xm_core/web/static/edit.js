@@ -503,7 +503,7 @@ $("impact-btn").addEventListener("click", async () => {
   $("load-btn").disabled = true;
   state.loadDigest = null;
   try {
-    const d = await api("impact", { name: state.name });
+    const d = await api("impact", { name: state.name, keep_ssidrefs: $("keep-ssidrefs").checked });
     $("impact-out").textContent = d.impact ? d.impact.text.join("\n") : "No policy is active: loading it changes no running domain.";
     state.loadDigest = d.digest;
     $("load-btn").disabled = !d.loadable;
@@ -511,14 +511,17 @@ $("impact-btn").addEventListener("click", async () => {
   } catch (err) { $("impact-out").textContent = err.message; }
   $("load-confirm").hidden = false;
 });
+// another way of loading needs its own preview
+$("keep-ssidrefs").addEventListener("change", () => { $("load-confirm").hidden = true; state.loadDigest = null; });
 $("load-cancel").addEventListener("click", () => { $("load-confirm").hidden = true; state.loadDigest = null; });
 $("load-btn").addEventListener("click", async () => {
   if (isDirty() || !state.loadDigest) return;
   $("load-confirm").hidden = true;
   try {
-    const d = await api("load", { name: state.name, confirm: true, digest: state.loadDigest });
+    const keep = $("keep-ssidrefs").checked;
+    const d = await api("load", { name: state.name, confirm: true, digest: state.loadDigest, keep_ssidrefs: keep });
     const r = d.loadpolicy;
-    $("load-out").textContent = `$ xm loadpolicy ${state.name}\n${r.stdout}${r.stderr}(exit status ${r.status})`;
+    $("load-out").textContent = `$ xm loadpolicy ${keep ? "--keep-ssidrefs " : ""}${state.name}\n${r.stdout}${r.stderr}(exit status ${r.status})`;
     $("load-out").dataset.status = r.status;
   } catch (err) { $("load-out").textContent = err.message; $("load-out").dataset.status = "refused"; }
   state.loadDigest = null;
