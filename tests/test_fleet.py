@@ -516,3 +516,23 @@ def test_a_version_1_inventory_is_migrated(tmp_path: Path, store_url: str) -> No
     newer = fleet_run(store_url, "hosts")
     assert newer.code == 1 and "has schema version 99; this xm-acm knows up to 2" in newer.err
     assert fleet_run(store_url, "init").code == 1
+
+
+def test_place_checks_devices_on_the_host(fleet: tuple[str, Path]) -> None:
+    """A disk's resource label lives on each host: the host's own device
+    check (STE) decides, against the host itself."""
+    store, tmp = fleet
+    for host, label in (("h1", "res_BankA"), ("h2", "res_BankB"), ("h3", "res_BankB")):
+        run = xm_run(tmp / host, "addlabel", label, "res", "phy:/dev/sdb1", "fleet.datacenter")
+        assert run.code == 0, run.err
+    cfg = config(tmp, "b1", "dom_BankB")
+    cfg.write_text(cfg.read_text() + "disk = ['phy:/dev/sdb1,sdb1,w']\n")
+    (p,) = _json(store, "place", str(cfg))["placements"]
+    assert p["candidates"] == ["h2", "h3"]
+    (verdict,) = p["refused"]
+    assert verdict["host"] == "h1"
+    (r,) = verdict["refusals"]
+    assert r["rule"] == "ste" and r["message"].startswith("STE: ")
+    assert "phy:/dev/sdb1" in r["message"]
+    made = _create(store, cfg)
+    assert made["host"] == "h2"
