@@ -17,7 +17,6 @@ from tests.conftest import SHARED
 
 FLASK_REF = SHARED / "ref" / "xen-4.13-flask"
 POLICY_DIR = FLASK_REF / "tools" / "flask" / "policy"
-HV_POLICY_DIR = FLASK_REF / "xen" / "xsm" / "flask" / "policy"
 TOOLS = ("m4", "checkpolicy", "sesearch", "seinfo")
 
 
@@ -29,28 +28,30 @@ def need_flask_tools() -> None:
         pytest.skip("../shared/ref/xen-4.13-flask is not beside this checkout")
 
 
-def _enabled_modules() -> list[str]:
+def _enabled_modules(policy_dir: Path) -> list[str]:
     names = []
-    for line in (POLICY_DIR / "modules" / "modules.conf").read_text().splitlines():
+    for line in (policy_dir / "modules" / "modules.conf").read_text().splitlines():
         words = line.split()
         if line[:1].islower() and len(words) >= 3 and words[2] == "on":
             names.append(words[0])
     return names
 
 
-def policy_sections(module: Path) -> list[Path]:
+def policy_sections(module: Path, ref: Path = FLASK_REF) -> list[Path]:
     """The files m4 reads, in Makefile.common's order, with `module` (a
-    `.te`) after Xen's own enabled modules."""
-    mods = POLICY_DIR / "modules"
-    stock = [mods / f"{m}.te" for m in _enabled_modules()]
+    `.te`) after Xen's own enabled modules; `ref` holds Xen 4.13's sources."""
+    policy_dir = ref / "tools" / "flask" / "policy"
+    hv_policy_dir = ref / "xen" / "xsm" / "flask" / "policy"
+    mods = policy_dir / "modules"
+    stock = [mods / f"{m}.te" for m in _enabled_modules(policy_dir)]
     interfaces = [p.with_suffix(".if") for p in stock if p.with_suffix(".if").exists()]
     constraints = [p.with_suffix(".cons") for p in stock if p.with_suffix(".cons").exists()]
-    pol = POLICY_DIR / "policy"
+    pol = policy_dir / "policy"
     return [
-        HV_POLICY_DIR / "security_classes",
+        hv_policy_dir / "security_classes",
         pol / "security_classes",
-        HV_POLICY_DIR / "initial_sids",
-        HV_POLICY_DIR / "access_vectors",
+        hv_policy_dir / "initial_sids",
+        hv_policy_dir / "access_vectors",
         pol / "access_vectors",
         *sorted((pol / "support").glob("*.spt")),
         pol / "mls",
@@ -65,6 +66,13 @@ def policy_sections(module: Path) -> list[Path]:
     ]
 
 
+def m4_argv(module: Path, ref: Path = FLASK_REF) -> list[str]:
+    """Makefile.common's m4 command line (no MLS) over the sections."""
+    options = ["-D", "self_contained_policy", "-s", "-D", "mls_num_sens=16"]
+    options += ["-D", "mls_num_cats=256"]
+    return ["m4", *options, *map(str, policy_sections(module, ref))]
+
+
 @dataclass
 class Built:
     ok: bool
@@ -77,11 +85,8 @@ def build(module: Path, workdir: Path) -> Built:
     conf = workdir / "policy.conf"
     with conf.open("wb") as out:
         m4 = subprocess.run(
-            ["m4", "-D", "self_contained_policy", "-s",
-             "-D", "mls_num_sens=16", "-D", "mls_num_cats=256",
-             *map(str, policy_sections(module))],
-            stdout=out, stderr=subprocess.PIPE, timeout=600, check=False,
-        )  # fmt: skip
+            m4_argv(module), stdout=out, stderr=subprocess.PIPE, timeout=600, check=False
+        )
     if m4.returncode:
         return Built(False, m4.stderr.decode(), workdir / "xenpolicy")
     binary = workdir / "xenpolicy"
