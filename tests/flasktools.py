@@ -98,6 +98,7 @@ def build(module: Path, workdir: Path) -> Built:
 
 
 _RULE = re.compile(r"^allow (\S+) (\S+):(\S+) (?:\{ ([^}]*) \}|(\S+));$")
+_TRANSITION = re.compile(r"^type_transition (\S+) (\S+):(\S+) (\S+);$")
 
 
 @dataclass
@@ -105,6 +106,11 @@ class AllowRules:
     """The built policy's allow rules, attributes expanded to types."""
 
     rules: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)
+    transitions: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+    def transition(self, source: str, target: str, cls: str) -> str | None:
+        """The type a new object of `cls` gets (None: no type_transition rule)."""
+        return self.transitions.get((source, target, cls))
 
     def allowed(self, source: str, target: str, cls: str, perm: str) -> bool:
         return perm in self.rules.get((source, target, cls), set())
@@ -128,20 +134,25 @@ def _attribute_members(binary: Path) -> dict[str, set[str]]:
 
 
 def read_allow_rules(binary: Path) -> AllowRules:
-    """`sesearch -A` parsed once; each rule's attributes expanded with seinfo."""
+    """`sesearch -A -T` parsed once (allow and type_transition rules), each
+    rule's attributes expanded with `seinfo -a -x`."""
     attrs = _attribute_members(binary)
     out = subprocess.run(
-        ["sesearch", "-A", str(binary)], capture_output=True, text=True, timeout=1800,
+        ["sesearch", "-A", "-T", str(binary)], capture_output=True, text=True, timeout=1800,
         check=True,
     ).stdout  # fmt: skip
     rules: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    transitions: dict[tuple[str, str, str], str] = {}
     for line in out.splitlines():
-        m = _RULE.match(line.strip())
-        if not m:
-            continue
-        src, tgt, cls = m.group(1), m.group(2), m.group(3)
-        perms = set((m.group(4) or m.group(5)).split())
-        for s in attrs.get(src, {src}):
-            for t in attrs.get(tgt, {tgt}) if tgt != "self" else {s}:
-                rules[(s, t, cls)] |= perms
-    return AllowRules(dict(rules))
+        if m := _RULE.match(line.strip()):
+            src, tgt, cls = m.group(1), m.group(2), m.group(3)
+            perms = set((m.group(4) or m.group(5)).split())
+            for s in attrs.get(src, {src}):
+                for t in attrs.get(tgt, {tgt}) if tgt != "self" else {s}:
+                    rules[(s, t, cls)] |= perms
+        elif m := _TRANSITION.match(line.strip()):
+            src, tgt, cls, new = m.groups()
+            for s in attrs.get(src, {src}):
+                for t in attrs.get(tgt, {tgt}):
+                    transitions[(s, t, cls)] = new
+    return AllowRules(dict(rules), transitions)
