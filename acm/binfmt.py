@@ -353,18 +353,23 @@ class _Reader:
         size = rows * types * CELL
         if offset + size > len(self.data):
             raise self.fail(f"{field}: {rows}x{types} matrix at offset {offset} runs past the end")
-        m = self.data[offset : offset + size]
-        high = m[0::2]
-        low = m[1::2]
-        if high.count(0) != len(high) or low.translate(None, b"\x00\x01"):
+        # Every byte is 0 or 1, and each 1 is the low byte of its (big-endian,
+        # two-byte) cell, at an odd offset: the cells are 0 or 1. Counted and searched in
+        # place, without copying the matrix's high and low bytes apart.
+        data, end = self.data, offset + size
+        ones = data.count(1, offset, end)
+        if data.count(0, offset, end) + ones != size:
             raise self.fail(f"{field}: a matrix cell is neither 0 nor 1")
         result: list[list[int]] = [[] for _ in range(rows)]
-        find = low.find
-        pos = find(1)
+        find = data.find
+        pos = find(1, offset, end)
         while pos >= 0:
-            r, t = divmod(pos, types)
+            at = pos - offset
+            if not at & 1:
+                raise self.fail(f"{field}: a matrix cell is neither 0 nor 1")
+            r, t = divmod(at >> 1, types)
             result[r].append(t)
-            pos = find(1, pos + 1)
+            pos = find(1, pos + 1, end)
         return tuple(tuple(r) for r in result)
 
     def counts(self, rec: dict[str, int], where: str, least_types: int = 1) -> tuple[int, int]:
@@ -472,7 +477,7 @@ class _Reader:
 
     def policy(self) -> BinaryPolicy:
         where = "policy header"
-        if self.data[:4] == ACM_MAGIC.to_bytes(4, "big"):
+        if is_versioned_header(self.data):
             return self.versioned_policy()
         head = POLICY_HEADER.unpack(self.data, 0, self.file)
         self.expect(head, "policy_version", ACM_POLICY_VERSION, where)
@@ -525,6 +530,12 @@ class _Reader:
         assert chwall is None or isinstance(chwall, ChwallPolicy)
         assert ste is None or isinstance(ste, StePolicy)
         return BinaryPolicy(name, primary, secondary, chwall, ste)
+
+
+def is_versioned_header(head: bytes) -> bool:
+    """Whether a `.bin` that starts with `head` (its first 4 bytes suffice)
+    is of Xen 3.4's layout, whose header starts with the magic."""
+    return head[:4] == ACM_MAGIC.to_bytes(4, "big")
 
 
 def decode_binary(data: bytes, file: str = "") -> BinaryPolicy:

@@ -388,7 +388,7 @@ class Engine:
         ste_ssid = self.ste_ssid(ssidref)
         cw_types: tuple[int, ...] = ()
         if self.chwall is not None and cw_ssid is not None:
-            if cw_ssid == NULL_SSID:
+            if cw_ssid == NULL_SSID and not self.policy.versioned:
                 reasons.append(
                     "chwall_pre_domain_create: ERROR CHWALL SSID is NOT SET but policy enforced."
                 )
@@ -409,7 +409,7 @@ class Engine:
                         f"{conflicts[0].type:02x}."
                     )
         if self.ste is not None and ste_ssid is not None:
-            if ste_ssid == NULL_SSID:
+            if ste_ssid == NULL_SSID and not self.policy.versioned:
                 reasons.append(
                     "ste_pre_domain_create: ERROR STE SSID is NOT SET but policy enforced."
                 )
@@ -433,7 +433,10 @@ class Engine:
         return ChwallConflict(t, count, sets, tuple(others))
 
     def is_labeled(self, ssidref: int) -> bool:
-        """Both parts have a non-null SSID (a domain that could start)."""
+        """Both parts have a non-null SSID (a domain that could start). Under
+        a versioned policy (Xen 3.4) SSID 0 is the label `__UNLABELED__`."""
+        if self.policy.versioned:
+            return True
         cw, ste = self.chwall_ssid(ssidref), self.ste_ssid(ssidref)
         return (cw is None or cw != NULL_SSID) and (ste is None or ste != NULL_SSID)
 

@@ -8,6 +8,7 @@ directions.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
@@ -210,12 +211,14 @@ class _MapReader:
         for code in present:
             labels[code] = []
             prefix = "LABEL->SSID "
+            part_field = _PART_FIELD[code]
+            name_at = 4 + len(part_field)
             while self.peek() not in (None, ""):
                 rest = self.take(prefix, "a LABEL->SSID line")
                 kind = _FIELD_KIND.get(rest[:3])
-                if kind is None or rest[3:4] != " " or not rest[4:].startswith(_PART_FIELD[code]):
+                if kind is None or rest[3:4] != " " or not rest.startswith(part_field, 4):
                     raise self.fail(f"malformed LABEL->SSID line for {code.name}")
-                name, ssid = self.name_number(rest[4 + len(_PART_FIELD[code]) :], "LABEL->SSID")
+                name, ssid = self.name_number(rest[name_at:], "LABEL->SSID")
                 if ssid != len(labels[code]):
                     raise self.fail(f"SSID {ssid:x} out of order, expected {len(labels[code]):x}")
                 labels[code].append(SsidLabel(name, kind, ssid))
@@ -223,8 +226,9 @@ class _MapReader:
         ssid_type_names: dict[PolicyCode, list[tuple[str, int]]] = {}
         for code in present:
             rows: list[tuple[str, int]] = []  # (the type names as written, line)
+            prefix, what = _SSID_TYPE_PREFIX[code], f"a SSID->TYPE {code.name} line"
             while self.peek() not in (None, ""):
-                rest = self.take(_SSID_TYPE_PREFIX[code], f"a SSID->TYPE {code.name} line")
+                rest = self.take(prefix, what)
                 number = self.hex(rest[:8], "SSID->TYPE", 8)
                 if number != len(rows):
                     raise self.fail(f"SSID->TYPE {number:x} out of order")
@@ -236,8 +240,9 @@ class _MapReader:
         parts: dict[PolicyCode, MapPart] = {}
         for code in present:
             types: list[str] = []
+            prefix, what = _TYPE_PREFIX[code], f"a TYPE {code.name} line"
             while self.peek() not in (None, ""):
-                rest = self.take(_TYPE_PREFIX[code], f"a TYPE {code.name} line")
+                rest = self.take(prefix, what)
                 name, number = self.name_number(rest, "TYPE")
                 if number != len(types):
                     raise self.fail(f"TYPE {name} numbered {number:x}, expected {len(types):x}")
@@ -288,14 +293,17 @@ class _MapReader:
         return MapPart(code, tuple(types), tuple(labels), tuple(ssid_types))
 
 
+_UNKNOWN = itertools.repeat(-1)  # the number of a type name the .map does not list
+
+
 def _type_numbers(written: str, types: list[str], number: dict[str, int]) -> TypeSet | None:
     """The type numbers of a SSID->TYPE list (` name` per type, ascending by
     number), or None. Names hold no line break but may hold spaces; then
     the list is split against the known names (the first reading wins)."""
     if not written:
         return ()
-    simple = [number.get(t, -1) for t in written[1:].split(" ")]
-    if -1 not in simple and all(a < b for a, b in zip(simple, simple[1:], strict=False)):
+    simple = list(map(number.get, written[1:].split(" "), _UNKNOWN))
+    if -1 not in simple and sorted(set(simple)) == simple:  # known, strictly ascending
         return tuple(simple)
 
     # Depth-first over readings, remembering dead ends as (position, last type).
@@ -335,3 +343,54 @@ def parse_map(data: bytes, file: str = "") -> PolicyMap:
             Diagnostic("MAP001", "invalid .map: not UTF-8 text", Location(file))
         ) from None
     return _MapReader(text, file).read()
+
+
+# The conflict sets' names: Xen's `.map` has no place for them (and must
+# stay byte-identical to Xen's), so `makepolicy` writes them in a small
+# side file of ours, beside the `.map`. It repeats each set's types so that
+# a reader can tell it belongs to the `.bin` it reads (a recompile by
+# another tool leaves a stale one, which then does not match). Names are
+# written in hex: any character may stand in one, and `xm makepolicy`
+# stays without the json module (start-up).
+_SET_NAMES_HEAD = "acm-conflict-set-names 1"
+
+
+def set_names_bytes(
+    reference_name: str, names: Sequence[str | None], sets: Sequence[TypeSet]
+) -> bytes:
+    """The side file of a compiled policy's conflict sets: a head line, the
+    policy's reference name, then one line a set (its name or `-` when it
+    has none, and its type numbers)."""
+    lines = [_SET_NAMES_HEAD, reference_name.encode("utf-8").hex()]
+    for name, types in zip(names, sets, strict=True):
+        shown = "-" if name is None else "=" + name.encode("utf-8").hex()
+        lines.append(" ".join([shown, *map(str, types)]))
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def parse_set_names(
+    data: bytes, reference_name: str, sets: Sequence[TypeSet]
+) -> list[str | None] | None:
+    """The names of `sets` (a `.bin`'s conflict sets) from a side file
+    written by `set_names_bytes`; None when it is damaged or belongs to
+    another compile (other policy, other sets)."""
+    try:
+        lines = data.decode("ascii").split("\n")
+        if lines[-1] != "" or lines[0] != _SET_NAMES_HEAD or len(lines) != len(sets) + 3:
+            return None
+        if bytes.fromhex(lines[1]).decode("utf-8") != reference_name:
+            return None
+        names: list[str | None] = []
+        for line, expected in zip(lines[2:-1], sets, strict=True):
+            shown, *types = line.split(" ")
+            if tuple(map(int, types)) != tuple(expected):
+                return None
+            if shown == "-":
+                names.append(None)
+            elif shown.startswith("="):
+                names.append(bytes.fromhex(shown[1:]).decode("utf-8"))
+            else:
+                return None
+    except ValueError:  # not ASCII, not hex, not UTF-8, not a number
+        return None
+    return names

@@ -21,6 +21,8 @@ def check_policy_name(name: str) -> list[str]:
     """
     if not name:
         raise PolicyError.single("ACM005", "Invalid policy name '': the name is empty")
+    if name.endswith(POLICY_SUFFIX):
+        raise PolicyError.single("ACM005", _file_name_given(name))
     parts = name.split(".")
     for part in parts:
         if not part:
@@ -34,6 +36,23 @@ def check_policy_name(name: str) -> list[str]:
                 "digits, '_', '-' and '+'",
             )
     return parts
+
+
+def _file_name_given(name: str) -> str:
+    """What to type instead of a policy's file name: its dotted name is its
+    path under the policy root, `/` as `.`, without the suffix."""
+    stem = name[: -len(POLICY_SUFFIX)]
+    how = (
+        "a policy is named by its path under the policy root with '.' for '/' and "
+        f"without '{POLICY_SUFFIX}'"
+    )
+    if "/" in stem:
+        dotted = ".".join(part for part in stem.split("/") if part not in ("", "."))
+        return f"Invalid policy name {name!r}: that is a file; {how}: type '{dotted}'"
+    return (
+        f"Invalid policy name {name!r}: that is a file name; {how} "
+        "(example/chwall_ste/client_v1-security_policy.xml is example.chwall_ste.client_v1)"
+    )
 
 
 def policy_relpath(name: str) -> str:

@@ -206,6 +206,9 @@ class _TagHits(NamedTuple):
     afters: list[tuple[str, int]]  # sorted (following 20 characters, hit number)
 
 
+_TAG_ENDS = frozenset(" \t\r\n\f\v>/")  # what `[\s>/]` matches after a tag name, in ASCII
+
+
 class ColumnIndex:
     """Columns of start tags, worked out at most once per (line, tag) of a
     document: reporting N findings on one long line costs O(N), not O(N²)."""
@@ -215,6 +218,7 @@ class ColumnIndex:
         self.offsets = offsets if offsets is not None else line_offsets(text)
         self._lines: dict[int, str] = {}
         self._hits: dict[tuple[int, str], _TagHits] = {}
+        self._single: dict[tuple[int, str], int] = {}  # see `_only`
         # (line, tag, content) -> columns of the matching tags: a name repeated
         # N times on a line is looked up N times (nth = 0..N-1)
         self._matches: dict[tuple[int, str, str], list[int]] = {}
@@ -226,6 +230,23 @@ class ColumnIndex:
             end = self.offsets[line] if line < len(self.offsets) else len(self.text)
             raw = self._lines[line] = self.text[start:end].decode("utf-8", "replace")
         return raw
+
+    def _only(self, line: int, tag: str) -> int:
+        """The column of the start tag `<tag` on `line` when it is the only
+        one there and no prefixed form of it is (then every content asks
+        for it); else 0. A finding on a label written on a line of its own
+        (the common case) needs no index of the line's tags."""
+        found = self._single.get((line, tag))
+        if found is None:
+            raw = self._line_text(line)
+            start = "<" + tag
+            at = raw.find(start)
+            found = 0
+            if at >= 0 and raw.find(start, at + 1) < 0 and ":" + tag not in raw:
+                follows = raw[at + len(start) : at + len(start) + 1]
+                found = at + 1 if follows in _TAG_ENDS else 0
+            self._single[(line, tag)] = found  # a long line is searched once a tag
+        return found
 
     def _tag_hits(self, line: int, tag: str) -> _TagHits:
         hits = self._hits.get((line, tag))
@@ -251,6 +272,9 @@ class ColumnIndex:
         matches, 1 when there is none; 0 for no line or tag."""
         if line <= 0 or not tag or line > len(self.offsets):
             return 0
+        only = self._only(line, tag)
+        if only:
+            return only
         hits = self._tag_hits(line, tag)
         if not hits.columns:
             return 1
@@ -400,6 +424,15 @@ def parse_document(data: bytes, file: str) -> etree._ElementTree:
     system_url = getattr(docinfo, "system_url", None)  # lxml-stubs call it system_id
     plain = found is not None and system_url is None and docinfo.public_id is None
     if (docinfo.internalDTD is not None or docinfo.externalDTD is not None) and not plain:
+        if found is None:  # a DOCTYPE the prolog check could not read: the encoding
+            encoding = docinfo.encoding or "this encoding"
+            raise PolicyError.single(
+                "ACM001",
+                "unsafe XML: a DOCTYPE is checked before parsing, and a plain <!DOCTYPE "
+                f"Name> accepted, only in UTF-8 (or ASCII); this file is {encoding}: "
+                "remove the DOCTYPE or save the policy as UTF-8",
+                Location(file, _doctype_line(data), 1),
+            )
         raise _refuse_doctype(file, _doctype_line(data), False)
     return tree
 
@@ -561,8 +594,15 @@ class PolicyDocument:
         return is_versioned_tree(self.root)
 
 
+_new = tuple.__new__  # builds a Named without the call of its __new__
+
+
 def _types(parent: etree._Element) -> list[Named]:
-    return [Named(_text(t), _line(t), "Type") for t in parent.iterchildren(T_TYPE)]
+    # _text and _line written out: this runs for every Type of the policy
+    return [
+        _new(Named, ((t.text or "") if not len(t) else _text(t), t.sourceline or 0, "Type"))
+        for t in parent.iterchildren(T_TYPE)
+    ]
 
 
 def _build_source(root: etree._Element, data: bytes, file: str) -> PolicySource:

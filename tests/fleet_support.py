@@ -157,17 +157,34 @@ def make_host(root: Path, memory: int | None = None, cpus: int | None = None) ->
     assert xm_run(root, "makepolicy", POLICY).code == 0
     assert xm_run(root, "loadpolicy", POLICY).code == 0
     if memory is not None or cpus is not None:
-        from xm_core.files.paths import HostPaths
+        _size(root, memory, cpus)
+    return root
 
-        db = sqlite3.connect(str(HostPaths(root).state_db))
-        try:
-            if memory is not None:
-                db.execute("UPDATE host SET total_memory = ?", (memory,))
-            if cpus is not None:
-                db.execute("UPDATE host SET nr_cpus = ?", (cpus,))
-            db.commit()
-        finally:
-            db.close()
+
+def _size(root: Path, memory: int | None, cpus: int | None) -> None:
+    """The machine's size in the host's record (the host model takes it from
+    this machine otherwise)."""
+    from xm_core.files.paths import HostPaths
+
+    db = sqlite3.connect(str(HostPaths(root).state_db))
+    try:
+        if memory is not None:
+            db.execute("UPDATE host SET total_memory = ?", (memory,))
+        if cpus is not None:
+            db.execute("UPDATE host SET nr_cpus = ?", (cpus,))
+        db.commit()
+    finally:
+        db.close()
+
+
+def clone_host(
+    source: Path, root: Path, memory: int | None = None, cpus: int | None = None
+) -> Path:
+    """Another host like `source` (a copy of its root, made while no domain
+    runs there), sized anew."""
+    shutil.copytree(source, root)
+    if memory is not None or cpus is not None:
+        _size(root, memory, cpus)
     return root
 
 

@@ -204,3 +204,61 @@ def any_policies(draw: st.DrawFn) -> PolicySpec:
         resources=resources,
         comments=draw(st.sampled_from([None, "between", "inside"])),
     )
+
+
+# Names a versioned policy takes: ASCII, no ':' (Xen 3.4's label syntax).
+VERSIONED_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+."
+versioned_names = st.text(alphabet=VERSIONED_NAME_CHARS, min_size=1, max_size=20)
+
+
+@dataclass
+class VersionedSpec:
+    """A versioned policy (Xen 3.4's format): a PolicySpec plus its version."""
+
+    policy: PolicySpec
+    version: str
+    unlabeled: bool = False  # an explicit __UNLABELED__ VM label
+
+    def to_xml(self) -> bytes:
+        root = self.policy.tree()
+        header = root.find(Q + "PolicyHeader")
+        assert header is not None
+        etree.SubElement(header, Q + "Version").text = self.version
+        if self.unlabeled:
+            subjects = root.find(f"{Q}SecurityLabelTemplate/{Q}SubjectLabels")
+            assert subjects is not None
+            label = etree.SubElement(subjects, Q + "VirtualMachineLabel")
+            etree.SubElement(label, Q + "Name").text = "__UNLABELED__"
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+@st.composite
+def versioned_policies(draw: st.DrawFn) -> VersionedSpec:
+    """A versioned policy the compiler takes without an error: Chinese Wall
+    types, named conflict sets, unique label names, resource labels with
+    one STE type."""
+    ste = draw(st.none() | st.lists(versioned_names, min_size=1, max_size=6, unique=True))
+    chwall = draw(st.lists(versioned_names, min_size=1, max_size=6, unique=True))
+    conflicts: list[tuple[str | None, list[str]]] = [
+        (
+            draw(versioned_names),
+            draw(st.lists(st.sampled_from(chwall), min_size=1, max_size=4, unique=True)),
+        )
+        for _ in range(draw(st.integers(0, 3)))
+    ]
+    vm_names = draw(st.lists(versioned_names, min_size=1, max_size=6, unique=True))
+    vms = [Label(n, _groups(draw, ste, 1), _groups(draw, chwall, 1)) for n in vm_names]
+    res_names = draw(st.lists(versioned_names, max_size=4, unique=True)) if ste else []
+    resources = [Label(n, [[draw(st.sampled_from(ste))]] if ste else []) for n in res_names]
+    spec = PolicySpec(
+        name=draw(policy_names),
+        ste=ste,
+        chwall=chwall,
+        conflicts=conflicts,
+        bootstrap=draw(st.sampled_from(vm_names)),
+        vms=vms,
+        resources=resources,
+        comments=draw(st.sampled_from([None, "between"])),
+    )
+    major, minor = draw(st.integers(0, 99999999)), draw(st.integers(0, 99999999))
+    return VersionedSpec(spec, f"{major}.{minor}", draw(st.booleans()))

@@ -167,7 +167,7 @@ def test_policy_name_of_a_compiled_policy_without_its_xml(host_root: Path) -> No
 
 def test_bad_policy_arguments(host_root: Path, tmp_path: Path) -> None:
     res = xm("acm", "graph", "bad..name")
-    assert res.exit_code == 1 and "Invalid policy name" in res.stderr
+    assert res.exit_code == 2 and "Invalid policy name" in res.stderr
     res = xm("acm", "coexist", "no.such.policy")
     assert res.exit_code == 1 and "cannot read policy file" in res.stderr
     broken = tmp_path / "broken.xml"

@@ -38,6 +38,7 @@ def compiled(tmp_path: Path) -> Iterator[tuple[HostPaths, Path, dict[str, bytes]
     shutil.copy(DATA / "compiler" / "valid.xml", xml)
     make_policy(paths, NAME)
     old = {files.map: Path(files.map).read_bytes(), files.bin: Path(files.bin).read_bytes()}
+    old[str(files.set_names)] = files.set_names.read_bytes()  # the conflict sets' names
     xml.write_text(xml.read_text().replace("tests.valid", "tests.valid.changed"))
     yield paths, xml.parent, old
 
@@ -46,8 +47,9 @@ def _unchanged(folder: Path, old: dict[str, bytes]) -> None:
     for path, data in old.items():
         assert Path(path).read_bytes() == data, f"{path} changed"
     leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".")]
-    # the writers' lock file stays (removing it would let two writers lock two files)
-    assert leftovers in ([], [".atomic.lock"]), "a temporary file was left behind"
+    # the writers' lock file stays (removing it would let two writers lock two
+    # files), and so does the side file of the conflict sets' names
+    assert set(leftovers) <= {".atomic.lock", ".atomic.sets"}, "a temporary file was left behind"
 
 
 def _disk_full() -> OSError:
@@ -70,7 +72,7 @@ def test_the_second_temporary_write_failing_changes_nothing(
     monkeypatch.setattr(xm_core.files.atomic, "_write_temp", second_fails)
     with pytest.raises(XmError, match=r"Cannot write '.*atomic\.map' and '.*atomic\.bin'"):
         make_policy(paths, NAME)
-    assert len(calls) == 2
+    assert len(calls) == 3  # the .map, the .bin and the conflict sets' names
     _unchanged(folder, old)
 
 
@@ -262,4 +264,4 @@ def test_a_kill_between_the_two_renames_is_finished_by_the_next_reader(
     make_policy(paths, NAME)  # a clean compile of the same source writes the same pair
     assert {p: Path(p).read_bytes() for p in (files.map, files.bin)} == finished
     leftovers = sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
-    assert leftovers == [".atomic.lock"]
+    assert leftovers == [".atomic.sets"]  # the lock file goes with its last holder

@@ -135,7 +135,11 @@ def test_unknown_label_is_refused_and_changes_nothing(
     assert (r.exit_code, r.stderr) == (1, "Error: \"Label 'dom_Nope' not found.\"\n")
     # a resource label is not a domain label
     r = xm("addlabel", "res_HardDrive(hda)", "dom", "plain.cfg", POLICY)
-    assert (r.exit_code, r.stderr) == (1, "Error: \"Label 'res_HardDrive(hda)' not found.\"\n")
+    assert (r.exit_code, r.stderr) == (
+        1,
+        "Error: \"Label 'res_HardDrive(hda)' is a resource label (res) of policy "
+        f"'{POLICY}', but a domain label (dom) is needed here.\"\n",
+    )
     assert cfg.read_bytes() == before
 
 

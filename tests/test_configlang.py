@@ -34,6 +34,18 @@ CONFIGS = DATA / "configs"
 X86_64 = Uname("Linux", "host", "2.6.16-xen", "#1 SMP", "x86_64")
 I686 = Uname("Linux", "host", "2.6.16-xen", "#1 SMP", "i686")
 XEN_CONFIGS = ("xmexample1", "xmexample2", "xmexample.hvm")
+# The reference settings were computed without `vncpasswd`, which the
+# create.py of the 3.0.4 branch declares (issue 20): xmexample.hvm's
+# `vncpasswd = ''` is a setting here, and only that differs.
+NOT_IN_THE_REFERENCE = {"vncpasswd": ""}
+
+
+def _reference(xen_ref: Path, name: str) -> dict[str, object]:
+    expected = json.loads((xen_ref / "configs" / f"{name}.expected.json").read_text())
+    if name == "xmexample.hvm":
+        assert not set(NOT_IN_THE_REFERENCE) & set(expected)
+        expected.update(NOT_IN_THE_REFERENCE)
+    return dict(expected)
 
 
 @pytest.fixture
@@ -51,8 +63,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_xen_configs_give_xens_settings(xen_ref: Path, name: str) -> None:
     """As create.py computed them, with `vmid=1` on an x86_64 host."""
     cfg = read_config(xen_ref / "configs" / name, {"vmid": "1"}, X86_64)
-    expected = json.loads((xen_ref / "configs" / f"{name}.expected.json").read_text())
-    assert cfg.settings() == expected
+    assert cfg.settings() == _reference(xen_ref, name)
 
 
 def test_the_hvm_config_asks_the_host_model_for_its_machine(xen_ref: Path) -> None:
@@ -426,7 +437,7 @@ def test_create_dryrun_json_is_the_settings(
 ) -> None:
     r = xm("create", "-n", "--json", str(xen_ref / "configs" / name), "vmid=1")
     assert r.exit_code == 0, r.stderr
-    expected = json.loads((xen_ref / "configs" / f"{name}.expected.json").read_text())
+    expected = _reference(xen_ref, name)
     if name == "xmexample.hvm":  # the host's machine decides the library folder
         expected.pop("device_model")
         assert "device_model" in json.loads(r.stdout)

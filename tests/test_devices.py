@@ -57,12 +57,12 @@ def test_random_mac_has_xen_prefix() -> None:
 
 
 def test_block_attach_list_detach(root: Path) -> None:
-    assert xm_run(root, "block-attach", "bank", "phy:hda1", "sdb1", "r").code == 0
+    assert xm_run(root, "block-attach", "bank", "phy:hda1", "sdb1", "w!").code == 0
     lines = xm_run(root, "block-list", "bank").lines
     assert lines == [
         "Vdev  Device   BE  Mode Resource",
         "2049  sda1     0   w    phy:hda1",
-        "2065  sdb1     0   r    phy:hda1",
+        "2065  sdb1     0   w!   phy:hda1",
     ]
     long = xm_run(root, "block-list", "-l", "bank").out
     assert "(dev sdb1)" in long and "(virtual-device 2065)" in long
@@ -93,7 +93,7 @@ def test_block_attach_denied_resource_changes_nothing(root: Path) -> None:
 def test_block_attach_checks_sharing_with_the_backend(root: Path) -> None:
     paths = HostPaths(root)
     # bank and the storage domain share ste_PersonalFinances: permitted
-    ok = xm_run(root, "block-attach", "bank", "phy:hda1", "sdc", "r", "storage")
+    ok = xm_run(root, "block-attach", "bank", "phy:hda1", "sdc", "w!", "storage")
     assert ok.code == 0, ok.err
     assert xm_run(root, "block-list", "bank").lines[-1].split()[:3] == ["2080", "sdc", "3"]
     # boinc and the storage domain share nothing: the STE hook refuses
@@ -125,7 +125,7 @@ def test_ste_cache_and_statistics(root: Path) -> None:
     # bank's create connected sda1 and eth0 to Domain-0: one evaluation each
     # way, then a cache hit each way
     base = stats(root)
-    xm_run(root, "block-attach", "bank", "phy:hda1", "sdb1", "r")
+    xm_run(root, "block-attach", "bank", "phy:hda1", "sdb1", "w!")
     assert stats(root) == (base[0], base[1], base[2] + 1, base[3], base[4], base[5] + 1)
     with open_store(HostPaths(root)) as store:
         bank = store.domain("bank").domid
@@ -138,7 +138,7 @@ def test_ste_cache_and_statistics(root: Path) -> None:
 
 
 def test_destroying_a_backend_disconnects_its_frontends(root: Path) -> None:
-    assert xm_run(root, "block-attach", "bank", "phy:hda1", "sdc", "r", "storage").code == 0
+    assert xm_run(root, "block-attach", "bank", "phy:hda1", "sdc", "w!", "storage").code == 0
     assert xm_run(root, "destroy", "storage").code == 0
     assert "sdc" not in xm_run(root, "block-list", "bank").out
     assert "lost its backend storage" in xm_run(root, "log").out
@@ -169,9 +169,9 @@ def test_network_attach_bad_settings(root: Path) -> None:
     run = xm_run(root, "network-attach", "boinc", "mac=nonsense")
     assert run.code == 2 and run.err.startswith("Error: Invalid MAC address 'nonsense': ")
     run = xm_run(root, "network-attach", "boinc", "colour=blue")
-    assert run.code == 1 and "Invalid vif setting 'colour'" in run.err
+    assert run.code == 2 and "Invalid vif setting 'colour'" in run.err
     run = xm_run(root, "network-attach", "boinc", "bridge")
-    assert run.code == 1 and "expected name=value" in run.err
+    assert run.code == 2 and "expected name=value" in run.err
 
 
 def test_labeled_bridges_are_checked_like_disks(root: Path) -> None:

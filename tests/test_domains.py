@@ -80,8 +80,9 @@ def test_default_policy_starts_unlabeled_refuses_labeled(fresh: Path) -> None:
     assert run.err == (
         f"Error: 'Security policy ({P}) incompatible with enforced policy (DEFAULT).'\n"
     )
+    # Xen 3.0.4's create.py declared no `ssidref`: the config's own variable
     run = xm_run(fresh, "create", "ssidref")
-    assert run.err == "Error: 'Security ssidref specified but no policy active.'\n"
+    assert (run.code, run.out) == (0, "Started domain byref\n")
 
 
 # ------------------------------------------------------------------ loadpolicy
@@ -98,7 +99,7 @@ def test_loadpolicy_needs_makepolicy_first(tmp_path: Path) -> None:
 
 def test_loadpolicy_rejects_a_bad_name(fresh: Path) -> None:
     run = xm_run(fresh, "loadpolicy", "../etc/passwd")
-    assert run.code == 1 and run.err.startswith("Error: ") and "Invalid policy name" in run.err
+    assert run.code == 2 and run.err.startswith("Error: ") and "Invalid policy name" in run.err
 
 
 def test_loadpolicy_reports_a_damaged_bin_and_changes_nothing(fresh: Path) -> None:
@@ -317,11 +318,12 @@ def test_an_empty_name_outside_a_config_gets_no_config_hint(root: Path) -> None:
         assert (run.code, run.err) == (1, "Error: Missing domain name\n"), args
 
 
-def test_explicit_ssidref(root: Path) -> None:
-    assert xm_run(root, "create", "ssidref").code == 0
-    assert xm_run(root, "list", "--label", "byref").lines[1].endswith("dom_BoincClient")
-    bad = xm_run(root, "create", "ssidref", "name=r2", "ssidref=0x00200020")
-    assert bad.code == 1 and "is not valid under policy" in bad.err
+def test_an_ssidref_is_no_label(root: Path) -> None:
+    """Xen 3.0.4's create.py declared no `ssidref` (issue 20): a config that
+    sets one is an unlabeled config, refused under a policy."""
+    for args in (["ssidref"], ["ssidref", "name=r2", "ssidref=0x00200020"]):
+        run = xm_run(root, "create", *args)
+        assert (run.code, run.err) == (1, "Error: 'Domain not labeled'\n")
 
 
 def test_null_label_is_not_a_label(root: Path) -> None:
@@ -371,7 +373,7 @@ def test_shutdown_all_and_reboot_all(root: Path) -> None:
     assert [ln.split()[1] for ln in xm_run(root, "list").lines[1:]] == ["0", "3", "4"]
     assert xm_run(root, "shutdown", "-a").code == 0
     assert len(xm_run(root, "list").lines) == 2
-    assert xm_run(root, "shutdown").code == 1
+    assert xm_run(root, "shutdown").code == 2  # no domain: a usage error
 
 
 def test_rename_to_a_taken_name(root: Path) -> None:
@@ -437,7 +439,7 @@ def test_uptime_dmesg_clear_and_log(root: Path) -> None:
 def test_list_label_format_and_order(root: Path) -> None:
     xm_run(root, "create", "boinc")
     xm_run(root, "create", "bank")
-    xm_run(root, "create", "ssidref")  # boinc's label via its ssidref
+    xm_run(root, "create", "boinc", "name=byref", "memory=128")
     lines = xm_run(root, "list", "--label").lines
     assert lines[0] == "%-32s %3s %5s %5s %5s %9s %-8s" % (
         "Name", "ID", "Mem", "VCPUs", "State", "Time(s)", "Label",
@@ -551,7 +553,7 @@ def test_dry_run_json(root: Path) -> None:
 
 def test_dumppolicy_layout(root: Path) -> None:
     xm_run(root, "create", "bank")
-    xm_run(root, "block-attach", "bank", "phy:hda1", "sdb1", "r")
+    xm_run(root, "block-attach", "bank", "phy:hda1", "sdb1", "w!")  # unchecked sharing
     expected = (HOST_DATA / "dumppolicy_example.txt").read_text()
     assert xm_run(root, "dumppolicy").out == expected
 

@@ -86,7 +86,7 @@ def test_missing_workload_and_bad_policy_name(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "error WLD001: cannot read the workload: No such file or directory" in result.stderr
     bad = run("acm", "generate", str(GOLDEN / "empty.json"), "-o", str(tmp_path / "a b.xml"))
-    assert bad.exit_code == 1 and "Invalid policy name 'a b'" in bad.stderr
+    assert bad.exit_code == 2 and "Invalid policy name 'a b'" in bad.stderr
     missing_o = run("acm", "generate", str(GOLDEN / "empty.json"))
     assert missing_o.exit_code == 2 and "Missing option '-o'" in missing_o.output
 

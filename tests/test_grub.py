@@ -108,8 +108,8 @@ def test_ambiguity_lists_the_matching_titles_like_xen() -> None:
         edit_menu(menu, P)
     assert raised.value.message == AMBIGUOUS.format(titles=["Xen A", "Xen B"])
     assert raised.value.message == (
-        "Following boot entries matched: ['Xen A', 'Xen B']. \n"
-        "Please specify unique part of the boot title."
+        "Following boot entries matched: ['Xen A', 'Xen B']. Please specify unique part "
+        "of the boot title, or one whole title (an exact title wins)."
     )
 
 

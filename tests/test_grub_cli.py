@@ -83,7 +83,8 @@ def test_configures_the_policy(host: HostPaths) -> None:
     assert (host.grub_dir / "menu.lst").read_bytes() == EDITED
     assert (host.grub_dir / "menu.lst_save").read_bytes() == MENU
     assert (host.boot / f"{POLICY}.bin").read_bytes() == bin_of(host)
-    assert files_in(host.grub_dir) == ["menu.lst", "menu.lst_save"]  # no temporary left
+    # no temporary left; the writers' lock file stays
+    assert files_in(host.grub_dir) == [".menu.lst.lock", "menu.lst", "menu.lst_save"]
 
 
 def test_real_xm_process_with_root_option(tmp_path: Path) -> None:
@@ -145,7 +146,8 @@ def test_title_argument(host: HostPaths) -> None:
     assert refused.exit_code == 1
     assert refused.stderr == (
         "Error: \"Following boot entries matched: ['Xen 3.0.4 / Linux 2.6.16.33-xen', "
-        "'Xen 3.0.3 old']. \\nPlease specify unique part of the boot title.\"\n"
+        "'Xen 3.0.3 old']. Please specify unique part of the boot title, or one whole "
+        'title (an exact title wins)."\n'
     )
     assert (host.grub_dir / "menu.lst").read_bytes() == menu
     done = run("cfgbootpolicy", POLICY, "3.0.3")
@@ -201,7 +203,7 @@ def test_grub_conf_when_there_is_no_menu_lst(host: HostPaths) -> None:
     (host.grub_dir / "menu.lst").rename(host.grub_dir / "grub.conf")
     assert run("cfgbootpolicy", POLICY).exit_code == 0
     assert (host.grub_dir / "grub.conf").read_bytes() == EDITED
-    assert files_in(host.grub_dir) == ["grub.conf", "grub.conf_save"]
+    assert files_in(host.grub_dir) == [".grub.conf.lock", "grub.conf", "grub.conf_save"]
 
 
 def test_menu_lst_wins_over_grub_conf(host: HostPaths) -> None:
@@ -290,7 +292,7 @@ def test_unknown_policy(host: HostPaths) -> None:
 
 def test_bad_policy_name(host: HostPaths) -> None:
     result = run("cfgbootpolicy", "../etc")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a malformed name is a usage error
     assert "Invalid policy name" in result.stderr and "Traceback" not in result.output
     assert (host.grub_dir / "menu.lst").read_bytes() == MENU
 

@@ -113,7 +113,7 @@ def test_unknown_policy(host_root: Path) -> None:
     r = xm("labels", "no.such")
     assert (r.exit_code, r.stderr) == (1, f"Error: \"Policy file '{xml}' not found.\"\n")
     r = xm("labels", "../etc")
-    assert r.exit_code == 1 and "Invalid policy name" in r.stderr
+    assert r.exit_code == 2 and "Invalid policy name" in r.stderr
 
 
 def test_map_of_another_policy_is_refused(compiled_root: Path) -> None:  # noqa: F811

@@ -43,7 +43,7 @@ WORK = "@WORK@"  # stands for the workspace folder in command lines and outputs
         (["--root", "/r", "makepolicy", EXAMPLE], ("/r", None, EXAMPLE)),
         (["--root=/r", "makepolicy", "-d", "pol", EXAMPLE], ("/r", "pol", EXAMPLE)),
         (["makepolicy", EXAMPLE, "-d", "pol"], (None, "pol", EXAMPLE)),
-        (["--root=", "makepolicy", EXAMPLE], (None, None, EXAMPLE)),  # empty: not given
+        (["--root=", "makepolicy", EXAMPLE], None),  # empty: click refuses it
         (["makepolicy", ""], (None, None, "")),  # refused later, as click would
         (["makepolicy", "-d", "", "a.b"], (None, "", "a.b")),
     ],
@@ -174,7 +174,7 @@ def test_the_fast_path_is_taken_and_compiles() -> None:
 
 
 def test_an_interrupt_ends_both_paths_alike(monkeypatch: pytest.MonkeyPatch) -> None:
-    def interrupted(*_: object) -> None:
+    def interrupted(*_: object, **__: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr("xm_core.host.policy.make_policy_under", interrupted)

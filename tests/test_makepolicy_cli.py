@@ -144,7 +144,7 @@ def test_failure_prints_every_finding_and_touches_nothing(host_root: Path) -> No
 def test_invalid_policy_names_are_refused_before_anything(host_root: Path, name: str) -> None:
     before = _snapshot(host_root)
     result = run("makepolicy", name)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error
     assert result.stdout == ""
     # Xen's form: `Error: ` and the repr of the message, on one line.
     assert re.fullmatch(r"Error: (['\"])Invalid policy name .*\1\n", result.stderr)
@@ -174,7 +174,7 @@ def test_a_bad_name_does_not_even_create_the_per_user_root(
         pytest.skip("/etc/xen exists here, so the default root is /")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     result = run("makepolicy", "../x")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "Invalid policy name" in result.stderr
     assert not (tmp_path / "data").exists()
 
@@ -182,7 +182,7 @@ def test_a_bad_name_does_not_even_create_the_per_user_root(
 @pytest.mark.parametrize("policy_dir", ["pol\nFAKE LINE", "pol\0x", "pol\r"])
 def test_a_policy_dir_the_map_cannot_carry_is_refused(tmp_path: Path, policy_dir: str) -> None:
     result = run("--root", str(tmp_path), "makepolicy", "-d", policy_dir, EXAMPLE)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # the command line's mistake
     assert re.fullmatch(r"Error: (['\"])Invalid policy directory .*\1\n", result.stderr)
     assert list(tmp_path.iterdir()) == []
 
@@ -290,8 +290,12 @@ def test_per_user_default_root_is_seeded_with_the_example(tmp_path: Path) -> Non
         "makepolicy", EXAMPLE, env={"XDG_DATA_HOME": str(data_home)}, cwd=tmp_path
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "" and proc.stderr == ""
     root = data_home / "xm-acm" / "root"
+    # the one line that says the root was created where there was none
+    assert (
+        proc.stdout == ""
+        and proc.stderr == f"Created host root '{root}', installed like a Xen host.\n"
+    )
     assert (_policy_dir(root) / f"{EXAMPLE_REL}-security_policy.xml").is_file()
     map_file, bin_file = _outputs(root, EXAMPLE)
     assert bin_file.read_bytes() == (GOLDEN / f"{EXAMPLE}.bin").read_bytes()

@@ -3,8 +3,8 @@ renamed and carried to running domains, the resource label file and domain
 configs; removed labels refused while used; resources invalidated as Xen
 3.4 did; every running domain re-checked with every violation listed; one
 transaction or nothing; a kill after the commit finished by the next
-command. The renames are given as a `Lineage` here, so that the update
-path is tested on policies of either format."""
+command. The policies are of the versioned format (Xen 3.4), each update
+naming the running version in FromPolicy."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from tests.lifecycle_support import PolicySpec, snapshot, write_config
 from xm_core.errors import XmError
 from xm_core.files.paths import HostPaths
 from xm_core.host.update.apply import reset_policy, set_policy
-from xm_core.host.update.lineage import Lineage
 from xm_core.host.update.plan import UpdateRefused
 
 NAME = "lc.host"
@@ -32,9 +31,31 @@ def _paths(root: Path) -> HostPaths:
     return HostPaths(root)
 
 
-def _set(paths: HostPaths, spec: PolicySpec, lineage: Lineage | None = None) -> None:
+def _running_version(paths: HostPaths) -> str | None:
+    from xm_core.host.model import Host
+
+    with Host(paths) as host:
+        version = host.store.active_extra().get("version")
+    return None if version is None else str(version)
+
+
+def _set(
+    paths: HostPaths, spec: PolicySpec, renames: dict[str, str] | None = None, res: bool = True
+) -> None:
+    """Set `spec` as the next version of the running policy, renaming
+    (old -> new) VM labels and, with `res`, resource labels alike."""
+    running = _running_version(paths)
+    if spec.version is None:
+        spec.version = "1.0"
+        if running is not None:
+            major, _, minor = running.partition(".")
+            spec.version = f"{major}.{int(minor) + 1}"
+            spec.from_policy = (NAME, running)
+    inverse = {new: old for old, new in (renames or {}).items()}
+    spec.vm_from = {k: v for k, v in inverse.items() if k in spec.vm}
+    spec.res_from = {k: v for k, v in inverse.items() if k in spec.res} if res else {}
     spec.write(paths)
-    set_policy(paths, spec.name, boot=False, lineage=lineage or Lineage(spec.name))
+    set_policy(paths, spec.name, boot=False)
 
 
 def _create(paths: HostPaths, name: str, label: str | None, disks: list[str] | None = None) -> None:
@@ -74,10 +95,12 @@ def test_rename_new_label_and_removal_carry_to_everything(paths: HostPaths) -> N
     _create(paths, "g1", "green", ["phy:ram1,hda1,w"])
     _create(paths, "r1", "red")
     before = _domains(paths)
-    # v2: green is GREEN, a new label 'amber' sorts in the middle, blue is gone
-    v2 = PolicySpec(NAME, vm=["amber", "red", "GREEN"], res=["amber", "red", "GREEN"], conflicts=[])
+    # v2: green is GREEN, new labels amber and banana sort before red, blue is gone
+    v2 = PolicySpec(
+        NAME, vm=["amber", "banana", "red", "GREEN"], res=["amber", "red", "GREEN"], conflicts=[]
+    )
     v2.type_of = {"GREEN": "green"}
-    _set(paths, v2, Lineage(NAME, vm_renames={"green": "GREEN"}, res_renames={"green": "GREEN"}))
+    _set(paths, v2, {"green": "GREEN"})
 
     after = _domains(paths)
     assert set(after) == {"Domain-0", "g1", "r1"}  # nobody was stopped
@@ -135,19 +158,45 @@ def test_removed_label_in_use_is_refused(paths: HostPaths) -> None:
 def test_a_rename_from_a_label_the_running_policy_lacks_is_refused(paths: HostPaths) -> None:
     _set(paths, PolicySpec(NAME))
     before = snapshot(paths)
-    with pytest.raises(XmError, match="The label is bad"):
-        _set(
-            paths,
-            PolicySpec(NAME, vm=["red", "green", "cyan"]),
-            Lineage(NAME, vm_renames={"purple": "cyan"}),
-        )
+    with pytest.raises(XmError, match="The label is bad") as caught:
+        _set(paths, PolicySpec(NAME, vm=["red", "green", "cyan"]), {"purple": "cyan"})
+    assert "ACM050" in caught.value.details[0]
     assert snapshot(paths) == before
 
 
-def test_another_policy_name_without_lineage_is_refused(paths: HostPaths) -> None:
+@pytest.mark.parametrize(
+    ("from_policy", "version", "why"),
+    [
+        (None, "1.1", "no FromPolicy"),
+        (("lc.other", "1.0"), "1.1", "FromPolicy names policy 'lc.other'"),
+        ((NAME, "0.9"), "1.1", "FromPolicy names version 0.9"),
+        ((NAME, "1.0"), "1.0", "not newer"),
+        ((NAME, "1.0"), "0.5", "not newer"),
+    ],
+)
+def test_the_version_check(
+    paths: HostPaths, from_policy: tuple[str, str] | None, version: str, why: str
+) -> None:
+    _set(paths, PolicySpec(NAME))  # version 1.0
+    before = snapshot(paths)
+    spec = PolicySpec(NAME, version=version, from_policy=from_policy)
+    with pytest.raises(XmError, match="The version of the policy prevents an update") as caught:
+        _set(paths, spec)
+    assert why in caught.value.message
+    assert snapshot(paths) == before
+
+
+def test_a_policy_of_another_name_follows_through_from_policy(paths: HostPaths) -> None:
+    """xm-test 10: xm-test-update replaces xm-test, naming it in FromPolicy."""
     _set(paths, PolicySpec(NAME))
-    with pytest.raises(XmError, match="incompatible"):
-        _set(paths, PolicySpec("lc.other"))
+    _create(paths, "g1", "green")
+    other = PolicySpec("lc.next", version="1.1", from_policy=(NAME, "1.0"))
+    _set(paths, other)
+    assert _domains(paths)["g1"][0] == "green"
+    from xm_core.host.model import Host
+
+    with Host(paths) as host:
+        assert host.store.find_domain("g1").policy == "lc.next"  # type: ignore[union-attr]
 
 
 def test_resetpolicy_refuses_while_guests_run_then_invalidates(paths: HostPaths) -> None:
@@ -212,14 +261,21 @@ def test_an_update_then_its_inverse_gives_the_original_state(
         _create(paths, f"d{i}", colour)
     write_config(paths, "idle", NAME, "blue")
     original = snapshot(paths, with_generation=False)
+    v1.version = None
     inverse = {new: old for old, new in renames.items()}
-    _set(paths, _renamed(v1, renames), Lineage(NAME, vm_renames=renames, res_renames=renames))
-    _set(paths, v1, Lineage(NAME, vm_renames=inverse, res_renames=inverse))
+    _set(paths, _renamed(v1, renames), renames)
+    v1.version = None
+    _set(paths, v1, inverse)
     back = snapshot(paths, with_generation=False)
     assert back.domains == original.domains
     assert back.counters == original.counters
     assert back.resource_file == original.resource_file
-    assert back.policy[:4] == original.policy[:4]
+    # the same policy (name and map); its .bin differs in version and hash only
+    assert (back.policy[0], back.policy[1], back.policy[3]) == (
+        original.policy[0],
+        original.policy[1],
+        original.policy[3],
+    )
     # configs: the label reads as before (the old lines stay, commented out)
     from xm_core.files.config import config_text, declared_label
 
@@ -246,7 +302,7 @@ def test_renames_commute_with_create(
 
         if create_first:
             create_domain(paths, str(cfg))
-        _set(paths, _renamed(v1, renames), Lineage(NAME, vm_renames=renames))
+        _set(paths, _renamed(v1, renames), renames, res=False)
         if not create_first:
             create_domain(paths, str(cfg))
         snap = snapshot(paths, with_generation=False)
@@ -286,7 +342,6 @@ import os, sys
 from pathlib import Path
 from xm_core.files.paths import HostPaths
 from xm_core.host.update import apply
-from xm_core.host.update.lineage import Lineage
 point = sys.argv[2]
 if point == "before-commit":
     real = apply.commit_plan
@@ -298,9 +353,7 @@ else:
     def dying_files(*a, **k):
         os._exit(9)  # committed; no file written yet
     apply.apply_changes = dying_files
-apply.set_policy(HostPaths(Path(sys.argv[1])), "lc.host", boot=False,
-                 lineage=Lineage("lc.host", vm_renames={"green": "GREEN"},
-                                 res_renames={"green": "GREEN"}))
+apply.set_policy(HostPaths(Path(sys.argv[1])), "lc.host", boot=False)
 """
 
 
@@ -313,6 +366,8 @@ def test_a_kill_in_the_middle_leaves_old_or_new_state_whole(paths: HostPaths, po
     before = snapshot(paths)
     v2 = PolicySpec(NAME, vm=["red", "GREEN", "blue"], res=["red", "GREEN", "blue"])
     v2.type_of = {"GREEN": "green"}
+    v2.version, v2.from_policy = "1.1", (NAME, "1.0")
+    v2.vm_from = v2.res_from = {"GREEN": "green"}
     v2.write(paths)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     died = subprocess.run(
@@ -337,7 +392,7 @@ def test_a_kill_in_the_middle_leaves_old_or_new_state_whole(paths: HostPaths, po
         timeout=60,
     )
     assert got.returncode == 0, got.stderr
-    assert got.stdout == f"policy={NAME},label=GREEN\n"
+    assert got.stdout == f"ACM:{NAME}:GREEN\n"  # Xen 3.4 prints it so
     assert "label=GREEN" in (paths.etc_xen / "idle.cfg").read_text()
     assert _domains(paths)["g1"][0] == "GREEN"
     from xm_core.host.model import Host

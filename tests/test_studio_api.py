@@ -565,3 +565,113 @@ def test_a_policy_name_that_does_not_match_its_place_is_acm018(studio: Studio) -
     assert "ACM018" not in cli.out
     acm018 = [f for f in moved["findings"] if f["code"] == "ACM018"]
     assert len(acm018) == 1 and "expected 'example.chwall_ste.client_v2'" in acm018[0]["message"]
+
+
+def _merged(held: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    """What the page holds after an answer: whole, or what changed applied."""
+    from collections import Counter
+
+    findings = answer.get("findings")
+    if findings is None:
+        gone = Counter(answer["findings_delta"]["removed"])
+        kept = []
+        for f in held["findings"]:
+            key = f"{f['code']}\x1f{f['line']}\x1f{f['column']}\x1f{f['message']}"
+            if gone[key]:
+                gone[key] -= 1
+            else:
+                kept.append(f)
+        findings = kept + answer["findings_delta"]["added"]
+        rank = {"error": 3, "warning": 2, "info": 1}
+        findings.sort(key=lambda f: (f["line"], f["column"], -rank[f["severity"]], f["code"]))
+    if "outline" in answer:
+        outline = answer["outline"]
+    else:
+        outline = {**held["outline"], **answer["outline_delta"]["parts"]}
+        outline["labels"] = list(outline["labels"])
+        for i, row in answer["outline_delta"]["labels"].items():
+            outline["labels"][int(i)] = row
+    return {"findings": findings, "outline": outline}
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        {"op": "set_label_types", "kind": "VM", "name": "dom_Fun", "part": "CHWALL",
+         "types": ["cw_Nowhere"]},
+        {"op": "rename_label", "kind": "VM", "old": "dom_Fun", "new": "dom_Games"},
+        {"op": "add_label", "kind": "RES", "name": "res_New"},
+        {"op": "delete_type", "part": "STE", "name": "ste_DonatedCycles"},
+        {"op": "set_header", "field": "PolicyName", "value": "other.name"},
+    ],
+)  # fmt: skip
+def test_an_edit_answers_what_changed_and_that_is_the_whole_answer(
+    studio: Studio, op: dict[str, Any]
+) -> None:
+    held = example(studio)
+    answer = studio.ok(
+        "edit", {"name": EXAMPLE_POLICY, "xml": held["xml"], "op": op, "since": held["digest"]}
+    )
+    change = answer["xml_change"]
+    xml = held["xml"][: change["from"]] + change["insert"] + held["xml"][change["to"] :]
+    whole = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": held["xml"], "op": op})
+    assert xml == whole["xml"]
+    assert _merged(held, answer) == {"findings": whole["findings"], "outline": whole["outline"]}
+    assert "xml" not in answer and "outline_delta" in answer
+    # typing on from there: a check answers against the edit's answer
+    typed = xml.replace("<Date>", "<Date>x", 1)
+    checked = studio.ok("check", {"name": EXAMPLE_POLICY, "xml": typed, "since": answer["digest"]})
+    full = studio.ok("check", {"name": EXAMPLE_POLICY, "xml": typed})
+    assert _merged(_merged(held, answer), checked) == {
+        "findings": full["findings"], "outline": full["outline"]
+    }  # fmt: skip
+
+
+def test_an_answer_since_one_the_server_no_longer_knows_is_whole(studio: Studio) -> None:
+    held = example(studio)
+    answer = studio.ok("check", {"name": EXAMPLE_POLICY, "xml": held["xml"], "since": "0" * 64})
+    assert answer["findings"] == held["findings"] and answer["outline"] == held["outline"]
+
+
+def test_the_flask_export_is_what_xm_acm_flask_writes(studio: Studio, tmp_path: Path) -> None:
+    doc = example(studio)
+    answer = studio.ok("flask", {"name": EXAMPLE_POLICY, "xml": doc["xml"]})
+    out = tmp_path / "flask"
+    assert xm_run(studio.paths.root, "acm", "flask", EXAMPLE_POLICY, "-o", str(out)).code == 0
+    written = {p.name: p.read_text() for p in out.iterdir()}
+    assert sorted(answer["files"]) == sorted(written)
+    # the same texts; the report names the file as the studio knows it
+    where = studio.paths.policy_files(EXAMPLE_POLICY).xml
+    for name, text in answer["files"].items():
+        assert text == written[name].replace(where, f"{EXAMPLE_POLICY}-security_policy.xml"), name
+    assert answer["module_name"] + ".te" in written
+
+
+def test_the_load_preview_names_conflict_sets_as_loadpolicy_does(studio: Studio) -> None:
+    doc = example(studio)
+    op = {"op": "add_conflict_set", "name": "Walls", "types": ["cw_Isolated", "cw_Sensitive"]}
+    edited = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "op": op})
+    assert studio.ok("save", {"name": EXAMPLE_POLICY, "xml": edited["xml"]})["saved"]
+    # the names written beside the .map, as makepolicy writes them
+    names = studio.paths.policy_files(EXAMPLE_POLICY).set_names.read_bytes()
+    assert b"Walls".hex().encode() in names and b"Protection1".hex().encode() in names
+    preview = "\n".join(studio.ok("impact", {"name": EXAMPLE_POLICY})["active"])
+    assert "Walls" in preview and "#1" not in preview
+    # renamed and saved again: the new name, never the old side file's
+    renamed = studio.ok(
+        "edit",
+        {"name": EXAMPLE_POLICY, "xml": edited["xml"],
+         "op": {"op": "set_conflict_set", "index": 1, "name": "Moat"}},
+    )  # fmt: skip
+    assert studio.ok("save", {"name": EXAMPLE_POLICY, "xml": renamed["xml"]})["saved"]
+    preview = "\n".join(studio.ok("impact", {"name": EXAMPLE_POLICY})["active"])
+    assert "Moat" in preview and "Walls" not in preview
+
+
+def test_a_preview_binds_its_way_of_loading(studio: Studio) -> None:
+    keep = studio.ok("impact", {"name": EXAMPLE_POLICY, "keep_ssidrefs": True})
+    plain = studio.ok("impact", {"name": EXAMPLE_POLICY})
+    assert keep["digest"] != plain["digest"]
+    load = {"name": EXAMPLE_POLICY, "confirm": True, "digest": keep["digest"]}
+    assert studio.post("load", load).status_code == 422  # previewed with, loaded without
+    assert studio.ok("load", {**load, "keep_ssidrefs": True})["loadpolicy"]["status"] == 0

@@ -132,7 +132,7 @@ def test_organizations_rule_generate_and_the_conflict_in_the_graph(
     assert all("AutoCorp" not in pair for pair in pairs)
     assert "cannot run at the same time" in page.inner_text("#graph-legend")
     page.evaluate("studioGraph.clickLabel('A-Bank')")
-    assert "conflicts with B-Bank" in page.inner_text("#graph-selected")
+    assert "conflicts with B-Bank (banks: A-Bank, B-Bank)" in page.inner_text("#graph-selected")
 
 
 def test_edit_the_example_mistake_fix_save_byte_identical(
@@ -436,3 +436,88 @@ def test_organizations_refusals_rules_members_several_deletes_and_save_as(
     assert info.value.suggested_filename == "banks.toml"
     text = Path(info.value.path()).read_text()
     assert text.startswith("version = 1") and 'name = "B-Bank"' in text
+
+
+def test_a_large_graph_starts_from_a_summary_and_a_focused_view_that_expands(
+    studio: Server, page: Any
+) -> None:
+    """320 organizations, 200 of them in one rule: a Chinese Wall graph of
+    321 labels is too large to draw whole."""
+    from xm_core.web import services
+
+    orgs = [{"name": f"org{i}", "departments": []} for i in range(320)]
+    rules = [{"name": "wall", "types": [f"org{i}" for i in range(200)]}]
+    made = services.generate({"version": 1, "organizations": orgs, "rules": rules}, "big", "d")
+    Path(studio.paths.policy_files("big").xml).write_text(made["xml"])
+    page.goto(studio.url)
+    page.select_option("#policy-select", "big")
+    page.click("#open-btn")
+    page.wait_for_selector('#labels-VM .label[data-label="org0"]')
+    # label rows beyond the first 100 wait behind "show all" and a filter
+    assert page.locator("#labels-VM .label").count() == 100
+    page.fill("#labels-VM .label-filter", "org31")
+    page.wait_for_selector('#labels-VM .label[data-label="org319"]')
+    page.click('button[data-tab="graph"]')
+    page.wait_for_selector('#graph[data-mode="summary"]')
+    assert "too many to draw at once" in page.inner_text("#graph-info")
+    assert "wall" in page.inner_text("#summary-sets")
+    assert page.get_attribute("#summary-matrix", "height") == "321"
+    page.fill("#graph-search", "org5")
+    page.press("#graph-search", "Enter")
+    page.wait_for_selector('#graph[data-focus="org5"][data-laid-out]')
+    names = page.evaluate("studioGraph.nodeNames()")
+    assert len(names) == 200 and "org250" not in names  # org5 and the 199 others of its wall
+    picked = page.locator("#summary-sets .pick-label").first
+    name = picked.inner_text()
+    picked.click()
+    page.wait_for_selector(f'#graph[data-focus="{name}"][data-laid-out]')
+    page.fill("#graph-search", "org250")
+    page.press("#graph-search", "Enter")
+    page.wait_for_selector('#graph[data-focus="org250"][data-laid-out]')
+    assert page.evaluate("studioGraph.nodeNames()") == ["org250"]
+    assert "conflicts with none" in page.inner_text("#graph-selected")
+    # expand on click: a neighbour's own neighbours join the view
+    page.fill("#graph-search", "org5")
+    page.press("#graph-search", "Enter")
+    page.wait_for_selector('#graph[data-focus="org5"]')
+    page.evaluate("studioGraph.clickLabel('org7')")
+    page.wait_for_selector('#graph[data-focus="org7"]')
+    assert "org7" in page.inner_text("#graph-selected")
+
+
+def test_export_to_flask_shows_and_downloads_the_module(studio: Server, page: Any) -> None:
+    open_example(page, studio)
+    page.click('button[data-tab="flask"]')
+    page.click("#flask-btn")
+    page.wait_for_selector('#flask-file[data-file$=".te"]')
+    module = page.get_attribute("#flask-file", "data-file")
+    assert "type acm_" in page.inner_text("#flask-file")
+    with page.expect_download() as info:
+        page.click(f'button[aria-label="download {module}"]')
+    assert info.value.suggested_filename == module
+    assert Path(info.value.path()).read_text().strip() == page.inner_text("#flask-file").strip()
+    page.click(".flask-files button.show >> text=report.txt")
+    assert "Carried over" in page.inner_text("#flask-file")
+
+
+def test_keep_ssidrefs_is_previewed_and_loaded_as_asked(studio: Server, page: Any) -> None:
+    """A running domain whose label moves: refused by default, loaded with
+    --keep-ssidrefs, each as its own preview said."""
+    assert xm_run(studio.paths.root, "create", str(studio.paths.etc_xen / "boinc")).code == 0
+    open_example(page, studio)
+    page.click('.label[data-label="dom_Fun"] button.del')
+    page.wait_for_selector('.label[data-label="dom_Fun"]', state="detached")
+    page.keyboard.press("Control+s")
+    page.wait_for_selector("#save-out[data-status='0']")
+    page.click("#impact-btn")
+    page.wait_for_selector("#load-confirm:not([hidden])")
+    page.wait_for_selector("text=would be REFUSED")
+    assert page.is_disabled("#load-btn")
+    page.check("#keep-ssidrefs")
+    assert page.is_hidden("#load-confirm")
+    page.click("#impact-btn")
+    page.wait_for_selector("#load-btn:enabled")
+    assert "renumbered" in page.inner_text("#impact-out")
+    page.click("#load-btn")
+    page.wait_for_selector("#load-out[data-status='0']")
+    assert "$ xm loadpolicy --keep-ssidrefs" in page.inner_text("#load-out")

@@ -85,13 +85,13 @@ def test_device_denials_and_detach_on_the_console(root: Path) -> None:
     xm_run(root, "create", "bank")
     denied = xm_run(root, "block-attach", "bank", "phy:hda2", "sdb1", "w")
     assert denied.code == 1
-    assert xm_run(root, "block-attach", "bank", "phy:hda1", "sdc", "r").code == 0
+    assert xm_run(root, "block-attach", "bank", "phy:hda1", "sdc", "w!").code == 0
     assert xm_run(root, "block-detach", "bank", "sdc").code == 0
     texts = console_texts(root, "bank")
     assert texts[3:] == [
         "ACM: vbd sdb1 refused: Permission denied for resource 'phy:/dev/hda2' because label "
         "'res_LogicalDiskPartition2(hda2)' is not allowed",
-        "vbd sdc connected: phy:/dev/hda1 (r), backend 'Domain-0' (id 0)",
+        "vbd sdc connected: phy:/dev/hda1 (w!), backend 'Domain-0' (id 0)",
         "vbd sdc disconnected",
     ]
     assert len(xm_run(root, "block-list", "bank").lines) == 2  # the denial attached nothing
@@ -152,7 +152,7 @@ def test_destroying_a_backend_is_on_its_frontends_console(root: Path) -> None:
     xm_run(root, "create", "storage")
     with open_store(HostPaths(root)) as store:
         backend = store.domain("storage").domid
-    assert xm_run(root, "block-attach", "bank", "phy:hda1", "sdc", "r", str(backend)).code == 0
+    assert xm_run(root, "block-attach", "bank", "phy:hda1", "sdc", "w!", str(backend)).code == 0
     xm_run(root, "shutdown", "storage")
     assert console_texts(root, "bank")[-1] == (
         f"vbd sdc disconnected: its backend 'storage' (id {backend}) is gone"
@@ -184,7 +184,7 @@ def test_the_console_keeps_the_last_lines_of_each_domain(root: Path) -> None:
 def test_per_domain_ste_statistics_add_up_to_the_hosts(root: Path) -> None:
     for name in ("bank", "boinc", "storage"):
         xm_run(root, "create", name)
-    xm_run(root, "block-attach", "bank", "phy:hda1", "sdc", "r", "3")
+    xm_run(root, "block-attach", "bank", "phy:hda1", "sdc", "w!", "3")
     xm_run(root, "network-attach", "bank", "bridge=xenbr0")
     with open_store(HostPaths(root)) as store:
         per_domain = store.domain_ste_stats().values()
@@ -265,6 +265,7 @@ def test_top_batch_json(root: Path) -> None:
 
 def test_top_under_the_default_policy(tmp_path: Path) -> None:
     root = tmp_path / "fresh"
+    root.mkdir()  # a read-only command installs an empty folder, never a missing one
     run = xm_run(root, "top", "-b", "-i", "1")
     assert run.code == 0
     row = run.lines[1].split()
@@ -351,7 +352,7 @@ def test_an_ste_sharing_denial_is_on_the_console_and_in_top(root: Path) -> None:
     xm_run(root, "create", "bank")
     xm_run(root, "create", "boinc")
     # boinc as bank's disk backend: the two share no STE type
-    assert xm_run(root, "block-attach", "bank", "phy:hda1", "sdc", "r", "2").code == 1
+    assert xm_run(root, "block-attach", "bank", "phy:hda1", "sdc", "w!", "2").code == 1
     assert console_texts(root, "bank")[-1] == (
         "ACM: vbd sdc refused: Permission denied: vbd sdc and its backend domain 'boinc' "
         "share no STE type"
@@ -428,7 +429,7 @@ def test_every_attach_is_accounted_for(
     for i, (frontend, resource, backend) in enumerate(attaches):
         try:
             block_attach(
-                paths, frontend, resource, f"xvd{chr(ord('b') + i)}", "r", str(ids.get(backend, 0))
+                paths, frontend, resource, f"xvd{chr(ord('b') + i)}", "w!", str(ids.get(backend, 0))
             )
         except XmError:
             refused[frontend] += 1

@@ -382,6 +382,9 @@ def test_network_attach_refuses_a_mac_in_use(root: Path) -> None:
 
 def test_a_new_root_is_an_installed_xen_host(tmp_path: Path) -> None:
     root = tmp_path / "new"
+    refused = xm_run(root, "list")  # a read-only command never creates a root
+    assert refused.code == 1 and not root.exists()
+    root.mkdir()  # an empty folder is installed for any command
     assert xm_run(root, "list").code == 0
     policies = HostPaths(root).policies
     assert sorted(str(p.relative_to(policies)) for p in policies.rglob("*.xml")) == [

@@ -13,8 +13,9 @@ Everything works on the groups of labels with one Chinese Wall type set, as
 `conflicts` builds them. The maximal sets are unions of choices made in each
 strongly connected part of the relation separately (every group outside a
 cycle is in every maximal set); inside a part where blocking is mutual they
-are the maximal independent sets (networkx's clique search on the
-complement), elsewhere a bounded backtracking search finds them.
+are the maximal independent sets (a Bron-Kerbosch search on the conflicts
+themselves, lowest groups first, never on the dense complement graph),
+elsewhere a bounded backtracking search finds them.
 """
 
 from __future__ import annotations
@@ -273,15 +274,41 @@ def _one_way_part(part: nx.DiGraph) -> tuple[Iterator[frozenset[int]], list[bool
     return search(0), cut_short
 
 
+def _independent_sets(conflicts: dict[int, set[int]]) -> Iterator[frozenset[int]]:
+    """The maximal independent sets of the graph `conflicts` (each group's
+    conflicting groups, symmetric), lowest groups first: Bron-Kerbosch with
+    a pivot, on the conflicts themselves. The cliques of the complement
+    graph are the same sets, but the complement of a part where few groups
+    conflict has nearly every pair as an edge: building it and searching it
+    cost the square of the part's size."""
+    closed = {v: {v} | near for v, near in conflicts.items()}
+
+    def extend(chosen: list[int], free: set[int], left_out: set[int]) -> Iterator[frozenset[int]]:
+        if not free:
+            if not left_out:
+                yield frozenset(chosen)
+            return
+        # branch only on the groups the pivot conflicts with (itself
+        # included): a maximal set holds one of them
+        pivot = min(free | left_out, key=lambda u: (len(free & closed[u]), u))
+        for v in sorted(free & closed[pivot]):
+            chosen.append(v)
+            yield from extend(chosen, free - closed[v], left_out - closed[v])
+            chosen.pop()
+            free = free - {v}
+            left_out = left_out | {v}
+
+    return extend([], set(conflicts), set())
+
+
 def _part_choices(part: nx.DiGraph) -> tuple[list[frozenset[int]], bool]:
     """Up to PER_PART_CAP maximal acyclic subsets of one cyclic part, and whether
     that is all of them."""
     mutual = all(part.has_edge(v, u) for u, v in part.edges)
     cut_short: list[bool] = []
     if mutual:
-        undirected = part.to_undirected(as_view=False)
-        gen: Iterator[frozenset[int]] = (
-            frozenset(c) for c in nx.find_cliques(nx.complement(undirected))
+        gen: Iterator[frozenset[int]] = _independent_sets(
+            {v: set(part.successors(v)) for v in part.nodes}
         )
     else:
         gen, cut_short = _one_way_part(part)

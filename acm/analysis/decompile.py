@@ -24,6 +24,18 @@ bootstrap's first entry to SSID 1. So:
 Conflict set names and header fields other than the name are not in either
 file. Every result is compiled again in memory and compared before it is
 returned, so what this module hands out round-trips or is an error.
+
+A versioned `.bin` (Xen 3.4's, policy version 4) is numbered otherwise:
+types, the VM labels after the bootstrap's, resource labels and conflict
+sets are each sorted by name, and every VM label has one entry in each part.
+So its source is written from the SSIDs in order: the header's version as
+`Version`; made-up names are zero-padded (`label_ssid_0002`) so that they
+sort as their numbers; conflict sets are named `set_N` in their order (the
+files keep no conflict-set names); SSID 0 becomes an explicit
+`__UNLABELED__` VM label when the `.map` names it so or it has types.
+FromPolicy and the renames (`from=`) are in no compiled file. The result
+compiles back to the same `.bin` but for the 20 bytes of the XML hash,
+which is a hash of the XML text itself.
 """
 
 from __future__ import annotations
@@ -345,11 +357,129 @@ def _verify(xml: bytes, original: CompiledPolicy | BinaryPolicy) -> None:
             raise _fail("the .map cannot be reproduced: its names are not what the compiler writes")
 
 
+def _padded(prefix: str, count: int) -> list[str]:
+    """`prefix_0001`..: made-up names that sort as their numbers."""
+    width = max(4, len(str(count)))
+    return [f"{prefix}_{n:0{width}d}" for n in range(count)]
+
+
+def _versioned_xml(binary: BinaryPolicy, pmap: PolicyMap | None, comment: str) -> bytes:
+    """The source of a versioned binary, numbered as Xen 3.4 numbers (see the module)."""
+    from lxml import etree
+
+    from acm.source import UNLABELED
+
+    chwall, ste, version = binary.chwall, binary.ste, binary.xml_version
+    assert chwall is not None and ste is not None and version is not None
+    vm_count = chwall.max_ssidrefs - 1
+    res_count = ste.max_ssidrefs - chwall.max_ssidrefs
+    if res_count < 0:
+        raise _fail("the STE part has fewer SSIDs than there are VM labels")
+    if pmap is not None and pmap.chwall is not None and pmap.ste is not None:
+        cw_names, ste_names = list(pmap.chwall.types), list(pmap.ste.types)
+        zero = pmap.chwall.labels[0].name
+        vm_names = [e.name for e in pmap.chwall.labels[1:]]
+        res_names = [e.name for e in pmap.ste.labels[chwall.max_ssidrefs :]]
+    else:
+        cw_names = _padded("cw_type", chwall.max_types)
+        ste_names = _padded("ste_type", ste.max_types)
+        zero = UNLABELED if chwall.ssids[0] or ste.ssids[0] else NULL_LABEL
+        vm_names = _padded("label_ssid", vm_count + 1)[1:]
+        res_names = _padded("res_ssid", ste.max_ssidrefs)[chwall.max_ssidrefs :]
+    for ssid, row in enumerate(ste.ssids[chwall.max_ssidrefs :], chwall.max_ssidrefs):
+        if len(row) != 1:
+            raise _fail(
+                f"STE SSID {ssid:x} is a resource label's with {len(row)} types; a versioned "
+                "source gives each resource label exactly one"
+            )
+    for i, row in enumerate(chwall.conflict_sets):
+        if not row:
+            raise _fail(f"conflict set {i} is empty, and a source Conflict names a type")
+
+    q = "{" + NS + "}"
+    root = etree.Element(q + "SecurityPolicyDefinition", nsmap={None: NS})  # type: ignore[dict-item]
+
+    def add(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+        el = etree.SubElement(parent, q + tag)
+        if text is not None:
+            el.text = text
+        return el
+
+    def types(parent: etree._Element, tag: str, numbers: TypeSet, names: list[str]) -> None:
+        if numbers:
+            group = add(parent, tag)
+            for t in numbers:
+                add(group, "Type", names[t])
+
+    header = add(root, "PolicyHeader")
+    add(header, "PolicyName", binary.reference_name)
+    add(header, "Version", f"{version[0]}.{version[1]}")
+    if ste.max_types:
+        types(add(root, "SimpleTypeEnforcement"), "SimpleTypeEnforcementTypes",
+              tuple(range(ste.max_types)), ste_names)  # fmt: skip
+    part = add(root, "ChineseWall")
+    types(part, "ChineseWallTypes", tuple(range(chwall.max_types)), cw_names)
+    if chwall.conflict_sets:
+        sets = add(part, "ConflictSets")
+        for row, name in zip(
+            chwall.conflict_sets, _padded("set", len(chwall.conflict_sets)), strict=True
+        ):
+            conflict = add(sets, "Conflict")
+            conflict.set("name", name)
+            for t in row:
+                add(conflict, "Type", cw_names[t])
+    template = add(root, "SecurityLabelTemplate")
+    vms = [(name, ssid) for ssid, name in enumerate(vm_names, 1)]
+    if zero == UNLABELED:
+        vms.append((UNLABELED, 0))
+    if vms:
+        subjects = add(template, "SubjectLabels")
+        subjects.set("bootstrap", vm_names[0] if vm_names else UNLABELED)
+        for name, ssid in vms:
+            label = add(subjects, "VirtualMachineLabel")
+            add(label, "Name", name)
+            types(label, "SimpleTypeEnforcementTypes", ste.ssids[ssid], ste_names)
+            types(label, "ChineseWallTypes", chwall.ssids[ssid], cw_names)
+    if res_names:
+        objects = add(template, "ObjectLabels")
+        for name, ssid in zip(res_names, range(chwall.max_ssidrefs, ste.max_ssidrefs), strict=True):
+            label = add(objects, "ResourceLabel")
+            add(label, "Name", name)
+            types(label, "SimpleTypeEnforcementTypes", ste.ssids[ssid], ste_names)
+    etree.indent(root, space="  ")
+    return b"\n".join(
+        [
+            b'<?xml version="1.0" encoding="UTF-8"?>',
+            etree.tostring(etree.Comment(comment), encoding="UTF-8"),
+            etree.tostring(root, encoding="UTF-8"),
+            b"",
+        ]
+    )
+
+
+def _verify_versioned(xml: bytes, binary: BinaryPolicy, pmap: PolicyMap | None) -> None:
+    """Compile `xml` in memory: the same `.bin` but for the XML hash (and the same `.map`)."""
+    from acm.errors import PolicyError
+    from acm.source import parse_policy_document
+    from acm.versioned.numbering import compile_versioned
+
+    try:
+        compiled, _ = compile_versioned(parse_policy_document(xml, "<decompiled>"))
+    except PolicyError as exc:
+        raise _fail(f"the names do not make a valid versioned source ({exc})") from None
+    if compiled.binary._replace(xml_hash=binary.xml_hash) != binary:
+        raise _fail("internal error: the source does not compile back to the same .bin")
+    if pmap is not None and (compiled.map.chwall, compiled.map.ste) != (pmap.chwall, pmap.ste):
+        raise _fail("the .map cannot be reproduced: its names are not what the compiler writes")
+
+
 def decompile(
     binary: BinaryPolicy, pmap: PolicyMap | None = None, origin: str = ""
 ) -> DecompileResult:
     """XML source for `binary` (names from `pmap` when given), checked to compile
-    back to the same binary (and map)."""
+    back to the same binary (and map; a versioned binary but for its XML hash)."""
+    if binary.versioned:
+        return _decompile_versioned(binary, pmap, origin)
     _check_producible(binary)
     if pmap is not None:
         check_map_matches(CompiledPolicy(binary, pmap), origin)
@@ -386,3 +516,30 @@ def decompile_files(bin_path: str, map_path: str | None = None) -> DecompileResu
     binary = decode_binary(read_file(bin_path), bin_path)
     pmap = parse_map(read_file(map_path), map_path) if map_path is not None else None
     return decompile(binary, pmap, bin_path)
+
+
+def _decompile_versioned(
+    binary: BinaryPolicy, pmap: PolicyMap | None, origin: str
+) -> DecompileResult:
+    if pmap is not None:
+        check_map_matches(CompiledPolicy(binary, pmap), origin)
+    source = f" from {origin}" if origin else ""
+    comment = (
+        f" Decompiled by xm acm decompile{source}"
+        + ("" if pmap else "; no .map, so every name is made up")
+        + ". It compiles to the same .bin but for the XML hash. "
+    )
+    try:
+        xml = _versioned_xml(binary, pmap, comment.replace("--", "- -"))
+    except ValueError as exc:  # lxml refuses text that XML cannot hold
+        raise _fail(f"a name cannot be written in XML ({exc})") from None
+    _verify_versioned(xml, binary, pmap)
+    assert binary.chwall is not None and binary.ste is not None
+    vm_count = binary.chwall.max_ssidrefs - 1
+    return DecompileResult(
+        xml,
+        binary.reference_name,
+        pmap is not None,
+        vm_count,
+        binary.ste.max_ssidrefs - binary.chwall.max_ssidrefs,
+    )

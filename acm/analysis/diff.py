@@ -16,7 +16,7 @@ is built on top of this diff, not inside it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from acm.analysis.conflicts import ConflictGraph, CwGroup, build_conflicts
@@ -78,6 +78,9 @@ class LabelDelta:
     new_ste: tuple[tuple[str, ...], ...]
     old_ssidref: int | None
     new_ssidref: int | None
+    # A label NEW renames (`<Name from="old">`, versioned policies): its name in
+    # OLD; `name` is its name in NEW.
+    renamed_from: str | None = None
 
     @property
     def status(self) -> str:
@@ -85,6 +88,8 @@ class LabelDelta:
             return "added"
         if self.new is None:
             return "removed"
+        if self.renamed_from is not None:
+            return "renamed"
         return "changed" if self.types_changed else "renumbered"
 
     @property
@@ -218,6 +223,7 @@ class PolicyDiff:
                     "status": d.status,
                     "types_changed": d.types_changed,
                     "renumbered": d.renumbered,
+                    "renamed_from": d.renamed_from,
                     "old": _label_side(d.old, d.old_chwall, d.old_ste, d.old_ssidref),
                     "new": _label_side(d.new, d.new_chwall, d.new_ste, d.new_ssidref),
                 }
@@ -294,12 +300,14 @@ def _ssids_text(ssids: tuple[int, ...]) -> str:
 
 def _label_line(d: LabelDelta) -> str:
     head = f"{d.kind_word} {d.name}"
+    if d.renamed_from is not None:
+        head = f"{d.kind_word} {d.renamed_from} -> {d.name}"
     if d.status == "added":
         return f"  + {head}"
     if d.status == "removed":
         return f"  - {head}"
     assert d.old is not None and d.new is not None
-    parts = []
+    parts = ["renamed"] if d.renamed_from is not None else []
     if d.old_chwall != d.new_chwall:
         parts.append("CHWALL " + _types_change(d.old_chwall, d.new_chwall))
     if d.old_ste != d.new_ste:
@@ -349,7 +357,13 @@ def _header(old: AnalysisPolicy, new: AnalysisPolicy) -> list[tuple[str, str, st
         found.append(("primary policy", ob.primary.name, nb.primary.name))
     if ob.secondary != nb.secondary:
         found.append(("secondary policy", ob.secondary.name, nb.secondary.name))
+    if ob.xml_version != nb.xml_version:
+        found.append(("version", _version_text(ob.xml_version), _version_text(nb.xml_version)))
     return found
+
+
+def _version_text(version: tuple[int, int] | None) -> str:
+    return "none" if version is None else f"{version[0]}.{version[1]}"
 
 
 def _types(old: AnalysisPolicy, new: AnalysisPolicy) -> list[TypeDelta]:
@@ -368,9 +382,20 @@ def _types(old: AnalysisPolicy, new: AnalysisPolicy) -> list[TypeDelta]:
 def _labels(old: AnalysisPolicy, new: AnalysisPolicy) -> list[LabelDelta]:
     olds = {(lab.name, lab.kind): lab for lab in old.labels}
     news = {(lab.name, lab.kind): lab for lab in new.labels}
+    # NEW's renames of OLD labels that NEW no longer has pair those labels
+    # (a rename whose old name is still a label is refused by the compiler).
+    renamed = {
+        (previous, kind): name
+        for (name, kind), previous in new.renamed_from.items()
+        if (previous, kind) in olds and (previous, kind) not in news and (name, kind) in news
+    }
     found = []
     for key in list(olds) + [k for k in news if k not in olds]:
-        o, n = olds.get(key), news.get(key)
+        if key in news and (new.renamed_from.get(key), key[1]) in renamed:
+            continue  # listed with the old label it renames
+        o = olds.get(key)
+        new_key = (renamed[key], key[1]) if key in renamed else key
+        n = news.get(new_key)
         delta = LabelDelta(
             key[0],
             key[1],
@@ -382,8 +407,11 @@ def _labels(old: AnalysisPolicy, new: AnalysisPolicy) -> list[LabelDelta]:
             _entries(new, n, PolicyCode.STE) if n else (),
             ssidref_of(old, o) if o else None,
             ssidref_of(new, n) if n else None,
+            key[0] if key in renamed else None,
         )
-        if o is None or n is None or delta.types_changed or delta.renumbered:
+        if new_key != key:
+            delta = replace(delta, name=new_key[0])
+        if o is None or n is None or delta.types_changed or delta.renumbered or new_key != key:
             found.append(delta)
     return found
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from acm.errors import Location, PolicyError
@@ -50,7 +51,7 @@ class Label:
     def is_vm(self) -> bool:
         return self.kind is LabelKind.VM
 
-    @property
+    @cached_property  # asked for again and again by every analysis
     def key(self) -> str:
         """A unique id across kinds: `dom:<name>` or `res:<name>` (xm's `dom`/`res`)."""
         return ("dom:" if self.is_vm else "res:") + self.name
@@ -69,6 +70,9 @@ class AnalysisPolicy:
     bootstrap: str | None  # the name of Domain-0's label
     conflict_set_names: tuple[str | None, ...]  # from the XML when it was read; else None
     origin: str = ""  # the file it was read from
+    # A versioned policy read from XML: its labels' renames, (kind, new name)
+    # -> old name (`from=`); a compiled policy keeps none.
+    renamed_from: dict[tuple[str, LabelKind], str] = field(default_factory=dict)
     _by_key: dict[str, Label] = field(default_factory=dict, repr=False)
     _by_name: dict[str, list[Label]] = field(default_factory=dict, repr=False)
 
@@ -80,6 +84,11 @@ class AnalysisPolicy:
     @property
     def name(self) -> str:
         return self.compiled.binary.reference_name
+
+    @property
+    def version(self) -> tuple[int, int] | None:
+        """The XML policy version of a versioned policy (Xen 3.4), else None."""
+        return self.compiled.binary.xml_version
 
     @property
     def has_chwall(self) -> bool:
@@ -119,11 +128,17 @@ class AnalysisPolicy:
 
     @property
     def vm_labels(self) -> list[Label]:
-        return [label for label in self.labels if label.is_vm]
+        return list(self._kinds[0])
 
     @property
     def res_labels(self) -> list[Label]:
-        return [label for label in self.labels if not label.is_vm]
+        return list(self._kinds[1])
+
+    @cached_property
+    def _kinds(self) -> tuple[tuple[Label, ...], tuple[Label, ...]]:
+        """The VM labels and the resource labels, told apart once."""
+        vms = tuple(label for label in self.labels if label.is_vm)
+        return vms, tuple(label for label in self.labels if not label.is_vm)
 
     def label_by_key(self, key: str) -> Label:
         return self._by_key[key]
@@ -263,7 +278,17 @@ def load_xml(path: str | Path, display: str | None = None) -> AnalysisPolicy:
     sets = doc.root.iterfind(f"{T_CHWALL}/{T_CONFLICT_SETS}/{T_CONFLICT}")
     names = tuple(c.get("name") for c in sets)
     compiled, _warnings = compile_document(doc)
-    return from_compiled(compiled, names, display or str(path))
+    if not doc.versioned:
+        return from_compiled(compiled, names, display or str(path))
+    # Xen 3.4 orders conflict sets by name; the renames are in the XML alone.
+    names = tuple(sorted(names, key=lambda name: name or ""))
+    policy = from_compiled(compiled, names, display or str(path))
+    policy.renamed_from = {
+        (label.name.text, label.kind): label.renamed_from.text
+        for label in doc.source().labels
+        if label.renamed_from is not None
+    }
+    return policy
 
 
 def read_compiled(bin_path: str | Path, map_path: str | Path) -> CompiledPolicy:

@@ -478,6 +478,15 @@ def _line(el: etree._Element) -> int:
     return line if isinstance(line, int) else 0
 
 
+def _last_line(el: etree._Element) -> int:
+    """The line of the last element inside `el` (lines grow in document
+    order, so it is the deepest last child, not a walk of all of them)."""
+    last = el
+    while len(last):
+        last = last[-1]
+    return max(_line(last), _line(el))
+
+
 def _group_view(groups: Iterator[etree._Element]) -> list[dict[str, Any]]:
     return [{"line": _line(g), "types": [_text(t) for t in g.iterchildren(T_TYPE)]} for g in groups]
 
@@ -485,7 +494,11 @@ def _group_view(groups: Iterator[etree._Element]) -> list[dict[str, Any]]:
 def outline(data: bytes, file: str = "<policy>") -> dict[str, Any]:
     """What the editor shows of a well-formed document, each element with the
     line it starts on (ACM001 when it is not well-formed)."""
-    root = _root(data, file)
+    return outline_of(_root(data, file))
+
+
+def outline_of(root: etree._Element) -> dict[str, Any]:
+    """`outline` of a document already parsed (its root element)."""
     header = root.find(T_HEADER)
     fields: dict[str, Any] = {}
     if header is not None:
@@ -528,7 +541,7 @@ def outline(data: bytes, file: str = "<policy>") -> dict[str, Any]:
                     "kind": kind,
                     "name": _text(name_el) if name_el is not None else "",
                     "line": _line(el),
-                    "last_line": max((_line(d) for d in el.iter()), default=_line(el)),
+                    "last_line": _last_line(el),
                     "ste": _group_view(el.iterchildren(T_STE_TYPES)),
                     "chwall": _group_view(el.iterchildren(T_CHWALL_TYPES)),
                 }

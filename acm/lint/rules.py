@@ -129,6 +129,35 @@ _RULES = (
          "Accepted, as Xen's compiler accepted it, but it does nothing: no DTD is loaded and "
          "the schema decides. Any edit that adds an internal subset or a DTD to it makes "
          "the file refused (ACM001)."),
+    # The versioned format's rules (Xen 3.4; acm.versioned.checks), found by
+    # the compiler of versioned policies.
+    Rule("ACM040", "bad-version", ERR,
+         "a Version Xen 3.4 cannot read, or one past its 32-bit field",
+         "Xen's schema lets `1x0` through, then its tools fail on it.", C),
+    Rule("ACM041", "colon-in-label", ERR,
+         "a label name holds a `:`",
+         "Xen 3.4 writes labels as ACM:POLICY:LABEL; a `:` in the name breaks that.", C),
+    Rule("ACM042", "unnamed-conflict-set", ERR,
+         "a conflict set of a versioned policy has no name",
+         "Xen 3.4 orders conflict sets by name and refuses an unnamed one.", C),
+    Rule("ACM043", "resource-label-types", ERR,
+         "a resource label of a versioned policy has more than one STE type",
+         "Xen 3.4 gives a resource label one STE type.", C),
+    Rule("ACM044", "rename-claimed-twice", ERR,
+         "two labels are renamed from the same old label",
+         "One old label can become only one new label.", C),
+    Rule("ACM045", "rename-chain", ERR,
+         "a rename's old name is still a label of the policy",
+         "A chain or cycle of renames; Xen ignored such renames for running domains.", C),
+    Rule("ACM046", "non-ascii-versioned", ERR,
+         "a versioned policy holds a character outside ASCII",
+         "Xen 3.4's tools can neither hash nor write it.", C),
+    Rule("ACM047", "duplicate-label-versioned", ERR,
+         "a versioned policy defines a label name twice in one kind",
+         "Xen 3.4 refuses policies with duplicates.", C),
+    Rule("ACM048", "no-chinese-wall", ERR,
+         "a versioned policy has no Chinese Wall types",
+         "Xen 3.4 then writes a binary its hypervisor refuses to load.", C),
 )  # fmt: skip
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in _RULES}

@@ -18,6 +18,7 @@ Each function returns `Diagnostics` (every finding, none raised):
     ACM047 a label name used twice in one kind (Xen 3.4: duplicates)
     ACM048 no Chinese Wall types (Xen 3.4 then writes a binary its own
            hypervisor refuses to load)
+    and ACM019 for an empty `from=` (which Xen ignored)
 - `check_version_text(text, location)`: ACM040 for one version text.
 - `check_renames(info)`: ACM044 and ACM045 from a `VersionInfo`.
 - `check_update(old, new)`: whether `new` may replace the running `old`,
@@ -33,7 +34,8 @@ Codes are documented with the others in docs/compiler.md.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
+from itertools import islice
 
 from acm.errors import Diagnostics, Location, Severity
 from acm.source import LabelKind, PolicySource
@@ -59,16 +61,21 @@ def check_renames(info: VersionInfo) -> Diagnostics:
     found = Diagnostics()
     for kind in (LabelKind.VM, LabelKind.RES):
         renames = [r for r in info.renames if r.kind is kind]
-        claimed = Counter(r.old for r in renames)
+        claimants: dict[str, list[str]] = defaultdict(list)
+        for rename in renames:
+            claimants[rename.old].append(rename.new)
         present = set(info.labels(kind))
         for rename in renames:
             word = _kind_word(kind)
-            if claimed[rename.old] > 1:
-                others = [r.new for r in renames if r.old == rename.old and r is not rename]
+            claimed = claimants[rename.old]
+            if len(claimed) > 1:
+                others = list(islice((name for name in claimed if name != rename.new), 3))
+                more = len(claimed) - 1 - len(others)
                 found.add(
                     "ACM044",
                     f"{word} label '{rename.new}' is renamed from '{rename.old}', and so is "
                     + ", ".join(f"'{name}'" for name in others)
+                    + (f" and {more} more" if more > 0 else "")
                     + "; one old label can become only one new label",
                     rename.location,
                 )
@@ -117,6 +124,13 @@ def check_versioned_source(src: PolicySource) -> Diagnostics:
             if named is not None:
                 found.extend(check_version_text(named.text, src.at(named)))
     for label in src.labels:
+        if label.renamed_from is not None and label.renamed_from.text == "":
+            found.add(
+                "ACM019",
+                f"{_kind_word(label.kind)} label '{label.name.text}' has an empty from= "
+                "attribute (Xen 3.4 ignored it; name the old label or leave it out)",
+                src.at(label.name),
+            )
         if ":" in label.name.text:
             found.add(
                 "ACM041",
@@ -170,7 +184,7 @@ def check_versioned_source(src: PolicySource) -> Diagnostics:
     renames = tuple(
         LabelRename(label.kind, label.renamed_from.text, label.name.text, src.at(label.name))
         for label in src.labels
-        if label.renamed_from is not None
+        if label.renamed_from is not None and label.renamed_from.text
     )
     info = VersionInfo(
         name=src.policy_name.text,

@@ -208,7 +208,7 @@ def version_info(src: PolicySource) -> VersionInfo:
     renames = tuple(
         LabelRename(label.kind, label.renamed_from.text, label.name.text, src.at(label.name))
         for label in src.labels
-        if label.renamed_from is not None
+        if label.renamed_from is not None and label.renamed_from.text  # Xen ignored from=""
     )
     return VersionInfo(
         name=src.policy_name.text,

@@ -208,6 +208,22 @@ class LazyGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """An unknown command is a usage error that names the close ones
+        (`xm lsit`: did you mean 'list'?), as click does for options."""
+        name = args[0] if args else ""
+        if args and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib
+
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=3, cutoff=0.6)
+            hint = ""
+            if close:
+                hint = " Did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+            raise OneLineUsageError(f"No such command '{name}'.{hint}", ctx)
+        return super().resolve_command(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
 
@@ -258,6 +274,8 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.pass_context
 def xm(ctx: click.Context, root: str | None, debug: bool) -> None:
     """Xen Access Control Module (sHype) tools: compile, load and enforce policies."""
+    if root == "":  # typed `--root ""`: never another root in its place
+        raise click.UsageError("--root: the path is empty; give the host root folder", ctx)
     ctx.obj = {"root": root, "debug": debug}
 
 

@@ -4,6 +4,7 @@ turning failures into one clean error line and an exit status."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable
@@ -23,10 +24,46 @@ def root_option(ctx: click.Context) -> str | None:
     return str(root) if root else None
 
 
+# Commands that only read the host: they never create a root that does not
+# exist (a mistyped --root fails instead). `xm acm` ones are named `acm NAME`.
+READ_ONLY_COMMANDS = frozenset((
+    "list", "info", "dmesg", "log", "uptime", "domid", "domname", "dumppolicy", "dry-run",
+    "labels", "getlabel", "resources", "block-list", "network-list", "vtpm-list", "vcpu-list",
+    "console", "top", "acm graph", "acm flows", "acm coexist", "acm explain", "acm diff",
+    "acm decompile", "acm audit", "acm lint",
+))  # fmt: skip
+
+
+def command_path(ctx: click.Context) -> str:
+    """`list`, or `acm lint` for a command of a group."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
 def paths_of(ctx: click.Context) -> Any:
+    """The host's paths; what a killed save, suspend, resume or migrate left
+    is settled first (one failed `listdir` when there is nothing), so that
+    every command sees the host before or after such a run, never between."""
+    import os
+
+    from xm_core import render
     from xm_core.files.paths import host_paths
 
-    return host_paths(root_option(ctx))
+    writes = command_path(ctx) not in READ_ONLY_COMMANDS
+    paths = host_paths(root_option(ctx), writes, render.new_root)
+    try:
+        left = os.listdir(paths.intents_dir)
+    except OSError:
+        left = []
+    if left:
+        from xm_core.host.lifecycle import settle
+
+        with contextlib.suppress(XmError, OSError):  # the command itself reports it
+            settle(paths)
+    return paths
 
 
 # Xen 3.0.4's ACM subcommands (main.py's acm_commands), in its order.
@@ -95,10 +132,29 @@ class Parsed(click.ParamType[Any]):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if not isinstance(value, str):
             return value
+        if ctx is not None and _looks_like_option(value):
+            # `list --lable`: an option mistyped, not a domain or number
+            # (these commands take `-5` as a value, so click let it through).
+            opts = [o for p in ctx.command.params for o in (*p.opts, *p.secondary_opts)]
+            raise click.NoSuchOption(
+                value.split("=", 1)[0],
+                possibilities=[o for o in opts if o.startswith("-")],
+                ctx=ctx,
+            )
         try:
             return self.parse(value)
         except XmError as exc:
             raise click.UsageError(exc.message, ctx) from None
+
+
+def _looks_like_option(text: str) -> bool:
+    """`--name` or `-x`: never a domain (a name may not start with `-`) nor
+    a number (`-5` is one)."""
+    return (
+        text.startswith("--")
+        and len(text) > 2
+        or (len(text) > 1 and text[0] == "-" and text[1].isalpha())
+    )
 
 
 def _numbers() -> Any:

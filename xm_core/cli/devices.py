@@ -29,7 +29,9 @@ def block_attach(
     bedomain: str | None,
 ) -> None:
     """Attach the resource BE_DEV (e.g. phy:hda1, file:/img/x.img) to DOMAIN
-    as FE_DEV (e.g. sdb1) with MODE r, w or w!; the backend is BEDOMAIN
+    as FE_DEV (e.g. sdb1) with MODE r or ro (read-only; shared with read-only
+    uses), w or rw (read-write; used nowhere else) or w! or rw! (unchecked);
+    the backend is BEDOMAIN
     (default Domain-0). The ACM checks the resource and the sharing with
     the backend; a denial changes nothing."""
     from xm_core.host.devices import AttachDenied

@@ -46,13 +46,22 @@ def loadpolicy(ctx: click.Context, policy: str, keep_ssidrefs: bool, as_json: bo
     A running domain whose label the new policy moves to another ssidref is
     a violation, unless --keep-ssidrefs: then the domain keeps its number,
     reads as the label the new policy gives it, and each such domain is
-    printed.
+    printed. A versioned policy (Xen 3.4's format) takes the update path of
+    setpolicy instead: version check, renames, running domains renumbered.
     """
     from xm_core.host.model import PolicyLoadRefused, load_policy
+    from xm_core.host.update.apply import is_versioned_binary
     from xm_core.render import domains as render
 
+    paths = paths_of(ctx)
+    if is_versioned_binary(paths, policy):  # Xen 3.4's format: the update path of setpolicy
+        from xm_core.host.update.apply import load_versioned
+        from xm_core.render.xen34 import lifecycle
+
+        lifecycle.loaded_versioned(load_versioned(paths, policy), as_json)
+        return
     try:
-        result = load_policy(paths_of(ctx), policy, keep_ssidrefs=keep_ssidrefs)
+        result = load_policy(paths, policy, keep_ssidrefs=keep_ssidrefs)
     except PolicyLoadRefused as exc:
         if as_json:
             render.loaded(exc.result, True)

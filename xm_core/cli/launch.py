@@ -40,7 +40,7 @@ def makepolicy_call(args: list[str]) -> MakePolicyCall | None:
             pos += 2
         else:
             return None
-        if root.startswith("-"):
+        if root.startswith("-") or not root:  # `--root ""` is refused by click's path
             return None
     if args[pos : pos + 1] != ["makepolicy"]:
         return None
@@ -58,8 +58,7 @@ def makepolicy_call(args: list[str]) -> MakePolicyCall | None:
             policy = token
     if policy is None:
         return None
-    # click's --root: an empty value counts as not given (XM_ROOT then applies).
-    return (root or None, policy_dir, policy)
+    return (root, policy_dir, policy)
 
 
 def run_makepolicy(call: MakePolicyCall, retain: list[object] | None = None) -> int:
@@ -74,7 +73,13 @@ def run_makepolicy(call: MakePolicyCall, retain: list[object] | None = None) -> 
     try:
         # `--no-wait` is not a plain form: click takes that command line.
         result = make_policy_under(
-            root, policy, policy_dir, True, lambda: render.compile_waits(policy), retain
+            root,
+            policy,
+            policy_dir,
+            True,
+            lambda: render.compile_waits(policy),
+            retain,
+            render.new_root,
         )
     except (PolicyError, XmError, OSError) as exc:
         return render.failure(exc)

@@ -29,7 +29,12 @@ def makepolicy(ctx: click.Context, policy_dir: str | None, no_wait: bool, policy
     from xm_core.host.policy import make_policy_under
 
     result = make_policy_under(
-        root_option(ctx), policy, policy_dir, not no_wait, lambda: render.compile_waits(policy)
+        root_option(ctx),
+        policy,
+        policy_dir,
+        not no_wait,
+        lambda: render.compile_waits(policy),
+        on_new_root=render.new_root,
     )
     render.warnings(result.warnings)
 

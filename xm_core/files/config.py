@@ -46,16 +46,19 @@ MAX_CONFIG_BYTES = 1 << 20  # a domain config is a few lines; larger files are r
 
 # The variables Xen 3.0.4's `xm create` took from a config (create.py's
 # `gopts.var`s); any other variable is the script's own (`vmid`, `arch`).
+# 3.0.4 declared no `cdrom` (an HVM CD-ROM is a `disk` entry) and no
+# `ssidref` (a label is `access_control`): both are the script's own.
 XEN_SETTINGS = frozenset((
     "access_control", "acpi", "apic", "blkif", "boot", "bootargs", "bootentry", "bootloader",
-    "builder", "cdrom", "cpu", "cpu_weight", "cpus", "device_model", "dhcp", "disk", "display",
-    "extra", "fda", "fdb", "features", "gateway", "hostname", "interface", "ioports", "ip",
-    "irq", "isa", "kernel", "keymap", "localtime", "maxmem", "memory", "name", "netif",
-    "netmask", "nfs_root", "nfs_server", "nics", "nographic", "on_crash", "on_poweroff",
-    "on_reboot", "pae", "pci", "ramdisk", "restart", "root", "sdl", "serial", "shadow_memory",
-    "soundhw", "ssidref", "stdvga", "tpmif", "usb", "usbdevice", "usbport", "uuid", "vcpus",
-    "vfb", "vif", "vnc", "vncconsole", "vncdisplay", "vnclisten", "vncunused", "vncviewer",
-    "vtpm", "xauthority",
+    "builder", "cpu", "cpu_cap", "cpu_weight", "cpus", "device_model", "dhcp", "disk",
+    "display", "extra", "fda", "fdb", "features", "gateway", "hostname", "interface",
+    "ioports", "ip", "irq", "isa", "kernel", "keymap", "localtime", "maxmem", "memory",
+    "monitor", "name", "netif", "netmask", "nfs_root", "nfs_server", "nics", "nographic",
+    "on_crash", "on_poweroff", "on_reboot", "on_xend_start", "on_xend_stop", "pae", "pci",
+    "ramdisk", "restart", "root", "rtc_timeoffset", "sdl", "serial", "shadow_memory",
+    "soundhw", "stdvga", "tpmif", "usb", "usbdevice", "usbport", "uuid", "vcpu_avail",
+    "vcpus", "vfb", "vif", "vnc", "vncconsole", "vncdisplay", "vnclisten", "vncpasswd",
+    "vncunused", "vncviewer", "vtpm", "xauthority",
 ))  # fmt: skip
 # Xen kept a config variable as a setting only when its type was one of
 # these (Python 2's `type(v) in [str, list, int, float]`: no bool, tuple, dict).
@@ -89,20 +92,18 @@ def _present(path: Path) -> bool:
 
 def find_config(paths: HostPaths, name: str, cwd: str | None = None) -> Path:
     """`/dev/null`, an absolute path, or a relative name looked up in `.`
-    then `<root>/etc/xen`. XmError when it is in neither."""
+    then `<root>/etc/xen`. XmError when it is in neither (or is a folder)."""
     if name == DEV_NULL:
         return Path(DEV_NULL)
     candidate = Path(name)
-    if candidate.is_absolute():
-        if _present(candidate):
-            return candidate
-        raise XmError(f"Config file '{name}' not found.")
-    here = Path(cwd or os.getcwd()) / name
-    if _present(here):
-        return here
-    there = paths.etc_xen / name
-    if _present(there):
-        return there
+    places = [candidate] if candidate.is_absolute() else [Path(cwd or os.getcwd()) / name]
+    if not candidate.is_absolute():
+        places.append(paths.etc_xen / name)
+    for place in places:
+        if _present(place):
+            return place
+    if any(place.is_dir() for place in places):
+        raise XmError(f"Config file '{name}' is a folder: give a domain config file.")
     raise XmError(f"Config file '{name}' not found.")
 
 
@@ -403,6 +404,11 @@ def _source_lines(data: bytes) -> list[bytes]:
 # ------------------------------------------------------------ devices
 
 
+# The modes Xen's block script took: `r`/`ro` read-only, `w`/`rw`
+# read-write, a trailing `!` read-write without the sharing check.
+BLOCK_MODES = ("r", "ro", "w", "rw", "w!", "rw!")
+
+
 @dataclass(frozen=True)
 class DiskSpec:
     """One `disk` entry: `phy:hda6,sda2,w` -> resource `phy:hda6`, frontend
@@ -415,12 +421,17 @@ class DiskSpec:
 
 
 def parse_disk(entry: str, file: str = "") -> DiskSpec:
+    """One entry; an empty resource is an HVM CD-ROM drive with no medium
+    (`',hdc:cdrom,r'`), the only device that may have none."""
     parts = [p.strip() for p in entry.split(",")]
-    if len(parts) < 3 or not all(parts[:3]):
+    cdrom = len(parts) >= 3 and parts[1].endswith(":cdrom")
+    if len(parts) < 3 or not all(parts[1:3]) or not (parts[0] or cdrom):
         raise XmError(f"{file}: invalid disk entry {entry!r}: expected 'type:path,dev,mode'")
     resource, frontend, mode = parts[0], parts[1], parts[2]
-    if mode not in ("r", "w", "w!"):
-        raise XmError(f"{file}: invalid disk mode {mode!r} in {entry!r}")
+    if mode not in BLOCK_MODES:
+        raise XmError(
+            f"{file}: invalid disk mode {mode!r} in {entry!r}: expected {', '.join(BLOCK_MODES)}"
+        )
     return DiskSpec(entry, resource, frontend, mode)
 
 
@@ -467,6 +478,12 @@ def parse_vif(entry: str, file: str = "") -> dict[str, str]:
 
 
 def config_vifs(cfg: DomainConfig) -> list[dict[str, str]]:
+    """The vif entries; `vif = ''` (or `vif=` on the command line) is no
+    network at all, as the man page's `/dev/null` example uses it, while
+    `vif = ['']` asks for one interface with every default."""
+    value = cfg.get("vif", [])
+    if isinstance(value, str) and not value.strip():
+        return []
     return [parse_vif(item, cfg.path) for item in _string_entries(cfg, "vif")]
 
 

@@ -37,8 +37,11 @@ title Xen 3.0.4
 """
 
 NOT_FOUND = "Boot entry not found. Please specify unique part of the boot title."
+# Xen's message, on one line (Xen's had a line break that its quoted error
+# printed as a literal `\n`), with how to name one entry for certain.
 AMBIGUOUS = (
-    "Following boot entries matched: {titles}. \nPlease specify unique part of the boot title."
+    "Following boot entries matched: {titles}. Please specify unique part of the boot "
+    "title, or one whole title (an exact title wins)."
 )
 
 _BLANKS = b" \t"
@@ -193,7 +196,11 @@ def choose_entry(menu: Menu, title: bytes | None = None) -> BootEntry:
     when given); XmError with Xen's messages when none or several match."""
     matches = menu.xen_entries()
     if title is not None:
-        matches = [e for e in matches if title.lower() in e.title.lower()]
+        wanted = title.strip().lower()
+        exact = [e for e in matches if e.title.strip().lower() == wanted]
+        # A whole title names its entry even when it is part of another
+        # entry's title (`... 2.6.16.33` and `... 2.6.16.33 (single-user)`).
+        matches = exact or [e for e in matches if title.lower() in e.title.lower()]
     if not matches:
         raise XmError(NOT_FOUND)
     if len(matches) > 1:

@@ -17,6 +17,7 @@ with one Xen entry, as a machine with Xen installed has.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -104,6 +105,12 @@ class HostPaths(NamedTuple):
         return self.state_dir / "suspended"
 
     @property
+    def intents_dir(self) -> Path:
+        """What a killed save, suspend, resume or migrate left to finish
+        (xm_core.files.intents)."""
+        return self.state_dir / "intents"
+
+    @property
     def dump_dir(self) -> Path:
         """`xm dump-core`'s default folder, Xen's /var/xen/dump."""
         return self.under("var/xen/dump")
@@ -162,6 +169,13 @@ class PolicyFiles(NamedTuple):
         folder, _, stem = self.map.rpartition("/")
         return Path(f"{folder}/.{stem[: -len('.map')]}.lock")
 
+    @property
+    def set_names(self) -> Path:
+        """The side file with the conflict sets' names (`acm.mapfile`),
+        which the `.map` has no place for, beside the `.map` and `.bin`."""
+        folder, _, stem = self.map.rpartition("/")
+        return Path(f"{folder}/.{stem[: -len('.map')]}.sets")
+
     def settled(self) -> PolicyFiles:
         """These files, once a compile that a kill interrupted between the
         renames of the `.map` and the `.bin` is finished (xm_core.files.atomic):
@@ -184,10 +198,31 @@ def is_new_root(root: Path) -> bool:
         return False
 
 
-def host_paths(option: str | None = None) -> HostPaths:
-    root, _ = resolve_root(option)
+def host_paths(
+    option: str | None = None,
+    writes: bool = True,
+    on_created: Callable[[Path], None] | None = None,
+) -> HostPaths:
+    """The host root chosen by `option` (--root), installed when new. A root
+    that does not exist is created only for a command that `writes`, which
+    is told so (`on_created`, to say it on stderr): a read-only command on a
+    mistyped path fails instead of leaving a host tree there. An existing
+    empty folder is installed for any command."""
+    root, how = resolve_root(option)
     paths = HostPaths(root)
-    if root != Path("/") and is_new_root(root):
+    if root == Path("/"):
+        return paths
+    missing = not os.path.lexists(root)
+    if missing and not writes:
+        from xm_core.errors import XmError
+
+        raise XmError(
+            f"Host root '{root}' ({how}) does not exist: a command that only reads "
+            "the host does not create one (a command that changes it does)."
+        )
+    if is_new_root(root):
         root.mkdir(parents=True, exist_ok=True)
         paths.seed_installed()
+        if missing and on_created is not None:
+            on_created(root)
     return paths

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import UsageError, XmError
 from xm_core.files.paths import HostPaths
-from xm_core.fleet.hoststate import HostReading, loaded_policy, read_host
+from xm_core.fleet.hoststate import HostReading, loaded_policy, read_host, read_hosts
 from xm_core.fleet.placement import Fleet, FleetHost, Placement, Preference, Refusal, Rule
 from xm_core.fleet.store import DomainRow, FleetStore, HostRow, PolicyRow
 
@@ -123,6 +123,7 @@ class HostsReport:
                     "policy_hash": h.policy_hash,
                     "memory_total": h.total_memory,
                     "memory_free": h.free_memory,
+                    "memory_available": h.available_memory,
                     "vcpus": h.nr_cpus,
                     "domains": [
                         {"name": d.name, "domid": d.domid, "label": d.label, "memory": d.memory}
@@ -155,8 +156,10 @@ def list_hosts(store: FleetStore) -> HostsReport:
 
 
 def load_fleet(store: FleetStore) -> Fleet:
+    """The inventory's hosts, their domains read only where a placement
+    needs them (through the same connection)."""
     with store.transaction():
-        return Fleet(store.hosts(), store.policies())
+        return Fleet(store.hosts(with_domains=False), store.policies(), store.blockers_of)
 
 
 # ------------------------------------------------------------------ placement
@@ -215,17 +218,20 @@ class Attempt:
 
 
 @contextmanager
-def holding(store: FleetStore, names: Sequence[str]) -> Iterator[dict[str, HostReading]]:
+def holding(
+    store: FleetStore, names: Sequence[str], skip_locked: bool = False
+) -> Iterator[dict[str, HostReading]]:
     """One transaction holding these hosts' inventory rows (in name order,
     so that two schedulers never wait on each other in a circle), each host
     re-read from the host itself and written back: the inventory is
-    corrected before anything is decided."""
+    corrected before anything is decided. `skip_locked`: a host another
+    scheduler holds is left out (not waited for)."""
     with store.transaction():
         readings: dict[str, HostReading] = {}
         for name in sorted(set(names)):
-            row = store.host(name, lock=True)
+            row = store.host(name, lock=True, skip_locked=skip_locked)
             if row is None:
-                continue  # removed meanwhile
+                continue  # removed meanwhile, or busy
             reading = read_host(row.name, row.root, row.zone)
             _write_reading(store, reading)
             readings[name] = reading
@@ -276,39 +282,63 @@ def create(
 ) -> CreateReport:
     """Place the domain and create it through the chosen host's own create;
     on a refusal the next host is tried."""
-    from xm_core.host.domains import create_domain
-
     absolute, spec = read_spec(config, overrides, need_name=True)
     assert spec.name is not None
     fleet = load_fleet(store)
-    where = sorted(
-        {d.host for fh in fleet.hosts.values() for d in fh.row.domains if d.name == spec.name}
-    )
+    where = sorted({d.host for d in store.find_domain(spec.name)})
     if where:
         raise XmError(f"Domain '{spec.name}' already exists on host {', '.join(where)}.")
     placement = fleet.place(spec, [spec.name], preference, zone, live_devices=False)[0]
     report = CreateReport(spec.name, None, None, placement)
+    # First pass: hosts another scheduler is working on are skipped, not
+    # waited for (all schedulers rank alike and would queue on the best
+    # host); second pass: those, waiting for each in turn.
+    busy: list[str] = []
     for candidate in placement.candidates:
-        with holding(store, [candidate]) as readings:
-            reading = readings.get(candidate)
-            if reading is None:
-                continue
-            fresh = _fresh_fleet([reading])
-            refusals = fresh.judge(fresh.hosts[candidate], spec)
-            if refusals:
-                report.attempts.append(Attempt(candidate, refusals))
-                continue
-            try:
-                outcome = create_domain(HostPaths(Path(reading.row.root)), absolute, overrides)
-            except XmError as exc:
-                report.attempts.append(Attempt(candidate, [_host_refusal(exc)]))
-                _refresh(store, reading)
-                continue
-            _refresh(store, reading)
-            report.host = candidate
-            report.domid = outcome.domain.domid if outcome.domain else None
+        if _try_create(store, report, candidate, spec, absolute, overrides, skip_locked=True):
+            return report
+        if report.attempts and report.attempts[-1].host == candidate:
+            continue
+        busy.append(candidate)
+    for candidate in busy:
+        if _try_create(store, report, candidate, spec, absolute, overrides, skip_locked=False):
             return report
     return report
+
+
+def _try_create(
+    store: FleetStore,
+    report: CreateReport,
+    candidate: str,
+    spec: DomainSpec,
+    config: str,
+    overrides: Sequence[str],
+    skip_locked: bool,
+) -> bool:
+    """Hold `candidate`, re-read it, judge, create through the host; True
+    when the domain was created. A refusal is added to the report's
+    attempts; a busy host (skipped) or one gone adds nothing."""
+    from xm_core.host.domains import create_domain
+
+    with holding(store, [candidate], skip_locked=skip_locked) as readings:
+        reading = readings.get(candidate)
+        if reading is None:
+            return False
+        fresh = _fresh_fleet([reading])
+        refusals = fresh.judge(fresh.hosts[candidate], spec)
+        if refusals:
+            report.attempts.append(Attempt(candidate, refusals))
+            return False
+        try:
+            outcome = create_domain(HostPaths(Path(reading.row.root)), config, overrides)
+        except XmError as exc:
+            report.attempts.append(Attempt(candidate, [_host_refusal(exc)]))
+            _refresh(store, reading)
+            return False
+        _refresh(store, reading)
+        report.host = candidate
+        report.domid = outcome.domain.domid if outcome.domain else None
+        return True
 
 
 @dataclass
@@ -544,8 +574,8 @@ def _drift(kept: HostRow, now: HostRow) -> list[str]:
                 f"domain '{name}' differs (id {a.domid} -> {b.domid}, "
                 f"memory {a.memory} -> {b.memory})"
             )
-    if (kept.free_memory, kept.total_memory, kept.nr_cpus) != (
-        now.free_memory, now.total_memory, now.nr_cpus,
+    if (kept.free_memory, kept.available_memory, kept.total_memory, kept.nr_cpus) != (
+        now.free_memory, now.available_memory, now.total_memory, now.nr_cpus,
     ):  # fmt: skip
         found.append(
             f"memory: inventory has {kept.free_memory} MiB free of {kept.total_memory}, "
@@ -607,11 +637,11 @@ def audit(store: FleetStore) -> AuditReport:
     target_hash = fleet_policy(hosts)
     target = policies.get(target_hash or "")
     findings: list[Finding] = []
+    readings = read_hosts(hosts)
     for kept in hosts:
-        try:
-            reading = read_host(kept.name, kept.root, kept.zone)
-        except XmError as exc:
-            findings.append(Finding(kept.name, "unreadable", exc.message))
+        reading = readings[kept.name]
+        if isinstance(reading, XmError):
+            findings.append(Finding(kept.name, "unreadable", reading.message))
             continue
         now = reading.row
         findings.extend(Finding(kept.name, "drift", text) for text in _drift(kept, now))
@@ -667,14 +697,35 @@ def sync(store: FleetStore) -> SyncReport:
 
 @dataclass
 class HostPreview:
+    """One host: `impact` (a `HostImpact`: `xm loadpolicy` of a Xen 3.0.4
+    policy) or `update` (an `UpdateImpact`: `xm setpolicy --dry-run` of a
+    versioned one), or the error that kept it from being read."""
+
     host: str
-    impact: Any  # xm_core.insight.impact.HostImpact, or None when unreadable
+    impact: Any = None
+    update: Any = None
     error: str = ""
+
+    @property
+    def loadable(self) -> bool:
+        if self.update is not None:
+            return bool(self.update.would_set)
+        return self.impact is not None and bool(self.impact.loadable)
 
     def as_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"host": self.host, "error": self.error or None}
         if self.impact is not None:
             doc.update(self.impact.as_dict())
+        if self.update is not None:
+            plan = self.update.plan
+            doc.update(
+                {
+                    "update": plan.as_dict() if plan is not None else None,
+                    "refusal": self.update.refusal or None,
+                    "details": [d.strip() for d in self.update.details],
+                }
+            )
+        doc["loadable"] = self.loadable
         return doc
 
 
@@ -685,7 +736,7 @@ class PreviewReport:
 
     @property
     def loadable_everywhere(self) -> bool:
-        return all(h.impact is not None and h.impact.loadable for h in self.hosts)
+        return all(h.loadable for h in self.hosts)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -708,6 +759,8 @@ def preview_policy(store: FleetStore, file: str) -> PreviewReport:
     with store.transaction():
         hosts = store.hosts(with_domains=False)
         policies = store.policies()
+    if _is_versioned(file, new.name):
+        return PreviewReport(new.name, _preview_update(hosts, file, new.name))
     olds: dict[str | None, Any] = {}
     previews = []
     for h in hosts:
@@ -723,7 +776,45 @@ def preview_policy(store: FleetStore, file: str) -> PreviewReport:
                         CompiledPolicy(loaded.binary, loaded.map), None, "active policy"
                     )
             impact = host_impact(HostPaths(Path(h.root)), diff_policies(olds[key], new))
-            previews.append(HostPreview(h.name, impact))
+            previews.append(HostPreview(h.name, impact=impact))
         except XmError as exc:
-            previews.append(HostPreview(h.name, None, exc.message))
+            previews.append(HostPreview(h.name, error=exc.message))
     return PreviewReport(new.name, previews)
+
+
+def _is_versioned(file: str, name: str) -> bool:
+    """A policy of Xen 3.4's versioned format (a <Version> in its header),
+    as the format's own reader says."""
+    from acm.errors import PolicyError
+    from acm.versioned.info import read_version_info
+
+    if not file.endswith(".xml"):
+        return False
+    try:
+        return read_version_info(file).versioned
+    except PolicyError:
+        return False
+
+
+def _preview_update(hosts: Sequence[HostRow], file: str, name: str) -> list[HostPreview]:
+    """`xm setpolicy --dry-run` of a versioned policy on each host (the
+    update's own plan: version lineage, renames, every running domain and
+    device re-checked). setpolicy reads NAME from the current folder first,
+    so FILE is put where it looks, in a folder of our own."""
+    import shutil
+    import tempfile
+
+    from xm_core.insight.impact import update_impact
+
+    previews = []
+    with tempfile.TemporaryDirectory(prefix="xm-fleet-preview-") as tmp:
+        target = Path(tmp) / (name.replace(".", "/") + "-security_policy.xml")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file, target)
+        for h in hosts:
+            try:
+                impact = update_impact(HostPaths(Path(h.root)), name, Path(tmp))
+                previews.append(HostPreview(h.name, update=impact))
+            except XmError as exc:
+                previews.append(HostPreview(h.name, error=exc.message))
+    return previews

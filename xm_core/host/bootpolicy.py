@@ -6,19 +6,33 @@ root were `/`), and the menu edit is computed (xm_core.files.grub, pure). Only
 then: the original menu is kept as `<file>_save`, and the `.bin` and the
 new menu are written atomically, the `.bin` first so that the menu never
 names a module that is not there. See docs/cfgbootpolicy.md.
+
+Runs are serialized by an exclusive lock on `.<menu>.lock` beside the boot
+file (the kind of lock the policy files take, xm_core.files.atomic): the
+menu is read, edited and written under it, so two runs on different entries
+both keep their edit. Under the lock the batch a killed run left between
+its renames is finished and its temporaries are removed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from acm.inputfile import MAX_COMPILED_BYTES, MAX_TEXT_BYTES, InputFileError, read_input
 from xm_core.errors import XmError
-from xm_core.files.atomic import atomic_write, atomic_write_many
+from xm_core.files.atomic import (
+    atomic_write,
+    atomic_write_many,
+    exclusive_lock,
+    finish_pending,
+    remove_leftovers,
+)
 from xm_core.files.grub import MenuEdit, edit_menu, module_folder, unified_diff
 from xm_core.files.paths import HostPaths
 
@@ -119,6 +133,33 @@ def _module_warning(edit: MenuEdit, policy: str) -> list[str]:
     ]
 
 
+def boot_lock(boot_file: Path) -> Path:
+    """The lock file of the boot menu's writers, beside the menu."""
+    return boot_file.with_name(f".{boot_file.name}.lock")
+
+
+@contextlib.contextmanager
+def _locked_menu(bin_file: Path, boot_file: Path) -> Iterator[None]:
+    """Hold the menu's lock; then finish a batch a killed run left between
+    its renames and remove the temporaries of killed runs. Where the folder
+    cannot be written no writer can run: no lock (the write reports why)."""
+    if not os.access(boot_file.parent, os.W_OK):
+        yield
+        return
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(exclusive_lock(boot_lock(boot_file)))
+            finish_pending(bin_file)
+        except OSError as exc:  # a symlink planted at the lock's name is not followed
+            raise XmError(
+                f"Cannot lock '{boot_lock(boot_file)}' for cfgbootpolicy: "
+                f"{exc.strerror or exc}; nothing was changed"
+            ) from None
+        backup = boot_file.with_name(boot_file.name + BACKUP_SUFFIX)
+        remove_leftovers([bin_file, boot_file, backup])
+        yield
+
+
 def cfg_boot_policy(
     paths: HostPaths, policy: str, title: str | None = None, dry_run: bool = False
 ) -> BootPolicyResult:
@@ -126,13 +167,31 @@ def cfg_boot_policy(
     of the boot menu. XmError/PolicyError before anything is changed."""
     binary = read_policy_binary(paths, policy)
     boot_file = find_boot_file(paths)
+    # /boot may be a symlink (to a mounted boot partition): read it inside the root.
+    bin_file = resolve_in_root(paths.root, paths.boot) / f"{policy}.bin"
+    preview = _configure(policy, title, binary, boot_file, bin_file, True)
+    if dry_run:
+        return preview
+    # Refused (no such entry, ...) before the lock: a refusal creates no lock file.
+    with _locked_menu(bin_file, boot_file):
+        return _configure(policy, title, binary, boot_file, bin_file, dry_run)
+
+
+def _configure(
+    policy: str,
+    title: str | None,
+    binary: bytes,
+    boot_file: Path,
+    bin_file: Path,
+    dry_run: bool,
+) -> BootPolicyResult:
+    """Read, edit and (unless a dry run) write the menu: under the menu's
+    lock, so that the menu read is the one replaced."""
     try:
         original = read_input(boot_file, MAX_TEXT_BYTES)
     except InputFileError as exc:
         raise XmError(f"Boot menu '{boot_file}' {exc.reason}; left as it is") from None
     edit = edit_menu(original, policy, title)
-    # /boot may be a symlink (to a mounted boot partition): read it inside the root.
-    bin_file = resolve_in_root(paths.root, paths.boot) / f"{policy}.bin"
     result = BootPolicyResult(
         policy=policy,
         title=edit.entry.title_text,

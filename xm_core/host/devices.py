@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import AcmError, UsageError, XmError
+from xm_core.files.config import BLOCK_MODES
 from xm_core.files.paths import HostPaths
 from xm_core.host import console
 from xm_core.host.numbers import BLKDEV_MAX
@@ -46,7 +47,6 @@ VIF = "vif"
 DEFAULT_BRIDGE = "xenbr0"
 DEFAULT_VIF_SCRIPT = "vif-bridge"
 XEN_MAC_PREFIX = "00:16:3e"
-BLOCK_MODES = ("r", "w", "w!")
 _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
 _VIF_KEYS = ("mac", "bridge", "ip", "script", "backend", "type", "vifname", "model", "rate")
 
@@ -171,7 +171,7 @@ def plan_vbd(
     from xm_core.files.resources import canonical_resource
 
     if mode not in BLOCK_MODES:
-        raise XmError(f"Invalid block device mode '{mode}': expected r, w or w!")
+        raise XmError(f"Invalid block device mode '{mode}': expected {', '.join(BLOCK_MODES)}")
     name, kind = frontend_name(frontend)
     number = blkdev_number(name)
     if number is None:
@@ -180,7 +180,8 @@ def plan_vbd(
         raise UsageError(
             f"Invalid device number {frontend}: expected at most {BLKDEV_MAX} (0x{BLKDEV_MAX:x})"
         )
-    canonical = canonical_resource(resource)
+    # `',hdc:cdrom,r'`: an HVM CD-ROM drive with no medium uses no resource.
+    canonical = None if not resource and kind == "cdrom" else canonical_resource(resource)
     params = {"uname": resource, "dev": frontend, "type": kind}
     return PlannedDevice(VBD, number, name, canonical, written or resource, mode, backend, params)
 
@@ -188,7 +189,9 @@ def plan_vbd(
 def plan_vif(settings: dict[str, str], devid: int, written: str | None = None) -> PlannedDevice:
     unknown = sorted(set(settings) - set(_VIF_KEYS))
     if unknown:
-        raise XmError(f"Invalid vif setting '{unknown[0]}': expected one of {', '.join(_VIF_KEYS)}")
+        raise UsageError(
+            f"Invalid vif setting '{unknown[0]}': expected one of {', '.join(_VIF_KEYS)}"
+        )
     params = {k: v for k, v in settings.items() if k != "backend"}
     mac = params.get("mac") or random_mac()
     if not _MAC.fullmatch(mac):
@@ -207,6 +210,47 @@ def plan_vif(settings: dict[str, str], devid: int, written: str | None = None) -
     return PlannedDevice(
         VIF, devid, f"eth{devid}", f"bridge:{params['bridge']}", written, "", backend, params
     )
+
+
+# ------------------------------------------------------------------ sharing
+
+
+def sharing_mode(mode: str) -> str:
+    """Xen's block script's reading of a mode: `r` (a read-only use), `w` (a
+    read-write use) or `!` (no sharing check), by whether it holds `w`, `!`."""
+    if "w" not in mode:
+        return "r"
+    return "!" if "!" in mode else "w"
+
+
+def sharing_refusal(
+    device: PlannedDevice, in_use: Sequence[DeviceRecord | PlannedDevice]
+) -> str | None:
+    """Why a block device may not be connected while `in_use` (every vbd of
+    the host, and the disks of the same config before it) holds the same
+    disk, as Xen's block script decided: a read-only use may share with
+    read-only uses; a read-write use with no other use; `!` is not checked."""
+    resource = device.resource
+    if device.kind != VBD or resource is None:
+        return None
+    kind, _, path = resource.partition(":")
+    if kind not in ("phy", "file"):
+        return None
+    mode = sharing_mode(device.mode)
+    if mode == "!":
+        return None
+    for other in in_use:
+        if other.kind != VBD or other.resource != resource:
+            continue
+        if mode == "w" or "w" in other.mode:
+            what = f"Device {path}" if kind == "phy" else f"File {path}"
+            how = "" if mode == "w" else "read-write "
+            again = "now" if mode == "w" else "read-only now"
+            return (
+                f"Device {device.devid} (vbd) could not be connected. {what} is mounted "
+                f"{how}in a guest domain, and so cannot be mounted {again}."
+            )
+    return None
 
 
 # ------------------------------------------------------------------ checks
@@ -294,7 +338,9 @@ def check_device(
     if device.resource is not None:
         entry = labels.get(device.resource) or labels.get(device.written)
     if policy is None:
-        if state is PolicyState.NULL and entry is not None and device.kind == VBD:
+        # The man page: labeled resources cannot be used while no policy is
+        # enforced (NULL, and DEFAULT, the state before any loadpolicy).
+        if entry is not None and device.kind == VBD:
             return DeviceCheck(
                 device,
                 backend,
@@ -375,8 +421,9 @@ class AttachDenied(AcmError):
     def __init__(self, message: str, check: DeviceCheck | None, details: list[str] | None = None):
         super().__init__(message, details)
         self.check = check
-        # A failure that is no ACM decision (no backend domain) prints bare.
-        self.acm = check is None or not check.error
+        # A failure that is no ACM decision (no backend domain) prints bare;
+        # a labeled disk with security off is the ACM's (Xen's ACMError).
+        self.acm = check is None or check.backend is not None
 
 
 @dataclass
@@ -441,6 +488,11 @@ def attach(host: Host, domain_ref: str, device: PlannedDevice) -> AttachResult:
             host.console(dom, console.denied_text(f"{device.display} refused: {check.message}"))
         else:
             assert check.backend is not None
+            # Once the ACM permits the resource, the block script's sharing
+            # check runs in the backend, before the frontend connects.
+            refusal = sharing_refusal(device, store.devices(kind=VBD))
+            if refusal is not None:
+                raise XmError(refusal)
             hooks = run_sharing_hooks(host, policy, dom, check.backend)
             if any(not h.permitted for h in hooks):
                 host.log(f"{device.display} of domain {dom.name} denied: {check.message}", "ERROR")
@@ -477,7 +529,7 @@ def network_attach(paths: HostPaths, domain: str, settings: Sequence[str]) -> At
     for item in settings:
         key, sep, value = item.partition("=")
         if not sep:
-            raise XmError(f"Invalid network setting '{item}': expected name=value")
+            raise UsageError(f"Invalid network setting '{item}': expected name=value")
         parsed[key.strip()] = value.strip()
     device = plan_vif(parsed, -1, " ".join(settings))
     with Host(paths) as host:

@@ -36,7 +36,9 @@ from xm_core.host.devices import (
     plan_vbd,
     plan_vif,
     run_sharing_hooks,
+    sharing_refusal,
 )
+from xm_core.host.memory import make_room
 from xm_core.host.model import Host, LoadedPolicy
 from xm_core.host.numbers import MAX_VIRT_CPUS, MEMORY_MAX_MIB, check_int, is_integer
 from xm_core.host.store import (
@@ -97,15 +99,18 @@ def check_name(name: Any, file: str = "", config: bool = False) -> str:
     is refused too, since `xm` takes digits as a domain id. `config`: the
     name comes from a domain config (the error says how to give one)."""
     where = f"{file}: " if file else ""
+    if isinstance(name, int) and not isinstance(name, bool):
+        name = str(name)  # `name=12`: the number it reads as, refused below as an id
     if not isinstance(name, str) or not name:
         hint = ": set 'name' in the config or give name=..." if config else ""
         raise XmError(f"{where}Missing domain name{hint}")
-    if not _NAME_OK.fullmatch(name) or len(name) > 64:
-        raise XmError(f"{where}Invalid VM name '{name}'")
+    # A wrong name is a usage error (exit 2), as every malformed value is.
     if is_integer(name):
-        raise XmError(f"{where}Invalid VM name '{name}': a name of digits only reads as an id")
+        raise UsageError(f"{where}Invalid VM name '{name}': a name of digits only reads as an id")
     if name.startswith("-"):
-        raise XmError(f"{where}Invalid VM name '{name}': a name cannot start with '-'")
+        raise UsageError(f"{where}Invalid VM name '{name}': a name cannot start with '-'")
+    if not _NAME_OK.fullmatch(name) or len(name) > 64:
+        raise UsageError(f"{where}Invalid VM name '{name}'")
     return name
 
 
@@ -131,11 +136,9 @@ def domain_spec(cfg: DomainConfig, need_name: bool = True) -> DomainSpec:
         name = check_name(name, cfg.path, config=True)
     memory, maxmem, vcpus = config_numbers(cfg)
     access = config_label(cfg)
+    # Xen 3.0.4's create.py declared no `ssidref`: a config's `ssidref = N`
+    # is a variable of the script, and the domain's label is access_control's.
     ssidref = None
-    if cfg.get("ssidref") is not None:
-        ssidref = _int_setting(cfg, "ssidref", 0, 0, 0xFFFFFFFF)
-    if access is not None and ssidref is not None:
-        raise XmError(f"{cfg.path}: give either access_control or ssidref, not both")
     devices: list[PlannedDevice] = []
     for disk in config_disks(cfg):
         try:
@@ -226,7 +229,14 @@ def resolve_label(
             return LabelCheck(False, spec.ssidref, named, None, "Domain not labeled")
         return LabelCheck(True, spec.ssidref, named, policy.name if named else None)
     if policy is not None:
-        return LabelCheck(False, 0, None, None, "Domain not labeled")
+        # Xen 3.4: an unlabeled domain runs as __UNLABELED__ where the policy has that label
+        from xm_core.host.update.plan import UNLABELED
+
+        try:
+            ref = host.dom_ssidref(policy, UNLABELED)
+        except XmError:
+            return LabelCheck(False, 0, None, None, "Domain not labeled")
+        return LabelCheck(True, ref, UNLABELED, policy.name)
     return LabelCheck(True, 0, None, None)
 
 
@@ -369,7 +379,9 @@ def refusal_error(outcome: CreateOutcome, policy: LoadedPolicy | None) -> Create
     if not outcome.label.permitted:
         return CreateDenied(outcome.label.message, outcome, details)
     decision = outcome.decision
-    messages = []
+    # In Xen's order: xm checked every resource of the config before the
+    # hypervisor's create hook ran, so a device's refusal leads.
+    messages = [dev.message for dev in outcome.devices if not dev.permitted]
     if decision is not None and not decision.permitted:
         assert policy is not None
         if decision.conflicts:
@@ -381,9 +393,6 @@ def refusal_error(outcome: CreateOutcome, policy: LoadedPolicy | None) -> Create
                 f"policy '{policy.name}'"
             )
         details.extend("  " + r for r in decision.reasons)
-    for dev in outcome.devices:
-        if not dev.permitted:
-            messages.append(dev.message)
     details = [f"  {m}" for m in messages[1:]] + details
     return CreateDenied(messages[0], outcome, details)
 
@@ -435,6 +444,16 @@ def apply_create(
     assert spec.name is not None
     if store.find_domain(spec.name) is not None:
         raise XmError(f"Domain '{spec.name}' already exists.")
+    # What xend did once the ACM had said yes: make the memory free (by
+    # ballooning Domain-0), then connect the disks under the block script's
+    # sharing rules; either refusal changes nothing.
+    make_room(store, host.paths, spec.memory)
+    in_use: list[DeviceRecord | PlannedDevice] = list(store.devices(kind=VBD))
+    for check in outcome.devices:
+        refusal = sharing_refusal(check.device, in_use)
+        if refusal is not None:
+            raise XmError(refusal)
+        in_use.append(check.device)
     label = outcome.label
     dom = store.add_domain(
         spec.name,
@@ -523,10 +542,12 @@ def dry_run(paths: HostPaths, config: str, overrides: Sequence[str] = ()) -> Dry
 # Settings Xen 3.0.4's create.py copied into the domain's SXP as they were
 # (`add_conf`: only when set and not empty), and those of an HVM image.
 _VM_SETTINGS = ("shadow_memory", "restart", "on_poweroff", "on_reboot", "on_crash", "features")
+_VM_SETTINGS_AFTER_VCPUS = ("vcpu_avail", "on_xend_start", "on_xend_stop")
 _IMAGE_SETTINGS = (
-    "device_model", "boot", "fda", "fdb", "cdrom", "localtime", "serial", "stdvga", "isa",
-    "nographic", "soundhw", "vnc", "vncdisplay", "vncunused", "vnclisten", "sdl", "display",
-    "xauthority", "usb", "usbdevice", "acpi", "apic", "pae", "keymap",
+    "device_model", "boot", "fda", "fdb", "localtime", "serial", "stdvga", "isa",
+    "nographic", "soundhw", "vnc", "vncdisplay", "vncunused", "vncconsole", "vnclisten", "sdl",
+    "display", "xauthority", "rtc_timeoffset", "usb", "usbdevice", "acpi", "apic", "pae",
+    "keymap",
 )  # fmt: skip
 
 
@@ -559,7 +580,8 @@ def preview_config(paths: HostPaths, config: str, overrides: Sequence[str] = ())
         sxp.append(["maxmem", maxmem])
     sxp.extend([key, settings[key]] for key in _VM_SETTINGS if settings.get(key))
     sxp.append(["vcpus", vcpus])
-    for key in ("uuid", "cpu", "cpus", "cpu_weight"):
+    sxp.extend([key, settings[key]] for key in _VM_SETTINGS_AFTER_VCPUS if settings.get(key))
+    for key in ("uuid", "cpu", "cpus", "cpu_cap", "cpu_weight"):
         if settings.get(key) is not None:
             sxp.append([key, settings[key]])
     for kind in ("blkif", "netif", "tpmif"):
@@ -600,6 +622,8 @@ def _image_sxp(settings: dict[str, Any], vcpus: int) -> list[Any]:
         image.append(["args", settings["extra"]])
     image.append(["vcpus", vcpus])
     image.extend([key, settings[key]] for key in _IMAGE_SETTINGS if settings.get(key))
+    if image[0] == "hvm" and settings.get("vncpasswd") is not None:
+        image.append(["vncpasswd", settings["vncpasswd"]])  # even empty, as Xen did
     return image
 
 
@@ -648,10 +672,10 @@ def destroy_domain(paths: HostPaths, ref: str) -> DomainRecord:
 def _targets(host: Host, refs: Sequence[str], all_domains: bool, verb: str) -> list[DomainRecord]:
     if all_domains:
         if refs:
-            raise XmError(f"{verb} -a takes no domain")
+            raise UsageError(f"{verb} -a takes no domain")
         return [d for d in host.store.domains() if d.domid != DOM0_ID]
     if len(refs) != 1:
-        raise XmError(f"{verb} needs one domain (or -a)")
+        raise UsageError(f"{verb} needs one domain (or -a)")
     dom = host.store.domain(refs[0])
     if dom.domid == DOM0_ID:
         raise XmError(f"Cannot {verb} privileged domain Domain-0.")
@@ -814,7 +838,10 @@ def list_domains(
     with Host(paths) as host, host.store.read():
         store = host.store
         state, name = host.policy_state()
-        records = [store.domain(r) for r in refs] if refs else store.domains()
+        records = store.domains()
+        if refs:  # in id order, as the help says, each domain once
+            named = {rec.domid: rec for rec in (store.domain(r) for r in refs)}
+            records = [named[domid] for domid in sorted(named)]
         policy: LoadedPolicy | None = None  # decoded only for a domain without a label
         from xm_core.host.update.plan import format_label
         from xm_core.host.update.status import xen34_labels
@@ -849,7 +876,10 @@ class Uptime:
 def uptimes(paths: HostPaths, refs: Sequence[str] = ()) -> list[Uptime]:
     with Host(paths) as host, host.store.read():
         store = host.store
-        records = [store.domain(r) for r in refs] if refs else store.domains()
+        records = store.domains()
+        if refs:  # in id order, as the help says, each domain once
+            named = {rec.domid: rec for rec in (store.domain(r) for r in refs)}
+            records = [named[domid] for domid in sorted(named)]
         booted = store.host_facts().booted_at
         now = time.time()
         return [

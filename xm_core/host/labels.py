@@ -155,13 +155,23 @@ def _loaded_map(paths: HostPaths, policy: str) -> bytes | None:
 def check_label(paths: HostPaths, policy: str, label: str, kind: str) -> int:
     """The ssidref `label` (of kind `dom` or `res`) has under `policy`;
     `Label '<L>' not found.` when the policy has no such label."""
-    from acm.ssidref import label_to_ssidref
+    from acm.ssidref import label_names, label_to_ssidref
 
     pmap = policy_map(paths, policy)
     try:
         return label_to_ssidref(pmap, label, kind)
     except PolicyError as exc:
+        if kind in _KIND_NAMES:
+            other = "res" if kind == "dom" else "dom"
+            if label in label_names(pmap, other):
+                raise XmError(
+                    f"Label '{label}' is a {_KIND_NAMES[other]} label ({other}) of policy "
+                    f"'{policy}', but a {_KIND_NAMES[kind]} label ({kind}) is needed here."
+                ) from None
         raise XmError(exc.message) from None
+
+
+_KIND_NAMES = {"dom": "domain", "res": "resource"}
 
 
 # ------------------------------------------------------------------ xm labels
@@ -179,7 +189,10 @@ def parse_labels_args(args: tuple[str, ...] | list[str]) -> tuple[str | None, st
             kind = value.lower()
         elif not sep:
             if policy is not None:
-                raise UsageError("policy is defined twice")
+                hint = ""
+                if arg.lower() in LABEL_KINDS:
+                    hint = f": to list the labels of one type, give type={arg.lower()}"
+                raise UsageError(f"policy is defined twice{hint}")
             policy = arg
         else:
             raise UsageError(f"Unrecognised option: {arg}")

@@ -19,14 +19,29 @@ opposite directions cannot deadlock); the domain is created on the target
 and destroyed on the source inside those two transactions, the target's
 committed first. A domain is therefore never lost: a failure before the
 target's commit changes nothing anywhere; a failing source commit is
-compensated by removing the domain from the target again; only a crash in
-the instant between the two commits could leave it on both hosts.
+compensated by removing the domain from the target again.
+
+Kills. `save`, `suspend`, `resume` and `migrate` change a database and a
+file (or two databases); the database commit is the one point where each
+happens. An intent (xm_core.files.intents) written before that commit names
+the domain incarnation (id, uuid, creation time) by which `settle` tells
+afterwards whether the commit happened: a save's or suspend's image is
+written to a temporary and renamed into place only after the commit (a run
+killed before it leaves no file: its temporary is removed; one killed after
+it is renamed forward); a resume removes its image only after the commit
+(one killed before keeps the image, after it the image goes); a migrate
+killed between the target's and the source's commits has its source copy
+destroyed, so the domain is on one host only. `settle` runs before every
+save, restore, suspend, resume and migrate (on both hosts of a migrate) and
+before every command line (xm_core.cli.common.paths_of) when an intent is
+there; it only acts on intents whose writer process is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -35,13 +50,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import UsageError, XmError
+from xm_core.files import intents
+from xm_core.files.atomic import (
+    exclusive_lock,
+    put_in_place,
+    temporary_name,
+    write_temporary,
+)
 from xm_core.files.paths import HostPaths
 from xm_core.files.savefile import (
     SavedDevice,
     SavedDomain,
+    encode_save,
     read_save_file,
     write_core_file,
-    write_save_file,
 )
 from xm_core.host import console
 from xm_core.host.numbers import (
@@ -165,20 +187,81 @@ def _spec_of(saved: SavedDomain, where: str) -> DomainSpec:
     )
 
 
+def _incarnation(dom: DomainRecord) -> dict[str, Any]:
+    """What tells this domain apart from any later one of the same id or
+    uuid (a restore keeps the uuid, a new domain may get the id again)."""
+    return {"domid": dom.domid, "uuid": dom.uuid, "created_at": dom.created_at}
+
+
+def _present(store: Store, incarnation: Any) -> DomainRecord | None:
+    """The domain of `incarnation` if it is on this host; None otherwise."""
+    if not isinstance(incarnation, dict) or not isinstance(incarnation.get("domid"), int):
+        return None
+    dom = store.find_domain(incarnation["domid"])
+    if (
+        dom is not None
+        and dom.uuid == incarnation.get("uuid")
+        and dom.created_at == incarnation.get("created_at")
+    ):
+        return dom
+    return None
+
+
+def _save_into(
+    host: Host, paths: HostPaths, dom: DomainRecord, target: Path, op: str
+) -> tuple[Path, intents.Intent]:
+    """Inside `host`'s write transaction: the save image of `dom` in a
+    temporary beside `target`, and the intent naming it. The caller destroys
+    the domain, commits, then puts the temporary in place (`_finish_save`)."""
+    saved = _saved_of(host.store, dom, str(paths.root))
+    temp = temporary_name(target)
+    intent = intents.record(
+        paths.intents_dir,
+        {"op": op, "domain": _incarnation(dom), "temp": str(temp), "target": str(target)},
+    )
+    try:
+        write_temporary(target, temp, encode_save(saved), mode=0o600)
+    except BaseException:
+        intents.drop(intent)
+        raise
+    return temp, intent
+
+
+def _abandon(temp: Path | None, intent: intents.Intent | None) -> None:
+    """The transaction did not commit: what was prepared for after it goes."""
+    if temp is not None:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+    if intent is not None:
+        intents.drop(intent)
+
+
 def save_domain(paths: HostPaths, ref: str, file: str) -> SavedDomain:
     """`xm save DOM FILE`: write the domain (label, sizes, devices) to FILE,
-    atomically, then destroy it, as Xen's save stopped the domain."""
+    then destroy it, as Xen's save stopped the domain. FILE appears only
+    once the domain is gone (see the module's Kills)."""
     from xm_core.host.domains import destroy_in_transaction
     from xm_core.host.model import Host
 
+    settle(paths)
     target = Path(file)
-    with Host(paths) as host, host.store.write():
-        dom = host.store.domain(ref)
-        if dom.domid == DOM0_ID:
-            raise XmError("Cannot save privileged domain Domain-0.")
-        saved = _saved_of(host.store, dom, str(paths.root))
-        write_save_file(target, saved)
-        destroy_in_transaction(host, dom, f"saved to {target}")
+    temp: Path | None = None
+    intent: intents.Intent | None = None
+    with Host(paths) as host:
+        try:
+            with host.store.write():
+                dom = host.store.domain(ref)
+                if dom.domid == DOM0_ID:
+                    raise XmError("Cannot save privileged domain Domain-0.")
+                temp, intent = _save_into(host, paths, dom, target, "save")
+                saved = _saved_of(host.store, dom, str(paths.root))
+                destroy_in_transaction(host, dom, f"saved to {target}")
+        except BaseException:
+            _abandon(temp, intent)
+            raise
+    assert temp is not None and intent is not None
+    put_in_place(temp, target)
+    intents.drop(intent)
     return saved
 
 
@@ -222,23 +305,42 @@ def _restore_saved(
     where: str,
     verb: str,
     paused: bool,
-    image: Path | None = None,
+    image: _Image | None = None,
 ) -> CreateOutcome:
     """A saved domain brought back, with every check of create; `image`
-    (a managed save) is removed in the same transaction once it is back."""
+    (a managed save) is removed once the domain is back: after the commit,
+    so that a run killed before it keeps the image (see the module's Kills)."""
     from xm_core.host.domains import refusal_error
     from xm_core.host.model import Host
 
+    settle(paths)
     spec = _spec_of(saved, where)
-    with Host(paths) as host:
-        with host.store.write():
-            outcome, permitted = _create_from(host, spec, saved, verb)
-            if permitted and paused:
-                assert outcome.domain is not None
-                host.store.update_domain(outcome.domain.domid, state=STATE_PAUSED)
-                outcome.domain.state = STATE_PAUSED
-            if permitted and image is not None:
-                image.unlink()
+    intent: intents.Intent | None = None
+    with contextlib.ExitStack() as held, Host(paths) as host:
+        try:
+            with host.store.write():
+                if image is not None:
+                    held.enter_context(exclusive_lock(_images_lock(paths)))
+                    image.check_unchanged(saved.name)
+                outcome, permitted = _create_from(host, spec, saved, verb)
+                if permitted and paused:
+                    assert outcome.domain is not None
+                    host.store.update_domain(outcome.domain.domid, state=STATE_PAUSED)
+                    outcome.domain.state = STATE_PAUSED
+                if permitted and image is not None:
+                    assert outcome.domain is not None
+                    arrived = host.store.domain(outcome.domain.domid)
+                    intent = intents.record(
+                        paths.intents_dir,
+                        {"op": "resume", "domain": _incarnation(arrived), **image.facts()},
+                    )
+        except BaseException:
+            _abandon(None, intent)
+            raise
+        if intent is not None:
+            assert image is not None
+            image.remove()
+            intents.drop(intent)
         if not permitted:
             raise refusal_error(outcome, host.policy())
     return outcome
@@ -262,33 +364,90 @@ def _suspend_image(paths: HostPaths, name: str) -> Path:
     return paths.suspended_dir / f"{_file_part(name)}.save"
 
 
+def _images_lock(paths: HostPaths) -> Path:
+    """Suspends, resumes and their settling are serialized by this lock,
+    taken inside the database's write lock (always in that order): a resume
+    removing its image after its commit never removes a new image that a
+    suspend of the resumed domain put at the same name."""
+    return paths.state_dir / ".suspended.lock"
+
+
+@dataclass(frozen=True)
+class _Image:
+    """A suspended image as it was read: removed only if it is still that file."""
+
+    path: Path
+    dev: int
+    ino: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> _Image:
+        st = path.stat()
+        return cls(path, st.st_dev, st.st_ino, st.st_mtime_ns)
+
+    def facts(self) -> dict[str, Any]:
+        return {"image": str(self.path), "dev": self.dev, "ino": self.ino, "mtime": self.mtime_ns}
+
+    def check_unchanged(self, name: str) -> None:
+        try:
+            same = _Image.of(self.path) == self
+        except FileNotFoundError:
+            raise XmError(f"Domain '{name}' is not suspended.") from None
+        if not same:
+            raise XmError(
+                f"The suspended image of domain '{name}' changed while it was read; "
+                "nothing was changed (run again)"
+            )
+
+    def remove(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
 def suspend_domain(paths: HostPaths, ref: str) -> SavedDomain:
-    """`xm suspend DOM`: a save into the host root, kept by domain name."""
+    """`xm suspend DOM`: a save into the host root, kept by domain name. The
+    image appears only once the domain is gone (see the module's Kills)."""
     from xm_core.host.domains import destroy_in_transaction
     from xm_core.host.model import Host
 
-    with Host(paths) as host, host.store.write():
-        dom = host.store.domain(ref)
-        if dom.domid == DOM0_ID:
-            raise XmError("Cannot suspend privileged domain Domain-0.")
-        image = _suspend_image(paths, dom.name)
-        if image.exists():
-            raise XmError(f"Domain '{dom.name}' already has a suspended image.")
-        saved = _saved_of(host.store, dom, str(paths.root))
-        image.parent.mkdir(parents=True, exist_ok=True)
-        write_save_file(image, saved)
-        destroy_in_transaction(host, dom, "suspended")
+    settle(paths)
+    temp: Path | None = None
+    intent: intents.Intent | None = None
+    with contextlib.ExitStack() as held, Host(paths) as host:
+        try:
+            with host.store.write():
+                dom = host.store.domain(ref)
+                if dom.domid == DOM0_ID:
+                    raise XmError("Cannot suspend privileged domain Domain-0.")
+                image = _suspend_image(paths, dom.name)
+                held.enter_context(exclusive_lock(_images_lock(paths)))
+                if image.exists():
+                    raise XmError(f"Domain '{dom.name}' already has a suspended image.")
+                image.parent.mkdir(parents=True, exist_ok=True)
+                temp, intent = _save_into(host, paths, dom, image, "suspend")
+                saved = _saved_of(host.store, dom, str(paths.root))
+                destroy_in_transaction(host, dom, "suspended")
+        except BaseException:
+            _abandon(temp, intent)
+            raise
+        assert temp is not None and intent is not None
+        put_in_place(temp, image)
+        intents.drop(intent)
     return saved
 
 
 def resume_domain(paths: HostPaths, name: str, paused: bool = False) -> CreateOutcome:
     """`xm resume [-p] NAME`: the suspended image comes back, its label
     checked against the policy active now, as `restore` checks it."""
+    settle(paths)
     image = _suspend_image(paths, name)
-    if not image.exists():
-        raise XmError(f"Domain '{name}' is not suspended.")
+    try:
+        read = _Image.of(image)
+    except FileNotFoundError:
+        raise XmError(f"Domain '{name}' is not suspended.") from None
     saved = read_save_file(image)
-    return _restore_saved(paths, saved, f"domain '{name}'", "resumed", paused, image)
+    return _restore_saved(paths, saved, f"domain '{name}'", "resumed", paused, read)
 
 
 # ------------------------------------------------------------------ dump-core
@@ -379,10 +538,31 @@ def migrate_domain(
     Refused unless HOST runs the same policy (reference name) and the
     domain may start there (every check of create, against HOST's running
     domains and resource labels). The domain moves whole or not at all."""
+    target_paths = _target_paths(paths, host)
+    settle(paths)
+    settle(target_paths)
+    recorded: list[intents.Intent] = []
+    try:
+        return _migrate(paths, target_paths, ref, host, live, resource, recorded)
+    finally:
+        for intent in recorded:
+            intents.drop(intent)
+
+
+def _migrate(
+    paths: HostPaths,
+    target_paths: HostPaths,
+    ref: str,
+    host: str,
+    live: bool,
+    resource: int | None,
+    recorded: list[intents.Intent],
+) -> MigrateResult:
+    """`migrate_domain` once both hosts are settled; the intents it records
+    (one in each host root, the same name) go in `recorded`."""
     from xm_core.host.domains import destroy_in_transaction, refusal_error
     from xm_core.host.model import Host
 
-    target_paths = _target_paths(paths, host)
     with Host(paths) as source, Host(target_paths) as target:
         # Open both stores before any lock, then lock them in path order.
         hosts = sorted((source, target), key=lambda h: str(h.store.path.resolve()))
@@ -407,7 +587,19 @@ def migrate_domain(
                 kind += f" (at most {resource} Mb/s)"
             outcome, permitted = _create_from(target, spec, saved, f"{kind} from {paths.root}")
             if permitted:
+                assert outcome.domain is not None
+                arrived = target.store.domain(outcome.domain.domid)
                 destroy_in_transaction(source, dom, f"{kind} to {host}")
+                facts = {
+                    "op": "migrate",
+                    "source": str(paths.root),
+                    "target": str(target_paths.root),
+                    "source_domain": _incarnation(dom),
+                    "target_domain": _incarnation(arrived),
+                }
+                recorded.append(intents.record(paths.intents_dir, facts))
+                name = recorded[0].path.name
+                recorded.append(intents.record(target_paths.intents_dir, facts, name))
         except BaseException as exc:
             for h in reversed(hosts):
                 with contextlib.suppress(BaseException):
@@ -439,6 +631,104 @@ def _undo_arrival(target: Host, outcome: CreateOutcome) -> None:
             destroy_in_transaction(target, arrived, "migration undone (the source kept the domain)")
 
 
+# ------------------------------------------------------------------ settling what a kill left
+
+
+def settle(paths: HostPaths) -> list[str]:
+    """Finish or roll back what killed runs of save, suspend, resume and
+    migrate left on this host (their intents, see the module's Kills); what
+    was done, one line each (also in the host's log). Intents of runs still
+    going are left alone."""
+    if not intents.any_recorded(paths.intents_dir):
+        return []
+    from xm_core.host.model import Host
+
+    done: list[str] = []
+    for intent in intents.orphans(paths.intents_dir):
+        facts = intent.facts
+        if facts.get("op") == "migrate":
+            line = _settle_migrate(paths, intent)
+        else:
+            with contextlib.ExitStack() as held, Host(paths) as host, host.store.write():
+                if facts.get("op") in ("suspend", "resume"):
+                    held.enter_context(exclusive_lock(_images_lock(paths)))
+                line = _settle_file(host.store, facts)
+                if line:
+                    host.log(line)
+        intents.drop(intent)
+        if line:
+            done.append(line)
+    return done
+
+
+def _settle_file(store: Store, facts: dict[str, Any]) -> str:
+    """Inside the host's write lock: one save, suspend or resume intent."""
+    op = facts.get("op")
+    if op in ("save", "suspend"):
+        temp, target = Path(str(facts.get("temp"))), Path(str(facts.get("target")))
+        if not temp.name.startswith(f".{target.name}.") or temp.parent != target.parent:
+            return ""  # not a temporary of this target: nothing of ours to touch
+        if _present(store, facts.get("domain")) is not None:
+            temp.unlink(missing_ok=True)  # the domain stayed: the run never happened
+            return f"A {op} killed before it committed was rolled back ({target} not written)"
+        if not temp.exists():
+            return ""
+        if op == "suspend" and target.exists():
+            target = target.with_name(f"{target.name}.recovered-{os.urandom(4).hex()}")
+        put_in_place(temp, target)
+        return f"A {op} killed after it committed was finished ({target} written)"
+    if op == "resume":
+        if _present(store, facts.get("domain")) is None:
+            return ""  # the domain did not come back: the image stays
+        image = Path(str(facts.get("image")))
+        try:
+            st = image.stat()
+        except FileNotFoundError:
+            return ""
+        if (st.st_dev, st.st_ino, st.st_mtime_ns) == (
+            facts.get("dev"),
+            facts.get("ino"),
+            facts.get("mtime"),
+        ):
+            image.unlink()
+            return f"A resume killed after it committed was finished ({image} removed)"
+    return ""
+
+
+def _settle_migrate(paths: HostPaths, intent: intents.Intent) -> str:
+    """A migrate killed between its two commits left the domain on both
+    hosts: it arrived on the target, so its source copy goes. Either host
+    may find the intent; both copies go."""
+    from xm_core.host.domains import destroy_in_transaction
+    from xm_core.host.model import Host
+
+    facts = intent.facts
+    roots = (Path(str(facts.get("source"))), Path(str(facts.get("target"))))
+    if paths.root.resolve() not in {r.resolve() for r in roots} or not all(
+        (r / paths.state_db.relative_to(paths.root)).is_file() for r in roots
+    ):
+        return ""
+    source_paths, target_paths = HostPaths(roots[0]), HostPaths(roots[1])
+    line = ""
+    with Host(source_paths) as source, Host(target_paths) as target:
+        hosts = sorted((source, target), key=lambda h: str(h.store.path.resolve()))
+        with hosts[0].store.write(), hosts[1].store.write():
+            left = _present(source.store, facts.get("source_domain"))
+            if left is not None and _present(target.store, facts.get("target_domain")):
+                destroy_in_transaction(
+                    source, left, f"migrated to {roots[1]} (finished after a kill)"
+                )
+                line = (
+                    f"A migration of domain {left.name} killed between its commits was "
+                    f"finished (the copy on {roots[0]} destroyed)"
+                )
+                source.log(line)
+    for root in roots:
+        with contextlib.suppress(OSError):
+            (HostPaths(root).intents_dir / intent.path.name).unlink()
+    return line
+
+
 # ------------------------------------------------------------------ memory
 
 
@@ -446,20 +736,41 @@ def set_max_memory(paths: HostPaths, ref: str, mib: int) -> DomainRecord:
     """`xm mem-max DOM MEM` (MEM in MiB, parsed by numbers.parse_memory):
     the domain's memory limit. As in Xen, a limit below the current
     allocation is accepted (the domain keeps what it has and cannot grow)."""
+    from xm_core.host.memory import host_memory
     from xm_core.host.model import Host
 
     check_int(mib, "memory", 1, MEMORY_MAX_MIB)
     with Host(paths) as host, host.store.write():
         dom = host.store.domain(ref)
+        total = host_memory(host.store, paths).total
+        if mib > total:
+            raise XmError(
+                f"Memory limit {mib} MiB of domain '{dom.name}' is above the host's "
+                f"total memory ({total} MiB)."
+            )
         host.store.update_domain(dom.domid, maxmem=mib)
         _log(host.store, f"Domain {dom.name} maxmem {dom.maxmem} -> {mib} MiB")
         dom.maxmem = mib
         return dom
 
 
+def _grow(host: Host, dom: DomainRecord, more: int) -> None:
+    """`more` MiB for `dom` out of the free memory: another domain's growth
+    balloons Domain-0 down as a create does; Domain-0 takes only what is free."""
+    from xm_core.host.memory import host_memory, make_room
+
+    if dom.domid != DOM0_ID:
+        make_room(host.store, host.paths, more)
+        return
+    free = host_memory(host.store, host.paths).free
+    if free < more:
+        raise XmError(f"I need {more * 1024} KiB but only have {free * 1024} KiB free.")
+
+
 def set_memory(paths: HostPaths, ref: str, mib: int) -> DomainRecord:
     """`xm mem-set DOM MEM` (MiB): the balloon target; above the domain's
-    maxmem is an error (its balloon cannot grow past it)."""
+    maxmem is an error (its balloon cannot grow past it), and growing takes
+    free memory (ballooning Domain-0 for another domain, as a create does)."""
     from xm_core.host.model import Host
 
     check_int(mib, "memory", 1, MEMORY_MAX_MIB)
@@ -470,6 +781,8 @@ def set_memory(paths: HostPaths, ref: str, mib: int) -> DomainRecord:
                 f"Memory target {mib} MiB is above the maximum of domain '{dom.name}' "
                 f"({dom.maxmem} MiB); raise it with mem-max first."
             )
+        if mib > dom.memory:
+            _grow(host, dom, mib - dom.memory)
         host.store.update_domain(dom.domid, memory=mib)
         _log(host.store, f"Domain {dom.name} memory {dom.memory} -> {mib} MiB")
         dom.memory = mib

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from acm.engine import Connection, Engine, ResourceUse, Violation
-    from acm.model import BinaryPolicy, PolicyMap
+    from acm.model import BinaryPolicy, PolicyCode, PolicyMap
     from xm_core.files.resources import ResourceLabels
 
 XEN_VERSION = (3, 0, ".4-xm-acm")
@@ -209,7 +209,8 @@ def compact_policy(binary: BinaryPolicy, pmap: PolicyMap) -> str:
     """The loaded policy's decisions and names as JSON: the type sets (not
     the mostly-zero matrices of the `.bin`) and the `.map`'s labels. Read
     back by `expand_policy` in a fraction of the time a large `.bin` takes
-    to decode; the `.bin` itself stays in the store for `dumppolicy`."""
+    to decode. A large `.bin` is not stored beside it (`stored_binary`):
+    `loaded_binary_bytes` makes it again from this form."""
     import json
 
     def part_map(part: Any) -> Any:
@@ -234,6 +235,12 @@ def compact_policy(binary: BinaryPolicy, pmap: PolicyMap) -> str:
         "ste": None
         if binary.ste is None
         else {"max_types": binary.ste.max_types, "ssids": [list(r) for r in binary.ste.ssids]},
+        # a versioned policy's (Xen 3.4) XML version and hash; absent otherwise
+        **(
+            {"xml_version": list(binary.xml_version), "xml_hash": binary.xml_hash.hex()}
+            if binary.xml_version is not None
+            else {}
+        ),
         "map": {
             "policy_file": pmap.policy_file,
             "binary_file": pmap.binary_file,
@@ -287,6 +294,11 @@ def expand_policy(text: str, where: str = "") -> tuple[BinaryPolicy, PolicyMap]:
             chwall,
             ste,
         )
+        if "xml_version" in doc:
+            major, minor = doc["xml_version"]
+            binary = binary._replace(
+                xml_version=(int(major), int(minor)), xml_hash=bytes.fromhex(doc["xml_hash"])
+            )
         m = doc["map"]
 
         def part(code: PolicyCode, bin_part: Any) -> MapPart | None:
@@ -397,6 +409,10 @@ def _read_compiled(paths: HostPaths, name: str) -> tuple[bytes, BinaryPolicy, by
     from acm.mapfile import parse_map
 
     files = paths.policy_files(name).settled()  # checks the dotted name first
+    if not any(os.path.lexists(f) for f in (files.xml, files.bin, files.map)):
+        raise XmError(
+            f"Policy '{name}' not found: there is neither '{files.xml}' nor '{files.bin}'."
+        )
     with shared_lock(files.lock):  # no makepolicy renames between the two reads
         raw = _read_output(files.bin, "Binary policy file", name)
         map_raw = _read_output(files.map, "Policy map file", name)
@@ -417,11 +433,27 @@ def _check_map_matches(binary: BinaryPolicy, pmap: PolicyMap, file: str) -> None
         )
 
 
+MAX_SET_NAMES_BYTES = 64 << 20  # 65,535 sets of 65,535 type numbers would not fit: enough
+
+
 def _conflict_set_names(paths: HostPaths, name: str, binary: BinaryPolicy) -> list[str | None]:
-    """The conflict sets' names from the policy's XML, when it is there and
-    matches the binary; they serve explanations only."""
+    """The conflict sets' names from the side file makepolicy wrote, else
+    from the policy's XML, when it is there and matches the binary; they
+    serve explanations only."""
     if binary.chwall is None or not binary.chwall.conflict_sets:
         return []
+    from acm.mapfile import parse_set_names
+
+    # makepolicy writes them beside the .map; the side file must match the
+    # binary's sets, else (another compiler, an older one) the XML is read
+    try:
+        side = read_input(str(paths.policy_files(name).set_names), MAX_SET_NAMES_BYTES)
+    except InputFileError:
+        side = None
+    if side is not None:
+        found = parse_set_names(side, binary.reference_name, binary.chwall.conflict_sets)
+        if found is not None:
+            return found
     try:
         from acm.source import read_policy_source
 
@@ -523,7 +555,7 @@ def load_policy(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> Loa
             store.set_active_policy(
                 PolicyState.NAMED,
                 new_name,
-                raw,
+                stored_binary(raw, binary),
                 map_raw,
                 {"conflict_sets": set_names, "source": name},
                 compact_policy(binary, pmap),
@@ -560,16 +592,67 @@ def _check_same_parts(host: Host, binary: BinaryPolicy, new_name: str) -> None:
     """Xen 3.0.4 fixed the policy type (primary and secondary part) with the
     first policy; an update with other parts was refused. Here it would
     also read the halves of the kept ssidrefs with other parts."""
-    active = host.policy()
-    if active is None:
+    old = _active_parts(host)
+    if old is None:
         return
-    old = (active.binary.primary, active.binary.secondary)
     new = (binary.primary, binary.secondary)
     if old != new:
         raise XmError(
             f"New policy '{new_name}' has parts {new[0].name}/{new[1].name}, the active one "
             f"{old[0].name}/{old[1].name}: the policy type of a running host cannot change"
         )
+
+
+def _active_parts(host: Host) -> tuple[PolicyCode, PolicyCode] | None:
+    """The active policy's (primary, secondary) parts, read from the head of
+    its compact form rather than by decoding all of it (None: no policy)."""
+    import json
+
+    from acm.model import PolicyCode
+
+    compact = host.store.active_compact()
+    if compact is not None:
+        try:
+            doc = json.loads(compact)
+            return PolicyCode[doc["primary"]], PolicyCode[doc["secondary"]]
+        except (ValueError, KeyError, TypeError):
+            pass  # damaged: the full read below reports it
+    active = host.policy()
+    if active is None:
+        return None
+    return active.binary.primary, active.binary.secondary
+
+
+# A `.bin` up to this size is stored as it is; a larger one (a 20,000-label
+# policy's is 90 MB, mostly zeros) is made again from the compact form when
+# it is asked for, which the strict decoder guarantees gives the same bytes.
+INLINE_BINARY_BYTES = 256 << 10
+
+
+def stored_binary(raw: bytes, binary: BinaryPolicy) -> bytes:
+    """What the store keeps of a loaded `.bin`: its bytes, or for a large one
+    nothing (an empty value, see `loaded_binary_bytes`). A `.bin` without
+    parts keeps its bytes whatever its size (Xen's little-endian field in
+    it is not what the encoder writes)."""
+    from acm.model import PolicyCode
+
+    if len(raw) <= INLINE_BINARY_BYTES or binary.primary is PolicyCode.NULL:
+        return raw
+    return b""
+
+
+def loaded_binary_bytes(host: Host) -> bytes | None:
+    """The `.bin` of the active policy as it was loaded (None: no policy)."""
+    from acm.binfmt import binary_bytes
+
+    loaded = host.store.active_binary()
+    if loaded is None:
+        return None
+    if loaded[0]:
+        return loaded[0]
+    policy = host.policy()
+    assert policy is not None
+    return binary_bytes(policy.binary)
 
 
 def _label_moved(
@@ -671,7 +754,9 @@ def host_info(paths: HostPaths, how: str = "") -> HostInfo:
         store = host.store
         facts: HostFacts = store.host_facts()
         domains = store.domains()
-        used = sum(d.memory for d in domains)
+        from xm_core.host.memory import host_memory
+
+        memory = host_memory(store, paths)
         state, name = host.policy_state()
         uname = platform.uname()
         arch, platform_params = _PLATFORM.get(
@@ -690,8 +775,8 @@ def host_info(paths: HostPaths, how: str = "") -> HostInfo:
             ("threads_per_core", "1"),
             ("cpu_mhz", str(_cpu_mhz())),
             ("hw_caps", ":".join(["00000000"] * 4)),  # no hardware: no CPUID features
-            ("total_memory", str(facts.total_memory)),
-            ("free_memory", str(max(facts.total_memory - used, 0))),
+            ("total_memory", str(memory.total)),
+            ("free_memory", str(memory.free)),
             ("xen_major", str(XEN_VERSION[0])),
             ("xen_minor", str(XEN_VERSION[1])),
             ("xen_extra", XEN_VERSION[2]),

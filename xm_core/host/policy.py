@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from acm.errors import Diagnostics, PolicyError
 from xm_core.errors import XmError
@@ -19,6 +19,9 @@ from xm_core.files.atomic import (
     remove_leftovers,
 )
 from xm_core.files.paths import HostPaths, PolicyFiles
+
+if TYPE_CHECKING:
+    from acm.model import BinaryPolicy
 
 
 class MakePolicyResult(NamedTuple):
@@ -82,32 +85,57 @@ def _make_locked(files: PolicyFiles, retain: list[object] | None) -> MakePolicyR
     # for the allocator to sort out the freed parse tree (about 10 ms).
     from acm.binfmt import binary_chunks
     from acm.compiler import compile_file, gc_paused
-    from acm.mapfile import map_chunks
+    from acm.mapfile import map_chunks, set_names_bytes
 
-    outputs = [Path(files.map), Path(files.bin)]
+    outputs = [Path(files.map), Path(files.bin), files.set_names]
     with gc_paused():
-        compiled, findings = compile_file(files.xml, retain=retain)
+        kept: list[object] = []  # the parse tree, for the conflict sets' names
+        compiled, findings = compile_file(files.xml, retain=kept)
         pmap = compiled.map._replace(policy_file=files.xml, binary_file=files.bin)
+        binary = compiled.binary
+        names = _set_names(binary, kept[0])
+        batch: list[tuple[Path, Any]] = [
+            (outputs[0], map_chunks(pmap)),
+            (outputs[1], binary_chunks(binary)),
+        ]
+        if names is not None:
+            assert binary.chwall is not None
+            sets = binary.chwall.conflict_sets
+            batch.append((outputs[2], set_names_bytes(binary.reference_name, names, sets)))
         try:
             finish_pending(outputs[0])
             remove_leftovers(outputs)
             # The `.bin` is made chunk by chunk and written in a thread of its
-            # own while the `.map` is rendered (atomic_write_many).
-            atomic_write_many(
-                [
-                    (outputs[0], map_chunks(pmap)),
-                    (outputs[1], binary_chunks(compiled.binary)),
-                ]
-            )
+            # own while the `.map` is rendered (atomic_write_many); the
+            # conflict sets' names (acm.mapfile) go with them.
+            atomic_write_many(batch)
+            if names is None:
+                outputs[2].unlink(missing_ok=True)  # names of another compile
         except OSError as exc:  # name the user's files, not the temporaries
             raise XmError(
                 f"Cannot write '{files.map}' and '{files.bin}': {exc.strerror or exc}; "
                 "both were left as they were"
             ) from None
         if retain is not None:
+            retain.extend(kept)
             retain.append(compiled)
-        del compiled, pmap  # dropped while the collector still waits
+        del compiled, pmap, kept, batch, binary  # dropped while the collector still waits
     return MakePolicyResult(files, findings)
+
+
+def _set_names(binary: BinaryPolicy, tree: object) -> list[str | None] | None:
+    """The conflict sets' names, in the order of the `.bin`'s sets, from the
+    schema-valid parse tree compile_file kept; None without sets."""
+    from acm.source import T_CONFLICT
+
+    sets = binary.chwall.conflict_sets if binary.chwall is not None else ()
+    if not sets:
+        return None
+    root: Any = tree
+    names: list[str | None] = [c.get("name") for c in root.iter(T_CONFLICT)]
+    if binary.versioned:  # Xen 3.4 orders the sets by name (acm.versioned.numbering)
+        names.sort(key=lambda name: name or "")
+    return names if len(names) == len(sets) else None
 
 
 def make_policy_under(
@@ -117,10 +145,11 @@ def make_policy_under(
     wait: bool = True,
     on_wait: Callable[[], None] | None = None,
     retain: list[object] | None = None,
+    on_new_root: Callable[[Path], None] | None = None,
 ) -> MakePolicyResult:
     """`xm makepolicy`: compile `name` into the policy tree of the host root
     chosen by `root` (the --root option, None when absent). `retain`: see
-    `make_policy`."""
+    `make_policy`; `on_new_root` is told when the root had to be created."""
     from acm.names import check_policy_name
     from xm_core.files.paths import HostPaths, host_paths, resolve_root
 
@@ -129,40 +158,51 @@ def make_policy_under(
     check_policy_name(name)
     check_policy_dir(policy_dir)
     # With -d the host root is not used: it is left as it is (not created).
-    paths = HostPaths(resolve_root(root)[0]) if policy_dir is not None else host_paths(root)
+    if policy_dir is not None:
+        paths = HostPaths(resolve_root(root)[0])
+    else:
+        paths = host_paths(root, True, on_new_root)
     return make_policy(paths, name, policy_dir, wait, on_wait, retain)
 
 
 def save_policy(paths: HostPaths, name: str, xml: bytes) -> MakePolicyResult:
     """Write the policy source `xml` as NAME and compile it, the `.xml`,
-    `.map` and `.bin` renamed into place together (the studio's Save): when
-    it does not compile (PolicyError with every finding) no file is
-    touched, so the `.xml` beside a `.bin` is always the one it came from."""
+    `.map`, `.bin` (and the conflict sets' names, as makepolicy writes them)
+    renamed into place together (the studio's Save): when it does not
+    compile (PolicyError with every finding) no file is touched, so the
+    `.xml` beside a `.bin` is always the one it came from."""
     from acm.binfmt import binary_chunks
     from acm.compiler import compile_document, gc_paused
-    from acm.mapfile import map_chunks
+    from acm.mapfile import map_chunks, set_names_bytes
     from acm.source import parse_policy_document
 
     files = paths.policy_files(name)  # raises ACM005 on a bad name
     with gc_paused():
-        compiled, findings = compile_document(parse_policy_document(xml, files.xml))
+        doc = parse_policy_document(xml, files.xml)
+        compiled, findings = compile_document(doc)
         pmap = compiled.map._replace(policy_file=files.xml, binary_file=files.bin)
-    folder = Path(files.xml).parent
+        binary = compiled.binary
+        names = _set_names(binary, doc.root)
+    # the `.map` first: an interrupted batch is found and finished by the
+    # same journal as makepolicy's
+    outputs = [Path(files.map), Path(files.bin), files.set_names, Path(files.xml)]
+    batch: list[tuple[Path, Any]] = [
+        (outputs[0], map_chunks(pmap)),
+        (outputs[1], binary_chunks(binary)),
+    ]
+    if names is not None:
+        assert binary.chwall is not None
+        sets = binary.chwall.conflict_sets
+        batch.append((outputs[2], set_names_bytes(binary.reference_name, names, sets)))
+    batch.append((outputs[3], xml))
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        Path(files.xml).parent.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(files.lock, True, None):
-            # the `.map` first: an interrupted batch is found and finished by
-            # the same journal as makepolicy's
-            outputs = [Path(files.map), Path(files.bin), Path(files.xml)]
             finish_pending(outputs[0])
             remove_leftovers(outputs)
-            atomic_write_many(
-                [
-                    (outputs[0], map_chunks(pmap)),
-                    (outputs[1], binary_chunks(compiled.binary)),
-                    (outputs[2], xml),
-                ]
-            )
+            atomic_write_many(batch)
+            if names is None:
+                outputs[2].unlink(missing_ok=True)  # names of another compile
     except OSError as exc:
         raise XmError(
             f"Cannot write '{files.xml}', '{files.map}' and '{files.bin}': "

@@ -39,6 +39,7 @@ from xml.etree import ElementTree
 from acm.errors import PolicyError, xml_text
 from acm.inputfile import MAX_TEXT_BYTES, InputFileError, read_input
 from xm_core.errors import UsageError, XmError
+from xm_core.files.config import BLOCK_MODES
 from xm_core.files.paths import HostPaths
 
 PERMITTED = "permitted"
@@ -266,7 +267,7 @@ _TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "resource_label": (lambda v: isinstance(v, str), "a string"),
     "resource_policy": (lambda v: isinstance(v, str), "a string"),
     "frontend": (lambda v: isinstance(v, str), "a string"),
-    "mode": (lambda v: v in ("r", "w", "w!"), "r, w or w!"),
+    "mode": (lambda v: v in BLOCK_MODES, ", ".join(BLOCK_MODES)),
     "backend": (
         lambda v: isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)),
         "a domain name or id",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from acm.errors import Diagnostic, Diagnostics, PolicyError, escape_controls
@@ -49,17 +50,21 @@ def xm_error(exc: XmError, quoted: bool = True) -> None:
 MAX_FINDINGS_PER_FILE = 100
 
 
-def capped(items: Iterable[Diagnostic], line: Callable[[Diagnostic], str]) -> Iterator[str]:
-    """`line(d)` of each finding, at most MAX_FINDINGS_PER_FILE of one file;
-    then for each such file a line saying how many more there were."""
+def capped(
+    items: Iterable[Diagnostic],
+    line: Callable[[Diagnostic], str],
+    most: int = MAX_FINDINGS_PER_FILE,
+) -> Iterator[str]:
+    """`line(d)` of each finding, at most `most` of one file; then for each
+    such file a line saying how many more there were."""
     counts: dict[str, int] = {}
     for d in items:
         count = counts[d.location.file] = counts.get(d.location.file, 0) + 1
-        if count <= MAX_FINDINGS_PER_FILE:
+        if count <= most:
             yield line(d)
     for file, count in counts.items():
-        if count > MAX_FINDINGS_PER_FILE:
-            more = count - MAX_FINDINGS_PER_FILE
+        if count > most:
+            more = count - most
             yield f"{escape_controls(file) or '<input>'}: ... and {more} more findings"
 
 
@@ -76,6 +81,9 @@ def policy_error(exc: PolicyError) -> None:
         err(text)
 
 
+USAGE_CODE = "ACM005"  # an invalid policy name
+
+
 def failure(exc: PolicyError | XmError | OSError, acm_command: bool = True) -> int:
     """Print a failed command's error the way every `xm` command does and
     return its exit status (2 for usage errors, else 1). In one of Xen's
@@ -83,7 +91,9 @@ def failure(exc: PolicyError | XmError | OSError, acm_command: bool = True) -> i
     the access control module's own (`XmError.acm`)."""
     if isinstance(exc, PolicyError):
         policy_error(exc)
-        return 1
+        # A malformed policy name (ACM005) is the command line's mistake.
+        codes = exc.diagnostics.codes()
+        return 2 if codes and all(code == USAGE_CODE for code in codes) else 1
     if isinstance(exc, XmError):
         xm_error(exc, quoted=acm_command or exc.acm)
         return exc.exit_code
@@ -96,6 +106,11 @@ def warnings(found: Diagnostics) -> None:
     """Warnings of a successful stage go to stderr; stdout stays silent."""
     for text in capped(found, Diagnostic.format):
         err(text)
+
+
+def new_root(root: Path) -> None:
+    """Said once when a command created the host root it was given."""
+    err(f"Created host root '{root}', installed like a Xen host.")
 
 
 def compile_waits(policy: str) -> None:

@@ -110,27 +110,40 @@ def domain_list(result: Any, mode: str, as_json: bool) -> None:
             for line in sxp_lines(domain_sxp(listed)):
                 out(line)
         return
+    # Xen's Mem column is 5 wide; a host with more memory widens it, so that
+    # the columns stay aligned (a Mem of 100000 MiB and more).
+    mem = max([5, *(len(str(listed.record.memory)) for listed in result.domains)])
     if mode == "label":
         out(
-            "%-32s %3s %5s %5s %5s %9s %-8s"
-            % ("Name", "ID", "Mem", "VCPUs", "State", "Time(s)", "Label")
+            "%-32s %3s %*s %5s %5s %9s %-8s"
+            % ("Name", "ID", mem, "Mem", "VCPUs", "State", "Time(s)", "Label")
         )
         rows = []
         for listed in result.domains:
             d = {**_list_fields(listed.record), "seclabel": printable(listed.label)}
-            line = (
-                "%(name)-32s %(domid)3s %(mem)5d %(vcpus)5d %(state)10s "
-                "%(cpu_time)8.1f %(seclabel)9s" % d
+            line = "%s %*d %s" % (
+                "%(name)-32s %(domid)3s" % d,
+                mem,
+                listed.record.memory,
+                "%(vcpus)5d %(state)10s %(cpu_time)8.1f %(seclabel)9s" % d,
             )
             rows.append((line, listed.label))
         rows.sort(key=lambda row: row[1].lower())  # stable: id order within a label
         for line, _ in rows:
             out(line)
         return
-    out("%-40s %3s %5s %5s %10s %9s" % ("Name", "ID", "Mem", "VCPUs", "State", "Time(s)"))
+    out("%-40s %3s %*s %5s %10s %9s" % ("Name", "ID", mem, "Mem", "VCPUs", "State", "Time(s)"))
     for listed in result.domains:
         d = _list_fields(listed.record)
-        out("%(name)-40s %(domid)3s %(mem)5d %(vcpus)5d %(state)10s %(cpu_time)8.1f" % d)
+        out(
+            "%s %*d %s"
+            % (
+                "%(name)-40s %(domid)3s" % d,
+                mem,
+                listed.record.memory,
+                "%(vcpus)5d %(state)10s %(cpu_time)8.1f" % d,
+            )
+        )
 
 
 def _list_fields(r: DomainRecord) -> dict[str, object]:
@@ -307,7 +320,9 @@ def dump_policy_text(dump: Any) -> str:
         )
     if binary.ste is not None:
         parts[PolicyCode.STE] = _ste_dump(binary.ste)
-    primary_off = 32 + len(encode_reference(binary.reference_name))
+    # Xen 3.4's header (policy version 4) is 60 bytes: it adds the XML version and hash.
+    header_size = 60 if binary.versioned else 32
+    primary_off = header_size + len(encode_reference(binary.reference_name))
     primary_len = parts[binary.primary][0] if binary.primary in parts else 0
     secondary_off = primary_off + primary_len
     secondary_len = parts[binary.secondary][0] if binary.secondary in parts else 0
@@ -316,7 +331,14 @@ def dump_policy_text(dump: Any) -> str:
         "Policy dump:\n",
         "============\n",
         f"POLICY REFERENCE = {binary.reference_name}.\n",
-        "PolicyVer = 2.\n",
+        *(
+            [
+                "PolicyVer = 4.\n",
+                f"XML Vers. = {binary.xml_version[0]}.{binary.xml_version[1]}\n",
+            ]
+            if binary.xml_version is not None
+            else ["PolicyVer = 2.\n"]
+        ),
         "Magic     = 1debc.\n",
         f"Len       = {total:x}.\n",
         f"Primary   = {binary.primary.title} (c={int(binary.primary):x}, off={primary_off:x}).\n",

@@ -200,7 +200,24 @@ def previewed(report: PreviewReport, as_json: bool) -> None:
         emit_json(report.as_dict())
         return
     out(f"Loading {printable(report.policy)} on each host:")
+    from xm_core.render.xen34.lifecycle import plan_lines
+
     for h in report.hosts:
+        if h.update is not None:
+            plan = h.update.plan
+            running = f" (runs {printable(plan.old_name)}"
+            running += (
+                f" version {printable(plan.old_version)})" if plan and plan.old_version else ")"
+            )
+            verdict = "would set" if h.loadable else "would be refused"
+            out(f"{printable(h.host)}: {verdict}{running if plan else ''}")
+            if h.update.refusal:
+                out(f"    {printable(h.update.refusal)}")
+            for line in h.update.details:
+                out(f"    {printable(line.strip())}")
+            for line in plan_lines(plan, applied=False) if plan is not None else []:
+                out(f"  {printable(line)}")
+            continue
         if h.impact is None:
             out(f"{printable(h.host)}: cannot tell: {printable(h.error)}")
             continue

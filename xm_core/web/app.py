@@ -167,10 +167,14 @@ def _file_of(doc: dict[str, Any]) -> str:
 
 
 def _check(config: StudioConfig, doc: dict[str, Any], xml: bytes) -> dict[str, Any]:
-    """The findings and outline of `xml`, saved as the request's policy name."""
+    """The findings and outline of `xml`, saved as the request's policy name;
+    only what changed when the request names the answer it holds (`since`)."""
     name = doc.get("name")
     place = services.place_of(config.paths, name) if isinstance(name, str) and name else None
-    return services.check(xml, _file_of(doc), place)
+    since = doc.get("since")
+    return services.check_since(
+        xml, _file_of(doc), place, since if isinstance(since, str) else None
+    )
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -271,8 +275,12 @@ async def api_edit(request: Request, config: StudioConfig) -> Any:
     op = doc.get("op")
     if not isinstance(op, dict):
         raise Refused(400, "'op' must be an object")
-    xml = services.edit(_text(doc, "xml").encode(), op, _file_of(doc))
-    return {"xml": xml.decode("utf-8"), **_check(config, doc, xml)}
+    given = _text(doc, "xml")
+    xml = services.edit(given.encode(), op, _file_of(doc))
+    text = xml.decode("utf-8")
+    change = services.text_change(given, text) if doc.get("since") else None
+    sent = {"xml_change": change} if change is not None else {"xml": text}
+    return {**sent, **_check(config, doc, xml)}
 
 
 @api
@@ -289,6 +297,12 @@ async def api_graph(request: Request, config: StudioConfig) -> Any:
         raise Refused(400, "'focus' must be a label's name")
     xml = _text(doc, "xml").encode()
     return services.graph_view(xml, _file_of(doc), _text(doc, "kind"), focus)
+
+
+@api
+async def api_flask(request: Request, config: StudioConfig) -> Any:
+    doc = await _json(request)
+    return services.flask_export(_text(doc, "xml").encode(), _file_of(doc))
 
 
 @api
@@ -341,7 +355,8 @@ async def api_new(request: Request, config: StudioConfig) -> Any:
 @api
 async def api_impact(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
-    return services.impact_of_saved(config.paths, _text(doc, "name"))
+    keep = doc.get("keep_ssidrefs") is True
+    return services.impact_of_saved(config.paths, _text(doc, "name"), keep)
 
 
 @api
@@ -349,7 +364,8 @@ async def api_load(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
     if doc.get("confirm") is not True:
         raise Refused(400, "loading needs an explicit confirmation")
-    return services.load(config.paths, _text(doc, "name"), _text(doc, "digest"))
+    keep = doc.get("keep_ssidrefs") is True
+    return services.load(config.paths, _text(doc, "name"), _text(doc, "digest"), keep)
 
 
 @api
@@ -397,6 +413,7 @@ API_ROUTES = {
     "edit": api_edit,
     "graphs": api_graphs,
     "graph": api_graph,
+    "flask": api_flask,
     "coexist": api_coexist,
     "flows": api_flows,
     "explain": api_explain,

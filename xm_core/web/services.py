@@ -137,29 +137,142 @@ def place_of(paths: HostPaths, name: str) -> Any:
         return None
 
 
+def _seen(d: Diagnostic) -> dict[str, Any]:
+    """A finding as the editor shows it (its file is the one being edited)."""
+    loc = d.location
+    return {
+        "code": d.code,
+        "severity": d.severity.value,
+        "message": d.message,
+        "line": loc.line or 0,
+        "column": loc.column or 0,
+    }
+
+
 def check(xml: bytes, file: str, place: Any = None) -> dict[str, Any]:
     """Every finding of the compiler and lint on `xml` (parse and schema
     findings when it gets no further), with the editor's outline when the
     document is well-formed. `place`: where the policy is saved (ACM018)."""
-    from acm.authoring.policyedit import outline
+    from acm.authoring.policyedit import outline, outline_of
     from acm.lint.engine import lint_source
     from acm.source import parse_policy_document
 
     findings: list[Diagnostic]
+    view: dict[str, Any] | None = None
     try:
-        findings = lint_source(parse_policy_document(xml, file).source(), (), place)
+        doc = parse_policy_document(xml, file)
     except PolicyError as exc:
         findings = list(exc.diagnostics)
-    try:
-        view: dict[str, Any] | None = outline(xml, file)
-    except PolicyError:
-        view = None
+        try:  # well-formed, but not valid: the outline still helps
+            view = outline(xml, file)
+        except PolicyError:
+            view = None
+    else:
+        # one parse for the outline and the checks
+        view = outline_of(doc.root)
+        findings = lint_source(doc.source(), (), place)
     findings.sort(key=lambda d: (d.location.line, d.location.column, -d.severity.rank, d.code))
     return {
-        "findings": [_finding(d) for d in findings],
+        "findings": [_seen(d) for d in findings],
         "errors": sum(1 for d in findings if d.severity is Severity.ERROR),
         "outline": view,
     }
+
+
+_CHECKED: dict[str, dict[str, Any]] = {}  # the last answers, by `check_digest`
+_CHECKED_KEPT = 8
+
+
+def check_digest(xml: bytes, place: Any) -> str:
+    import hashlib
+
+    expected = "" if place is None else str(place.expected)
+    return hashlib.sha256(xml + b"\0" + expected.encode()).hexdigest()
+
+
+def _finding_key(f: Mapping[str, Any]) -> str:
+    return f"{f['code']}\x1f{f['line']}\x1f{f['column']}\x1f{f['message']}"
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """What the page must change to go from the answer `old` to `new`: the
+    findings removed (by key) and added, and the outline's parts that
+    differ (label rows by index when no label came or went). Whatever would
+    not be smaller than itself is sent whole."""
+    from collections import Counter
+
+    answer: dict[str, Any] = {"errors": new["errors"]}
+    before = Counter(_finding_key(f) for f in old["findings"])
+    after = Counter(_finding_key(f) for f in new["findings"])
+    gone = before - after
+    added_keys = after - before
+    if sum(added_keys.values()) + sum(gone.values()) < len(new["findings"]):
+        added = []
+        for f in new["findings"]:
+            key = _finding_key(f)
+            if added_keys[key] > 0:
+                added_keys[key] -= 1
+                added.append(f)
+        answer["findings_delta"] = {"removed": list(gone.elements()), "added": added}
+    else:
+        answer["findings"] = new["findings"]
+    was, now = old["outline"], new["outline"]
+    if was is None or now is None:
+        answer["outline"] = now
+        return answer
+    parts = {k: v for k, v in now.items() if k != "labels" and was.get(k) != v}
+    rows: dict[str, Any] = {}
+    if len(was["labels"]) == len(now["labels"]):
+        rows = {
+            str(i): b
+            for i, (a, b) in enumerate(zip(was["labels"], now["labels"], strict=True))
+            if a != b
+        }
+    if len(rows) * 2 > len(now["labels"]) or len(was["labels"]) != len(now["labels"]):
+        parts["labels"] = now["labels"]
+        rows = {}
+    answer["outline_delta"] = {"parts": parts, "labels": rows}
+    return answer
+
+
+def check_since(xml: bytes, file: str, place: Any, since: str | None) -> dict[str, Any]:
+    """`check`, answered as what changed since the answer `since` (its
+    digest) when that answer is still known, else whole; with the digest
+    of this answer for the next request."""
+    digest = check_digest(xml, place)
+    result = _CHECKED.pop(digest, None) or check(xml, file, place)
+    old = _CHECKED.get(since) if since else None
+    _CHECKED[digest] = result
+    while len(_CHECKED) > _CHECKED_KEPT:
+        _CHECKED.pop(next(iter(_CHECKED)))
+    if old is None or old is result:
+        return {**result, "digest": digest}
+    return {**_changes(old, result), "digest": digest, "since": since}
+
+
+def text_change(old: str, new: str) -> dict[str, Any] | None:
+    """The one replacement that turns `old` into `new` (common start and end
+    kept), in UTF-16 offsets as the page counts them; None when a character
+    outside the BMP would make the offsets differ."""
+    if (old and max(old) > "\uffff") or (new and max(new) > "\uffff"):
+        return None
+    start = _common_prefix(old, new)
+    tail = _common_prefix(old[start:][::-1], new[start:][::-1])
+    end_old, end_new = len(old) - tail, len(new) - tail
+    return {"from": start, "to": end_old, "insert": new[start:end_new]}
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the longest common start, found by halving (each
+    comparison is one C-level slice compare, not a loop in Python)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[low:mid] == b[low:mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 def edit(xml: bytes, op: Mapping[str, Any], file: str) -> bytes:
@@ -198,7 +311,7 @@ def graphs(xml: bytes, file: str) -> dict[str, Any]:
 
 FULL_NODES = 300  # above this many labels (or FULL_EDGES edges) a graph starts focused
 FULL_EDGES = 5_000
-FOCUS_EDGES = 3_000  # edges of a focused view, beyond those of the label in focus
+FOCUS_EDGES = 1_500  # edges of a focused view, beyond those of the label in focus
 _GRAPHS: dict[tuple[str, str], Any] = {}  # the last policies' graphs, by digest and kind
 
 
@@ -296,6 +409,24 @@ def graph_view(xml: bytes, file: str, kind: str, focus: str | None) -> dict[str,
     }
 
 
+def flask_export(xml: bytes, file: str) -> dict[str, Any]:
+    """`xm acm flask POLICY -o DIR` of the edited text, nothing written: the
+    files it would write (the module, its modules.conf line, the mapping,
+    the Chinese Wall guard, the report as text and JSON), by name."""
+    import json
+
+    from acm.flask import export_flask
+    from acm.source import parse_policy_document
+    from xm_core.render import analysis as render
+
+    source = parse_policy_document(xml, file).source()
+    export = export_flask(analysis_policy(xml, file), source)
+    texts = export.files()
+    texts[f"{export.module_name}.report.txt"] = "\n".join(render.flask_report_lines(export)) + "\n"
+    texts[f"{export.module_name}.report.json"] = json.dumps(export.as_dict(), indent=1) + "\n"
+    return {"module_name": export.module_name, "guard_name": export.guard_name, "files": texts}
+
+
 def coexist(xml: bytes, file: str, labels: list[str]) -> dict[str, Any]:
     from acm.analysis.coexist import CoexistCheck
     from acm.analysis.coexist import coexist as run
@@ -333,13 +464,15 @@ def _active(paths: HostPaths) -> Any:
     """The analysis view of the host's active policy, or None (DEFAULT)."""
     from acm.analysis.loader import from_compiled
     from acm.model import CompiledPolicy
-    from xm_core.host.model import Host
+    from xm_core.host.model import Host, _conflict_set_names
 
     with Host(paths) as host:
         loaded = host.policy()
         if loaded is None:
             return None
-        return from_compiled(CompiledPolicy(loaded.binary, loaded.map), None, "active policy")
+        names = _conflict_set_names(paths, loaded.name, loaded.binary)
+        compiled = CompiledPolicy(loaded.binary, loaded.map)
+        return from_compiled(compiled, tuple(names) or None, "active policy")
 
 
 def diff(paths: HostPaths, xml: bytes, file: str, name: str) -> dict[str, Any]:
@@ -357,9 +490,9 @@ def diff(paths: HostPaths, xml: bytes, file: str, name: str) -> dict[str, Any]:
     return answer
 
 
-def _against_active(paths: HostPaths, new: Any) -> dict[str, Any]:
+def _against_active(paths: HostPaths, new: Any, keep_ssidrefs: bool = False) -> dict[str, Any]:
     """`xm acm diff ACTIVE NEW --host`: the diff and the host impact (None, None
-    when no policy is active)."""
+    when no policy is active); the impact of `loadpolicy --keep-ssidrefs` when asked."""
     from acm.analysis.diff import diff_policies
     from xm_core.insight.impact import host_impact
 
@@ -367,7 +500,7 @@ def _against_active(paths: HostPaths, new: Any) -> dict[str, Any]:
     if active is None:
         return {"active": None, "impact": None}
     res = diff_policies(active, new)
-    impact = host_impact(paths, res)
+    impact = host_impact(paths, res, keep_ssidrefs)
     return {
         "active": res.format(),
         "impact": {"text": impact.format(), "loadable": impact.loadable},
@@ -440,27 +573,28 @@ def read_draft(paths: HostPaths, name: str) -> bytes:
     return read_policy_file(str(path))
 
 
-def compiled_digest(files: PolicyFiles) -> str:
-    """What a load preview was made of: the `.bin` and `.map` as they are now."""
+def compiled_digest(files: PolicyFiles, keep_ssidrefs: bool = False) -> str:
+    """What a load preview was made of: the `.bin` and `.map` as they are now,
+    and the way of loading them."""
     import hashlib
 
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(b"keep-ssidrefs\0" if keep_ssidrefs else b"\0")
     for file in (files.bin, files.map):
         digest.update(Path(file).read_bytes())
         digest.update(b"\0")
     return digest.hexdigest()
 
 
-def load(paths: HostPaths, name: str, digest: str) -> dict[str, Any]:
-    """`xm loadpolicy NAME`, with the same output, of exactly the compiled
-    policy that was previewed: refused when the `.bin` or `.map` changed
-    since (`digest` is the preview's)."""
+def load(paths: HostPaths, name: str, digest: str, keep_ssidrefs: bool = False) -> dict[str, Any]:
+    """`xm loadpolicy [--keep-ssidrefs] NAME`, with the same output, of exactly
+    the compiled policy that was previewed, as it was previewed: refused
+    when the `.bin` or `.map` changed since (`digest` is the preview's)."""
     from xm_core.host.model import load_policy
     from xm_core.render import domains
 
     files = policy_files(paths, name).settled()
     try:
-        now = compiled_digest(files)
+        now = compiled_digest(files, keep_ssidrefs)
     except OSError:
         now = ""
     if now != digest:
@@ -470,24 +604,28 @@ def load(paths: HostPaths, name: str, digest: str) -> dict[str, Any]:
         )
 
     def run() -> None:
-        domains.loaded(load_policy(paths, name), False)
+        domains.loaded(load_policy(paths, name, keep_ssidrefs), False)
 
     return {"loadpolicy": as_cli(run).as_dict()}
 
 
-def impact_of_saved(paths: HostPaths, name: str) -> dict[str, Any]:
+def impact_of_saved(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> dict[str, Any]:
     """Before a load: what loading the compiled `.bin` (and `.map`) of NAME,
     which is what `xm loadpolicy NAME` loads, would do to this host; with
     the digest that the load must then match and whether it is permitted."""
-    from acm.analysis.loader import load_binary
+    from acm.analysis.loader import from_compiled, read_compiled
+    from xm_core.host.model import _conflict_set_names
 
     files = policy_files(paths, name).settled()
     if not Path(files.bin).is_file():
         raise XmError(
             f"Binary policy file '{files.bin}' not found. Run 'xm makepolicy {name}' first."
         )
-    digest = compiled_digest(files)
-    answer = _against_active(paths, load_binary(files.bin, files.map))
+    digest = compiled_digest(files, keep_ssidrefs)
+    compiled = read_compiled(files.bin, files.map)
+    # the conflict sets by name, as loadpolicy names them
+    names = tuple(_conflict_set_names(paths, name, compiled.binary)) or None
+    answer = _against_active(paths, from_compiled(compiled, names, files.bin), keep_ssidrefs)
     impact = answer["impact"]
     return {**answer, "digest": digest, "loadable": impact is None or impact["loadable"]}
 

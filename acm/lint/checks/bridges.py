@@ -17,7 +17,12 @@ member of P and do not conflict with P, kept as an int bit mask over the
 labels. For each conflict set, its classes fall into groups by their types
 in the set; a label bridges that set when it is in the reach of at least
 two groups, found with two OR/AND passes over the masks. Only the first
-set each label bridges is worked out into a path for the message.
+set each label bridges is worked out into a path for the message, and the
+path costs what the classes it looks at hold, never the label count: the
+masks' bits are read from one binary string each (an `&` with a one-bit
+mask would cost the width of the mask for every finding), and a class is
+asked whether it reaches the label through its STE types and the conflict
+sets of its Chinese Wall types.
 """
 
 from __future__ import annotations
@@ -62,10 +67,24 @@ def _mask(indices: Iterable[int], size: int) -> int:
 
 
 def _bits(mask: int) -> Iterator[int]:
-    while mask:
-        low = mask & -mask
-        yield low.bit_length() - 1
-        mask ^= low
+    """The set bits of `mask`, lowest first: one pass over its binary digits
+    (clearing bit after bit would copy an int as wide as the labels each time)."""
+    digits = bin(mask)[:1:-1]  # lowest bit first, without "0b"
+    at = digits.find("1")
+    while at >= 0:
+        yield at
+        at = digits.find("1", at + 1)
+
+
+class _BitTest:
+    """Bit tests on one mask in constant time (`mask & (1 << i)` costs as
+    much as the mask is wide, which made each witness cost the label count)."""
+
+    def __init__(self, mask: int) -> None:
+        self.digits = bin(mask)[:1:-1]
+
+    def __contains__(self, i: int) -> bool:
+        return self.digits[i : i + 1] == "1"
 
 
 @dataclass
@@ -82,12 +101,17 @@ class _Bridges:
         self.src = src
         self.labels = src.labels
         self.size = len(self.labels)
-        self.type_rank: dict[str, int] = {}
+        # STE types are numbered in declaration order: the smallest number
+        # shared is the first declared type, the one a witness names
+        rank: dict[str, int] = {}
+        self.type_names: list[str] = []
         for declared in src.ste.types:
-            self.type_rank.setdefault(declared.text, len(self.type_rank))
+            if declared.text not in rank:
+                rank[declared.text] = len(self.type_names)
+                self.type_names.append(declared.text)
         cw_declared = {t.text for t in src.chwall.types}
-        self.ste_of: list[TypeSet] = [
-            frozenset(t.text for g in lab.ste_groups for t in g.types if t.text in self.type_rank)
+        self.ste_of: list[frozenset[int]] = [
+            frozenset([rank[t.text] for g in lab.ste_groups for t in g.types if t.text in rank])
             for lab in self.labels
         ]
         self.cw_of: list[TypeSet] = [
@@ -96,11 +120,11 @@ class _Bridges:
             else frozenset()
             for lab in self.labels
         ]
-        users: dict[str, list[int]] = {}
+        users: dict[int, list[int]] = {}
         for i, types in enumerate(self.ste_of):
-            for t in types:
-                users.setdefault(t, []).append(i)
-        self.users = {t: _mask(ids, self.size) for t, ids in users.items()}
+            for number in types:
+                users.setdefault(number, []).append(i)
+        self.users = {number: _mask(ids, self.size) for number, ids in users.items()}
         # classes in order of their first member; VM labels without types form none
         self.members: dict[TypeSet, list[int]] = {}
         for i, cw in enumerate(self.cw_of):
@@ -111,7 +135,10 @@ class _Bridges:
             for t in cw:
                 self.type_classes.setdefault(t, []).append(cw)
         self.conflicts: dict[TypeSet, int] = {}
+        # the Chinese Wall types of each conflict set that walls classes apart
+        self.walls: dict[str, list[frozenset[str]]] = {}
         self.reach_cache: dict[TypeSet, int] = {}
+        self.class_types: dict[TypeSet, frozenset[int]] = {}  # STE types of a class's members
         boot = src.bootstrap.text if src.bootstrap is not None else None
         # who may bridge: not trusted, not Domain-0, and a VM label must be able to start
         self.candidates = ((1 << self.size) - 1) & ~_mask(
@@ -138,15 +165,36 @@ class _Bridges:
         """Labels that share an STE type with a member of `cw` and may run with it."""
         found = self.reach_cache.get(cw)
         if found is None:
-            types: set[str] = set()
-            for i in self.members[cw]:
-                types.update(self.ste_of[i])
+            types = self.types_of_class(cw)
             found = 0
             for t in types:
                 found |= self.users[t]
             found &= ~self.conflicts.get(cw, 0)
             self.reach_cache[cw] = found
         return found
+
+    def types_of_class(self, cw: TypeSet) -> frozenset[int]:
+        found = self.class_types.get(cw)
+        if found is None:
+            found = self.class_types[cw] = frozenset().union(
+                *(self.ste_of[i] for i in self.members[cw])
+            )
+        return found
+
+    def walled(self, a: TypeSet, b: TypeSet) -> bool:
+        """Whether classes `a` and `b` may not run together: a conflict set
+        (of those with two groups or more) holds types of both, and their
+        types in it differ. The same relation as `conflicts`, asked of one
+        pair in the time of the sets their types are in."""
+        if not a or not b:
+            return False
+        for t in a:
+            for in_set in self.walls.get(t, ()):
+                mine = a & in_set
+                theirs = b & in_set
+                if theirs and mine != theirs:
+                    return True
+        return False
 
     def run(self) -> list[Bridge]:
         assert self.src.chwall is not None
@@ -156,6 +204,9 @@ class _Bridges:
             if len(groups) < 2:
                 continue
             walled.append((number, cs, groups))
+            in_set = frozenset(t.text for t in cs.types)
+            for t in in_set:
+                self.walls.setdefault(t, []).append(in_set)
             masks = [
                 _mask((i for cw in g.classes for i in self.members[cw]), self.size) for g in groups
             ]
@@ -179,33 +230,44 @@ class _Bridges:
             if not new:
                 continue
             found |= new
+            reached = [_BitTest(g.reach) for g in groups]
             for via in _bits(new):
-                bridges.append(self.witness(via, number, cs, groups))
+                bridges.append(self.witness(via, number, cs, groups, reached))
         return bridges
 
-    def witness(self, via: int, number: int, cs: ConflictSetSource, groups: list[_Group]) -> Bridge:
-        bit = 1 << via
-        ends: list[tuple[int, str]] = []
-        for g in groups:
-            if not g.reach & bit:
+    def witness(
+        self,
+        via: int,
+        number: int,
+        cs: ConflictSetSource,
+        groups: list[_Group],
+        reached: list[_BitTest],
+    ) -> Bridge:
+        ends: list[tuple[int, int]] = []
+        for g, in_reach in zip(groups, reached, strict=True):
+            if via not in in_reach:
                 continue
             ends.append(self.partner(via, g))
             if len(ends) == 2:
                 break
         (a, ta), (b, tb) = ends
-        labels = self.labels
-        return Bridge(labels[via], labels[a], ta, labels[b], tb, cs, number)
+        labels, names = self.labels, self.type_names
+        return Bridge(labels[via], labels[a], names[ta], labels[b], names[tb], cs, number)
 
-    def partner(self, via: int, group: _Group) -> tuple[int, str]:
-        """The first label of `group` that `via` reaches, and the type they share."""
-        bit = 1 << via
+    def partner(self, via: int, group: _Group) -> tuple[int, int]:
+        """The first label of `group` that `via` reaches, and the first
+        declared type they share. A class reaches `via` when `via` may run
+        with it and shares a type with a member: the members are looked at
+        rather than the class's reach (as wide as the label count)."""
+        mine = self.ste_of[via]
+        my_walls = self.cw_of[via]
         for cw in group.classes:
-            if not self.reach(cw) & bit:
+            if self.types_of_class(cw).isdisjoint(mine) or self.walled(cw, my_walls):
                 continue
+            ste_of = self.ste_of
             for i in self.members[cw]:
-                shared = self.ste_of[i] & self.ste_of[via]
-                if shared and i != via:
-                    return i, min(shared, key=self.type_rank.__getitem__)
+                if not mine.isdisjoint(ste_of[i]) and i != via:
+                    return i, min(ste_of[i] & mine)
         raise AssertionError("a group in reach has a member that shares a type")
 
 

@@ -99,6 +99,28 @@ def compile_in_memory(paths: HostPaths, name: str, cwd: Path | None = None) -> N
     return NewPolicy(name, binary_bytes(binary), binary, render_map(pmap), pmap, sets, lineage)
 
 
+def is_versioned_binary(paths: HostPaths, name: str) -> bool:
+    """Whether NAME's compiled `.bin` is of Xen 3.4's layout (it starts with
+    the magic), read from its first bytes only: `loadpolicy` of a 3.0.4
+    policy pays nothing more."""
+    from acm.binfmt import is_versioned_header
+
+    files = paths.policy_files(name).settled()
+    try:
+        with open(files.bin, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False  # loadpolicy itself says what is wrong with the file
+    return is_versioned_header(head)
+
+
+def load_versioned(paths: HostPaths, name: str) -> UpdatePlan:
+    """`xm loadpolicy NAME` of a versioned policy: the update path of
+    `setpolicy` (its plan, its one transaction), without compiling and
+    without touching the boot entry."""
+    return update_host(paths, read_new_policy(paths, name))
+
+
 def find_policy_source(paths: HostPaths, name: str, cwd: Path | None = None) -> None:
     """Xen 3.4 read `<name, dots as slashes>-security_policy.xml` from the
     current folder first, then from the policy folder. One in the current

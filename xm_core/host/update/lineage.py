@@ -3,28 +3,33 @@ name, its version, the policy and version it claims to follow
 (`FromPolicy`), and the labels it renames (`from=`).
 
 This is the one seam between the host's update path and the versioned
-policy format of `acm/`: everything else of `xm_core.host.update` reads a
-`Lineage`, never the XML. A policy of Xen 3.0.4's format has no version
-and renames nothing.
+policy format of `acm/` (`acm.versioned.info`, `acm.versioned.checks`):
+the rest of `xm_core.host.update` reads a `Lineage`, never the XML, and
+the update's version and rename rules are `acm.versioned.checks.
+check_update`'s, not a second copy. A policy of Xen 3.0.4's format has no
+version and renames nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xm_core.errors import XmError
+from xm_core.errors import AcmError
 
-Version = tuple[int, int]
+if TYPE_CHECKING:
+    from acm.model import BinaryPolicy, PolicyMap
+    from acm.versioned.info import VersionInfo
 
 
 @dataclass(frozen=True)
 class Lineage:
     name: str  # the reference name
-    version: str | None = None  # `PolicyHeader/Version` as written, None: Xen 3.0.4's format
+    version: str | None = None  # `PolicyHeader/Version`, None: Xen 3.0.4's format
     from_policy: tuple[str, str] | None = None  # (FromPolicy/PolicyName, FromPolicy/Version)
     vm_renames: dict[str, str] = field(default_factory=dict)  # old VM label -> new
     res_renames: dict[str, str] = field(default_factory=dict)  # old resource label -> new
+    info: VersionInfo | None = None  # the format's own record, when read from a source
 
     @property
     def versioned(self) -> bool:
@@ -42,34 +47,63 @@ class Lineage:
         }
 
 
-def version_tuple(text: str) -> Version:
-    """`major[.minor]` as Xen 3.4 compared versions; XmError when it is not
-    two decimal numbers (a version the format rejects never gets here)."""
-    major, sep, minor = text.partition(".")
-    if not major.isdigit() or (sep and not minor.isdigit()):
-        raise XmError(f"Policy version '{text}' is not of the form <major>.<minor>")
-    return int(major), int(minor) if sep else 0
+def lineage_of(info: VersionInfo) -> Lineage:
+    from acm.source import LabelKind
+
+    frm = info.from_policy
+    return Lineage(
+        info.name,
+        None if info.version is None else str(info.version),
+        None if frm is None else (frm.name, str(frm.version)),
+        info.renamed(LabelKind.VM),
+        info.renamed(LabelKind.RES),
+        info,
+    )
 
 
 def read_lineage(xml_file: str, reference_name: str) -> Lineage:
-    """The lineage of the policy whose source is `xml_file`. A policy of the
-    3.0.4 format (or an unreadable source: the compiled files decide then)
-    has none beyond its name."""
-    try:
-        from acm import versioning  # type: ignore[attr-defined]  # the versioned format's API
-    except ImportError:
+    """The lineage of the policy whose source is `xml_file` (PolicyError
+    when the source cannot be read: the compile has read it already)."""
+    from acm.versioned.info import read_version_info
+
+    lineage = lineage_of(read_version_info(xml_file))
+    if lineage.name != reference_name:  # the source changed since the compile
         return Lineage(reference_name)
-    return _from_versioning(versioning, xml_file, reference_name)
+    return lineage
 
 
-def _from_versioning(module: Any, xml_file: str, reference_name: str) -> Lineage:
-    info = module.policy_lineage(xml_file)
-    if info is None:
-        return Lineage(reference_name)
-    return Lineage(
-        reference_name,
-        info.version,
-        info.from_policy,
-        dict(info.vm_renames),
-        dict(info.res_renames),
+def running_info(binary: BinaryPolicy, pmap: PolicyMap, version: str | None) -> VersionInfo:
+    """The running policy's facts, from its compiled form (its labels; a
+    compiled policy keeps no FromPolicy and no renames) and the version it
+    was set with (kept in the host's record of it)."""
+    from acm.model import CompiledPolicy
+    from acm.versioned.info import parse_version, version_info_of_compiled
+
+    info = version_info_of_compiled(CompiledPolicy(binary, pmap))
+    return info._replace(version=None if version is None else parse_version(version))
+
+
+# Xen 3.4's texts for the refusals of an update (xsconstants' messages)
+_XEN_TEXT = {
+    "ACM049": "The version of the policy prevents an update",
+    "ACM050": "The label is bad",
+    "ACM044": "The label is bad",
+    "ACM045": "The label is bad",
+}
+
+
+def check_update(old: VersionInfo, new: VersionInfo) -> None:
+    """`acm.versioned.checks.check_update` as the host reports it: Xen
+    3.4's message for the first finding, every finding below it; nothing
+    when the update may go on."""
+    from acm.versioned.checks import check_update as format_check
+
+    found = [d for d in format_check(old, new) if d.is_error]
+    if not found:
+        return
+    first = found[0]
+    text = _XEN_TEXT.get(first.code, "Policy has inconsistencies")
+    raise AcmError(
+        f"An error occurred trying to set the policy: {text}. ({first.message})",
+        [f"  {d.code}: {d.message}" for d in found],
     )

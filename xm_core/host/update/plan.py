@@ -175,95 +175,29 @@ class UpdateRefused(AcmError):
         self.plan = plan
 
 
-def version_refusal(why: str) -> AcmError:
-    """Xen 3.4's XSERR_VERSION_PREVENTS_UPDATE, with the reason it never gave."""
-    return AcmError(
-        "An error occurred trying to set the policy: The version of the policy prevents "
-        f"an update. ({why})"
-    )
-
-
-def bad_label_refusal(why: str) -> AcmError:
-    """Xen 3.4's XSERR_BAD_LABEL for a `from=` naming no label of the running policy."""
-    return AcmError(f"An error occurred trying to set the policy: The label is bad. ({why})")
-
-
-# ------------------------------------------------------------------ checks
-
-
 def check_lineage(active: LoadedPolicy | None, active_version: str | None, new: NewPolicy) -> None:
-    """The version check of Xen 3.4 (`__do_update_version_check`). Over
-    DEFAULT anything may be set. Over a versioned policy, the new one must
-    name it and its version in `FromPolicy`, and its version must be
-    greater. Over a policy of Xen 3.0.4's format (no version) a versioned
-    policy is accepted when its `FromPolicy` names it (Xen refused every
-    update there; we let such hosts move on). A policy of the 3.0.4 format
-    updates only a policy of its own name, as `loadpolicy` does."""
-    from xm_core.host.update.lineage import version_tuple
+    """May `new` replace the running policy? Over DEFAULT anything may be
+    set. A policy of Xen 3.0.4's format replaces only one of its own name
+    and format, as `loadpolicy` does. Every other case is Xen 3.4's version
+    check and `from=` check, as `acm.versioned.checks.check_update` makes
+    it (FromPolicy names the running policy and its version, the new
+    version is greater, every `from=` names a label of the running policy)."""
+    from xm_core.host.update.lineage import check_update, running_info
 
     if active is None:
         return
     lin = new.lineage
-    if not lin.versioned:
-        if active_version is not None:
-            raise version_refusal(
-                f"the running policy '{active.name}' has version {active_version}; "
-                f"'{new.name}' has no Version and no FromPolicy"
-            )
+    if not lin.versioned and active_version is None:
+        if lin.vm_renames or lin.res_renames:
+            raise XmError("A policy of Xen 3.0.4's format cannot rename labels (from=)")
         if active.name != new.name:
             raise XmError(
                 f"Active policy '{active.name}' incompatible with new policy '{new.name}'"
             )
         return
-    assert lin.version is not None
-    if lin.from_policy is None:
-        raise version_refusal(
-            f"'{new.name}' has no FromPolicy; the running policy is '{active.name}'"
-            + (f" version {active_version}" if active_version else "")
-        )
-    from_name, from_version = lin.from_policy
-    if from_name != active.name:
-        raise version_refusal(
-            f"FromPolicy names '{from_name}', the running policy is '{active.name}'"
-        )
-    if active_version is None:
-        return
-    if version_tuple(from_version) != version_tuple(active_version):
-        raise version_refusal(
-            f"FromPolicy names version {from_version} of '{from_name}', "
-            f"the running version is {active_version}"
-        )
-    if version_tuple(lin.version) <= version_tuple(active_version):
-        raise version_refusal(
-            f"version {lin.version} of '{new.name}' is not greater than the running "
-            f"version {active_version}"
-        )
-
-
-def check_renames(active: LoadedPolicy, new: NewPolicy) -> None:
-    """Every `from=` must name a label of the running policy, and lead to a
-    label of the new one (Xen's "bad label renamings"); all are listed."""
-    from acm.ssidref import label_names
-
-    problems: list[str] = []
-    for kind, renames, what in (
-        ("dom", new.lineage.vm_renames, "VM label"),
-        ("res", new.lineage.res_renames, "resource label"),
-    ):
-        old_names = set(label_names(active.map, kind))
-        new_names = set(label_names(new.map, kind))
-        for old, target in sorted(renames.items()):
-            if old not in old_names:
-                problems.append(
-                    f"{what} '{target}' is renamed from '{old}', which the running policy "
-                    f"'{active.name}' does not have"
-                )
-            elif target not in new_names:
-                problems.append(f"{what} '{old}' is renamed to '{target}', which is not defined")
-    if problems:
-        err = bad_label_refusal(problems[0])
-        err.details = [f"  {p}" for p in problems]
-        raise err
+    if lin.info is None:
+        raise XmError(f"Policy '{new.name}': its source was not read; set it with setpolicy")
+    check_update(running_info(active.binary, active.map, active_version), lin.info)
 
 
 # ------------------------------------------------------------------ the plan
@@ -293,7 +227,6 @@ def plan_update(
     check_lineage(active, active_version, new)
     if active is not None:
         _check_same_parts(host, new.binary, new.name)
-        check_renames(active, new)
     engine = Engine(new.binary, PolicyNames.from_map(new.map, new.set_names))
     target = LoadedPolicy(new.name, new.binary, new.map, engine, -1)
     plan = UpdatePlan(
@@ -402,9 +335,9 @@ def _removed_label(change: DomainChange, label: str, new_name: str) -> Violation
         ViolationKind.LABEL,
         change.domid,
         change.name,
-        f"domain '{change.name}' (id {change.domid}, label '{label}'): the label is removed "
-        f"by policy '{new_name}' while the domain runs ({change.state}); a running domain "
-        "keeps a label",
+        f"[label] domain '{change.name}' (id {change.domid}, label '{label}'): the label is "
+        f"removed by policy '{new_name}' while the domain runs ({change.state}); a running "
+        "domain keeps a label",
     )
 
 

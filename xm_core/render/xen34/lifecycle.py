@@ -58,13 +58,25 @@ def setpolicy(result: SetPolicyResult, info: PolicyInfo, as_json: bool = False) 
         out(f"Warning: {printable(problem)}")
 
 
+def loaded_versioned(plan: UpdatePlan, as_json: bool = False) -> None:
+    """`loadpolicy` of a versioned policy: what the update changed."""
+    if as_json:
+        doc = plan.as_dict()
+        doc["loaded"] = True
+        emit_json(doc)
+        return
+    version = f" version {plan.new_version}" if plan.new_version else ""
+    out(f"Policy {printable(plan.new_name)}{version} loaded (was {printable(plan.old_name)}).")
+    for line in plan_lines(plan, applied=True):
+        out(line)
+
+
 def plan_lines(plan: UpdatePlan, applied: bool) -> list[str]:
     """Each running domain and labeled resource the update changes."""
-    will = "" if applied else " would"
     lines: list[str] = []
     changed = plan.changed_domains
     if changed:
-        lines.append(f"Running domains whose label{will} change:")
+        lines.append(f"Running domains whose label {'changed' if applied else 'would change'}:")
         for d in changed:
             lines.append(
                 f"  {printable(d.name)} (id {d.domid}): {printable(d.old_label or '')} -> "
@@ -72,7 +84,7 @@ def plan_lines(plan: UpdatePlan, applied: bool) -> list[str]:
                 f"0x{d.old_ssidref:08x} -> 0x{d.new_ssidref:08x})"
             )
     if plan.resources:
-        lines.append(f"Resource labels that{will} change:")
+        lines.append(f"Resource labels that {'changed' if applied else 'would change'}:")
         for r in plan.resources:
             shown = r.as_dict()
             lines.append(
@@ -80,7 +92,7 @@ def plan_lines(plan: UpdatePlan, applied: bool) -> list[str]:
                 f"({r.status})"
             )
     if plan.configs:
-        lines.append(f"Domain configs{will} be relabeled:")
+        lines.append(f"Domain configs {'relabeled' if applied else 'that would be relabeled'}:")
         for c in plan.configs:
             shown = c.as_dict()
             lines.append(

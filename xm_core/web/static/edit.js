@@ -7,13 +7,15 @@ const V = XmVendor;
 const state = {
   name: "", xml: "", outline: null, findings: [],
   saved: null,        // the XML as saved (or opened); null for a policy never saved
-  digest: null,       // the compiled policy the load preview was made of
+  digest: null,       // the answer (findings, outline) the page holds, for /api/check's `since`
+  loadDigest: null,   // the compiled policy the load preview was made of
   checkSeq: 0,        // the newest check asked; older answers are dropped
   showAll: { VM: false, RES: false },
   filter: { VM: "", RES: "" },
 };
-const LABEL_ROWS = 300; // label rows drawn before "show all" (a policy may have thousands)
-const CHECK_PAUSE = 250; // ms after the last key before the XML is checked
+const LABEL_ROWS = 100;
+const GENERAL_SHOWN = 30; // findings shown above the outline; all are in the Findings tab // label rows drawn before "show all" (a policy may have thousands)
+const CHECK_PAUSE = 150; // ms after the last key before the XML is checked
 const $ = (id) => document.getElementById(id);
 
 function setStatus(text) { $("status").textContent = text; }
@@ -26,7 +28,7 @@ function updateDirty() {
   $("load-note").textContent = dirty
     ? "The editor holds unsaved edits: save them first (a load uses the compiled policy on disk)."
     : "A load uses the compiled .bin and .map of the saved policy, exactly as previewed.";
-  if (dirty) { $("load-confirm").hidden = true; state.digest = null; }
+  if (dirty) { $("load-confirm").hidden = true; state.loadDigest = null; }
 }
 // Unsaved edits are announced before they are lost.
 function mayDiscard() {
@@ -54,6 +56,13 @@ const editor = new V.EditorView({
           updateDirty();
           clearTimeout(checkTimer);
           checkTimer = setTimeout(checkXml, CHECK_PAUSE);
+        }
+        if (u.viewportChanged) {
+          const doc = u.state.doc;
+          const first = doc.lineAt(Math.min(u.view.viewport.from, doc.length)).number;
+          const last = doc.lineAt(Math.min(u.view.viewport.to, doc.length)).number;
+          const [a, b] = marked.split(":").map(Number);
+          if (first < a + MARK_AROUND / 2 || last > b - MARK_AROUND / 2) setTimeout(showDiagnostics, 0);
         }
         if (u.selectionSet && !applying) {
           clearTimeout(cursorTimer);
@@ -90,9 +99,18 @@ function positionOf(doc, line, column) {
   return { from, to: Math.max(to, from) };
 }
 
+// The editor marks the findings of the lines in view (and some around
+// them): a large policy has thousands, which CodeMirror would lay out all.
+const MARK_AROUND = 80; // lines above and below the view
+let marked = "";
 function showDiagnostics() {
   const doc = editor.state.doc;
-  const diagnostics = state.findings.map((f) => {
+  const view = editor.viewport;
+  const first = doc.lineAt(Math.min(view.from, doc.length)).number - MARK_AROUND;
+  const last = doc.lineAt(Math.min(view.to, doc.length)).number + MARK_AROUND;
+  marked = `${first}:${last}`;
+  const near = state.findings.filter((f) => (f.line || 1) >= first && (f.line || 1) <= last);
+  const diagnostics = near.map((f) => {
     const { from, to } = positionOf(doc, f.line, f.column);
     return { from, to, severity: f.severity === "info" ? "info" : f.severity, message: `${f.code}: ${f.message}`, source: f.code };
   });
@@ -116,12 +134,12 @@ async function checkXml() {
   const xml = state.xml;
   const started = performance.now();
   try {
-    const doc = await api("check", { name: state.name, xml });
+    const doc = await api("check", { name: state.name, xml, since: state.digest });
     if (seq !== state.checkSeq) return; // the user typed on: a newer check is coming
-    state.outline = doc.outline;
-    state.findings = doc.findings || [];
+    takeAnswer(doc);
     renderOutline(); renderFindings(); showDiagnostics();
     graphChanged();
+    window.studioChecks = (window.studioChecks || 0) + 1; // for the benchmark
     setStatus(`checked (${Math.round(performance.now() - started)} ms)`);
   } catch (err) { if (seq === state.checkSeq) setStatus(err.message); }
 }
@@ -133,7 +151,7 @@ async function edit(op) {
   const started = performance.now();
   clearTimeout(checkTimer);
   try {
-    const doc = await api("edit", { name: state.name, xml: state.xml, op });
+    const doc = await api("edit", { name: state.name, xml: state.xml, op, since: state.digest });
     hideRefusal();
     apply(doc);
     setStatus(`edited (${Math.round(performance.now() - started)} ms)`);
@@ -155,11 +173,41 @@ function refused(err) {
   renderOutline(); renderFindings();
 }
 
+const SEVERITY_RANK = { error: 3, warning: 2, info: 1 };
+const findingKey = (f) => `${f.code}\u001f${f.line}\u001f${f.column}\u001f${f.message}`;
+const findingOrder = (a, b) => (a.line - b.line) || (a.column - b.column) || (SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity]) || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0);
+
+// An answer of /api/check or /api/edit: whole, or what changed since the
+// answer the page holds (`since`, the digest it sent).
+function takeAnswer(doc) {
+  if (doc.findings) state.findings = doc.findings;
+  else if (doc.findings_delta) {
+    const gone = new Map();
+    for (const k of doc.findings_delta.removed) gone.set(k, (gone.get(k) || 0) + 1);
+    const kept = state.findings.filter((f) => {
+      const k = findingKey(f), n = gone.get(k);
+      if (n) { gone.set(k, n - 1); return false; }
+      return true;
+    });
+    state.findings = kept.concat(doc.findings_delta.added).sort(findingOrder);
+  }
+  if ("outline" in doc) state.outline = doc.outline;
+  else if (doc.outline_delta && state.outline) {
+    Object.assign(state.outline, doc.outline_delta.parts);
+    for (const [i, row] of Object.entries(doc.outline_delta.labels)) state.outline.labels[+i] = row;
+  }
+  if (doc.digest) state.digest = doc.digest;
+}
+
 function apply(doc) {
-  if (doc.xml !== undefined) { state.xml = doc.xml; setEditorText(doc.xml); }
+  if (doc.xml_change) {
+    const c = doc.xml_change;
+    state.xml = state.xml.slice(0, c.from) + c.insert + state.xml.slice(c.to);
+    applying = true;
+    try { editor.dispatch({ changes: c }); } finally { applying = false; }
+  } else if (doc.xml !== undefined) { state.xml = doc.xml; setEditorText(doc.xml); }
   if (doc.name !== undefined) { state.name = doc.name; $("policy-name").value = doc.name; }
-  state.outline = doc.outline;
-  state.findings = doc.findings || [];
+  takeAnswer(doc);
   renderOutline(); renderFindings(); showDiagnostics();
   updateDirty();
   graphChanged();
@@ -172,6 +220,7 @@ function opened(doc, saved) {
   state.filter = { VM: "", RES: "" };
   state.saved = saved ? doc.xml : null;
   state.digest = null;
+  state.loadDigest = null;
   $("load-confirm").hidden = true;
   $("save-out").textContent = ""; $("load-out").textContent = ""; $("draft-btn").hidden = true;
   applying = true;
@@ -209,14 +258,22 @@ function renderFindings() {
   }).filter((x) => x[0] > 0).sort((x, y) => (y[1] - y[0]) - (x[1] - x[0]));
   lineOwner = [];
   for (const [a, b, n] of spans) { for (let l = a; l <= b; l++) lineOwner[l] = n; }
+  // a label row that is not drawn (filter, "show all") keeps its findings
+  // in the list only; the rest of the document's go on top of the outline
+  const inLabel = [];
+  if (state.outline) for (const l of state.outline.labels) for (let i = l.line; i <= l.last_line; i++) inLabel[i] = true;
   const general = $("general-findings");
+  let generalShown = 0, generalLeft = 0;
   for (const f of state.findings) {
     const best = lineOwner[f.line];
-    const target = best || general;
-    if (!target) continue;
-    target.append(findingLink(f));
-    if (best) best.classList.add(f.severity === "error" ? "has-error" : "has-warning");
+    if (best) {
+      best.append(findingLink(f));
+      best.classList.add(f.severity === "error" ? "has-error" : "has-warning");
+    } else if (general && !inLabel[f.line]) {
+      if (generalShown < GENERAL_SHOWN) { general.append(findingLink(f)); generalShown++; } else generalLeft++;
+    }
   }
+  if (generalLeft) general.append(el("p", { class: "note" }, `… and ${generalLeft} more in the Findings tab`));
 }
 
 function findingLink(f) {
@@ -444,27 +501,30 @@ $("draft-btn").addEventListener("click", async () => {
 $("impact-btn").addEventListener("click", async () => {
   if (isDirty()) return;
   $("load-btn").disabled = true;
-  state.digest = null;
+  state.loadDigest = null;
   try {
-    const d = await api("impact", { name: state.name });
+    const d = await api("impact", { name: state.name, keep_ssidrefs: $("keep-ssidrefs").checked });
     $("impact-out").textContent = d.impact ? d.impact.text.join("\n") : "No policy is active: loading it changes no running domain.";
-    state.digest = d.digest;
+    state.loadDigest = d.digest;
     $("load-btn").disabled = !d.loadable;
     $("load-btn").title = d.loadable ? "" : "the preview says the load would be refused";
   } catch (err) { $("impact-out").textContent = err.message; }
   $("load-confirm").hidden = false;
 });
-$("load-cancel").addEventListener("click", () => { $("load-confirm").hidden = true; state.digest = null; });
+// another way of loading needs its own preview
+$("keep-ssidrefs").addEventListener("change", () => { $("load-confirm").hidden = true; state.loadDigest = null; });
+$("load-cancel").addEventListener("click", () => { $("load-confirm").hidden = true; state.loadDigest = null; });
 $("load-btn").addEventListener("click", async () => {
-  if (isDirty() || !state.digest) return;
+  if (isDirty() || !state.loadDigest) return;
   $("load-confirm").hidden = true;
   try {
-    const d = await api("load", { name: state.name, confirm: true, digest: state.digest });
+    const keep = $("keep-ssidrefs").checked;
+    const d = await api("load", { name: state.name, confirm: true, digest: state.loadDigest, keep_ssidrefs: keep });
     const r = d.loadpolicy;
-    $("load-out").textContent = `$ xm loadpolicy ${state.name}\n${r.stdout}${r.stderr}(exit status ${r.status})`;
+    $("load-out").textContent = `$ xm loadpolicy ${keep ? "--keep-ssidrefs " : ""}${state.name}\n${r.stdout}${r.stderr}(exit status ${r.status})`;
     $("load-out").dataset.status = r.status;
   } catch (err) { $("load-out").textContent = err.message; $("load-out").dataset.status = "refused"; }
-  state.digest = null;
+  state.loadDigest = null;
 });
 
 // ------------------------------------------------------------------ wiring
@@ -495,6 +555,28 @@ document.addEventListener("keydown", (e) => {
 $("coexist-btn").addEventListener("click", () => ask("coexist", { name: state.name, xml: state.xml, labels: $("coexist-labels").value.split(/\s+/).filter(Boolean) }, $("coexist-out")));
 $("flow-btn").addEventListener("click", () => ask("flows", { name: state.name, xml: state.xml, source: $("flow-from").value, target: $("flow-to").value }, $("flow-out")));
 $("explain-btn").addEventListener("click", () => ask("explain", { config: $("explain-config").value }, $("explain-out")));
+$("flask-btn").addEventListener("click", async () => {
+  const out = $("flask-out");
+  out.replaceChildren(el("p", { class: "note" }, "exporting…"));
+  try {
+    const d = await api("flask", { name: state.name, xml: state.xml });
+    const names = Object.keys(d.files);
+    const shown = el("pre", { id: "flask-file" });
+    const pick = (name) => {
+      shown.textContent = d.files[name];
+      shown.dataset.file = name;
+      out.querySelectorAll(".flask-files button.show").forEach((b) => b.classList.toggle("active", b.dataset.file === name));
+    };
+    out.replaceChildren(
+      el("ul", { class: "flask-files" }, ...names.map((n) => el("li", {},
+        el("button", { class: "show", "data-file": n, onclick: () => pick(n) }, n), " ",
+        el("button", { class: "minor", "aria-label": "download " + n, onclick: () => download(n, d.files[n]) }, "download")))),
+      shown);
+    pick(`${d.module_name}.te`);
+  } catch (err) {
+    out.replaceChildren(el("pre", { id: "flask-file", "data-status": "refused" }, err.doc && err.doc.findings && err.doc.findings.length ? err.doc.findings.map((f) => f.text).join("\n") : err.message));
+  }
+});
 $("diff-btn").addEventListener("click", async () => {
   const out = $("diff-out");
   try {

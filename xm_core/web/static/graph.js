@@ -11,7 +11,23 @@ const LEGENDS = {
   flows: [["line", G_COLORS.flows, "share an STE type (the edge names the shared types)"],
     ["dot", G_COLORS.dom, "VM label"], ["dot", G_COLORS.res, "resource label"], ["dot", G_COLORS.bootstrap, "bootstrap label"], ["dot", G_COLORS.focus, "label in focus"]],
 };
+const LIGHT = { conflicts: "#f4c7c6", flows: "#cfe8cf" };
 const EDGE_LABELS_UP_TO = 150; // edges whose shared types are written on them
+
+// A conflict edge's reasons ("set: type" of both directions), grouped by
+// conflict set: "banks: A-Bank, B-Bank".
+function edgeText(types) {
+  const sets = new Map();
+  for (const t of types) {
+    const at = t.indexOf(": ");
+    if (at < 0) { sets.set(t, sets.get(t) || []); continue; }
+    const set = t.slice(0, at);
+    if (!sets.has(set)) sets.set(set, []);
+    sets.get(set).push(t.slice(at + 2));
+  }
+  return [...sets].map(([set, ts]) => (ts.length ? `${set}: ${ts.sort().join(", ")}` : set)).join("; ");
+}
+const NAMES_SHOWN = 30; // neighbours named under the graph
 
 class StudioGraph {
   constructor(box) {
@@ -58,7 +74,7 @@ class StudioGraph {
     try { answer = await api("graph", { ...this.doc, kind: this.kind, focus: name }); } catch (err) {
       this.box.info.textContent = err.message; return;
     }
-    if (merge && this.graph) this.merge(answer); else this.draw(answer, answer.focus);
+    if (merge && this.graph && this.sigma) this.merge(answer, answer.focus); else this.draw(answer, answer.focus);
     this.box.graph.dataset.focus = name;
     const extra = answer.partial ? ` (edges among them cut at ${answer.edges.length})` : "";
     this.box.info.replaceChildren(el("p", { id: "graph-selected" }, el("strong", {}, name), " ",
@@ -69,17 +85,19 @@ class StudioGraph {
   neighbourNames(id) {
     if (!this.graph || !this.graph.hasNode(id)) return "none";
     const names = this.graph.neighbors(id).map((n) => {
-      const via = this.graph.getEdgeAttribute(this.graph.edge(id, n), "types");
-      return `${this.graph.getNodeAttribute(n, "name")} (${via.join(", ")})`;
+      const via = this.graph.getEdgeAttribute(this.graph.edge(id, n), "label");
+      return `${this.graph.getNodeAttribute(n, "name")} (${via})`;
     }).sort();
-    return names.join(", ") || "none";
+    if (!names.length) return "none";
+    const more = names.length - NAMES_SHOWN;
+    return names.slice(0, NAMES_SHOWN).join(", ") + (more > 0 ? ` … and ${more} more` : "");
   }
 
   clear() {
     this.layoutRun++;
     if (this.sigma) { this.sigma.kill(); this.sigma = null; }
     this.graph = null;
-    delete this.box.graph.dataset.nodes; delete this.box.graph.dataset.focus; delete this.box.graph.dataset.mode;
+    for (const k of ["nodes", "focus", "mode", "laidOut"]) delete this.box.graph.dataset[k];
   }
 
   addNode(n, focusId) {
@@ -95,24 +113,44 @@ class StudioGraph {
     });
   }
 
-  addEdge(e) {
+  addEdge(e, focusId) {
     if (this.graph.hasEdge(e.source, e.target) || this.graph.hasEdge(e.target, e.source)) return;
-    this.graph.addUndirectedEdge(e.source, e.target, { types: e.types, label: e.types.join(", "), color: G_COLORS[this.kind], size: 1 });
+    // in a focused view the label's own edges stand out from those among its neighbours
+    const own = !focusId || e.source === focusId || e.target === focusId;
+    this.graph.addUndirectedEdge(e.source, e.target, { types: e.types, label: edgeText(e.types), color: own ? G_COLORS[this.kind] : LIGHT[this.kind], size: own ? 1.5 : 0.5 });
   }
 
   draw(data, focusId) {
     this.clear();
+    const run = this.layoutRun;
     this.graph = new XmVendor.Graph({ type: "undirected" });
     for (const n of data.nodes) this.addNode(n, focusId);
-    for (const e of data.edges) this.addEdge(e);
-    if (!focusId && this.graph.order <= 40) {
+    for (const e of data.edges) this.addEdge(e, focusId);
+    this.box.graph.dataset.mode = focusId ? "focus" : "full";
+    if (focusId) {
+      // a label and its neighbours: the neighbours on a circle around it
+      this.ring(this.graph.neighbors(focusId), 0, 0, 100);
+      this.attach(data);
+    } else if (this.graph.order <= 40) {
       // a circle keeps every label of a small policy readable
-      this.graph.forEachNode((id, a) => {
-        const i = this.graph.getNodeAttribute(id, "i");
-        this.graph.mergeNodeAttributes(id, { x: 100 * Math.cos((2 * Math.PI * i) / this.graph.order), y: 100 * Math.sin((2 * Math.PI * i) / this.graph.order) });
-      });
-      this.circle = true;
-    } else this.circle = false;
+      this.ring(this.graph.nodes(), 0, 0, 100);
+      this.attach(data);
+    } else {
+      this.box.info.textContent = "laying out…";
+      this.layout(run, () => this.attach(data));
+    }
+  }
+
+  ring(ids, cx, cy, radius) {
+    ids.forEach((id, i) => {
+      const a = (2 * Math.PI * i) / Math.max(1, ids.length);
+      this.graph.mergeNodeAttributes(id, { x: cx + radius * Math.cos(a), y: cy + radius * Math.sin(a) });
+    });
+  }
+
+  // The renderer comes last, once the positions are known: moving the
+  // nodes of a drawn graph would draw it again at every step.
+  attach(data) {
     this.sigma = new XmVendor.Sigma(this.graph, this.box.graph, {
       renderEdgeLabels: data.edges.length <= EDGE_LABELS_UP_TO,
       labelRenderedSizeThreshold: data.nodes.length > 200 ? 8 : 0,
@@ -121,36 +159,39 @@ class StudioGraph {
     });
     this.sigma.on("clickNode", ({ node }) => this.clickNode(node));
     this.box.graph.dataset.nodes = String(this.graph.order);
-    this.box.graph.dataset.mode = focusId ? "focus" : "full";
-    this.layout();
+    this.box.graph.dataset.laidOut = "1";
   }
 
-  merge(data) {
+  merge(data, around) {
+    const known = new Set(this.graph.nodes());
     for (const n of data.nodes) this.addNode(n, null);
-    for (const e of data.edges) this.addEdge(e);
-    this.circle = false;
+    for (const e of data.edges) this.addEdge(e, around);
+    // the new neighbours on a small circle around the label that was expanded
+    const fresh = data.nodes.map((n) => n.id).filter((id) => !known.has(id));
+    if (around && this.graph.hasNode(around)) {
+      const { x, y } = this.graph.getNodeAttributes(around);
+      this.ring(fresh, x, y, 25 + 2 * Math.sqrt(fresh.length));
+    }
     this.sigma.setSetting("renderEdgeLabels", this.graph.size <= EDGE_LABELS_UP_TO);
     this.box.graph.dataset.nodes = String(this.graph.order);
-    this.layout();
   }
 
-  // ForceAtlas2 in steps of a few iterations, one step a frame.
-  layout() {
-    const run = ++this.layoutRun;
+  // ForceAtlas2 for a whole (small) graph, in slices of at most 30 ms with
+  // the page free between them; `done` when it has run its iterations.
+  layout(run, done) {
     const graph = this.graph;
-    if (this.circle) { this.box.graph.dataset.laidOut = "1"; return; }
     const settings = XmVendor.forceAtlas2.inferSettings(graph);
-    const perStep = Math.max(1, Math.floor(200000 / Math.max(1, graph.order * graph.order + graph.size)));
-    let left = 120;
-    const step = () => {
-      if (run !== this.layoutRun || !this.sigma) return;
-      const n = Math.min(left, perStep);
-      XmVendor.forceAtlas2.assign(graph, { iterations: n, settings });
-      left -= n;
-      if (left > 0) requestAnimationFrame(step); else this.box.graph.dataset.laidOut = "1";
+    let left = 100;
+    const slice = () => {
+      if (run !== this.layoutRun) return;
+      const started = performance.now();
+      while (left > 0 && performance.now() - started < 30) {
+        XmVendor.forceAtlas2.assign(graph, { iterations: 1, settings });
+        left--;
+      }
+      if (left > 0) setTimeout(slice, 0); else done();
     };
-    delete this.box.graph.dataset.laidOut;
-    requestAnimationFrame(step);
+    setTimeout(slice, 0);
   }
 
   clickNode(id) {

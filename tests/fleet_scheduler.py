@@ -1,0 +1,63 @@
+"""One scheduler of the fleet's concurrency test, run as its own process
+(`python -c "from tests.fleet_scheduler import main; main(...)"`): it
+imports only the fleet, so that sixteen of them start quickly."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+POLICY = "fleet.datacenter"
+
+
+def _config(folder: Path, name: str, label: str, memory: int) -> Path:
+    path = folder / f"{name}.cfg"
+    path.write_text(
+        f'name = "{name}"\nmemory = {memory}\naccess_control = ["policy={POLICY},label={label}"]\n'
+    )
+    return path
+
+
+LABELS = ("dom_BankA", "dom_BankB", "dom_Hospital")
+
+
+def main(url: str, ident: int, seconds: float, folder: str) -> None:
+    """One scheduler process: warms up (imports, its connection, one
+    placement), prints "ready" and waits for a line on stdin; then for
+    `seconds`, creates (through `xm fleet`'s create, its own connection) or
+    destroys one of its own domains, at random; prints what it did as JSON
+    lines ({"created": name, "host": h} or {"destroyed": name})."""
+    from xm_core.errors import XmError
+    from xm_core.fleet.operations import create, destroy, place
+    from xm_core.fleet.store import FleetStore
+
+    rng = random.Random(ident)
+    mine: list[str] = []
+    n = 0
+    with FleetStore.open(url) as store:
+        place(store, str(_config(Path(folder), f"warm{ident}", LABELS[0], 256)))
+        print("ready", flush=True)
+        sys.stdin.readline()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if mine and rng.random() < 0.35:
+                name = mine.pop(rng.randrange(len(mine)))
+                report = destroy(store, name)
+                print(json.dumps({"destroyed": name, "host": report.host}), flush=True)
+                continue
+            n += 1
+            name = f"s{ident}-{n}"
+            cfg = _config(Path(folder), name, rng.choice(LABELS), rng.choice((256, 512)))
+            try:
+                made = create(store, str(cfg))
+            except XmError as exc:  # pragma: no cover - reported to the test
+                print(json.dumps({"error": exc.message}), flush=True)
+                sys.exit(3)
+            if made.host is not None:
+                mine.append(name)
+                print(json.dumps({"created": name, "host": made.host}), flush=True)
+            else:
+                print(json.dumps({"nowhere": name}), flush=True)
