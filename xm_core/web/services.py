@@ -413,17 +413,13 @@ def flask_export(xml: bytes, file: str) -> dict[str, Any]:
     """`xm acm flask POLICY -o DIR` of the edited text, nothing written: the
     files it would write (the module, its modules.conf line, the mapping,
     the Chinese Wall guard, the report as text and JSON), by name."""
-    import json
-
     from acm.flask import export_flask
     from acm.source import parse_policy_document
     from xm_core.render import analysis as render
 
     source = parse_policy_document(xml, file).source()
     export = export_flask(analysis_policy(xml, file), source)
-    texts = export.files()
-    texts[f"{export.module_name}.report.txt"] = "\n".join(render.flask_report_lines(export)) + "\n"
-    texts[f"{export.module_name}.report.json"] = json.dumps(export.as_dict(), indent=1) + "\n"
+    texts = render.flask_files(export)
     return {"module_name": export.module_name, "guard_name": export.guard_name, "files": texts}
 
 
