@@ -626,6 +626,27 @@ def impact_of_saved(paths: HostPaths, name: str, keep_ssidrefs: bool = False) ->
     return {**answer, "digest": digest, "loadable": impact is None or impact["loadable"]}
 
 
+def update_preview(paths: HostPaths, name: str) -> dict[str, Any]:
+    """`xm setpolicy --dry-run ACM NAME` (Xen 3.4's update of the running
+    policy: versions, renames written as from=), with the same output; the
+    policy as saved in the policy tree, nothing written."""
+    import tempfile
+
+    from xm_core.insight.impact import update_impact
+    from xm_core.render.xen34 import lifecycle
+
+    policy_files(paths, name)
+
+    def run() -> int:
+        # an empty working folder: NAME is read from the policy tree
+        with tempfile.TemporaryDirectory(prefix="xm-studio-") as empty:
+            impact = update_impact(paths, name, Path(empty))
+        lifecycle.dry_run(impact.plan, impact.refusal, impact.details, False)
+        return 0 if impact.would_set else 1
+
+    return {"setpolicy": as_cli(run).as_dict()}
+
+
 def new_policy(name: str, date: str) -> dict[str, Any]:
     """An empty policy named NAME: what `xm acm generate` makes of a workload
     without organizations (one type, SystemManagement, its VM and resource
