@@ -12,6 +12,10 @@ Codes (shared with `acm lint`):
   ACM017 more than 65535 types or SSIDs in a part, or a `.bin` over 4 GiB
   ACM019 an empty name                ACM023 (warning) type twice in one label
 
+A versioned policy (Xen 3.4's format: a PolicyHeader with Version) is
+numbered and checked by `acm.versioned.numbering` instead, with these
+checks and its own (ACM040-ACM048; ACM049-ACM050 for updates).
+
 Large policies take a fast path (`compile_tree`) that numbers the same way
 straight from the parsed tree and gives up as soon as anything would need a
 finding; the full compiler then runs and reports it. Tests check both agree.

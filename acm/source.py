@@ -424,6 +424,15 @@ def parse_document(data: bytes, file: str) -> etree._ElementTree:
     system_url = getattr(docinfo, "system_url", None)  # lxml-stubs call it system_id
     plain = found is not None and system_url is None and docinfo.public_id is None
     if (docinfo.internalDTD is not None or docinfo.externalDTD is not None) and not plain:
+        if found is None:  # a DOCTYPE the prolog check could not read: the encoding
+            encoding = docinfo.encoding or "this encoding"
+            raise PolicyError.single(
+                "ACM001",
+                "unsafe XML: a DOCTYPE is checked before parsing, and a plain <!DOCTYPE "
+                f"Name> accepted, only in UTF-8 (or ASCII); this file is {encoding}: "
+                "remove the DOCTYPE or save the policy as UTF-8",
+                Location(file, _doctype_line(data), 1),
+            )
         raise _refuse_doctype(file, _doctype_line(data), False)
     return tree
 

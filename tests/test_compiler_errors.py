@@ -216,7 +216,28 @@ def test_a_plain_utf16_doctype_is_refused() -> None:
     data = _with_doctype(text.encode("utf-8"), PLAIN_DOCTYPES[0]).decode().encode("utf-16")
     with pytest.raises(PolicyError) as info:
         parse_policy_source(data, "utf16.xml")
-    assert [d.code for d in info.value.diagnostics] == ["ACM001"]
+    (d,) = info.value.diagnostics
+    assert d.code == "ACM001"
+    # why this one is refused, where a plain DOCTYPE is accepted in UTF-8
+    assert "only in UTF-8 (or ASCII); this file is UTF-16" in d.message
+    assert "remove the DOCTYPE or save the policy as UTF-8" in d.message
+
+
+def test_a_plain_utf16_doctype_is_refused_by_makepolicy(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from xm_core.cli.commands import xm
+
+    text = (CASES / "valid.xml").read_text(encoding="utf-8")
+    text = text.replace('encoding="UTF-8"', 'encoding="UTF-16"')
+    data = _with_doctype(text.encode("utf-8"), PLAIN_DOCTYPES[0]).decode().encode("utf-16")
+    policy = tmp_path / "pol" / "u16-security_policy.xml"
+    policy.parent.mkdir()
+    policy.write_bytes(data)
+    run = CliRunner().invoke(xm, ["makepolicy", "-d", str(policy.parent), "u16"])
+    assert run.exit_code == 1
+    assert "error ACM001: unsafe XML: a DOCTYPE is checked before parsing" in run.stderr
+    assert "this file is UTF-16" in run.stderr and run.stderr.count("\n") == 1
 
 
 def test_doctype_inside_a_comment_is_not_a_doctype() -> None:

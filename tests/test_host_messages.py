@@ -163,3 +163,28 @@ def test_an_empty_root_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert result.exit_code == 2
     assert result.stderr == "Error: --root: the path is empty; give the host root folder\n"
     assert not (tmp_path / "other").exists()
+
+
+def test_lint_takes_a_dotted_policy_name_and_json(root: Path) -> None:
+    import json
+
+    run = xm_run(root, "acm", "lint", P)
+    assert run.code == 0, run.err
+    xml = HostPaths(root).policy_files(P).xml
+    # one finding format, the compiler's: `file:line:col: severity CODE: message`
+    assert run.lines and all(line.startswith(f"{xml}:") for line in run.lines)
+    assert all(": warning ACM0" in line or ": info ACM0" in line for line in run.lines)
+    assert all(line.split(" ", 3)[2].endswith(":") for line in run.lines)
+    # plurals
+    assert run.err == "acm-lint: 4 findings (0 errors, 2 warnings, 2 info) in 1 file\n"
+    doc = json.loads(xm_run(root, "acm", "lint", "--json", P).out)
+    assert doc["files"] == [xml] and doc["summary"]["warning"] == 2
+    both = xm_run(root, "acm", "lint", "--json", "--format", "sarif", P)
+    assert both.code == 2 and "two formats" in both.err
+
+
+def test_list_prints_in_id_order(root: Path) -> None:
+    assert xm_run(root, "create", "boinc").code == 0
+    assert xm_run(root, "create", "bank").code == 0
+    run = xm_run(root, "list", "bank", "1", "Domain-0", "boinc")
+    assert [line.split()[0] for line in run.lines[1:]] == ["Domain-0", "boinc", "bank"]

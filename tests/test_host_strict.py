@@ -253,3 +253,50 @@ def test_cfgbootpolicy_an_exact_title_wins(fresh: Path) -> None:
     assert run.code == 0, run.err
     lines = (HostPaths(fresh).grub_dir / "menu.lst").read_text().splitlines()
     assert lines[lines.index(f"title {title}") + 5].endswith("example.chwall_ste.client_v1.bin")
+
+
+# ------------------------------------------------------------------ lock files
+
+
+def test_no_lock_file_stays_in_the_policy_tree(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    for args in (
+        ["makepolicy", "example.chwall_ste.client_v1"],
+        ["loadpolicy", "example.chwall_ste.client_v1"],
+        ["makepolicy", "example.ste.client_v1"],
+        ["labels", "example.ste.client_v1"],
+        ["cfgbootpolicy", "example.chwall_ste.client_v1"],
+    ):
+        assert xm_run(root, *args).code == 0, args
+    policies = HostPaths(root).policies
+    assert [p.name for p in policies.rglob("*.lock")] == []
+
+
+def test_the_lock_holds_while_held_and_goes_after(tmp_path: Path) -> None:
+    """A second locker waits for the first; the file it then locks is the
+    one of that name (the first removed the old one): never two holders."""
+    import threading
+    import time
+
+    from xm_core.files.atomic import LockBusy, exclusive_lock, shared_lock
+
+    lock = tmp_path / ".p.lock"
+    order: list[str] = []
+    with exclusive_lock(lock):
+        with pytest.raises(LockBusy), exclusive_lock(lock, wait=False):
+            pass
+
+        def second() -> None:
+            with exclusive_lock(lock):
+                order.append("second")
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.1)
+        order.append("first")
+    thread.join(5)
+    assert order == ["first", "second"] and not lock.exists()
+    with shared_lock(lock), shared_lock(lock):
+        assert lock.exists()
+    assert not lock.exists()

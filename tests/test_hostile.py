@@ -196,7 +196,7 @@ def test_a_policy_that_is_not_a_regular_file_is_refused(root: Path, kind: str) -
     one_error(xm(root, "acm", "graph", str(policy)), 1, expected)
     run = acm_lint(str(folder))  # a git checkout can carry such a link
     assert run.code == 1 and "Traceback" not in run.err
-    assert f"ACM003 cannot read policy file: is not a regular file ({expected})" in run.out
+    assert f"ACM003: cannot read policy file: is not a regular file ({expected})" in run.out
     assert state(root) == before
 
 

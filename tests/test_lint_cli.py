@@ -24,7 +24,7 @@ LINT_DATA = DATA / "lint"
 SARIF_SCHEMA = Path(__file__).resolve().parent / "schemas" / "sarif-2.1.0.json"
 TEXT_LINE = re.compile(
     r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): "
-    r"(?P<sev>error|warning|info) (?P<code>ACM\d{3}) (?P<msg>.+)$"
+    r"(?P<sev>error|warning|info) (?P<code>ACM\d{3}): (?P<msg>.+)$"
 )
 
 
@@ -62,9 +62,9 @@ def test_acm_lint_script() -> None:
     ran = _script("policies")
     assert ran.returncode == 0
     assert ran.stdout.splitlines()[0].startswith(
-        "policies/example/chwall_ste/client_v1-security_policy.xml:83:9: warning ACM030 "
+        "policies/example/chwall_ste/client_v1-security_policy.xml:83:9: warning ACM030: "
     )
-    assert ran.stderr == "acm-lint: 4 findings (0 error, 2 warning, 2 info) in 1 file\n"
+    assert ran.stderr == "acm-lint: 4 findings (0 errors, 2 warnings, 2 info) in 1 file\n"
 
 
 def test_text_format_on_the_example() -> None:
@@ -118,7 +118,7 @@ def test_broken_file_is_a_finding_not_a_traceback() -> None:
     result = lint(str(LINT_DATA / "acm001_not_well_formed-security_policy.xml"))
     assert result.exit_code == 1
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert " error ACM001 not well-formed XML" in result.stdout
+    assert " error ACM001: not well-formed XML" in result.stdout
     assert "Traceback" not in result.output
 
 
@@ -240,7 +240,7 @@ def test_github_line_escapes_the_message() -> None:
     )
     nowhere = Diagnostic("ACM003", "cannot read", Location("p.xml"))
     assert github_line(nowhere) == "::error file=p.xml::ACM003 cannot read"
-    assert text_line(nowhere) == "p.xml: error ACM003 cannot read"
+    assert text_line(nowhere) == "p.xml: error ACM003: cannot read"
 
 
 def test_text_keeps_a_message_on_one_line(tmp_path: Path) -> None:

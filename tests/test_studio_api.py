@@ -645,3 +645,40 @@ def test_the_flask_export_is_what_xm_acm_flask_writes(studio: Studio, tmp_path: 
     for name, text in answer["files"].items():
         assert text == written[name].replace(where, f"{EXAMPLE_POLICY}-security_policy.xml"), name
     assert answer["module_name"] + ".te" in written
+
+
+def test_the_load_preview_names_conflict_sets_as_loadpolicy_does(studio: Studio) -> None:
+    doc = example(studio)
+    op = {"op": "add_conflict_set", "name": "Walls", "types": ["cw_Isolated", "cw_Sensitive"]}
+    edited = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "op": op})
+    assert studio.ok("save", {"name": EXAMPLE_POLICY, "xml": edited["xml"]})["saved"]
+    # the names written beside the .map, as makepolicy writes them
+    names = studio.paths.policy_files(EXAMPLE_POLICY).set_names.read_bytes()
+    assert b"Walls".hex().encode() in names and b"Protection1".hex().encode() in names
+    preview = "\n".join(studio.ok("impact", {"name": EXAMPLE_POLICY})["active"])
+    assert "Walls" in preview and "#1" not in preview
+    # renamed and saved again: the new name, never the old side file's
+    renamed = studio.ok(
+        "edit",
+        {"name": EXAMPLE_POLICY, "xml": edited["xml"],
+         "op": {"op": "set_conflict_set", "index": 1, "name": "Moat"}},
+    )  # fmt: skip
+    assert studio.ok("save", {"name": EXAMPLE_POLICY, "xml": renamed["xml"]})["saved"]
+    preview = "\n".join(studio.ok("impact", {"name": EXAMPLE_POLICY})["active"])
+    assert "Moat" in preview and "Walls" not in preview
+
+
+def test_a_preview_binds_its_way_of_loading(studio: Studio) -> None:
+    keep = studio.ok("impact", {"name": EXAMPLE_POLICY, "keep_ssidrefs": True})
+    plain = studio.ok("impact", {"name": EXAMPLE_POLICY})
+    assert keep["digest"] != plain["digest"]
+    load = {"name": EXAMPLE_POLICY, "confirm": True, "digest": keep["digest"]}
+    assert studio.post("load", load).status_code == 422  # previewed with, loaded without
+    assert studio.ok("load", {**load, "keep_ssidrefs": True})["loadpolicy"]["status"] == 0
+
+
+def test_the_update_preview_is_xm_setpolicy_dry_run(studio: Studio) -> None:
+    answer = studio.ok("update-preview", {"name": EXAMPLE_POLICY})["setpolicy"]
+    cli = xm_run(studio.paths.root, "setpolicy", "--dry-run", "ACM", EXAMPLE_POLICY)
+    assert (answer["stdout"], answer["stderr"], answer["status"]) == (cli.out, cli.err, cli.code)
+    assert "dry run, nothing changed" in answer["stdout"]

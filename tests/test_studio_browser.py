@@ -453,8 +453,8 @@ def test_a_large_graph_starts_from_a_summary_and_a_focused_view_that_expands(
     page.select_option("#policy-select", "big")
     page.click("#open-btn")
     page.wait_for_selector('#labels-VM .label[data-label="org0"]')
-    # label rows beyond the first 100 wait behind "show all" and a filter
-    assert page.locator("#labels-VM .label").count() == 100
+    # label rows beyond the first 60 wait behind "show all" and a filter
+    assert page.locator("#labels-VM .label").count() == 60
     page.fill("#labels-VM .label-filter", "org31")
     page.wait_for_selector('#labels-VM .label[data-label="org319"]')
     page.click('button[data-tab="graph"]')
@@ -498,3 +498,38 @@ def test_export_to_flask_shows_and_downloads_the_module(studio: Server, page: An
     assert Path(info.value.path()).read_text().strip() == page.inner_text("#flask-file").strip()
     page.click(".flask-files button.show >> text=report.txt")
     assert "Carried over" in page.inner_text("#flask-file")
+
+
+def test_keep_ssidrefs_is_previewed_and_loaded_as_asked(studio: Server, page: Any) -> None:
+    """A running domain whose label moves: refused by default, loaded with
+    --keep-ssidrefs, each as its own preview said."""
+    assert xm_run(studio.paths.root, "create", str(studio.paths.etc_xen / "boinc")).code == 0
+    open_example(page, studio)
+    page.click('.label[data-label="dom_Fun"] button.del')
+    page.wait_for_selector('.label[data-label="dom_Fun"]', state="detached")
+    page.keyboard.press("Control+s")
+    page.wait_for_selector("#save-out[data-status='0']")
+    page.click("#impact-btn")
+    page.wait_for_selector("#load-confirm:not([hidden])")
+    page.wait_for_selector("text=would be REFUSED")
+    assert page.is_disabled("#load-btn")
+    page.check("#keep-ssidrefs")
+    assert page.is_hidden("#load-confirm")
+    page.click("#impact-btn")
+    page.wait_for_selector("#load-btn:enabled")
+    assert "renumbered" in page.inner_text("#impact-out")
+    page.click("#load-btn")
+    page.wait_for_selector("#load-out[data-status='0']")
+    assert "$ xm loadpolicy --keep-ssidrefs" in page.inner_text("#load-out")
+
+
+def test_the_setpolicy_dry_run_of_the_saved_policy(studio: Server, page: Any) -> None:
+    open_example(page, studio)
+    page.click('button[data-tab="save"]')
+    page.click("#setpolicy-btn")
+    page.wait_for_selector("#setpolicy-out[data-status='0']")
+    assert "dry run, nothing changed" in page.inner_text("#setpolicy-out")
+    page.fill("#header-Reference", "changed")
+    page.press("#header-Reference", "Enter")
+    page.wait_for_selector("#dirty:not([hidden])")
+    assert page.is_disabled("#setpolicy-btn")

@@ -127,6 +127,15 @@ def compile_versioned_source(
             f"bootstrap label '{bootstrap.text}' is no VirtualMachineLabel of the policy",
             src.locate(bootstrap.line, "SubjectLabels"),
         )
+    elif bootstrap.text == UNLABELED:
+        # Xen 3.4 leaves __UNLABELED__ out of the numbering: Domain-0 would
+        # run with whichever label came first after it.
+        found.add(
+            "ACM014",
+            f"the bootstrap label may not be {UNLABELED}, which has no SSID of its own "
+            "(SSID 0 is every unlabeled domain's)",
+            src.locate(bootstrap.line, "SubjectLabels"),
+        )
     vms = _vm_order(src.vm_labels, bootstrap.text if bootstrap is not None else "")
     unlabeled_vm = next((vm for vm in src.vm_labels if vm.name.text == UNLABELED), None)
     resources = sorted(

@@ -376,6 +376,55 @@ def _open_lock(lock_path: Path) -> int:
     return os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
 
 
+def _is_the_file(fd: int, lock_path: Path) -> bool:
+    """`fd` is still the file named `lock_path`: a holder that removed the
+    lock file did so before another could lock it under that name."""
+    try:
+        named = os.stat(lock_path, follow_symlinks=False)
+    except OSError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _flock(fd: int, how: int, wait: bool, patience: float, warn: Callable[[], None]) -> None:
+    """flock `fd`: LockBusy when held and not `wait`; else wait, calling
+    `warn` after `patience` seconds."""
+    try:
+        fcntl.flock(fd, how | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        if not wait:
+            raise
+    deadline = time.monotonic() + patience
+    while True:
+        time.sleep(0.02)
+        try:
+            fcntl.flock(fd, how | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                warn()
+                fcntl.flock(fd, how)
+                return
+
+
+def _release(fd: int, lock_path: Path) -> None:
+    """Unlock and close; the last holder removes the lock file (while it
+    holds it exclusively), so no lock file stays behind in a policy tree.
+    One that opened the old file meanwhile sees it is gone and locks anew."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        pass  # another holder: the last one removes it
+    else:
+        with contextlib.suppress(OSError):
+            if _is_the_file(fd, lock_path):
+                os.unlink(lock_path)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def exclusive_lock(
     lock_path: Path,
@@ -383,32 +432,35 @@ def exclusive_lock(
     on_wait: Callable[[], None] | None = None,
     patience: float = LOCK_PATIENCE_S,
 ) -> Iterator[None]:
-    """Hold an exclusive flock on `lock_path` (created when missing, never
-    removed: removing a lock file lets two holders lock different files).
+    """Hold an exclusive flock on `lock_path`, created when missing and
+    removed by its last holder (a locker checks that the file it locked is
+    still the one of that name, so two holders never lock different files).
     Held by another process: LockBusy when `wait` is False; otherwise wait,
     calling `on_wait` once after `patience` seconds."""
-    fd = _open_lock(lock_path)
-    try:
+    warned: list[bool] = []
+
+    def warn() -> None:
+        if not warned and on_wait is not None:
+            on_wait()
+        warned.append(True)
+
+    while True:
+        fd = _open_lock(lock_path)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock(fd, fcntl.LOCK_EX, wait, patience, warn)
         except BlockingIOError:
-            if not wait:
-                raise LockBusy(str(lock_path)) from None
-            deadline = time.monotonic() + patience
-            while True:
-                time.sleep(0.02)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        if on_wait is not None:
-                            on_wait()
-                        fcntl.flock(fd, fcntl.LOCK_EX)
-                        break
+            os.close(fd)
+            raise LockBusy(str(lock_path)) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        if _is_the_file(fd, lock_path):
+            break
+        os.close(fd)
+    try:
         yield
     finally:
-        os.close(fd)
+        _release(fd, lock_path)
 
 
 @contextlib.contextmanager
@@ -416,19 +468,27 @@ def shared_lock(lock_path: Path) -> Iterator[None]:
     """A shared flock for readers of files written under `exclusive_lock`;
     no lock where the lock file can be neither opened nor created (a
     read-only root, where no writer can run either)."""
-    try:
-        fd = _open_lock(lock_path)
-    except OSError:
+    while True:
         try:
-            fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            fd = _open_lock(lock_path)
         except OSError:
-            yield
-            return
+            try:
+                fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            except OSError:
+                yield
+                return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except BaseException:
+            os.close(fd)
+            raise
+        if _is_the_file(fd, lock_path):
+            break
+        os.close(fd)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
         yield
     finally:
-        os.close(fd)
+        _release(fd, lock_path)
 
 
 def remove_leftovers(paths: Sequence[Path]) -> list[Path]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from xm_core.errors import XmError
 from xm_core.files.paths import HostPaths
 from xm_core.fleet.store import DomainRow, HostRow, PolicyRow
 
@@ -49,8 +51,10 @@ def policy_hash(binary: bytes, compact: str, version: str | None = None) -> str:
 
 def read_host(name: str, root: str, zone: str = "") -> HostReading:
     """Read the host at `root` in one snapshot of its store; its memory
-    figures come from the host's own `xm info` (`host_info`)."""
-    from xm_core.host.model import Host, compact_policy, host_info
+    figures are the host's own (`host_memory`: what `xm info` reports, and
+    what its create can get by ballooning Domain-0)."""
+    from xm_core.host.memory import host_memory
+    from xm_core.host.model import Host, compact_policy
     from xm_core.host.store import PolicyState
 
     paths = HostPaths(Path(root))
@@ -70,7 +74,11 @@ def read_host(name: str, root: str, zone: str = "") -> HostReading:
                 compact = compact_policy(decoded.binary, decoded.map)
             extra = store.active_extra()
             version = extra.get("version")
-            digest = policy_hash(loaded[0], compact, None if version is None else str(version))
+            key = (loaded[0], compact, version)
+            digest = _HASHES.get(key) or policy_hash(
+                loaded[0], compact, None if version is None else str(version)
+            )
+            _HASHES[key] = digest
             known = _POLICIES.get(digest)
             if known is None:
                 policy = host.policy()
@@ -92,11 +100,12 @@ def read_host(name: str, root: str, zone: str = "") -> HostReading:
                     for t, c in store.chwall_counters_of(range(max_types.max_types)).items()
                     if c != (0, 0)
                 }
-        domains = [
-            DomainRow(name, d.name, d.domid, d.ssidref, d.label, d.memory, d.vcpus)
-            for d in store.domains()
-        ]
-    facts = host_info(paths).as_dict()
+        records = store.domains()
+        facts = store.host_facts()
+        memory = host_memory(store, paths)
+    domains = [
+        DomainRow(name, d.name, d.domid, d.ssidref, d.label, d.memory, d.vcpus) for d in records
+    ]
     row = HostRow(
         name=name,
         root=root,
@@ -104,19 +113,41 @@ def read_host(name: str, root: str, zone: str = "") -> HostReading:
         policy_state=state.value,
         policy_name=pname if state is PolicyState.NAMED else None,
         policy_hash=digest,
-        total_memory=int(facts["total_memory"]),
-        free_memory=int(facts["free_memory"]),
-        nr_cpus=int(facts["nr_cpus"]),
+        total_memory=memory.total,
+        free_memory=memory.free,
+        available_memory=memory.available,
+        nr_cpus=facts.nr_cpus,
         counters=counters,
         revision=0,
         synced_at=time.time(),
         domains=domains,
+        domain_count=len(domains),
     )
     return HostReading(row, policy_row)
 
 
+READERS = 4  # hosts read at once: their stores are separate files, SQLite waits without the GIL
+
+
+def read_hosts(rows: Sequence[HostRow]) -> dict[str, HostReading | XmError]:
+    """Each host read from itself (a few at once); an unreadable host's
+    error in its place."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(row: HostRow) -> HostReading | XmError:
+        try:
+            return read_host(row.name, row.root, row.zone)
+        except XmError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=READERS) as pool:
+        return dict(zip((r.name for r in rows), pool.map(one, rows), strict=True))
+
+
 # hash -> (row, decoded policy); policies are immutable, so a process keeps them
 _POLICIES: dict[str, tuple[PolicyRow, LoadedPolicy]] = {}
+# (binary, compact, version) as read -> its hash: hosts that run one policy hash it once
+_HASHES: dict[tuple[bytes, str, Any], str] = {}
 
 
 def loaded_policy(row: PolicyRow) -> LoadedPolicy:

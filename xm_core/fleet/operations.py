@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import UsageError, XmError
 from xm_core.files.paths import HostPaths
-from xm_core.fleet.hoststate import HostReading, loaded_policy, read_host
+from xm_core.fleet.hoststate import HostReading, loaded_policy, read_host, read_hosts
 from xm_core.fleet.placement import Fleet, FleetHost, Placement, Preference, Refusal, Rule
 from xm_core.fleet.store import DomainRow, FleetStore, HostRow, PolicyRow
 
@@ -123,6 +123,7 @@ class HostsReport:
                     "policy_hash": h.policy_hash,
                     "memory_total": h.total_memory,
                     "memory_free": h.free_memory,
+                    "memory_available": h.available_memory,
                     "vcpus": h.nr_cpus,
                     "domains": [
                         {"name": d.name, "domid": d.domid, "label": d.label, "memory": d.memory}
@@ -155,8 +156,10 @@ def list_hosts(store: FleetStore) -> HostsReport:
 
 
 def load_fleet(store: FleetStore) -> Fleet:
+    """The inventory's hosts, their domains read only where a placement
+    needs them (through the same connection)."""
     with store.transaction():
-        return Fleet(store.hosts(), store.policies())
+        return Fleet(store.hosts(with_domains=False), store.policies(), store.blockers_of)
 
 
 # ------------------------------------------------------------------ placement
@@ -282,9 +285,7 @@ def create(
     absolute, spec = read_spec(config, overrides, need_name=True)
     assert spec.name is not None
     fleet = load_fleet(store)
-    where = sorted(
-        {d.host for fh in fleet.hosts.values() for d in fh.row.domains if d.name == spec.name}
-    )
+    where = sorted({d.host for d in store.find_domain(spec.name)})
     if where:
         raise XmError(f"Domain '{spec.name}' already exists on host {', '.join(where)}.")
     placement = fleet.place(spec, [spec.name], preference, zone, live_devices=False)[0]
@@ -573,8 +574,8 @@ def _drift(kept: HostRow, now: HostRow) -> list[str]:
                 f"domain '{name}' differs (id {a.domid} -> {b.domid}, "
                 f"memory {a.memory} -> {b.memory})"
             )
-    if (kept.free_memory, kept.total_memory, kept.nr_cpus) != (
-        now.free_memory, now.total_memory, now.nr_cpus,
+    if (kept.free_memory, kept.available_memory, kept.total_memory, kept.nr_cpus) != (
+        now.free_memory, now.available_memory, now.total_memory, now.nr_cpus,
     ):  # fmt: skip
         found.append(
             f"memory: inventory has {kept.free_memory} MiB free of {kept.total_memory}, "
@@ -636,11 +637,11 @@ def audit(store: FleetStore) -> AuditReport:
     target_hash = fleet_policy(hosts)
     target = policies.get(target_hash or "")
     findings: list[Finding] = []
+    readings = read_hosts(hosts)
     for kept in hosts:
-        try:
-            reading = read_host(kept.name, kept.root, kept.zone)
-        except XmError as exc:
-            findings.append(Finding(kept.name, "unreadable", exc.message))
+        reading = readings[kept.name]
+        if isinstance(reading, XmError):
+            findings.append(Finding(kept.name, "unreadable", reading.message))
             continue
         now = reading.row
         findings.extend(Finding(kept.name, "drift", text) for text in _drift(kept, now))

@@ -12,7 +12,7 @@ adds only the order: hard rules first, then spread or pack, and zones.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -23,6 +23,7 @@ from xm_core.fleet.hoststate import loaded_policy
 from xm_core.fleet.store import DomainRow, HostRow, PolicyRow
 
 if TYPE_CHECKING:
+    from acm.engine import CreateDecision
     from xm_core.host.domains import DomainSpec, LabelCheck
     from xm_core.host.model import Host, LoadedPolicy
 
@@ -93,6 +94,13 @@ class Placement:
         }
 
 
+def memory_shortage(need: int, row: HostRow) -> str:
+    """`needs N MiB, M free` (and what Domain-0 could give by ballooning)."""
+    extra = row.available_memory - row.free_memory
+    more = f" (+{extra} from Domain-0)" if extra > 0 else ""
+    return f"needs {need} MiB, {row.free_memory} free{more}"
+
+
 # ------------------------------------------------------------------ the fleet in memory
 
 
@@ -100,17 +108,44 @@ class FleetHost:
     """A host as the inventory has it, with its policy decoded and its
     running domains indexed by Chinese Wall SSID (the blockers' lookup)."""
 
-    def __init__(self, row: HostRow, policy: LoadedPolicy | None) -> None:
-        from xm_core.host.model import Host
-
+    def __init__(self, row: HostRow, policy: LoadedPolicy | None, complete: bool = True) -> None:
         self.row = row
         self.policy = policy
-        self.host: Host = Host(HostPaths(Path(row.root)))  # its store is never opened here
+        # row.domains holds every domain of the host; else only those of the
+        # Chinese Wall SSIDs in `fetched` (the blockers a refusal names)
+        self.complete = complete
+        self.fetched: set[int] = set()
+        self.version = 0  # one more for each domain placed here in memory
+        self._host: Host | None = None
         self.by_chwall_ssid: dict[int, list[DomainRow]] = {}
+        self.by_domid: dict[int, DomainRow] = {}
         for d in row.domains:
             self._index(d)
 
+    @property
+    def host(self) -> Host:
+        """The host, for the host's label functions (its store is never opened here)."""
+        if self._host is None:
+            from xm_core.host.model import Host
+
+            self._host = Host(HostPaths(Path(self.row.root)))
+        return self._host
+
+    def missing(self, ssids: Sequence[int]) -> list[int]:
+        """Of these Chinese Wall SSIDs, those whose domains are not known here."""
+        return [] if self.complete else [s for s in ssids if s not in self.fetched]
+
+    def known(self, ssids: Sequence[int], domains: Sequence[DomainRow]) -> None:
+        """The domains of these SSIDs, read from the inventory."""
+        self.fetched.update(ssids)
+        have = {d.domid for d in self.row.domains}
+        for d in domains:
+            if d.domid not in have:
+                self.row.domains.append(d)
+                self._index(d)
+
     def _index(self, d: DomainRow) -> None:
+        self.by_domid[d.domid] = d
         if self.policy is not None:
             ssid = self.policy.engine.chwall_ssid(d.ssidref)
             if ssid is not None:
@@ -120,37 +155,92 @@ class FleetHost:
         return [(d.domid, d.name) for s in ssids for d in self.by_chwall_ssid.get(s, ())]
 
     def label_of(self, domid: int) -> str:
-        for d in self.row.domains:
-            if d.domid == domid:
-                return d.label or (f"0x{d.ssidref:08x}")
-        return "?"
+        d = self.by_domid.get(domid)
+        if d is None:
+            return "?"
+        return d.label or f"0x{d.ssidref:08x}"
 
     def add(self, name: str, ssidref: int, label: str | None, memory: int, vcpus: int) -> None:
         """Count a placed domain as the host would after creating it."""
+        self.version += 1
         row = self.row
-        domid = max((d.domid for d in row.domains), default=0) + 1
+        domid = max([row.domain_count, *(d.domid for d in row.domains)]) + 1
         dom = DomainRow(row.name, name, domid, ssidref, label, memory, vcpus)
         row.domains.append(dom)
+        row.domain_count += 1
         self._index(dom)
-        row.free_memory -= memory
+        row.free_memory = max(row.free_memory - memory, 0)
+        row.available_memory -= memory
         if self.policy is not None:
             for t, (r, a) in self.policy.engine.create_deltas(ssidref).items():
                 old = row.counters.get(t, (0, 0))
                 row.counters[t] = (old[0] + r, old[1] + a)
 
 
-class Fleet:
-    """Every host of the inventory, ready to judge."""
+# (hosts, half of the ssidref holding the Chinese Wall SSID, SSIDs) -> their domains
+BlockersOf = Callable[[Sequence[str], int, Sequence[int]], dict[str, list[DomainRow]]]
 
-    def __init__(self, hosts: Sequence[HostRow], policies: dict[str, PolicyRow]) -> None:
+
+class Fleet:
+    """Every host of the inventory, ready to judge. With `blockers_of`, the
+    hosts come without their domains: only the domains a Chinese Wall
+    refusal names are read, for all refused hosts in one query."""
+
+    def __init__(
+        self,
+        hosts: Sequence[HostRow],
+        policies: dict[str, PolicyRow],
+        blockers_of: BlockersOf | None = None,
+    ) -> None:
         self.hosts: dict[str, FleetHost] = {}
+        decoded: dict[str, LoadedPolicy] = {}
         for row in hosts:
             policy = None
             if row.policy_hash is not None and row.policy_hash in policies:
-                policy = loaded_policy(policies[row.policy_hash])
-            self.hosts[row.name] = FleetHost(row, policy)
+                policy = decoded.get(row.policy_hash)
+                if policy is None:
+                    policy = decoded[row.policy_hash] = loaded_policy(policies[row.policy_hash])
+            self.hosts[row.name] = FleetHost(row, policy, complete=blockers_of is None)
         self.policies = policies
+        self.blockers_of = blockers_of
         self._labels: dict[tuple[Any, ...], LabelCheck] = {}
+        self._verdicts: dict[str, tuple[int, list[Refusal]]] = {}
+
+    def read_blockers(self, wanted: Sequence[tuple[FleetHost, Sequence[int]]]) -> None:
+        """The running domains of these Chinese Wall SSIDs on these hosts:
+        one query per policy and set of SSIDs."""
+        if self.blockers_of is None:
+            return
+        groups: dict[tuple[int, tuple[int, ...]], list[FleetHost]] = {}
+        for fh, ssids in wanted:
+            missing = fh.missing(ssids)
+            if missing and fh.policy is not None and fh.policy.engine.chwall_half is not None:
+                key = (fh.policy.engine.chwall_half, tuple(sorted(missing)))
+                groups.setdefault(key, []).append(fh)
+        for (half, ssids), hosts in groups.items():
+            found = self.blockers_of([fh.row.name for fh in hosts], half, ssids)
+            for fh in hosts:
+                fh.known(ssids, found.get(fh.row.name, []))
+
+    def _blocking(self, fh: FleetHost, spec: DomainSpec) -> list[int]:
+        """The Chinese Wall SSIDs whose running domains make the host's
+        engine refuse `spec` there (none: no such refusal)."""
+        if fh.policy is None or fh.complete:
+            return []
+        label = self._label(fh, spec)
+        if not label.permitted:
+            return []
+        decision = self._decide(fh, label.ssidref)
+        engine = fh.policy.engine
+        return sorted({s for c in decision.conflicts for s in engine.blocking_ssids(c)})
+
+    def _decide(self, fh: FleetHost, ssidref: int) -> CreateDecision:
+        """The host's engine on the host's counters."""
+        assert fh.policy is not None
+        engine = fh.policy.engine
+        counters = fh.row.counters
+        aggregate = {t: counters.get(t, (0, 0))[1] for t in engine.chwall_types(ssidref)}
+        return engine.check_create(ssidref, aggregate)
 
     # ------------------------------------------------------------ one host
 
@@ -165,10 +255,8 @@ class Fleet:
             refusals.append(self._label_refusal(fh, spec, label))
         elif fh.policy is not None:
             refusals.extend(self._chwall(fh, label.ssidref))
-        if spec.memory > row.free_memory:
-            refusals.append(
-                Refusal(Rule.MEMORY, f"memory: needs {spec.memory} MiB, {row.free_memory} free")
-            )
+        if spec.memory > row.available_memory:
+            refusals.append(Refusal(Rule.MEMORY, f"memory: {memory_shortage(spec.memory, row)}"))
         if spec.vcpus > row.nr_cpus:
             refusals.append(
                 Refusal(Rule.VCPUS, f"vcpus: needs {spec.vcpus}, the host has {row.nr_cpus} CPUs")
@@ -223,11 +311,12 @@ class Fleet:
         policy = fh.policy
         assert policy is not None
         engine = policy.engine
-        counters = fh.row.counters
-        aggregate = {t: counters.get(t, (0, 0))[1] for t in engine.chwall_types(ssidref)}
-        decision = engine.check_create(ssidref, aggregate)
+        decision = self._decide(fh, ssidref)
         if decision.permitted:
             return []
+        needed = sorted({s for c in decision.conflicts for s in engine.blocking_ssids(c)})
+        if fh.missing(needed):
+            self.read_blockers([(fh, needed)])
         if not decision.conflicts:
             rule = (
                 Rule.STE
@@ -287,16 +376,28 @@ class Fleet:
         hosts_in_zone: Counter[str] = Counter(fh.row.zone for fh in self.hosts.values())
         domains_in_zone: Counter[str] = Counter()
         for fh in self.hosts.values():
-            domains_in_zone[fh.row.zone] += sum(1 for d in fh.row.domains if d.domid != 0)
+            domains_in_zone[fh.row.zone] += max(fh.row.domain_count - 1, 0)  # Domain-0 aside
         load = {z: domains_in_zone[z] / hosts_in_zone[z] for z in hosts_in_zone}
         out = []
+        self._verdicts = {}
         for name in names:
             fits: list[FleetHost] = []
             refused: list[Verdict] = []
+            self.read_blockers(
+                [
+                    (fh, self._blocking(fh, spec))
+                    for n, fh in self.hosts.items()
+                    if n not in exclude and not fh.complete and not self._still(n, fh)
+                ]
+            )
             for host_name, fh in self.hosts.items():
                 if host_name in exclude:
                     continue
-                refusals = self.judge(fh, spec, live_devices)
+                if self._still(host_name, fh):
+                    refusals = self._verdicts[host_name][1]  # nothing placed there since
+                else:
+                    refusals = self.judge(fh, spec, live_devices)
+                    self._verdicts[host_name] = (fh.version, refusals)
                 if refusals:
                     refused.append(Verdict(host_name, fh.row.zone, refusals))
                 else:
@@ -319,6 +420,11 @@ class Fleet:
                 load[chosen.row.zone] += 1 / hosts_in_zone[chosen.row.zone]
         return out
 
+    def _still(self, name: str, fh: FleetHost) -> bool:
+        """The host's verdict of this batch holds (nothing placed there since)."""
+        known = self._verdicts.get(name)
+        return known is not None and known[0] == fh.version
+
     @staticmethod
     def _rank(
         fh: FleetHost, preference: Preference, zone: str | None, load: dict[str, float]
@@ -329,5 +435,5 @@ class Fleet:
         row = fh.row
         wanted = 0 if zone is None or row.zone == zone else 1
         if preference is Preference.PACK:
-            return (wanted, row.free_memory, row.name)
-        return (wanted, round(load[row.zone], 9), -row.free_memory, len(row.domains), row.name)
+            return (wanted, row.available_memory, row.name)
+        return (wanted, round(load[row.zone], 9), -row.available_memory, row.domain_count, row.name)

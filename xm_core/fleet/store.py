@@ -32,7 +32,7 @@ from typing import Any
 
 from xm_core.errors import UsageError, XmError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0
 ENV_STORE = "XM_FLEET_STORE"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -75,7 +75,13 @@ _SCHEMA_V1 = [
     )""",
     "CREATE INDEX fleet_domains_name ON fleet_domains (name)",
 ]
-MIGRATIONS: list[list[str]] = [_SCHEMA_V1]  # MIGRATIONS[v] takes version v to v + 1
+# Version 2: what a new domain can get on the host (free memory and what
+# Domain-0 can give by ballooning), beside the free memory `xm info` shows.
+_SCHEMA_V2 = [
+    "ALTER TABLE fleet_hosts ADD COLUMN available_memory BIGINT NOT NULL DEFAULT 0",
+    "UPDATE fleet_hosts SET available_memory = free_memory",  # until the next sync
+]
+MIGRATIONS: list[list[str]] = [_SCHEMA_V1, _SCHEMA_V2]  # MIGRATIONS[v] takes version v to v + 1
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,9 @@ class HostRow:
     counters: dict[int, tuple[int, int]]
     revision: int
     synced_at: float
+    available_memory: int = 0  # free + what Domain-0 can give (the host's make_room)
     domains: list[DomainRow] = field(default_factory=list)
+    domain_count: int = 0  # Domain-0 included; known also when `domains` was not read
 
     @property
     def active_policy(self) -> str:
@@ -371,14 +379,14 @@ class FleetStore:
 
     _HOST_COLUMNS = (
         "name, root, zone, policy_state, policy_name, policy_hash, total_memory, "
-        "free_memory, nr_cpus, counters, revision, synced_at"
+        "free_memory, nr_cpus, counters, revision, synced_at, available_memory"
     )
 
     @staticmethod
     def _host(r: Sequence[Any]) -> HostRow:
         return HostRow(
             r[0], r[1], r[2], r[3], r[4], r[5], int(r[6]), int(r[7]), int(r[8]),
-            _counters_of(r[9]), int(r[10]), float(r[11]),
+            _counters_of(r[9]), int(r[10]), float(r[11]), int(r[12]),
         )  # fmt: skip
 
     def hosts(self, with_domains: bool = True) -> list[HostRow]:
@@ -387,8 +395,11 @@ class FleetStore:
             self._host(r)
             for r in self._q(f"SELECT {self._HOST_COLUMNS} FROM fleet_hosts ORDER BY name")
         ]
+        by_name = {h.name: h for h in hosts}
+        for name, count in self._q("SELECT host, count(*) FROM fleet_domains GROUP BY host"):
+            if name in by_name:
+                by_name[name].domain_count = int(count)
         if with_domains:
-            by_name = {h.name: h for h in hosts}
             for d in self._q(
                 "SELECT host, name, domid, ssidref, label, memory, vcpus FROM fleet_domains "
                 "ORDER BY host, domid"
@@ -420,7 +431,29 @@ class FleetStore:
                 (name,),
             )
         ]
+        host.domain_count = len(host.domains)
         return host
+
+    def blockers_of(
+        self, hosts: Sequence[str], half: int, ssids: Sequence[int]
+    ) -> dict[str, list[DomainRow]]:
+        """The domains of these hosts whose ssidref holds one of these
+        Chinese Wall SSIDs in its low (`half` 0) or high (1) half."""
+        found: dict[str, list[DomainRow]] = {h: [] for h in hosts}
+        names = list(hosts)
+        shift = 16 * half
+        wanted = ", ".join(str(int(s)) for s in ssids)
+        for i in range(0, len(names), 500):
+            chunk = names[i : i + 500]
+            marks = ", ".join("?" * len(chunk))
+            for d in self._q(
+                "SELECT host, name, domid, ssidref, label, memory, vcpus FROM fleet_domains "
+                f"WHERE host IN ({marks}) AND ((ssidref >> {shift}) & 65535) IN ({wanted}) "
+                "ORDER BY host, domid",
+                chunk,
+            ):
+                found[d[0]].append(_domain(d))
+        return found
 
     def host_by_root(self, root: str) -> str | None:
         r = self._q("SELECT name FROM fleet_hosts WHERE root = ?", (root,)).fetchone()
@@ -429,11 +462,12 @@ class FleetStore:
     def insert_host(self, row: HostRow) -> None:
         self._q(
             f"INSERT INTO fleet_hosts ({self._HOST_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row.name, row.root, row.zone, row.policy_state, row.policy_name,
                 row.policy_hash, row.total_memory, row.free_memory, row.nr_cpus,
                 _counters_json(row.counters), row.revision, row.synced_at,
+                row.available_memory,
             ),
         )  # fmt: skip
         self._put_domains(row.name, row.domains)
@@ -444,11 +478,11 @@ class FleetStore:
         self._q(
             "UPDATE fleet_hosts SET policy_state = ?, policy_name = ?, policy_hash = ?, "
             "total_memory = ?, free_memory = ?, nr_cpus = ?, counters = ?, "
-            "revision = revision + 1, synced_at = ? WHERE name = ?",
+            "revision = revision + 1, synced_at = ?, available_memory = ? WHERE name = ?",
             (
                 row.policy_state, row.policy_name, row.policy_hash, row.total_memory,
                 row.free_memory, row.nr_cpus, _counters_json(row.counters), time.time(),
-                row.name,
+                row.available_memory, row.name,
             ),
         )  # fmt: skip
         self._q("DELETE FROM fleet_domains WHERE host = ?", (row.name,))

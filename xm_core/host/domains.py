@@ -838,7 +838,10 @@ def list_domains(
     with Host(paths) as host, host.store.read():
         store = host.store
         state, name = host.policy_state()
-        records = [store.domain(r) for r in refs] if refs else store.domains()
+        records = store.domains()
+        if refs:  # in id order, as the help says, each domain once
+            named = {rec.domid: rec for rec in (store.domain(r) for r in refs)}
+            records = [named[domid] for domid in sorted(named)]
         policy: LoadedPolicy | None = None  # decoded only for a domain without a label
         from xm_core.host.update.plan import format_label
         from xm_core.host.update.status import xen34_labels
@@ -873,7 +876,10 @@ class Uptime:
 def uptimes(paths: HostPaths, refs: Sequence[str] = ()) -> list[Uptime]:
     with Host(paths) as host, host.store.read():
         store = host.store
-        records = [store.domain(r) for r in refs] if refs else store.domains()
+        records = store.domains()
+        if refs:  # in id order, as the help says, each domain once
+            named = {rec.domid: rec for rec in (store.domain(r) for r in refs)}
+            records = [named[domid] for domid in sorted(named)]
         booted = store.host_facts().booted_at
         now = time.time()
         return [

@@ -65,6 +65,14 @@ class HostMemory:
     def free(self) -> int:
         return max(self.total - self.used, 0)
 
+    @property
+    def available(self) -> int:
+        """The most a new domain can get (`make_room`'s rule): the free
+        memory and, unless dom0-min-mem is 0, Domain-0's allocation above it."""
+        if self.dom0_min == 0:
+            return self.free
+        return self.free + max(self.dom0 - self.dom0_min, 0)
+
 
 def host_memory(store: Store, paths: HostPaths) -> HostMemory:
     domains = store.domains()

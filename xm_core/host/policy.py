@@ -167,34 +167,42 @@ def make_policy_under(
 
 def save_policy(paths: HostPaths, name: str, xml: bytes) -> MakePolicyResult:
     """Write the policy source `xml` as NAME and compile it, the `.xml`,
-    `.map` and `.bin` renamed into place together (the studio's Save): when
-    it does not compile (PolicyError with every finding) no file is
-    touched, so the `.xml` beside a `.bin` is always the one it came from."""
+    `.map`, `.bin` (and the conflict sets' names, as makepolicy writes them)
+    renamed into place together (the studio's Save): when it does not
+    compile (PolicyError with every finding) no file is touched, so the
+    `.xml` beside a `.bin` is always the one it came from."""
     from acm.binfmt import binary_chunks
     from acm.compiler import compile_document, gc_paused
-    from acm.mapfile import map_chunks
+    from acm.mapfile import map_chunks, set_names_bytes
     from acm.source import parse_policy_document
 
     files = paths.policy_files(name)  # raises ACM005 on a bad name
     with gc_paused():
-        compiled, findings = compile_document(parse_policy_document(xml, files.xml))
+        doc = parse_policy_document(xml, files.xml)
+        compiled, findings = compile_document(doc)
         pmap = compiled.map._replace(policy_file=files.xml, binary_file=files.bin)
-    folder = Path(files.xml).parent
+        binary = compiled.binary
+        names = _set_names(binary, doc.root)
+    # the `.map` first: an interrupted batch is found and finished by the
+    # same journal as makepolicy's
+    outputs = [Path(files.map), Path(files.bin), files.set_names, Path(files.xml)]
+    batch: list[tuple[Path, Any]] = [
+        (outputs[0], map_chunks(pmap)),
+        (outputs[1], binary_chunks(binary)),
+    ]
+    if names is not None:
+        assert binary.chwall is not None
+        sets = binary.chwall.conflict_sets
+        batch.append((outputs[2], set_names_bytes(binary.reference_name, names, sets)))
+    batch.append((outputs[3], xml))
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        Path(files.xml).parent.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(files.lock, True, None):
-            # the `.map` first: an interrupted batch is found and finished by
-            # the same journal as makepolicy's
-            outputs = [Path(files.map), Path(files.bin), Path(files.xml)]
             finish_pending(outputs[0])
             remove_leftovers(outputs)
-            atomic_write_many(
-                [
-                    (outputs[0], map_chunks(pmap)),
-                    (outputs[1], binary_chunks(compiled.binary)),
-                    (outputs[2], xml),
-                ]
-            )
+            atomic_write_many(batch)
+            if names is None:
+                outputs[2].unlink(missing_ok=True)  # names of another compile
     except OSError as exc:
         raise XmError(
             f"Cannot write '{files.xml}', '{files.map}' and '{files.bin}': "

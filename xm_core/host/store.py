@@ -477,36 +477,110 @@ def _failed(path: Path, exc: sqlite3.Error) -> StoreError:
 # ------------------------------------------------------------------ the store
 
 
-def _domain(row: sqlite3.Row) -> DomainRecord:
-    return DomainRecord(
-        domid=row["domid"],
-        name=row["name"],
-        uuid=row["uuid"],
-        ssidref=row["ssidref"],
-        policy=row["policy"],
-        label=row["label"],
-        memory=row["memory"],
-        maxmem=row["maxmem"],
-        vcpus=row["vcpus"],
-        state=row["state"],
-        created_at=row["created_at"],
-        cpu_time=row["cpu_time"],
-        config=json.loads(row["config"]),
+# Every value read back is checked against what this program writes: a
+# database damaged by hand or by a disk (a JSON column that does not parse,
+# a text where a number belongs, a missing row) is one StoreError naming
+# the table and the row, never a traceback further on.
+
+
+class Kind(StrEnum):
+    INT = "an integer"
+    REAL = "a number"
+    TEXT = "a text"
+    OPT_TEXT = "a text or NULL"
+    BLOB = "bytes"
+    OPT_BLOB = "bytes or NULL"
+    OBJECT = "a JSON object"
+    STRINGS = "a JSON object of texts"
+
+
+def damaged(path: Path, table: str, row: object, why: str) -> StoreError:
+    return StoreError(
+        f"Host state '{path}' is damaged: table {table}, row {row}: {why}; it was left as it is"
     )
 
 
-def _device(row: sqlite3.Row) -> DeviceRecord:
-    return DeviceRecord(
-        domid=row["domid"],
-        kind=row["kind"],
-        devid=row["devid"],
-        backend=row["backend"],
-        frontend=row["frontend"],
-        resource=row["resource"],
-        written=row["written"],
-        mode=row["mode"],
-        params=json.loads(row["params"]),
-    )
+def _fits(value: Any, kind: Kind) -> bool:
+    if kind is Kind.INT:
+        return type(value) is int
+    if kind is Kind.REAL:
+        return type(value) in (int, float)
+    if kind is Kind.TEXT:
+        return type(value) is str
+    if kind is Kind.OPT_TEXT:
+        return value is None or type(value) is str
+    if kind is Kind.BLOB:
+        return type(value) is bytes
+    return value is None or type(value) is bytes  # OPT_BLOB
+
+
+def checked(
+    path: Path, table: str, key: object, row: sqlite3.Row | None, kinds: dict[str, Kind]
+) -> dict[str, Any]:
+    """The columns of `row` as `kinds` says they must be (JSON columns
+    decoded); StoreError naming the table and the row otherwise."""
+    if row is None:
+        raise damaged(path, table, key, "missing")
+    values: dict[str, Any] = {}
+    for column, kind in kinds.items():
+        value = row[column]
+        if kind in (Kind.OBJECT, Kind.STRINGS):
+            try:
+                value = json.loads(value) if type(value) is str else None
+            except (ValueError, RecursionError):
+                value = None
+            ok = isinstance(value, dict) and (
+                kind is Kind.OBJECT
+                or all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+            )
+        else:
+            ok = _fits(value, kind)
+        if not ok:
+            raise damaged(path, table, key, f"{column} is not {kind.value}")
+        values[column] = value
+    return values
+
+
+_DOMAIN_KINDS = {
+    "domid": Kind.INT,
+    "name": Kind.TEXT,
+    "uuid": Kind.TEXT,
+    "ssidref": Kind.INT,
+    "policy": Kind.OPT_TEXT,
+    "label": Kind.OPT_TEXT,
+    "memory": Kind.INT,
+    "maxmem": Kind.INT,
+    "vcpus": Kind.INT,
+    "state": Kind.TEXT,
+    "created_at": Kind.REAL,
+    "cpu_time": Kind.REAL,
+    "config": Kind.OBJECT,
+}
+_DEVICE_KINDS = {
+    "domid": Kind.INT,
+    "kind": Kind.TEXT,
+    "devid": Kind.INT,
+    "backend": Kind.INT,
+    "frontend": Kind.TEXT,
+    "resource": Kind.OPT_TEXT,
+    "written": Kind.TEXT,
+    "mode": Kind.TEXT,
+    "params": Kind.STRINGS,
+}
+
+
+def _domain(path: Path, row: sqlite3.Row) -> DomainRecord:
+    values = checked(path, "domains", f"domid {row['domid']!r}", row, _DOMAIN_KINDS)
+    if values["state"] not in DOMAIN_STATES:
+        raise damaged(path, "domains", f"domid {row['domid']!r}", "state is not a domain state")
+    if not 0 <= values["ssidref"] <= 0xFFFFFFFF:
+        raise damaged(path, "domains", f"domid {row['domid']!r}", "ssidref is out of range")
+    return DomainRecord(**values)
+
+
+def _device(path: Path, row: sqlite3.Row) -> DeviceRecord:
+    key = f"({row['domid']!r}, {row['kind']!r}, {row['devid']!r})"
+    return DeviceRecord(**checked(path, "devices", key, row, _DEVICE_KINDS))
 
 
 _DOMAIN_COLUMNS = (
@@ -691,30 +765,52 @@ class Store:
 
     def host_facts(self) -> HostFacts:
         row = self._q("SELECT * FROM host WHERE id = 1").fetchone()
-        return HostFacts(row["created_at"], row["booted_at"], row["nr_cpus"], row["total_memory"])
+        kinds = {
+            "created_at": Kind.REAL,
+            "booted_at": Kind.REAL,
+            "nr_cpus": Kind.INT,
+            "total_memory": Kind.INT,
+        }
+        return HostFacts(**checked(self.path, "host", 1, row, kinds))
 
     # ---------------------------------------------------------- active policy
 
     def active_policy(self) -> ActivePolicy:
         row = self._q("SELECT * FROM policy WHERE id = 1").fetchone()
-        try:
-            state = PolicyState(row["state"])
-        except ValueError:
-            raise StoreError(f"Host state '{self.path}': unknown policy state") from None
+        state = self.policy_state()[0]
+        kinds = {
+            "name": Kind.OPT_TEXT,
+            "binary": Kind.OPT_BLOB,
+            "map": Kind.OPT_BLOB,
+            "generation": Kind.INT,
+            "extra": Kind.OBJECT,
+        }
+        values = checked(self.path, "policy", 1, row, kinds)
+        loaded_at = row["loaded_at"]
+        if loaded_at is not None and not _fits(loaded_at, Kind.REAL):
+            raise damaged(self.path, "policy", 1, "loaded_at is not a number")
         return ActivePolicy(
             state,
-            row["name"],
-            bytes(row["binary"]) if row["binary"] is not None else None,
-            bytes(row["map"]) if row["map"] is not None else None,
-            row["generation"],
-            row["loaded_at"],
-            json.loads(row["extra"]),
+            values["name"],
+            values["binary"],
+            values["map"],
+            values["generation"],
+            loaded_at,
+            values["extra"],
         )
 
     def policy_state(self) -> tuple[PolicyState, str | None, int]:
         """(state, reference name, generation) without reading the binary."""
         row = self._q("SELECT state, name, generation FROM policy WHERE id = 1").fetchone()
-        return PolicyState(row["state"]), row["name"], row["generation"]
+        kinds = {"state": Kind.TEXT, "name": Kind.OPT_TEXT, "generation": Kind.INT}
+        values = checked(self.path, "policy", 1, row, kinds)
+        try:
+            state = PolicyState(values["state"])
+        except ValueError:
+            raise damaged(self.path, "policy", 1, "state is not a policy state") from None
+        if (state is PolicyState.NAMED) != (values["name"] is not None):
+            raise damaged(self.path, "policy", 1, "name does not go with the state")
+        return state, values["name"], values["generation"]
 
     def active_policy_name(self) -> str:
         """The reference name of the active policy, or `DEFAULT` / `NULL`."""
@@ -723,25 +819,28 @@ class Store:
 
     def active_binary(self) -> tuple[bytes, bytes | None] | None:
         """The loaded `.bin` and its `.map`, or None when no policy is loaded."""
-        row = self._q("SELECT state, binary, map FROM policy WHERE id = 1").fetchone()
-        if row["state"] != PolicyState.NAMED.value:
+        if self.policy_state()[0] is not PolicyState.NAMED:
             return None
-        return bytes(row["binary"]), bytes(row["map"]) if row["map"] is not None else None
+        row = self._q("SELECT binary, map FROM policy WHERE id = 1").fetchone()
+        values = checked(self.path, "policy", 1, row, {"binary": Kind.BLOB, "map": Kind.OPT_BLOB})
+        return values["binary"], values["map"]
 
     def active_extra(self) -> dict[str, Any]:
         row = self._q("SELECT extra FROM policy WHERE id = 1").fetchone()
-        try:
-            extra = json.loads(row[0])
-        except ValueError:
-            raise StoreError(f"Host state '{self.path}': damaged policy record") from None
-        return extra if isinstance(extra, dict) else {}
+        extra: dict[str, Any] = checked(self.path, "policy", 1, row, {"extra": Kind.OBJECT})[
+            "extra"
+        ]
+        return extra
 
     def active_compact(self) -> str | None:
         """The compact form stored with the active policy (None: decode the binary)."""
-        row = self._q("SELECT state, compact FROM policy WHERE id = 1").fetchone()
-        if row["state"] != PolicyState.NAMED.value:
+        if self.policy_state()[0] is not PolicyState.NAMED:
             return None
-        return str(row["compact"]) if row["compact"] is not None else None
+        row = self._q("SELECT compact FROM policy WHERE id = 1").fetchone()
+        compact: str | None = checked(self.path, "policy", 1, row, {"compact": Kind.OPT_TEXT})[
+            "compact"
+        ]
+        return compact
 
     def active_compiled(self) -> tuple[BinaryPolicy, PolicyMap | None] | None:
         """The loaded policy decoded: (binary, map or None); None when no
@@ -805,7 +904,8 @@ class Store:
     def domains(self) -> list[DomainRecord]:
         """Every domain, in id order (Domain-0 first)."""
         return [
-            _domain(r) for r in self._q(f"SELECT {_DOMAIN_COLUMNS} FROM domains ORDER BY domid")
+            _domain(self.path, r)
+            for r in self._q(f"SELECT {_DOMAIN_COLUMNS} FROM domains ORDER BY domid")
         ]
 
     def domain_count(self) -> int:
@@ -820,9 +920,9 @@ class Store:
                 f"SELECT {_DOMAIN_COLUMNS} FROM domains WHERE domid = ?", (int(ref),)
             ).fetchone()
             if row is not None or isinstance(ref, int):
-                return _domain(row) if row is not None else None
+                return _domain(self.path, row) if row is not None else None
         row = self._q(f"SELECT {_DOMAIN_COLUMNS} FROM domains WHERE name = ?", (ref,)).fetchone()
-        return _domain(row) if row is not None else None
+        return _domain(self.path, row) if row is not None else None
 
     def domain(self, ref: str | int) -> DomainRecord:
         found = self.find_domain(ref)
@@ -858,7 +958,10 @@ class Store:
     def allocate_domid(self) -> int:
         """The next free domain id (Xen counts up and wraps below its reserved ids)."""
         self._need_txn()
-        start = int(self._q("SELECT next_domid FROM host WHERE id = 1").fetchone()[0])
+        row = self._q("SELECT next_domid FROM host WHERE id = 1").fetchone()
+        start: int = checked(self.path, "host", 1, row, {"next_domid": Kind.INT})["next_domid"]
+        if not 1 <= start <= MAX_DOMID:
+            raise damaged(self.path, "host", 1, "next_domid is out of range")
         domid = start
         while self._q("SELECT 1 FROM domains WHERE domid = ?", (domid,)).fetchone():
             domid = domid + 1 if domid < MAX_DOMID else 1
@@ -936,7 +1039,7 @@ class Store:
 
     def domain_by_uuid(self, uuid: str) -> DomainRecord | None:
         row = self._q(f"SELECT {_DOMAIN_COLUMNS} FROM domains WHERE uuid = ?", (uuid,)).fetchone()
-        return _domain(row) if row is not None else None
+        return _domain(self.path, row) if row is not None else None
 
     def remove_domain(self, domid: int) -> None:
         """Delete a domain, its devices and its STE cache (inside `write()`)."""
@@ -960,7 +1063,7 @@ class Store:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY domid, kind, devid"
-        return [_device(r) for r in self._q(sql, args)]
+        return [_device(self.path, r) for r in self._q(sql, args)]
 
     def device_counts(self) -> dict[tuple[int, str], int]:
         """How many devices of each kind each domain has ((domid, kind) -> n)."""
@@ -971,7 +1074,7 @@ class Store:
 
     def devices_backed_by(self, backend: int) -> list[DeviceRecord]:
         return [
-            _device(r)
+            _device(self.path, r)
             for r in self._q(
                 "SELECT * FROM devices WHERE backend = ? ORDER BY domid, kind, devid", (backend,)
             )
@@ -1016,7 +1119,8 @@ class Store:
         """(running_types, conflict_aggregate), one entry per CHWALL type."""
         running = [0] * max_types
         aggregate = [0] * max_types
-        for r in self._q("SELECT type, running, aggregate FROM chwall_counters"):
+        for row in self._q("SELECT type, running, aggregate FROM chwall_counters"):
+            r = self._ints("chwall_counters", row)
             if not 0 <= r[0] < max_types:
                 raise StoreError(
                     f"Host state '{self.path}': a Chinese Wall counter for type {r[0]} "
@@ -1033,10 +1137,11 @@ class Store:
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            for r in self._q(
+            for row in self._q(
                 f"SELECT type, running, aggregate FROM chwall_counters WHERE type IN ({marks})",
                 chunk,
             ):
+                r = self._ints("chwall_counters", row)
                 found[r[0]] = (r[1], r[2])
         return found
 
@@ -1077,14 +1182,8 @@ class Store:
 
     def ste_stats(self) -> SteStats:
         row = self._q("SELECT * FROM ste_stats WHERE id = 1").fetchone()
-        return SteStats(
-            row["ec_eval"],
-            row["ec_denied"],
-            row["ec_cachehit"],
-            row["gt_eval"],
-            row["gt_denied"],
-            row["gt_cachehit"],
-        )
+        columns = ("ec_eval", "ec_denied", "ec_cachehit", "gt_eval", "gt_denied", "gt_cachehit")
+        return SteStats(**checked(self.path, "ste_stats", 1, row, dict.fromkeys(columns, Kind.INT)))
 
     def add_ste_stats(self, delta: SteStats) -> None:
         self._need_txn()
@@ -1104,10 +1203,17 @@ class Store:
 
     def domain_ste_stats(self) -> dict[str, DomainSteStats]:
         """Per subject domain (by uuid): its STE hook decisions."""
-        return {
-            r[0]: DomainSteStats(r[1], r[2], r[3])
-            for r in self._q("SELECT uuid, evaluated, denied, cache_hits FROM ste_domain_stats")
+        kinds = {
+            "uuid": Kind.TEXT,
+            "evaluated": Kind.INT,
+            "denied": Kind.INT,
+            "cache_hits": Kind.INT,
         }
+        found: dict[str, DomainSteStats] = {}
+        for row in self._q("SELECT uuid, evaluated, denied, cache_hits FROM ste_domain_stats"):
+            v = checked(self.path, "ste_domain_stats", repr(row["uuid"]), row, kinds)
+            found[v["uuid"]] = DomainSteStats(v["evaluated"], v["denied"], v["cache_hits"])
+        return found
 
     def add_domain_ste_stats(self, uuid: str, delta: DomainSteStats) -> None:
         self._need_txn()
@@ -1121,7 +1227,10 @@ class Store:
     def ste_cache(self, domid: int) -> list[int | None]:
         """The 8 cache slots of a domain: the remote domain id, or None when free."""
         slots: list[int | None] = [None] * 8
-        for r in self._q("SELECT slot, remote FROM ste_cache WHERE domid = ?", (domid,)):
+        for row in self._q("SELECT slot, remote FROM ste_cache WHERE domid = ?", (domid,)):
+            r = self._ints("ste_cache", row)
+            if not 0 <= r[0] < len(slots):
+                raise damaged(self.path, "ste_cache", f"({domid}, {r[0]})", "slot out of range")
             slots[r[0]] = r[1]
         return slots
 
@@ -1154,8 +1263,9 @@ class Store:
         self._q("INSERT INTO messages (at, kind, text) VALUES (?, ?, ?)", (time.time(), kind, text))
 
     def messages(self, kind: str) -> list[Message]:
+        kinds = {"seq": Kind.INT, "at": Kind.REAL, "kind": Kind.TEXT, "text": Kind.TEXT}
         return [
-            Message(r[0], r[1], r[2], r[3])
+            Message(**checked(self.path, "messages", f"seq {r['seq']!r}", r, kinds))
             for r in self._q(
                 "SELECT seq, at, kind, text FROM messages WHERE kind = ? ORDER BY seq", (kind,)
             )
@@ -1188,8 +1298,9 @@ class Store:
 
     def console_lines(self, uuid: str, after: int = 0) -> list[ConsoleLine]:
         """A domain's console lines after sequence number `after`, oldest first."""
+        kinds = {"seq": Kind.INT, "at": Kind.REAL, "domid": Kind.INT, "text": Kind.TEXT}
         return [
-            ConsoleLine(r[0], r[1], r[2], r[3])
+            ConsoleLine(**checked(self.path, "console", f"seq {r['seq']!r}", r, kinds))
             for r in self._q(
                 "SELECT seq, at, domid, text FROM console WHERE uuid = ? AND seq > ? ORDER BY seq",
                 (uuid, after),
@@ -1197,6 +1308,13 @@ class Store:
         ]
 
     # ---------------------------------------------------------- helpers
+
+    def _ints(self, table: str, row: sqlite3.Row) -> tuple[int, ...]:
+        """A row of integers only (counters, cache slots), checked."""
+        values = tuple(row)
+        if not all(type(v) is int for v in values):
+            raise damaged(self.path, table, repr(values[0]), "holds a value that is not an integer")
+        return values
 
     def _need_txn(self) -> None:
         if not self._in_txn:

@@ -134,8 +134,9 @@ class HostImpact:
         }
 
 
-def host_impact(paths: HostPaths, diff: PolicyDiff) -> HostImpact:
-    """Run `loadpolicy` of `diff.new` against a copy of the host at `paths`."""
+def host_impact(paths: HostPaths, diff: PolicyDiff, keep_ssidrefs: bool = False) -> HostImpact:
+    """Run `loadpolicy` of `diff.new` (`--keep-ssidrefs` when asked) against a
+    copy of the host at `paths`."""
     from acm.binfmt import binary_bytes
     from acm.mapfile import render_map
     from xm_core.files.atomic import atomic_write_many
@@ -173,7 +174,7 @@ def host_impact(paths: HostPaths, diff: PolicyDiff) -> HostImpact:
             set_names=tuple(new.conflict_set_title(c) for c in range(len(new.conflict_sets))),
         )
         try:
-            load_policy(scratch, SCRATCH_NAME)
+            load_policy(scratch, SCRATCH_NAME, keep_ssidrefs)
         except PolicyLoadRefused as exc:
             impact.refusal = exc.message
             impact.violations = list(exc.result.violations)

@@ -24,10 +24,15 @@ def one_line(text: str) -> str:
 
 
 def text_line(d: Diagnostic) -> str:
-    """`file:line:col: severity CODE message`."""
+    """`file:line:col: severity CODE: message`, the compiler's form."""
     loc = d.location
     where = f"{loc.file}:{loc.line}:{loc.column or 1}" if loc.line else loc.file
-    return f"{where}: {d.severity.value} {d.code} {one_line(d.message)}"
+    return f"{where}: {d.severity.value} {d.code}: {one_line(d.message)}"
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 error`, `0 errors`, `2 warnings` (`info` is a mass noun)."""
+    return f"{count} {noun}" if count == 1 or noun == "info" else f"{count} {noun}s"
 
 
 def summary(report: LintReport, fail_level: Severity) -> dict[str, Any]:
@@ -44,12 +49,12 @@ def summary(report: LintReport, fail_level: Severity) -> dict[str, Any]:
 
 def summary_line(report: LintReport, fail_level: Severity) -> str:
     s = summary(report, fail_level)
-    files = f"{s['files']} file" + ("" if s["files"] == 1 else "s")
+    files = counted(s["files"], "file")
     if not s["findings"]:
         return f"acm-lint: no findings in {files}"
     return (
-        f"acm-lint: {s['findings']} finding{'' if s['findings'] == 1 else 's'} "
-        f"({s['error']} error, {s['warning']} warning, {s['info']} info) in {files}"
+        f"acm-lint: {counted(s['findings'], 'finding')} ({counted(s['error'], 'error')}, "
+        f"{counted(s['warning'], 'warning')}, {counted(s['info'], 'info')}) in {files}"
     )
 
 

@@ -355,7 +355,14 @@ async def api_new(request: Request, config: StudioConfig) -> Any:
 @api
 async def api_impact(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
-    return services.impact_of_saved(config.paths, _text(doc, "name"))
+    keep = doc.get("keep_ssidrefs") is True
+    return services.impact_of_saved(config.paths, _text(doc, "name"), keep)
+
+
+@api
+async def api_update_preview(request: Request, config: StudioConfig) -> Any:
+    doc = await _json(request)
+    return services.update_preview(config.paths, _text(doc, "name"))
 
 
 @api
@@ -363,7 +370,8 @@ async def api_load(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
     if doc.get("confirm") is not True:
         raise Refused(400, "loading needs an explicit confirmation")
-    return services.load(config.paths, _text(doc, "name"), _text(doc, "digest"))
+    keep = doc.get("keep_ssidrefs") is True
+    return services.load(config.paths, _text(doc, "name"), _text(doc, "digest"), keep)
 
 
 @api
@@ -421,6 +429,7 @@ API_ROUTES = {
     "new": api_new,
     "impact": api_impact,
     "load": api_load,
+    "update-preview": api_update_preview,
     "workload/edit": api_workload_edit,
     "workload/check": api_workload_check,
     "workload/upload": api_workload_upload,

@@ -413,17 +413,13 @@ def flask_export(xml: bytes, file: str) -> dict[str, Any]:
     """`xm acm flask POLICY -o DIR` of the edited text, nothing written: the
     files it would write (the module, its modules.conf line, the mapping,
     the Chinese Wall guard, the report as text and JSON), by name."""
-    import json
-
     from acm.flask import export_flask
     from acm.source import parse_policy_document
     from xm_core.render import analysis as render
 
     source = parse_policy_document(xml, file).source()
     export = export_flask(analysis_policy(xml, file), source)
-    texts = export.files()
-    texts[f"{export.module_name}.report.txt"] = "\n".join(render.flask_report_lines(export)) + "\n"
-    texts[f"{export.module_name}.report.json"] = json.dumps(export.as_dict(), indent=1) + "\n"
+    texts = render.flask_files(export)
     return {"module_name": export.module_name, "guard_name": export.guard_name, "files": texts}
 
 
@@ -464,13 +460,15 @@ def _active(paths: HostPaths) -> Any:
     """The analysis view of the host's active policy, or None (DEFAULT)."""
     from acm.analysis.loader import from_compiled
     from acm.model import CompiledPolicy
-    from xm_core.host.model import Host
+    from xm_core.host.model import Host, _conflict_set_names
 
     with Host(paths) as host:
         loaded = host.policy()
         if loaded is None:
             return None
-        return from_compiled(CompiledPolicy(loaded.binary, loaded.map), None, "active policy")
+        names = _conflict_set_names(paths, loaded.name, loaded.binary)
+        compiled = CompiledPolicy(loaded.binary, loaded.map)
+        return from_compiled(compiled, tuple(names) or None, "active policy")
 
 
 def diff(paths: HostPaths, xml: bytes, file: str, name: str) -> dict[str, Any]:
@@ -488,9 +486,9 @@ def diff(paths: HostPaths, xml: bytes, file: str, name: str) -> dict[str, Any]:
     return answer
 
 
-def _against_active(paths: HostPaths, new: Any) -> dict[str, Any]:
+def _against_active(paths: HostPaths, new: Any, keep_ssidrefs: bool = False) -> dict[str, Any]:
     """`xm acm diff ACTIVE NEW --host`: the diff and the host impact (None, None
-    when no policy is active)."""
+    when no policy is active); the impact of `loadpolicy --keep-ssidrefs` when asked."""
     from acm.analysis.diff import diff_policies
     from xm_core.insight.impact import host_impact
 
@@ -498,7 +496,7 @@ def _against_active(paths: HostPaths, new: Any) -> dict[str, Any]:
     if active is None:
         return {"active": None, "impact": None}
     res = diff_policies(active, new)
-    impact = host_impact(paths, res)
+    impact = host_impact(paths, res, keep_ssidrefs)
     return {
         "active": res.format(),
         "impact": {"text": impact.format(), "loadable": impact.loadable},
@@ -571,27 +569,28 @@ def read_draft(paths: HostPaths, name: str) -> bytes:
     return read_policy_file(str(path))
 
 
-def compiled_digest(files: PolicyFiles) -> str:
-    """What a load preview was made of: the `.bin` and `.map` as they are now."""
+def compiled_digest(files: PolicyFiles, keep_ssidrefs: bool = False) -> str:
+    """What a load preview was made of: the `.bin` and `.map` as they are now,
+    and the way of loading them."""
     import hashlib
 
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(b"keep-ssidrefs\0" if keep_ssidrefs else b"\0")
     for file in (files.bin, files.map):
         digest.update(Path(file).read_bytes())
         digest.update(b"\0")
     return digest.hexdigest()
 
 
-def load(paths: HostPaths, name: str, digest: str) -> dict[str, Any]:
-    """`xm loadpolicy NAME`, with the same output, of exactly the compiled
-    policy that was previewed: refused when the `.bin` or `.map` changed
-    since (`digest` is the preview's)."""
+def load(paths: HostPaths, name: str, digest: str, keep_ssidrefs: bool = False) -> dict[str, Any]:
+    """`xm loadpolicy [--keep-ssidrefs] NAME`, with the same output, of exactly
+    the compiled policy that was previewed, as it was previewed: refused
+    when the `.bin` or `.map` changed since (`digest` is the preview's)."""
     from xm_core.host.model import load_policy
     from xm_core.render import domains
 
     files = policy_files(paths, name).settled()
     try:
-        now = compiled_digest(files)
+        now = compiled_digest(files, keep_ssidrefs)
     except OSError:
         now = ""
     if now != digest:
@@ -601,26 +600,51 @@ def load(paths: HostPaths, name: str, digest: str) -> dict[str, Any]:
         )
 
     def run() -> None:
-        domains.loaded(load_policy(paths, name), False)
+        domains.loaded(load_policy(paths, name, keep_ssidrefs), False)
 
     return {"loadpolicy": as_cli(run).as_dict()}
 
 
-def impact_of_saved(paths: HostPaths, name: str) -> dict[str, Any]:
+def impact_of_saved(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> dict[str, Any]:
     """Before a load: what loading the compiled `.bin` (and `.map`) of NAME,
     which is what `xm loadpolicy NAME` loads, would do to this host; with
     the digest that the load must then match and whether it is permitted."""
-    from acm.analysis.loader import load_binary
+    from acm.analysis.loader import from_compiled, read_compiled
+    from xm_core.host.model import _conflict_set_names
 
     files = policy_files(paths, name).settled()
     if not Path(files.bin).is_file():
         raise XmError(
             f"Binary policy file '{files.bin}' not found. Run 'xm makepolicy {name}' first."
         )
-    digest = compiled_digest(files)
-    answer = _against_active(paths, load_binary(files.bin, files.map))
+    digest = compiled_digest(files, keep_ssidrefs)
+    compiled = read_compiled(files.bin, files.map)
+    # the conflict sets by name, as loadpolicy names them
+    names = tuple(_conflict_set_names(paths, name, compiled.binary)) or None
+    answer = _against_active(paths, from_compiled(compiled, names, files.bin), keep_ssidrefs)
     impact = answer["impact"]
     return {**answer, "digest": digest, "loadable": impact is None or impact["loadable"]}
+
+
+def update_preview(paths: HostPaths, name: str) -> dict[str, Any]:
+    """`xm setpolicy --dry-run ACM NAME` (Xen 3.4's update of the running
+    policy: versions, renames written as from=), with the same output; the
+    policy as saved in the policy tree, nothing written."""
+    import tempfile
+
+    from xm_core.insight.impact import update_impact
+    from xm_core.render.xen34 import lifecycle
+
+    policy_files(paths, name)
+
+    def run() -> int:
+        # an empty working folder: NAME is read from the policy tree
+        with tempfile.TemporaryDirectory(prefix="xm-studio-") as empty:
+            impact = update_impact(paths, name, Path(empty))
+        lifecycle.dry_run(impact.plan, impact.refusal, impact.details, False)
+        return 0 if impact.would_set else 1
+
+    return {"setpolicy": as_cli(run).as_dict()}
 
 
 def new_policy(name: str, date: str) -> dict[str, Any]:
