@@ -259,3 +259,27 @@ def test_hostile_updates_are_refused_whole(
     assert snapshot(paths) == before
     dry = xm("setpolicy", "--dry-run", "ACM", NAME)
     assert dry.exit_code == 1 and "Traceback" not in dry.stderr
+
+
+def test_loadpolicy_of_a_versioned_policy_takes_the_update_path(paths: HostPaths) -> None:
+    _versioned(paths, version="1.0")
+    ok("makepolicy", NAME)
+    ok("loadpolicy", NAME)
+    start(paths, "g1", "green")
+    _versioned(
+        paths,
+        version="1.1",
+        from_policy=(NAME, "1.0"),
+        vm=["red", "GREEN", "blue"],
+        vm_from={"GREEN": "green"},
+        type_of={"GREEN": "green"},
+    )
+    ok("makepolicy", NAME)
+    r = xm("loadpolicy", "--keep-ssidrefs", NAME)
+    assert r.exit_code == 2 and "--keep-ssidrefs" in r.stderr
+    out = ok("loadpolicy", NAME)
+    assert out.startswith(f"Policy {NAME} version 1.1 loaded (was {NAME}).\n")
+    assert "g1 (id 1): green -> GREEN (renamed" in out
+    assert ok("getlabel", "mgt", "g1") == f"ACM:{NAME}:GREEN\n"
+    doc = json.loads(ok("getpolicy", "--json"))
+    assert (doc["version"], doc["boot"]) == ("1.1", False)
