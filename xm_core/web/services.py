@@ -179,6 +179,16 @@ def check(xml: bytes, file: str, place: Any = None) -> dict[str, Any]:
     }
 
 
+def outline_only(xml: bytes, file: str) -> dict[str, Any] | None:
+    """The editor's outline without the checks (None when not well-formed)."""
+    from acm.authoring.policyedit import outline
+
+    try:
+        return outline(xml, file)
+    except PolicyError:
+        return None
+
+
 _CHECKED: dict[str, dict[str, Any]] = {}  # the last answers, by `check_digest`
 _CHECKED_KEPT = 8
 

@@ -221,6 +221,7 @@ function opened(doc, saved) {
   state.filter = { VM: "", RES: "" };
   state.saved = saved ? doc.xml : null;
   state.digest = null;
+  state.findings = [];
   state.loadDigest = null;
   $("load-confirm").hidden = true;
   $("save-out").textContent = ""; $("load-out").textContent = ""; $("draft-btn").hidden = true;
@@ -453,7 +454,13 @@ async function ask(path, body, out) {
 
 async function openPolicy(body) {
   if (!mayDiscard()) return;
-  try { opened(await api("open", body), true); setStatus("opened " + state.name + (body.draft ? " (draft)" : "")); } catch (err) { setStatus(err.message); }
+  // the outline and the XML first, the findings as soon as they are checked
+  try {
+    const doc = await api("open", { ...body, checked: false });
+    opened(doc, true);
+    setStatus("opened " + state.name + (body.draft ? " (draft)" : "") + (doc.pending ? ", checking…" : ""));
+    if (doc.pending) await checkXml();
+  } catch (err) { setStatus(err.message); }
 }
 
 async function refreshPolicies() {
