@@ -10,19 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.fleet_support import (  # noqa: F401 - fixtures
+from tests.fleet_support import (
     POLICY_V2_XML,
     config,
     fleet_run,
     make_host,
-    postgres,
-    store_url,
 )
 from tests.hosttools import xm_run
 
 
 @pytest.fixture
-def fleet(tmp_path: Path, store_url: str) -> tuple[str, Path]:  # noqa: F811
+def fleet(tmp_path: Path, store_url: str) -> tuple[str, Path]:
     """An inventory with three hosts: h1 and h2 in zone a, h3 in zone b."""
     assert fleet_run(store_url, "init").code == 0
     for name, zone in (("h1", "a"), ("h2", "a"), ("h3", "b")):
@@ -89,7 +87,7 @@ def test_add_host_refusals(fleet: tuple[str, Path]) -> None:
     assert len(_json(store, "hosts")["hosts"]) == 3
 
 
-def test_commands_need_an_initialised_store(tmp_path: Path, store_url: str) -> None:  # noqa: F811
+def test_commands_need_an_initialised_store(tmp_path: Path, store_url: str) -> None:
     run = fleet_run(store_url, "hosts")
     assert run.code == 1
     assert "run 'xm fleet init' first" in run.err and run.err.count("\n") == 1
@@ -392,7 +390,7 @@ def _versioned(source: Path, target: Path, version: str, came_from: str | None) 
     return target
 
 
-def test_preview_a_versioned_update(tmp_path: Path, store_url: str) -> None:  # noqa: F811
+def test_preview_a_versioned_update(tmp_path: Path, store_url: str) -> None:
     """Hosts running a versioned policy (Xen 3.4's format, set with `xm
     setpolicy`); a versioned FILE is previewed with the update's own
     dry-run (`xm setpolicy --dry-run` on each host)."""
@@ -433,7 +431,7 @@ def test_preview_a_versioned_update(tmp_path: Path, store_url: str) -> None:  # 
     assert _json(store, "audit")["clean"]
 
 
-def test_walkthrough_two_banks_a_hospital_five_hosts(tmp_path: Path, store_url: str) -> None:  # noqa: F811
+def test_walkthrough_two_banks_a_hospital_five_hosts(tmp_path: Path, store_url: str) -> None:
     """docs/fleet.md's walkthrough, as typed there."""
     from tests.fleet_support import POLICY_V2_XML, clone_host
 
@@ -488,7 +486,7 @@ def test_walkthrough_two_banks_a_hospital_five_hosts(tmp_path: Path, store_url: 
     assert fleet_run(store, "audit").code == 0
 
 
-def test_a_version_1_inventory_is_migrated(tmp_path: Path, store_url: str) -> None:  # noqa: F811
+def test_a_version_1_inventory_is_migrated(tmp_path: Path, store_url: str) -> None:
     """An inventory made by the first schema is brought up to date when
     opened, its hosts kept; one newer than this xm is refused, unchanged."""
     from xm_core.fleet.store import MIGRATIONS, SCHEMA_VERSION, FleetStore
@@ -516,3 +514,23 @@ def test_a_version_1_inventory_is_migrated(tmp_path: Path, store_url: str) -> No
     newer = fleet_run(store_url, "hosts")
     assert newer.code == 1 and "has schema version 99; this xm-acm knows up to 2" in newer.err
     assert fleet_run(store_url, "init").code == 1
+
+
+def test_place_checks_devices_on_the_host(fleet: tuple[str, Path]) -> None:
+    """A disk's resource label lives on each host: the host's own device
+    check (STE) decides, against the host itself."""
+    store, tmp = fleet
+    for host, label in (("h1", "res_BankA"), ("h2", "res_BankB"), ("h3", "res_BankB")):
+        run = xm_run(tmp / host, "addlabel", label, "res", "phy:/dev/sdb1", "fleet.datacenter")
+        assert run.code == 0, run.err
+    cfg = config(tmp, "b1", "dom_BankB")
+    cfg.write_text(cfg.read_text() + "disk = ['phy:/dev/sdb1,sdb1,w']\n")
+    (p,) = _json(store, "place", str(cfg))["placements"]
+    assert p["candidates"] == ["h2", "h3"]
+    (verdict,) = p["refused"]
+    assert verdict["host"] == "h1"
+    (r,) = verdict["refusals"]
+    assert r["rule"] == "ste" and r["message"].startswith("STE: ")
+    assert "phy:/dev/sdb1" in r["message"]
+    made = _create(store, cfg)
+    assert made["host"] == "h2"

@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.fleet_support import (  # noqa: F401 - fixture
+from tests.fleet_support import (
     PostgresServer,
     clone_host,
     fleet_run,
     fresh_database,
     make_host,
-    postgres,
 )
 
 SCHEDULERS = 16
@@ -29,7 +28,7 @@ SECONDS = 8.0  # of scheduling, after all sixteen have warmed up
 
 
 @pytest.mark.slow
-def test_sixteen_schedulers_twenty_hosts(tmp_path: Path, postgres: PostgresServer) -> None:  # noqa: F811
+def test_sixteen_schedulers_twenty_hosts(tmp_path: Path, postgres: PostgresServer) -> None:
     from acm.engine import RunningDomain
     from xm_core.files.paths import HostPaths
     from xm_core.fleet.store import FleetStore

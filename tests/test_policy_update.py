@@ -399,3 +399,25 @@ def test_a_kill_in_the_middle_leaves_old_or_new_state_whole(paths: HostPaths, po
 
     with Host(paths) as host:
         assert "pending" not in host.store.active_extra()
+
+
+def test_interface_labels_move_with_resource_labels(paths: HostPaths) -> None:
+    from xm_core.host.update.relabel import label_vif, vif_label
+
+    _set(paths, PolicySpec(NAME))
+    cfg = write_config(paths, "r1", NAME, "red")
+    with cfg.open("a") as f:
+        f.write("vif = ['bridge=xenbr0']\n")
+    from xm_core.host.domains import create_domain
+
+    create_domain(paths, str(cfg))
+    label_vif(paths, "red", 0, "r1")
+    v2 = PolicySpec(NAME, res=["RED", "green", "blue"], type_of={"RED": "red"})
+    _set(paths, v2, {"red": "RED"})
+    assert vif_label(paths, 0, "r1") == f"ACM:{NAME}:RED"
+    # a resource label the interface uses may not go
+    before = snapshot(paths)
+    with pytest.raises(UpdateRefused) as caught:
+        _set(paths, PolicySpec(NAME, res=["green", "blue"]))
+    assert any("vif-0" in v.message for v in caught.value.plan.violations)
+    assert snapshot(paths) == before

@@ -521,3 +521,15 @@ def test_keep_ssidrefs_is_previewed_and_loaded_as_asked(studio: Server, page: An
     page.click("#load-btn")
     page.wait_for_selector("#load-out[data-status='0']")
     assert "$ xm loadpolicy --keep-ssidrefs" in page.inner_text("#load-out")
+
+
+def test_the_setpolicy_dry_run_of_the_saved_policy(studio: Server, page: Any) -> None:
+    open_example(page, studio)
+    page.click('button[data-tab="save"]')
+    page.click("#setpolicy-btn")
+    page.wait_for_selector("#setpolicy-out[data-status='0']")
+    assert "dry run, nothing changed" in page.inner_text("#setpolicy-out")
+    page.fill("#header-Reference", "changed")
+    page.press("#header-Reference", "Enter")
+    page.wait_for_selector("#dirty:not([hidden])")
+    assert page.is_disabled("#setpolicy-btn")

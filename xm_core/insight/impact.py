@@ -138,9 +138,11 @@ def host_impact(paths: HostPaths, diff: PolicyDiff, keep_ssidrefs: bool = False)
     """Run `loadpolicy` of `diff.new` (`--keep-ssidrefs` when asked) against a
     copy of the host at `paths`."""
     from acm.binfmt import binary_bytes
+    from acm.errors import PolicyError
     from acm.mapfile import render_map
     from xm_core.files.atomic import atomic_write_many
     from xm_core.host.model import Host, PolicyLoadRefused, load_policy
+    from xm_core.host.update.plan import UpdateRefused
 
     new = diff.new
     with tempfile.TemporaryDirectory(prefix="xm-acm-impact-") as tmp:
@@ -174,11 +176,20 @@ def host_impact(paths: HostPaths, diff: PolicyDiff, keep_ssidrefs: bool = False)
             set_names=tuple(new.conflict_set_title(c) for c in range(len(new.conflict_sets))),
         )
         try:
-            load_policy(scratch, SCRATCH_NAME, keep_ssidrefs)
+            if new.compiled.binary.versioned:
+                # a versioned NEW is set by the update path (version check, renames)
+                from xm_core.host.update.apply import load_versioned
+
+                load_versioned(scratch, SCRATCH_NAME)
+            else:
+                load_policy(scratch, SCRATCH_NAME, keep_ssidrefs)
         except PolicyLoadRefused as exc:
             impact.refusal = exc.message
             impact.violations = list(exc.result.violations)
-        except XmError as exc:
+        except UpdateRefused as exc:
+            impact.refusal = exc.message
+            impact.violations = list(exc.plan.violations)
+        except (XmError, PolicyError) as exc:
             impact.refusal = exc.message
     broken = {v.domid for v in impact.violations}
     for rec in records:

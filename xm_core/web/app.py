@@ -242,13 +242,16 @@ async def api_open(request: Request, config: StudioConfig) -> Any:
         xml = services.read_draft(config.paths, name)
     else:
         xml = services.read_policy(config.paths, name)
-    return {
+    answer = {
         "name": name,
         "xml": xml.decode("utf-8", "replace"),
         "draft": services.draft_info(config.paths, name),
         "from_draft": doc.get("draft") is True,
-        **_check(config, doc, xml),
     }
+    if doc.get("checked") is False:
+        # the page is drawn first; it asks for the findings (/api/check) next
+        return {**answer, "outline": services.outline_only(xml, _file_of(doc)), "pending": True}
+    return {**answer, **_check(config, doc, xml)}
 
 
 @api
@@ -360,6 +363,12 @@ async def api_impact(request: Request, config: StudioConfig) -> Any:
 
 
 @api
+async def api_update_preview(request: Request, config: StudioConfig) -> Any:
+    doc = await _json(request)
+    return services.update_preview(config.paths, _text(doc, "name"))
+
+
+@api
 async def api_load(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
     if doc.get("confirm") is not True:
@@ -423,6 +432,7 @@ API_ROUTES = {
     "new": api_new,
     "impact": api_impact,
     "load": api_load,
+    "update-preview": api_update_preview,
     "workload/edit": api_workload_edit,
     "workload/check": api_workload_check,
     "workload/upload": api_workload_upload,

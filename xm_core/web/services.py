@@ -179,6 +179,16 @@ def check(xml: bytes, file: str, place: Any = None) -> dict[str, Any]:
     }
 
 
+def outline_only(xml: bytes, file: str) -> dict[str, Any] | None:
+    """The editor's outline without the checks (None when not well-formed)."""
+    from acm.authoring.policyedit import outline
+
+    try:
+        return outline(xml, file)
+    except PolicyError:
+        return None
+
+
 _CHECKED: dict[str, dict[str, Any]] = {}  # the last answers, by `check_digest`
 _CHECKED_KEPT = 8
 
@@ -624,6 +634,27 @@ def impact_of_saved(paths: HostPaths, name: str, keep_ssidrefs: bool = False) ->
     answer = _against_active(paths, from_compiled(compiled, names, files.bin), keep_ssidrefs)
     impact = answer["impact"]
     return {**answer, "digest": digest, "loadable": impact is None or impact["loadable"]}
+
+
+def update_preview(paths: HostPaths, name: str) -> dict[str, Any]:
+    """`xm setpolicy --dry-run ACM NAME` (Xen 3.4's update of the running
+    policy: versions, renames written as from=), with the same output; the
+    policy as saved in the policy tree, nothing written."""
+    import tempfile
+
+    from xm_core.insight.impact import update_impact
+    from xm_core.render.xen34 import lifecycle
+
+    policy_files(paths, name)
+
+    def run() -> int:
+        # an empty working folder: NAME is read from the policy tree
+        with tempfile.TemporaryDirectory(prefix="xm-studio-") as empty:
+            impact = update_impact(paths, name, Path(empty))
+        lifecycle.dry_run(impact.plan, impact.refusal, impact.details, False)
+        return 0 if impact.would_set else 1
+
+    return {"setpolicy": as_cli(run).as_dict()}
 
 
 def new_policy(name: str, date: str) -> dict[str, Any]:

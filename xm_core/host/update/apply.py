@@ -229,6 +229,17 @@ def commit_plan(host: Host, new: NewPolicy, plan: UpdatePlan) -> None:
             )
         ):
             store.update_domain(d.domid, ssidref=d.new_ssidref, policy=new.name, label=d.new_label)
+    if plan.vifs:
+        import dataclasses
+
+        from xm_core.host.update.plan import VIF_LABEL, format_label
+
+        vifs = {(d.domid, d.devid): d for d in store.devices(kind="vif")}
+        for change in plan.vifs:
+            dev = vifs[(change.domid, change.devid)]
+            params = {**dev.params, VIF_LABEL: format_label(*change.new)}
+            store.remove_device(dev.domid, dev.kind, dev.devid)
+            store.add_device(dataclasses.replace(dev, params=params))
     assert plan.counters is not None
     store.set_chwall_counters(plan.counters.running, plan.counters.aggregate)
     store.clear_ste_caches()

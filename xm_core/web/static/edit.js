@@ -25,6 +25,7 @@ function updateDirty() {
   $("dirty").hidden = !dirty;
   document.body.dataset.dirty = dirty ? "1" : "0";
   $("impact-btn").disabled = dirty || !state.name;
+  $("setpolicy-btn").disabled = dirty || !state.name;
   $("load-note").textContent = dirty
     ? "The editor holds unsaved edits: save them first (a load uses the compiled policy on disk)."
     : "A load uses the compiled .bin and .map of the saved policy, exactly as previewed.";
@@ -220,6 +221,7 @@ function opened(doc, saved) {
   state.filter = { VM: "", RES: "" };
   state.saved = saved ? doc.xml : null;
   state.digest = null;
+  state.findings = [];
   state.loadDigest = null;
   $("load-confirm").hidden = true;
   $("save-out").textContent = ""; $("load-out").textContent = ""; $("draft-btn").hidden = true;
@@ -452,7 +454,13 @@ async function ask(path, body, out) {
 
 async function openPolicy(body) {
   if (!mayDiscard()) return;
-  try { opened(await api("open", body), true); setStatus("opened " + state.name + (body.draft ? " (draft)" : "")); } catch (err) { setStatus(err.message); }
+  // the outline and the XML first, the findings as soon as they are checked
+  try {
+    const doc = await api("open", { ...body, checked: false });
+    opened(doc, true);
+    setStatus("opened " + state.name + (body.draft ? " (draft)" : "") + (doc.pending ? ", checking…" : ""));
+    if (doc.pending) await checkXml();
+  } catch (err) { setStatus(err.message); }
 }
 
 async function refreshPolicies() {
@@ -519,6 +527,14 @@ $("impact-btn").addEventListener("click", async () => {
     $("load-btn").title = d.loadable ? "" : "the preview says the load would be refused";
   } catch (err) { $("impact-out").textContent = err.message; }
   $("load-confirm").hidden = false;
+});
+$("setpolicy-btn").addEventListener("click", async () => {
+  const out = $("setpolicy-out");
+  try {
+    const r = (await api("update-preview", { name: state.name })).setpolicy;
+    out.textContent = `$ xm setpolicy --dry-run ACM ${state.name}\n${r.stdout}${r.stderr}(exit status ${r.status})`;
+    out.dataset.status = r.status;
+  } catch (err) { out.textContent = err.message; out.dataset.status = "refused"; }
 });
 // another way of loading needs its own preview
 $("keep-ssidrefs").addEventListener("change", () => { $("load-confirm").hidden = true; state.loadDigest = null; });
