@@ -226,6 +226,16 @@ def test_create_corrects_a_stale_inventory(fleet: tuple[str, Path]) -> None:
     assert h1["blocked_types"] == ["cw_BankA"]
 
 
+def test_create_of_a_name_a_host_took_behind_the_fleet(fleet: tuple[str, Path]) -> None:
+    store, tmp = fleet
+    cfg = config(tmp, "dup", "dom_Hospital")
+    assert xm_run(tmp / "h1", "create", str(cfg)).code == 0  # the inventory has not seen it
+    run = fleet_run(store, "create", str(cfg))
+    assert run.code == 1 and run.err == "Error: Domain 'dup' already exists on host h1.\n"
+    assert "dup" not in xm_run(tmp / "h2", "list").out + xm_run(tmp / "h3", "list").out
+    assert [d["name"] for d in _json(store, "hosts")["hosts"][0]["domains"]] == ["Domain-0", "dup"]
+
+
 def test_create_nowhere_exits_1(fleet: tuple[str, Path]) -> None:
     store, tmp = fleet
     run = fleet_run(store, "create", str(config(tmp, "huge", "dom_Hospital", memory=9000)))

@@ -247,3 +247,17 @@ def test_damaged_policies_give_findings_not_tracebacks(
     for d in _lint(path):
         assert d.code in RULES
         assert d.location.file == str(path)
+
+
+@given(st.text())
+def test_bad_character_finds_white_space_and_control_characters(text: str) -> None:
+    import unicodedata
+
+    from acm.lint.checks.names import bad_character
+
+    expected = (
+        "\n" not in text
+        and "\r" not in text
+        and any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in text)
+    )
+    assert (bad_character(text) is not None) == expected

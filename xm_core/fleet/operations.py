@@ -318,27 +318,49 @@ def _try_create(
     """Hold `candidate`, re-read it, judge, create through the host; True
     when the domain was created. A refusal is added to the report's
     attempts; a busy host (skipped) or one gone adds nothing."""
-    from xm_core.host.domains import create_domain
-
+    taken = created = False
     with holding(store, [candidate], skip_locked=skip_locked) as readings:
         reading = readings.get(candidate)
         if reading is None:
             return False
-        fresh = _fresh_fleet([reading])
-        refusals = fresh.judge(fresh.hosts[candidate], spec)
-        if refusals:
-            report.attempts.append(Attempt(candidate, refusals))
-            return False
-        try:
-            outcome = create_domain(HostPaths(Path(reading.row.root)), config, overrides)
-        except XmError as exc:
-            report.attempts.append(Attempt(candidate, [_host_refusal(exc)]))
-            _refresh(store, reading)
-            return False
+        # a plain `xm create` there that the inventory had not seen (now it
+        # has): the name is taken in the fleet; no second domain of that name
+        taken = any(d.name == spec.name for d in reading.row.domains)
+        if not taken:
+            created = _create_on(store, report, reading, spec, config, overrides)
+    if taken:
+        raise XmError(f"Domain '{spec.name}' already exists on host {candidate}.")
+    return created
+
+
+def _create_on(
+    store: FleetStore,
+    report: CreateReport,
+    reading: HostReading,
+    spec: DomainSpec,
+    config: str,
+    overrides: Sequence[str],
+) -> bool:
+    """Inside the host's hold: the rules on the host's fresh state, then the
+    host's own create (the final word); the host read again after."""
+    from xm_core.host.domains import create_domain
+
+    name = reading.row.name
+    fresh = _fresh_fleet([reading])
+    refusals = fresh.judge(fresh.hosts[name], spec)
+    if refusals:
+        report.attempts.append(Attempt(name, refusals))
+        return False
+    try:
+        outcome = create_domain(HostPaths(Path(reading.row.root)), config, overrides)
+    except XmError as exc:
+        report.attempts.append(Attempt(name, [_host_refusal(exc)]))
         _refresh(store, reading)
-        report.host = candidate
-        report.domid = outcome.domain.domid if outcome.domain else None
-        return True
+        return False
+    _refresh(store, reading)
+    report.host = name
+    report.domid = outcome.domain.domid if outcome.domain else None
+    return True
 
 
 @dataclass
