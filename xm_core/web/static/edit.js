@@ -579,7 +579,10 @@ document.addEventListener("keydown", (e) => {
 });
 $("coexist-btn").addEventListener("click", () => ask("coexist", { name: state.name, xml: state.xml, labels: $("coexist-labels").value.split(/\s+/).filter(Boolean) }, $("coexist-out")));
 $("flow-btn").addEventListener("click", () => ask("flows", { name: state.name, xml: state.xml, source: $("flow-from").value, target: $("flow-to").value }, $("flow-out")));
-$("explain-btn").addEventListener("click", () => ask("explain", { config: $("explain-config").value }, $("explain-out")));
+$("explain-btn").addEventListener("click", () => {
+  const edited = $("explain-edited").checked;
+  ask("explain", { config: $("explain-config").value, edited, name: state.name, xml: state.xml }, $("explain-out"));
+});
 $("flask-btn").addEventListener("click", async () => {
   const out = $("flask-out");
   out.replaceChildren(el("p", { class: "note" }, "exporting…"));
