@@ -236,6 +236,25 @@ def test_create_of_a_name_a_host_took_behind_the_fleet(fleet: tuple[str, Path]) 
     assert [d["name"] for d in _json(store, "hosts")["hosts"][0]["domains"]] == ["Domain-0", "dup"]
 
 
+def test_a_damaged_host_is_passed_over_and_reported(fleet: tuple[str, Path]) -> None:
+    """A host whose store cannot be read is a refusal of rule `host` for
+    create, a finding for audit; the others carry on."""
+    from xm_core.files.paths import HostPaths
+
+    store, tmp = fleet
+    HostPaths(tmp / "h1").state_db.write_bytes(b"this is not a database" * 100)
+    doc = _create(store, config(tmp, "x", "dom_Hospital"))
+    assert doc["host"] == "h2"
+    (attempt,) = doc["attempts"]
+    assert attempt["host"] == "h1" and attempt["refusals"][0]["rule"] == "host"
+    assert attempt["refusals"][0]["message"].startswith("the host cannot be read: ")
+    audit = _json(store, "audit")
+    assert [f["kind"] for f in audit["findings"] if f["host"] == "h1"] == ["unreadable"]
+    evacuate = fleet_run(store, "evacuate", "h1")
+    assert evacuate.code == 1 and evacuate.err.startswith("Error: Host 'h1' cannot be read: ")
+    assert "Traceback" not in evacuate.err
+
+
 def test_create_nowhere_exits_1(fleet: tuple[str, Path]) -> None:
     store, tmp = fleet
     run = fleet_run(store, "create", str(config(tmp, "huge", "dom_Hospital", memory=9000)))

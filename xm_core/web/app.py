@@ -324,6 +324,9 @@ async def api_flows(request: Request, config: StudioConfig) -> Any:
 @api
 async def api_explain(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
+    if doc.get("edited") is True:
+        xml = _text(doc, "xml").encode()
+        return services.explain(config.paths, _text(doc, "config"), xml, _file_of(doc))
     return services.explain(config.paths, _text(doc, "config"))
 
 
