@@ -30,6 +30,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from acm.errors import Diagnostics, PolicyError, Severity
+from acm.inputfile import MAX_COMPILED_BYTES, binary_size_problem
 from acm.model import (
     MAX_16BIT,
     NULL_LABEL,
@@ -69,7 +70,9 @@ from acm.source import (
 if TYPE_CHECKING:
     from lxml import etree
 
-MAX_BINARY_SIZE = 0xFFFFFFFF  # the `.bin` header's `len` is a uint32
+# The `.bin` header's `len` is a uint32, and its readers take at most
+# MAX_COMPILED_BYTES, the lower bound (acm.inputfile.binary_size_problem).
+MAX_BINARY_SIZE = min(0xFFFFFFFF, MAX_COMPILED_BYTES)
 
 
 class SsidEntry(NamedTuple):
@@ -278,13 +281,10 @@ class _Compiler:
             )
 
     def check_size(self, cw: tuple[int, int, int] | None, ste: tuple[int, int] | None) -> None:
-        size = binary_size(self.src.policy_name.text, cw, ste)
-        if size > MAX_BINARY_SIZE:
+        problem = binary_size_problem(binary_size(self.src.policy_name.text, cw, ste))
+        if problem is not None:
             self.found.add(
-                "ACM017",
-                f"the binary policy would be {size} bytes; its 32-bit length field allows "
-                f"at most {MAX_BINARY_SIZE}",
-                self.src.locate(self.src.policy_name.line, "PolicyName"),
+                "ACM017", problem, self.src.locate(self.src.policy_name.line, "PolicyName")
             )
 
     def run(self) -> CompileResult:

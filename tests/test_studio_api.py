@@ -682,3 +682,10 @@ def test_the_update_preview_is_xm_setpolicy_dry_run(studio: Studio) -> None:
     cli = xm_run(studio.paths.root, "setpolicy", "--dry-run", "ACM", EXAMPLE_POLICY)
     assert (answer["stdout"], answer["stderr"], answer["status"]) == (cli.out, cli.err, cli.code)
     assert "dry run, nothing changed" in answer["stdout"]
+
+
+def test_an_open_without_checks_sends_the_outline_and_asks_for_them(studio: Studio) -> None:
+    quick = studio.ok("open", {"name": EXAMPLE_POLICY, "checked": False})
+    full = example(studio)
+    assert quick["pending"] and "findings" not in quick and "digest" not in quick
+    assert quick["outline"] == full["outline"] and quick["xml"] == full["xml"]

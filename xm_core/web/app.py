@@ -242,13 +242,16 @@ async def api_open(request: Request, config: StudioConfig) -> Any:
         xml = services.read_draft(config.paths, name)
     else:
         xml = services.read_policy(config.paths, name)
-    return {
+    answer = {
         "name": name,
         "xml": xml.decode("utf-8", "replace"),
         "draft": services.draft_info(config.paths, name),
         "from_draft": doc.get("draft") is True,
-        **_check(config, doc, xml),
     }
+    if doc.get("checked") is False:
+        # the page is drawn first; it asks for the findings (/api/check) next
+        return {**answer, "outline": services.outline_only(xml, _file_of(doc)), "pending": True}
+    return {**answer, **_check(config, doc, xml)}
 
 
 @api
@@ -321,6 +324,9 @@ async def api_flows(request: Request, config: StudioConfig) -> Any:
 @api
 async def api_explain(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
+    if doc.get("edited") is True:
+        xml = _text(doc, "xml").encode()
+        return services.explain(config.paths, _text(doc, "config"), xml, _file_of(doc))
     return services.explain(config.paths, _text(doc, "config"))
 
 

@@ -33,6 +33,8 @@ def bad_character(text: str) -> str | None:
     """What in `text` breaks the `.map`, or None. Line breaks are the compiler's."""
     if "\n" in text or "\r" in text:
         return None
+    if text.isascii() and text.isprintable() and " " not in text:
+        return None  # printable ASCII: no control character, no white space but the space
     for ch in text:
         if ch.isspace():
             return "white space (" + _SPACE_NAMES.get(ch, f"U+{ord(ch):04X}") + ")"
