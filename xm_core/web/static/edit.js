@@ -130,19 +130,28 @@ function goToLine(line, column) {
   editor.focus();
 }
 
+// One check at a time: typing while one runs asks for one more when it is
+// answered (the server answers in turn, so checks of older text would only
+// queue up before the newest).
+let checking = false, recheck = false;
 async function checkXml() {
+  if (checking) { recheck = true; state.checkSeq++; return; }
+  checking = true;
   const seq = ++state.checkSeq;
   const xml = state.xml;
   const started = performance.now();
   try {
     const doc = await api("check", { name: state.name, xml, since: state.digest });
     if (seq !== state.checkSeq) return; // the user typed on: a newer check is coming
-    takeAnswer(doc);
+    if (!takeAnswer(doc)) { recheck = true; return; }
     renderOutline(); renderFindings(); showDiagnostics();
     graphChanged();
     window.studioChecks = (window.studioChecks || 0) + 1; // for the benchmark
     setStatus(`checked (${Math.round(performance.now() - started)} ms)`);
-  } catch (err) { if (seq === state.checkSeq) setStatus(err.message); }
+  } catch (err) { if (seq === state.checkSeq) setStatus(err.message); } finally {
+    checking = false;
+    if (recheck) { recheck = false; checkXml(); }
+  }
 }
 
 // ------------------------------------------------------------------ edits from the outline
@@ -151,6 +160,7 @@ function hideRefusal() { $("refusal").hidden = true; $("refusal").textContent = 
 async function edit(op) {
   const started = performance.now();
   clearTimeout(checkTimer);
+  state.checkSeq++; // a check still running answers for the text before this edit
   try {
     const doc = await api("edit", { name: state.name, xml: state.xml, op, since: state.digest });
     hideRefusal();
@@ -181,6 +191,8 @@ const findingOrder = (a, b) => (a.line - b.line) || (a.column - b.column) || (SE
 // An answer of /api/check or /api/edit: whole, or what changed since the
 // answer the page holds (`since`, the digest it sent).
 function takeAnswer(doc) {
+  // what changed since an answer the page no longer holds cannot be applied
+  if (doc.since && doc.since !== state.digest && !(doc.findings && "outline" in doc)) { state.digest = null; return false; }
   if (doc.findings) state.findings = doc.findings;
   else if (doc.findings_delta) {
     const gone = new Map();
@@ -198,6 +210,7 @@ function takeAnswer(doc) {
     for (const [i, row] of Object.entries(doc.outline_delta.labels)) state.outline.labels[+i] = row;
   }
   if (doc.digest) state.digest = doc.digest;
+  return true;
 }
 
 function apply(doc) {
@@ -208,7 +221,7 @@ function apply(doc) {
     try { editor.dispatch({ changes: c }); } finally { applying = false; }
   } else if (doc.xml !== undefined) { state.xml = doc.xml; setEditorText(doc.xml); }
   if (doc.name !== undefined) { state.name = doc.name; $("policy-name").value = doc.name; }
-  takeAnswer(doc);
+  if (!takeAnswer(doc)) { clearTimeout(checkTimer); checkTimer = setTimeout(checkXml, 0); }
   renderOutline(); renderFindings(); showDiagnostics();
   updateDirty();
   graphChanged();
