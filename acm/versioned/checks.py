@@ -18,6 +18,8 @@ Each function returns `Diagnostics` (every finding, none raised):
     ACM047 a label name used twice in one kind (Xen 3.4: duplicates)
     ACM048 no Chinese Wall types (Xen 3.4 then writes a binary its own
            hypervisor refuses to load)
+    ACM051 (a warning) no STE types (Xen 3.4 then loads an STE part without
+           types: no two domains share anything)
     and ACM019 for an empty `from=` (which Xen ignored)
 - `check_version_text(text, location)`: ACM040 for one version text.
 - `check_renames(info)`: ACM044 and ACM045 from a `VersionInfo`.
@@ -160,7 +162,16 @@ def check_versioned_source(src: PolicySource) -> Diagnostics:
                     "conflict set is named (Xen 3.4 orders them by name)",
                     src.locate(conflict.line, "Conflict"),
                 )
-    else:
+    if src.ste is None:
+        found.add(
+            "ACM051",
+            "a versioned policy without STE types: Xen 3.4 still loads an STE part, with "
+            "no types, under which no two domains share anything (no event channel, no "
+            "grant), Domain-0 included",
+            src.at(src.policy_name),
+            Severity.WARNING,
+        )
+    if src.chwall is None:
         found.add(
             "ACM048",
             "a versioned policy needs Chinese Wall types: without them Xen 3.4 writes a "

@@ -302,7 +302,7 @@ def compile_versioned_tree(
         return None
     cw = _type_numbers(root.find(f"{T_CHWALL}/{T_CHWALL_TYPES}"))
     ste = _type_numbers(root.find(f"{T_STE}/{T_STE_TYPES}"))
-    if cw is None or ste is None or not cw[0]:
+    if cw is None or ste is None or not cw[0] or not ste[0]:  # ACM048, ACM051
         return None
     cw_types, cw_numbers = cw
     ste_types, ste_numbers = ste
