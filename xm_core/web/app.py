@@ -236,8 +236,7 @@ def api(func: Callable[[Request, StudioConfig], Awaitable[Any]]) -> Callable[...
 # ------------------------------------------------------------------ API routes
 
 
-@api
-async def api_policies(request: Request, config: StudioConfig) -> Any:
+def _policies(config: StudioConfig) -> dict[str, Any]:
     paths = config.paths
     return {
         "policies": services.list_policies(paths),
@@ -245,6 +244,11 @@ async def api_policies(request: Request, config: StudioConfig) -> Any:
         "root": str(paths.root),
         "initial": config.initial,
     }
+
+
+@api
+async def api_policies(request: Request, config: StudioConfig) -> Any:
+    return _policies(config)
 
 
 @api
@@ -491,8 +495,15 @@ def create_app(config: StudioConfig) -> Any:
 
     def page(name: str) -> Handler:
         async def handler(request: Request) -> Response:
+            # what the editor asks first comes with the page (one round trip less)
+            boot: dict[str, Any] = {}
+            if name == "edit.html":
+                try:
+                    boot = _policies(config)
+                except (PolicyError, XmError, OSError):  # the page then asks /api/policies
+                    boot = {}
             html = templates.get_template(name).render(
-                csrf=config.csrf, root=str(config.paths.root), rules=rules
+                csrf=config.csrf, root=str(config.paths.root), rules=rules, boot=boot
             )
             response = HTMLResponse(html)
             response.headers["content-security-policy"] = (
