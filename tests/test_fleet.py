@@ -292,7 +292,9 @@ def test_migrate_checks_the_destination(fleet: tuple[str, Path]) -> None:
     hosts = {h["name"]: h for h in _json(store, "hosts")["hosts"]}
     assert [d["name"] for d in hosts["h2"]["domains"]] == ["Domain-0", "a1"]
     assert hosts["h1"]["domains"][1:] == []
-    text = fleet_run(store, "migrate", "a1", "--to", "h1")
+    wrong = fleet_run(store, "migrate", "a1", "--host", "h3", "--to", "h1")
+    assert wrong.code == 1 and "is not in the fleet's inventory on host 'h3'" in wrong.err
+    text = fleet_run(store, "migrate", "a1", "--host", "h2", "--to", "h1", "--pack")
     assert text.code == 0 and text.out.startswith("a1: moved from h2 to h1")
     assert fleet_run(store, "migrate", "a1", "--to", "h1").code == 1  # already there
     assert fleet_run(store, "migrate", "a1", "--to", "h9").code == 1
