@@ -189,7 +189,7 @@ def browser_rounds(browser: Any, url: str, rounds: int) -> dict[str, list[float]
         started = time.perf_counter()
         page.goto(url)
         page.wait_for_selector("#outline .label", state="attached")
-        page.wait_for_selector("#findings li", state="attached")
+        page.wait_for_selector("#xml-editor[data-diagnostics]", state="attached")
         page.evaluate("() => new Promise(requestAnimationFrame)")
         figures["load"].append(time.perf_counter() - started)
         figures["typing"].append(page.evaluate(TYPE_AND_WAIT) / 1000)

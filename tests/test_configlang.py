@@ -120,6 +120,12 @@ STOPPED = [
     ("endless_loop.cfg", 4, f"more than {MAX_STEPS} steps: a loop or recursion"),
     ("nested_value.cfg", 5, "too deep: a value nested more than 32 levels"),
     ("regex_backtracking.cfg", 4, "regular expressions ran longer than 1.0s"),
+    # compiling is budgeted as well as matching: a counted repeat unrolls
+    ("regex_huge_repeat.cfg", 4, "regular expression too large: its counted repeats would"),
+    # an integer past what C takes is the config's own error, as Python raised it
+    ("range_overflow.cfg", 3, "OverflowError: Python int too large to convert"),
+    ("split_overflow.cfg", 3, "OverflowError: Python int too large to convert"),
+    ("resub_overflow.cfg", 4, "ValueError: regular expression: Python int too large"),
 ]
 
 

@@ -93,9 +93,13 @@ class Decisions:
 
 
 def evtchn(rules: AllowRules, a: str, b: str) -> bool:
-    channel = a + "_channel"
-    return rules.allowed(a, channel, "event", "create") and rules.allowed(
-        channel, b, "event", "bind"
+    """`a` may open an event channel to `b`: the channel is labelled `a`'s
+    channel type (type_transition), which `a` may create and bind to `b`."""
+    channel = rules.transition(a, b, "event")
+    return (
+        channel is not None
+        and rules.allowed(a, channel, "event", "create")
+        and rules.allowed(channel, b, "event", "bind")
     )
 
 

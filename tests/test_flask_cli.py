@@ -46,7 +46,7 @@ def test_export_writes_module_table_guard_and_report(tmp_path: Path) -> None:
     assert (out / f"{MODULE}.modules.conf").read_text() == f"{MODULE} = on\n"
     assert os.access(out / f"{MODULE}-cw-guard", os.X_OK)
     te = (out / f"{MODULE}.te").read_text()
-    assert "declare_domain(acm_vm_dom_HomeBanking_t" in te
+    assert "type acm_vm_dom_HomeBanking_t, domain_type" in te
     assert "neverallow" in te
     mapping = (out / f"{MODULE}.mapping").read_text()
     assert "vm\tdom_Fun\tacm_vm_dom_Fun_t\tsystem_u:system_r:acm_vm_dom_Fun_t" in mapping

@@ -56,7 +56,7 @@ def test_unlabeled_maps_to_xens_default_domain_label() -> None:
     assert export.seclabels["__UNLABELED__"] == "system_u:system_r:domU_t"
     [item] = [r for r in export.report if r.element == "VM label '__UNLABELED__'"]
     assert item.status.value == "approximate" and item.location.startswith(f"{G03}:")
-    assert "domU_t" not in re.findall(r"declare_domain\((\w+)", export.module)
+    assert "domU_t" not in re.findall(r"declare_domain_common\((\w+)", export.module)
 
 
 @settings(max_examples=examples(40), deadline=None)
@@ -74,7 +74,7 @@ def test_the_module_holds_identifiers_only(spec: PolicySpec) -> None:
     assert body.isascii() and not set("`'\"#$") & set(body)
     types = [m.flask for m in export.mapping if m.kind in ("vm", "res")]
     assert all(IDENT.fullmatch(t) for t in types)
-    declared = re.findall(r"declare_domain\((\w+)", body)
+    declared = re.findall(r"declare_domain_common\((\w+)", body)
     assert len(declared) == len(set(declared))
     vm_types = [m.flask for m in export.mapping if m.kind == "vm" and m.flask != "domU_t"]
     assert sorted(declared) == sorted(vm_types)

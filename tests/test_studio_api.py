@@ -675,3 +675,10 @@ def test_a_preview_binds_its_way_of_loading(studio: Studio) -> None:
     load = {"name": EXAMPLE_POLICY, "confirm": True, "digest": keep["digest"]}
     assert studio.post("load", load).status_code == 422  # previewed with, loaded without
     assert studio.ok("load", {**load, "keep_ssidrefs": True})["loadpolicy"]["status"] == 0
+
+
+def test_the_update_preview_is_xm_setpolicy_dry_run(studio: Studio) -> None:
+    answer = studio.ok("update-preview", {"name": EXAMPLE_POLICY})["setpolicy"]
+    cli = xm_run(studio.paths.root, "setpolicy", "--dry-run", "ACM", EXAMPLE_POLICY)
+    assert (answer["stdout"], answer["stderr"], answer["status"]) == (cli.out, cli.err, cli.code)
+    assert "dry run, nothing changed" in answer["stdout"]

@@ -453,8 +453,8 @@ def test_a_large_graph_starts_from_a_summary_and_a_focused_view_that_expands(
     page.select_option("#policy-select", "big")
     page.click("#open-btn")
     page.wait_for_selector('#labels-VM .label[data-label="org0"]')
-    # label rows beyond the first 100 wait behind "show all" and a filter
-    assert page.locator("#labels-VM .label").count() == 100
+    # label rows beyond the first 60 wait behind "show all" and a filter
+    assert page.locator("#labels-VM .label").count() == 60
     page.fill("#labels-VM .label-filter", "org31")
     page.wait_for_selector('#labels-VM .label[data-label="org319"]')
     page.click('button[data-tab="graph"]')
@@ -521,3 +521,15 @@ def test_keep_ssidrefs_is_previewed_and_loaded_as_asked(studio: Server, page: An
     page.click("#load-btn")
     page.wait_for_selector("#load-out[data-status='0']")
     assert "$ xm loadpolicy --keep-ssidrefs" in page.inner_text("#load-out")
+
+
+def test_the_setpolicy_dry_run_of_the_saved_policy(studio: Server, page: Any) -> None:
+    open_example(page, studio)
+    page.click('button[data-tab="save"]')
+    page.click("#setpolicy-btn")
+    page.wait_for_selector("#setpolicy-out[data-status='0']")
+    assert "dry run, nothing changed" in page.inner_text("#setpolicy-out")
+    page.fill("#header-Reference", "changed")
+    page.press("#header-Reference", "Enter")
+    page.wait_for_selector("#dirty:not([hidden])")
+    assert page.is_disabled("#setpolicy-btn")

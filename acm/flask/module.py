@@ -1,8 +1,10 @@
 """The FLASK module (`.te`) of a plan, written with Xen 4.13's macros
-(`tools/flask/policy/modules/xen.if`): `declare_domain`,
+(`tools/flask/policy/modules/xen.if`): `declare_domain_common`,
 `domain_self_comms`, `create_channel`, `create_domain`, `manage_domain`,
-`use_device_iommu`. It is read by m4 after `xen.if` and before `users`,
-as Xen's Makefile orders the sections, and compiled by checkpolicy.
+`use_device_iommu`; a domain type is declared with `declare_domain`'s own
+statements (see `_domain` for the one difference). It is read by m4 after
+`xen.if` and before `users`, as Xen's Makefile orders the sections, and
+compiled by checkpolicy.
 
 No ACM name appears in the text: names are the mangled identifiers only
 (the mapping table gives them back), so no character of a label can reach
@@ -31,6 +33,7 @@ def _attributes(plan: FlaskPlan) -> Iterator[str]:
         *plan.cw_attributes.values(),
         *plan.cw_channel_attributes.values(),
         *plan.group_attributes.values(),
+        *plan.peer_attributes,
     ]
     if plan.all_ste is not None and plan.all_ste_res is not None:
         names += [plan.all_ste, plan.all_ste_res]
@@ -48,14 +51,23 @@ def _talks(source: str, channel: str, vm: VmPlan) -> Iterator[str]:
 
 
 def _domain(vm: VmPlan) -> Iterator[str]:
+    """A domain type, as Xen's `declare_domain` declares one, but with its
+    channel transition toward its peers only: `declare_domain`'s transition
+    toward every `domain_type` is expanded by checkpolicy into one entry per
+    pair of domain types, which no policy of thousands of labels survives."""
     t = vm.flask_type
-    yield f"declare_domain({', '.join((t, *vm.attributes))})"
-    if vm.channel_attributes:
-        yield f"typeattribute {t}_channel {', '.join(vm.channel_attributes)};"
+    yield f"type {', '.join((t, 'domain_type', *vm.attributes))};"
+    yield f"type {t}_self, domain_type, domain_self_type;"
+    yield f"type_transition {t} {t}:domain {t}_self;"
+    yield f"type {', '.join((f'{t}_channel', 'event_type', *vm.channel_attributes))};"
+    yield f"declare_domain_common({t}, {t}_self)"
     if not vm.startable:
         return
     if vm.peers:
+        yield f"type_transition {t} {t}_self:event {t}_channel;"
         yield f"domain_self_comms({t})"
+    for peers in vm.peers:
+        yield f"type_transition {t} {peers}:event {t}_channel;"
     yield from _talks(t, f"{t}_channel", vm)
     yield f"create_domain({DOM0_TYPE}, {t})"
     yield f"manage_domain({DOM0_TYPE}, {t})"

@@ -26,6 +26,7 @@ STE_RES_PREFIX = "acm_stres_"  # resource types holding an STE type
 CW_PREFIX = "acm_cw_"  # domain types holding a Chinese Wall type
 CW_CHANNEL_PREFIX = "acm_cwch_"  # their event channel types
 CW_GROUP_PREFIX = "acm_cwgroup"  # domain types with one Chinese Wall type set, + number
+PEERS_PREFIX = "acm_peers"  # a target set with Chinese Wall groups taken out, + number
 ALL_DOMAINS = "acm_domain"  # every domain type of the module
 ALL_STE = "acm_ste_all"  # stands for the STE part when a policy has none
 

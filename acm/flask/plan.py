@@ -20,7 +20,7 @@ ACM's rules (enforcement.md) and how they are carried:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from acm.analysis.conflicts import ConflictGraph, build_conflicts
 from acm.analysis.loader import AnalysisPolicy, Label
@@ -30,6 +30,7 @@ from acm.flask.naming import (
     CW_GROUP_PREFIX,
     CW_PREFIX,
     DEFAULT_DOMU_TYPE,
+    PEERS_PREFIX,
     RES_PREFIX,
     STE_PREFIX,
     STE_RES_PREFIX,
@@ -93,6 +94,7 @@ class FlaskPlan:
     all_ste_res: str | None
     conflicts: ConflictGraph
     mutual: dict[int, set[int]] = field(default_factory=dict)  # group -> groups it excludes
+    peer_attributes: list[str] = field(default_factory=list)  # the target sets with a cut
 
     def vm(self, name: str) -> VmPlan:
         return next(v for v in self.vms if v.label.name == name)
@@ -106,34 +108,26 @@ def _type_set(include: list[str], exclude: list[str]) -> str:
     return "{ " + " ".join(include + ["-" + e for e in exclude]) + " }"
 
 
+PeerKey = tuple[tuple[int, ...], tuple[int, ...]]  # (STE types, Chinese Wall groups taken out)
+
+
 def _peers(
-    lab: Label,
-    ste_sets: list[str],
-    mutual: set[int],
-    group_ste: dict[int, set[int]],
-    group_attr: dict[int, str],
-    ste_attr: dict[int, str],
-) -> tuple[tuple[str, ...], list[int]]:
-    """The type sets `lab` may talk to: its STE types' attributes, less the
-    Chinese Wall groups it never runs with. Attributes from which nothing is
-    taken stay in one plain set (checkpolicy keeps it as attributes); each
-    other type gets a set with what is taken from it (expanded to types by
-    checkpolicy, so kept as small as it can be)."""
-    if not ste_attr:  # no STE part: one stand-in type for all
-        everyone = sorted(mutual)
-        taken = [group_attr[h] for h in everyone]
-        return ((_type_set(ste_sets, taken),) if ste_sets else ()), everyone
-    plain: list[str] = []
-    cut_by: dict[tuple[int, ...], list[str]] = {}
+    lab: Label, mutual: set[int], group_ste: dict[int, set[int]], has_ste: bool
+) -> tuple[list[int], dict[tuple[int, ...], list[int]]]:
+    """Whom `lab` may talk to: its STE types whose holders it runs with
+    (plain), and the others grouped by the Chinese Wall groups that must be
+    taken out of their holders."""
+    if not has_ste:  # no STE part: one stand-in type (-1) held by all
+        return ([], {tuple(sorted(mutual)): [-1]}) if mutual else ([-1], {})
+    plain: list[int] = []
+    cut_by: dict[tuple[int, ...], list[int]] = {}
     for t in lab.ste:
         cut = tuple(sorted(h for h in mutual if t in group_ste[h]))
         if cut:
-            cut_by.setdefault(cut, []).append(ste_attr[t])
+            cut_by.setdefault(cut, []).append(t)
         else:
-            plain.append(ste_attr[t])
-    sets = [_type_set(plain, [])] if plain else []
-    sets += [_type_set(attrs, [group_attr[h] for h in cut]) for cut, attrs in cut_by.items()]
-    return tuple(sets), sorted({h for cut in cut_by for h in cut})
+            plain.append(t)
+    return plain, cut_by
 
 
 def _names_ssid0_unlabeled(policy: AnalysisPolicy) -> bool:
@@ -187,8 +181,11 @@ def build_plan(policy: AnalysisPolicy) -> FlaskPlan:
     # Which STE types resources hold (a label's resource set names only those).
     res_types = {t for lab in policy.res_labels if lab.usable for t in lab.ste}
 
+    # Target sets from which Chinese Wall groups are taken out: one attribute
+    # each, its members listed here, so that checkpolicy keeps every allow
+    # rule on attributes (a `{ a -b }` set would be expanded to types).
+    peer_sets: dict[PeerKey, str] = {}
     vms: list[VmPlan] = []
-    bootstrap: VmPlan | None = None
     for lab in policy.vm_labels:
         unlabeled = lab.name == UNLABELED
         flask_type = DEFAULT_DOMU_TYPE if unlabeled else namer.ident(VM_PREFIX, lab.name, "_t")
@@ -209,7 +206,16 @@ def build_plan(policy: AnalysisPolicy) -> FlaskPlan:
             ste_sets = [ste_attr[t] for t in lab.ste] if policy.has_ste else [str(all_ste)]
             attrs = attrs[:1] + ste_sets + attrs[1:]
             g = cg.group_of[lab.key]
-            peers, excluded = _peers(lab, ste_sets, mutual[g], group_ste, group_attr, ste_attr)
+            plain, cut_by = _peers(lab, mutual[g], group_ste, policy.has_ste)
+            named = [ste_attr[t] if t >= 0 else str(all_ste) for t in plain]
+            sets = [_type_set(named, [])] if named else []
+            for cut, types in cut_by.items():
+                key = (tuple(types), cut)
+                if key not in peer_sets:
+                    peer_sets[key] = namer.ident(PEERS_PREFIX, str(len(peer_sets)))
+                sets.append(peer_sets[key])
+            peers = tuple(sets)
+            excluded = sorted({h for cut in cut_by for h in cut})
             if policy.has_ste:
                 res = _type_set([ste_res_attr[t] for t in lab.ste if t in res_types], [])
             elif policy.res_labels:
@@ -227,8 +233,23 @@ def build_plan(policy: AnalysisPolicy) -> FlaskPlan:
             res,
         )
         vms.append(plan)
-        if lab.bootstrap and lab.usable:
-            bootstrap = plan
+
+    # Each peer set's members: the startable holders of its types outside its cut.
+    holders: dict[int, list[int]] = {}  # STE type (-1: all) -> index in vms
+    for i, vm in enumerate(vms):
+        if vm.startable:
+            for t in vm.label.ste if policy.has_ste else (-1,):
+                holders.setdefault(t, []).append(i)
+    member_of: dict[int, list[str]] = {}
+    boot_index = next((i for i, v in enumerate(vms) if v.label.bootstrap and v.label.usable), None)
+    for (set_types, set_cut), attr in peer_sets.items():
+        taken = set(set_cut)
+        for i in sorted({i for t in set_types for i in holders.get(t, ())}):
+            if cg.group_of[vms[i].label.key] not in taken:
+                member_of.setdefault(i, []).append(attr)
+    for i, attrs_more in member_of.items():
+        vms[i] = replace(vms[i], attributes=vms[i].attributes + tuple(attrs_more))
+    bootstrap = vms[boot_index] if boot_index is not None else None
 
     if not any(v.label.name == UNLABELED for v in vms) and _names_ssid0_unlabeled(policy):
         # Xen 3.4's `__UNLABELED__` is SSID 0, which no label resolves to.
@@ -266,4 +287,5 @@ def build_plan(policy: AnalysisPolicy) -> FlaskPlan:
         all_ste_res,
         cg,
         mutual,
+        sorted(peer_sets.values()),
     )

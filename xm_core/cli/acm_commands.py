@@ -433,7 +433,6 @@ def _export_of(ctx: click.Context, text: str) -> Any:
 
 
 def _flask_export(ctx: click.Context, policy: str, output: str, as_json: bool) -> None:
-    import json
     import os
 
     from xm_core.errors import XmError
@@ -445,9 +444,7 @@ def _flask_export(ctx: click.Context, policy: str, output: str, as_json: bool) -
         raise XmError(f"-o {output}: not a folder")
     export = _export_of(ctx, policy)
     os.makedirs(folder, exist_ok=True)
-    texts = export.files()
-    texts[f"{export.module_name}.report.txt"] = "\n".join(render.flask_report_lines(export)) + "\n"
-    texts[f"{export.module_name}.report.json"] = json.dumps(export.as_dict(), indent=1) + "\n"
+    texts = render.flask_files(export)
     for name, text in texts.items():
         mode = 0o755 if name == export.guard_name else None
         atomic_write(folder / name, text.encode(), mode)

@@ -23,6 +23,7 @@ import math
 import platform
 import posixpath
 import re
+import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -39,6 +40,11 @@ MAX_NESTING = 50  # depth of the syntax tree
 MAX_CALL_DEPTH = 20  # calls of the config's own functions inside each other
 WORK_PER_STEP = 64  # characters or items an operation may touch for one step
 REGEX_SECONDS = 1.0  # all re.search/match/sub of one config together (catastrophic backtracking)
+# A compiled pattern unrolls its counted repeats (`a{1000000000}`: gigabytes
+# before any match starts), which no match timeout sees: the product of a
+# pattern's repeat counts times its length is bounded before it is compiled.
+REGEX_EXPANSION = 100_000
+_COUNTED_REPEAT = re.compile(r"\{\s*(\d*)\s*(?:,\s*(\d*)\s*)?\}")
 
 ALLOWED_MODULES = ("os", "os.path", "re", "sys")
 PREDEFINED_MODULES = ("os", "sys")  # Xen imported these before running the file
@@ -586,7 +592,7 @@ class _Interpreter:
             raise self.beyond(
                 None, f"regular expressions ran longer than {REGEX_SECONDS}s"
             ) from None
-        except (regex.error, TypeError, ValueError, IndexError) as exc:
+        except (regex.error, TypeError, ValueError, IndexError, OverflowError) as exc:
             raise self.raise_("ValueError", f"regular expression: {exc}") from None
         finally:
             self.regex_seconds += time.monotonic() - started
@@ -594,7 +600,26 @@ class _Interpreter:
     def _regex_call(self, name: str, *args: Any) -> Any:
         import regex
 
+        self._check_expansion(args[0])
         return self._regex(getattr(regex, name), *args)
+
+    def _check_expansion(self, pattern: str) -> None:
+        """Refuse a pattern whose counted repeats would unroll past
+        REGEX_EXPANSION items when compiled (counted as if all nested: an
+        upper bound, so a pattern that passes compiles in bounded time)."""
+        expansion = max(len(pattern), 1)
+        for match in _COUNTED_REPEAT.finditer(pattern):
+            counts = [int(g) for g in match.groups() if g]
+            if any(len(g) > 12 for g in match.groups() if g):
+                expansion = REGEX_EXPANSION + 1
+            elif counts:
+                expansion *= max(max(counts), 1)
+            if expansion > REGEX_EXPANSION:
+                raise self.beyond(
+                    None,
+                    "regular expression too large: its counted repeats would expand to "
+                    f"more than {REGEX_EXPANSION} items",
+                )
 
     def _re_search(self, pattern: Any, string: Any) -> Any:
         return self._regex_call("search", self._want_str(pattern), self._want_str(string))
@@ -644,6 +669,16 @@ class _Interpreter:
     def _len(self, value: Any) -> int:
         if not isinstance(value, str | list | tuple | dict | range):
             raise self.raise_("TypeError", f"len() of {type(value).__name__}")
+        return self._length(value)
+
+    def _length(self, value: str | list[Any] | tuple[Any, ...] | dict[Any, Any] | range) -> int:
+        """len(value); a range may be longer than len() can say (its lazy
+        length past sys.maxsize): the config's OverflowError, as Python's."""
+        if isinstance(value, range):
+            length = _range_length(value)
+            if length > sys.maxsize:
+                raise self.raise_("OverflowError", "Python int too large to convert to C ssize_t")
+            return length
         return len(value)
 
     def _range(self, *args: Any) -> range:
@@ -659,7 +694,7 @@ class _Interpreter:
     def _list(self, value: Any = ()) -> list[Any]:
         if not isinstance(value, str | list | tuple | dict | range):
             raise self.raise_("TypeError", f"list() of {type(value).__name__}")
-        if len(value) > MAX_SIZE:
+        if self._length(value) > MAX_SIZE:
             raise self.beyond(None, _TOO_LARGE)
         return self._checked(list(value), None)  # type: ignore[no-any-return]
 
@@ -988,7 +1023,7 @@ class _Interpreter:
                     raise self.beyond(None, _TOO_LARGE)
             try:
                 return self._checked(method(*args), None)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError) as exc:  # 'abc'.split(None, 10**30)
                 raise self.raise_(type(exc).__name__, str(exc)) from None
 
         return call
@@ -1000,7 +1035,7 @@ class _Interpreter:
             self.charge(value, *args)
             try:
                 return self._checked(method(*args), None)
-            except (TypeError, ValueError, IndexError) as exc:
+            except (TypeError, ValueError, IndexError, OverflowError) as exc:
                 raise self.raise_(type(exc).__name__, str(exc)) from None
 
         return call
@@ -1029,6 +1064,8 @@ class _Interpreter:
                 return func.call(*args, **kwargs)
             except TypeError as exc:  # wrong arguments to a builtin
                 raise self.raise_("TypeError", str(exc)) from None
+            except OverflowError as exc:  # an integer past what C takes (an index, a count)
+                raise self.raise_("OverflowError", str(exc)) from None
         raise self.raise_("TypeError", f"{_kind(func)} is not callable")
 
     def _call_function(self, func: _Function, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -1097,6 +1134,15 @@ _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
     ast.Is: lambda a, b: a is b,
     ast.IsNot: lambda a, b: a is not b,
 }
+
+
+def _range_length(r: range) -> int:
+    """len(r) without its overflow past sys.maxsize."""
+    if r.step > 0 and r.start < r.stop:
+        return (r.stop - r.start - 1) // r.step + 1
+    if r.step < 0 and r.start > r.stop:
+        return (r.start - r.stop - 1) // -r.step + 1
+    return 0
 
 
 def _container(value: Any) -> Any:

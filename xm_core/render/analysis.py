@@ -112,6 +112,15 @@ def flask_report_lines(export: Any) -> list[str]:
     return lines
 
 
+def flask_files(export: Any) -> dict[str, str]:
+    """Every file `xm acm flask -o DIR` writes, by name: the export's own and
+    the report as text and as JSON (the studio offers the same files)."""
+    texts: dict[str, str] = export.files()
+    texts[f"{export.module_name}.report.txt"] = "\n".join(flask_report_lines(export)) + "\n"
+    texts[f"{export.module_name}.report.json"] = json.dumps(export.as_dict(), indent=1) + "\n"
+    return texts
+
+
 def flask_export(export: Any, folder: str, files: list[str], as_json: bool) -> None:
     """`xm acm flask POLICY -o DIR`: the report (text or JSON) on stdout."""
     if as_json:

@@ -360,6 +360,12 @@ async def api_impact(request: Request, config: StudioConfig) -> Any:
 
 
 @api
+async def api_update_preview(request: Request, config: StudioConfig) -> Any:
+    doc = await _json(request)
+    return services.update_preview(config.paths, _text(doc, "name"))
+
+
+@api
 async def api_load(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
     if doc.get("confirm") is not True:
@@ -423,6 +429,7 @@ API_ROUTES = {
     "new": api_new,
     "impact": api_impact,
     "load": api_load,
+    "update-preview": api_update_preview,
     "workload/edit": api_workload_edit,
     "workload/check": api_workload_check,
     "workload/upload": api_workload_upload,

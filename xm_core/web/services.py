@@ -413,17 +413,13 @@ def flask_export(xml: bytes, file: str) -> dict[str, Any]:
     """`xm acm flask POLICY -o DIR` of the edited text, nothing written: the
     files it would write (the module, its modules.conf line, the mapping,
     the Chinese Wall guard, the report as text and JSON), by name."""
-    import json
-
     from acm.flask import export_flask
     from acm.source import parse_policy_document
     from xm_core.render import analysis as render
 
     source = parse_policy_document(xml, file).source()
     export = export_flask(analysis_policy(xml, file), source)
-    texts = export.files()
-    texts[f"{export.module_name}.report.txt"] = "\n".join(render.flask_report_lines(export)) + "\n"
-    texts[f"{export.module_name}.report.json"] = json.dumps(export.as_dict(), indent=1) + "\n"
+    texts = render.flask_files(export)
     return {"module_name": export.module_name, "guard_name": export.guard_name, "files": texts}
 
 
@@ -628,6 +624,27 @@ def impact_of_saved(paths: HostPaths, name: str, keep_ssidrefs: bool = False) ->
     answer = _against_active(paths, from_compiled(compiled, names, files.bin), keep_ssidrefs)
     impact = answer["impact"]
     return {**answer, "digest": digest, "loadable": impact is None or impact["loadable"]}
+
+
+def update_preview(paths: HostPaths, name: str) -> dict[str, Any]:
+    """`xm setpolicy --dry-run ACM NAME` (Xen 3.4's update of the running
+    policy: versions, renames written as from=), with the same output; the
+    policy as saved in the policy tree, nothing written."""
+    import tempfile
+
+    from xm_core.insight.impact import update_impact
+    from xm_core.render.xen34 import lifecycle
+
+    policy_files(paths, name)
+
+    def run() -> int:
+        # an empty working folder: NAME is read from the policy tree
+        with tempfile.TemporaryDirectory(prefix="xm-studio-") as empty:
+            impact = update_impact(paths, name, Path(empty))
+        lifecycle.dry_run(impact.plan, impact.refusal, impact.details, False)
+        return 0 if impact.would_set else 1
+
+    return {"setpolicy": as_cli(run).as_dict()}
 
 
 def new_policy(name: str, date: str) -> dict[str, Any]:

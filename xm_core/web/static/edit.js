@@ -13,7 +13,7 @@ const state = {
   showAll: { VM: false, RES: false },
   filter: { VM: "", RES: "" },
 };
-const LABEL_ROWS = 100;
+const LABEL_ROWS = 60;
 const GENERAL_SHOWN = 30; // findings shown above the outline; all are in the Findings tab // label rows drawn before "show all" (a policy may have thousands)
 const CHECK_PAUSE = 150; // ms after the last key before the XML is checked
 const $ = (id) => document.getElementById(id);
@@ -25,6 +25,7 @@ function updateDirty() {
   $("dirty").hidden = !dirty;
   document.body.dataset.dirty = dirty ? "1" : "0";
   $("impact-btn").disabled = dirty || !state.name;
+  $("setpolicy-btn").disabled = dirty || !state.name;
   $("load-note").textContent = dirty
     ? "The editor holds unsaved edits: save them first (a load uses the compiled policy on disk)."
     : "A load uses the compiled .bin and .map of the saved policy, exactly as previewed.";
@@ -245,8 +246,7 @@ function opened(doc, saved) {
 let lineOwner = []; // line -> the innermost outline row that spans it
 
 function renderFindings() {
-  const list = $("findings");
-  list.replaceChildren(...state.findings.map((f) => el("li", {}, findingLink(f))));
+  renderFindingList();
   $("finding-count").textContent = `(${state.findings.length})`;
   document.querySelectorAll("#outline .el .finding").forEach((n) => n.remove());
   document.querySelectorAll("#outline .el").forEach((n) => n.classList.remove("has-error", "has-warning"));
@@ -274,6 +274,15 @@ function renderFindings() {
     }
   }
   if (generalLeft) general.append(el("p", { class: "note" }, `… and ${generalLeft} more in the Findings tab`));
+}
+
+// The list of all findings is drawn while its tab is shown (a large policy
+// has thousands).
+function renderFindingList() {
+  const list = $("findings");
+  if (!$("tab-findings").classList.contains("active")) { list.replaceChildren(); list.dataset.stale = "1"; return; }
+  delete list.dataset.stale;
+  list.replaceChildren(...state.findings.map((f) => el("li", {}, findingLink(f))));
 }
 
 function findingLink(f) {
@@ -412,6 +421,7 @@ function showTab(name) {
   document.querySelectorAll(".tabs button").forEach((n) => n.classList.toggle("active", n.dataset.tab === name));
   document.querySelectorAll(".tab").forEach((n) => n.classList.toggle("active", n.id === "tab-" + name));
   if (name === "graph") showGraph();
+  if (name === "findings" && $("findings").dataset.stale) renderFindingList();
   if (name === "xml") editor.requestMeasure();
 }
 function graphVisible() { return $("tab-graph").classList.contains("active"); }
@@ -510,6 +520,14 @@ $("impact-btn").addEventListener("click", async () => {
     $("load-btn").title = d.loadable ? "" : "the preview says the load would be refused";
   } catch (err) { $("impact-out").textContent = err.message; }
   $("load-confirm").hidden = false;
+});
+$("setpolicy-btn").addEventListener("click", async () => {
+  const out = $("setpolicy-out");
+  try {
+    const r = (await api("update-preview", { name: state.name })).setpolicy;
+    out.textContent = `$ xm setpolicy --dry-run ACM ${state.name}\n${r.stdout}${r.stderr}(exit status ${r.status})`;
+    out.dataset.status = r.status;
+  } catch (err) { out.textContent = err.message; out.dataset.status = "refused"; }
 });
 // another way of loading needs its own preview
 $("keep-ssidrefs").addEventListener("change", () => { $("load-confirm").hidden = true; state.loadDigest = null; });
