@@ -303,3 +303,11 @@ def test_the_lock_holds_while_held_and_goes_after(tmp_path: Path) -> None:
     with shared_lock(lock), shared_lock(lock):
         assert lock.exists()
     assert not lock.exists()
+
+
+def test_xens_own_hvm_example_starts(fresh: Path, xen_ref: Path) -> None:
+    """`xm create xmexample.hvm`: its `',hdc:cdrom,r'` drive has no medium."""
+    run = xm_run(fresh, "create", str(xen_ref / "configs" / "xmexample.hvm"))
+    assert (run.code, run.out) == (0, "Started domain ExampleHVMDomain\n"), run.err
+    lines = xm_run(fresh, "block-list", "ExampleHVMDomain").lines
+    assert lines[2].split() == ["5632", "hdc", "0", "r"]
