@@ -693,22 +693,27 @@ def _version_source(header_el: etree._Element) -> VersionSource | None:
 
 
 def _label(el: etree._Element, kind: LabelKind) -> LabelSource:
+    # tuple.__new__ and sourceline written out: this runs for every label
     name_el = el.find(T_NAME)
     assert name_el is not None
     ste_groups = []
     cw_groups = []
     for child in el.iterchildren(T_STE_TYPES, T_CHWALL_TYPES):
-        group = TypeGroup(_types(child), _line(child))
+        group = _new(TypeGroup, (_types(child), child.sourceline or 0))
         if child.tag == T_STE_TYPES:
             ste_groups.append(group)
         else:
             cw_groups.append(group)
     renamed = name_el.get("from")
-    return LabelSource(
-        Named(_text(name_el), _line(name_el), "Name"),
-        kind,
-        ste_groups,
-        cw_groups,
-        _line(el),
-        None if renamed is None else Named(renamed, _line(name_el), "Name"),
+    line = name_el.sourceline or 0
+    return _new(
+        LabelSource,
+        (
+            _new(Named, (_text(name_el), line, "Name")),
+            kind,
+            ste_groups,
+            cw_groups,
+            el.sourceline or 0,
+            None if renamed is None else _new(Named, (renamed, line, "Name")),
+        ),
     )

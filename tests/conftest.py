@@ -54,3 +54,8 @@ def _no_user_root(
     monkeypatch.setenv("XDG_DATA_HOME", str(home))
     if "XM_ROOT" in os.environ:
         monkeypatch.delenv("XM_ROOT")
+
+
+# The fleet tests' throwaway PostgreSQL server (one per session, shared by
+# every module that uses it) and their store parametrisation.
+from tests.fleet_support import postgres, store_url  # noqa: E402, F401

@@ -208,7 +208,9 @@ def any_policies(draw: st.DrawFn) -> PolicySpec:
 
 # Names a versioned policy takes: ASCII, no ':' (Xen 3.4's label syntax).
 VERSIONED_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+."
-versioned_names = st.text(alphabet=VERSIONED_NAME_CHARS, min_size=1, max_size=20)
+versioned_names = st.text(alphabet=VERSIONED_NAME_CHARS, min_size=1, max_size=20).filter(
+    lambda name: name != "__UNLABELED__"  # VersionedSpec adds that one itself
+)
 
 
 @dataclass
@@ -218,15 +220,20 @@ class VersionedSpec:
     policy: PolicySpec
     version: str
     unlabeled: bool = False  # an explicit __UNLABELED__ VM label
+    # label position -> its from= (VM labels, then resource labels, in order)
+    renames: dict[int, str] = field(default_factory=dict)
 
     def to_xml(self) -> bytes:
         root = self.policy.tree()
         header = root.find(Q + "PolicyHeader")
         assert header is not None
         etree.SubElement(header, Q + "Version").text = self.version
-        if self.unlabeled:
-            subjects = root.find(f"{Q}SecurityLabelTemplate/{Q}SubjectLabels")
-            assert subjects is not None
+        labels = [*root.iter(Q + "VirtualMachineLabel"), *root.iter(Q + "ResourceLabel")]
+        for position, old in self.renames.items():
+            if position < len(labels):
+                labels[position][0].set("from", old)
+        subjects = root.find(f"{Q}SecurityLabelTemplate/{Q}SubjectLabels")
+        if self.unlabeled and subjects is not None:
             label = etree.SubElement(subjects, Q + "VirtualMachineLabel")
             etree.SubElement(label, Q + "Name").text = "__UNLABELED__"
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
@@ -261,4 +268,27 @@ def versioned_policies(draw: st.DrawFn) -> VersionedSpec:
         comments=draw(st.sampled_from([None, "between"])),
     )
     major, minor = draw(st.integers(0, 99999999)), draw(st.integers(0, 99999999))
-    return VersionedSpec(spec, f"{major}.{minor}", draw(st.booleans()))
+    old_names = st.from_regex(r"gone[0-9]{1,3}", fullmatch=True)
+    valid_renames = st.dictionaries(st.integers(0, 9), old_names, max_size=4).filter(
+        lambda found: len(set(found.values())) == len(found)  # each old name claimed once
+    )
+    return VersionedSpec(spec, f"{major}.{minor}", draw(st.booleans()), draw(valid_renames))
+
+
+def renames() -> st.SearchStrategy[dict[int, str]]:
+    """from= attributes: mostly names of no label (a valid rename), sometimes
+    a label's own name (a chain, a cycle or a rename to itself), a name two
+    labels claim, or an empty one."""
+    old_names = st.sampled_from(["old1", "old2", "a", "b", "dom0", ""]) | st.from_regex(
+        r"gone[0-9]{1,3}", fullmatch=True
+    )
+    return st.dictionaries(st.integers(0, 9), old_names, max_size=4)
+
+
+@st.composite
+def any_versioned_policies(draw: st.DrawFn) -> VersionedSpec:
+    """Versioned policies, valid or with any defect of either format."""
+    if draw(st.booleans()):
+        return draw(versioned_policies())
+    version = draw(st.sampled_from(["1.0", "2.30", "100", "1x0", "12345678901234567"]))
+    return VersionedSpec(draw(any_policies()), version, draw(st.booleans()), draw(renames()))

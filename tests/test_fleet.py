@@ -10,19 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.fleet_support import (  # noqa: F401 - fixtures
+from tests.fleet_support import (
     POLICY_V2_XML,
     config,
     fleet_run,
     make_host,
-    postgres,
-    store_url,
 )
 from tests.hosttools import xm_run
 
 
 @pytest.fixture
-def fleet(tmp_path: Path, store_url: str) -> tuple[str, Path]:  # noqa: F811
+def fleet(tmp_path: Path, store_url: str) -> tuple[str, Path]:
     """An inventory with three hosts: h1 and h2 in zone a, h3 in zone b."""
     assert fleet_run(store_url, "init").code == 0
     for name, zone in (("h1", "a"), ("h2", "a"), ("h3", "b")):
@@ -89,7 +87,7 @@ def test_add_host_refusals(fleet: tuple[str, Path]) -> None:
     assert len(_json(store, "hosts")["hosts"]) == 3
 
 
-def test_commands_need_an_initialised_store(tmp_path: Path, store_url: str) -> None:  # noqa: F811
+def test_commands_need_an_initialised_store(tmp_path: Path, store_url: str) -> None:
     run = fleet_run(store_url, "hosts")
     assert run.code == 1
     assert "run 'xm fleet init' first" in run.err and run.err.count("\n") == 1
@@ -228,6 +226,35 @@ def test_create_corrects_a_stale_inventory(fleet: tuple[str, Path]) -> None:
     assert h1["blocked_types"] == ["cw_BankA"]
 
 
+def test_create_of_a_name_a_host_took_behind_the_fleet(fleet: tuple[str, Path]) -> None:
+    store, tmp = fleet
+    cfg = config(tmp, "dup", "dom_Hospital")
+    assert xm_run(tmp / "h1", "create", str(cfg)).code == 0  # the inventory has not seen it
+    run = fleet_run(store, "create", str(cfg))
+    assert run.code == 1 and run.err == "Error: Domain 'dup' already exists on host h1.\n"
+    assert "dup" not in xm_run(tmp / "h2", "list").out + xm_run(tmp / "h3", "list").out
+    assert [d["name"] for d in _json(store, "hosts")["hosts"][0]["domains"]] == ["Domain-0", "dup"]
+
+
+def test_a_damaged_host_is_passed_over_and_reported(fleet: tuple[str, Path]) -> None:
+    """A host whose store cannot be read is a refusal of rule `host` for
+    create, a finding for audit; the others carry on."""
+    from xm_core.files.paths import HostPaths
+
+    store, tmp = fleet
+    HostPaths(tmp / "h1").state_db.write_bytes(b"this is not a database" * 100)
+    doc = _create(store, config(tmp, "x", "dom_Hospital"))
+    assert doc["host"] == "h2"
+    (attempt,) = doc["attempts"]
+    assert attempt["host"] == "h1" and attempt["refusals"][0]["rule"] == "host"
+    assert attempt["refusals"][0]["message"].startswith("the host cannot be read: ")
+    audit = _json(store, "audit")
+    assert [f["kind"] for f in audit["findings"] if f["host"] == "h1"] == ["unreadable"]
+    evacuate = fleet_run(store, "evacuate", "h1")
+    assert evacuate.code == 1 and evacuate.err.startswith("Error: Host 'h1' cannot be read: ")
+    assert "Traceback" not in evacuate.err
+
+
 def test_create_nowhere_exits_1(fleet: tuple[str, Path]) -> None:
     store, tmp = fleet
     run = fleet_run(store, "create", str(config(tmp, "huge", "dom_Hospital", memory=9000)))
@@ -265,7 +292,9 @@ def test_migrate_checks_the_destination(fleet: tuple[str, Path]) -> None:
     hosts = {h["name"]: h for h in _json(store, "hosts")["hosts"]}
     assert [d["name"] for d in hosts["h2"]["domains"]] == ["Domain-0", "a1"]
     assert hosts["h1"]["domains"][1:] == []
-    text = fleet_run(store, "migrate", "a1", "--to", "h1")
+    wrong = fleet_run(store, "migrate", "a1", "--host", "h3", "--to", "h1")
+    assert wrong.code == 1 and "is not in the fleet's inventory on host 'h3'" in wrong.err
+    text = fleet_run(store, "migrate", "a1", "--host", "h2", "--to", "h1", "--pack")
     assert text.code == 0 and text.out.startswith("a1: moved from h2 to h1")
     assert fleet_run(store, "migrate", "a1", "--to", "h1").code == 1  # already there
     assert fleet_run(store, "migrate", "a1", "--to", "h9").code == 1
@@ -392,7 +421,7 @@ def _versioned(source: Path, target: Path, version: str, came_from: str | None) 
     return target
 
 
-def test_preview_a_versioned_update(tmp_path: Path, store_url: str) -> None:  # noqa: F811
+def test_preview_a_versioned_update(tmp_path: Path, store_url: str) -> None:
     """Hosts running a versioned policy (Xen 3.4's format, set with `xm
     setpolicy`); a versioned FILE is previewed with the update's own
     dry-run (`xm setpolicy --dry-run` on each host)."""
@@ -433,7 +462,7 @@ def test_preview_a_versioned_update(tmp_path: Path, store_url: str) -> None:  # 
     assert _json(store, "audit")["clean"]
 
 
-def test_walkthrough_two_banks_a_hospital_five_hosts(tmp_path: Path, store_url: str) -> None:  # noqa: F811
+def test_walkthrough_two_banks_a_hospital_five_hosts(tmp_path: Path, store_url: str) -> None:
     """docs/fleet.md's walkthrough, as typed there."""
     from tests.fleet_support import POLICY_V2_XML, clone_host
 
@@ -488,7 +517,7 @@ def test_walkthrough_two_banks_a_hospital_five_hosts(tmp_path: Path, store_url: 
     assert fleet_run(store, "audit").code == 0
 
 
-def test_a_version_1_inventory_is_migrated(tmp_path: Path, store_url: str) -> None:  # noqa: F811
+def test_a_version_1_inventory_is_migrated(tmp_path: Path, store_url: str) -> None:
     """An inventory made by the first schema is brought up to date when
     opened, its hosts kept; one newer than this xm is refused, unchanged."""
     from xm_core.fleet.store import MIGRATIONS, SCHEMA_VERSION, FleetStore
@@ -516,3 +545,39 @@ def test_a_version_1_inventory_is_migrated(tmp_path: Path, store_url: str) -> No
     newer = fleet_run(store_url, "hosts")
     assert newer.code == 1 and "has schema version 99; this xm-acm knows up to 2" in newer.err
     assert fleet_run(store_url, "init").code == 1
+
+
+def test_place_checks_devices_on_the_host(fleet: tuple[str, Path]) -> None:
+    """A disk's resource label lives on each host: the host's own device
+    check (STE) decides, against the host itself."""
+    store, tmp = fleet
+    for host, label in (("h1", "res_BankA"), ("h2", "res_BankB"), ("h3", "res_BankB")):
+        run = xm_run(tmp / host, "addlabel", label, "res", "phy:/dev/sdb1", "fleet.datacenter")
+        assert run.code == 0, run.err
+    cfg = config(tmp, "b1", "dom_BankB")
+    cfg.write_text(cfg.read_text() + "disk = ['phy:/dev/sdb1,sdb1,w']\n")
+    (p,) = _json(store, "place", str(cfg))["placements"]
+    assert p["candidates"] == ["h2", "h3"]
+    (verdict,) = p["refused"]
+    assert verdict["host"] == "h1"
+    (r,) = verdict["refusals"]
+    assert r["rule"] == "ste" and r["message"].startswith("STE: ")
+    assert "phy:/dev/sdb1" in r["message"]
+    made = _create(store, cfg)
+    assert made["host"] == "h2"
+
+
+def test_init_store_option_and_a_file_that_is_not_a_store(tmp_path: Path) -> None:
+    target = tmp_path / "inv.sqlite"
+    made = xm_run(tmp_path, "fleet", "init", "--store", str(target), "--json")
+    assert made.code == 0
+    assert json.loads(made.out) == {"store": str(target), "backend": "sqlite", "schema_version": 2}
+    assert fleet_run(str(target), "hosts").out.startswith("No hosts in the fleet")
+    junk = tmp_path / "junk.txt"
+    junk.write_bytes(b"not a database at all" * 200)
+    run = fleet_run(str(junk), "hosts")
+    assert run.code == 1 and run.err.startswith(f"Error: Fleet store '{junk}'")
+    assert run.err.count("\n") == 1
+    assert junk.read_bytes() == b"not a database at all" * 200  # left as it was
+    folder = fleet_run(str(tmp_path), "init")
+    assert folder.code == 1 and "is a directory" in folder.err

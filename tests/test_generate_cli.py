@@ -135,3 +135,18 @@ def test_a_date_xml_cannot_carry_is_refused_and_nothing_is_written(tmp_path: Pat
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr == ('Error: "the header\'s Date holds the control character U+0001"\n')
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_fifo_workload_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
+    """No writer will ever open the FIFO: the bounded reader refuses it."""
+    import os
+
+    fifo = tmp_path / "workload.json"
+    os.mkfifo(fifo)
+    out = tmp_path / "p-security_policy.xml"
+    result = run("acm", "generate", str(fifo), "-o", str(out))
+    assert result.exit_code == 1
+    assert "error WLD001: cannot read the workload: it is not a regular file (a FIFO)" in (
+        result.stderr
+    )
+    assert not out.exists()

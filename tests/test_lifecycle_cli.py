@@ -216,3 +216,70 @@ def test_vif_labels(paths: HostPaths) -> None:
     ok("rmlabel", "vif-0", "r1")
     assert ok("getlabel", "vif-0", "r1") == "\n"
     assert xm("rmlabel", "vif-0", "r1").exit_code == 1
+
+
+# ------------------------------------------------------------------ hostile sources, typed
+
+
+def _versioned(paths: HostPaths, **kw: object) -> None:
+    spec = PolicySpec(NAME, **kw)  # type: ignore[arg-type]
+    spec.write(paths)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"vm_from": {"cyan": "purple"}, "vm": ["red", "green", "cyan"]}, "ACM050"),
+        (
+            {"vm_from": {"cyan": "red", "magenta": "cyan"}, "vm": ["green", "cyan", "magenta"]},
+            "ACM045",
+        ),
+        (
+            {"vm_from": {"red": "green", "green": "red"}, "vm": ["red", "green", "blue"]},
+            "ACM045",
+        ),
+        ({"version": "3000000000"}, "overflows"),
+        ({"from_policy": ("lc.other", "1.0")}, "FromPolicy names policy 'lc.other'"),
+        ({"from_policy": None}, "no FromPolicy"),
+    ],
+)
+def test_hostile_updates_are_refused_whole(
+    paths: HostPaths, change: dict[str, object], expected: str
+) -> None:
+    _versioned(paths, version="1.0")
+    ok("setpolicy", "ACM", NAME)
+    start(paths, "g1", "green")
+    before = snapshot(paths)
+    kw: dict[str, object] = {"version": "1.1", "from_policy": (NAME, "1.0"), "conflicts": []}
+    kw.update(change)
+    _versioned(paths, **kw)
+    r = xm("setpolicy", "ACM", NAME)
+    assert r.exit_code == 1 and "Traceback" not in r.stderr
+    assert expected in r.stderr, r.stderr
+    assert snapshot(paths) == before
+    dry = xm("setpolicy", "--dry-run", "ACM", NAME)
+    assert dry.exit_code == 1 and "Traceback" not in dry.stderr
+
+
+def test_loadpolicy_of_a_versioned_policy_takes_the_update_path(paths: HostPaths) -> None:
+    _versioned(paths, version="1.0")
+    ok("makepolicy", NAME)
+    ok("loadpolicy", NAME)
+    start(paths, "g1", "green")
+    _versioned(
+        paths,
+        version="1.1",
+        from_policy=(NAME, "1.0"),
+        vm=["red", "GREEN", "blue"],
+        vm_from={"GREEN": "green"},
+        type_of={"GREEN": "green"},
+    )
+    ok("makepolicy", NAME)
+    r = xm("loadpolicy", "--keep-ssidrefs", NAME)
+    assert r.exit_code == 2 and "--keep-ssidrefs" in r.stderr
+    out = ok("loadpolicy", NAME)
+    assert out.startswith(f"Policy {NAME} version 1.1 loaded (was {NAME}).\n")
+    assert "g1 (id 1): green -> GREEN (renamed" in out
+    assert ok("getlabel", "mgt", "g1") == f"ACM:{NAME}:GREEN\n"
+    doc = json.loads(ok("getpolicy", "--json"))
+    assert (doc["version"], doc["boot"]) == ("1.1", False)

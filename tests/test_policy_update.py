@@ -399,3 +399,65 @@ def test_a_kill_in_the_middle_leaves_old_or_new_state_whole(paths: HostPaths, po
 
     with Host(paths) as host:
         assert "pending" not in host.store.active_extra()
+
+
+def test_interface_labels_move_with_resource_labels(paths: HostPaths) -> None:
+    from xm_core.host.update.relabel import label_vif, vif_label
+
+    _set(paths, PolicySpec(NAME))
+    cfg = write_config(paths, "r1", NAME, "red")
+    with cfg.open("a") as f:
+        f.write("vif = ['bridge=xenbr0']\n")
+    from xm_core.host.domains import create_domain
+
+    create_domain(paths, str(cfg))
+    label_vif(paths, "red", 0, "r1")
+    v2 = PolicySpec(NAME, res=["RED", "green", "blue"], type_of={"RED": "red"})
+    _set(paths, v2, {"red": "RED"})
+    assert vif_label(paths, 0, "r1") == f"ACM:{NAME}:RED"
+    # a resource label the interface uses may not go
+    before = snapshot(paths)
+    with pytest.raises(UpdateRefused) as caught:
+        _set(paths, PolicySpec(NAME, res=["green", "blue"]))
+    assert any("vif-0" in v.message for v in caught.value.plan.violations)
+    assert snapshot(paths) == before
+
+
+_RESET_KILLER = """
+import os, sys
+from pathlib import Path
+from xm_core.files.paths import HostPaths
+from xm_core.host.update import apply
+def dying_files(*a, **k):
+    os._exit(9)  # DEFAULT committed; the resource label file not yet written
+apply.apply_changes = dying_files
+apply.reset_policy(HostPaths(Path(sys.argv[1])))
+"""
+
+
+def test_a_kill_in_the_middle_of_resetpolicy_is_finished_by_the_next_command(
+    paths: HostPaths,
+) -> None:
+    _set(paths, PolicySpec(NAME))
+    _label(paths, "phy:ram1", "green")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    died = subprocess.run(
+        [sys.executable, "-c", _RESET_KILLER, str(paths.root)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert died.returncode == 9, died.stderr
+    assert b"INV_ACM" not in paths.resource_labels.read_bytes()  # not written yet
+    got = subprocess.run(
+        [sys.executable, "-m", "xm_core", "--root", str(paths.root), "resources"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert got.returncode == 0, got.stderr
+    assert f"policy: INV_ACM:{NAME}" in got.stdout

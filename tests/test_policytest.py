@@ -301,3 +301,17 @@ def test_recorded_outcomes_pass_and_one_flip_fails_exactly_one(
         recorded.write_text(_toml(ops, flipped))
         run = run_tests(paths, [str(recorded)])
         assert [c.passed for c in run.files[0].cases] == [j != i for j in range(len(ops))]
+
+
+def test_a_file_with_more_steps_than_the_limit_runs_none(user_root: Path, tmp_path: Path) -> None:
+    """A file within the size limit could hold steps for many minutes: past
+    MAX_STEPS it is refused before any step runs."""
+    from xm_core.insight.policytest import MAX_STEPS
+
+    many = tmp_path / "many.toml"
+    step = '[[step]]\ndestroy = "x"\nexpect = "denied"\n'
+    many.write_text(f'policy = "{EXAMPLE_POLICY}"\n' + step * (MAX_STEPS + 1))
+    run = xm_run(user_root, "acm", "test", str(many))
+    assert run.code == 2
+    assert run.out == ""  # nothing ran
+    assert f"{MAX_STEPS + 1} steps, more than the limit of {MAX_STEPS}" in run.err

@@ -286,3 +286,18 @@ def test_10_the_update_journey(host: Host) -> None:
     assert host.ok("getlabel", "res", "file:/tmp/green") == "INV_ACM:xm-test-update:GREEN\n"
     assert host.ok("getlabel", "res", "file:/tmp/red") == "INV_ACM:xm-test-update:RED\n"
     assert host.ok("getlabel", "res", "file:/tmp/blue") == "INV_ACM:xm-test:blue\n"
+
+
+def test_diff_host_of_a_versioned_update_uses_the_update_path(host: Host) -> None:
+    """`xm acm diff OLD NEW --host` of xm-test -> xm-test-update: the impact
+    is the one setpolicy would have (renames followed, a removed label in use)."""
+    host.ok("create", host.config("domain-blue", "xm-test", "blue"))
+    old, new = "xm-test-security_policy.xml", "xm-test-update-security_policy.xml"
+    run = host.xm("acm", "diff", old, new, "--host")
+    assert run.code == 1, run.err
+    assert "would be REFUSED" in run.out and "domain-blue" in run.out
+    host.ok("destroy", "domain-blue")
+    host.ok("create", host.config("domain-green", "xm-test", "green"))
+    run = host.xm("acm", "diff", old, new, "--host")
+    assert run.code == 0, run.out + run.err
+    assert "would succeed" in run.out

@@ -120,13 +120,21 @@ def format_of(path: str, data: bytes = b"") -> WorkloadFormat:
 def read_workload(path: str, display: str | None = None) -> Workload:
     """Read, parse and check a workload file; PolicyError with every finding
     (warnings are not errors: `check_workload` returns them)."""
+    from acm.inputfile import InputFileError, read_input
+
     file = display if display is not None else path
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_WORKLOAD_BYTES + 1)
-    except OSError as exc:
+    try:  # the bounded reader: a FIFO or a device is refused, never waited on
+        data = read_input(path, MAX_WORKLOAD_BYTES)
+    except InputFileError as exc:
+        if exc.too_large:
+            raise PolicyError.single(
+                "WLD002",
+                f"the workload is larger than {MAX_WORKLOAD_BYTES} bytes; refused",
+                Location(file),
+            ) from None
+        why = "No such file or directory" if exc.missing else f"it {exc.reason}"
         raise PolicyError.single(
-            "WLD001", f"cannot read the workload: {exc.strerror or exc}", Location(file)
+            "WLD001", f"cannot read the workload: {why}", Location(file)
         ) from None
     return parse_workload(data, format_of(path, data), file)
 

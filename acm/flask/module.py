@@ -76,9 +76,12 @@ def _domain(vm: VmPlan) -> Iterator[str]:
 def _never(plan: FlaskPlan) -> Iterator[str]:
     cw, ch = plan.cw_attributes, plan.cw_channel_attributes
     for rule in plan.never_rules:
-        a, b = rule.first, rule.second
-        yield (f"neverallow {{ {cw[a]} -{cw[b]} }} {{ {cw[b]} -{cw[a]} }}:grant {GRANT_PERMS};")
-        yield f"neverallow {{ {ch[a]} -{ch[b]} }} {{ {cw[b]} -{cw[a]} }}:event bind;"
+        t = rule.first
+        source = " ".join([cw[t], *(f"-{cw[u]}" for u in rule.others)])
+        channels = " ".join([ch[t], *(f"-{ch[u]}" for u in rule.others)])
+        target = " ".join([*(cw[u] for u in rule.others), f"-{cw[t]}"])
+        yield f"neverallow {{ {source} }} {{ {target} }}:grant {GRANT_PERMS};"
+        yield f"neverallow {{ {channels} }} {{ {target} }}:event bind;"
 
 
 def module_lines(plan: FlaskPlan) -> Iterator[str]:

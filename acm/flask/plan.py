@@ -69,12 +69,14 @@ class ResPlan:
 
 @dataclass(frozen=True)
 class NeverRule:
-    """`neverallow` between the holders of `first` but not `second` and the
-    holders of `second` but not `first` (Chinese Wall types of one set)."""
+    """`neverallow` from the holders of Chinese Wall type `first` that hold
+    none of the types it shares a conflict set with (`others`), to the
+    holders of any of `others` that do not hold `first`: each such pair
+    blocks each other, so never runs together. One rule per type (not per
+    pair of types) keeps checkpolicy's check of them fast."""
 
-    conflict_set: int
     first: int
-    second: int
+    others: tuple[int, ...]
 
 
 @dataclass
@@ -264,13 +266,11 @@ def build_plan(policy: AnalysisPolicy) -> FlaskPlan:
         held = [ste_res_attr[t] for t in lab.ste] if policy.has_ste else [str(all_ste_res)]
         resources.append(ResPlan(lab, namer.ident(RES_PREFIX, lab.name, "_t"), tuple(held)))
 
-    rules = [
-        NeverRule(c, a, b)
-        for c, members in enumerate(policy.conflict_sets)
-        for a in members
-        for b in members
-        if a != b
-    ]
+    partners: dict[int, set[int]] = {}
+    for members in policy.conflict_sets:
+        for t in members:
+            partners.setdefault(t, set()).update(u for u in members if u != t)
+    rules = [NeverRule(t, tuple(sorted(us))) for t, us in sorted(partners.items()) if us]
     return FlaskPlan(
         policy,
         module,

@@ -55,7 +55,14 @@ def loadpolicy(ctx: click.Context, policy: str, keep_ssidrefs: bool, as_json: bo
 
     paths = paths_of(ctx)
     if is_versioned_binary(paths, policy):  # Xen 3.4's format: the update path of setpolicy
+        from xm_core.errors import UsageError
         from xm_core.host.update.apply import load_versioned
+
+        if keep_ssidrefs:
+            raise UsageError(
+                "--keep-ssidrefs is for policies of Xen 3.0.4's format; a versioned policy "
+                "carries its running domains to their labels' new ssidrefs"
+            )
         from xm_core.render.xen34 import lifecycle
 
         lifecycle.loaded_versioned(load_versioned(paths, policy), as_json)

@@ -17,9 +17,11 @@ import ast
 import contextlib
 import fcntl
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from acm.inputfile import MAX_TEXT_BYTES, InputFileError, file_kind, read_input
 from xm_core.errors import XmError
@@ -78,9 +80,86 @@ def canonical_resource(resource: str) -> str:
     return f"{kind}:{path}"
 
 
-def parse_resource_labels(text: str, file: str) -> ResourceLabels:
-    """The `resources` dict of a label file, checked, keyed by canonical
-    resource names; XmError when it does not parse."""
+# The label file as Xen and this module write it, scanned in one linear pass:
+# `ast.parse` of a 16 MiB file (the documented limit) took a minute and
+# gigabytes. Any other spelling (triple quotes, string concatenation, ...)
+# is read by `ast`, only in files small enough for it.
+_WS = r"[ \t\r\n\f]*(?:(?:#[^\n]*|\\\r?\n)[ \t\r\n\f]*)*"
+_STR = r"""([rRuU]?(?:'[^'\\\n]*(?:\\.[^'\\\n]*)*'|"[^"\\\n]*(?:\\.[^"\\\n]*)*"))"""
+_HEAD = re.compile(_WS + r"resources" + _WS + "=" + _WS + r"\{" + _WS, re.DOTALL)
+_ENTRY = re.compile(
+    _STR
+    + _WS
+    + ":"
+    + _WS
+    + r"([(\[])"
+    + _WS
+    + _STR
+    + _WS
+    + ","
+    + _WS
+    + _STR
+    + _WS
+    + r"(?:,"
+    + _WS
+    + r")?([)\]])"
+    + _WS
+    + r"(,|\})"
+    + _WS,
+    re.DOTALL,
+)
+_EMPTY = re.compile(r"\}" + _WS)
+AST_PARSE_MAX_BYTES = 1 << 20
+
+
+def _string(token: str) -> str:
+    if "\\" not in token and token[0] in "'\"":
+        return token[1:-1]
+    value = ast.literal_eval(token)
+    if not isinstance(value, str):
+        raise ValueError(token)
+    return value
+
+
+def _scan(text: str) -> dict[Any, Any] | None:
+    """The `resources` value of a file in the usual spelling, in one linear
+    pass; None when it is spelled otherwise."""
+    head = _HEAD.match(text)
+    if head is None:
+        return None
+    pos = head.end()
+    value: dict[str, tuple[str, str]] = {}
+    empty = _EMPTY.match(text, pos)
+    if empty is not None:
+        return value if empty.end() == len(text) else None
+    while True:
+        entry = _ENTRY.match(text, pos)
+        if entry is None or (entry.group(2) == "(") != (entry.group(5) == ")"):
+            return None
+        try:
+            key, policy, label = (_string(entry.group(i)) for i in (1, 3, 4))
+        except (SyntaxError, ValueError):  # a bad escape: ast says where
+            return None
+        value[key] = (policy, label)
+        pos = entry.end()
+        if entry.group(6) == "}":
+            return value if pos == len(text) else None
+        closing = _EMPTY.match(text, pos)  # a trailing comma before the brace
+        if closing is not None:
+            return value if closing.end() == len(text) else None
+
+
+def _literal(text: str, file: str) -> Any:
+    """The `resources` value: scanned, or read with `ast` (small files only)."""
+    scanned = _scan(text)
+    if scanned is not None:
+        return scanned
+    if len(text) > AST_PARSE_MAX_BYTES:
+        raise XmError(
+            f"Resource label file '{file}' is not in the usual form "
+            "`resources = {'res': ('policy', 'label'), ...}` and too large to read "
+            f"otherwise (over {AST_PARSE_MAX_BYTES >> 20} MiB); left as it is"
+        )
     try:
         tree = ast.parse(text, filename=file)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
@@ -108,6 +187,13 @@ def parse_resource_labels(text: str, file: str) -> ResourceLabels:
         raise XmError(
             f"Resource label file '{file}' line {stmt.lineno}: not a literal; left as it is"
         ) from None
+    return value
+
+
+def parse_resource_labels(text: str, file: str) -> ResourceLabels:
+    """The `resources` dict of a label file, checked, keyed by canonical
+    resource names; XmError when it does not parse."""
+    value = _literal(text, file)
     if not isinstance(value, dict):
         raise XmError(f"Resource label file '{file}': 'resources' is not a dict; left as it is")
     result: ResourceLabels = {}
@@ -182,9 +268,12 @@ def locked_resource_labels(path: Path, missing_ok: bool = True) -> Iterator[Reso
             )
     if not missing_ok and not path.exists():
         raise XmError("Resource label file not found")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    # The lock sits beside the name the host uses, inside the host root: a
+    # label file symlinked out of the root gets no `<target>.lock` next to
+    # its target (and a planted symlink at the lock's name is not followed).
+    given.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = given.with_name(given.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         labels = read_resource_labels(path, missing_ok)

@@ -205,6 +205,7 @@ class Fleet:
         self.blockers_of = blockers_of
         self._labels: dict[tuple[Any, ...], LabelCheck] = {}
         self._verdicts: dict[str, tuple[int, list[Refusal]]] = {}
+        self._decisions: dict[tuple[str, int, int], CreateDecision] = {}
 
     def read_blockers(self, wanted: Sequence[tuple[FleetHost, Sequence[int]]]) -> None:
         """The running domains of these Chinese Wall SSIDs on these hosts:
@@ -235,12 +236,17 @@ class Fleet:
         return sorted({s for c in decision.conflicts for s in engine.blocking_ssids(c)})
 
     def _decide(self, fh: FleetHost, ssidref: int) -> CreateDecision:
-        """The host's engine on the host's counters."""
+        """The host's engine on the host's counters (once per host state)."""
+        key = (fh.row.name, fh.version, ssidref)
+        known = self._decisions.get(key)
+        if known is not None:
+            return known
         assert fh.policy is not None
         engine = fh.policy.engine
         counters = fh.row.counters
         aggregate = {t: counters.get(t, (0, 0))[1] for t in engine.chwall_types(ssidref)}
-        return engine.check_create(ssidref, aggregate)
+        decision = self._decisions[key] = engine.check_create(ssidref, aggregate)
+        return decision
 
     # ------------------------------------------------------------ one host
 
@@ -379,7 +385,7 @@ class Fleet:
             domains_in_zone[fh.row.zone] += max(fh.row.domain_count - 1, 0)  # Domain-0 aside
         load = {z: domains_in_zone[z] / hosts_in_zone[z] for z in hosts_in_zone}
         out = []
-        self._verdicts = {}
+        self._verdicts, self._decisions = {}, {}
         for name in names:
             fits: list[FleetHost] = []
             refused: list[Verdict] = []

@@ -58,6 +58,9 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "loadpolicy": (),
 }
 COMMON_KEYS = ("expect", "reason", "reason_regex", "name")
+# Steps of one test file: each runs a command's checks on a scratch host, so
+# a file within the size limit could otherwise run for many minutes.
+MAX_STEPS = 1000
 TOP_KEYS = ("policy", "resources", "step", "name")
 REQUIRED = {"attach": ("resource",), "detach": ("device",)}
 BLOCK_FRONTENDS = tuple(f"xvd{c}" for c in "abcdefghijklmnop")
@@ -179,6 +182,11 @@ def _load(paths: HostPaths, path: Path, problems: _Problems) -> TestFile | None:
         problems.add("no [[step]] tables")
     elif not isinstance(raw_steps, list) or not all(isinstance(s, dict) for s in raw_steps):
         problems.add("'step' must be an array of tables ([[step]])")
+    elif len(raw_steps) > MAX_STEPS:
+        problems.add(
+            f"{len(raw_steps)} steps, more than the limit of {MAX_STEPS}; "
+            "split the test into several files"
+        )
     else:
         for i, raw_step in enumerate(raw_steps, 1):
             step = _step(paths, path, i, raw_step, problems)

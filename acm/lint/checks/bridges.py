@@ -93,6 +93,9 @@ class _Group:
 
     classes: list[TypeSet]
     reach: int = 0
+    # STE type -> the first member (in the order of `classes`, then of the
+    # labels) that has it, made when the group's first witness needs it
+    first_with: dict[int, tuple[int, int]] | None = None
 
 
 class _Bridges:
@@ -261,10 +264,24 @@ class _Bridges:
         rather than the class's reach (as wide as the label count)."""
         mine = self.ste_of[via]
         my_walls = self.cw_of[via]
+        ste_of = self.ste_of
+        # The first member sharing a type, by the group's index of types;
+        # unless it is `via` itself or walled off from it, it is the answer
+        # of the scan below (which costs what the group holds).
+        if group.first_with is None:
+            group.first_with = {}
+            for position, cw in enumerate(group.classes):
+                for i in self.members[cw]:
+                    for t in ste_of[i]:
+                        group.first_with.setdefault(t, (position, i))
+        firsts = [group.first_with[t] for t in mine if t in group.first_with]
+        if firsts:
+            position, i = min(firsts)
+            if i != via and not self.walled(group.classes[position], my_walls):
+                return i, min(ste_of[i] & mine)
         for cw in group.classes:
             if self.types_of_class(cw).isdisjoint(mine) or self.walled(cw, my_walls):
                 continue
-            ste_of = self.ste_of
             for i in self.members[cw]:
                 if not mine.isdisjoint(ste_of[i]) and i != via:
                     return i, min(ste_of[i] & mine)

@@ -127,6 +127,41 @@ class LabelChange:
         }
 
 
+VIF_LABEL = "security_label"  # the vif parameter holding its label, as Xen 3.4 named it
+
+
+@dataclass(frozen=True)
+class VifChange:
+    """The label of a domain's network interface (`vif-N`), before and after."""
+
+    domid: int
+    devid: int
+    old: tuple[str, str]
+    new: tuple[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "domid": self.domid,
+            "devid": self.devid,
+            "old": format_label(*self.old),
+            "new": format_label(*self.new),
+        }
+
+
+def parse_label(text: str) -> tuple[str, str] | None:
+    """(policy, label) of `ACM:POLICY:LABEL` (or `INV_ACM:...`); None otherwise."""
+    from xm_core.files.resources import ACM_TYPE, INVALID_TYPE
+
+    parts = text.split(":")
+    if len(parts) != 3:
+        return None
+    if parts[0] == ACM_TYPE:
+        return parts[1], parts[2]
+    if parts[0] == INVALID_TYPE:
+        return invalid_policy(parts[1]), parts[2]
+    return None
+
+
 @dataclass
 class UpdatePlan:
     old_name: str  # the running policy's name, or DEFAULT
@@ -136,6 +171,7 @@ class UpdatePlan:
     domains: list[DomainChange] = field(default_factory=list)
     resources: list[LabelChange] = field(default_factory=list)
     configs: list[LabelChange] = field(default_factory=list)
+    vifs: list[VifChange] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     devices_checked: int = 0
     counters: Any = None  # the Chinese Wall counters after the update (no violation)
@@ -155,6 +191,7 @@ class UpdatePlan:
             "domains": [d.as_dict() for d in self.domains],
             "resources": [r.as_dict() for r in self.resources],
             "configs": [c.as_dict() for c in self.configs],
+            "vifs": [v.as_dict() for v in self.vifs],
             "violations": [
                 {"kind": v.kind.value, "domid": v.domid, "name": v.name, "message": v.message}
                 for v in self.violations
@@ -295,12 +332,7 @@ def plan_update(
         for resource, (policy, label) in sorted(labels.items()):
             if policy != active.name:
                 continue
-            if label in res_renames:
-                moved = (new.name, res_renames[label])
-            elif label in new_res:
-                moved = (new.name, label)
-            else:
-                moved = (invalid_policy(policy), label)
+            moved = _moved((policy, label), new.name, res_renames, new_res)
             if moved != (policy, label):
                 plan.resources.append(LabelChange(resource, (policy, label), moved))
                 after[resource] = moved
@@ -317,6 +349,20 @@ def plan_update(
     devices = store.devices()
     plan.devices_checked = len(devices)
     connections, uses = host.attachments(target, after, devices)
+    if active is not None:  # the labels of network interfaces move as resource labels do
+        from acm.engine import ResourceUse
+
+        for dev in devices:
+            old = parse_label(dev.params.get(VIF_LABEL, ""))
+            if old is None or old[0] != active.name:
+                continue
+            moved = _moved(old, new.name, res_renames, new_res)
+            if moved != old:
+                plan.vifs.append(VifChange(dev.domid, dev.devid, old, moved))
+            ste = 0
+            if moved[0] == new.name:
+                ste = engine.ste_ssid(label_to_ssidref(new.map, moved[1], "res")) or 0
+            uses.append(ResourceUse(dev.domid, f"vif-{dev.devid}", moved[1], ste))
     checked = engine.revalidate(running, connections, uses)
     by_id = {d.domid: d for d in plan.domains}
     invalidated = {r.target: r for r in plan.resources if r.status == "invalidated"}
@@ -326,6 +372,20 @@ def plan_update(
     if not plan.violations:
         plan.counters = checked.counters
     return plan
+
+
+def _moved(
+    old: tuple[str, str], new_name: str, renames: dict[str, str], new_labels: set[str]
+) -> tuple[str, str]:
+    """A resource label of the running policy under the new one: renamed
+    (`from=`), kept under the new policy's name, or invalidated, as Xen 3.4
+    moved it."""
+    policy, label = old
+    if label in renames:
+        return new_name, renames[label]
+    if label in new_labels:
+        return new_name, label
+    return invalid_policy(policy), label
 
 
 def _removed_label(change: DomainChange, label: str, new_name: str) -> Violation:

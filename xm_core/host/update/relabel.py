@@ -18,15 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import AcmError, UsageError, XmError
 from xm_core.host.store import PolicyState
-from xm_core.host.update.plan import ACM_POLICY_ID, format_label
+from xm_core.host.update.plan import ACM_POLICY_ID, VIF_LABEL, format_label
 
 if TYPE_CHECKING:
     from acm.engine import Violation
     from xm_core.files.paths import HostPaths
     from xm_core.host.model import Host, LoadedPolicy
     from xm_core.host.store import DomainRecord
-
-VIF_LABEL = "security_label"  # the vif parameter holding its label, as Xen 3.4 named it
 
 
 @dataclass(frozen=True)

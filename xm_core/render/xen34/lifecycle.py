@@ -91,6 +91,14 @@ def plan_lines(plan: UpdatePlan, applied: bool) -> list[str]:
                 f"  {printable(r.target)}: {printable(shown['old'])} -> {printable(shown['new'])} "
                 f"({r.status})"
             )
+    if plan.vifs:
+        lines.append(f"Interface labels that {'changed' if applied else 'would change'}:")
+        for v in plan.vifs:
+            shown = v.as_dict()
+            lines.append(
+                f"  domain {v.domid} vif-{v.devid}: {printable(shown['old'])} -> "
+                f"{printable(shown['new'])}"
+            )
     if plan.configs:
         lines.append(f"Domain configs {'relabeled' if applied else 'that would be relabeled'}:")
         for c in plan.configs:
