@@ -231,7 +231,7 @@ def test_unknown_or_domain_label_is_refused_for_a_resource(compiled_root: Path) 
     assert (r.exit_code, r.stderr) == (
         1,
         f"Error: \"Label 'dom_Fun' is a domain label (dom) of policy '{POLICY}', "
-        "but a resource label (res) is needed here.\"\n",
+        'but a resource label (res) is needed here."\n',
     )
     assert not label_file(compiled_root).exists()
 
