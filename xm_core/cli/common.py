@@ -30,7 +30,7 @@ READ_ONLY_COMMANDS = frozenset((
     "list", "info", "dmesg", "log", "uptime", "domid", "domname", "dumppolicy", "dry-run",
     "labels", "getlabel", "resources", "block-list", "network-list", "vtpm-list", "vcpu-list",
     "console", "top", "acm graph", "acm flows", "acm coexist", "acm explain", "acm diff",
-    "acm decompile", "acm audit", "acm lint",
+    "acm decompile", "acm audit", "acm lint", "getpolicy",
 ))  # fmt: skip
 
 

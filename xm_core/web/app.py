@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -137,6 +138,9 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
 async def _json(request: Request) -> dict[str, Any]:
     try:
         doc = json.loads(await _body(request, BODY_LIMIT))
@@ -144,7 +148,27 @@ async def _json(request: Request) -> dict[str, Any]:
         raise Refused(400, "the request is not a JSON object") from None
     if not isinstance(doc, dict):
         raise Refused(400, "the request is not a JSON object")
+    _check_strings(doc)
     return doc
+
+
+def _check_strings(doc: dict[str, Any]) -> None:
+    """JSON may carry what is not text (`"\\ud800"`, a lone surrogate, which
+    no file or response can encode) and NUL (which no name, path or XML can
+    hold): refused here (400), before any handler sees them."""
+    todo: list[Any] = [doc]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, dict):
+            todo.extend(value.keys())
+            todo.extend(value.values())
+        elif isinstance(value, list):
+            todo.extend(value)
+        elif isinstance(value, str) and (_NOT_TEXT.search(value) is not None):
+            found = _NOT_TEXT.search(value)
+            assert found is not None
+            what = "a NUL character" if found.group() == "\0" else "a lone surrogate"
+            raise Refused(400, f"the request holds {what} (U+{ord(found.group()):04X}); refused")
 
 
 def _text(doc: dict[str, Any], key: str) -> str:
