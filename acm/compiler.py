@@ -8,7 +8,7 @@ Codes (shared with `acm lint`):
   ACM010 type declared twice          ACM011 label names an undeclared type
   ACM012 conflict set names a non-Chinese-Wall type
   ACM013 type twice in one conflict set
-  ACM014 bootstrap label missing      ACM016 a name with a line break
+  ACM014 bootstrap label missing      ACM016 a name with a character the .map cannot carry
   ACM017 more than 65535 types or SSIDs in a part, or a `.bin` over 4 GiB
   ACM019 an empty name                ACM023 (warning) type twice in one label
 
@@ -44,7 +44,7 @@ from acm.model import (
     StePolicy,
     TypeSet,
 )
-from acm.names import check_policy_name
+from acm.names import bad_name_character, check_policy_name
 from acm.source import (
     T_CHWALL,
     T_CHWALL_TYPES,
@@ -99,8 +99,9 @@ _Entry = tuple[str, LabelKind, TypeSet]
 def _bad_name(text: str) -> str | None:
     if text == "":
         return "is empty"
-    if "\n" in text or "\r" in text:
-        return "contains a line break, which would break the .map"
+    problem = bad_name_character(text)
+    if problem is not None:
+        return f"{text!r} contains {problem}, which breaks the .map"
     return None
 
 
@@ -549,9 +550,8 @@ def compile_tree(root: etree._Element, data: bytes | None = None) -> CompiledPol
         return None  # an unknown type (ACM011), or an empty one (None)
     if None in names or "" in names:
         return None  # an empty name (ACM019)
-    joined = "".join(names)
-    if "\n" in joined or "\r" in joined:
-        return None  # a name with a line break (ACM016)
+    if bad_name_character("".join(names)) is not None:
+        return None  # a name the .map cannot carry (ACM016)
 
     bootstrap = subjects.get("bootstrap", "") if subjects is not None else None
     cw_counts = ste_counts = None

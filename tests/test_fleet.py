@@ -292,7 +292,9 @@ def test_migrate_checks_the_destination(fleet: tuple[str, Path]) -> None:
     hosts = {h["name"]: h for h in _json(store, "hosts")["hosts"]}
     assert [d["name"] for d in hosts["h2"]["domains"]] == ["Domain-0", "a1"]
     assert hosts["h1"]["domains"][1:] == []
-    text = fleet_run(store, "migrate", "a1", "--to", "h1")
+    wrong = fleet_run(store, "migrate", "a1", "--host", "h3", "--to", "h1")
+    assert wrong.code == 1 and "is not in the fleet's inventory on host 'h3'" in wrong.err
+    text = fleet_run(store, "migrate", "a1", "--host", "h2", "--to", "h1", "--pack")
     assert text.code == 0 and text.out.startswith("a1: moved from h2 to h1")
     assert fleet_run(store, "migrate", "a1", "--to", "h1").code == 1  # already there
     assert fleet_run(store, "migrate", "a1", "--to", "h9").code == 1
@@ -563,3 +565,19 @@ def test_place_checks_devices_on_the_host(fleet: tuple[str, Path]) -> None:
     assert "phy:/dev/sdb1" in r["message"]
     made = _create(store, cfg)
     assert made["host"] == "h2"
+
+
+def test_init_store_option_and_a_file_that_is_not_a_store(tmp_path: Path) -> None:
+    target = tmp_path / "inv.sqlite"
+    made = xm_run(tmp_path, "fleet", "init", "--store", str(target), "--json")
+    assert made.code == 0
+    assert json.loads(made.out) == {"store": str(target), "backend": "sqlite", "schema_version": 2}
+    assert fleet_run(str(target), "hosts").out.startswith("No hosts in the fleet")
+    junk = tmp_path / "junk.txt"
+    junk.write_bytes(b"not a database at all" * 200)
+    run = fleet_run(str(junk), "hosts")
+    assert run.code == 1 and run.err.startswith(f"Error: Fleet store '{junk}'")
+    assert run.err.count("\n") == 1
+    assert junk.read_bytes() == b"not a database at all" * 200  # left as it was
+    folder = fleet_run(str(tmp_path), "init")
+    assert folder.code == 1 and "is a directory" in folder.err

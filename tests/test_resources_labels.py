@@ -225,9 +225,14 @@ def test_resource_round_trip(compiled_root: Path) -> None:  # noqa: F811
 
 
 def test_unknown_or_domain_label_is_refused_for_a_resource(compiled_root: Path) -> None:  # noqa: F811
-    for label in ("res_Nope", "dom_Fun"):
-        r = xm("addlabel", label, "res", "phy:hda1", POLICY)
-        assert (r.exit_code, r.stderr) == (1, f"Error: \"Label '{label}' not found.\"\n")
+    r = xm("addlabel", "res_Nope", "res", "phy:hda1", POLICY)
+    assert (r.exit_code, r.stderr) == (1, "Error: \"Label 'res_Nope' not found.\"\n")
+    r = xm("addlabel", "dom_Fun", "res", "phy:hda1", POLICY)  # which kind it is, which needed
+    assert (r.exit_code, r.stderr) == (
+        1,
+        f"Error: \"Label 'dom_Fun' is a domain label (dom) of policy '{POLICY}', "
+        'but a resource label (res) is needed here."\n',
+    )
     assert not label_file(compiled_root).exists()
 
 

@@ -478,13 +478,19 @@ async function openPolicy(body) {
 
 async function refreshPolicies() {
   const info = await api("policies", {});
-  $("policy-select").replaceChildren(...info.policies.map((p) => el("option", { value: p }, p)));
-  if (info.policies.includes(state.name)) $("policy-select").value = state.name;
+  showPolicies(info);
   return info;
 }
 
+function showPolicies(info) {
+  $("policy-select").replaceChildren(...info.policies.map((p) => el("option", { value: p }, p)));
+  if (info.policies.includes(state.name)) $("policy-select").value = state.name;
+}
+
 async function start() {
-  const info = await refreshPolicies();
+  // the policies, configs and the one to open first come with the page
+  let info = JSON.parse($("studio-boot").textContent);
+  if (info.policies) showPolicies(info); else info = await refreshPolicies();
   $("explain-config").replaceChildren(...info.configs.map((c) => el("option", { value: c }, c)));
   const draft = sessionStorage.getItem("studio-draft");
   if (draft) {
