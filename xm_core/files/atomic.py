@@ -143,6 +143,12 @@ def _write_temp_named(
     return Path(tmp)
 
 
+def check_target(path: Path) -> None:
+    """Refuse a target that is not a regular file (see `_refuse_special`),
+    before a caller records anything about writing it."""
+    _refuse_special(path)
+
+
 def write_temporary(path: Path, temp: Path, data: Chunk, mode: int | None = None) -> None:
     """The first half of `atomic_write`: `data` in the complete, fsynced
     temporary `temp` (named by `temporary_name(path)` beforehand, so that a

@@ -47,13 +47,22 @@ def record(folder: Path, facts: dict[str, Any], name: str | None = None) -> Inte
     if name is None or _NAME.fullmatch(name) is None:
         name = f"{os.getpid()}.{os.urandom(4).hex()}.json"
     path = folder / name
-    atomic_write(path, json.dumps(facts, sort_keys=True).encode("utf-8"), mode=0o600)
+    data = json.dumps(facts, sort_keys=True).encode("utf-8")
+    try:
+        atomic_write(path, data, mode=0o600)
+    except FileNotFoundError:  # another run's `drop` removed the empty folder meanwhile
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data, mode=0o600)
     return Intent(path, facts)
 
 
 def drop(intent: Intent) -> None:
+    """Remove the intent, and its folder once empty (a run that was refused
+    leaves the host root as it found it)."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(intent.path)
+    with contextlib.suppress(OSError):  # not empty: another run's intent is there
+        os.rmdir(intent.path.parent)
 
 
 def _alive(pid: int) -> bool:

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 from xm_core.errors import UsageError, XmError
 from xm_core.files import intents
 from xm_core.files.atomic import (
+    check_target,
     exclusive_lock,
     put_in_place,
     temporary_name,
@@ -214,6 +215,7 @@ def _save_into(
     temporary beside `target`, and the intent naming it. The caller destroys
     the domain, commits, then puts the temporary in place (`_finish_save`)."""
     saved = _saved_of(host.store, dom, str(paths.root))
+    check_target(target)  # a device or FIFO is refused before anything is recorded
     temp = temporary_name(target)
     intent = intents.record(
         paths.intents_dir,
