@@ -15,7 +15,7 @@ const state = {
 };
 const LABEL_ROWS = 60;
 const GENERAL_SHOWN = 30; // findings shown above the outline; all are in the Findings tab // label rows drawn before "show all" (a policy may have thousands)
-const CHECK_PAUSE = 150; // ms after the last key before the XML is checked
+const CHECK_PAUSE = 100; // ms after the last key before the XML is checked
 const $ = (id) => document.getElementById(id);
 
 function setStatus(text) { $("status").textContent = text; }
