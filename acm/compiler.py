@@ -8,7 +8,7 @@ Codes (shared with `acm lint`):
   ACM010 type declared twice          ACM011 label names an undeclared type
   ACM012 conflict set names a non-Chinese-Wall type
   ACM013 type twice in one conflict set
-  ACM014 bootstrap label missing      ACM016 a name with a line break
+  ACM014 bootstrap label missing      ACM016 a name with a character the .map cannot carry
   ACM017 more than 65535 types or SSIDs in a part, or a `.bin` over 4 GiB
   ACM019 an empty name                ACM023 (warning) type twice in one label
 
@@ -30,6 +30,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from acm.errors import Diagnostics, PolicyError, Severity
+from acm.inputfile import MAX_COMPILED_BYTES, binary_size_problem
 from acm.model import (
     MAX_16BIT,
     NULL_LABEL,
@@ -43,7 +44,7 @@ from acm.model import (
     StePolicy,
     TypeSet,
 )
-from acm.names import check_policy_name
+from acm.names import bad_name_character, check_policy_name
 from acm.source import (
     T_CHWALL,
     T_CHWALL_TYPES,
@@ -69,7 +70,9 @@ from acm.source import (
 if TYPE_CHECKING:
     from lxml import etree
 
-MAX_BINARY_SIZE = 0xFFFFFFFF  # the `.bin` header's `len` is a uint32
+# The `.bin` header's `len` is a uint32, and its readers take at most
+# MAX_COMPILED_BYTES, the lower bound (acm.inputfile.binary_size_problem).
+MAX_BINARY_SIZE = min(0xFFFFFFFF, MAX_COMPILED_BYTES)
 
 
 class SsidEntry(NamedTuple):
@@ -96,8 +99,9 @@ _Entry = tuple[str, LabelKind, TypeSet]
 def _bad_name(text: str) -> str | None:
     if text == "":
         return "is empty"
-    if "\n" in text or "\r" in text:
-        return "contains a line break, which would break the .map"
+    problem = bad_name_character(text)
+    if problem is not None:
+        return f"{text!r} contains {problem}, which breaks the .map"
     return None
 
 
@@ -278,13 +282,10 @@ class _Compiler:
             )
 
     def check_size(self, cw: tuple[int, int, int] | None, ste: tuple[int, int] | None) -> None:
-        size = binary_size(self.src.policy_name.text, cw, ste)
-        if size > MAX_BINARY_SIZE:
+        problem = binary_size_problem(binary_size(self.src.policy_name.text, cw, ste))
+        if problem is not None:
             self.found.add(
-                "ACM017",
-                f"the binary policy would be {size} bytes; its 32-bit length field allows "
-                f"at most {MAX_BINARY_SIZE}",
-                self.src.locate(self.src.policy_name.line, "PolicyName"),
+                "ACM017", problem, self.src.locate(self.src.policy_name.line, "PolicyName")
             )
 
     def run(self) -> CompileResult:
@@ -549,9 +550,8 @@ def compile_tree(root: etree._Element, data: bytes | None = None) -> CompiledPol
         return None  # an unknown type (ACM011), or an empty one (None)
     if None in names or "" in names:
         return None  # an empty name (ACM019)
-    joined = "".join(names)
-    if "\n" in joined or "\r" in joined:
-        return None  # a name with a line break (ACM016)
+    if bad_name_character("".join(names)) is not None:
+        return None  # a name the .map cannot carry (ACM016)
 
     bootstrap = subjects.get("bootstrap", "") if subjects is not None else None
     cw_counts = ste_counts = None

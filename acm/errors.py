@@ -13,17 +13,48 @@ from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from typing import NamedTuple
 
-# C0 and C1 controls, DEL, and the Unicode line and paragraph separators: none
-# may reach a terminal or a line-based report raw (a line break in a name
-# would forge an output line, an escape sequence would drive the terminal).
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# The one set of characters never printed raw, anywhere: C0 and C1 controls,
+# DEL, the Unicode line and paragraph separators, the Unicode format
+# characters (category Cf: U+202E turns the rest of a line around, U+200B is
+# invisible, so two names that print alike differ) and lone surrogates. A
+# line break in a name would forge an output line, an escape sequence would
+# drive the terminal. The compiler refuses them in names (acm.names).
+_FORMAT = (  # category Cf, Unicode 14
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f"
+)
+_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff{_FORMAT}]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
     code = ord(char)
+    if code > 0xFFFF:
+        return f"\\U{code:08x}"
     return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def unprintable(text: str) -> str | None:
+    """The first character of `text` that is never printed raw (see
+    `_CONTROL`), in words ("a line break", "the invisible formatting
+    character U+202E"); None when there is none."""
+    found = _CONTROL.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    if char in "\n\r\u2028\u2029\x85\x0b\x0c":
+        return "a line break"
+    code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:
+        kind = "surrogate"
+    elif code < 0x20 or 0x7F <= code <= 0x9F:
+        kind = "control"
+    else:
+        kind = "invisible formatting"
+    return f"the {kind} character U+{code:04X}"
 
 
 def escape_controls(text: str, keep: str = "") -> str:

@@ -30,6 +30,18 @@ MAX_COMPILED_BYTES = 256 * MIB
 MAX_TEXT_BYTES = 16 * MIB
 
 
+def binary_size_problem(size: int) -> str | None:
+    """Why a `.bin` of `size` bytes cannot be used, or None. The compiler
+    refuses what its readers (loadpolicy, cfgbootpolicy, the analyses) would:
+    the `.bin` header's 32-bit length and the readers' MAX_COMPILED_BYTES."""
+    if size > MAX_COMPILED_BYTES:
+        return (
+            f"the binary policy would be {size} bytes; loadpolicy and cfgbootpolicy read "
+            f"at most {MAX_COMPILED_BYTES} ({size_words(MAX_COMPILED_BYTES)})"
+        )
+    return None
+
+
 class InputFileError(Exception):
     """A file that cannot be read as input; `reason` says why, in words
     that fit after the file's name ("is not a regular file (a FIFO)")."""

@@ -3,14 +3,43 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
-from acm.errors import PolicyError
+from acm.errors import PolicyError, unprintable
 
 POLICY_SUFFIX = "-security_policy.xml"
 MAP_SUFFIX = ".map"
 BIN_SUFFIX = ".bin"
 
 _PART = re.compile(r"[A-Za-z0-9_+\-]+")
+
+
+_SPACE_NAMES = {" ": "a space", "\t": "a tab", "\u00a0": "a no-break space"}
+_ODD_CATEGORIES = {"Co": "private-use", "Cn": "unassigned"}
+
+
+def bad_name_character(text: str) -> str | None:
+    """What in a policy's type or label name breaks the `.map` (space-separated
+    columns) or prints as something else, in words; None when nothing does.
+    The one set: the characters never printed raw (acm.errors.unprintable:
+    controls, line breaks, Unicode format characters such as U+202E and
+    U+200B), white space, private-use and unassigned characters. The compiler
+    refuses them (ACM016), and lint reports the compiler's finding."""
+    if text.isascii() and text.isprintable() and " " not in text:
+        return None  # printable ASCII: the common case, at once
+    problem = unprintable(text)
+    if problem == "a line break":
+        return problem
+    for ch in text:
+        if ch.isspace():
+            return "white space (" + _SPACE_NAMES.get(ch, f"U+{ord(ch):04X}") + ")"
+    if problem is not None:
+        return problem
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category in _ODD_CATEGORIES:
+            return f"the {_ODD_CATEGORIES[category]} character U+{ord(ch):04X}"
+    return None
 
 
 def check_policy_name(name: str) -> list[str]:

@@ -17,7 +17,7 @@ Playwright (WebGL on SwiftShader), each round in a fresh browser context
   (asked right after);
 * typing: five characters typed into a label's name in the XML editor, 40 ms
   apart; from the last one to the new findings drawn (the pause the page
-  waits for before it checks, 150 ms, included);
+  waits for before it checks, 100 ms, included);
 * an outline edit: a label renamed in the outline, from the change to the
   new findings drawn;
 * graphs: the longest task that blocked the page (PerformanceObserver

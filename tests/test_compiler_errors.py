@@ -325,7 +325,21 @@ def test_acm017_a_binary_over_4_gib_is_refused() -> None:
     assert result.policy is None
     (d,) = result.diagnostics
     assert d.code == "ACM017"
-    assert "32-bit length" in d.message
+    assert "loadpolicy and cfgbootpolicy read at most 268435456 (256 MiB)" in d.message
+
+
+def test_acm017_a_binary_its_readers_would_refuse_is_refused() -> None:
+    """A ~328 MB `.bin` fits the 32-bit length, but loadpolicy and
+    cfgbootpolicy read at most 256 MiB: makepolicy refuses it first, with
+    the reason, instead of writing a file nothing can load."""
+    result = compile_source(_synthetic(4096, 40000))
+    assert result.policy is None
+    (d,) = result.diagnostics
+    assert d.code == "ACM017"
+    assert d.message == (
+        "the binary policy would be 327688260 bytes; loadpolicy and cfgbootpolicy "
+        "read at most 268435456 (256 MiB)"
+    )
 
 
 def test_repeats_on_one_line_each_get_their_own_column() -> None:

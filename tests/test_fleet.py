@@ -226,6 +226,35 @@ def test_create_corrects_a_stale_inventory(fleet: tuple[str, Path]) -> None:
     assert h1["blocked_types"] == ["cw_BankA"]
 
 
+def test_create_of_a_name_a_host_took_behind_the_fleet(fleet: tuple[str, Path]) -> None:
+    store, tmp = fleet
+    cfg = config(tmp, "dup", "dom_Hospital")
+    assert xm_run(tmp / "h1", "create", str(cfg)).code == 0  # the inventory has not seen it
+    run = fleet_run(store, "create", str(cfg))
+    assert run.code == 1 and run.err == "Error: Domain 'dup' already exists on host h1.\n"
+    assert "dup" not in xm_run(tmp / "h2", "list").out + xm_run(tmp / "h3", "list").out
+    assert [d["name"] for d in _json(store, "hosts")["hosts"][0]["domains"]] == ["Domain-0", "dup"]
+
+
+def test_a_damaged_host_is_passed_over_and_reported(fleet: tuple[str, Path]) -> None:
+    """A host whose store cannot be read is a refusal of rule `host` for
+    create, a finding for audit; the others carry on."""
+    from xm_core.files.paths import HostPaths
+
+    store, tmp = fleet
+    HostPaths(tmp / "h1").state_db.write_bytes(b"this is not a database" * 100)
+    doc = _create(store, config(tmp, "x", "dom_Hospital"))
+    assert doc["host"] == "h2"
+    (attempt,) = doc["attempts"]
+    assert attempt["host"] == "h1" and attempt["refusals"][0]["rule"] == "host"
+    assert attempt["refusals"][0]["message"].startswith("the host cannot be read: ")
+    audit = _json(store, "audit")
+    assert [f["kind"] for f in audit["findings"] if f["host"] == "h1"] == ["unreadable"]
+    evacuate = fleet_run(store, "evacuate", "h1")
+    assert evacuate.code == 1 and evacuate.err.startswith("Error: Host 'h1' cannot be read: ")
+    assert "Traceback" not in evacuate.err
+
+
 def test_create_nowhere_exits_1(fleet: tuple[str, Path]) -> None:
     store, tmp = fleet
     run = fleet_run(store, "create", str(config(tmp, "huge", "dom_Hospital", memory=9000)))
@@ -263,7 +292,9 @@ def test_migrate_checks_the_destination(fleet: tuple[str, Path]) -> None:
     hosts = {h["name"]: h for h in _json(store, "hosts")["hosts"]}
     assert [d["name"] for d in hosts["h2"]["domains"]] == ["Domain-0", "a1"]
     assert hosts["h1"]["domains"][1:] == []
-    text = fleet_run(store, "migrate", "a1", "--to", "h1")
+    wrong = fleet_run(store, "migrate", "a1", "--host", "h3", "--to", "h1")
+    assert wrong.code == 1 and "is not in the fleet's inventory on host 'h3'" in wrong.err
+    text = fleet_run(store, "migrate", "a1", "--host", "h2", "--to", "h1", "--pack")
     assert text.code == 0 and text.out.startswith("a1: moved from h2 to h1")
     assert fleet_run(store, "migrate", "a1", "--to", "h1").code == 1  # already there
     assert fleet_run(store, "migrate", "a1", "--to", "h9").code == 1
@@ -534,3 +565,19 @@ def test_place_checks_devices_on_the_host(fleet: tuple[str, Path]) -> None:
     assert "phy:/dev/sdb1" in r["message"]
     made = _create(store, cfg)
     assert made["host"] == "h2"
+
+
+def test_init_store_option_and_a_file_that_is_not_a_store(tmp_path: Path) -> None:
+    target = tmp_path / "inv.sqlite"
+    made = xm_run(tmp_path, "fleet", "init", "--store", str(target), "--json")
+    assert made.code == 0
+    assert json.loads(made.out) == {"store": str(target), "backend": "sqlite", "schema_version": 2}
+    assert fleet_run(str(target), "hosts").out.startswith("No hosts in the fleet")
+    junk = tmp_path / "junk.txt"
+    junk.write_bytes(b"not a database at all" * 200)
+    run = fleet_run(str(junk), "hosts")
+    assert run.code == 1 and run.err.startswith(f"Error: Fleet store '{junk}'")
+    assert run.err.count("\n") == 1
+    assert junk.read_bytes() == b"not a database at all" * 200  # left as it was
+    folder = fleet_run(str(tmp_path), "init")
+    assert folder.code == 1 and "is a directory" in folder.err

@@ -140,7 +140,14 @@ def test_usage_errors_exit_2(root: Path, args: list[str]) -> None:
 
 def test_a_read_only_command_never_creates_a_root(tmp_path: Path) -> None:
     missing = tmp_path / "nonexistent" / "deep" / "x"
-    for args in (["info"], ["list"], ["labels", P], ["acm", "audit"], ["dry-run", "/dev/null"]):
+    for args in (
+        ["info"],
+        ["list"],
+        ["labels", P],
+        ["acm", "audit"],
+        ["dry-run", "/dev/null"],
+        ["create", "-n", "/dev/null", "name=x"],
+    ):
         run = xm_run(missing, *args)
         assert run.code == 1, args
         assert "does not exist: a command that only reads the host does not create one" in run.err

@@ -4,6 +4,7 @@ xend did, shared disks under the block script's rules, HVM CD-ROM drives,
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -82,6 +83,10 @@ def test_create_balloons_domain0_down(fresh: Path) -> None:
     # 1024 MiB less the 429,056 KiB missing, rounded down
     assert _mem(fresh, "Domain-0") == 605
     assert _info(fresh)["free_memory"] == "0"
+    top = xm_run(fresh, "top", "-b", "-i", "1").lines
+    assert top[1].split()[:3] == ["Domain-0", "r-----", str(605 * 1024)]
+    doc = json.loads(xm_run(fresh, "top", "-b", "-i", "1", "--json").lines[0])
+    assert (doc["total_memory"], doc["free_memory"]) == (24105, 0)
     assert "Balloon: setting dom0 target to 605 MiB." in xm_run(fresh, "log").out
 
 
@@ -200,8 +205,6 @@ def test_an_empty_vif_disables_networking(fresh: Path) -> None:
 
 
 def test_the_settings_of_xen_304s_create_py(fresh: Path) -> None:
-    import json
-
     run = xm_run(fresh, "create", "-n", "--json", "xen304_settings")
     assert run.code == 0, run.err
     doc = json.loads(run.out)
@@ -300,3 +303,11 @@ def test_the_lock_holds_while_held_and_goes_after(tmp_path: Path) -> None:
     with shared_lock(lock), shared_lock(lock):
         assert lock.exists()
     assert not lock.exists()
+
+
+def test_xens_own_hvm_example_starts(fresh: Path, xen_ref: Path) -> None:
+    """`xm create xmexample.hvm`: its `',hdc:cdrom,r'` drive has no medium."""
+    run = xm_run(fresh, "create", str(xen_ref / "configs" / "xmexample.hvm"))
+    assert (run.code, run.out) == (0, "Started domain ExampleHVMDomain\n"), run.err
+    lines = xm_run(fresh, "block-list", "ExampleHVMDomain").lines
+    assert lines[2].split() == ["5632", "hdc", "0", "r"]

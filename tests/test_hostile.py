@@ -674,3 +674,40 @@ def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(
         one_error(xm(root, *args), 1, f"Not a regular file (a FIFO): {target}")
         assert fifo.is_fifo() and (kind == "fifo" or target.is_symlink()), args
     assert state(root) == before
+
+
+# ------------------------------------------------------------------ one escaping rule
+
+
+def test_unicode_format_characters_in_a_label_are_printed_escaped(root: Path) -> None:
+    """U+202E turns the rest of a line around, U+200B is invisible: printed
+    as escapes, like control characters (acm.errors.escape_controls)."""
+    run = xm(root, "getlabel", "dom", str(HOSTILE / "label_format_chars.cfg"))
+    assert run.code == 0 and "Traceback" not in run.err
+    assert run.out == "policy=example.chwall_ste.client_v1,label=dom_\\u202eFun\\u200b\n"
+    assert "\u202e" not in run.err and "\u202e" not in run.out
+
+
+def test_a_configs_exception_text_cannot_forge_a_line(root: Path) -> None:
+    before = state(root)
+    line = one_error(xm(root, "create", str(HOSTILE / "raise_line_break.cfg")), 1)
+    assert "ValueError: bad value\\nError: FORGED LINE" in line
+    assert state(root) == before
+
+
+def test_the_compiler_refuses_the_characters_lint_flags_in_names(root: Path) -> None:
+    """A label named with U+202E was compiled (lint called it an error):
+    now makepolicy refuses it too, with lint's reason (ACM016)."""
+    source = (DATA / "compiler" / "valid.xml").read_text(encoding="utf-8")
+    folder = _policy_dir(root).parent.parent / "h"
+    folder.mkdir()
+    (folder / "mirror-security_policy.xml").write_text(
+        source.replace("<Name>dom_a</Name>", "<Name>dom_\u202ea</Name>"), encoding="utf-8"
+    )
+    before = state(root)
+    line = one_error(xm(root, "makepolicy", "h.mirror"), 1, "error ACM016")
+    assert "'dom_\\u202ea' contains the invisible formatting character U+202E" in line
+    assert "\u202e" not in line
+    assert state(root) == before
+    lint = acm_lint(str(folder / "mirror-security_policy.xml"))
+    assert lint.code == 1 and lint.out.count("error ACM016") == 1, lint.out

@@ -295,3 +295,25 @@ def test_a_settled_intent_is_logged(hosts: Callable[[], tuple[Path, Path]]) -> N
     ).stdout
     assert done[0] in log
     assert json.loads(json.dumps(done))  # plain text lines
+
+
+def test_any_command_on_either_host_settles_a_migrate_killed_between_its_commits(
+    hosts: Callable[[], tuple[Path, Path]],
+) -> None:
+    """Killed after the target's commit and before the source's, the domain
+    is on both hosts for an instant; the next command line on the target
+    (here `xm list`) settles it, and the source no longer has it."""
+    a, b = hosts()
+    total = _steps("--root", str(a), "migrate", "bank", str(b))
+    for k in range(1, total + 1):
+        a, b = hosts()
+        if _run(k, "--root", str(a), "migrate", "bank", str(b)).returncode != 9:
+            continue
+        if "bank" in _domains(a) and "bank" in _domains(b):
+            break
+    else:
+        pytest.fail("no kill point between the two commits")
+    listed = _run(0, "--root", str(b), "list")
+    assert listed.returncode == 0 and "bank" in listed.stdout
+    assert "bank" not in _domains(a) and "bank" in _domains(b)
+    assert _intents_and_temporaries(HostPaths(a).intents_dir, HostPaths(b).intents_dir) == []

@@ -87,7 +87,7 @@ def test_every_lint_rule_has_a_data_file() -> None:
     # ACM003 (unreadable) and ACM017 (65536 types) are made in tmp_path below;
     # the versioned format's codes have their files in tests/data/compiler
     # (test_versioned.py lints them)
-    versioned = {f"ACM0{n}" for n in range(40, 49)}
+    versioned = {*(f"ACM0{n}" for n in range(40, 49)), "ACM051"}
     assert set(RULES) - covered == {"ACM003", "ACM017", *versioned}
 
 
@@ -170,7 +170,9 @@ def test_vm_and_resource_label_may_share_a_name(tmp_path: Path) -> None:
         ("a\u00a0b", "white space (a no-break space)"),
         ("a\u200bb", "the invisible formatting character U+200B"),
         ("a\x7fb", "the control character U+007F"),
-        ("a\nb", None),  # the compiler's ACM016
+        ("a\nb", "a line break"),
+        ("a\u202eb", "the invisible formatting character U+202E"),
+        ("a\ud800b", "the surrogate character U+D800"),
     ],
 )
 def test_bad_character(name: str, problem: str | None) -> None:
@@ -247,3 +249,13 @@ def test_damaged_policies_give_findings_not_tracebacks(
     for d in _lint(path):
         assert d.code in RULES
         assert d.location.file == str(path)
+
+
+@given(st.text())
+def test_bad_character_finds_white_space_and_control_characters(text: str) -> None:
+    import unicodedata
+
+    from acm.lint.checks.names import bad_character
+
+    expected = any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in text)
+    assert (bad_character(text) is not None) == expected

@@ -421,3 +421,43 @@ def test_interface_labels_move_with_resource_labels(paths: HostPaths) -> None:
         _set(paths, PolicySpec(NAME, res=["green", "blue"]))
     assert any("vif-0" in v.message for v in caught.value.plan.violations)
     assert snapshot(paths) == before
+
+
+_RESET_KILLER = """
+import os, sys
+from pathlib import Path
+from xm_core.files.paths import HostPaths
+from xm_core.host.update import apply
+def dying_files(*a, **k):
+    os._exit(9)  # DEFAULT committed; the resource label file not yet written
+apply.apply_changes = dying_files
+apply.reset_policy(HostPaths(Path(sys.argv[1])))
+"""
+
+
+def test_a_kill_in_the_middle_of_resetpolicy_is_finished_by_the_next_command(
+    paths: HostPaths,
+) -> None:
+    _set(paths, PolicySpec(NAME))
+    _label(paths, "phy:ram1", "green")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    died = subprocess.run(
+        [sys.executable, "-c", _RESET_KILLER, str(paths.root)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert died.returncode == 9, died.stderr
+    assert b"INV_ACM" not in paths.resource_labels.read_bytes()  # not written yet
+    got = subprocess.run(
+        [sys.executable, "-m", "xm_core", "--root", str(paths.root), "resources"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert got.returncode == 0, got.stderr
+    assert f"policy: INV_ACM:{NAME}" in got.stdout

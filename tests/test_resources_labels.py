@@ -225,9 +225,14 @@ def test_resource_round_trip(compiled_root: Path) -> None:  # noqa: F811
 
 
 def test_unknown_or_domain_label_is_refused_for_a_resource(compiled_root: Path) -> None:  # noqa: F811
-    for label in ("res_Nope", "dom_Fun"):
-        r = xm("addlabel", label, "res", "phy:hda1", POLICY)
-        assert (r.exit_code, r.stderr) == (1, f"Error: \"Label '{label}' not found.\"\n")
+    r = xm("addlabel", "res_Nope", "res", "phy:hda1", POLICY)
+    assert (r.exit_code, r.stderr) == (1, "Error: \"Label 'res_Nope' not found.\"\n")
+    r = xm("addlabel", "dom_Fun", "res", "phy:hda1", POLICY)  # which kind it is, which needed
+    assert (r.exit_code, r.stderr) == (
+        1,
+        f"Error: \"Label 'dom_Fun' is a domain label (dom) of policy '{POLICY}', "
+        'but a resource label (res) is needed here."\n',
+    )
     assert not label_file(compiled_root).exists()
 
 
@@ -339,3 +344,21 @@ def test_a_symlinked_label_file_stays_a_link(compiled_root: Path, tmp_path: Path
     assert xm("addlabel", HDA1, "res", "phy:hda1", POLICY).exit_code == 0
     assert target.is_symlink()
     assert read_resource_labels(elsewhere) == {"phy:/dev/hda1": (POLICY, HDA1)}
+
+
+def test_a_refused_addlabel_makes_no_lock_outside_the_root(
+    compiled_root: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """With the label file symlinked out of the root, the lock stays beside
+    the link, inside the root: nothing appears next to the target."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    elsewhere = outside / "shared_labels"
+    elsewhere.write_text(f"resources = {{'phy:/dev/hda1': ({POLICY!r}, {HDA1!r})}}\n")
+    target = label_file(compiled_root)
+    target.symlink_to(elsewhere)
+    refused = xm("addlabel", HDA1, "res", "phy:hda1", POLICY)
+    assert refused.exit_code == 1 and "already labeled" in refused.stderr
+    assert sorted(p.name for p in outside.iterdir()) == ["shared_labels"]
+    assert target.with_name(target.name + ".lock").exists()  # inside the root

@@ -20,7 +20,7 @@ from xm_core.files.resources import (
     render_resource_labels,
 )
 
-_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
 
 
 @given(st.dictionaries(_text, st.tuples(_text, _text), max_size=8))

@@ -96,3 +96,63 @@ def test_damaged_value_is_one_line_naming_table_and_row(
     assert f"Host state '{HostPaths(paths.root).state_db}' is damaged: {naming}" in lines[0]
     assert lines[0].endswith("it was left as it is")
     assert hashlib.sha256(Path(paths.state_db).read_bytes()).hexdigest() == digest
+
+
+# ------------------------------------------------------------------ a full disk
+
+
+def test_a_full_disk_names_the_database_and_does_not_call_it_damaged(tmp_path: Path) -> None:
+    """SQLite's "database or disk is full" is no damage: the last commit is
+    whole. The error says the disk is full, names the file, and the state
+    reads as before."""
+    from xm_core.host.store import StoreError, open_store
+
+    paths = loaded_host(tmp_path / "host")
+    with open_store(paths) as store:
+        before = [d.name for d in store.domains()]
+        pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+        store.conn.execute(f"PRAGMA max_page_count = {pages}")  # the disk fills up now
+        with pytest.raises(StoreError) as info, store.write():
+            for _ in range(2000):
+                store.add_message("log", "x" * 1000)
+    assert info.value.message == (
+        f"Cannot write the host state '{paths.state_db}': the disk is full; nothing was "
+        "changed (the host state is intact)"
+    )
+    with open_store(paths) as store:
+        assert [d.name for d in store.domains()] == before
+
+
+def test_a_full_disk_while_saving_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fsync of the image fails with ENOSPC and no file name: the error
+    names the file the user asked for; the domain keeps running."""
+    import errno
+
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc to name the file being synced")
+
+    from xm_core.host.lifecycle import save_domain
+
+    paths = loaded_host(tmp_path / "host")
+    assert _xm(paths.root, "create", "bank").returncode == 0
+    target = tmp_path / "bank.save"
+
+    real = os.fsync
+
+    def full(fd: int) -> None:  # the image's temporary fills the disk
+        if Path(os.readlink(f"/proc/self/fd/{fd}")).name.startswith(".bank.save."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as info:
+        save_domain(paths, "bank", str(target))
+    assert info.value.filename == str(target)
+    assert info.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert not target.exists()
+    assert "bank" in _xm(paths.root, "list").stdout
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(".bank.save")] == []
+    assert list(paths.intents_dir.iterdir()) == []

@@ -689,3 +689,35 @@ def test_an_open_without_checks_sends_the_outline_and_asks_for_them(studio: Stud
     full = example(studio)
     assert quick["pending"] and "findings" not in quick and "digest" not in quick
     assert quick["outline"] == full["outline"] and quick["xml"] == full["xml"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "says"),
+    [
+        ("check", '{"xml": "<x>\\ud800</x>"}', "a lone surrogate (U+D800)"),
+        ("workload/text", '{"workload": {}, "filename": "w\\udc00.json"}', "a lone surrogate"),
+        ("save", '{"name": "a\\u0000b", "xml": "<x/>"}', "a NUL character (U+0000)"),
+        ("explain", '{"config": "bank\\u0000"}', "a NUL character"),
+    ],
+)
+def test_what_is_not_text_is_refused_as_a_bad_request(
+    studio: Studio, path: str, body: str, says: str
+) -> None:
+    """JSON can carry a lone surrogate (no file or response can encode it)
+    and NUL (no name or path can hold it): 400, never a server error."""
+    resp = studio.client.post(
+        f"/api/{path}",
+        content=body.encode(),
+        headers={**studio.headers(), "content-type": "application/json"},
+    )
+    assert resp.status_code == 400, resp.text
+    assert says in resp.json()["error"]
+
+
+def test_an_edit_with_a_list_where_a_name_belongs_is_refused(studio: Studio) -> None:
+    doc = example(studio)
+    op = {"op": "rename_label", "kind": ["VM"], "old": "dom_Fun", "new": "dom_X"}
+    resp = studio.post("edit", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "op": op})
+    assert resp.status_code == 422
+    assert resp.json()["findings"][0]["code"] == "EDIT001"
+    assert "'kind' must be a string" in resp.json()["error"]

@@ -533,3 +533,34 @@ def test_the_setpolicy_dry_run_of_the_saved_policy(studio: Server, page: Any) ->
     page.press("#header-Reference", "Enter")
     page.wait_for_selector("#dirty:not([hidden])")
     assert page.is_disabled("#setpolicy-btn")
+
+
+def test_would_it_start_answers_for_the_edited_policy_when_asked(
+    studio: Server, page: Any, tmp_path: Path
+) -> None:
+    open_example(page, studio)
+    page.click('.label[data-label="dom_Fun"] button.del')
+    page.wait_for_selector('.label[data-label="dom_Fun"]', state="detached")
+    page.click('button[data-tab="whatif"]')
+    page.select_option("#explain-config", "fun")
+    page.click("#explain-btn")
+    page.wait_for_selector("#explain-out[data-status]")
+    host = xm_run(studio.paths.root, "acm", "explain", str(studio.paths.etc_xen / "fun"))
+    assert page.inner_text("#explain-out").strip() == (host.out + host.err).strip()
+    page.check("#explain-edited")
+    page.evaluate("document.getElementById('explain-out').removeAttribute('data-status')")
+    page.click("#explain-btn")
+    page.wait_for_selector("#explain-out[data-status]")
+    # the same answer as on a host where the edited policy was saved and loaded
+    other = tmp_path / "other"
+    loaded_host(other)
+    edited = page.evaluate("state.xml")
+    files = HostPaths(other).policy_files(EXAMPLE_POLICY)
+    Path(files.xml).write_text(edited)
+    assert xm_run(other, "makepolicy", EXAMPLE_POLICY).code == 0
+    assert xm_run(other, "loadpolicy", EXAMPLE_POLICY).code == 0
+    there = xm_run(other, "acm", "explain", str(studio.paths.etc_xen / "fun"))
+    assert there.code == 1 and page.get_attribute("#explain-out", "data-status") == "1"
+    mine = page.inner_text("#explain-out").strip()
+    assert mine == (there.out + there.err).strip().replace(str(other), str(studio.paths.root))
+    assert Path(studio.paths.policy_files(EXAMPLE_POLICY).xml).read_text() != edited

@@ -67,6 +67,7 @@ def test_help_long_groups_every_command_by_function(tmp_path: Path) -> None:
     assert [line.split()[0] for line in first_lines] == [
         "labels", "addlabel", "rmlabel", "getlabel", "dry-run", "resources", "makepolicy",
         "loadpolicy", "cfgbootpolicy", "dumppolicy",
+        "setpolicy", "getpolicy", "resetpolicy",  # Xen 3.4's, after Xen 3.0.4's
     ]  # fmt: skip
 
 

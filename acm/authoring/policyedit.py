@@ -187,6 +187,7 @@ def _set_types(group_parent: etree._Element, group: etree._Element, types: list[
 def apply_edit(data: bytes, op: Mapping[str, Any], file: str = "<policy>") -> bytes:
     """The document after one edit `op` (a mapping with an `op` key, see
     `EDITS`); PolicyError (ACM001 not well-formed, EDIT001 impossible edit)."""
+    _check_values(op)
     root = _root(data, file)
     kind = op.get("op")
     handler = EDITS.get(kind) if isinstance(kind, str) else None
@@ -194,6 +195,18 @@ def apply_edit(data: bytes, op: Mapping[str, Any], file: str = "<policy>") -> by
         raise edit_error(f"unknown edit {kind!r}")
     handler(root, op)
     return _serialize(root)
+
+
+def _check_values(op: Mapping[str, Any]) -> None:
+    """Every field of an edit is a string, a number, None or a list of
+    strings: a list or an object where a name belongs (it would be looked up
+    in a table of kinds or parts) is an impossible edit, not a crash."""
+    for key, value in op.items():
+        if key == "types":  # the one field that is a list
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise edit_error(f"'{key}' must be a list of strings")
+        elif value is not None and not isinstance(value, str | int):
+            raise edit_error(f"'{key}' must be a string")
 
 
 def _set_header(root: etree._Element, op: Mapping[str, Any]) -> None:

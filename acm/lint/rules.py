@@ -158,6 +158,10 @@ _RULES = (
     Rule("ACM048", "no-chinese-wall", ERR,
          "a versioned policy has no Chinese Wall types",
          "Xen 3.4 then writes a binary its hypervisor refuses to load.", C),
+    Rule("ACM051", "no-ste-types-versioned", WARN,
+         "a versioned policy has no STE types",
+         "Xen 3.4 still loads an STE part, with no types: no two domains may share "
+         "anything, Domain-0 and its backends included.", C),
 )  # fmt: skip
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in _RULES}

@@ -10,7 +10,7 @@ layout). A policy without `Version` never comes here.
 - `info`: what a policy says about its life (name, version, FromPolicy,
   renames, `__UNLABELED__`), from its source or its compiled form; version
   parsing and comparison.
-- `checks`: the format's rules (ACM040-ACM048) and the checks of an update
+- `checks`: the format's rules (ACM040-ACM048, ACM051) and the checks of an update
   from one policy to the next (ACM049, ACM050), as error values.
 - `xmlhash`: the SHA-1 Xen 3.4 puts in the binary (of the XML as Python
   2's minidom wrote it).

@@ -18,6 +18,8 @@ Each function returns `Diagnostics` (every finding, none raised):
     ACM047 a label name used twice in one kind (Xen 3.4: duplicates)
     ACM048 no Chinese Wall types (Xen 3.4 then writes a binary its own
            hypervisor refuses to load)
+    ACM051 (a warning) no STE types (Xen 3.4 then loads an STE part without
+           types: no two domains share anything)
     and ACM019 for an empty `from=` (which Xen ignored)
 - `check_version_text(text, location)`: ACM040 for one version text.
 - `check_renames(info)`: ACM044 and ACM045 from a `VersionInfo`.
@@ -34,6 +36,7 @@ Codes are documented with the others in docs/compiler.md.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from itertools import islice
 
@@ -98,21 +101,33 @@ def check_renames(info: VersionInfo) -> Diagnostics:
     return found
 
 
+_CHARACTER_REFERENCE = re.compile(r"&#(?:x([0-9a-fA-F]+)|([0-9]+));")
+_OUTSIDE_ASCII = re.compile("[^\x00-\x7f\ufeff]")  # a byte order mark is no character
+
+
 def _non_ascii(src: PolicySource) -> Location | None:
-    """Where the first character outside ASCII is, None when there is none."""
+    """Where the first character outside ASCII is, written as itself or as
+    a character reference (`&#233;`), None when there is none."""
     data = src.text
-    if data.isascii():
+    if data.isascii() and b"&#" not in data:
         return None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = data.decode("utf-16", "replace")
     else:
         text = data.decode("utf-8", "replace")
-    for offset, char in enumerate(text):
-        if ord(char) > 0x7F and char != "\ufeff":
-            line = text.count("\n", 0, offset) + 1
-            column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-            return Location(src.file, line, column)
-    return None
+    first = _OUTSIDE_ASCII.search(text)
+    offsets = [first.start()] if first else []
+    for ref in _CHARACTER_REFERENCE.finditer(text):
+        value = int(ref.group(1), 16) if ref.group(1) else int(ref.group(2))
+        if value > 0x7F:
+            offsets.append(ref.start())
+            break
+    if not offsets:
+        return None
+    offset = min(offsets)
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return Location(src.file, line, column)
 
 
 def check_versioned_source(src: PolicySource) -> Diagnostics:
@@ -147,7 +162,16 @@ def check_versioned_source(src: PolicySource) -> Diagnostics:
                     "conflict set is named (Xen 3.4 orders them by name)",
                     src.locate(conflict.line, "Conflict"),
                 )
-    else:
+    if src.ste is None:
+        found.add(
+            "ACM051",
+            "a versioned policy without STE types: Xen 3.4 still loads an STE part, with "
+            "no types, under which no two domains share anything (no event channel, no "
+            "grant), Domain-0 included",
+            src.at(src.policy_name),
+            Severity.WARNING,
+        )
+    if src.chwall is None:
         found.add(
             "ACM048",
             "a versioned policy needs Chinese Wall types: without them Xen 3.4 writes a "

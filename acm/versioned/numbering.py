@@ -27,6 +27,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from acm.errors import Diagnostics, Location, PolicyError
+from acm.inputfile import MAX_COMPILED_BYTES, binary_size_problem
 from acm.model import (
     MAX_16BIT,
     NULL_LABEL,
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 
     from acm.source import PolicyDocument
 
-MAX_BINARY_SIZE = 0xFFFFFFFF
+MAX_BINARY_SIZE = min(0xFFFFFFFF, MAX_COMPILED_BYTES)
 
 
 def _r8(n: int) -> int:
@@ -164,13 +165,9 @@ def compile_versioned_source(
         (len(cw_types), chwall_ssids, len(conflicts)),
         (len(ste_types), ste_ssids),
     )
-    if size > MAX_BINARY_SIZE:
-        found.add(
-            "ACM017",
-            f"the binary policy would be {size} bytes; its 32-bit length field allows "
-            f"at most {MAX_BINARY_SIZE}",
-            where,
-        )
+    problem = binary_size_problem(size)
+    if problem is not None:
+        found.add("ACM017", problem, where)
     version = parse_version(src.versioned.version.text)
     if found.has_errors or version is None:
         return None, found
@@ -305,7 +302,7 @@ def compile_versioned_tree(
         return None
     cw = _type_numbers(root.find(f"{T_CHWALL}/{T_CHWALL_TYPES}"))
     ste = _type_numbers(root.find(f"{T_STE}/{T_STE_TYPES}"))
-    if cw is None or ste is None or not cw[0]:
+    if cw is None or ste is None or not cw[0] or not ste[0]:  # ACM048, ACM051
         return None
     cw_types, cw_numbers = cw
     ste_types, ste_numbers = ste

@@ -30,7 +30,7 @@ READ_ONLY_COMMANDS = frozenset((
     "list", "info", "dmesg", "log", "uptime", "domid", "domname", "dumppolicy", "dry-run",
     "labels", "getlabel", "resources", "block-list", "network-list", "vtpm-list", "vcpu-list",
     "console", "top", "acm graph", "acm flows", "acm coexist", "acm explain", "acm diff",
-    "acm decompile", "acm audit", "acm lint",
+    "acm decompile", "acm audit", "acm lint", "getpolicy",
 ))  # fmt: skip
 
 
@@ -52,7 +52,8 @@ def paths_of(ctx: click.Context) -> Any:
     from xm_core import render
     from xm_core.files.paths import host_paths
 
-    writes = command_path(ctx) not in READ_ONLY_COMMANDS
+    # `create -n` only prints what a create would do
+    writes = command_path(ctx) not in READ_ONLY_COMMANDS and not ctx.params.get("dryrun")
     paths = host_paths(root_option(ctx), writes, render.new_root)
     try:
         left = os.listdir(paths.intents_dir)

@@ -71,9 +71,10 @@ def _fsync_dir(folder: Path) -> None:
 def _as_users(exc: OSError, path: Path) -> OSError:
     """The same failure, naming the file the user asked for rather than a
     temporary of ours (`.name.1a2b.tmp`), which the user never named."""
-    if exc.filename is None or str(exc.filename) == str(path):
+    if exc.filename is not None and str(exc.filename) == str(path):
         return exc
-    named = type(exc)(exc.errno, exc.strerror, str(path))
+    # A write or fsync on a full disk fails without a file name: name it.
+    named = type(exc)(exc.errno, exc.strerror or str(exc), str(path))
     return named
 
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from acm.errors import escape_controls
 from xm_core.errors import XmError
 
 MAX_STEPS = 100_000  # nodes evaluated: a loop that does not end stops here
@@ -387,7 +388,11 @@ def run_config(
     except RecursionError:
         raise ConfigLimitError(f"{file}:{machine.line}: nested too deeply") from None
     except _ScriptRaise as exc:
-        raise ConfigError(f"{file}:{exc.line}: {exc.kind}: {exc.message}") from None
+        # The config wrote this text: escaped, so a line break in it cannot
+        # forge a second line of `xm create`'s error.
+        raise ConfigError(
+            f"{file}:{exc.line}: {exc.kind}: {escape_controls(exc.message)}"
+        ) from None
     return machine.result()
 
 

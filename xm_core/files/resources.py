@@ -268,9 +268,12 @@ def locked_resource_labels(path: Path, missing_ok: bool = True) -> Iterator[Reso
             )
     if not missing_ok and not path.exists():
         raise XmError("Resource label file not found")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    # The lock sits beside the name the host uses, inside the host root: a
+    # label file symlinked out of the root gets no `<target>.lock` next to
+    # its target (and a planted symlink at the lock's name is not followed).
+    given.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = given.with_name(given.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         labels = read_resource_labels(path, missing_ok)

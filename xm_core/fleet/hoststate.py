@@ -102,7 +102,7 @@ def read_host(name: str, root: str, zone: str = "") -> HostReading:
                 }
         records = store.domains()
         facts = store.host_facts()
-        memory = host_memory(store, paths)
+        memory = host_memory(store, paths, records)
     domains = [
         DomainRow(name, d.name, d.domid, d.ssidref, d.label, d.memory, d.vcpus) for d in records
     ]

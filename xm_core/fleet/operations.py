@@ -217,22 +217,41 @@ class Attempt:
         return {"host": self.host, "refusals": [r.as_dict() for r in self.refusals]}
 
 
+class Held(dict[str, HostReading]):
+    """The hosts held, each as read from itself; `errors`: the hosts that
+    could not be read (a damaged store, a root gone), with the reason."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: dict[str, str] = {}
+
+    def need(self, name: str) -> HostReading:
+        """The reading of a host the caller cannot do without."""
+        if name in self.errors:
+            raise XmError(f"Host '{name}' cannot be read: {self.errors[name]}")
+        if name not in self:
+            raise XmError(f"Host '{name}' is not in the fleet")
+        return self[name]
+
+
 @contextmanager
-def holding(
-    store: FleetStore, names: Sequence[str], skip_locked: bool = False
-) -> Iterator[dict[str, HostReading]]:
+def holding(store: FleetStore, names: Sequence[str], skip_locked: bool = False) -> Iterator[Held]:
     """One transaction holding these hosts' inventory rows (in name order,
     so that two schedulers never wait on each other in a circle), each host
     re-read from the host itself and written back: the inventory is
     corrected before anything is decided. `skip_locked`: a host another
     scheduler holds is left out (not waited for)."""
     with store.transaction():
-        readings: dict[str, HostReading] = {}
+        readings = Held()
         for name in sorted(set(names)):
             row = store.host(name, lock=True, skip_locked=skip_locked)
             if row is None:
                 continue  # removed meanwhile, or busy
-            reading = read_host(row.name, row.root, row.zone)
+            try:
+                reading = read_host(row.name, row.root, row.zone)
+            except XmError as exc:
+                readings.errors[name] = exc.message
+                continue
             _write_reading(store, reading)
             readings[name] = reading
         yield readings
@@ -318,27 +337,53 @@ def _try_create(
     """Hold `candidate`, re-read it, judge, create through the host; True
     when the domain was created. A refusal is added to the report's
     attempts; a busy host (skipped) or one gone adds nothing."""
-    from xm_core.host.domains import create_domain
-
+    taken = created = False
     with holding(store, [candidate], skip_locked=skip_locked) as readings:
         reading = readings.get(candidate)
+        if candidate in readings.errors:
+            why = f"the host cannot be read: {readings.errors[candidate]}"
+            report.attempts.append(Attempt(candidate, [Refusal(Rule.HOST, why)]))
+            return False
         if reading is None:
             return False
-        fresh = _fresh_fleet([reading])
-        refusals = fresh.judge(fresh.hosts[candidate], spec)
-        if refusals:
-            report.attempts.append(Attempt(candidate, refusals))
-            return False
-        try:
-            outcome = create_domain(HostPaths(Path(reading.row.root)), config, overrides)
-        except XmError as exc:
-            report.attempts.append(Attempt(candidate, [_host_refusal(exc)]))
-            _refresh(store, reading)
-            return False
+        # a plain `xm create` there that the inventory had not seen (now it
+        # has): the name is taken in the fleet; no second domain of that name
+        taken = any(d.name == spec.name for d in reading.row.domains)
+        if not taken:
+            created = _create_on(store, report, reading, spec, config, overrides)
+    if taken:
+        raise XmError(f"Domain '{spec.name}' already exists on host {candidate}.")
+    return created
+
+
+def _create_on(
+    store: FleetStore,
+    report: CreateReport,
+    reading: HostReading,
+    spec: DomainSpec,
+    config: str,
+    overrides: Sequence[str],
+) -> bool:
+    """Inside the host's hold: the rules on the host's fresh state, then the
+    host's own create (the final word); the host read again after."""
+    from xm_core.host.domains import create_domain
+
+    name = reading.row.name
+    fresh = _fresh_fleet([reading])
+    refusals = fresh.judge(fresh.hosts[name], spec)
+    if refusals:
+        report.attempts.append(Attempt(name, refusals))
+        return False
+    try:
+        outcome = create_domain(HostPaths(Path(reading.row.root)), config, overrides)
+    except XmError as exc:
+        report.attempts.append(Attempt(name, [_host_refusal(exc)]))
         _refresh(store, reading)
-        report.host = candidate
-        report.domid = outcome.domain.domid if outcome.domain else None
-        return True
+        return False
+    _refresh(store, reading)
+    report.host = name
+    report.domid = outcome.domain.domid if outcome.domain else None
+    return True
 
 
 @dataclass
@@ -372,9 +417,7 @@ def destroy(store: FleetStore, domain: str, host: str | None = None) -> DestroyR
 
     row = _locate(store, domain, host)
     with holding(store, [row.host]) as readings:
-        reading = readings.get(row.host)
-        if reading is None:
-            raise XmError(f"Host '{row.host}' is not in the fleet")
+        reading = readings.need(row.host)
         dom = destroy_domain(HostPaths(Path(reading.row.root)), domain)
         _refresh(store, reading)
     return DestroyReport(dom.name, row.host, dom.domid)
@@ -453,8 +496,12 @@ def migrate(
     report = MoveReport(row.name, row.host, None, None, placement)
     for candidate in placement.candidates:
         with holding(store, [row.host, candidate]) as readings:
-            src, dst = readings.get(row.host), readings.get(candidate)
-            if src is None or dst is None:
+            src, dst = readings.need(row.host), readings.get(candidate)
+            if candidate in readings.errors:
+                why = f"the host cannot be read: {readings.errors[candidate]}"
+                report.attempts.append(Attempt(candidate, [Refusal(Rule.HOST, why)]))
+                continue
+            if dst is None:
                 continue
             if not any(d.name == row.name for d in src.row.domains):
                 raise XmError(f"Domain '{row.name}' no longer runs on host '{row.host}'")
@@ -500,9 +547,7 @@ def evacuate(
     """Move every domain of HOST elsewhere, largest first (the hardest to
     fit), or say per domain why it cannot move."""
     with holding(store, [host]) as readings:
-        reading = readings.get(host)
-        if reading is None:
-            raise XmError(f"Host '{host}' is not in the fleet")
+        reading = readings.need(host)
     domains = sorted(
         (d for d in reading.row.domains if d.domid != 0), key=lambda d: (-d.memory, d.name)
     )

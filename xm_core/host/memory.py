@@ -13,11 +13,12 @@ xend printed them.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from xm_core.errors import XmError
 from xm_core.files.paths import HostPaths
-from xm_core.host.store import DOM0_ID, LOG, Store
+from xm_core.host.store import DOM0_ID, LOG, DomainRecord, Store
 
 XEND_CONFIG = "xend-config.sxp"
 # The value of the xend-config.sxp that Xen installed; a host without the
@@ -74,8 +75,11 @@ class HostMemory:
         return self.free + max(self.dom0 - self.dom0_min, 0)
 
 
-def host_memory(store: Store, paths: HostPaths) -> HostMemory:
-    domains = store.domains()
+def host_memory(
+    store: Store, paths: HostPaths, domains: Sequence[DomainRecord] | None = None
+) -> HostMemory:
+    """`domains`: the store's domains when the caller has just read them."""
+    domains = store.domains() if domains is None else domains
     dom0 = next((d.memory for d in domains if d.domid == DOM0_ID), 0)
     used = sum(d.memory for d in domains)
     return HostMemory(store.host_facts().total_memory, used, dom0, dom0_min_mem(paths))

@@ -633,10 +633,11 @@ def stored_binary(raw: bytes, binary: BinaryPolicy) -> bytes:
     """What the store keeps of a loaded `.bin`: its bytes, or for a large one
     nothing (an empty value, see `loaded_binary_bytes`). A `.bin` without
     parts keeps its bytes whatever its size (Xen's little-endian field in
-    it is not what the encoder writes)."""
+    it is not what the encoder writes), and so does a versioned one (Xen
+    3.4's layout: kept as read until its reading back is shown exact)."""
     from acm.model import PolicyCode
 
-    if len(raw) <= INLINE_BINARY_BYTES or binary.primary is PolicyCode.NULL:
+    if len(raw) <= INLINE_BINARY_BYTES or binary.primary is PolicyCode.NULL or binary.versioned:
         return raw
     return b""
 

@@ -87,6 +87,8 @@ class HostSample:
             "policy": self.policy,
             "nr_cpus": self.nr_cpus,
             "total_memory": self.total_memory,
+            # as `xm info` counts it: what no domain holds (Domain-0 included)
+            "free_memory": max(self.total_memory - sum(d.memory for d in self.domains), 0),
             "states": self.state_counts(),
             "ste_statistics": {
                 "event_channel": {

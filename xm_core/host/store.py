@@ -359,9 +359,25 @@ class StoreError(XmError):
     """The host state cannot be used (corrupt, too new, unreadable)."""
 
 
+# SQLite's result codes of a failed write that are no damage of the file.
+_SQLITE_FULL, _SQLITE_IOERR, _SQLITE_CANTOPEN = 13, 10, 14
+
+
 def _corrupt(path: Path, exc: Exception) -> StoreError:
     if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
         return StoreError(f"Host state '{path}' is busy ({exc}); nothing was changed")
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary == _SQLITE_FULL or "disk is full" in str(exc):
+        # The database is intact: its journal keeps the last commit whole.
+        return StoreError(
+            f"Cannot write the host state '{path}': the disk is full; nothing was changed "
+            "(the host state is intact)"
+        )
+    if primary in (_SQLITE_IOERR, _SQLITE_CANTOPEN):
+        return StoreError(
+            f"Cannot write the host state '{path}': an I/O error ({exc}); nothing was changed"
+        )
     return StoreError(f"Host state '{path}' is unreadable ({exc}); it was left as it is")
 
 

@@ -24,7 +24,9 @@ from xm_core.files.paths import HostPaths
 
 if TYPE_CHECKING:
     from acm.analysis.diff import PolicyDiff
+    from acm.analysis.loader import AnalysisPolicy
     from acm.engine import Violation
+    from xm_core.files.paths import PolicyFiles
 
 SCRATCH_NAME = "xm_acm_impact.new"  # where NEW is put in the scratch root
 DOMAIN_KINDS = ("chwall", "label", "ssid-range")  # violations of a domain itself
@@ -137,26 +139,14 @@ class HostImpact:
 def host_impact(paths: HostPaths, diff: PolicyDiff, keep_ssidrefs: bool = False) -> HostImpact:
     """Run `loadpolicy` of `diff.new` (`--keep-ssidrefs` when asked) against a
     copy of the host at `paths`."""
-    from acm.binfmt import binary_bytes
     from acm.errors import PolicyError
-    from acm.mapfile import render_map
-    from xm_core.files.atomic import atomic_write_many
     from xm_core.host.model import Host, PolicyLoadRefused, load_policy
     from xm_core.host.update.plan import UpdateRefused
 
     new = diff.new
     with tempfile.TemporaryDirectory(prefix="xm-acm-impact-") as tmp:
         scratch = HostPaths(Path(tmp))
-        _copy_state(paths, scratch)
-        files = scratch.policy_files(SCRATCH_NAME)
-        pmap = new.compiled.map._replace(policy_file=files.xml, binary_file=files.bin)
-        Path(files.bin).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_many(
-            [
-                (Path(files.bin), binary_bytes(new.compiled.binary)),
-                (Path(files.map), render_map(pmap)),
-            ]
-        )
+        files = _scratch_host(paths, scratch, new)
         if new.origin.endswith(".xml") and Path(new.origin).is_file():
             shutil.copyfile(new.origin, files.xml)  # the conflict sets' names, for messages
         with Host(scratch) as host, host.store.read():
@@ -203,6 +193,44 @@ def host_impact(paths: HostPaths, diff: PolicyDiff, keep_ssidrefs: bool = False)
             RunningDomainImpact(rec.domid, rec.name, label, status, rec.domid in broken)
         )
     return impact
+
+
+def _scratch_host(paths: HostPaths, scratch: HostPaths, new: AnalysisPolicy) -> PolicyFiles:
+    """`scratch`: a copy of the host at `paths` with `new` compiled into its
+    policy tree as SCRATCH_NAME (not loaded)."""
+    from acm.binfmt import binary_bytes
+    from acm.mapfile import render_map
+    from xm_core.files.atomic import atomic_write_many
+
+    _copy_state(paths, scratch)
+    files = scratch.policy_files(SCRATCH_NAME)
+    pmap = new.compiled.map._replace(policy_file=files.xml, binary_file=files.bin)
+    Path(files.bin).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_many(
+        [
+            (Path(files.bin), binary_bytes(new.compiled.binary)),
+            (Path(files.map), render_map(pmap)),
+        ]
+    )
+    return files
+
+
+def explain_as_loaded(paths: HostPaths, new: AnalysisPolicy, config: str) -> tuple[Any, str]:
+    """`xm acm explain CONFIG` as if `new` were loaded now (the studio's
+    what-if on unsaved edits): on a scratch copy of the host, `new` loaded
+    by `loadpolicy`, then the config explained there. (None, why) when
+    that load itself would be refused."""
+    from xm_core.host.model import PolicyLoadRefused, load_policy
+    from xm_core.insight.explain import explain_config
+
+    with tempfile.TemporaryDirectory(prefix="xm-acm-explain-") as tmp:
+        scratch = HostPaths(Path(tmp))
+        _scratch_host(paths, scratch, new)
+        try:
+            load_policy(scratch, SCRATCH_NAME)
+        except (PolicyLoadRefused, XmError) as exc:
+            return None, exc.message
+        return explain_config(scratch, config), ""
 
 
 def _copy_state(paths: HostPaths, scratch: HostPaths) -> None:

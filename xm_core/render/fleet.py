@@ -77,27 +77,30 @@ def hosts(report: HostsReport, as_json: bool) -> None:
 
 
 def _verdict_lines(v: Verdict, indent: str = "  ") -> list[str]:
-    lines = []
-    for r in v.refusals:
-        lines.append(f"{indent}{printable(v.host)}: refused: {printable(r.message)}")
-    return lines
+    return [printable(f"{indent}{v.host}: refused: {r.message}") for r in v.refusals]
 
 
 def placements(items: Sequence[Placement], as_json: bool) -> None:
     if as_json:
         emit_json({"placements": [p.as_dict() for p in items]})
         return
+    # `--count N` repeats the refusals of the hosts nothing was placed on
+    # (the very same records): each is escaped once, each domain printed at once
+    shown: dict[int, list[str]] = {}
     for p in items:
-        label = f" (label {printable(p.label)})" if p.label else ""
+        label = f" (label {p.label})" if p.label else ""
         if p.chosen is not None:
             others = len(p.candidates) - 1
             also = f"; {others} other host(s) could take it" if others else ""
-            out(f"{printable(p.name)}{label}: host {printable(p.chosen)}{also}")
+            lines = [printable(f"{p.name}{label}: host {p.chosen}{also}")]
         else:
-            out(f"{printable(p.name)}{label}: no host can take it")
+            lines = [printable(f"{p.name}{label}: no host can take it")]
         for v in p.refused:
-            for line in _verdict_lines(v):
-                out(line)
+            text = shown.get(id(v.refusals))
+            if text is None:
+                text = shown[id(v.refusals)] = _verdict_lines(v)
+            lines.extend(text)
+        out("\n".join(lines))
 
 
 def created(report: CreateReport, as_json: bool) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -137,6 +138,9 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
 async def _json(request: Request) -> dict[str, Any]:
     try:
         doc = json.loads(await _body(request, BODY_LIMIT))
@@ -144,7 +148,27 @@ async def _json(request: Request) -> dict[str, Any]:
         raise Refused(400, "the request is not a JSON object") from None
     if not isinstance(doc, dict):
         raise Refused(400, "the request is not a JSON object")
+    _check_strings(doc)
     return doc
+
+
+def _check_strings(doc: dict[str, Any]) -> None:
+    """JSON may carry what is not text (`"\\ud800"`, a lone surrogate, which
+    no file or response can encode) and NUL (which no name, path or XML can
+    hold): refused here (400), before any handler sees them."""
+    todo: list[Any] = [doc]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, dict):
+            todo.extend(value.keys())
+            todo.extend(value.values())
+        elif isinstance(value, list):
+            todo.extend(value)
+        elif isinstance(value, str) and (_NOT_TEXT.search(value) is not None):
+            found = _NOT_TEXT.search(value)
+            assert found is not None
+            what = "a NUL character" if found.group() == "\0" else "a lone surrogate"
+            raise Refused(400, f"the request holds {what} (U+{ord(found.group()):04X}); refused")
 
 
 def _text(doc: dict[str, Any], key: str) -> str:
@@ -212,8 +236,7 @@ def api(func: Callable[[Request, StudioConfig], Awaitable[Any]]) -> Callable[...
 # ------------------------------------------------------------------ API routes
 
 
-@api
-async def api_policies(request: Request, config: StudioConfig) -> Any:
+def _policies(config: StudioConfig) -> dict[str, Any]:
     paths = config.paths
     return {
         "policies": services.list_policies(paths),
@@ -221,6 +244,11 @@ async def api_policies(request: Request, config: StudioConfig) -> Any:
         "root": str(paths.root),
         "initial": config.initial,
     }
+
+
+@api
+async def api_policies(request: Request, config: StudioConfig) -> Any:
+    return _policies(config)
 
 
 @api
@@ -324,6 +352,9 @@ async def api_flows(request: Request, config: StudioConfig) -> Any:
 @api
 async def api_explain(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
+    if doc.get("edited") is True:
+        xml = _text(doc, "xml").encode()
+        return services.explain(config.paths, _text(doc, "config"), xml, _file_of(doc))
     return services.explain(config.paths, _text(doc, "config"))
 
 
@@ -464,8 +495,15 @@ def create_app(config: StudioConfig) -> Any:
 
     def page(name: str) -> Handler:
         async def handler(request: Request) -> Response:
+            # what the editor asks first comes with the page (one round trip less)
+            boot: dict[str, Any] = {}
+            if name == "edit.html":
+                try:
+                    boot = _policies(config)
+                except (PolicyError, XmError, OSError):  # the page then asks /api/policies
+                    boot = {}
             html = templates.get_template(name).render(
-                csrf=config.csrf, root=str(config.paths.root), rules=rules
+                csrf=config.csrf, root=str(config.paths.root), rules=rules, boot=boot
             )
             response = HTMLResponse(html)
             response.headers["content-security-policy"] = (

@@ -449,16 +449,27 @@ def flows(xml: bytes, file: str, source: str, target: str) -> dict[str, Any]:
     return {"text": res.format(), "json": res.as_dict(), "status": 0}
 
 
-def explain(paths: HostPaths, config: str) -> dict[str, Any]:
-    """`xm acm explain CONFIG` on this host now (the active policy decides)."""
+def explain(
+    paths: HostPaths, config: str, xml: bytes | None = None, file: str = "<studio policy>"
+) -> dict[str, Any]:
+    """`xm acm explain CONFIG` on this host now (the active policy decides);
+    with `xml`, as if that policy (the editor's text, compiled in memory)
+    were loaded now: the host's state copied, the policy loaded there."""
     from xm_core.insight.explain import explain_config
+    from xm_core.insight.impact import explain_as_loaded
     from xm_core.render import acmhost
 
     path = config_file(paths, config)
+    new = analysis_policy(xml, file) if xml is not None else None
     holder: dict[str, Any] = {}
 
     def run() -> int:
-        result = explain_config(paths, path)
+        if new is None:
+            result = explain_config(paths, path)
+        else:
+            result, refusal = explain_as_loaded(paths, new, path)
+            if result is None:
+                raise XmError(f"Loading the edited policy now would be refused: {refusal}")
         holder["json"] = result.as_dict()
         acmhost.explanation(result, False)
         return 0 if result.permitted else 1

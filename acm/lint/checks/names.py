@@ -1,45 +1,28 @@
 """Names that the `.map` cannot carry or that collide.
 
 ACM015 two labels of one kind share a name (the compiler accepts it).
-ACM016 white space or a control character in a name; the compiler already
-       refuses line breaks (also ACM016), so those are left to it.
+ACM016 a character the .map cannot carry: the compiler's finding (acm.names).
 ACM029 `__NULL_LABEL__` as a label name or as the bootstrap.
 ACM031 a label or type name longer than the `.map`'s 25 columns.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterator
 
 from acm.errors import Diagnostic
 from acm.lint.context import LintContext, label_word
 from acm.model import NULL_LABEL
+from acm.names import bad_name_character
 from acm.source import LabelKind, Named
 
 MAP_COLUMN = 25  # `%-25s`, in bytes
 
-_SPACE_NAMES = {" ": "a space", "\t": "a tab", "\u00a0": "a no-break space"}
-_CATEGORY_NAMES = {
-    "Cc": "control",
-    "Cf": "invisible formatting",
-    "Cs": "surrogate",
-    "Co": "private-use",
-    "Cn": "unassigned",
-}
-
 
 def bad_character(text: str) -> str | None:
-    """What in `text` breaks the `.map`, or None. Line breaks are the compiler's."""
-    if "\n" in text or "\r" in text:
-        return None
-    for ch in text:
-        if ch.isspace():
-            return "white space (" + _SPACE_NAMES.get(ch, f"U+{ord(ch):04X}") + ")"
-        category = unicodedata.category(ch)
-        if category.startswith("C"):
-            return f"the {_CATEGORY_NAMES.get(category, 'control')} character U+{ord(ch):04X}"
-    return None
+    """What in `text` breaks the `.map`, or None (acm.names: one set for the
+    compiler and lint)."""
+    return bad_name_character(text)
 
 
 def _names(ctx: LintContext) -> Iterator[tuple[Named, str, bool]]:
@@ -65,13 +48,7 @@ def _names(ctx: LintContext) -> Iterator[tuple[Named, str, bool]]:
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     src = ctx.src
     for named, what, in_column in _names(ctx):
-        problem = bad_character(named.text)
-        if problem:
-            yield ctx.finding(
-                "ACM016",
-                f"{what} {named.text!r} contains {problem}, which breaks the .map",
-                src.at(named),
-            )
+        # ACM016 (a character the .map cannot carry) is the compiler's finding.
         size = len(named.text.encode("utf-8"))
         if in_column and size > MAP_COLUMN:
             yield ctx.finding(

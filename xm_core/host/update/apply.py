@@ -103,14 +103,24 @@ def is_versioned_binary(paths: HostPaths, name: str) -> bool:
     """Whether NAME's compiled `.bin` is of Xen 3.4's layout (it starts with
     the magic), read from its first bytes only: `loadpolicy` of a 3.0.4
     policy pays nothing more."""
+    import os
+    import stat
+
     from acm.binfmt import is_versioned_header
 
     files = paths.policy_files(name).settled()
-    try:
-        with open(files.bin, "rb") as f:
-            head = f.read(4)
+    try:  # non-blocking, regular files only: a FIFO must not hang us
+        fd = os.open(files.bin, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return False  # loadpolicy itself says what is wrong with the file
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        head = os.read(fd, 4)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
     return is_versioned_header(head)
 
 

@@ -15,7 +15,7 @@ const state = {
 };
 const LABEL_ROWS = 60;
 const GENERAL_SHOWN = 30; // findings shown above the outline; all are in the Findings tab // label rows drawn before "show all" (a policy may have thousands)
-const CHECK_PAUSE = 150; // ms after the last key before the XML is checked
+const CHECK_PAUSE = 100; // ms after the last key before the XML is checked
 const $ = (id) => document.getElementById(id);
 
 function setStatus(text) { $("status").textContent = text; }
@@ -130,19 +130,28 @@ function goToLine(line, column) {
   editor.focus();
 }
 
+// One check at a time: typing while one runs asks for one more when it is
+// answered (the server answers in turn, so checks of older text would only
+// queue up before the newest).
+let checking = false, recheck = false;
 async function checkXml() {
+  if (checking) { recheck = true; state.checkSeq++; return; }
+  checking = true;
   const seq = ++state.checkSeq;
   const xml = state.xml;
   const started = performance.now();
   try {
     const doc = await api("check", { name: state.name, xml, since: state.digest });
     if (seq !== state.checkSeq) return; // the user typed on: a newer check is coming
-    takeAnswer(doc);
+    if (!takeAnswer(doc)) { recheck = true; return; }
     renderOutline(); renderFindings(); showDiagnostics();
     graphChanged();
     window.studioChecks = (window.studioChecks || 0) + 1; // for the benchmark
     setStatus(`checked (${Math.round(performance.now() - started)} ms)`);
-  } catch (err) { if (seq === state.checkSeq) setStatus(err.message); }
+  } catch (err) { if (seq === state.checkSeq) setStatus(err.message); } finally {
+    checking = false;
+    if (recheck) { recheck = false; checkXml(); }
+  }
 }
 
 // ------------------------------------------------------------------ edits from the outline
@@ -151,6 +160,7 @@ function hideRefusal() { $("refusal").hidden = true; $("refusal").textContent = 
 async function edit(op) {
   const started = performance.now();
   clearTimeout(checkTimer);
+  state.checkSeq++; // a check still running answers for the text before this edit
   try {
     const doc = await api("edit", { name: state.name, xml: state.xml, op, since: state.digest });
     hideRefusal();
@@ -181,6 +191,8 @@ const findingOrder = (a, b) => (a.line - b.line) || (a.column - b.column) || (SE
 // An answer of /api/check or /api/edit: whole, or what changed since the
 // answer the page holds (`since`, the digest it sent).
 function takeAnswer(doc) {
+  // what changed since an answer the page no longer holds cannot be applied
+  if (doc.since && doc.since !== state.digest && !(doc.findings && "outline" in doc)) { state.digest = null; return false; }
   if (doc.findings) state.findings = doc.findings;
   else if (doc.findings_delta) {
     const gone = new Map();
@@ -198,6 +210,7 @@ function takeAnswer(doc) {
     for (const [i, row] of Object.entries(doc.outline_delta.labels)) state.outline.labels[+i] = row;
   }
   if (doc.digest) state.digest = doc.digest;
+  return true;
 }
 
 function apply(doc) {
@@ -208,7 +221,7 @@ function apply(doc) {
     try { editor.dispatch({ changes: c }); } finally { applying = false; }
   } else if (doc.xml !== undefined) { state.xml = doc.xml; setEditorText(doc.xml); }
   if (doc.name !== undefined) { state.name = doc.name; $("policy-name").value = doc.name; }
-  takeAnswer(doc);
+  if (!takeAnswer(doc)) { clearTimeout(checkTimer); checkTimer = setTimeout(checkXml, 0); }
   renderOutline(); renderFindings(); showDiagnostics();
   updateDirty();
   graphChanged();
@@ -465,13 +478,19 @@ async function openPolicy(body) {
 
 async function refreshPolicies() {
   const info = await api("policies", {});
-  $("policy-select").replaceChildren(...info.policies.map((p) => el("option", { value: p }, p)));
-  if (info.policies.includes(state.name)) $("policy-select").value = state.name;
+  showPolicies(info);
   return info;
 }
 
+function showPolicies(info) {
+  $("policy-select").replaceChildren(...info.policies.map((p) => el("option", { value: p }, p)));
+  if (info.policies.includes(state.name)) $("policy-select").value = state.name;
+}
+
 async function start() {
-  const info = await refreshPolicies();
+  // the policies, configs and the one to open first come with the page
+  let info = JSON.parse($("studio-boot").textContent);
+  if (info.policies) showPolicies(info); else info = await refreshPolicies();
   $("explain-config").replaceChildren(...info.configs.map((c) => el("option", { value: c }, c)));
   const draft = sessionStorage.getItem("studio-draft");
   if (draft) {
@@ -579,7 +598,10 @@ document.addEventListener("keydown", (e) => {
 });
 $("coexist-btn").addEventListener("click", () => ask("coexist", { name: state.name, xml: state.xml, labels: $("coexist-labels").value.split(/\s+/).filter(Boolean) }, $("coexist-out")));
 $("flow-btn").addEventListener("click", () => ask("flows", { name: state.name, xml: state.xml, source: $("flow-from").value, target: $("flow-to").value }, $("flow-out")));
-$("explain-btn").addEventListener("click", () => ask("explain", { config: $("explain-config").value }, $("explain-out")));
+$("explain-btn").addEventListener("click", () => {
+  const edited = $("explain-edited").checked;
+  ask("explain", { config: $("explain-config").value, edited, name: state.name, xml: state.xml }, $("explain-out"));
+});
 $("flask-btn").addEventListener("click", async () => {
   const out = $("flask-out");
   out.replaceChildren(el("p", { class: "note" }, "exporting…"));
