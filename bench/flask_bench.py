@@ -25,17 +25,17 @@ sys.path.insert(0, str(REPO))
 ARGS = "2000 500 10000 10000 200 8"
 
 
-def timed(argv: list[str], stdout: Path | None = None) -> tuple[float, int]:
-    """(wall seconds, peak KB) of one process, from /usr/bin/time."""
+def timed(argv: list[str], stdout: Path | None = None) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, peak KB) of one process, from /usr/bin/time."""
     with open(stdout or "/dev/null", "wb") as out:
         res = subprocess.run(
-            ["/usr/bin/time", "-f", "TIME %e %M", *argv],
+            ["/usr/bin/time", "-f", "TIME %e %U %S %M", *argv],
             stdout=out, stderr=subprocess.PIPE, text=True, check=False,
         )  # fmt: skip
-    m = re.search(r"TIME ([\d.]+) (\d+)", res.stderr)
+    m = re.search(r"TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", res.stderr)
     if res.returncode != 0 or m is None:
         sys.exit(f"{argv[0]} failed:\n{res.stderr[-2000:]}")
-    return float(m.group(1)), int(m.group(2))
+    return float(m.group(1)), float(m.group(2)) + float(m.group(3)), int(m.group(4))
 
 
 def main() -> None:
@@ -78,10 +78,10 @@ def main() -> None:
               f"policy.conf {conf.stat().st_size / 1e6:.1f} MB, "
               f"built policy {binary.stat().st_size / 1e6:.1f} MB")  # fmt: skip
         print()
-        print("| step | wall | peak RSS |")
-        print("|---|---|---|")
-        for what, wall, kb in rows:
-            print(f"| {what} | {wall:.1f} s | {kb / 1024:.0f} MB |")
+        print("| step | wall | CPU | peak RSS |")
+        print("|---|---|---|---|")
+        for what, wall, cpu, kb in rows:
+            print(f"| {what} | {wall:.1f} s | {cpu:.1f} s | {kb / 1024:.0f} MB |")
 
 
 if __name__ == "__main__":

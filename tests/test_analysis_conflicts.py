@@ -145,10 +145,10 @@ def test_dot_quotes_every_name() -> None:
     spec = Spec(
         cw=['c"1', "c2"],
         conflict_sets=[("s", ['c"1', "c2"])],
-        vms=[("boot", [], [["c2"]]), ('say "hi"', [], [['c"1']])],
+        vms=[("boot", [], [["c2"]]), ('say"hi"', [], [['c"1']])],
     )
     dot = policy_graph(analysed(spec), "conflicts").dot()
-    assert '"dom:say \\"hi\\""' in dot
+    assert '"dom:say\\"hi\\""' in dot
     assert "peripheries" in dot  # the bootstrap label is marked
 
 

@@ -259,3 +259,15 @@ def test_guard_fails_closed_when_xl_fails(guard: Path) -> None:
     )  # fmt: skip
     assert res.returncode == 2 and res.stderr.startswith("Error: cannot run")
     assert run_guard(guard, [], "--bogus").returncode == 2
+
+
+def test_export_of_a_compiled_policy_names_the_file(tmp_path: Path) -> None:
+    """A `.bin` (with its `.map`) has no lines: the report gives the file."""
+    binary = REPO / "tests" / "golden" / "example.chwall_ste.client_v1.bin"
+    res = xm("acm", "flask", str(binary), "-o", str(tmp_path), "--json")
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["policy"] == EXAMPLE
+    assert {r["location"] for r in doc["report"]} == {str(binary)}
+    from_xml = xm("acm", "flask", str(EXAMPLE_XML), "-o", str(tmp_path / "x"), "--json")
+    assert json.loads(from_xml.stdout)["mapping"] == doc["mapping"]
