@@ -21,7 +21,7 @@ from xm_core.files.atomic import (
 from xm_core.files.paths import HostPaths, PolicyFiles
 
 if TYPE_CHECKING:
-    from acm.model import BinaryPolicy
+    from acm.model import BinaryPolicy, PolicyMap
 
 
 class MakePolicyResult(NamedTuple):
@@ -83,9 +83,9 @@ def make_policy(
 def _make_locked(files: PolicyFiles, retain: list[object] | None) -> MakePolicyResult:
     # Everything is imported before the compile: an import after it waits
     # for the allocator to sort out the freed parse tree (about 10 ms).
-    from acm.binfmt import binary_chunks
+    import acm.binfmt  # noqa: F401  (imported before the compile, see above)
+    import acm.mapfile  # noqa: F401
     from acm.compiler import compile_file, gc_paused
-    from acm.mapfile import map_chunks, set_names_bytes
 
     outputs = [Path(files.map), Path(files.bin), files.set_names]
     with gc_paused():
@@ -94,14 +94,7 @@ def _make_locked(files: PolicyFiles, retain: list[object] | None) -> MakePolicyR
         pmap = compiled.map._replace(policy_file=files.xml, binary_file=files.bin)
         binary = compiled.binary
         names = _set_names(binary, kept[0])
-        batch: list[tuple[Path, Any]] = [
-            (outputs[0], map_chunks(pmap)),
-            (outputs[1], binary_chunks(binary)),
-        ]
-        if names is not None:
-            assert binary.chwall is not None
-            sets = binary.chwall.conflict_sets
-            batch.append((outputs[2], set_names_bytes(binary.reference_name, names, sets)))
+        batch = _compiled_batch(outputs, pmap, binary, names)
         try:
             finish_pending(outputs[0])
             remove_leftovers(outputs)
@@ -121,6 +114,26 @@ def _make_locked(files: PolicyFiles, retain: list[object] | None) -> MakePolicyR
             retain.append(compiled)
         del compiled, pmap, kept, batch, binary  # dropped while the collector still waits
     return MakePolicyResult(files, findings)
+
+
+def _compiled_batch(
+    outputs: list[Path], pmap: PolicyMap, binary: BinaryPolicy, names: list[str | None] | None
+) -> list[tuple[Path, Any]]:
+    """The `.map`, the `.bin` (made chunk by chunk) and, when the sets have
+    names, the side file of their names: what `atomic_write_many` writes to
+    `outputs[0..2]`."""
+    from acm.binfmt import binary_chunks
+    from acm.mapfile import map_chunks, set_names_bytes
+
+    batch: list[tuple[Path, Any]] = [
+        (outputs[0], map_chunks(pmap)),
+        (outputs[1], binary_chunks(binary)),
+    ]
+    if names is not None:
+        assert binary.chwall is not None
+        sets = binary.chwall.conflict_sets
+        batch.append((outputs[2], set_names_bytes(binary.reference_name, names, sets)))
+    return batch
 
 
 def _set_names(binary: BinaryPolicy, tree: object) -> list[str | None] | None:
@@ -171,9 +184,7 @@ def save_policy(paths: HostPaths, name: str, xml: bytes) -> MakePolicyResult:
     renamed into place together (the studio's Save): when it does not
     compile (PolicyError with every finding) no file is touched, so the
     `.xml` beside a `.bin` is always the one it came from."""
-    from acm.binfmt import binary_chunks
     from acm.compiler import compile_document, gc_paused
-    from acm.mapfile import map_chunks, set_names_bytes
     from acm.source import parse_policy_document
 
     files = paths.policy_files(name)  # raises ACM005 on a bad name
@@ -186,14 +197,7 @@ def save_policy(paths: HostPaths, name: str, xml: bytes) -> MakePolicyResult:
     # the `.map` first: an interrupted batch is found and finished by the
     # same journal as makepolicy's
     outputs = [Path(files.map), Path(files.bin), files.set_names, Path(files.xml)]
-    batch: list[tuple[Path, Any]] = [
-        (outputs[0], map_chunks(pmap)),
-        (outputs[1], binary_chunks(binary)),
-    ]
-    if names is not None:
-        assert binary.chwall is not None
-        sets = binary.chwall.conflict_sets
-        batch.append((outputs[2], set_names_bytes(binary.reference_name, names, sets)))
+    batch = _compiled_batch(outputs, pmap, binary, names)
     batch.append((outputs[3], xml))
     try:
         Path(files.xml).parent.mkdir(parents=True, exist_ok=True)
