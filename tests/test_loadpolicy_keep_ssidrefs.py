@@ -264,10 +264,15 @@ def test_keep_load_is_creating_the_same_domains_again(
     if not keep:
         return
     _clear(b)
+    with Host(b) as host:  # each kept ssidref read as B's label (configs name labels)
+        policy = host.policy()
+        assert policy is not None
+        label_on_b = {ssidref: host.label_of(policy, ssidref) for _, ssidref in kept}
     first_denied = None
     for domid, ssidref in kept:  # store.domains() is in id order
+        access = f"access_control=['policy=renum,label={label_on_b[ssidref]}']"
         try:
-            create_domain(b, "/dev/null", [f"name=k{domid}", f"ssidref={ssidref}"])
+            create_domain(b, "/dev/null", [f"name=k{domid}", access])
         except CreateDenied:
             first_denied = domid
             break
