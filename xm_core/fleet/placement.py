@@ -206,6 +206,7 @@ class Fleet:
         self._labels: dict[tuple[Any, ...], LabelCheck] = {}
         self._verdicts: dict[str, tuple[int, list[Refusal]]] = {}
         self._decisions: dict[tuple[str, int, int], CreateDecision] = {}
+        self._alike: dict[tuple[str | None, int, tuple[tuple[int, int], ...]], CreateDecision] = {}
 
     def read_blockers(self, wanted: Sequence[tuple[FleetHost, Sequence[int]]]) -> None:
         """The running domains of these Chinese Wall SSIDs on these hosts:
@@ -245,7 +246,13 @@ class Fleet:
         engine = fh.policy.engine
         counters = fh.row.counters
         aggregate = {t: counters.get(t, (0, 0))[1] for t in engine.chwall_types(ssidref)}
-        decision = self._decisions[key] = engine.check_create(ssidref, aggregate)
+        # the engine's answer depends on the policy and these counts alone:
+        # hosts alike in them (most of a large fleet) share one answer
+        alike = (fh.row.policy_hash, ssidref, tuple(aggregate.items()))
+        decision = self._alike.get(alike)
+        if decision is None:
+            decision = self._alike[alike] = engine.check_create(ssidref, aggregate)
+        self._decisions[key] = decision
         return decision
 
     # ------------------------------------------------------------ one host

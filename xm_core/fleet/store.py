@@ -390,20 +390,25 @@ class FleetStore:
         )  # fmt: skip
 
     def hosts(self, with_domains: bool = True) -> list[HostRow]:
-        """Every host in name order, with its domains (one query each)."""
+        """Every host in name order, with its domains (one query each; rows
+        fetched at once: psycopg's row-by-row iteration was a sixth of a
+        placement over 1,000 hosts)."""
         hosts = [
             self._host(r)
-            for r in self._q(f"SELECT {self._HOST_COLUMNS} FROM fleet_hosts ORDER BY name")
+            for r in self._q(
+                f"SELECT {self._HOST_COLUMNS} FROM fleet_hosts ORDER BY name"
+            ).fetchall()
         ]
         by_name = {h.name: h for h in hosts}
-        for name, count in self._q("SELECT host, count(*) FROM fleet_domains GROUP BY host"):
+        counts = self._q("SELECT host, count(*) FROM fleet_domains GROUP BY host").fetchall()
+        for name, count in counts:
             if name in by_name:
                 by_name[name].domain_count = int(count)
         if with_domains:
             for d in self._q(
                 "SELECT host, name, domid, ssidref, label, memory, vcpus FROM fleet_domains "
                 "ORDER BY host, domid"
-            ):
+            ).fetchall():
                 host = by_name.get(d[0])
                 if host is not None:
                     host.domains.append(_domain(d))
@@ -451,7 +456,7 @@ class FleetStore:
                 f"WHERE host IN ({marks}) AND ((ssidref >> {shift}) & 65535) IN ({wanted}) "
                 "ORDER BY host, domid",
                 chunk,
-            ):
+            ).fetchall():
                 found[d[0]].append(_domain(d))
         return found
 
