@@ -12,6 +12,12 @@ every conflict set; a VM label's new name into the bootstrap attribute.
 Deleting a type removes it from all of those places. Checks are not made
 here: the compiler and lint judge the result.
 
+Xen 3.4's versioned lifecycle: `bump_version` makes the next version of a
+policy (`Version` 1.0 for a policy of the 3.0.4 format, else minor + 1, and
+`FromPolicy` naming the policy and the version it replaces). In a policy
+with a `FromPolicy`, renaming a label writes `from="OLD"` on its Name (the
+name in the policy it replaces), which a rename back takes away again.
+
 `outline` is the editor's view of a document: every element it edits, with
 the line it starts on, so that findings (which carry lines) can be shown at
 their element.
@@ -30,6 +36,7 @@ from acm.source import (
     T_CHWALL_TYPES,
     T_CONFLICT,
     T_CONFLICT_SETS,
+    T_FROM_POLICY,
     T_HEADER,
     T_NAME,
     T_OBJECTS,
@@ -40,6 +47,7 @@ from acm.source import (
     T_SUBJECTS,
     T_TEMPLATE,
     T_TYPE,
+    T_VERSION,
     T_VM,
     parse_document,
 )
@@ -231,9 +239,10 @@ def _set_header(root: etree._Element, op: Mapping[str, Any]) -> None:
             _remove(el)
         return
     if el is None:
-        # The schema's order: PolicyName, PolicyUrl, Reference, Date, NameSpaceUrl.
+        # The schema's order: PolicyName, PolicyUrl, Reference, Date,
+        # NameSpaceUrl, then (versioned) Version and FromPolicy.
         later = HEADER_FIELDS[HEADER_FIELDS.index(field) + 1 :]
-        el = _ensure(header, _Q + field, tuple(_Q + f for f in later))
+        el = _ensure(header, _Q + field, (*(_Q + f for f in later), T_VERSION, T_FROM_POLICY))
     el.text = value
 
 
@@ -414,6 +423,15 @@ def _rename_label(root: etree._Element, op: Mapping[str, Any]) -> None:
     name_el = label.find(T_NAME)
     assert name_el is not None
     name_el.text = new
+    header = root.find(T_HEADER)
+    if header is not None and header.find(T_FROM_POLICY) is not None:
+        # from= names the label in the policy this one replaces: the first
+        # rename's old name, kept through later renames (from="" Xen ignored)
+        original = name_el.get("from") or old
+        if new == original:
+            name_el.attrib.pop("from", "")
+        else:
+            name_el.set("from", original)
     subjects = root.find(f"{T_TEMPLATE}/{T_SUBJECTS}")
     if kind == "VM" and subjects is not None and subjects.get("bootstrap") == old:
         subjects.set("bootstrap", new)
@@ -467,6 +485,49 @@ def _set_bootstrap(root: etree._Element, op: Mapping[str, Any]) -> None:
     subjects.set("bootstrap", name)
 
 
+def _bump_version(root: etree._Element, op: Mapping[str, Any]) -> None:
+    """The next version, as Xen 3.4's tools numbered updates: 1.0 for a
+    policy of the 3.0.4 format; else minor + 1 and FromPolicy naming this
+    policy and the version it had. The labels' from= are dropped: they
+    named labels of the version before, which the new one no longer updates."""
+    from acm.versioned.info import parse_version, version_problem
+
+    header = root.find(T_HEADER)
+    name_el = header.find(T_POLICY_NAME) if header is not None else None
+    if header is None or name_el is None:
+        raise edit_error("the policy has no PolicyHeader with a PolicyName")
+    version_el = header.find(T_VERSION)
+    from_el = header.find(T_FROM_POLICY)
+    previous = _text(version_el).strip() if version_el is not None else None
+    if previous is not None:
+        known = parse_version(previous)
+        if known is None:
+            raise edit_error(f"no next version: {version_problem(previous)}")
+        new = str(known.next_minor())
+    else:
+        new = "1.0"
+    for kind in KINDS:
+        for label in _labels(root, kind):
+            label_name = label.find(T_NAME)
+            if label_name is not None:
+                label_name.attrib.pop("from", "")
+    if version_el is None:
+        version_el = _ensure(header, T_VERSION, (T_FROM_POLICY,))
+    version_el.text = new
+    if previous is None:
+        if from_el is not None:  # a FromPolicy without a Version replaces nothing known
+            _remove(from_el)
+        return
+    if from_el is None:
+        from_el = _el(header, T_FROM_POLICY)  # Version's place is last but for it
+    else:
+        for child in list(from_el):
+            from_el.remove(child)
+        from_el.text = None
+    _el(from_el, T_POLICY_NAME, _text(name_el))
+    _el(from_el, T_VERSION, previous)
+
+
 EDITS = {
     "set_header": _set_header,
     "set_priority": _set_priority,
@@ -483,6 +544,7 @@ EDITS = {
     "delete_label": _delete_label,
     "set_label_types": _set_label_types,
     "set_bootstrap": _set_bootstrap,
+    "bump_version": _bump_version,
 }
 
 
@@ -553,15 +615,28 @@ def outline_of(root: etree._Element) -> dict[str, Any]:
                 {
                     "kind": kind,
                     "name": _text(name_el) if name_el is not None else "",
+                    "from": name_el.get("from") if name_el is not None else None,
                     "line": _line(el),
                     "last_line": _last_line(el),
                     "ste": _group_view(el.iterchildren(T_STE_TYPES)),
                     "chwall": _group_view(el.iterchildren(T_CHWALL_TYPES)),
                 }
             )
+    version_el = header.find(T_VERSION) if header is not None else None
+    from_el = header.find(T_FROM_POLICY) if header is not None else None
+    from_name = from_el.find(T_POLICY_NAME) if from_el is not None else None
+    from_version = from_el.find(T_VERSION) if from_el is not None else None
     return {
         "header": fields,
         "header_line": _line(header) if header is not None else 0,
+        "version": _text(version_el) if version_el is not None else None,
+        "from_policy": {
+            "name": _text(from_name) if from_name is not None else "",
+            "version": _text(from_version) if from_version is not None else "",
+            "line": _line(from_el),
+        }
+        if from_el is not None
+        else None,
         "parts": parts,
         "conflict_sets": sets,
         "bootstrap": subjects.get("bootstrap") if subjects is not None else None,
