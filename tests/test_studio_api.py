@@ -104,6 +104,22 @@ def test_rename_of_the_bootstrap_label_moves_the_attribute(studio: Studio) -> No
     assert new["outline"]["bootstrap"] == "dom_Zero" and new["errors"] == 0
 
 
+def test_a_new_version_and_a_rename_in_it_through_the_edit_api(studio: Studio) -> None:
+    xml = example(studio)["xml"]
+    for _ in range(2):
+        xml = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": xml, "op": {"op": "bump_version"}})[
+            "xml"
+        ]
+    op = {"op": "rename_label", "kind": "RES", "old": "res_SecurityToken", "new": "res_Token"}
+    new = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": xml, "op": op})
+    assert new["errors"] == 0  # the versioned compiler takes it
+    view = new["outline"]
+    assert view["version"] == "1.1"
+    assert (view["from_policy"]["name"], view["from_policy"]["version"]) == (EXAMPLE_POLICY, "1.0")
+    renamed = next(lbl for lbl in view["labels"] if lbl["name"] == "res_Token")
+    assert renamed["from"] == "res_SecurityToken"
+
+
 def test_an_impossible_edit_is_refused_with_its_code(studio: Studio) -> None:
     doc = example(studio)
     resp = studio.post(

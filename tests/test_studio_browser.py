@@ -564,3 +564,47 @@ def test_would_it_start_answers_for_the_edited_policy_when_asked(
     mine = page.inner_text("#explain-out").strip()
     assert mine == (there.out + there.err).strip().replace(str(other), str(studio.paths.root))
     assert Path(studio.paths.policy_files(EXAMPLE_POLICY).xml).read_text() != edited
+
+
+def test_a_new_version_writes_renames_as_from_and_setpolicy_reports_them(
+    studio: Server, page: Any
+) -> None:
+    """Xen 3.4's lifecycle in the studio: version 1.0 of the example is set,
+    then its next version renames a label; the dry run of `xm setpolicy`
+    relabels the domain config that carried the old name."""
+    open_example(page, studio)
+
+    def xml() -> str:
+        return str(page.evaluate("studioEditor.state.doc.toString()"))
+
+    page.click("#bump-version")
+    page.wait_for_selector("#version:text-is('1.0')")
+    assert "<Version>1.0</Version>" in xml() and "<FromPolicy>" not in xml()
+    page.keyboard.press("Control+s")
+    page.wait_for_selector("#save-out[data-status='0']")
+    # a 3.0.4 policy runs: Xen 3.4 puts a versioned one in its place only
+    # after a reset to its DEFAULT policy (the command line's work)
+    root = studio.paths.root
+    assert xm_run(root, "resetpolicy").code == 0
+    assert xm_run(root, "setpolicy", "ACM", EXAMPLE_POLICY).code == 0
+    # the next version updates the running one; a rename is written as from=
+    page.click("#bump-version")
+    page.wait_for_selector("#version:text-is('1.1')")
+    assert f"updates {EXAMPLE_POLICY} 1.0" in page.inner_text("#from-policy")
+    name = page.locator('.label[data-label="dom_Fun"] .label-name')
+    name.fill("dom_Play")
+    name.press("Enter")
+    page.wait_for_selector('.label[data-label="dom_Play"] .renamed-from:text-is("was dom_Fun")')
+    text = xml()
+    assert "<Version>1.1</Version>" in text
+    assert f"<FromPolicy>\n      <PolicyName>{EXAMPLE_POLICY}</PolicyName>" in text
+    assert "<Version>1.0</Version>\n    </FromPolicy>" in text
+    assert '<Name from="dom_Fun">dom_Play</Name>' in text
+    page.keyboard.press("Control+s")  # Save compiles first
+    page.wait_for_selector("#save-out[data-status='0']")
+    page.click('button[data-tab="save"]')
+    page.click("#setpolicy-btn")
+    page.wait_for_selector("#setpolicy-out[data-status='0']")
+    report = page.inner_text("#setpolicy-out")
+    assert f"{EXAMPLE_POLICY} version 1.0 -> {EXAMPLE_POLICY} version 1.1" in report
+    assert f"{EXAMPLE_POLICY}:dom_Fun -> ACM:{EXAMPLE_POLICY}:dom_Play" in report

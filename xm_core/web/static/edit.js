@@ -356,8 +356,16 @@ function renderOutline() {
   for (const field of ["PolicyName", "PolicyUrl", "Reference", "Date", "NameSpaceUrl"]) {
     const f = o.header[field] || { value: "", line: 0 };
     header.append(el("div", { class: "el", "data-line": f.line || null },
-      el("label", {}, el("span", { class: "field" }, field), nameInput(f.value, (v) => edit({ op: "set_header", field, value: v }), { id: "header-" + field }))));
+      el("label", {}, el("span", { class: "field" }, field), nameInput(f.value, (v) => edit({ op: "set_header", field, value: v }), { id: "header-" + field })),
+      // Xen 3.4's lifecycle: the next version, which says what it replaces
+      field === "PolicyName" ? el("button", { id: "bump-version", title: "next version: Version 1.0 (or minor + 1) and FromPolicy; label renames are then written as from=", onclick: () => edit({ op: "bump_version" }) }, "New version") : null));
   }
+  const v = o.header.Version;
+  const from = o.from_policy;
+  header.append(el("div", { class: "el", id: "version-row", "data-line": (v && v.line) || null },
+    el("span", { class: "field" }, "Version"),
+    el("span", { id: "version" }, o.version === null ? "none (Xen 3.0.4 format)" : o.version),
+    from ? el("span", { id: "from-policy", class: "note" }, ` updates ${from.name} ${from.version}`) : null));
   parts.push(header);
   const prim = el("select", { id: "priority", onchange: (e) => edit({ op: "set_priority", part: e.target.value || null }) },
     el("option", { value: "" }, "(no priority attribute)"),
@@ -416,6 +424,7 @@ function labelSection(o, kind, title) {
     const row = el("div", { class: "el label", "data-line": l.line, "data-end": l.last_line, "data-label": l.name, onclick: rowClick },
       kind === "VM" ? el("input", { type: "radio", name: "bootstrap", title: "bootstrap label (Domain 0's)", checked: o.bootstrap === l.name ? true : null, onchange: () => edit({ op: "set_bootstrap", name: l.name }) }) : null,
       nameInput(l.name, (v) => edit({ op: "rename_label", kind, old: l.name, new: v }), { class: "label-name" }),
+      l.from ? el("span", { class: "note renamed-from", title: "from=: its name in the policy this version updates" }, "was " + l.from) : null,
       del(l.name, { op: "delete_label", kind, name: l.name }),
       el("div", { class: "types-row" }, el("span", { class: "field" }, "STE"), listInput((l.ste[0] || { types: [] }).types, (v) => edit({ op: "set_label_types", kind, name: l.name, part: "STE", types: v }), { class: "ste-types", list: "ste-types-list" })));
     if (kind === "VM") {
