@@ -737,3 +737,25 @@ def test_an_edit_with_a_list_where_a_name_belongs_is_refused(studio: Studio) -> 
     assert resp.status_code == 422
     assert resp.json()["findings"][0]["code"] == "EDIT001"
     assert "'kind' must be a string" in resp.json()["error"]
+
+
+def test_the_load_preview_of_a_versioned_policy_refuses_as_loadpolicy_does(
+    studio: Studio,
+) -> None:
+    """A versioned policy saved over a running 3.0.4 one: the preview reads
+    its renames from the saved XML and refuses with loadpolicy's reason (it
+    said the policy file did not exist)."""
+    xml = example(studio)["xml"]
+    bumped = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": xml, "op": {"op": "bump_version"}})
+    assert studio.ok("save", {"name": EXAMPLE_POLICY, "xml": bumped["xml"]})["saved"]
+    preview = studio.ok("impact", {"name": EXAMPLE_POLICY})
+    cli = xm_run(studio.paths.root, "loadpolicy", EXAMPLE_POLICY)
+    reason = "has no version, so no versioned policy can update it"
+    assert cli.code == 1 and "ACM049" in cli.err and reason in cli.err
+    assert not preview["loadable"]
+    text = "\n".join(preview["impact"]["text"])
+    assert reason in text and "does not exist" not in text
+    # the edited, unsaved XML is what the diff's impact judges
+    diff = studio.ok("diff", {"name": EXAMPLE_POLICY, "xml": bumped["xml"]})
+    text = "\n".join(diff["impact"]["text"])
+    assert reason in text and "does not exist" not in text

@@ -136,9 +136,13 @@ class HostImpact:
         }
 
 
-def host_impact(paths: HostPaths, diff: PolicyDiff, keep_ssidrefs: bool = False) -> HostImpact:
+def host_impact(
+    paths: HostPaths, diff: PolicyDiff, keep_ssidrefs: bool = False, source: bytes | None = None
+) -> HostImpact:
     """Run `loadpolicy` of `diff.new` (`--keep-ssidrefs` when asked) against a
-    copy of the host at `paths`."""
+    copy of the host at `paths`. `source`: NEW's XML when it is not the file
+    NEW was read from (the studio's edits, or a saved `.bin`'s policy): the
+    update path of a versioned NEW reads its renames there."""
     from acm.errors import PolicyError
     from xm_core.host.model import Host, PolicyLoadRefused, load_policy
     from xm_core.host.update.plan import UpdateRefused
@@ -147,7 +151,9 @@ def host_impact(paths: HostPaths, diff: PolicyDiff, keep_ssidrefs: bool = False)
     with tempfile.TemporaryDirectory(prefix="xm-acm-impact-") as tmp:
         scratch = HostPaths(Path(tmp))
         files = _scratch_host(paths, scratch, new)
-        if new.origin.endswith(".xml") and Path(new.origin).is_file():
+        if source is not None:
+            Path(files.xml).write_bytes(source)
+        elif new.origin.endswith(".xml") and Path(new.origin).is_file():
             shutil.copyfile(new.origin, files.xml)  # the conflict sets' names, for messages
         with Host(scratch) as host, host.store.read():
             state, _ = host.policy_state()

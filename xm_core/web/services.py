@@ -503,13 +503,16 @@ def diff(paths: HostPaths, xml: bytes, file: str, name: str) -> dict[str, Any]:
     if Path(files.xml).is_file():
         saved = analysis_policy(read_policy_file(files.xml), files.xml)
         answer["saved"] = diff_policies(saved, new).format()
-    answer.update(_against_active(paths, new))
+    answer.update(_against_active(paths, new, source=xml))
     return answer
 
 
-def _against_active(paths: HostPaths, new: Any, keep_ssidrefs: bool = False) -> dict[str, Any]:
+def _against_active(
+    paths: HostPaths, new: Any, keep_ssidrefs: bool = False, source: bytes | None = None
+) -> dict[str, Any]:
     """`xm acm diff ACTIVE NEW --host`: the diff and the host impact (None, None
-    when no policy is active); the impact of `loadpolicy --keep-ssidrefs` when asked."""
+    when no policy is active); the impact of `loadpolicy --keep-ssidrefs` when asked.
+    `source`: NEW's XML (a versioned NEW's renames are read there)."""
     from acm.analysis.diff import diff_policies
     from xm_core.insight.impact import host_impact
 
@@ -517,7 +520,7 @@ def _against_active(paths: HostPaths, new: Any, keep_ssidrefs: bool = False) -> 
     if active is None:
         return {"active": None, "impact": None}
     res = diff_policies(active, new)
-    impact = host_impact(paths, res, keep_ssidrefs)
+    impact = host_impact(paths, res, keep_ssidrefs, source)
     return {
         "active": res.format(),
         "impact": {"text": impact.format(), "loadable": impact.loadable},
@@ -642,7 +645,9 @@ def impact_of_saved(paths: HostPaths, name: str, keep_ssidrefs: bool = False) ->
     compiled = read_compiled(files.bin, files.map)
     # the conflict sets by name, as loadpolicy names them
     names = tuple(_conflict_set_names(paths, name, compiled.binary)) or None
-    answer = _against_active(paths, from_compiled(compiled, names, files.bin), keep_ssidrefs)
+    saved_xml = read_policy_file(files.xml) if Path(files.xml).is_file() else None
+    new = from_compiled(compiled, names, files.bin)
+    answer = _against_active(paths, new, keep_ssidrefs, saved_xml)
     impact = answer["impact"]
     return {**answer, "digest": digest, "loadable": impact is None or impact["loadable"]}
 
