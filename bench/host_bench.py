@@ -30,7 +30,7 @@ from xm_core.host.domains import destroy_domain  # noqa: E402
 from xm_core.host.model import Host, load_policy  # noqa: E402
 from xm_core.host.policy import make_policy  # noqa: E402
 
-GEN = Path("/work/shared/tools/gen_policy.py")
+GEN = REPO.parent / "shared" / "tools" / "gen_policy.py"  # shared/ beside the checkout
 EXAMPLE_LABELS = ["dom_HomeBanking", "dom_BoincClient", "dom_StorageDomain", "dom_NetworkDomain"]
 
 

@@ -28,7 +28,7 @@ from xm_core.files.resources import render_resource_labels  # noqa: E402
 from xm_core.host.model import load_policy  # noqa: E402
 from xm_core.host.policy import make_policy  # noqa: E402
 
-GEN = Path("/work/shared/tools/gen_policy.py")
+GEN = REPO.parent / "shared" / "tools" / "gen_policy.py"  # shared/ beside the checkout
 
 
 def build_root(root: Path, gen: str | None) -> tuple[HostPaths, str, str, str]:

@@ -52,7 +52,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-GEN = Path("/work/shared/tools/gen_policy.py")
+GEN = REPO.parent / "shared" / "tools" / "gen_policy.py"  # shared/ beside the checkout
 EXAMPLE = "example.chwall_ste.client_v1"
 BIG = "big200"
 ARGS = [
