@@ -43,11 +43,14 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acm.analysis.loader import analysis_error, check_map_matches
 from acm.model import NULL_LABEL, BinaryPolicy, CompiledPolicy, PolicyCode, PolicyMap, TypeSet
 from acm.source import NS, LabelKind
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 
 @dataclass(frozen=True)
@@ -259,6 +262,45 @@ def _type_names(binary: BinaryPolicy, pmap: PolicyMap | None) -> tuple[list[str]
     return ste, cw
 
 
+# The source documents both decompilers write: elements in the policy's
+# namespace, type lists, and the document with its comment.
+
+
+def _policy_root() -> etree._Element:
+    from lxml import etree
+
+    return etree.Element("{" + NS + "}SecurityPolicyDefinition", nsmap={None: NS})  # type: ignore[dict-item]
+
+
+def _add(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+    from lxml import etree
+
+    el = etree.SubElement(parent, "{" + NS + "}" + tag)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _type_list(parent: etree._Element, tag: str, numbers: TypeSet, names: list[str]) -> None:
+    group = _add(parent, tag)
+    for t in numbers:
+        _add(group, "Type", names[t])
+
+
+def _document(root: etree._Element, comment: str) -> bytes:
+    from lxml import etree
+
+    etree.indent(root, space="  ")
+    return b"\n".join(
+        [
+            b'<?xml version="1.0" encoding="UTF-8"?>',
+            etree.tostring(etree.Comment(comment), encoding="UTF-8"),
+            etree.tostring(root, encoding="UTF-8"),
+            b"",
+        ]
+    )
+
+
 def _xml(
     binary: BinaryPolicy,
     plans: list[LabelPlan],
@@ -267,21 +309,8 @@ def _xml(
     cw_names: list[str],
     comment: str,
 ) -> bytes:
-    from lxml import etree
-
-    q = "{" + NS + "}"
-    root = etree.Element(q + "SecurityPolicyDefinition", nsmap={None: NS})  # type: ignore[dict-item]
-
-    def add(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
-        el = etree.SubElement(parent, q + tag)
-        if text is not None:
-            el.text = text
-        return el
-
-    def types(parent: etree._Element, tag: str, numbers: TypeSet, names: list[str]) -> None:
-        group = add(parent, tag)
-        for t in numbers:
-            add(group, "Type", names[t])
+    root = _policy_root()
+    add, types = _add, _type_list
 
     header = add(root, "PolicyHeader")
     add(header, "PolicyName", binary.reference_name)
@@ -320,15 +349,7 @@ def _xml(
             add(label, "Name", p.name)
             for group in p.ste:
                 types(label, "SimpleTypeEnforcementTypes", group, ste_names)
-    etree.indent(root, space="  ")
-    return b"\n".join(
-        [
-            b'<?xml version="1.0" encoding="UTF-8"?>',
-            etree.tostring(etree.Comment(comment), encoding="UTF-8"),
-            etree.tostring(root, encoding="UTF-8"),
-            b"",
-        ]
-    )
+    return _document(root, comment)
 
 
 def _verify(xml: bytes, original: CompiledPolicy | BinaryPolicy) -> None:
@@ -365,7 +386,6 @@ def _padded(prefix: str, count: int) -> list[str]:
 
 def _versioned_xml(binary: BinaryPolicy, pmap: PolicyMap | None, comment: str) -> bytes:
     """The source of a versioned binary, numbered as Xen 3.4 numbers (see the module)."""
-    from lxml import etree
 
     from acm.source import UNLABELED
 
@@ -396,20 +416,12 @@ def _versioned_xml(binary: BinaryPolicy, pmap: PolicyMap | None, comment: str) -
         if not row:
             raise _fail(f"conflict set {i} is empty, and a source Conflict names a type")
 
-    q = "{" + NS + "}"
-    root = etree.Element(q + "SecurityPolicyDefinition", nsmap={None: NS})  # type: ignore[dict-item]
-
-    def add(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
-        el = etree.SubElement(parent, q + tag)
-        if text is not None:
-            el.text = text
-        return el
+    root = _policy_root()
+    add = _add
 
     def types(parent: etree._Element, tag: str, numbers: TypeSet, names: list[str]) -> None:
-        if numbers:
-            group = add(parent, tag)
-            for t in numbers:
-                add(group, "Type", names[t])
+        if numbers:  # a versioned source writes no empty type list
+            _type_list(parent, tag, numbers, names)
 
     header = add(root, "PolicyHeader")
     add(header, "PolicyName", binary.reference_name)
@@ -446,15 +458,7 @@ def _versioned_xml(binary: BinaryPolicy, pmap: PolicyMap | None, comment: str) -
             label = add(objects, "ResourceLabel")
             add(label, "Name", name)
             types(label, "SimpleTypeEnforcementTypes", ste.ssids[ssid], ste_names)
-    etree.indent(root, space="  ")
-    return b"\n".join(
-        [
-            b'<?xml version="1.0" encoding="UTF-8"?>',
-            etree.tostring(etree.Comment(comment), encoding="UTF-8"),
-            etree.tostring(root, encoding="UTF-8"),
-            b"",
-        ]
-    )
+    return _document(root, comment)
 
 
 def _verify_versioned(xml: bytes, binary: BinaryPolicy, pmap: PolicyMap | None) -> None:
