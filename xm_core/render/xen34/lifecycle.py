@@ -12,7 +12,7 @@ JSON documents (stable keys):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from xm_core.render import emit_json, out, printable
 
@@ -85,28 +85,21 @@ def plan_lines(plan: UpdatePlan, applied: bool) -> list[str]:
             )
     if plan.resources:
         lines.append(f"Resource labels that {'changed' if applied else 'would change'}:")
-        for r in plan.resources:
-            shown = r.as_dict()
-            lines.append(
-                f"  {printable(r.target)}: {printable(shown['old'])} -> {printable(shown['new'])} "
-                f"({r.status})"
-            )
+        lines += [
+            _moved(printable(r.target), r.as_dict(), f" ({r.status})") for r in plan.resources
+        ]
     if plan.vifs:
         lines.append(f"Interface labels that {'changed' if applied else 'would change'}:")
-        for v in plan.vifs:
-            shown = v.as_dict()
-            lines.append(
-                f"  domain {v.domid} vif-{v.devid}: {printable(shown['old'])} -> "
-                f"{printable(shown['new'])}"
-            )
+        lines += [_moved(f"domain {v.domid} vif-{v.devid}", v.as_dict()) for v in plan.vifs]
     if plan.configs:
         lines.append(f"Domain configs {'relabeled' if applied else 'that would be relabeled'}:")
-        for c in plan.configs:
-            shown = c.as_dict()
-            lines.append(
-                f"  {printable(c.target)}: {printable(shown['old'])} -> {printable(shown['new'])}"
-            )
+        lines += [_moved(printable(c.target), c.as_dict()) for c in plan.configs]
     return lines
+
+
+def _moved(where: str, shown: dict[str, Any], status: str = "") -> str:
+    """One relabelled resource, interface or config: where, old -> new."""
+    return f"  {where}: {printable(shown['old'])} -> {printable(shown['new'])}{status}"
 
 
 def dry_run(plan: UpdatePlan | None, refusal: str, details: list[str], as_json: bool) -> None:
