@@ -404,7 +404,11 @@ def _read_output(file: str, what: str, name: str) -> bytes:
         raise XmError(f"{what} '{file}' not found. Run 'xm makepolicy {name}' first.") from None
 
 
-def _read_compiled(paths: HostPaths, name: str) -> tuple[bytes, BinaryPolicy, bytes, PolicyMap]:
+def read_compiled_policy(
+    paths: HostPaths, name: str
+) -> tuple[bytes, BinaryPolicy, bytes, PolicyMap]:
+    """NAME's `.bin` and `.map` from the policy tree: their bytes, decoded
+    (loadpolicy and the versioned update both read them here)."""
     from acm.binfmt import decode_binary
     from acm.mapfile import parse_map
 
@@ -436,7 +440,7 @@ def _check_map_matches(binary: BinaryPolicy, pmap: PolicyMap, file: str) -> None
 MAX_SET_NAMES_BYTES = 64 << 20  # 65,535 sets of 65,535 type numbers would not fit: enough
 
 
-def _conflict_set_names(paths: HostPaths, name: str, binary: BinaryPolicy) -> list[str | None]:
+def conflict_set_names(paths: HostPaths, name: str, binary: BinaryPolicy) -> list[str | None]:
     """The conflict sets' names from the side file makepolicy wrote, else
     from the policy's XML, when it is there and matches the binary; they
     serve explanations only."""
@@ -488,9 +492,9 @@ def load_policy(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> Loa
     """
     from acm.engine import Engine, PolicyNames, RunningDomain
 
-    raw, binary, map_raw, pmap = _read_compiled(paths, name)
+    raw, binary, map_raw, pmap = read_compiled_policy(paths, name)
     new_name = binary.reference_name
-    set_names = _conflict_set_names(paths, name, binary)
+    set_names = conflict_set_names(paths, name, binary)
     labels = Host(paths).resource_labels()  # read before the lock; checked below
     with Host(paths) as host, host.store.write():
         store = host.store

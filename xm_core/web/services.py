@@ -481,13 +481,13 @@ def _active(paths: HostPaths) -> Any:
     """The analysis view of the host's active policy, or None (DEFAULT)."""
     from acm.analysis.loader import from_compiled
     from acm.model import CompiledPolicy
-    from xm_core.host.model import Host, _conflict_set_names
+    from xm_core.host.model import Host, conflict_set_names
 
     with Host(paths) as host:
         loaded = host.policy()
         if loaded is None:
             return None
-        names = _conflict_set_names(paths, loaded.name, loaded.binary)
+        names = conflict_set_names(paths, loaded.name, loaded.binary)
         compiled = CompiledPolicy(loaded.binary, loaded.map)
         return from_compiled(compiled, tuple(names) or None, "active policy")
 
@@ -634,7 +634,7 @@ def impact_of_saved(paths: HostPaths, name: str, keep_ssidrefs: bool = False) ->
     which is what `xm loadpolicy NAME` loads, would do to this host; with
     the digest that the load must then match and whether it is permitted."""
     from acm.analysis.loader import from_compiled, read_compiled
-    from xm_core.host.model import _conflict_set_names
+    from xm_core.host.model import conflict_set_names
 
     files = policy_files(paths, name).settled()
     if not Path(files.bin).is_file():
@@ -644,7 +644,7 @@ def impact_of_saved(paths: HostPaths, name: str, keep_ssidrefs: bool = False) ->
     digest = compiled_digest(files, keep_ssidrefs)
     compiled = read_compiled(files.bin, files.map)
     # the conflict sets by name, as loadpolicy names them
-    names = tuple(_conflict_set_names(paths, name, compiled.binary)) or None
+    names = tuple(conflict_set_names(paths, name, compiled.binary)) or None
     saved_xml = read_policy_file(files.xml) if Path(files.xml).is_file() else None
     new = from_compiled(compiled, names, files.bin)
     answer = _against_active(paths, new, keep_ssidrefs, saved_xml)

@@ -52,11 +52,11 @@ def check_policy_type(policy_type: str) -> None:
 def read_new_policy(paths: HostPaths, name: str, lineage: Lineage | None = None) -> NewPolicy:
     """The compiled `.bin`/`.map` of `name` from the policy tree, with the
     conflict sets' names and the policy's lineage."""
-    from xm_core.host.model import _conflict_set_names, _read_compiled
+    from xm_core.host.model import conflict_set_names, read_compiled_policy
     from xm_core.host.update.lineage import read_lineage
 
-    raw, binary, map_raw, pmap = _read_compiled(paths, name)
-    set_names = _conflict_set_names(paths, name, binary)
+    raw, binary, map_raw, pmap = read_compiled_policy(paths, name)
+    set_names = conflict_set_names(paths, name, binary)
     if lineage is None:
         lineage = read_lineage(paths.policy_files(name).xml, binary.reference_name)
     return NewPolicy(name, raw, binary, map_raw, pmap, set_names, lineage)
