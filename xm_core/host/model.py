@@ -410,6 +410,7 @@ def read_compiled_policy(
     """NAME's `.bin` and `.map` from the policy tree: their bytes, decoded
     (loadpolicy and the versioned update both read them here)."""
     from acm.binfmt import decode_binary
+    from acm.errors import PolicyError
     from acm.mapfile import parse_map
 
     files = paths.policy_files(name).settled()  # checks the dotted name first
@@ -420,8 +421,16 @@ def read_compiled_policy(
     with shared_lock(files.lock):  # no makepolicy renames between the two reads
         raw = _read_output(files.bin, "Binary policy file", name)
         map_raw = _read_output(files.map, "Policy map file", name)
-    binary = decode_binary(raw, files.bin)  # PolicyError BIN001 when damaged
-    pmap = parse_map(map_raw, files.map)
+    try:
+        pmap = parse_map(map_raw, files.map)
+    except PolicyError:
+        decode_binary(raw, files.bin)  # a damaged .bin is reported first (BIN001)
+        raise
+    # The .map's type sets spare decoding the .bin's SSID matrices cell by
+    # cell when the .bin holds exactly their encoding; the .bin is checked
+    # in full all the same (and decoded as always when it holds others).
+    expected = {p.code: p.ssid_types for p in (pmap.chwall, pmap.ste) if p is not None}
+    binary = decode_binary(raw, files.bin, expected)
     _check_map_matches(binary, pmap, files.map)
     return raw, binary, map_raw, pmap
 
