@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import operator
 import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import overload
@@ -40,6 +39,7 @@ from acm.model import (
     PolicyCode,
     StePolicy,
     TypeSet,
+    ascending_within_rows,
 )
 
 CELL = 2  # bytes per matrix cell (uint16)
@@ -593,16 +593,13 @@ def decode_binary(
 
 def canonical_rows(rows: Sequence[TypeSet], types: int) -> bool:
     """Whether every row is a strictly ascending tuple of type numbers in
-    0..types-1 (as the decoder makes them), checked at once over all rows:
-    row r's numbers lifted by r * types ascend through all rows exactly then."""
+    0..types-1, as the decoder makes them."""
     if rows and set(map(type, rows)) != {tuple}:
         return False
     flat = list(itertools.chain.from_iterable(rows))
     if flat and (min(flat) < 0 or max(flat) >= types):
         return False
-    lifts = map(itertools.repeat, range(0, len(rows) * types, types), map(len, rows))
-    lifted = list(map(operator.add, flat, itertools.chain.from_iterable(lifts)))
-    return all(map(operator.lt, lifted, itertools.islice(lifted, 1, None)))
+    return ascending_within_rows(flat, map(len, rows))
 
 
 def iter_fields(data: bytes) -> Iterator[tuple[str, int, str]]:

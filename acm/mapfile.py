@@ -9,12 +9,20 @@ directions.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
-from operator import add, lt
+import operator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from acm.errors import Diagnostic, Location, PolicyError
-from acm.model import ACM_MAGIC, MapPart, PolicyCode, PolicyMap, SsidLabel, TypeSet
+from acm.model import (
+    ACM_MAGIC,
+    MapPart,
+    PolicyCode,
+    PolicyMap,
+    SsidLabel,
+    TypeSet,
+    ascending_within_rows,
+)
 from acm.source import LabelKind
 
 _KIND_FIELD = {LabelKind.VM: "VM ", LabelKind.RES: "RES", LabelKind.ANY: "ANY"}
@@ -251,7 +259,9 @@ class _MapReader:
 
     def label_block(self, code: PolicyCode) -> list[SsidLabel]:
         lines = self.block()
-        found = _labels_fast(lines, code)
+        found = _label_table(lines, code)
+        if found is None:
+            found = _labels_fast(lines, code)
         if found is not None:
             self.pos += len(lines)
             return found
@@ -295,8 +305,8 @@ class _MapReader:
     def type_block(self, code: PolicyCode) -> list[str]:
         prefix = _TYPE_PREFIX[code]
         lines = self.block()
-        found = None
-        if lines and {line[: len(prefix)] for line in lines} == {prefix}:
+        found = _table_names(lines, prefix) if lines else None
+        if found is None and lines and {line[: len(prefix)] for line in lines} == {prefix}:
             found = _names_fast(lines, len(prefix))
         if found is not None:
             self.pos += len(lines)
@@ -346,6 +356,85 @@ class _MapReader:
         return MapPart(code, tuple(types), tuple(labels), tuple(ssid_types))
 
 
+# A name/number line as the writer writes an ASCII name of up to 25
+# characters: a 23-column head, the name padded to 25, a space, `%8x`.
+_NAME_AT, _NUMBER_AT, _TABLE_WIDTH = 23, 23 + 25 + 1, 23 + 25 + 9 + 1  # with its newline
+_HEX_DIGITS = "0123456789abcdef"
+
+
+def _digit_column(count: int, place: int) -> str:
+    """The hex digit `place` (0: the last) of `%8x` of 0 to count - 1, one
+    character a number."""
+    step = 16**place
+    if place and step >= count:
+        return " " * count
+    cycle = "".join(d * step for d in _HEX_DIGITS)
+    column = (cycle * (count // len(cycle) + 1))[:count]
+    return column if not place else " " * step + column[step:]
+
+
+def _table(lines: list[str], head: str, free: range = range(0)) -> str | None:
+    """The block as one text when every line is a name/number line of
+    exactly `_TABLE_WIDTH` - 1 ASCII characters numbered 0, 1, ... whose
+    head is `head` (but in the columns `free`); None otherwise. Checked
+    column by column, a strided slice each, not line by line."""
+    count = len(lines)
+    text = "\n".join(lines) + "\n"
+    if len(text) != count * _TABLE_WIDTH or not text.isascii():
+        return None
+    fixed = [(at, head[at]) for at in range(len(head)) if at not in free]
+    fixed += [(_NUMBER_AT - 1, " "), (_TABLE_WIDTH - 1, "\n")]
+    for at, char in fixed:
+        if text[at::_TABLE_WIDTH] != char * count:
+            return None
+    for place in range(8):
+        if text[_TABLE_WIDTH - 2 - place :: _TABLE_WIDTH] != _digit_column(count, place):
+            return None
+    return text
+
+
+def _table_names(lines: list[str], head: str) -> list[str] | None:
+    """`name_number`'s names of a block that `_table` accepts."""
+    if _table(lines, head) is None:
+        return None
+    return _padded_names(lines)
+
+
+def _padded_names(lines: list[str]) -> list[str]:
+    # 25 ASCII characters each: the padding is stripped (as `name_number` does)
+    columns = itertools.repeat(slice(_NAME_AT, _NUMBER_AT - 1))
+    padded: Iterator[str] = map(operator.getitem, lines, columns)
+    return list(map(str.rstrip, padded, itertools.repeat(" ")))
+
+
+# The kind's three columns by its first letter, and the kinds by that letter.
+_KIND_COLUMNS = [str.maketrans({f[0]: f[i] for f in _FIELD_KIND}) for i in (1, 2)]
+_KIND_LETTERS = str.maketrans(dict.fromkeys((f[0] for f in _FIELD_KIND), None))
+_KIND_BY_LETTER = {f[0]: kind for f, kind in _FIELD_KIND.items()}
+
+
+def _label_table(lines: list[str], code: PolicyCode) -> list[SsidLabel] | None:
+    head = f"LABEL->SSID VM  {_PART_FIELD[code]}"
+    kind_at = len("LABEL->SSID ")
+    text = _table(lines, head, range(kind_at, kind_at + 3)) if lines else None
+    if text is None:
+        return None
+    letters = text[kind_at::_TABLE_WIDTH]
+    if letters.translate(_KIND_LETTERS) or any(
+        text[kind_at + i :: _TABLE_WIDTH] != letters.translate(_KIND_COLUMNS[i - 1]) for i in (1, 2)
+    ):
+        return None
+    kinds = map(_KIND_BY_LETTER.__getitem__, letters)
+    return _ssid_labels(_padded_names(lines), kinds)
+
+
+def _ssid_labels(names: Iterable[str], kinds: Iterable[LabelKind]) -> list[SsidLabel]:
+    """SsidLabel(name, kind, 0), (name, kind, 1), ... made without a call of
+    its Python `__new__` each."""
+    made = map(tuple.__new__, itertools.repeat(SsidLabel), zip(names, kinds, itertools.count()))
+    return list(made)  # type: ignore[arg-type]
+
+
 def _hex_column(count: int) -> list[str]:
     """The `" %8x"` numbers 0 to count - 1 that end name/number lines."""
     return list(map(" %8x".__mod__, range(count)))
@@ -380,9 +469,7 @@ def _labels_fast(lines: list[str], code: PolicyCode) -> list[SsidLabel] | None:
     names = _names_fast(lines, name_at)
     if names is None or None in kinds:
         return None
-    # SsidLabel's fields in order, made without a call of its Python __new__ each
-    made = map(tuple.__new__, itertools.repeat(SsidLabel), zip(names, kinds, itertools.count()))
-    return list(made)  # type: ignore[arg-type]
+    return _ssid_labels(names, kinds)  # type: ignore[arg-type]
 
 
 def _ssid_types_fast(lines: list[str], prefix: str) -> list[str] | None:
@@ -407,19 +494,7 @@ def _type_rows_fast(rows: list[str], number: dict[str, int]) -> tuple[TypeSet, .
     if -1 in numbers:
         return None
     sizes = [row.count(" ") for row in rows]
-    # Strictly ascending within every row, checked at once: row r's types
-    # lifted by r * len(number) ascend over the whole list exactly then.
-    width = len(number)
-    lifted = list(
-        map(
-            add,
-            numbers,
-            itertools.chain.from_iterable(
-                map(itertools.repeat, range(0, len(rows) * width, width), sizes)
-            ),
-        )
-    )
-    if not all(map(lt, lifted, itertools.islice(lifted, 1, None))):
+    if not ascending_within_rows(numbers, sizes):
         return None
     taken = iter(numbers)
     return tuple(map(tuple, map(itertools.islice, itertools.repeat(taken), sizes)))
