@@ -475,12 +475,10 @@ def _labels_fast(lines: list[str], code: PolicyCode) -> list[SsidLabel] | None:
 def _ssid_types_fast(lines: list[str], prefix: str) -> list[str] | None:
     """The type names as written on `<prefix>%08x[ names]` lines numbered
     0, 1, ...; None when a line is written otherwise."""
-    at = len(prefix)
-    if lines and {line[:at] for line in lines} != {prefix}:
+    at = len(prefix) + 8
+    if [line[:at] for line in lines] != list(map(f"{prefix}%08x".__mod__, range(len(lines)))):
         return None
-    if [line[at : at + 8] for line in lines] != list(map("%08x".__mod__, range(len(lines)))):
-        return None
-    rows = [line[at + 8 :] for line in lines]
+    rows = [line[at:] for line in lines]
     if not {row[:1] for row in rows} <= {"", " "}:
         return None
     return rows
@@ -489,15 +487,13 @@ def _ssid_types_fast(lines: list[str], prefix: str) -> list[str] | None:
 def _type_rows_fast(rows: list[str], number: dict[str, int]) -> tuple[TypeSet, ...] | None:
     """`_type_numbers` of every row when each is a list of known names
     split at single spaces in ascending order (the simple reading); None
-    otherwise. All rows are split and looked up at once."""
-    numbers = list(map(number.get, "".join(rows).split(" ")[1:], _UNKNOWN))
-    if -1 in numbers:
+    otherwise (then each row is read on its own)."""
+    get = number.get
+    found = [tuple(map(get, row[1:].split(" "), _UNKNOWN)) if row else () for row in rows]
+    numbers = list(itertools.chain.from_iterable(found))
+    if -1 in numbers or not ascending_within_rows(numbers, map(len, found)):
         return None
-    sizes = [row.count(" ") for row in rows]
-    if not ascending_within_rows(numbers, sizes):
-        return None
-    taken = iter(numbers)
-    return tuple(map(tuple, map(itertools.islice, itertools.repeat(taken), sizes)))
+    return tuple(found)
 
 
 _UNKNOWN = itertools.repeat(-1)  # the number of a type name the .map does not list

@@ -486,6 +486,30 @@ def conflict_set_names(paths: HostPaths, name: str, binary: BinaryPolicy) -> lis
 KEEP_SSIDREFS_FLAG = "--keep-ssidrefs"
 
 
+def is_versioned_binary(paths: HostPaths, name: str) -> bool:
+    """Whether NAME's compiled `.bin` is of Xen 3.4's layout (it starts with
+    the magic), read from its first bytes only: `loadpolicy` of a 3.0.4
+    policy pays nothing more."""
+    import stat
+
+    from acm.binfmt import is_versioned_header
+
+    files = paths.policy_files(name).settled()
+    try:  # non-blocking, regular files only: a FIFO must not hang us
+        fd = os.open(files.bin, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return False  # loadpolicy itself says what is wrong with the file
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        head = os.read(fd, 4)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return is_versioned_header(head)
+
+
 def load_policy(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> LoadResult:
     """`xm loadpolicy [--keep-ssidrefs] NAME`: load the compiled `.bin` (and
     its `.map`).
