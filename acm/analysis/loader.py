@@ -354,8 +354,11 @@ def from_compiled(
 
 
 def load_xml(path: str | Path, display: str | None = None) -> AnalysisPolicy:
-    """Read, validate and compile an XML policy in memory (nothing is written)."""
-    from acm.compiler import compile_document
+    """Read, validate and compile an XML policy in memory (nothing is written).
+
+    A policy whose `.bin` would be too large to write or load (ACM017 for
+    makepolicy) is analysed all the same: no `.bin` is made here."""
+    from acm.compiler import compile_document, gc_paused
     from acm.source import T_CHWALL, T_CONFLICT, T_CONFLICT_SETS, read_policy_document
 
     doc = read_policy_document(str(path), display)
@@ -363,9 +366,12 @@ def load_xml(path: str | Path, display: str | None = None) -> AnalysisPolicy:
     # the compiled policy does not keep) straight from the parsed tree
     sets = doc.root.iterfind(f"{T_CHWALL}/{T_CONFLICT_SETS}/{T_CONFLICT}")
     names = tuple(c.get("name") for c in sets)
-    compiled, _warnings = compile_document(doc)
-    if not doc.versioned:
-        return from_compiled(compiled, names, display or str(path))
+    # The labels are tens of thousands of records in no cycle: the cyclic
+    # collector would only scan them again and again while they are made.
+    with gc_paused():
+        compiled, _warnings = compile_document(doc, size_limit=False)
+        if not doc.versioned:
+            return from_compiled(compiled, names, display or str(path))
     # Xen 3.4 orders conflict sets by name; the renames are in the XML alone.
     names = tuple(sorted(names, key=lambda name: name or ""))
     policy = from_compiled(compiled, names, display or str(path))
