@@ -195,22 +195,60 @@ function takeAnswer(doc) {
   if (doc.since && doc.since !== state.digest && !(doc.findings && "outline" in doc)) { state.digest = null; return false; }
   if (doc.findings) state.findings = doc.findings;
   else if (doc.findings_delta) {
+    const delta = doc.findings_delta;
     const gone = new Map();
-    for (const k of doc.findings_delta.removed) gone.set(k, (gone.get(k) || 0) + 1);
+    for (const k of delta.removed) gone.set(k, (gone.get(k) || 0) + 1);
     const kept = state.findings.filter((f) => {
       const k = findingKey(f), n = gone.get(k);
       if (n) { gone.set(k, n - 1); return false; }
       return true;
     });
-    state.findings = kept.concat(doc.findings_delta.added).sort(findingOrder);
+    // an edit that added or removed lines moves every finding below it
+    const s = delta.shift;
+    const moved = s && s.by ? kept.map((f) => (f.line > s.after ? { ...f, line: f.line + s.by } : f)) : kept;
+    state.findings = moved.concat(delta.added).sort(findingOrder);
   }
   if ("outline" in doc) state.outline = doc.outline;
   else if (doc.outline_delta && state.outline) {
-    Object.assign(state.outline, doc.outline_delta.parts);
-    for (const [i, row] of Object.entries(doc.outline_delta.labels)) state.outline.labels[+i] = row;
+    const delta = doc.outline_delta;
+    Object.assign(state.outline, delta.parts);
+    for (const [i, row] of Object.entries(delta.labels)) state.outline.labels[+i] = row;
+    if (delta.splice) {
+      const labels = state.outline.labels, sp = delta.splice, s = delta.shift;
+      if (s && s.by) {
+        const moveGroup = (g) => ({ ...g, line: g.line + s.by });
+        for (let i = sp.start + sp.delete; i < labels.length; i++) {
+          const r = labels[i];
+          labels[i] = { ...r, line: r.line + s.by, last_line: r.last_line + s.by, ste: r.ste.map(moveGroup), chwall: r.chwall.map(moveGroup) };
+        }
+      }
+      labels.splice(sp.start, sp.delete, ...sp.insert);
+    }
   }
   if (doc.digest) state.digest = doc.digest;
+  if ("complete" in doc) showComplete(doc.complete);
   return true;
+}
+
+// A quick check (after an edit) looks again only where the edit touched the
+// policy; "Check all" (and saving) runs every check on all of it.
+function showComplete(complete) {
+  state.complete = complete;
+  $("check-all").hidden = complete;
+  document.body.dataset.complete = complete ? "1" : "0";
+}
+async function checkAll() {
+  clearTimeout(checkTimer);
+  state.checkSeq++;
+  const started = performance.now();
+  setStatus("checking all…");
+  try {
+    const doc = await api("check", { name: state.name, xml: state.xml, since: state.digest, full: true });
+    if (!takeAnswer(doc)) { await checkXml(); return; }
+    renderOutline(); renderFindings(); showDiagnostics();
+    window.studioChecks = (window.studioChecks || 0) + 1;
+    setStatus(`checked all (${Math.round(performance.now() - started)} ms)`);
+  } catch (err) { setStatus(err.message); }
 }
 
 function apply(doc) {
@@ -524,6 +562,7 @@ async function save() {
     $("save-out").textContent = `${head}$ xm makepolicy ${state.name}\n${m.stdout}${m.stderr}(exit status ${m.status})`;
     $("save-out").dataset.status = m.status;
     $("draft-btn").hidden = d.saved;
+    if (!state.complete && xml === state.xml) await checkAll(); // saving runs every check
     if (d.saved) {
       state.saved = xml;
       $("draft-notice").hidden = true;
@@ -602,6 +641,7 @@ $("upload-input").addEventListener("change", async (e) => {
   try { opened(await api("upload", file, true, file.name), false); setStatus("uploaded " + file.name); } catch (err) { setStatus(err.message); }
 });
 $("save-btn").addEventListener("click", save);
+$("check-all").addEventListener("click", checkAll);
 document.addEventListener("keydown", (e) => {
   if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "s") { e.preventDefault(); save(); }
 });
