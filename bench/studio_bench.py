@@ -29,8 +29,15 @@ Playwright (WebGL on SwiftShader), each round in a fresh browser context
   sharing graph;
 * focused view: a label searched in the graph tab, from Enter to the label
   and its neighbours drawn (and laid out);
-* the edit over HTTP alone: POST /api/edit (edit, compile, lint, outline,
-  the answer as what changed) from a Python client, without the browser.
+* the edit over HTTP alone: POST /api/edit (the edit, its check where it
+  touched the policy, the answer as what changed) from a Python client,
+  without the browser, sent as the page sends it (what changed since the
+  answer it holds, not the whole text);
+* the elements in the first page once its findings are drawn, and the bytes
+  of an edit's request and answer.
+
+`--big FILE` measures another large policy (e.g. one of 20,000 labels),
+`--only-big` skips the example.
 
 Medians are printed with the fastest and slowest round.
 """
@@ -133,7 +140,8 @@ def http_round_trips(url: str, config: Any, name: str, rounds: int) -> list[floa
             "edit",
             {
                 "name": name,
-                "xml": xml,
+                # as the page sends it: what changed since the answer it holds
+                "xml_change": {"from": 0, "to": 0, "insert": ""},
                 "since": digest,
                 "op": {"op": "rename_label", "kind": "VM", "old": label, "new": new},
             },

@@ -835,3 +835,31 @@ def test_lines_added_by_an_edit_move_the_findings_below(studio: Studio) -> None:
     assert [f for f in merged["findings"] if f["code"] != "ACM030"] == [
         f for f in whole["findings"] if f["code"] != "ACM030"
     ]
+
+
+def test_a_page_may_send_what_it_changed_instead_of_the_whole_text(studio: Studio) -> None:
+    held = example(studio)
+    xml = held["xml"]
+    at = xml.index("<Date>") + len("<Date>")
+    change = {"from": at, "to": at, "insert": "x"}
+    sent = studio.ok(
+        "check", {"name": EXAMPLE_POLICY, "since": held["digest"], "xml_change": change}
+    )
+    whole = studio.ok(
+        "check", {"name": EXAMPLE_POLICY, "since": held["digest"], "xml": xml[:at] + "x" + xml[at:]}
+    )
+    assert sent == whole
+    edited = studio.ok(
+        "edit",
+        {"name": EXAMPLE_POLICY, "since": held["digest"], "op": {"op": "bump_version"},
+         "xml_change": {"from": 0, "to": 0, "insert": ""}},
+    )  # fmt: skip
+    assert "<Version>1.0</Version" in edited["xml_change"]["insert"]
+    # the text of an answer the studio no longer holds: 409, the page sends it whole
+    unknown = {"name": EXAMPLE_POLICY, "since": "0" * 64, "xml_change": change}
+    assert studio.post("check", unknown).status_code == 409
+    outside = {"from": 0, "to": len(xml) + 5, "insert": ""}
+    bad = studio.post(
+        "check", {"name": EXAMPLE_POLICY, "since": held["digest"], "xml_change": outside}
+    )
+    assert bad.status_code == 400

@@ -207,9 +207,26 @@ def outline_only(xml: bytes, file: str) -> dict[str, Any] | None:
 
 
 # The last answers, by `check_digest`, each with what a quick check of an
-# edit of it needs (acm.authoring.recheck), or None.
+# edit of it needs (acm.authoring.recheck), or None, and the text it is of.
 _CHECKED: dict[str, tuple[dict[str, Any], Any]] = {}
+_TEXTS: dict[str, bytes] = {}
 _CHECKED_KEPT = 6
+
+
+def text_since(since: str, start: int, end: int, insert: str) -> bytes | None:
+    """The text of the answer `since` with its characters `start` to `end`
+    (UTF-16 offsets, as the page counts) replaced by `insert`: a page sends
+    what it changed rather than the whole text. None when that answer is
+    no longer known, or its offsets cannot be counted so."""
+    text = _TEXTS.get(since)
+    if text is None:
+        return None
+    base = text.decode("utf-8", "replace")
+    if not base.isascii() and _ASTRAL.search(base):
+        return None
+    if not 0 <= start <= end <= len(base):
+        raise UsageError("the change does not fit the text it was made to")
+    return (base[:start] + insert + base[end:]).encode("utf-8")
 
 
 def check_digest(xml: bytes, place: Any) -> str:
@@ -284,15 +301,17 @@ def check_since(
             if quick is not None:
                 return {**quick, "since": since}
         result, state = _checked(xml, file, place)
-    _keep(digest, result, state)
+    _keep(digest, result, state, xml)
     if old is None or old is result:
         return {**result, "digest": digest}
     return {**_changes(old, result), "digest": digest, "since": since}
 
 
-def _keep(digest: str, result: dict[str, Any], state: Any) -> None:
+def _keep(digest: str, result: dict[str, Any], state: Any, xml: bytes) -> None:
     _CHECKED[digest] = (result, state)
+    _TEXTS[digest] = xml
     while len(_CHECKED) > _CHECKED_KEPT:
+        _TEXTS.pop(next(iter(_CHECKED)), None)
         _CHECKED.pop(next(iter(_CHECKED)))
 
 
@@ -334,7 +353,7 @@ def _quick(
         "outline": {**old["outline"], "labels": labels[: quick.first] + rows + after},
         "complete": False,
     }
-    _keep(digest, result, quick.state)
+    _keep(digest, result, quick.state, xml)
     shift = {"after": quick.after, "by": quick.shift}
     return {
         "errors": result["errors"],

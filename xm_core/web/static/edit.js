@@ -8,6 +8,7 @@ const state = {
   name: "", xml: "", outline: null, findings: [],
   saved: null,        // the XML as saved (or opened); null for a policy never saved
   digest: null,       // the answer (findings, outline) the page holds, for /api/check's `since`
+  digestXml: null,    // the text that answer is of: a check or an edit sends what changed since
   loadDigest: null,   // the compiled policy the load preview was made of
   checkSeq: 0,        // the newest check asked; older answers are dropped
   showAll: { VM: false, RES: false },
@@ -130,6 +131,27 @@ function goToLine(line, column) {
   editor.focus();
 }
 
+// The text of a check or an edit, as the one change made to the text of the
+// answer the page holds (a large policy's text is megabytes); whole when
+// the server no longer holds that text (409) or offsets would not agree.
+const ASTRAL = /[\uD800-\uDFFF]/;
+function textBody(xml) {
+  const base = state.digestXml;
+  if (!state.digest || base === null || ASTRAL.test(base) || ASTRAL.test(xml)) return { xml, since: state.digest };
+  let start = 0;
+  const max = Math.min(base.length, xml.length);
+  while (start < max && base.charCodeAt(start) === xml.charCodeAt(start)) start++;
+  let oldEnd = base.length, newEnd = xml.length;
+  while (oldEnd > start && newEnd > start && base.charCodeAt(oldEnd - 1) === xml.charCodeAt(newEnd - 1)) { oldEnd--; newEnd--; }
+  return { since: state.digest, xml_change: { from: start, to: oldEnd, insert: xml.slice(start, newEnd) } };
+}
+async function apiText(path, body, xml) {
+  try { return await api(path, { ...body, ...textBody(xml) }); } catch (err) {
+    if (err.status !== 409) throw err;
+    return api(path, { ...body, xml, since: state.digest });
+  }
+}
+
 // One check at a time: typing while one runs asks for one more when it is
 // answered (the server answers in turn, so checks of older text would only
 // queue up before the newest).
@@ -141,9 +163,9 @@ async function checkXml() {
   const xml = state.xml;
   const started = performance.now();
   try {
-    const doc = await api("check", { name: state.name, xml, since: state.digest });
+    const doc = await apiText("check", { name: state.name }, xml);
     if (seq !== state.checkSeq) return; // the user typed on: a newer check is coming
-    if (!takeAnswer(doc)) { recheck = true; return; }
+    if (!takeAnswer(doc, xml)) { recheck = true; return; }
     renderOutline(); renderFindings(); showDiagnostics();
     graphChanged();
     window.studioChecks = (window.studioChecks || 0) + 1; // for the benchmark
@@ -162,7 +184,7 @@ async function edit(op) {
   clearTimeout(checkTimer);
   state.checkSeq++; // a check still running answers for the text before this edit
   try {
-    const doc = await api("edit", { name: state.name, xml: state.xml, op, since: state.digest });
+    const doc = await apiText("edit", { name: state.name, op }, state.xml);
     hideRefusal();
     apply(doc);
     setStatus(`edited (${Math.round(performance.now() - started)} ms)`);
@@ -190,9 +212,9 @@ const findingOrder = (a, b) => (a.line - b.line) || (a.column - b.column) || (SE
 
 // An answer of /api/check or /api/edit: whole, or what changed since the
 // answer the page holds (`since`, the digest it sent).
-function takeAnswer(doc) {
+function takeAnswer(doc, xml) {
   // what changed since an answer the page no longer holds cannot be applied
-  if (doc.since && doc.since !== state.digest && !(doc.findings && "outline" in doc)) { state.digest = null; return false; }
+  if (doc.since && doc.since !== state.digest && !(doc.findings && "outline" in doc)) { state.digest = null; state.digestXml = null; return false; }
   if (doc.findings) state.findings = doc.findings;
   else if (doc.findings_delta) {
     const delta = doc.findings_delta;
@@ -225,7 +247,7 @@ function takeAnswer(doc) {
       labels.splice(sp.start, sp.delete, ...sp.insert);
     }
   }
-  if (doc.digest) state.digest = doc.digest;
+  if (doc.digest) { state.digest = doc.digest; state.digestXml = xml; }
   if ("complete" in doc) showComplete(doc.complete);
   return true;
 }
@@ -243,8 +265,9 @@ async function checkAll() {
   const started = performance.now();
   setStatus("checking all…");
   try {
-    const doc = await api("check", { name: state.name, xml: state.xml, since: state.digest, full: true });
-    if (!takeAnswer(doc)) { await checkXml(); return; }
+    const xml = state.xml;
+    const doc = await apiText("check", { name: state.name, full: true }, xml);
+    if (!takeAnswer(doc, xml)) { await checkXml(); return; }
     renderOutline(); renderFindings(); showDiagnostics();
     window.studioChecks = (window.studioChecks || 0) + 1;
     setStatus(`checked all (${Math.round(performance.now() - started)} ms)`);
@@ -259,7 +282,7 @@ function apply(doc) {
     try { editor.dispatch({ changes: c }); } finally { applying = false; }
   } else if (doc.xml !== undefined) { state.xml = doc.xml; setEditorText(doc.xml); }
   if (doc.name !== undefined) { state.name = doc.name; $("policy-name").value = doc.name; }
-  if (!takeAnswer(doc)) { clearTimeout(checkTimer); checkTimer = setTimeout(checkXml, 0); }
+  if (!takeAnswer(doc, state.xml)) { clearTimeout(checkTimer); checkTimer = setTimeout(checkXml, 0); }
   renderOutline(); renderFindings(); showDiagnostics();
   updateDirty();
   graphChanged();
@@ -272,6 +295,7 @@ function opened(doc, saved) {
   state.filter = { VM: "", RES: "" };
   state.saved = saved ? doc.xml : null;
   state.digest = null;
+  state.digestXml = null;
   state.findings = [];
   state.loadDigest = null;
   $("load-confirm").hidden = true;
