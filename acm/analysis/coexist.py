@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import islice, product
+from itertools import chain, islice, product
 from typing import Any
 
 import networkx as nx
@@ -336,11 +336,14 @@ def maximal_sets(cg: ConflictGraph, limit: int = DEFAULT_LIMIT) -> CoexistSets:
     count = 1
     for choices in parts:
         count *= len(choices)
-    order = {lab.key: i for i, lab in enumerate(cg.policy.vm_labels)}
+    vms = cg.policy.vm_labels
+    order = {lab.key: i for i, lab in enumerate(vms)}
+    # each group's labels as positions in the policy: a set's labels are then
+    # put in policy order by sorting integers
+    positions = [[order[lab.key] for lab in g.labels] for g in cg.groups]
 
     def labels_of(groups: Iterable[int]) -> list[Label]:
-        labs = [lab for g in groups for lab in cg.groups[g].labels]
-        return sorted(labs, key=lambda lab: order[lab.key])
+        return [vms[i] for i in sorted(chain.from_iterable(positions[g] for g in groups))]
 
     sets = [labels_of(fixed.union(*combo)) for combo in islice(product(*parts), max(limit, 0))]
     return CoexistSets(
