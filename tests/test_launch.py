@@ -382,6 +382,16 @@ def test_the_fast_list_answers_as_click_does(root: list[str], host: str) -> None
         assert ("bank " in fast[1] and "boinc " in fast[1]) == (host == "running")
 
 
+def test_an_interrupted_list_ends_both_paths_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("xm_core.host.domains.list_domains", interrupted)
+    fast, click_path = _both(["list"])
+    assert _no_times(fast) == _no_times(click_path)
+    assert fast[:3] == (1, "", "\nAborted!\n")
+
+
 @pytest.mark.parametrize("host", ["fresh", "running"])
 def test_run_as_a_process_the_fast_list_ends_as_click_does(host: str) -> None:
     fast = _run_process("xm_core.cli.launch", ["list"], prepare=HOSTS[host])
