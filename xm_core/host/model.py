@@ -11,7 +11,6 @@ changes.
 from __future__ import annotations
 
 import os
-import platform
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -808,6 +807,8 @@ def host_info(paths: HostPaths, how: str = "") -> HostInfo:
 
         memory = host_memory(store, paths)
         state, name = host.policy_state()
+        import platform  # here: only `xm info` reads it
+
         uname = platform.uname()
         arch, platform_params = _PLATFORM.get(
             uname.machine.lower(), (uname.machine or "unknown", "virt_start=0x0")
