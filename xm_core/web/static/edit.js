@@ -11,10 +11,11 @@ const state = {
   digestXml: null,    // the text that answer is of: a check or an edit sends what changed since
   loadDigest: null,   // the compiled policy the load preview was made of
   checkSeq: 0,        // the newest check asked; older answers are dropped
-  showAll: { VM: false, RES: false },
+  showAll: { VM: false, RES: false, STE: false, CHWALL: false },
   filter: { VM: "", RES: "" },
 };
 const LABEL_ROWS = 60;
+const TYPE_ROWS = 150; // declared types drawn before "show all"
 const GENERAL_SHOWN = 30; // findings shown above the outline; all are in the Findings tab // label rows drawn before "show all" (a policy may have thousands)
 const CHECK_PAUSE = 100; // ms after the last key before the XML is checked
 const $ = (id) => document.getElementById(id);
@@ -104,7 +105,7 @@ function positionOf(doc, line, column) {
 // The editor marks the findings of the lines in view (and some around
 // them): a large policy has thousands, which CodeMirror would lay out all.
 const MARK_AROUND = 80; // lines above and below the view
-let marked = "";
+let marked = "", markedKey = null;
 function showDiagnostics() {
   const doc = editor.state.doc;
   const view = editor.viewport;
@@ -116,7 +117,13 @@ function showDiagnostics() {
     const { from, to } = positionOf(doc, f.line, f.column);
     return { from, to, severity: f.severity === "info" ? "info" : f.severity, message: `${f.code}: ${f.message}`, source: f.code };
   });
-  editor.dispatch(V.setDiagnostics(editor.state, diagnostics));
+  // the same marks as before (an edit elsewhere): CodeMirror keeps them
+  // where they were; dispatching them again costs a large document dearly
+  const key = diagnostics.map((d) => `${d.from}:${d.to}:${d.severity}:${d.message}`).join("\n");
+  if (key !== markedKey) {
+    markedKey = key;
+    editor.dispatch(V.setDiagnostics(editor.state, diagnostics));
+  }
   $("xml-editor").dataset.diagnostics = String(diagnostics.length);
 }
 
@@ -137,13 +144,23 @@ function goToLine(line, column) {
 const ASTRAL = /[\uD800-\uDFFF]/;
 function textBody(xml) {
   const base = state.digestXml;
-  if (!state.digest || base === null || ASTRAL.test(base) || ASTRAL.test(xml)) return { xml, since: state.digest };
-  let start = 0;
+  if (!state.digest || base === null) return { xml, since: state.digest };
+  if (base === xml) return { since: state.digest, xml_change: { from: 0, to: 0, insert: "" } };
+  if (ASTRAL.test(base) || ASTRAL.test(xml)) return { xml, since: state.digest };
+  // the common start and end, found by halving (each step one native compare)
   const max = Math.min(base.length, xml.length);
-  while (start < max && base.charCodeAt(start) === xml.charCodeAt(start)) start++;
-  let oldEnd = base.length, newEnd = xml.length;
-  while (oldEnd > start && newEnd > start && base.charCodeAt(oldEnd - 1) === xml.charCodeAt(newEnd - 1)) { oldEnd--; newEnd--; }
-  return { since: state.digest, xml_change: { from: start, to: oldEnd, insert: xml.slice(start, newEnd) } };
+  let low = 0, high = max;
+  while (low < high) {
+    const mid = (low + high + 1) >> 1;
+    if (base.slice(low, mid) === xml.slice(low, mid)) low = mid; else high = mid - 1;
+  }
+  const start = low;
+  low = 0; high = max - start;
+  while (low < high) {
+    const mid = (low + high + 1) >> 1;
+    if (base.slice(base.length - mid, base.length - low) === xml.slice(xml.length - mid, xml.length - low)) low = mid; else high = mid - 1;
+  }
+  return { since: state.digest, xml_change: { from: start, to: base.length - low, insert: xml.slice(start, xml.length - low) } };
 }
 async function apiText(path, body, xml) {
   try { return await api(path, { ...body, ...textBody(xml) }); } catch (err) {
@@ -291,7 +308,7 @@ function apply(doc) {
 // The document of a policy as opened (or created): it is the saved state.
 function opened(doc, saved) {
   hideRefusal();
-  state.showAll = { VM: false, RES: false };
+  state.showAll = { VM: false, RES: false, STE: false, CHWALL: false };
   state.filter = { VM: "", RES: "" };
   state.saved = saved ? doc.xml : null;
   state.digest = null;
@@ -441,10 +458,15 @@ function renderOutline() {
     } else {
       fs.classList.add("el"); fs.dataset.line = p.line;
       const types = el("div", { class: "types" });
-      for (const t of p.types) {
+      // a large policy declares thousands of types: the first are drawn
+      const shownTypes = state.showAll[part] ? p.types : p.types.slice(0, TYPE_ROWS);
+      for (const t of shownTypes) {
         types.append(el("span", { class: "el type", "data-line": t.line, onclick: rowClick },
           nameInput(t.name, (v) => edit({ op: "rename_type", part, old: t.name, new: v }), { "data-type": t.name }),
           del(t.name, { op: "delete_type", part, name: t.name })));
+      }
+      if (shownTypes.length < p.types.length) {
+        types.append(el("button", { class: "show-all", id: "show-all-" + part, onclick: () => { state.showAll[part] = true; renderOutline(); renderFindings(); } }, `show all ${p.types.length}`));
       }
       fs.append(types, adder("add-type-" + part, "new type", (v) => ({ op: "add_type", part, name: v })),
         el("button", { class: "minor", onclick: () => edit({ op: "remove_part", part }) }, "remove part"));
@@ -461,10 +483,23 @@ function renderOutline() {
   sets.append(adder("add-set", "new conflict set name", (v) => ({ op: "add_conflict_set", name: v, types: [] })));
   parts.push(sets);
   // the declared types, offered while typing a label's types (as xensec_gen's lists)
-  parts.push(el("datalist", { id: "ste-types-list" }, ...(o.parts.STE ? o.parts.STE.types : []).map((t) => el("option", { value: t.name }))));
-  parts.push(el("datalist", { id: "cw-types-list" }, ...(o.parts.CHWALL ? o.parts.CHWALL.types : []).map((t) => el("option", { value: t.name }))));
+  typeList("ste-types-list", o.parts.STE ? o.parts.STE.types : []);
+  typeList("cw-types-list", o.parts.CHWALL ? o.parts.CHWALL.types : []);
   for (const [kind, title] of [["VM", "VM labels"], ["RES", "Resource labels"]]) parts.push(labelSection(o, kind, title));
   box.replaceChildren(...parts);
+}
+
+// The declared types offered while typing a label's types: filled again
+// only when they changed, all at once (a datalist updates its options on
+// every single append, which costs seconds for thousands).
+const typeListKeys = {};
+function typeList(id, types) {
+  const key = types.map((t) => t.name).join("\n");
+  if (typeListKeys[id] === key) return;
+  typeListKeys[id] = key;
+  const options = document.createDocumentFragment();
+  for (const t of types) options.append(el("option", { value: t.name }));
+  $(id).replaceChildren(options);
 }
 
 function labelSection(o, kind, title) {
