@@ -142,8 +142,9 @@ def _occurrences(items: list[Named]) -> list[int]:
 
 
 class _Compiler:
-    def __init__(self, src: PolicySource) -> None:
+    def __init__(self, src: PolicySource, size_limit: bool = True) -> None:
         self.src = src
+        self.size_limit = size_limit
         self.found = Diagnostics()
         # id(list) -> (the list, its _occurrences): built once per list, so a
         # name repeated N times costs O(N), not O(N²); the list is kept so
@@ -283,6 +284,8 @@ class _Compiler:
             )
 
     def check_size(self, cw: tuple[int, int, int] | None, ste: tuple[int, int] | None) -> None:
+        if not self.size_limit:
+            return
         problem = binary_size_problem(binary_size(self.src.policy_name.text, cw, ste))
         if problem is not None:
             self.found.add(
@@ -378,19 +381,23 @@ def _map_part(
     return MapPart(code, tuple(types), labels, ssids)
 
 
-def compile_source(src: PolicySource) -> CompileResult:
-    """Compile; the result's `policy` is None when any error was found."""
-    return _Compiler(src).run()
+def compile_source(src: PolicySource, *, size_limit: bool = True) -> CompileResult:
+    """Compile; the result's `policy` is None when any error was found.
+    Without `size_limit`, a `.bin` too large to be written or read is no
+    error (an analysis in memory writes none; see `compile_document`)."""
+    return _Compiler(src, size_limit).run()
 
 
 def _in_document_order(found: Diagnostics) -> Diagnostics:
     return Diagnostics(sorted(found, key=lambda d: (d.location.line, d.location.column)))
 
 
-def compile_policy(src: PolicySource) -> tuple[CompiledPolicy, Diagnostics]:
+def compile_policy(
+    src: PolicySource, *, size_limit: bool = True
+) -> tuple[CompiledPolicy, Diagnostics]:
     """Compile or raise PolicyError with every finding (in document order).
     Returns the warnings too."""
-    result = compile_source(src)
+    result = compile_source(src, size_limit=size_limit)
     found = _in_document_order(result.diagnostics)
     if result.policy is None:
         raise PolicyError(found)
@@ -473,7 +480,11 @@ def _misc_parents(root: etree._Element, data: bytes | None) -> set[str]:
 
 
 def compile_tree(
-    root: etree._Element, data: bytes | None = None, oversize: list[int] | None = None
+    root: etree._Element,
+    data: bytes | None = None,
+    oversize: list[int] | None = None,
+    *,
+    size_limit: bool = True,
 ) -> CompiledPolicy | None:
     """What `compile_source` gives for this schema-valid tree when it finds
     nothing at all (no error, no warning); None as soon as it would find
@@ -569,7 +580,7 @@ def compile_tree(
             return None
         ste_counts = (len(ste_types), len(ste_entries))
     size = binary_size(policy_name, cw_counts, ste_counts)
-    if size > MAX_BINARY_SIZE:
+    if size_limit and size > MAX_BINARY_SIZE:
         if oversize is not None:
             oversize.append(size)
         return None
@@ -593,16 +604,20 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def compile_document(doc: PolicyDocument) -> tuple[CompiledPolicy, Diagnostics]:
+def compile_document(
+    doc: PolicyDocument, *, size_limit: bool = True
+) -> tuple[CompiledPolicy, Diagnostics]:
     """Compile a parsed policy: the fast path when it finds nothing, else the
-    full compiler with every finding (PolicyError on any error)."""
+    full compiler with every finding (PolicyError on any error). Without
+    `size_limit` (the analyses, which write no `.bin`), a policy whose
+    `.bin` would be too large to write or load (ACM017) is compiled too."""
     if doc.versioned:
         return _compile_versioned(doc)
     with gc_paused():
-        compiled = compile_tree(doc.root, doc.data)
+        compiled = compile_tree(doc.root, doc.data, size_limit=size_limit)
         if compiled is not None:
             return compiled, Diagnostics()
-        return compile_policy(doc.source())
+        return compile_policy(doc.source(), size_limit=size_limit)
 
 
 def compile_document_result(doc: PolicyDocument) -> CompileResult | None:

@@ -8,8 +8,11 @@ The records are NamedTuples (cheap to define; see acm.errors).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from enum import IntEnum
 from functools import cached_property
+from itertools import accumulate, compress, count, islice
+from operator import ge
 from typing import NamedTuple
 
 from acm.source import LabelKind
@@ -23,6 +26,14 @@ NULL_LABEL = "__NULL_LABEL__"
 MAX_16BIT = 0xFFFF
 
 TypeSet = tuple[int, ...]
+
+
+def ascending_within_rows(flat: Sequence[int], sizes: Iterable[int]) -> bool:
+    """Whether `flat`, cut into rows of `sizes` numbers, is strictly
+    ascending within every row (the order of a TypeSet), checked over all
+    rows at once: every fall or repeat is where a row starts."""
+    falls = set(compress(count(1), map(ge, flat, islice(flat, 1, None))))
+    return falls <= set(accumulate(sizes))
 
 
 class PolicyCode(IntEnum):

@@ -111,3 +111,60 @@ def check_schema(doc: Any, name: str) -> None:
 
     schema = json.loads((ACMHOST_SCHEMAS / f"{name}.schema.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(doc)
+
+
+def wide_policy(labels: int, name: str = "wide") -> str:
+    """A generated policy written one label a line (as large policies are),
+    with `labels` VM and `labels` resource labels sharing STE types across
+    Chinese Wall conflict sets (so most labels bridge one), and three labels
+    apart: VM labels `wall_a` and `wall_b`, which a conflict set keeps from
+    running together, and resource label `res_between`, which shares STE
+    type `ste_a` with `wall_a` only: giving `wall_b` that type makes it a
+    bridge (ACM030)."""
+    ste = [f"ste_{i}" for i in range(max(4, labels // 8))]
+    cw = [f"cw_{i}" for i in range(max(4, labels // 16))]
+    types = "".join(f"<Type>{t}</Type>\n" for t in [*ste, "ste_a", "ste_b"])
+    walls = "".join(f"<Type>{t}</Type>\n" for t in [*cw, "cw_boot", "cw_x", "cw_y"])
+    sets = "".join(
+        f'<Conflict name="set_{i}"><Type>{cw[i]}</Type><Type>{cw[i + 1]}</Type></Conflict>\n'
+        for i in range(0, len(cw) - 1, 2)
+    )
+
+    def vm(label: str, stes: list[str], cws: list[str]) -> str:
+        return (
+            f"<VirtualMachineLabel><Name>{label}</Name><SimpleTypeEnforcementTypes>"
+            + "".join(f"<Type>{t}</Type>" for t in stes)
+            + "</SimpleTypeEnforcementTypes><ChineseWallTypes>"
+            + "".join(f"<Type>{t}</Type>" for t in cws)
+            + "</ChineseWallTypes></VirtualMachineLabel>\n"
+        )
+
+    def res(label: str, stes: list[str]) -> str:
+        return (
+            f"<ResourceLabel><Name>{label}</Name><SimpleTypeEnforcementTypes>"
+            + "".join(f"<Type>{t}</Type>" for t in stes)
+            + "</SimpleTypeEnforcementTypes></ResourceLabel>\n"
+        )
+
+    vms = vm("vm_boot", ste, ["cw_boot"])
+    vms += "".join(
+        vm(f"vm_{i}", [ste[i % len(ste)], ste[(i * 7 + 1) % len(ste)]], [cw[i % len(cw)]])
+        for i in range(labels)
+    )
+    vms += vm("wall_a", ["ste_a"], ["cw_x"]) + vm("wall_b", ["ste_b"], ["cw_y"])
+    ress = "".join(res(f"res_{i}", [ste[(i * 3) % len(ste)]]) for i in range(labels))
+    ress += res("res_between", ["ste_a"])
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<SecurityPolicyDefinition xmlns="http://www.ibm.com">\n'
+        f"<PolicyHeader><PolicyName>{name}</PolicyName></PolicyHeader>\n"
+        "<SimpleTypeEnforcement><SimpleTypeEnforcementTypes>\n"
+        f"{types}</SimpleTypeEnforcementTypes></SimpleTypeEnforcement>\n"
+        "<ChineseWall><ChineseWallTypes>\n"
+        f"{walls}</ChineseWallTypes>\n<ConflictSets>\n"
+        f'{sets}<Conflict name="walls"><Type>cw_x</Type><Type>cw_y</Type></Conflict>\n'
+        "</ConflictSets></ChineseWall>\n"
+        '<SecurityLabelTemplate><SubjectLabels bootstrap="vm_boot">\n'
+        f"{vms}</SubjectLabels><ObjectLabels>\n{ress}</ObjectLabels></SecurityLabelTemplate>\n"
+        "</SecurityPolicyDefinition>\n"
+    )

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from acm.binfmt import binary_bytes
+from acm.errors import PolicyError
 from tests.conftest import EXAMPLE_XML, REPO
 from tests.test_analysis_support import compile_xml, data_policy
 
@@ -174,3 +175,27 @@ def test_bad_policy_arguments(host_root: Path, tmp_path: Path) -> None:
     broken.write_text("<SecurityPolicyDefinition xmlns='http://www.ibm.com'/>")
     res = xm("acm", "graph", str(broken))
     assert res.exit_code == 1 and "error ACM002" in res.stderr
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [EXAMPLE_XML, REPO / "tests" / "data" / "compiler" / "acm023_type_twice_in_label.xml"],
+    ids=["fast-path", "with-a-warning"],
+)
+def test_a_policy_too_large_to_load_is_analysed(
+    policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """makepolicy refuses a `.bin` over its readers' limit (ACM017); the
+    analyses write no `.bin` and answer as for any other policy. The limit is
+    lowered here so that a small policy is over it."""
+    import acm.compiler
+    import acm.inputfile
+
+    wanted = [xm("acm", command, str(policy), "--json").stdout for command in ("coexist", "graph")]
+    monkeypatch.setattr(acm.compiler, "MAX_BINARY_SIZE", 64)
+    monkeypatch.setattr(acm.inputfile, "MAX_COMPILED_BYTES", 64)
+    with pytest.raises(PolicyError) as refused:
+        acm.compiler.compile_file(str(policy))
+    assert [d.code for d in refused.value.diagnostics.errors] == ["ACM017"]
+    got = [xm("acm", command, str(policy), "--json").stdout for command in ("coexist", "graph")]
+    assert got == wanted and '"maximal_sets"' in got[0]

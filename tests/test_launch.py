@@ -1,6 +1,6 @@
 """The `xm` console script (xm_core.cli.launch): the plain forms of
-`xm makepolicy` run without click, everything else goes to click, and both
-paths answer every command line alike."""
+`xm makepolicy` and `xm list` run without click, everything else goes to
+click, and both paths answer every command line alike."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import xm_core.cli.commands
 from tests.conftest import DATA, REPO
 from xm_core.cli import launch
-from xm_core.cli.launch import makepolicy_call
+from xm_core.cli.launch import list_call, makepolicy_call
 from xm_core.files.paths import POLICIES_REL, HostPaths
 
 EXAMPLE = "example.chwall_ste.client_v1"
@@ -115,10 +115,17 @@ def _example(root: Path) -> Path:
 Outcome = tuple[int, str, str, dict[str, bytes]]
 
 
-def _run(entry: Callable[[list[str]], None], args: list[str]) -> Outcome:
+Prepare = Callable[[Path], None]  # makes the host root (the workspace's `root/`) a given host
+
+
+def _run(
+    entry: Callable[[list[str]], None], args: list[str], prepare: Prepare | None = None
+) -> Outcome:
     """(exit status, stdout, stderr, files) of one command line run in a
     fresh workspace, with the workspace's path written as WORK."""
     with _workspace() as work:
+        if prepare is not None:
+            prepare(work / "root")
         argv = [a.replace(WORK, str(work)) for a in args]
         out, err = StringIO(), StringIO()
         pipe = signal.getsignal(signal.SIGPIPE)
@@ -141,8 +148,8 @@ def _run(entry: Callable[[list[str]], None], args: list[str]) -> Outcome:
         return (status, *(t.replace(str(work), WORK) for t in text), files)
 
 
-def _both(args: list[str]) -> tuple[Outcome, Outcome]:
-    return _run(launch.main, args), _run(xm_core.cli.commands.main, args)
+def _both(args: list[str], prepare: Prepare | None = None) -> tuple[Outcome, Outcome]:
+    return _run(launch.main, args, prepare), _run(xm_core.cli.commands.main, args, prepare)
 
 
 roots = st.sampled_from(
@@ -194,11 +201,17 @@ def test_help_and_other_commands_go_through_the_launcher() -> None:
 
 
 def _run_process(
-    entry: str, args: list[str], stderr_to_full: bool = False, unbuffered: bool = True
+    entry: str,
+    args: list[str],
+    stderr_to_full: bool = False,
+    unbuffered: bool = True,
+    prepare: Prepare | None = None,
 ) -> Outcome:
     """`_run` for the command line of a whole process (`main()` reading
     sys.argv, as the console script calls it), stderr to /dev/full when asked."""
     with _workspace() as work:
+        if prepare is not None:
+            prepare(work / "root")
         argv = [a.replace(WORK, str(work)) for a in args]
         env = {**os.environ, "XM_ROOT": str(work / "root"), "PYTHONUNBUFFERED": "1"}
         if not unbuffered:
@@ -277,3 +290,161 @@ def test_makepolicy_imports_only_what_it_needs(
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
     assert (tmp_path / POLICIES_REL / "example/chwall_ste/client_v1.bin").exists()
+
+
+# ------------------------------------------------- xm list
+
+
+@pytest.mark.parametrize(
+    ("args", "call"),
+    [
+        (["list"], (None,)),
+        (["--root", "/r", "list"], ("/r",)),
+        (["--root=/r", "list"], ("/r",)),
+    ],
+)
+def test_plain_list_command_lines_are_recognised(args: list[str], call: tuple[str | None]) -> None:
+    assert list_call(args) == call
+    assert makepolicy_call(args) is None
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list", "--help"],
+        ["list", "-l"],
+        ["list", "--long"],
+        ["list", "--label"],
+        ["list", "--json"],
+        ["list", "Domain-0"],
+        ["list", "0"],
+        ["list", "--"],
+        ["list", "--lable"],
+        ["--debug", "list"],
+        ["--root", "/r", "--root", "/s", "list"],
+        ["--root=", "list"],
+        ["--root", "-x", "list"],
+        ["lsit"],
+        ["uptime"],
+        ["list", "list"],
+    ],
+)
+def test_every_other_list_command_line_goes_to_click(args: list[str]) -> None:
+    assert list_call(args) is None
+
+
+def _running(root: Path) -> None:
+    """The example policy loaded and two domains running: one labeled by its
+    config, one whose label is read from its ssidref."""
+    from tests.hosttools import loaded_host
+    from xm_core.host.domains import create_domain
+    from xm_core.host.store import open_store
+
+    paths = loaded_host(root)
+    create_domain(paths, "bank")
+    create_domain(paths, "boinc")
+    with open_store(paths) as store, store.write():  # as a domain of Xen 3.0.4 was
+        store.update_domain(2, label=None, policy=None)
+
+
+def _damaged(root: Path) -> None:
+    """A host state that is not a database: one clean error, exit 1."""
+    state = HostPaths(root).state_db
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_bytes(b"not a database" * 100)
+
+
+def _no_times(outcome: Outcome) -> Outcome:
+    """The outcome with the host database's content left out (it holds the
+    times and uuids of its creation; that it is there or not still counts)."""
+    status, out, err, files = outcome
+    return status, out, err, {k: b"" if k.endswith(".sqlite") else v for k, v in files.items()}
+
+
+HOSTS: dict[str, Prepare | None] = {"fresh": None, "running": _running, "damaged": _damaged}
+
+
+@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize(
+    "root", [[], ["--root", f"{WORK}/root"], [f"--root={WORK}/nowhere"], ["--root=x\0y"]]
+)
+def test_the_fast_list_answers_as_click_does(root: list[str], host: str) -> None:
+    fast, click_path = _both([*root, "list"], HOSTS[host])
+    assert _no_times(fast) == _no_times(click_path)
+    if root and "nowhere" in root[0]:
+        assert fast[0] == 1 and "does not exist" in fast[2]
+    elif root and "\0" in root[0]:
+        assert fast[0] == 2
+    elif host == "damaged":
+        assert fast[0] == 1 and fast[1] == ""
+    else:
+        assert fast[0] == 0 and fast[1].splitlines()[1].startswith("Domain-0 ")
+        assert ("bank " in fast[1] and "boinc " in fast[1]) == (host == "running")
+
+
+def test_an_interrupted_list_ends_both_paths_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("xm_core.host.domains.list_domains", interrupted)
+    fast, click_path = _both(["list"])
+    assert _no_times(fast) == _no_times(click_path)
+    assert fast[:3] == (1, "", "\nAborted!\n")
+
+
+@pytest.mark.parametrize("host", ["fresh", "running"])
+def test_run_as_a_process_the_fast_list_ends_as_click_does(host: str) -> None:
+    fast = _run_process("xm_core.cli.launch", ["list"], prepare=HOSTS[host])
+    click_path = _run_process("xm_core.cli.commands", ["list"], prepare=HOSTS[host])
+    assert _no_times(fast) == _no_times(click_path)
+    assert fast[0] == 0 and "Domain-0" in fast[1]
+
+
+# What never loads on the way of `xm list`: no policy compiler, schema,
+# analysis or config reader, on either path; and on the launcher's path no click.
+NOT_FOR_LIST = {
+    "lxml",
+    "xmlschema",
+    "networkx",
+    "acm.lint",
+    "acm.compiler",
+    "xm_core.files.config",
+    "xm_core.host.devices",
+    "xm_core.host.lifecycle",
+    "xm_core.host.update.plan",
+}
+
+
+@pytest.mark.parametrize("host", ["fresh", "running"])
+@pytest.mark.parametrize(
+    ("entry", "unwanted"),
+    [("xm_core.cli.launch", NOT_FOR_LIST | {"click"}), ("xm_core.cli.commands", NOT_FOR_LIST)],
+)
+def test_list_imports_only_what_it_needs(
+    tmp_path: Path, entry: str, unwanted: set[str], host: str
+) -> None:
+    prepare = HOSTS[host]
+    if prepare is not None:
+        prepare(tmp_path)
+    else:
+        HostPaths(tmp_path).seed_example()
+    code = (
+        "import sys\n"
+        f"from {entry} import main\n"
+        "try:\n"
+        f"    main(['--root', {str(tmp_path)!r}, 'list'])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(unwanted)!r} "
+        f"or m in {sorted(unwanted)!r}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "[]"
+    assert "Domain-0" in proc.stdout

@@ -597,6 +597,11 @@ def _merged(held: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
                 gone[key] -= 1
             else:
                 kept.append(f)
+        shift = answer["findings_delta"].get("shift") or {"after": 0, "by": 0}
+        kept = [
+            {**f, "line": f["line"] + shift["by"]} if f["line"] > shift["after"] else f
+            for f in kept
+        ]
         findings = kept + answer["findings_delta"]["added"]
         rank = {"error": 3, "warning": 2, "info": 1}
         findings.sort(key=lambda f: (f["line"], f["column"], -rank[f["severity"]], f["code"]))
@@ -607,7 +612,26 @@ def _merged(held: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
         outline["labels"] = list(outline["labels"])
         for i, row in answer["outline_delta"]["labels"].items():
             outline["labels"][int(i)] = row
+        splice = answer["outline_delta"].get("splice")
+        if splice is not None:
+            by = answer["outline_delta"]["shift"]["by"]
+            rows = outline["labels"]
+            after = [_moved(r, by) for r in rows[splice["start"] + splice["delete"] :]]
+            outline["labels"] = rows[: splice["start"]] + splice["insert"] + after
     return {"findings": findings, "outline": outline}
+
+
+def _moved(row: dict[str, Any], by: int) -> dict[str, Any]:
+    def group(g: dict[str, Any]) -> dict[str, Any]:
+        return {**g, "line": g["line"] + by}
+
+    return {
+        **row,
+        "line": row["line"] + by,
+        "last_line": row["last_line"] + by,
+        "ste": [group(g) for g in row["ste"]],
+        "chwall": [group(g) for g in row["chwall"]],
+    }
 
 
 @pytest.mark.parametrize(
@@ -759,3 +783,83 @@ def test_the_load_preview_of_a_versioned_policy_refuses_as_loadpolicy_does(
     diff = studio.ok("diff", {"name": EXAMPLE_POLICY, "xml": bumped["xml"]})
     text = "\n".join(diff["impact"]["text"])
     assert reason in text and "does not exist" not in text
+
+
+def test_an_edit_of_one_label_of_a_wide_policy_answers_with_what_changed_there(
+    studio: Studio,
+) -> None:
+    from tests.hosttools import wide_policy
+
+    xml = wide_policy(400)
+    held = studio.ok("check", {"name": "wide", "xml": xml})
+    assert held["complete"] is True
+    op = {"op": "set_label_types", "kind": "VM", "name": "wall_b", "part": "STE",
+          "types": ["ste_b", "ste_a", "undeclared"]}  # fmt: skip
+    answer = studio.post("edit", {"name": "wide", "xml": xml, "op": op, "since": held["digest"]})
+    assert answer.status_code == 200
+    quick = answer.json()
+    # only what changed, and said to be the quick check
+    assert quick["complete"] is False and len(answer.content) < 2_000
+    assert [f["code"] for f in quick["findings_delta"]["added"]] == ["ACM011"]
+    assert quick["findings_delta"]["removed"] == []
+    change = quick["xml_change"]
+    edited = xml[: change["from"]] + change["insert"] + xml[change["to"] :]
+    merged = _merged(held, quick)
+    # every check on all of it (asked, or by saving) finds the bridge the
+    # edit made elsewhere: res_between now shares ste_a with both walls
+    bridge = [f for f in merged["findings"] if "'res_between' lets" in f["message"]]
+    assert bridge == []
+    everything = studio.ok(
+        "check", {"name": "wide", "xml": edited, "since": quick["digest"], "full": True}
+    )
+    assert everything["complete"] is True
+    merged = _merged(merged, everything)
+    whole = studio.ok("check", {"name": "wide", "xml": edited})
+    assert merged == {"findings": whole["findings"], "outline": whole["outline"]}
+    assert [f for f in whole["findings"] if "'res_between' lets" in f["message"]] != []
+
+
+def test_lines_added_by_an_edit_move_the_findings_below(studio: Studio) -> None:
+    from tests.hosttools import wide_policy
+
+    xml = wide_policy(50)
+    held = studio.ok("check", {"name": "wide", "xml": xml})
+    op = {"op": "add_label", "kind": "VM", "name": "vm_added"}
+    quick = studio.ok("edit", {"name": "wide", "xml": xml, "op": op, "since": held["digest"]})
+    assert quick["complete"] is False and quick["findings_delta"]["shift"]["by"] > 0
+    change = quick["xml_change"]
+    edited = xml[: change["from"]] + change["insert"] + xml[change["to"] :]
+    whole = studio.ok("check", {"name": "wide", "xml": edited})
+    merged = _merged(held, quick)
+    assert merged["outline"] == whole["outline"]
+    assert [f for f in merged["findings"] if f["code"] != "ACM030"] == [
+        f for f in whole["findings"] if f["code"] != "ACM030"
+    ]
+
+
+def test_a_page_may_send_what_it_changed_instead_of_the_whole_text(studio: Studio) -> None:
+    held = example(studio)
+    xml = held["xml"]
+    at = xml.index("<Date>") + len("<Date>")
+    change = {"from": at, "to": at, "insert": "x"}
+    sent = studio.ok(
+        "check", {"name": EXAMPLE_POLICY, "since": held["digest"], "xml_change": change}
+    )
+    whole = studio.ok(
+        "check", {"name": EXAMPLE_POLICY, "since": held["digest"], "xml": xml[:at] + "x" + xml[at:]}
+    )
+    assert sent == whole
+    edited = studio.ok(
+        "edit",
+        {"name": EXAMPLE_POLICY, "since": held["digest"], "op": {"op": "bump_version"},
+         "xml_change": {"from": 0, "to": 0, "insert": ""}},
+    )  # fmt: skip
+    assert "<Version>1.0</Version" in edited["xml_change"]["insert"]
+    # the text of an answer the studio no longer holds: 409, the page sends it whole
+    unknown = {"name": EXAMPLE_POLICY, "since": "0" * 64, "xml_change": change}
+    assert studio.post("check", unknown).status_code == 409
+    outside = {"from": 0, "to": len(xml) + 5, "insert": ""}
+    bad = studio.post(
+        "check", {"name": EXAMPLE_POLICY, "since": held["digest"], "xml_change": outside}
+    )
+    assert bad.status_code == 400

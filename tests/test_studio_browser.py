@@ -608,3 +608,29 @@ def test_a_new_version_writes_renames_as_from_and_setpolicy_reports_them(
     report = page.inner_text("#setpolicy-out")
     assert f"{EXAMPLE_POLICY} version 1.0 -> {EXAMPLE_POLICY} version 1.1" in report
     assert f"{EXAMPLE_POLICY}:dom_Fun -> ACM:{EXAMPLE_POLICY}:dom_Play" in report
+
+
+def test_an_edit_of_a_wide_policy_is_checked_where_it_touched_and_saving_checks_all(
+    studio: Server, page: Any
+) -> None:
+    from tests.hosttools import wide_policy
+
+    Path(studio.paths.policy_files("wide").xml).write_text(wide_policy(400))
+    page.goto(studio.url)
+    page.select_option("#policy-select", "wide")
+    page.click("#open-btn")
+    page.wait_for_selector('body[data-complete="1"]', state="attached")
+    page.fill("#labels-VM .label-filter", "wall_b")
+    row = page.locator('#labels-VM .label[data-label="wall_b"]')
+    row.locator(".ste-types").fill("ste_b ste_a")
+    row.locator(".ste-types").press("Enter")
+    # the quick check: the edited label, and a way to check everything
+    page.wait_for_selector("#check-all:not([hidden])")
+    bridges = "state.findings.filter(f => f.message.includes(\"'res_between' lets\")).length"
+    assert page.evaluate(bridges) == 0
+    # saving runs every check: the bridge the edit made elsewhere is found
+    page.keyboard.press("Control+s")
+    page.wait_for_selector("#save-out[data-status='0']")
+    page.wait_for_selector("#check-all", state="hidden")
+    assert page.evaluate(bridges) == 1
+    assert page.get_attribute("body", "data-complete") == "1"

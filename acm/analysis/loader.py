@@ -14,10 +14,10 @@ left out of the graphs (the analyses list such labels separately).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from acm.errors import Location, PolicyError
 from acm.model import CompiledPolicy, MapPart, TypeSet
@@ -32,10 +32,7 @@ def analysis_error(code: str, message: str, file: str = "") -> PolicyError:
     return PolicyError.single(code, message, Location(file) if file else None)
 
 
-@dataclass(frozen=True)
-class Label:
-    """A label of the policy as a domain or resource would carry it."""
-
+class _LabelFields(NamedTuple):
     name: str
     kind: LabelKind  # VM or RES
     chwall_ssids: tuple[int, ...]  # every CHWALL entry with this name and kind
@@ -44,17 +41,41 @@ class Label:
     ste_ssid: int | None
     chwall: TypeSet  # Chinese Wall types of `chwall_ssid` (empty without one)
     ste: TypeSet  # STE types of `ste_ssid`
-    problem: str | None = None  # why no domain or resource can carry it
-    bootstrap: bool = False
+    problem: str | None  # why no domain or resource can carry it
+    bootstrap: bool
+    key: str  # a unique id across kinds: `dom:<name>` or `res:<name>` (xm's `dom`/`res`)
+
+
+def label_key(name: str, kind: LabelKind) -> str:
+    return ("dom:" if kind is LabelKind.VM else "res:") + name
+
+
+class Label(_LabelFields):
+    """A label of the policy as a domain or resource would carry it. (A
+    record, not a dataclass: a policy has tens of thousands of labels, each
+    made without a Python-level `__init__`, its `key` read as a field.)"""
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        name: str,
+        kind: LabelKind,
+        chwall_ssids: tuple[int, ...],
+        ste_ssids: tuple[int, ...],
+        chwall_ssid: int | None,
+        ste_ssid: int | None,
+        chwall: TypeSet,
+        ste: TypeSet,
+        problem: str | None = None,
+        bootstrap: bool = False,
+    ) -> Label:
+        fields = (name, kind, chwall_ssids, ste_ssids, chwall_ssid, ste_ssid, chwall, ste)
+        return tuple.__new__(cls, (*fields, problem, bootstrap, label_key(name, kind)))
 
     @property
     def is_vm(self) -> bool:
         return self.kind is LabelKind.VM
-
-    @cached_property  # asked for again and again by every analysis
-    def key(self) -> str:
-        """A unique id across kinds: `dom:<name>` or `res:<name>` (xm's `dom`/`res`)."""
-        return ("dom:" if self.is_vm else "res:") + self.name
 
     @property
     def usable(self) -> bool:
@@ -73,13 +94,20 @@ class AnalysisPolicy:
     # A versioned policy read from XML: its labels' renames, (kind, new name)
     # -> old name (`from=`); a compiled policy keeps none.
     renamed_from: dict[tuple[str, LabelKind], str] = field(default_factory=dict)
-    _by_key: dict[str, Label] = field(default_factory=dict, repr=False)
-    _by_name: dict[str, list[Label]] = field(default_factory=dict, repr=False)
 
-    def __post_init__(self) -> None:
-        for label in self.labels:
-            self._by_key[label.key] = label
-            self._by_name.setdefault(label.name, []).append(label)
+    # The indexes below are built on first use: each analysis asks for some
+    # of them, none for all, and a large policy has tens of thousands of labels.
+
+    @cached_property
+    def _by_key(self) -> dict[str, Label]:
+        return {label.key: label for label in self.labels}
+
+    @cached_property
+    def _shared_names(self) -> frozenset[str]:
+        """The names that both a VM and a resource label carry (a name is
+        unique within its kind)."""
+        vms, resources = self._kinds
+        return frozenset(label.name for label in vms) & {label.name for label in resources}
 
     @property
     def name(self) -> str:
@@ -137,24 +165,26 @@ class AnalysisPolicy:
     @cached_property
     def _kinds(self) -> tuple[tuple[Label, ...], tuple[Label, ...]]:
         """The VM labels and the resource labels, told apart once."""
-        vms = tuple(label for label in self.labels if label.is_vm)
-        return vms, tuple(label for label in self.labels if not label.is_vm)
+        vm = LabelKind.VM
+        vms = tuple(label for label in self.labels if label.kind is vm)
+        return vms, tuple(label for label in self.labels if label.kind is not vm)
 
     def label_by_key(self, key: str) -> Label:
         return self._by_key[key]
 
     def display(self, label: Label) -> str:
         """The name, prefixed with `dom:`/`res:` only when both kinds use it."""
-        return label.key if len(self._by_name.get(label.name, ())) > 1 else label.name
+        return label.key if label.name in self._shared_names else label.name
 
     def find(self, text: str, kind: LabelKind | None = None) -> Label:
         """The label a user means by `text` (a name, or `dom:NAME` / `res:NAME`).
 
         PolicyError `Label '<x>' not found.` (xm's message) or, when a VM and a
         resource label share the name, a request to say which."""
-        hits = list(self._by_name.get(text, ()))
-        if not hits and text[:4] in ("dom:", "res:"):
-            hits = [lab for lab in self._by_name.get(text[4:], ()) if lab.key == text]
+        by_key = self._by_key
+        hits = [by_key[key] for key in ("dom:" + text, "res:" + text) if key in by_key]
+        if not hits and text[:4] in ("dom:", "res:") and text in by_key:
+            hits = [by_key[text]]
         if kind is not None:
             hits = [lab for lab in hits if lab.kind is kind]
         if not hits:
@@ -167,15 +197,27 @@ class AnalysisPolicy:
         return hits[0]
 
 
-def _entries(part: MapPart | None) -> dict[tuple[str, LabelKind], list[int]]:
-    found: dict[tuple[str, LabelKind], list[int]] = defaultdict(list)
+_Entries = dict[str, list[int]]  # label name -> its SSIDs in a part, ascending
+
+
+def _entries(part: MapPart | None) -> tuple[_Entries, _Entries]:
+    """The SSIDs of each VM label name and of each resource label name in a
+    part, names in the order of their first SSID."""
+    vms: _Entries = {}
+    resources: _Entries = {}
     if part is None:
-        return found
-    for entry in part.labels:
-        if entry.ssid == 0 or entry.kind is LabelKind.ANY:
+        return vms, resources
+    vm, res = LabelKind.VM, LabelKind.RES
+    for name, kind, ssid in part.labels:
+        table = vms if kind is vm else resources if kind is res else None
+        if table is None or ssid == 0:
             continue  # the null label
-        found[(entry.name, entry.kind)].append(entry.ssid)
-    return found
+        ssids = table.get(name)
+        if ssids is None:
+            table[name] = [ssid]
+        else:
+            ssids.append(ssid)
+    return vms, resources
 
 
 def _pick(
@@ -195,6 +237,26 @@ def _pick(
     return ssids[0], None
 
 
+def _vm_order(ste: _Entries, chwall: _Entries) -> list[str]:
+    """VM label names in about document order: by their first STE SSID (the
+    STE list holds every VM label that can start under an STE policy), else
+    by their first CHWALL SSID."""
+    if not ste:
+        return list(chwall)  # in the order of their first CHWALL SSID
+    if chwall.keys() <= ste.keys():
+        return list(ste)  # in the order of their first STE SSID
+
+    # Labels only in the CHWALL list fall between the others by their CHWALL SSID.
+    def position(name: str) -> tuple[int, int]:
+        in_ste, in_cw = ste.get(name), chwall.get(name)
+        return ((in_ste or in_cw or [0])[0], (in_cw or [0])[0])
+
+    return sorted(ste.keys() | chwall.keys(), key=position)
+
+
+_new_label = tuple.__new__  # a Label without the call of its __new__
+
+
 def from_compiled(
     compiled: CompiledPolicy,
     conflict_set_names: tuple[str | None, ...] | None = None,
@@ -202,8 +264,8 @@ def from_compiled(
 ) -> AnalysisPolicy:
     """The analysis view of a compiled policy (from the compiler or from `.bin` + `.map`)."""
     binary, pmap = compiled.binary, compiled.map
-    cw_entries = _entries(pmap.chwall)
-    ste_entries = _entries(pmap.ste)
+    cw_vm, cw_res = _entries(pmap.chwall)
+    ste_vm, ste_res = _entries(pmap.ste)
     primary = pmap.part(pmap.primary)
     bootstrap = None
     if primary is not None and len(primary.labels) > 1:
@@ -215,61 +277,88 @@ def from_compiled(
             return None
         return 1
 
-    # VM labels in about document order: by their first STE SSID (the STE list
-    # holds every VM label that can start under an STE policy), else by CHWALL.
-    vm_keys = {
-        key for table in (cw_entries, ste_entries) for key in table if key[1] is LabelKind.VM
-    }
-
-    def position(key: tuple[str, LabelKind]) -> tuple[int, int]:
-        ste, cw = ste_entries.get(key), cw_entries.get(key)
-        return ((ste or cw or [0])[0], (cw or [0])[0])
-
-    keys = sorted(vm_keys, key=position)
-    keys += [key for key in ste_entries if key[1] is LabelKind.RES]
-
-    labels = []
-    for name, kind in keys:
-        is_boot = kind is LabelKind.VM and name == bootstrap
-        cw_ssids = tuple(cw_entries.get((name, kind), ()))
-        ste_ssids = tuple(ste_entries.get((name, kind), ()))
-        problems = []
-        cw_ssid = ste_ssid = None
-        if binary.chwall is not None and kind is LabelKind.VM:
-            fixed = at_one(pmap.chwall, name) if is_boot else None
-            cw_ssid, why = _pick(list(cw_ssids), "CHWALL", "Chinese Wall", fixed)
-            problems += [why] if why else []
-        if binary.ste is not None:
-            fixed = at_one(pmap.ste, name) if is_boot else None
-            ste_ssid, why = _pick(list(ste_ssids), "STE", "STE", fixed)
-            if why and kind is LabelKind.RES:
-                why = why.replace("it can never start", "no resource can use it")
-            problems += [why] if why else []
-        labels.append(
-            Label(
-                name=name,
-                kind=kind,
-                chwall_ssids=cw_ssids,
-                ste_ssids=ste_ssids,
-                chwall_ssid=cw_ssid,
-                ste_ssid=ste_ssid,
-                chwall=binary.chwall.ssids[cw_ssid] if binary.chwall and cw_ssid else (),
-                ste=binary.ste.ssids[ste_ssid] if binary.ste and ste_ssid else (),
-                problem="; ".join(problems) if problems else None,
-                bootstrap=is_boot,
+    cw_rows = binary.chwall.ssids if binary.chwall is not None else None
+    ste_rows = binary.ste.ssids if binary.ste is not None else None
+    labels: list[Label] = []
+    add = labels.append
+    for kind, names, cw_entries, ste_entries in (
+        (LabelKind.VM, _vm_order(ste_vm, cw_vm), cw_vm, ste_vm),
+        (LabelKind.RES, list(ste_res), cw_res, ste_res),
+    ):
+        is_vm = kind is LabelKind.VM
+        prefix = label_key("", kind)
+        no_ssids: list[int] = []
+        for name in names:
+            cw_ssids = cw_entries.get(name, no_ssids)
+            ste_ssids = ste_entries.get(name, no_ssids)
+            is_boot = is_vm and name == bootstrap
+            # Most labels have exactly one entry in each part they need one in.
+            if (
+                not is_boot
+                and (cw_rows is None or not is_vm or len(cw_ssids) == 1)
+                and (ste_rows is None or len(ste_ssids) == 1)
+            ):
+                cw_ssid = cw_ssids[0] if cw_rows is not None and is_vm else None
+                ste_ssid = ste_ssids[0] if ste_rows is not None else None
+                add(
+                    _new_label(
+                        Label,
+                        (
+                            name,
+                            kind,
+                            tuple(cw_ssids),
+                            tuple(ste_ssids),
+                            cw_ssid,
+                            ste_ssid,
+                            cw_rows[cw_ssid] if cw_rows is not None and cw_ssid else (),
+                            ste_rows[ste_ssid] if ste_rows is not None and ste_ssid else (),
+                            None,
+                            False,
+                            prefix + name,  # label_key
+                        ),
+                    )
+                )
+                continue
+            problems = []
+            cw_ssid = ste_ssid = None
+            if cw_rows is not None and is_vm:
+                fixed = at_one(pmap.chwall, name) if is_boot else None
+                cw_ssid, why = _pick(cw_ssids, "CHWALL", "Chinese Wall", fixed)
+                problems += [why] if why else []
+            if ste_rows is not None:
+                fixed = at_one(pmap.ste, name) if is_boot else None
+                ste_ssid, why = _pick(ste_ssids, "STE", "STE", fixed)
+                if why and not is_vm:
+                    why = why.replace("it can never start", "no resource can use it")
+                problems += [why] if why else []
+            add(
+                Label(
+                    name=name,
+                    kind=kind,
+                    chwall_ssids=tuple(cw_ssids),
+                    ste_ssids=tuple(ste_ssids),
+                    chwall_ssid=cw_ssid,
+                    ste_ssid=ste_ssid,
+                    chwall=cw_rows[cw_ssid] if cw_rows is not None and cw_ssid else (),
+                    ste=ste_rows[ste_ssid] if ste_rows is not None and ste_ssid else (),
+                    problem="; ".join(problems) if problems else None,
+                    bootstrap=is_boot,
+                )
             )
-        )
     sets = len(binary.chwall.conflict_sets) if binary.chwall else 0
-    names = conflict_set_names if conflict_set_names is not None else (None,) * sets
-    return AnalysisPolicy(compiled, tuple(labels), bootstrap, tuple(names), origin)
+    set_names = conflict_set_names if conflict_set_names is not None else (None,) * sets
+    return AnalysisPolicy(compiled, tuple(labels), bootstrap, tuple(set_names), origin)
 
 
 # ---------------------------------------------------------------- loading
 
 
 def load_xml(path: str | Path, display: str | None = None) -> AnalysisPolicy:
-    """Read, validate and compile an XML policy in memory (nothing is written)."""
-    from acm.compiler import compile_document
+    """Read, validate and compile an XML policy in memory (nothing is written).
+
+    A policy whose `.bin` would be too large to write or load (ACM017 for
+    makepolicy) is analysed all the same: no `.bin` is made here."""
+    from acm.compiler import compile_document, gc_paused
     from acm.source import T_CHWALL, T_CONFLICT, T_CONFLICT_SETS, read_policy_document
 
     doc = read_policy_document(str(path), display)
@@ -277,9 +366,12 @@ def load_xml(path: str | Path, display: str | None = None) -> AnalysisPolicy:
     # the compiled policy does not keep) straight from the parsed tree
     sets = doc.root.iterfind(f"{T_CHWALL}/{T_CONFLICT_SETS}/{T_CONFLICT}")
     names = tuple(c.get("name") for c in sets)
-    compiled, _warnings = compile_document(doc)
-    if not doc.versioned:
-        return from_compiled(compiled, names, display or str(path))
+    # The labels are tens of thousands of records in no cycle: the cyclic
+    # collector would only scan them again and again while they are made.
+    with gc_paused():
+        compiled, _warnings = compile_document(doc, size_limit=False)
+        if not doc.versioned:
+            return from_compiled(compiled, names, display or str(path))
     # Xen 3.4 orders conflict sets by name; the renames are in the XML alone.
     names = tuple(sorted(names, key=lambda name: name or ""))
     policy = from_compiled(compiled, names, display or str(path))

@@ -4,7 +4,6 @@ turning failures into one clean error line and an exit status."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import sys
 from collections.abc import Callable
@@ -44,27 +43,13 @@ def command_path(ctx: click.Context) -> str:
 
 
 def paths_of(ctx: click.Context) -> Any:
-    """The host's paths; what a killed save, suspend, resume or migrate left
-    is settled first (one failed `listdir` when there is nothing), so that
-    every command sees the host before or after such a run, never between."""
-    import os
-
-    from xm_core import render
-    from xm_core.files.paths import host_paths
+    """The host's paths (`xm_core.cli.command_paths`, as the launcher's
+    plain commands take them)."""
+    from xm_core.cli import command_paths
 
     # `create -n` only prints what a create would do
     writes = command_path(ctx) not in READ_ONLY_COMMANDS and not ctx.params.get("dryrun")
-    paths = host_paths(root_option(ctx), writes, render.new_root)
-    try:
-        left = os.listdir(paths.intents_dir)
-    except OSError:
-        left = []
-    if left:
-        from xm_core.host.lifecycle import settle
-
-        with contextlib.suppress(XmError, OSError):  # the command itself reports it
-            settle(paths)
-    return paths
+    return command_paths(root_option(ctx), writes)
 
 
 # Xen 3.0.4's ACM subcommands (main.py's acm_commands), in its order.

@@ -26,19 +26,6 @@ from typing import TYPE_CHECKING, Any
 from xm_core.errors import AcmError, UsageError, XmError
 from xm_core.files.paths import HostPaths
 from xm_core.host import console
-from xm_core.host.devices import (
-    VBD,
-    VIF,
-    DeviceCheck,
-    PlannedDevice,
-    check_device,
-    device_dict,
-    plan_vbd,
-    plan_vif,
-    run_sharing_hooks,
-    sharing_refusal,
-)
-from xm_core.host.memory import make_room
 from xm_core.host.model import Host, LoadedPolicy
 from xm_core.host.numbers import MAX_VIRT_CPUS, MEMORY_MAX_MIB, check_int, is_integer
 from xm_core.host.store import (
@@ -51,9 +38,12 @@ from xm_core.host.store import (
     StoreError,
 )
 
+# The devices and memory modules (and the config reader they load) are
+# imported by the functions that create domains: `xm list` needs none of them.
 if TYPE_CHECKING:
     from acm.engine import CreateDecision
     from xm_core.files.config import DomainConfig
+    from xm_core.host.devices import DeviceCheck, PlannedDevice
 
 DEFAULT_MEMORY = 128  # MiB, as Xen's create.py
 DEFAULT_VCPUS = 1
@@ -130,6 +120,7 @@ def config_numbers(cfg: DomainConfig) -> tuple[int, int, int]:
 def domain_spec(cfg: DomainConfig, need_name: bool = True) -> DomainSpec:
     """Every value of a config checked: one clear error, nothing decided yet."""
     from xm_core.files.config import config_disks, config_label, config_vifs
+    from xm_core.host.devices import VIF, plan_vbd, plan_vif
 
     name = cfg.get("name")
     if need_name or name is not None:
@@ -350,6 +341,8 @@ def decide_create(
     labels: dict[str, tuple[str, str]],
 ) -> CreateOutcome:
     """Inside the write lock: every check, no change."""
+    from xm_core.host.devices import check_device
+
     state, _ = host.policy_state()
     policy = host.policy()
     label = resolve_label(host, policy, state, spec)
@@ -440,6 +433,9 @@ def record_refusal(host: Host, outcome: CreateOutcome) -> None:
 def apply_create(
     host: Host, policy: LoadedPolicy | None, spec: DomainSpec, outcome: CreateOutcome
 ) -> None:
+    from xm_core.host.devices import VBD, run_sharing_hooks, sharing_refusal
+    from xm_core.host.memory import make_room
+
     store = host.store
     assert spec.name is not None
     if store.find_domain(spec.name) is not None:
@@ -795,6 +791,8 @@ class ListedDomain:
     devices: list[DeviceRecord] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
+        from xm_core.host.devices import device_dict
+
         r = self.record
         return {
             "domid": r.domid,
@@ -843,10 +841,13 @@ def list_domains(
             named = {rec.domid: rec for rec in (store.domain(r) for r in refs)}
             records = [named[domid] for domid in sorted(named)]
         policy: LoadedPolicy | None = None  # decoded only for a domain without a label
-        from xm_core.host.update.plan import format_label
-        from xm_core.host.update.status import xen34_labels
+        xen34 = False  # Xen 3.4's ACM:POLICY:LABEL
+        if with_labels:
+            from xm_core.host.update.status import xen34_labels
 
-        xen34 = with_labels and xen34_labels(store)  # Xen 3.4's ACM:POLICY:LABEL
+            xen34 = xen34_labels(store)
+        if xen34:
+            from xm_core.host.update.plan import format_label
         listed = []
         for rec in records:
             if state is PolicyState.NULL:
@@ -893,8 +894,6 @@ def uptimes(paths: HostPaths, refs: Sequence[str] = ()) -> list[Uptime]:
 
 
 __all__ = [
-    "VBD",
-    "VIF",
     "CreateDenied",
     "CreateOutcome",
     "DomainList",

@@ -33,7 +33,7 @@ it is renamed forward); a resume removes its image only after the commit
 killed between the target's and the source's commits has its source copy
 destroyed, so the domain is on one host only. `settle` runs before every
 save, restore, suspend, resume and migrate (on both hosts of a migrate) and
-before every command line (xm_core.cli.common.paths_of) when an intent is
+before every command line (xm_core.cli.command_paths) when an intent is
 there; it only acts on intents whose writer process is gone.
 """
 

@@ -11,7 +11,6 @@ changes.
 from __future__ import annotations
 
 import os
-import platform
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -212,14 +211,16 @@ def compact_policy(binary: BinaryPolicy, pmap: PolicyMap) -> str:
     to decode. A large `.bin` is not stored beside it (`stored_binary`):
     `loaded_binary_bytes` makes it again from this form."""
     import json
+    from operator import itemgetter
+
+    # Tuples are written as JSON arrays, and a label's kind (a str enum) as
+    # its value: the records are handed to json as they are, without copies.
+    name_and_kind = itemgetter(0, 1)
 
     def part_map(part: Any) -> Any:
         if part is None:
             return None
-        return {
-            "types": list(part.types),
-            "labels": [[e.name, e.kind.value] for e in part.labels],
-        }
+        return {"types": part.types, "labels": list(map(name_and_kind, part.labels))}
 
     doc = {
         "reference_name": binary.reference_name,
@@ -229,12 +230,12 @@ def compact_policy(binary: BinaryPolicy, pmap: PolicyMap) -> str:
         if binary.chwall is None
         else {
             "max_types": binary.chwall.max_types,
-            "ssids": [list(r) for r in binary.chwall.ssids],
-            "conflict_sets": [list(r) for r in binary.chwall.conflict_sets],
+            "ssids": binary.chwall.ssids,
+            "conflict_sets": binary.chwall.conflict_sets,
         },
         "ste": None
         if binary.ste is None
-        else {"max_types": binary.ste.max_types, "ssids": [list(r) for r in binary.ste.ssids]},
+        else {"max_types": binary.ste.max_types, "ssids": binary.ste.ssids},
         # a versioned policy's (Xen 3.4) XML version and hash; absent otherwise
         **(
             {"xml_version": list(binary.xml_version), "xml_hash": binary.xml_hash.hex()}
@@ -410,6 +411,7 @@ def read_compiled_policy(
     """NAME's `.bin` and `.map` from the policy tree: their bytes, decoded
     (loadpolicy and the versioned update both read them here)."""
     from acm.binfmt import decode_binary
+    from acm.errors import PolicyError
     from acm.mapfile import parse_map
 
     files = paths.policy_files(name).settled()  # checks the dotted name first
@@ -420,8 +422,16 @@ def read_compiled_policy(
     with shared_lock(files.lock):  # no makepolicy renames between the two reads
         raw = _read_output(files.bin, "Binary policy file", name)
         map_raw = _read_output(files.map, "Policy map file", name)
-    binary = decode_binary(raw, files.bin)  # PolicyError BIN001 when damaged
-    pmap = parse_map(map_raw, files.map)
+    try:
+        pmap = parse_map(map_raw, files.map)
+    except PolicyError:
+        decode_binary(raw, files.bin)  # a damaged .bin is reported first (BIN001)
+        raise
+    # The .map's type sets spare decoding the .bin's SSID matrices cell by
+    # cell when the .bin holds exactly their encoding; the .bin is checked
+    # in full all the same (and decoded as always when it holds others).
+    expected = {p.code: p.ssid_types for p in (pmap.chwall, pmap.ste) if p is not None}
+    binary = decode_binary(raw, files.bin, expected)
     _check_map_matches(binary, pmap, files.map)
     return raw, binary, map_raw, pmap
 
@@ -475,6 +485,30 @@ def conflict_set_names(paths: HostPaths, name: str, binary: BinaryPolicy) -> lis
 KEEP_SSIDREFS_FLAG = "--keep-ssidrefs"
 
 
+def is_versioned_binary(paths: HostPaths, name: str) -> bool:
+    """Whether NAME's compiled `.bin` is of Xen 3.4's layout (it starts with
+    the magic), read from its first bytes only: `loadpolicy` of a 3.0.4
+    policy pays nothing more."""
+    import stat
+
+    from acm.binfmt import is_versioned_header
+
+    files = paths.policy_files(name).settled()
+    try:  # non-blocking, regular files only: a FIFO must not hang us
+        fd = os.open(files.bin, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return False  # loadpolicy itself says what is wrong with the file
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        head = os.read(fd, 4)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return is_versioned_header(head)
+
+
 def load_policy(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> LoadResult:
     """`xm loadpolicy [--keep-ssidrefs] NAME`: load the compiled `.bin` (and
     its `.map`).
@@ -504,8 +538,9 @@ def load_policy(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> Loa
             raise XmError("The ACM is not enabled on this host (policy state NULL).")
         if state is PolicyState.NAMED and active != new_name:
             raise XmError(f"Active policy '{active}' incompatible with new policy '{new_name}'")
+        compact = compact_policy(binary, pmap)
         if state is PolicyState.NAMED:
-            _check_same_parts(host, binary, new_name)
+            _check_same_parts(host, binary, new_name, compact)
         engine = Engine(binary, PolicyNames.from_map(pmap, set_names))
         new_policy = LoadedPolicy(new_name, binary, pmap, engine, -1)
         domains = store.domains()
@@ -562,7 +597,7 @@ def load_policy(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> Loa
                 stored_binary(raw, binary),
                 map_raw,
                 {"conflict_sets": set_names, "source": name},
-                compact_policy(binary, pmap),
+                compact,
             )
             boot_label = host.label_of(new_policy, dom0_ref)
             store.update_domain(DOM0_ID, ssidref=dom0_ref, policy=new_name, label=boot_label)
@@ -592,14 +627,17 @@ def load_policy(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> Loa
     return result
 
 
-def _check_same_parts(host: Host, binary: BinaryPolicy, new_name: str) -> None:
+def _check_same_parts(
+    host: Host, binary: BinaryPolicy, new_name: str, compact: str | None = None
+) -> None:
     """Xen 3.0.4 fixed the policy type (primary and secondary part) with the
     first policy; an update with other parts was refused. Here it would
-    also read the halves of the kept ssidrefs with other parts."""
-    old = _active_parts(host)
+    also read the halves of the kept ssidrefs with other parts. (`compact`:
+    the new policy's compact form.)"""
+    new = (binary.primary, binary.secondary)
+    old = _active_parts(host, compact, new)
     if old is None:
         return
-    new = (binary.primary, binary.secondary)
     if old != new:
         raise XmError(
             f"New policy '{new_name}' has parts {new[0].name}/{new[1].name}, the active one "
@@ -607,15 +645,21 @@ def _check_same_parts(host: Host, binary: BinaryPolicy, new_name: str) -> None:
         )
 
 
-def _active_parts(host: Host) -> tuple[PolicyCode, PolicyCode] | None:
-    """The active policy's (primary, secondary) parts, read from the head of
-    its compact form rather than by decoding all of it (None: no policy)."""
+def _active_parts(
+    host: Host, new_compact: str | None, new_parts: tuple[PolicyCode, PolicyCode]
+) -> tuple[PolicyCode, PolicyCode] | None:
+    """The active policy's (primary, secondary) parts, read from its compact
+    form rather than by decoding all of it (None: no policy). When that is
+    `new_compact` (the compact form of the policy being loaded, whose parts
+    are `new_parts`), it is not read at all."""
     import json
 
     from acm.model import PolicyCode
 
     compact = host.store.active_compact()
     if compact is not None:
+        if new_compact is not None and compact == new_compact:  # the same policy again
+            return new_parts
         try:
             doc = json.loads(compact)
             return PolicyCode[doc["primary"]], PolicyCode[doc["secondary"]]
@@ -763,6 +807,8 @@ def host_info(paths: HostPaths, how: str = "") -> HostInfo:
 
         memory = host_memory(store, paths)
         state, name = host.policy_state()
+        import platform  # here: only `xm info` reads it
+
         uname = platform.uname()
         arch, platform_params = _PLATFORM.get(
             uname.machine.lower(), (uname.machine or "unknown", "virt_start=0x0")

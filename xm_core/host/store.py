@@ -28,7 +28,6 @@ import re
 import sqlite3
 import stat
 import time
-import uuid as uuidlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -1008,6 +1007,8 @@ class Store:
             raise XmError(f"Domain '{name}' already exists.")
         if domid is None:
             domid = self.allocate_domid()
+        import uuid as uuidlib  # here: a command that reads the host needs none
+
         rec = DomainRecord(
             domid=domid,
             name=name,

@@ -164,9 +164,11 @@ def _check_strings(doc: dict[str, Any]) -> None:
             todo.extend(value.values())
         elif isinstance(value, list):
             todo.extend(value)
-        elif isinstance(value, str) and (_NOT_TEXT.search(value) is not None):
+        elif isinstance(value, str) and (not value.isascii() or "\0" in value):
+            # (an ASCII text, the common case, needs one scan for NUL only)
             found = _NOT_TEXT.search(value)
-            assert found is not None
+            if found is None:
+                continue
             what = "a NUL character" if found.group() == "\0" else "a lone surrogate"
             raise Refused(400, f"the request holds {what} (U+{ord(found.group()):04X}); refused")
 
@@ -185,19 +187,45 @@ def _labels(doc: dict[str, Any], key: str) -> list[str]:
     return value
 
 
+def _xml(doc: dict[str, Any]) -> bytes:
+    """The policy text of a request: `xml`, or `xml_change` made to the text
+    of the answer `since` (409 when the studio no longer holds that text:
+    the page then sends the whole text)."""
+    if "xml" in doc or "xml_change" not in doc:
+        return _text(doc, "xml").encode()
+    change, since = doc.get("xml_change"), doc.get("since")
+    if not isinstance(change, dict) or not isinstance(since, str):
+        raise Refused(400, "'xml_change' needs the answer it was made since")
+    start, end, insert = change.get("from"), change.get("to"), change.get("insert")
+    if (
+        not (isinstance(start, int) and isinstance(end, int) and isinstance(insert, str))
+        or isinstance(start, bool)
+        or isinstance(end, bool)
+    ):
+        raise Refused(400, "'xml_change' must have numbers 'from' and 'to' and a string 'insert'")
+    text = services.text_since(since, start, end, insert)
+    if text is None:
+        raise Refused(409, "the text this change was made to is no longer held: send it whole")
+    return text
+
+
 def _file_of(doc: dict[str, Any]) -> str:
     name = doc.get("name")
     return f"{name}-security_policy.xml" if isinstance(name, str) and name else "<studio policy>"
 
 
-def _check(config: StudioConfig, doc: dict[str, Any], xml: bytes) -> dict[str, Any]:
+def _check(
+    config: StudioConfig, doc: dict[str, Any], xml: bytes, full: bool = True
+) -> dict[str, Any]:
     """The findings and outline of `xml`, saved as the request's policy name;
-    only what changed when the request names the answer it holds (`since`)."""
+    only what changed when the request names the answer it holds (`since`).
+    Unless `full`, an edit of that answer is checked only where it touched
+    the policy (the answer then says `complete: false`)."""
     name = doc.get("name")
     place = services.place_of(config.paths, name) if isinstance(name, str) and name else None
     since = doc.get("since")
     return services.check_since(
-        xml, _file_of(doc), place, since if isinstance(since, str) else None
+        xml, _file_of(doc), place, since if isinstance(since, str) else None, full
     )
 
 
@@ -297,7 +325,7 @@ async def api_upload(request: Request, config: StudioConfig) -> Any:
 @api
 async def api_check(request: Request, config: StudioConfig) -> Any:
     doc = await _json(request)
-    return _check(config, doc, _text(doc, "xml").encode())
+    return _check(config, doc, _xml(doc), doc.get("full") is True)
 
 
 @api
@@ -306,12 +334,12 @@ async def api_edit(request: Request, config: StudioConfig) -> Any:
     op = doc.get("op")
     if not isinstance(op, dict):
         raise Refused(400, "'op' must be an object")
-    given = _text(doc, "xml")
+    given = _xml(doc).decode("utf-8")
     xml = services.edit(given.encode(), op, _file_of(doc))
     text = xml.decode("utf-8")
     change = services.text_change(given, text) if doc.get("since") else None
     sent = {"xml_change": change} if change is not None else {"xml": text}
-    return {**sent, **_check(config, doc, xml)}
+    return {**sent, **_check(config, doc, xml, full=False)}
 
 
 @api

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -153,12 +154,20 @@ def check(xml: bytes, file: str, place: Any = None) -> dict[str, Any]:
     """Every finding of the compiler and lint on `xml` (parse and schema
     findings when it gets no further), with the editor's outline when the
     document is well-formed. `place`: where the policy is saved (ACM018)."""
+    return _checked(xml, file, place)[0]
+
+
+def _checked(xml: bytes, file: str, place: Any) -> tuple[dict[str, Any], Any]:
+    """`check`, and what `acm.authoring.recheck` needs to check an edit of
+    `xml` in parts later (None when it cannot)."""
     from acm.authoring.policyedit import outline, outline_of
+    from acm.authoring.recheck import checked_policy
     from acm.lint.engine import lint_source
     from acm.source import parse_policy_document
 
     findings: list[Diagnostic]
     view: dict[str, Any] | None = None
+    state = None
     try:
         doc = parse_policy_document(xml, file)
     except PolicyError as exc:
@@ -167,16 +176,24 @@ def check(xml: bytes, file: str, place: Any = None) -> dict[str, Any]:
             view = outline(xml, file)
         except PolicyError:
             view = None
+        findings.sort(key=_order)
     else:
         # one parse for the outline and the checks
         view = outline_of(doc.root)
-        findings = lint_source(doc.source(), (), place)
-    findings.sort(key=lambda d: (d.location.line, d.location.column, -d.severity.rank, d.code))
+        src = doc.source()
+        findings = lint_source(src, (), place)
+        findings.sort(key=_order)
+        state = checked_policy(src, findings, place)
     return {
         "findings": [_seen(d) for d in findings],
         "errors": sum(1 for d in findings if d.severity is Severity.ERROR),
         "outline": view,
-    }
+        "complete": True,
+    }, state
+
+
+def _order(d: Diagnostic) -> tuple[int, int, int, str]:
+    return (d.location.line, d.location.column, -d.severity.rank, d.code)
 
 
 def outline_only(xml: bytes, file: str) -> dict[str, Any] | None:
@@ -189,8 +206,27 @@ def outline_only(xml: bytes, file: str) -> dict[str, Any] | None:
         return None
 
 
-_CHECKED: dict[str, dict[str, Any]] = {}  # the last answers, by `check_digest`
-_CHECKED_KEPT = 8
+# The last answers, by `check_digest`, each with what a quick check of an
+# edit of it needs (acm.authoring.recheck), or None, and the text it is of.
+_CHECKED: dict[str, tuple[dict[str, Any], Any]] = {}
+_TEXTS: dict[str, bytes] = {}
+_CHECKED_KEPT = 6
+
+
+def text_since(since: str, start: int, end: int, insert: str) -> bytes | None:
+    """The text of the answer `since` with its characters `start` to `end`
+    (UTF-16 offsets, as the page counts) replaced by `insert`: a page sends
+    what it changed rather than the whole text. None when that answer is
+    no longer known, or its offsets cannot be counted so."""
+    text = _TEXTS.get(since)
+    if text is None:
+        return None
+    base = text.decode("utf-8", "replace")
+    if not base.isascii() and _ASTRAL.search(base):
+        return None
+    if not 0 <= start <= end <= len(base):
+        raise UsageError("the change does not fit the text it was made to")
+    return (base[:start] + insert + base[end:]).encode("utf-8")
 
 
 def check_digest(xml: bytes, place: Any) -> str:
@@ -211,7 +247,7 @@ def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     not be smaller than itself is sent whole."""
     from collections import Counter
 
-    answer: dict[str, Any] = {"errors": new["errors"]}
+    answer: dict[str, Any] = {"errors": new["errors"], "complete": new["complete"]}
     before = Counter(_finding_key(f) for f in old["findings"])
     after = Counter(_finding_key(f) for f in new["findings"])
     gone = before - after
@@ -245,26 +281,106 @@ def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def check_since(xml: bytes, file: str, place: Any, since: str | None) -> dict[str, Any]:
+def check_since(
+    xml: bytes, file: str, place: Any, since: str | None, full: bool = False
+) -> dict[str, Any]:
     """`check`, answered as what changed since the answer `since` (its
     digest) when that answer is still known, else whole; with the digest
-    of this answer for the next request."""
+    of this answer for the next request. An edit of the answer `since` is
+    checked where it touched the policy (`acm.authoring.recheck`; the
+    answer says `complete: false`) unless `full` asks for every check."""
     digest = check_digest(xml, place)
-    result = _CHECKED.pop(digest, None) or check(xml, file, place)
-    old = _CHECKED.get(since) if since else None
-    _CHECKED[digest] = result
-    while len(_CHECKED) > _CHECKED_KEPT:
-        _CHECKED.pop(next(iter(_CHECKED)))
+    known = _CHECKED.pop(digest, None)
+    before = _CHECKED.get(since) if since else None
+    old = before[0] if before is not None else None
+    if known is not None and (known[0]["complete"] or not full):
+        result, state = known
+    else:
+        if before is not None and before[1] is not None and not full and known is None:
+            quick = _quick(before, xml, file, place, digest)
+            if quick is not None:
+                return {**quick, "since": since}
+        result, state = _checked(xml, file, place)
+    _keep(digest, result, state, xml)
     if old is None or old is result:
         return {**result, "digest": digest}
     return {**_changes(old, result), "digest": digest, "since": since}
+
+
+def _keep(digest: str, result: dict[str, Any], state: Any, xml: bytes) -> None:
+    _CHECKED[digest] = (result, state)
+    _TEXTS[digest] = xml
+    while len(_CHECKED) > _CHECKED_KEPT:
+        _TEXTS.pop(next(iter(_CHECKED)), None)
+        _CHECKED.pop(next(iter(_CHECKED)))
+
+
+def _shifted_row(row: dict[str, Any], by: int) -> dict[str, Any]:
+    """An outline row of a label whose lines moved by `by`."""
+    return {
+        **row,
+        "line": row["line"] + by,
+        "last_line": row["last_line"] + by,
+        "ste": [{**g, "line": g["line"] + by} for g in row["ste"]],
+        "chwall": [{**g, "line": g["line"] + by} for g in row["chwall"]],
+    }
+
+
+def _quick(
+    before: tuple[dict[str, Any], Any], xml: bytes, file: str, place: Any, digest: str
+) -> dict[str, Any] | None:
+    """The answer to an edit of the answer `before`, checked where the edit
+    touched the policy, as what changed; None when it cannot be."""
+    from acm.authoring.policyedit import outline_of
+    from acm.authoring.recheck import recheck
+
+    old, state = before
+    if state.file != file or state.place != place or old["outline"] is None:
+        return None
+    quick = recheck(state, xml)
+    if quick is None:
+        return None
+    first, last = quick.lines
+    rows = [r for r in outline_of(quick.cut)["labels"] if first <= r["line"] <= last]
+    labels = old["outline"]["labels"]
+    after = labels[quick.first + quick.replaced :]
+    if quick.shift:
+        after = [_shifted_row(r, quick.shift) for r in after]
+    findings = quick.state.findings
+    result = {
+        "findings": [_seen(d) for d in findings],
+        "errors": sum(1 for d in findings if d.severity is Severity.ERROR),
+        "outline": {**old["outline"], "labels": labels[: quick.first] + rows + after},
+        "complete": False,
+    }
+    _keep(digest, result, quick.state, xml)
+    shift = {"after": quick.after, "by": quick.shift}
+    return {
+        "errors": result["errors"],
+        "complete": False,
+        "findings_delta": {
+            "removed": [_finding_key(_seen(d)) for d in quick.removed],
+            "shift": shift,
+            "added": [_seen(d) for d in quick.added],
+        },
+        "outline_delta": {
+            "parts": {},
+            "labels": {},
+            "splice": {"start": quick.first, "delete": quick.replaced, "insert": rows},
+            "shift": shift,
+        },
+        "digest": digest,
+    }
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")  # characters outside the BMP
 
 
 def text_change(old: str, new: str) -> dict[str, Any] | None:
     """The one replacement that turns `old` into `new` (common start and end
     kept), in UTF-16 offsets as the page counts them; None when a character
     outside the BMP would make the offsets differ."""
-    if (old and max(old) > "\uffff") or (new and max(new) > "\uffff"):
+    if not (old.isascii() and new.isascii()) and (_ASTRAL.search(old) or _ASTRAL.search(new)):
         return None
     start = _common_prefix(old, new)
     tail = _common_prefix(old[start:][::-1], new[start:][::-1])

@@ -8,12 +8,14 @@ const state = {
   name: "", xml: "", outline: null, findings: [],
   saved: null,        // the XML as saved (or opened); null for a policy never saved
   digest: null,       // the answer (findings, outline) the page holds, for /api/check's `since`
+  digestXml: null,    // the text that answer is of: a check or an edit sends what changed since
   loadDigest: null,   // the compiled policy the load preview was made of
   checkSeq: 0,        // the newest check asked; older answers are dropped
-  showAll: { VM: false, RES: false },
+  showAll: { VM: false, RES: false, STE: false, CHWALL: false },
   filter: { VM: "", RES: "" },
 };
 const LABEL_ROWS = 60;
+const TYPE_ROWS = 150; // declared types drawn before "show all"
 const GENERAL_SHOWN = 30; // findings shown above the outline; all are in the Findings tab // label rows drawn before "show all" (a policy may have thousands)
 const CHECK_PAUSE = 100; // ms after the last key before the XML is checked
 const $ = (id) => document.getElementById(id);
@@ -103,7 +105,7 @@ function positionOf(doc, line, column) {
 // The editor marks the findings of the lines in view (and some around
 // them): a large policy has thousands, which CodeMirror would lay out all.
 const MARK_AROUND = 80; // lines above and below the view
-let marked = "";
+let marked = "", markedKey = null;
 function showDiagnostics() {
   const doc = editor.state.doc;
   const view = editor.viewport;
@@ -115,7 +117,13 @@ function showDiagnostics() {
     const { from, to } = positionOf(doc, f.line, f.column);
     return { from, to, severity: f.severity === "info" ? "info" : f.severity, message: `${f.code}: ${f.message}`, source: f.code };
   });
-  editor.dispatch(V.setDiagnostics(editor.state, diagnostics));
+  // the same marks as before (an edit elsewhere): CodeMirror keeps them
+  // where they were; dispatching them again costs a large document dearly
+  const key = diagnostics.map((d) => `${d.from}:${d.to}:${d.severity}:${d.message}`).join("\n");
+  if (key !== markedKey) {
+    markedKey = key;
+    editor.dispatch(V.setDiagnostics(editor.state, diagnostics));
+  }
   $("xml-editor").dataset.diagnostics = String(diagnostics.length);
 }
 
@@ -130,6 +138,37 @@ function goToLine(line, column) {
   editor.focus();
 }
 
+// The text of a check or an edit, as the one change made to the text of the
+// answer the page holds (a large policy's text is megabytes); whole when
+// the server no longer holds that text (409) or offsets would not agree.
+const ASTRAL = /[\uD800-\uDFFF]/;
+function textBody(xml) {
+  const base = state.digestXml;
+  if (!state.digest || base === null) return { xml, since: state.digest };
+  if (base === xml) return { since: state.digest, xml_change: { from: 0, to: 0, insert: "" } };
+  if (ASTRAL.test(base) || ASTRAL.test(xml)) return { xml, since: state.digest };
+  // the common start and end, found by halving (each step one native compare)
+  const max = Math.min(base.length, xml.length);
+  let low = 0, high = max;
+  while (low < high) {
+    const mid = (low + high + 1) >> 1;
+    if (base.slice(low, mid) === xml.slice(low, mid)) low = mid; else high = mid - 1;
+  }
+  const start = low;
+  low = 0; high = max - start;
+  while (low < high) {
+    const mid = (low + high + 1) >> 1;
+    if (base.slice(base.length - mid, base.length - low) === xml.slice(xml.length - mid, xml.length - low)) low = mid; else high = mid - 1;
+  }
+  return { since: state.digest, xml_change: { from: start, to: base.length - low, insert: xml.slice(start, xml.length - low) } };
+}
+async function apiText(path, body, xml) {
+  try { return await api(path, { ...body, ...textBody(xml) }); } catch (err) {
+    if (err.status !== 409) throw err;
+    return api(path, { ...body, xml, since: state.digest });
+  }
+}
+
 // One check at a time: typing while one runs asks for one more when it is
 // answered (the server answers in turn, so checks of older text would only
 // queue up before the newest).
@@ -141,9 +180,9 @@ async function checkXml() {
   const xml = state.xml;
   const started = performance.now();
   try {
-    const doc = await api("check", { name: state.name, xml, since: state.digest });
+    const doc = await apiText("check", { name: state.name }, xml);
     if (seq !== state.checkSeq) return; // the user typed on: a newer check is coming
-    if (!takeAnswer(doc)) { recheck = true; return; }
+    if (!takeAnswer(doc, xml)) { recheck = true; return; }
     renderOutline(); renderFindings(); showDiagnostics();
     graphChanged();
     window.studioChecks = (window.studioChecks || 0) + 1; // for the benchmark
@@ -162,7 +201,7 @@ async function edit(op) {
   clearTimeout(checkTimer);
   state.checkSeq++; // a check still running answers for the text before this edit
   try {
-    const doc = await api("edit", { name: state.name, xml: state.xml, op, since: state.digest });
+    const doc = await apiText("edit", { name: state.name, op }, state.xml);
     hideRefusal();
     apply(doc);
     setStatus(`edited (${Math.round(performance.now() - started)} ms)`);
@@ -190,27 +229,66 @@ const findingOrder = (a, b) => (a.line - b.line) || (a.column - b.column) || (SE
 
 // An answer of /api/check or /api/edit: whole, or what changed since the
 // answer the page holds (`since`, the digest it sent).
-function takeAnswer(doc) {
+function takeAnswer(doc, xml) {
   // what changed since an answer the page no longer holds cannot be applied
-  if (doc.since && doc.since !== state.digest && !(doc.findings && "outline" in doc)) { state.digest = null; return false; }
+  if (doc.since && doc.since !== state.digest && !(doc.findings && "outline" in doc)) { state.digest = null; state.digestXml = null; return false; }
   if (doc.findings) state.findings = doc.findings;
   else if (doc.findings_delta) {
+    const delta = doc.findings_delta;
     const gone = new Map();
-    for (const k of doc.findings_delta.removed) gone.set(k, (gone.get(k) || 0) + 1);
+    for (const k of delta.removed) gone.set(k, (gone.get(k) || 0) + 1);
     const kept = state.findings.filter((f) => {
       const k = findingKey(f), n = gone.get(k);
       if (n) { gone.set(k, n - 1); return false; }
       return true;
     });
-    state.findings = kept.concat(doc.findings_delta.added).sort(findingOrder);
+    // an edit that added or removed lines moves every finding below it
+    const s = delta.shift;
+    const moved = s && s.by ? kept.map((f) => (f.line > s.after ? { ...f, line: f.line + s.by } : f)) : kept;
+    state.findings = moved.concat(delta.added).sort(findingOrder);
   }
   if ("outline" in doc) state.outline = doc.outline;
   else if (doc.outline_delta && state.outline) {
-    Object.assign(state.outline, doc.outline_delta.parts);
-    for (const [i, row] of Object.entries(doc.outline_delta.labels)) state.outline.labels[+i] = row;
+    const delta = doc.outline_delta;
+    Object.assign(state.outline, delta.parts);
+    for (const [i, row] of Object.entries(delta.labels)) state.outline.labels[+i] = row;
+    if (delta.splice) {
+      const labels = state.outline.labels, sp = delta.splice, s = delta.shift;
+      if (s && s.by) {
+        const moveGroup = (g) => ({ ...g, line: g.line + s.by });
+        for (let i = sp.start + sp.delete; i < labels.length; i++) {
+          const r = labels[i];
+          labels[i] = { ...r, line: r.line + s.by, last_line: r.last_line + s.by, ste: r.ste.map(moveGroup), chwall: r.chwall.map(moveGroup) };
+        }
+      }
+      labels.splice(sp.start, sp.delete, ...sp.insert);
+    }
   }
-  if (doc.digest) state.digest = doc.digest;
+  if (doc.digest) { state.digest = doc.digest; state.digestXml = xml; }
+  if ("complete" in doc) showComplete(doc.complete);
   return true;
+}
+
+// A quick check (after an edit) looks again only where the edit touched the
+// policy; "Check all" (and saving) runs every check on all of it.
+function showComplete(complete) {
+  state.complete = complete;
+  $("check-all").hidden = complete;
+  document.body.dataset.complete = complete ? "1" : "0";
+}
+async function checkAll() {
+  clearTimeout(checkTimer);
+  state.checkSeq++;
+  const started = performance.now();
+  setStatus("checking all…");
+  try {
+    const xml = state.xml;
+    const doc = await apiText("check", { name: state.name, full: true }, xml);
+    if (!takeAnswer(doc, xml)) { await checkXml(); return; }
+    renderOutline(); renderFindings(); showDiagnostics();
+    window.studioChecks = (window.studioChecks || 0) + 1;
+    setStatus(`checked all (${Math.round(performance.now() - started)} ms)`);
+  } catch (err) { setStatus(err.message); }
 }
 
 function apply(doc) {
@@ -221,7 +299,7 @@ function apply(doc) {
     try { editor.dispatch({ changes: c }); } finally { applying = false; }
   } else if (doc.xml !== undefined) { state.xml = doc.xml; setEditorText(doc.xml); }
   if (doc.name !== undefined) { state.name = doc.name; $("policy-name").value = doc.name; }
-  if (!takeAnswer(doc)) { clearTimeout(checkTimer); checkTimer = setTimeout(checkXml, 0); }
+  if (!takeAnswer(doc, state.xml)) { clearTimeout(checkTimer); checkTimer = setTimeout(checkXml, 0); }
   renderOutline(); renderFindings(); showDiagnostics();
   updateDirty();
   graphChanged();
@@ -230,10 +308,11 @@ function apply(doc) {
 // The document of a policy as opened (or created): it is the saved state.
 function opened(doc, saved) {
   hideRefusal();
-  state.showAll = { VM: false, RES: false };
+  state.showAll = { VM: false, RES: false, STE: false, CHWALL: false };
   state.filter = { VM: "", RES: "" };
   state.saved = saved ? doc.xml : null;
   state.digest = null;
+  state.digestXml = null;
   state.findings = [];
   state.loadDigest = null;
   $("load-confirm").hidden = true;
@@ -379,10 +458,15 @@ function renderOutline() {
     } else {
       fs.classList.add("el"); fs.dataset.line = p.line;
       const types = el("div", { class: "types" });
-      for (const t of p.types) {
+      // a large policy declares thousands of types: the first are drawn
+      const shownTypes = state.showAll[part] ? p.types : p.types.slice(0, TYPE_ROWS);
+      for (const t of shownTypes) {
         types.append(el("span", { class: "el type", "data-line": t.line, onclick: rowClick },
           nameInput(t.name, (v) => edit({ op: "rename_type", part, old: t.name, new: v }), { "data-type": t.name }),
           del(t.name, { op: "delete_type", part, name: t.name })));
+      }
+      if (shownTypes.length < p.types.length) {
+        types.append(el("button", { class: "show-all", id: "show-all-" + part, onclick: () => { state.showAll[part] = true; renderOutline(); renderFindings(); } }, `show all ${p.types.length}`));
       }
       fs.append(types, adder("add-type-" + part, "new type", (v) => ({ op: "add_type", part, name: v })),
         el("button", { class: "minor", onclick: () => edit({ op: "remove_part", part }) }, "remove part"));
@@ -399,10 +483,23 @@ function renderOutline() {
   sets.append(adder("add-set", "new conflict set name", (v) => ({ op: "add_conflict_set", name: v, types: [] })));
   parts.push(sets);
   // the declared types, offered while typing a label's types (as xensec_gen's lists)
-  parts.push(el("datalist", { id: "ste-types-list" }, ...(o.parts.STE ? o.parts.STE.types : []).map((t) => el("option", { value: t.name }))));
-  parts.push(el("datalist", { id: "cw-types-list" }, ...(o.parts.CHWALL ? o.parts.CHWALL.types : []).map((t) => el("option", { value: t.name }))));
+  typeList("ste-types-list", o.parts.STE ? o.parts.STE.types : []);
+  typeList("cw-types-list", o.parts.CHWALL ? o.parts.CHWALL.types : []);
   for (const [kind, title] of [["VM", "VM labels"], ["RES", "Resource labels"]]) parts.push(labelSection(o, kind, title));
   box.replaceChildren(...parts);
+}
+
+// The declared types offered while typing a label's types: filled again
+// only when they changed, all at once (a datalist updates its options on
+// every single append, which costs seconds for thousands).
+const typeListKeys = {};
+function typeList(id, types) {
+  const key = types.map((t) => t.name).join("\n");
+  if (typeListKeys[id] === key) return;
+  typeListKeys[id] = key;
+  const options = document.createDocumentFragment();
+  for (const t of types) options.append(el("option", { value: t.name }));
+  $(id).replaceChildren(options);
 }
 
 function labelSection(o, kind, title) {
@@ -524,6 +621,7 @@ async function save() {
     $("save-out").textContent = `${head}$ xm makepolicy ${state.name}\n${m.stdout}${m.stderr}(exit status ${m.status})`;
     $("save-out").dataset.status = m.status;
     $("draft-btn").hidden = d.saved;
+    if (!state.complete && xml === state.xml) await checkAll(); // saving runs every check
     if (d.saved) {
       state.saved = xml;
       $("draft-notice").hidden = true;
@@ -602,6 +700,7 @@ $("upload-input").addEventListener("change", async (e) => {
   try { opened(await api("upload", file, true, file.name), false); setStatus("uploaded " + file.name); } catch (err) { setStatus(err.message); }
 });
 $("save-btn").addEventListener("click", save);
+$("check-all").addEventListener("click", checkAll);
 document.addEventListener("keydown", (e) => {
   if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "s") { e.preventDefault(); save(); }
 });

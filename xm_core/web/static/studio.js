@@ -10,7 +10,7 @@ async function api(path, body, raw, fileName) {
   });
   let doc;
   try { doc = await resp.json(); } catch (e) { doc = { error: resp.status + " " + resp.statusText }; }
-  if (!resp.ok) { const err = new Error(doc.error || resp.statusText); err.doc = doc; throw err; }
+  if (!resp.ok) { const err = new Error(doc.error || resp.statusText); err.doc = doc; err.status = resp.status; throw err; }
   return doc;
 }
 
