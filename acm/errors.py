@@ -163,8 +163,24 @@ class DeferredDiagnostic(Diagnostic):
     def __hash__(self) -> int:
         return hash(self.written())
 
+    def __lt__(self, other: tuple[object, ...]) -> bool:
+        return self.written() < _written(other)
+
+    def __le__(self, other: tuple[object, ...]) -> bool:
+        return self.written() <= _written(other)
+
+    def __gt__(self, other: tuple[object, ...]) -> bool:
+        return self.written() > _written(other)
+
+    def __ge__(self, other: tuple[object, ...]) -> bool:
+        return self.written() >= _written(other)
+
     def __repr__(self) -> str:
         return repr(self.written())
+
+
+def _written(other: tuple[object, ...]) -> tuple[object, ...]:
+    return other.written() if isinstance(other, DeferredDiagnostic) else other
 
 
 class Diagnostics:

@@ -15,7 +15,7 @@ from itertools import groupby
 from pathlib import Path
 
 from acm.compiler import CompileResult, compile_document_result, compile_source, gc_paused
-from acm.errors import Diagnostic, Diagnostics, PolicyError, Severity
+from acm.errors import DeferredDiagnostic, Diagnostic, Diagnostics, PolicyError, Severity
 from acm.lint.checks import CHECKS
 from acm.lint.checks.policy_name import policy_place
 from acm.lint.config import (
@@ -96,7 +96,7 @@ def lint_source(
     `compiled`, when given, is what `compile_source(src)` would return."""
     if compiled is None and src.versioned is None:
         compiled = compile_source(src)
-    return _lint(from_source(src), compiled, src, trusted, place)
+    return _written(_lint(from_source(src), compiled, src, trusted, place))
 
 
 def _lint(
@@ -128,7 +128,14 @@ def lint_document(
     doc: PolicyDocument, trusted: Iterable[str] = (), place: PolicyPlace | None = None
 ) -> list[Diagnostic]:
     """What `lint_source(doc.source(), trusted, place)` finds (see `_read`)."""
-    return _lint(*_read(doc), trusted=trusted, place=place)
+    return _written(_lint(*_read(doc), trusted=trusted, place=place))
+
+
+def _written(findings: list[Diagnostic]) -> list[Diagnostic]:
+    """The findings with every message written: what callers that keep,
+    compare or edit findings get. (`lint_target`'s report leaves ACM030's
+    to the renderer, which shows a hundred of tens of thousands.)"""
+    return [d.written() if isinstance(d, DeferredDiagnostic) else d for d in findings]
 
 
 def _read(doc: PolicyDocument) -> tuple[LintPolicy, CompileResult | None, PolicySource | None]:
@@ -160,7 +167,8 @@ def _versioned_compile_findings(src: PolicySource) -> list[Diagnostic]:
 
 
 def lint_target(target: LintTarget, config: LintConfig = DEFAULT_CONFIG) -> list[Diagnostic]:
-    """All findings of one file, configured, in the order of the file."""
+    """All findings of one file, configured, in the order of the file. A
+    message may be written only when it is read (DeferredDiagnostic)."""
     # hundreds of thousands of small records, none in a cycle: the cyclic
     # collector would scan them again and again
     with gc_paused():
