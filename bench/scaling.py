@@ -101,7 +101,7 @@ class Size:
         generate(generator, generator_args(labels, fixed), self.xml)
         generate(generator, generator_args(labels, fixed, seed=2), self.other)
         root = ["--root", str(self.root)]
-        # a `.bin` over the readers' limit (256 MiB: 60,000 labels with 6,000
+        # a `.bin` over the readers' limit (1 GiB; 60,000 labels with 6,000
         # types make 812 MB) is refused by makepolicy (ACM017) and could not
         # be loaded: such a size is measured without `compile` and `load`
         making = subprocess.run([*xm(), *root, "makepolicy", self.name], capture_output=True)

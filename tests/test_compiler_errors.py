@@ -325,21 +325,31 @@ def test_acm017_a_binary_over_4_gib_is_refused() -> None:
     assert result.policy is None
     (d,) = result.diagnostics
     assert d.code == "ACM017"
-    assert "loadpolicy and cfgbootpolicy read at most 268435456 (256 MiB)" in d.message
+    assert "loadpolicy and cfgbootpolicy read at most 1073741824 (1 GiB)" in d.message
 
 
 def test_acm017_a_binary_its_readers_would_refuse_is_refused() -> None:
-    """A ~328 MB `.bin` fits the 32-bit length, but loadpolicy and
-    cfgbootpolicy read at most 256 MiB: makepolicy refuses it first, with
+    """A ~1.2 GB `.bin` fits the 32-bit length, but loadpolicy and
+    cfgbootpolicy read at most 1 GiB: makepolicy refuses it first, with
     the reason, instead of writing a file nothing can load."""
-    result = compile_source(_synthetic(4096, 40000))
+    result = compile_source(_synthetic(10000, 60000))
     assert result.policy is None
     (d,) = result.diagnostics
     assert d.code == "ACM017"
     assert d.message == (
-        "the binary policy would be 327688260 bytes; loadpolicy and cfgbootpolicy "
-        "read at most 268435456 (256 MiB)"
+        "the binary policy would be 1200020068 bytes; loadpolicy and cfgbootpolicy "
+        "read at most 1073741824 (1 GiB)"
     )
+
+
+def test_acm017_a_binary_of_hundreds_of_mb_within_the_limit_compiles() -> None:
+    """60,000 labels with 2,300 STE types make a 276 MB `.bin`: over the
+    former limit of 256 MiB, which refused the scaling benchmark's 60,000
+    labels with fixed type counts (270 MB); compiled now."""
+    result = compile_source(_synthetic(2300, 60000))
+    assert result.policy is not None
+    assert result.policy.binary.ste is not None
+    assert result.policy.binary.ste.max_ssidrefs == 60001
 
 
 def test_repeats_on_one_line_each_get_their_own_column() -> None:
