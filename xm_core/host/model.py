@@ -432,18 +432,19 @@ def _read_compiled(
             f"Policy '{name}' not found: there is neither '{files.xml}' nor '{files.bin}'."
         )
     what = "Binary policy file"
-    with shared_lock(files.lock):  # no makepolicy renames between the two reads
-        # (a rename after them leaves the open .bin as it was: files are replaced, not rewritten)
-        source = None if whole else _open_output(files.bin, what, name)
-        raw = _read_output(files.bin, what, name) if source is None else None
-        map_raw = _read_output(files.map, "Policy map file", name)
-    data: bytes | InputPieces
-    if source is None:
-        assert raw is not None
-        data = raw
-    else:
-        data = source
+    source: InputPieces | None = None
     try:
+        with shared_lock(files.lock):  # no makepolicy renames between the two reads
+            # (nor after them a change of the open .bin: makepolicy replaces files)
+            source = None if whole else _open_output(files.bin)
+            raw = _read_output(files.bin, what, name) if source is None else None
+            map_raw = _read_output(files.map, "Policy map file", name)
+        data: bytes | InputPieces
+        if source is None:
+            assert raw is not None
+            data = raw
+        else:
+            data = source
         try:
             pmap = parse_map(map_raw, files.map)
         except PolicyError:
@@ -465,7 +466,7 @@ def _read_compiled(
     return raw, binary, map_raw, pmap
 
 
-def _open_output(file: str, what: str, name: str) -> InputPieces | None:
+def _open_output(file: str) -> InputPieces | None:
     """The compiled `file` opened to be read in pieces when it is larger
     than the store keeps inline; None for a smaller one (read it whole)."""
     from acm.inputfile import InputPieces
