@@ -359,3 +359,34 @@ def test_repeats_on_one_line_each_get_their_own_column() -> None:
     result = compile_source(parse_policy_source(text.encode(), "t.xml"))
     found = [(d.code, d.location.line, d.location.column) for d in result.diagnostics]
     assert found == [("ACM010", 10, 25), ("ACM010", 10, 43)]
+
+
+def test_acm017_oversize_found_by_the_one_pass_as_by_the_full_compiler() -> None:
+    """`compile_document_result` (lint's way to the compiler's findings
+    without the source model) says of a `.bin` over 256 MiB exactly what
+    the full compiler says: 65535 types x 8200 SSIDs x 2 bytes."""
+    from acm.compiler import compile_document_result
+    from acm.source import parse_policy_document
+
+    types = "".join(f"<Type>t{i}</Type>" for i in range(MAX_16BIT))
+    labels = "\n".join(
+        f"<VirtualMachineLabel><Name>l{i}</Name><SimpleTypeEnforcementTypes><Type>t{i}</Type>"
+        "</SimpleTypeEnforcementTypes></VirtualMachineLabel>"
+        for i in range(8199)
+    )
+    xml = (
+        '<SecurityPolicyDefinition xmlns="http://www.ibm.com">\n'
+        "<PolicyHeader>\n  <PolicyName>big</PolicyName></PolicyHeader>\n"
+        f"<SimpleTypeEnforcement><SimpleTypeEnforcementTypes>{types}"
+        "</SimpleTypeEnforcementTypes></SimpleTypeEnforcement>\n"
+        f'<SecurityLabelTemplate><SubjectLabels bootstrap="l0">\n{labels}\n'
+        "</SubjectLabels></SecurityLabelTemplate></SecurityPolicyDefinition>\n"
+    ).encode()
+    doc = parse_policy_document(xml, "big.xml")
+    fast = compile_document_result(doc)
+    assert fast is not None and fast.policy is None
+    full = compile_source(doc.source())
+    assert list(fast.diagnostics) == list(full.diagnostics)
+    assert [(d.code, d.location.line, d.location.column) for d in fast.diagnostics] == [
+        ("ACM017", 3, 3)
+    ]
