@@ -197,7 +197,7 @@ def test_coexist_agrees_with_the_counters(spec: Spec, data: st.DataObject) -> No
 def test_one_way_search_matches_brute_force_on_a_directed_cycle() -> None:
     """A part where blocking is one-way everywhere (a 4-cycle plus a chord)."""
     g = nx.DiGraph([(0, 1), (1, 2), (2, 3), (3, 0), (0, 2)])
-    found, complete = coexist_module._part_choices(g)
+    found, complete = coexist_module._part_choices({u: set(g.successors(u)) for u in g})
     assert complete
 
     def acyclic(s: frozenset[int]) -> bool:
@@ -207,3 +207,32 @@ def test_one_way_search_matches_brute_force_on_a_directed_cycle() -> None:
     good = [s for s in subsets if acyclic(s)]
     maximal = {s for s in good if not any(s < t for t in good)}
     assert set(found) == maximal
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 12).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3 * n),
+        )
+    )
+)
+def test_strong_parts_are_networkx_strongly_connected_components(
+    graph: tuple[int, list[tuple[int, int]]],
+) -> None:
+    n, edges = graph
+    g = nx.DiGraph()
+    g.add_nodes_from(range(n))
+    g.add_edges_from((u, v) for u, v in edges if u != v)  # the relation is never reflexive
+    succ = {u: list(g.successors(u)) for u in g}
+    got = sorted(map(sorted, coexist_module.strong_parts(succ)))
+    assert got == sorted(map(sorted, nx.strongly_connected_components(g)))
+
+
+def test_strong_parts_of_a_long_cycle_need_no_deep_recursion() -> None:
+    n = 20_000  # deeper than the interpreter's recursion limit
+    parts = coexist_module.strong_parts({v: [(v + 1) % n] for v in range(n)})
+    assert [len(p) for p in parts] == [n]
+    chain = coexist_module.strong_parts({v: [v + 1] if v + 1 < n else [] for v in range(n)})
+    assert len(chain) == n

@@ -16,6 +16,11 @@ cycle is in every maximal set); inside a part where blocking is mutual they
 are the maximal independent sets (a Bron-Kerbosch search on the conflicts
 themselves, lowest groups first, never on the dense complement graph),
 elsewhere a bounded backtracking search finds them.
+
+The maximal sets are found from the conflict graph's successor lists
+alone, without networkx (see `conflicts`): its import would cost more than
+the search; the strongly connected parts come from `strong_parts`, which
+tests hold to networkx's answer. The check of named labels uses networkx.
 """
 
 from __future__ import annotations
@@ -24,8 +29,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, islice, product
 from typing import Any
-
-import networkx as nx
 
 from acm.analysis.conflicts import ConflictGraph, build_conflicts
 from acm.analysis.loader import AnalysisPolicy, Label
@@ -59,7 +62,7 @@ def _never(cg: ConflictGraph) -> tuple[list[NeverStarts], set[int], int | None]:
     if boot is None:
         return never, set(), None
     boot_group = cg.group_of[boot.key]
-    blocked = set(cg.graph.successors(boot_group))
+    blocked = set(cg.blocks_of[boot_group])
     for g in sorted(blocked):
         for lab in cg.groups[g].labels:
             via = "; ".join(cg.describe(r) for r in cg.reasons(boot, lab))
@@ -169,6 +172,8 @@ class CoexistCheck:
 
 def check_together(cg: ConflictGraph, labels: Iterable[Label]) -> CoexistCheck:
     """Whether `labels` can all run beside Domain-0, with a start order or the reason."""
+    import networkx as nx
+
     asked: list[Label] = []
     for lab in labels:
         if lab.key not in {a.key for a in asked}:
@@ -223,11 +228,11 @@ def _closes_cycle(v: int, chosen: set[int], succ: dict[int, set[int]]) -> bool:
     return False
 
 
-def _one_way_part(part: nx.DiGraph) -> tuple[Iterator[frozenset[int]], list[bool]]:
-    """Maximal acyclic subsets of a strongly connected part where some blocking
-    is one-way. The flag list gets True when the search stopped early."""
-    nodes = sorted(part.nodes)
-    succ = {v: set(part.successors(v)) for v in nodes}
+def _one_way_part(succ: dict[int, set[int]]) -> tuple[Iterator[frozenset[int]], list[bool]]:
+    """Maximal acyclic subsets of a strongly connected part (`succ`: each
+    group's successors in it) where some blocking is one-way. The flag list
+    gets True when the search stopped early."""
+    nodes = sorted(succ)
     cut_short: list[bool] = []
 
     if len(nodes) > GREEDY_ABOVE:
@@ -301,36 +306,77 @@ def _independent_sets(conflicts: dict[int, set[int]]) -> Iterator[frozenset[int]
     return extend([], set(conflicts), set())
 
 
-def _part_choices(part: nx.DiGraph) -> tuple[list[frozenset[int]], bool]:
-    """Up to PER_PART_CAP maximal acyclic subsets of one cyclic part, and whether
-    that is all of them."""
-    mutual = all(part.has_edge(v, u) for u, v in part.edges)
+def _part_choices(succ: dict[int, set[int]]) -> tuple[list[frozenset[int]], bool]:
+    """Up to PER_PART_CAP maximal acyclic subsets of one cyclic part (`succ`:
+    each group's successors in it), and whether that is all of them."""
+    mutual = all(u in succ[v] for u, near in succ.items() for v in near)
     cut_short: list[bool] = []
     if mutual:
-        gen: Iterator[frozenset[int]] = _independent_sets(
-            {v: set(part.successors(v)) for v in part.nodes}
-        )
+        gen: Iterator[frozenset[int]] = _independent_sets(succ)
     else:
-        gen, cut_short = _one_way_part(part)
+        gen, cut_short = _one_way_part(succ)
     found = list(islice(gen, PER_PART_CAP + 1))
     complete = len(found) <= PER_PART_CAP and not cut_short
     return found[:PER_PART_CAP], complete
+
+
+def strong_parts(succ: dict[int, list[int]]) -> list[set[int]]:
+    """The strongly connected components of the graph `succ` (each node's
+    successors, every successor a node): Tarjan's algorithm, iterative (a
+    part can be thousands of groups deep)."""
+    index: dict[int, int] = {}  # order of discovery
+    low: dict[int, int] = {}  # lowest index reachable through the DFS subtree
+    stack: list[int] = []
+    on_stack: set[int] = set()
+    parts: list[set[int]] = []
+    for root in succ:
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        path = [(root, iter(succ[root]))]
+        while path:
+            v, todo = path[-1]
+            for w in todo:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on_stack.add(w)
+                    path.append((w, iter(succ[w])))
+                    break
+                if w in on_stack and index[w] < low[v]:
+                    low[v] = index[w]
+            else:  # every successor of v done
+                path.pop()
+                if path and low[v] < low[path[-1][0]]:
+                    low[path[-1][0]] = low[v]
+                if low[v] == index[v]:
+                    part = set()
+                    while True:
+                        w = stack.pop()
+                        on_stack.discard(w)
+                        part.add(w)
+                        if w == v:
+                            break
+                    parts.append(part)
+    return parts
 
 
 def maximal_sets(cg: ConflictGraph, limit: int = DEFAULT_LIMIT) -> CoexistSets:
     """The maximal sets of VM labels that can run together beside Domain-0, at
     most `limit` of them, with the labels that can never start."""
     never, blocked, boot_group = _never(cg)
-    candidates = [g.index for g in cg.groups if g.index not in blocked and g.index != boot_group]
-    runnable = cg.graph.subgraph(candidates)
+    candidates = {g.index for g in cg.groups if g.index not in blocked and g.index != boot_group}
+    runnable = {g: [h for h in cg.blocks_of[g] if h in candidates] for g in sorted(candidates)}
     fixed: set[int] = {boot_group} if boot_group is not None else set()
     parts: list[list[frozenset[int]]] = []
     complete = True
-    for component in sorted(nx.strongly_connected_components(runnable), key=min):
+    for component in sorted(strong_parts(runnable), key=min):
         if len(component) == 1:
             fixed |= component
             continue
-        choices, done = _part_choices(runnable.subgraph(component))
+        choices, done = _part_choices({g: component.intersection(runnable[g]) for g in component})
         parts.append(choices)
         complete = complete and done
     count = 1

@@ -13,18 +13,26 @@ Labels with the same Chinese Wall type set behave identically, so the graph
 is built once over those groups (a generated policy with 10,000 labels and
 one type each has about 500), and expanded to labels only when asked: over
 labels the same relation can have tens of millions of edges.
+
+The relation is kept as each group's successors (`blocks`); the networkx
+graph over it is made on first use. `coexist` answers from the successors
+alone: importing networkx takes longer than building the relation of
+60,000 labels, and several times longer than the whole search.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import networkx as nx
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
 
 from acm.analysis.loader import AnalysisPolicy, Label
 from acm.model import TypeSet
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 # `graph` expands groups to labels (level "auto") up to this many label edges.
 LABEL_EDGE_LIMIT = 20_000
@@ -55,46 +63,67 @@ class ConflictGraph:
 
     policy: AnalysisPolicy
     groups: list[CwGroup]
-    graph: nx.DiGraph  # nodes: group indexes; edge attribute `reasons`: tuple[BlockReason]
+    # group index -> the groups it blocks (in the order found), each with the reasons
+    blocks_of: list[dict[int, tuple[BlockReason, ...]]]
     excluded: list[Label]  # VM labels that can never start for a reason of their own
     group_of: dict[str, int] = field(default_factory=dict)  # label key -> group index
 
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The relation as a networkx graph: nodes are group indexes, an edge
+        A -> B (attribute `reasons`: tuple[BlockReason]) when A blocks B."""
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        graph.add_nodes_from(range(len(self.groups)))
+        graph.add_edges_from(
+            (a, b, {"reasons": reasons})
+            for a, blocked in enumerate(self.blocks_of)
+            for b, reasons in blocked.items()
+        )
+        return graph
+
     # ---- queries
+
+    def edges(self) -> Iterator[tuple[int, int]]:
+        """Each (A, B) where group A blocks group B, in the graph's edge order."""
+        for a, blocked in enumerate(self.blocks_of):
+            for b in blocked:
+                yield a, b
+
+    def _edges_with_reasons(self) -> Iterator[tuple[int, int, tuple[BlockReason, ...]]]:
+        for a, blocked in enumerate(self.blocks_of):
+            for b, reasons in blocked.items():
+                yield a, b, reasons
 
     def group(self, label: Label) -> CwGroup:
         return self.groups[self.group_of[label.key]]
 
     def blocks(self, a: Label, b: Label) -> bool:
         """Does a running domain labelled `a` keep `b` from starting?"""
-        return bool(self.graph.has_edge(self.group_of[a.key], self.group_of[b.key]))
+        return self.group_of[b.key] in self.blocks_of[self.group_of[a.key]]
 
     def reasons(self, a: Label, b: Label) -> tuple[BlockReason, ...]:
-        ga, gb = self.group_of[a.key], self.group_of[b.key]
-        if not self.graph.has_edge(ga, gb):
-            return ()
-        reasons: tuple[BlockReason, ...] = self.graph.edges[ga, gb]["reasons"]
-        return reasons
+        return self.blocks_of[self.group_of[a.key]].get(self.group_of[b.key], ())
 
     def blocked_by(self, a: Label) -> list[Label]:
         """The labels that a running `a` keeps from starting."""
-        return [
-            lab
-            for g in self.graph.successors(self.group_of[a.key])
-            for lab in self.groups[g].labels
-        ]
+        return [lab for g in self.blocks_of[self.group_of[a.key]] for lab in self.groups[g].labels]
 
     def blockers_of(self, b: Label) -> list[Label]:
         """The labels that, running, keep `b` from starting."""
+        blocked = self.group_of[b.key]
         return [
             lab
-            for g in self.graph.predecessors(self.group_of[b.key])
+            for g, blocks in enumerate(self.blocks_of)
+            if blocked in blocks
             for lab in self.groups[g].labels
         ]
 
     def label_edge_count(self) -> int:
         """How many edges the graph has over labels (without building it)."""
         size = [len(g.labels) for g in self.groups]
-        return sum(size[u] * size[v] for u, v in self.graph.edges)
+        return sum(size[u] * size[v] for u, v in self.edges())
 
     def describe(self, reason: BlockReason) -> str:
         """`Protection1: cw_Distrusted`."""
@@ -108,6 +137,8 @@ class ConflictGraph:
 
     def label_graph(self) -> nx.DiGraph:
         """The relation over labels: node `dom:<name>`, edge A -> B when A blocks B."""
+        import networkx as nx
+
         g = nx.DiGraph(policy=self.policy.name, kind="conflicts", level="labels")
         for lab in self.policy.vm_labels:  # in the policy's order
             if lab.key in self.group_of:
@@ -119,8 +150,8 @@ class ConflictGraph:
                     group=self.group_id(self.group(lab)),
                     bootstrap=lab.bootstrap,
                 )
-        for u, v, data in self.graph.edges(data=True):
-            via = [self.describe(r) for r in data["reasons"]]
+        for u, v, reasons in self._edges_with_reasons():
+            via = [self.describe(r) for r in reasons]
             for a in self.groups[u].labels:
                 for b in self.groups[v].labels:
                     g.add_edge(a.key, b.key, via=via)
@@ -128,6 +159,8 @@ class ConflictGraph:
 
     def group_graph(self) -> nx.DiGraph:
         """The relation over groups: node `cw:<types>` with its labels."""
+        import networkx as nx
+
         g = nx.DiGraph(policy=self.policy.name, kind="conflicts", level="groups")
         for group in self.groups:
             g.add_node(
@@ -138,11 +171,11 @@ class ConflictGraph:
                 size=len(group.labels),
                 bootstrap=any(lab.bootstrap for lab in group.labels),
             )
-        for u, v, data in self.graph.edges(data=True):
+        for u, v, reasons in self._edges_with_reasons():
             g.add_edge(
                 self.group_id(self.groups[u]),
                 self.group_id(self.groups[v]),
-                via=[self.describe(r) for r in data["reasons"]],
+                via=[self.describe(r) for r in reasons],
             )
         return g
 
@@ -159,7 +192,7 @@ class ConflictGraph:
         return {
             "labels": sum(len(g.labels) for g in self.groups),
             "groups": len(self.groups),
-            "group_edges": self.graph.number_of_edges(),
+            "group_edges": sum(len(blocked) for blocked in self.blocks_of),
             "label_edges": self.label_edge_count(),
         }
 
@@ -189,8 +222,7 @@ def build_conflicts(policy: AnalysisPolicy) -> ConflictGraph:
         by_types.setdefault(lab.chwall, []).append(lab)
     groups = [CwGroup(i, types, tuple(labs)) for i, (types, labs) in enumerate(by_types.items())]
     group_of = {lab.key: g.index for g in groups for lab in g.labels}
-    graph = nx.DiGraph()
-    graph.add_nodes_from(range(len(groups)))
+    blocks_of: list[dict[int, tuple[BlockReason, ...]]] = []
 
     sets = policy.conflict_sets
     sets_of: dict[int, list[int]] = defaultdict(list)  # type -> conflict sets holding it
@@ -208,12 +240,10 @@ def build_conflicts(policy: AnalysisPolicy) -> ConflictGraph:
             for b in holders.get(u, ()):
                 for c in via:
                     reasons[b][c].append(u)
-        for b, per_set in reasons.items():
-            graph.add_edge(
-                a.index,
-                b,
-                reasons=tuple(
-                    BlockReason(c, tuple(sorted(ts))) for c, ts in sorted(per_set.items())
-                ),
-            )
-    return ConflictGraph(policy, groups, graph, excluded, group_of)
+        blocks_of.append(
+            {
+                b: tuple(BlockReason(c, tuple(sorted(ts))) for c, ts in sorted(per_set.items()))
+                for b, per_set in reasons.items()
+            }
+        )
+    return ConflictGraph(policy, groups, blocks_of, excluded, group_of)

@@ -496,7 +496,7 @@ def _blocking(old_cg: ConflictGraph, new_cg: ConflictGraph) -> list[BlockDelta]:
     ) -> set[tuple[frozenset[str], frozenset[str]]]:
         name = {g.index: key for key, g in by.items()}
         found = set()
-        for u, v in cg.graph.edges:
+        for u, v in cg.edges():
             a, b = name[u], name[v]
             if a in common and b in common:
                 found.add((a, b))
