@@ -344,11 +344,13 @@ def _quick(
 
     from acm.authoring.policyedit import label_rows
     from acm.authoring.recheck import recheck
+    from acm.compiler import gc_paused
 
     old, state = before
     if state.file != file or state.place != place or old["outline"] is None:
         return None
-    quick = recheck(state, xml)
+    with gc_paused():  # thousands of small records, none in a cycle (as lint pauses it)
+        quick = recheck(state, xml)
     if quick is None:
         return None
     first, last = quick.lines
