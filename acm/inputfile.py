@@ -27,9 +27,9 @@ GIB = 1024 * MIB
 MAX_POLICY_BYTES = 256 * MIB
 # What is compiled from them: the `.bin` holds labels x types cells, so a
 # policy well inside MAX_POLICY_BYTES makes hundreds of MB (60,000 labels
-# with 2,000 STE types: 270 MB; with 6,000: 812 MB). The compiler streams
-# it (its memory does not grow with the `.bin`); its readers hold it once
-# (loadpolicy: about the `.bin` plus 130 MB). docs/compiler.md, ACM017.
+# with 2,000 STE types: 270 MB; with 6,000: 812 MB). The compiler writes
+# and loadpolicy compares it in pieces (their memory does not grow with
+# it); cfgbootpolicy holds it whole. docs/compiler.md, ACM017.
 MAX_COMPILED_BYTES = 1 * GIB
 # Hand-written text: domain configs, the resource label file, boot menus,
 # policy tests, lint configurations.
