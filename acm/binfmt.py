@@ -24,7 +24,7 @@ import functools
 import itertools
 import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import overload
+from typing import Protocol, overload
 
 from acm.errors import Location, PolicyError
 from acm.model import (
@@ -48,6 +48,15 @@ CELL = 2  # bytes per matrix cell (uint16)
 Piece = bytes | Callable[[], bytearray]
 
 
+class ByteSource(Protocol):
+    """Bytes a reader asks for a range at a time: `bytes` itself, or a
+    file read in pieces (acm.inputfile.InputPieces)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: slice, /) -> bytes: ...
+
+
 class Layout:
     """A fixed record of big-endian unsigned integers, declared once."""
 
@@ -60,14 +69,18 @@ class Layout:
     def pack(self, **values: int) -> bytes:
         return self.struct.pack(*(values[name] for name in self.fields))
 
-    def unpack(self, buf: bytes | memoryview, offset: int, file: str = "") -> dict[str, int]:
+    def unpack(self, buf: bytes | ByteSource, offset: int, file: str = "") -> dict[str, int]:
         if offset < 0 or offset + self.size > len(buf):
             raise BinaryFormatError(
                 f"{self.record}: truncated, needs {self.size} bytes at offset {offset}, "
                 f"the file has {len(buf)}",
                 file,
             )
-        return dict(zip(self.fields, self.struct.unpack_from(buf, offset), strict=True))
+        if isinstance(buf, bytes):
+            values = self.struct.unpack_from(buf, offset)
+        else:
+            values = self.struct.unpack(buf[offset : offset + self.size])
+        return dict(zip(self.fields, values, strict=True))
 
 
 POLICY_HEADER = Layout(
@@ -338,7 +351,10 @@ def binary_bytes(policy: BinaryPolicy) -> bytes:
 
 class _Reader:
     def __init__(
-        self, data: bytes, file: str, expected: Mapping[PolicyCode, Sequence[TypeSet]] | None = None
+        self,
+        data: bytes | ByteSource,
+        file: str,
+        expected: Mapping[PolicyCode, Sequence[TypeSet]] | None = None,
     ) -> None:
         self.data = data
         self.file = file
@@ -370,7 +386,10 @@ class _Reader:
         # Every byte is 0 or 1, and each 1 is the low byte of its (big-endian,
         # two-byte) cell, at an odd offset: the cells are 0 or 1. Counted and searched in
         # place, without copying the matrix's high and low bytes apart.
-        data, end = self.data, offset + size
+        data = self.data
+        if not isinstance(data, bytes):  # a file read in pieces: this piece
+            data, offset = data[offset : offset + size], 0
+        end = offset + size
         ones = data.count(1, offset, end)
         if data.count(0, offset, end) + ones != size:
             raise self.fail(f"{field}: a matrix cell is neither 0 nor 1")
@@ -397,7 +416,11 @@ class _Reader:
         per_piece = max(1, CHUNK_BYTES // max(row_bytes, 1))
         for start in range(0, rows, per_piece):
             piece = encode_matrix(expected, types, start, start + per_piece)
-            if not data.startswith(piece, offset + start * row_bytes):
+            at = offset + start * row_bytes
+            if isinstance(data, bytes):
+                if not data.startswith(piece, at):
+                    return False
+            elif data[at : at + len(piece)] != piece:
                 return False
         return True
 
@@ -518,7 +541,7 @@ class _Reader:
 
     def policy(self) -> BinaryPolicy:
         where = "policy header"
-        if is_versioned_header(self.data):
+        if is_versioned_header(self.data[:4]):
             return self.versioned_policy()
         head = POLICY_HEADER.unpack(self.data, 0, self.file)
         self.expect(head, "policy_version", ACM_POLICY_VERSION, where)
@@ -580,15 +603,20 @@ def is_versioned_header(head: bytes) -> bool:
 
 
 def decode_binary(
-    data: bytes, file: str = "", ssids: Mapping[PolicyCode, Sequence[TypeSet]] | None = None
+    data: bytes | bytearray | memoryview | ByteSource,
+    file: str = "",
+    ssids: Mapping[PolicyCode, Sequence[TypeSet]] | None = None,
 ) -> BinaryPolicy:
     """Parse and check a `.bin`; BinaryFormatError (a PolicyError) names the field.
 
     `ssids`, the SSIDs' type sets each part is expected to hold (those of
     the `.map` read with it), only makes the reading faster: a part's SSID
     matrix that is their encoding is not decoded cell by cell (and its rows
-    are those given); any other is decoded and checked as always."""
-    return _Reader(bytes(data), file, ssids).policy()
+    are those given); any other is decoded and checked as always. `data`
+    may be a file read in pieces (a ByteSource); then its errors (an
+    InputFileError) pass through."""
+    source = bytes(data) if isinstance(data, bytes | bytearray | memoryview) else data
+    return _Reader(source, file, ssids).policy()
 
 
 def canonical_rows(rows: Sequence[TypeSet], types: int) -> bool:

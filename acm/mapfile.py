@@ -244,10 +244,11 @@ class _MapReader:
             parts.get(PolicyCode.STE),
         )
 
-    # Each block is read in one pass over its lines when it is written as
-    # the writer writes it (`*_fast`: whole-block slices and comparisons,
-    # no call per line); anything else is read line by line below, which
-    # accepts what it accepted before and reports the first fault.
+    # Each block is read in one pass when it is written as the writer
+    # writes it (`_label_table`, `_table_names`: column by column; `*_fast`:
+    # whole-block slices and comparisons; no Python call per line); these
+    # decline (None) anything else, which is then read line by line below:
+    # what that accepts, and the first fault it reports, stay as they were.
 
     def block(self) -> list[str]:
         """The lines from here to the next empty line (or the end)."""

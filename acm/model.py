@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from enum import IntEnum
 from functools import cached_property
-from itertools import accumulate, compress, count, islice
+from itertools import accumulate, islice
 from operator import ge
 from typing import NamedTuple
 
@@ -31,9 +31,19 @@ TypeSet = tuple[int, ...]
 def ascending_within_rows(flat: Sequence[int], sizes: Iterable[int]) -> bool:
     """Whether `flat`, cut into rows of `sizes` numbers, is strictly
     ascending within every row (the order of a TypeSet), checked over all
-    rows at once: every fall or repeat is where a row starts."""
-    falls = set(compress(count(1), map(ge, flat, islice(flat, 1, None))))
-    return falls <= set(accumulate(sizes))
+    rows at once: every fall (or repeat) of the whole list is where a row
+    starts, that is, there are as many falls in all as there are there."""
+    if len(flat) < 2:
+        return True
+    falls: int = sum(map(ge, flat, islice(flat, 1, None)))
+    if not falls:
+        return True
+    starts = set(accumulate(sizes))
+    starts.discard(0)
+    starts.discard(len(flat))
+    before = map(flat.__getitem__, map((-1).__add__, starts))
+    at_starts: int = sum(map(ge, before, map(flat.__getitem__, starts)))
+    return falls == at_starts
 
 
 class PolicyCode(IntEnum):

@@ -13,6 +13,7 @@ import acm.binfmt
 from acm.binfmt import (
     BinaryChunks,
     BinaryFormatError,
+    ByteSource,
     binary_bytes,
     binary_chunks,
     decode_binary,
@@ -301,7 +302,9 @@ def test_a_mutated_bin_is_refused_or_is_another_valid_policy(data: bytes) -> Non
 # ---------------------------------------------------------------- expected SSIDs
 
 
-def _outcome(data: bytes, ssids: dict[PolicyCode, tuple[tuple[int, ...], ...]] | None) -> object:
+def _outcome(
+    data: bytes | ByteSource, ssids: dict[PolicyCode, tuple[tuple[int, ...], ...]] | None
+) -> object:
     """What reading `data` gives: the policy, or the one error message."""
     try:
         return decode_binary(data, "m.bin", ssids)
@@ -378,3 +381,40 @@ def test_expected_ssids_are_compared_in_pieces(monkeypatch: pytest.MonkeyPatch) 
     assert decode_binary(raw, "", right) == policy == decode_binary(raw, "", wrong)
     # the rows that matched are the ones given (not decoded again)
     assert decode_binary(raw, "", right).ste.ssids is right[PolicyCode.STE]  # type: ignore[union-attr]
+
+
+def test_a_bin_read_in_pieces_reads_as_its_bytes(tmp_path: Path) -> None:
+    """A `.bin` read from its file a piece at a time (what loadpolicy does
+    with a large one) reads as its bytes do: the same policy, with or
+    without expected rows, and the same error when it is damaged."""
+    from acm.inputfile import InputPieces
+
+    raw = _valid_bin()
+    policy = decode_binary(raw)
+    assert policy.ste is not None
+    expected = {PolicyCode.STE: policy.ste.ssids}
+    damaged = raw[:-3] + b"\x02" + raw[-2:]  # a cell of the last STE row is 2
+    for data in (raw, damaged):
+        path = tmp_path / "p.bin"
+        path.write_bytes(data)
+        for ssids in (None, expected):
+            with InputPieces(path, 1 << 20) as pieces:
+                assert _outcome(pieces, ssids) == _outcome(data, ssids)
+    assert isinstance(_outcome(damaged, None), list)
+
+
+def test_a_file_that_shrinks_while_read_in_pieces_is_refused(tmp_path: Path) -> None:
+    from acm.inputfile import InputFileError, InputPieces
+
+    path = tmp_path / "p.bin"
+    path.write_bytes(_valid_bin())
+    with InputPieces(path, 1 << 20) as pieces:
+        size = len(pieces)
+        assert pieces[0:8] == path.read_bytes()[:8]
+        path.write_bytes(b"x")
+        with pytest.raises(InputFileError, match="changed while it was read"):
+            pieces[0:size]
+    with pytest.raises(InputFileError, match="larger than the limit"):
+        InputPieces(path.parent / "p.bin", 0)
+    with pytest.raises(InputFileError, match="not a regular file"):
+        InputPieces(tmp_path, 1 << 20)

@@ -337,3 +337,12 @@ def test_a_fault_deep_in_a_large_map_is_reported_on_its_line(
     assert found == _line_by_line(data)
     assert isinstance(found, list) and len(found) == 1
     assert says in found[0] and f":{line}:" in found[0], found
+
+
+@given(st.lists(st.lists(st.integers(0, 5), max_size=4), max_size=6))
+def test_rows_ascend_as_type_sets_do(rows: list[list[int]]) -> None:
+    from acm.model import ascending_within_rows
+
+    flat = [t for row in rows for t in row]
+    expected = all(row == sorted(set(row)) for row in rows)
+    assert ascending_within_rows(flat, map(len, rows)) == expected

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from acm.engine import Connection, Engine, ResourceUse, Violation
+    from acm.inputfile import InputPieces
     from acm.model import BinaryPolicy, PolicyCode, PolicyMap
     from xm_core.files.resources import ResourceLabels
 
@@ -410,6 +411,17 @@ def read_compiled_policy(
 ) -> tuple[bytes, BinaryPolicy, bytes, PolicyMap]:
     """NAME's `.bin` and `.map` from the policy tree: their bytes, decoded
     (loadpolicy and the versioned update both read them here)."""
+    raw, binary, map_raw, pmap = _read_compiled(paths, name, whole=True)
+    assert raw is not None
+    return raw, binary, map_raw, pmap
+
+
+def _read_compiled(
+    paths: HostPaths, name: str, whole: bool
+) -> tuple[bytes | None, BinaryPolicy, bytes, PolicyMap]:
+    """`read_compiled_policy`; unless `whole`, a `.bin` the store does not
+    keep (see `stored_binary`) is read a piece at a time as it is checked,
+    never held all at once, and its bytes are returned as None."""
     from acm.binfmt import decode_binary
     from acm.errors import PolicyError
     from acm.mapfile import parse_map
@@ -419,21 +431,54 @@ def read_compiled_policy(
         raise XmError(
             f"Policy '{name}' not found: there is neither '{files.xml}' nor '{files.bin}'."
         )
-    with shared_lock(files.lock):  # no makepolicy renames between the two reads
-        raw = _read_output(files.bin, "Binary policy file", name)
-        map_raw = _read_output(files.map, "Policy map file", name)
+    what = "Binary policy file"
+    source: InputPieces | None = None
     try:
-        pmap = parse_map(map_raw, files.map)
-    except PolicyError:
-        decode_binary(raw, files.bin)  # a damaged .bin is reported first (BIN001)
-        raise
-    # The .map's type sets spare decoding the .bin's SSID matrices cell by
-    # cell when the .bin holds exactly their encoding; the .bin is checked
-    # in full all the same (and decoded as always when it holds others).
-    expected = {p.code: p.ssid_types for p in (pmap.chwall, pmap.ste) if p is not None}
-    binary = decode_binary(raw, files.bin, expected)
+        with shared_lock(files.lock):  # no makepolicy renames between the two reads
+            # (nor after them a change of the open .bin: makepolicy replaces files)
+            source = None if whole else _open_output(files.bin)
+            raw = _read_output(files.bin, what, name) if source is None else None
+            map_raw = _read_output(files.map, "Policy map file", name)
+        data: bytes | InputPieces
+        if source is None:
+            assert raw is not None
+            data = raw
+        else:
+            data = source
+        try:
+            pmap = parse_map(map_raw, files.map)
+        except PolicyError:
+            decode_binary(data, files.bin)  # a damaged .bin is reported first (BIN001)
+            raise
+        # The .map's type sets spare decoding the .bin's SSID matrices cell by
+        # cell when the .bin holds exactly their encoding; the .bin is checked
+        # in full all the same (and decoded as always when it holds others).
+        expected = {p.code: p.ssid_types for p in (pmap.chwall, pmap.ste) if p is not None}
+        binary = decode_binary(data, files.bin, expected)
+        if source is not None and keeps_any_binary(binary):
+            raw = source[:]
+    except InputFileError as exc:
+        raise XmError(f"{what} '{files.bin}' {exc.reason}") from None
+    finally:
+        if source is not None:
+            source.close()
     _check_map_matches(binary, pmap, files.map)
     return raw, binary, map_raw, pmap
+
+
+def _open_output(file: str) -> InputPieces | None:
+    """The compiled `file` opened to be read in pieces when it is larger
+    than the store keeps inline; None for a smaller one (read it whole)."""
+    from acm.inputfile import InputPieces
+
+    try:
+        pieces = InputPieces(file, MAX_COMPILED_BYTES)
+    except InputFileError:
+        return None  # read_input says what is wrong with it
+    if len(pieces) <= INLINE_BINARY_BYTES:
+        pieces.close()
+        return None
+    return pieces
 
 
 def _check_map_matches(binary: BinaryPolicy, pmap: PolicyMap, file: str) -> None:
@@ -526,7 +571,7 @@ def load_policy(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> Loa
     """
     from acm.engine import Engine, PolicyNames, RunningDomain
 
-    raw, binary, map_raw, pmap = read_compiled_policy(paths, name)
+    raw, binary, map_raw, pmap = _read_compiled(paths, name, whole=False)
     new_name = binary.reference_name
     set_names = conflict_set_names(paths, name, binary)
     labels = Host(paths).resource_labels()  # read before the lock; checked below
@@ -594,7 +639,7 @@ def load_policy(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> Loa
             store.set_active_policy(
                 PolicyState.NAMED,
                 new_name,
-                stored_binary(raw, binary),
+                b"" if raw is None else stored_binary(raw, binary),
                 map_raw,
                 {"conflict_sets": set_names, "source": name},
                 compact,
@@ -683,11 +728,17 @@ def stored_binary(raw: bytes, binary: BinaryPolicy) -> bytes:
     parts keeps its bytes whatever its size (Xen's little-endian field in
     it is not what the encoder writes), and so does a versioned one (Xen
     3.4's layout: kept as read until its reading back is shown exact)."""
-    from acm.model import PolicyCode
-
-    if len(raw) <= INLINE_BINARY_BYTES or binary.primary is PolicyCode.NULL or binary.versioned:
+    if len(raw) <= INLINE_BINARY_BYTES or keeps_any_binary(binary):
         return raw
     return b""
+
+
+def keeps_any_binary(binary: BinaryPolicy) -> bool:
+    """Whether the store keeps the bytes of `binary`'s `.bin` whatever its
+    size (see `stored_binary`)."""
+    from acm.model import PolicyCode
+
+    return binary.primary is PolicyCode.NULL or binary.versioned
 
 
 def loaded_binary_bytes(host: Host) -> bytes | None:
