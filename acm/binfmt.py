@@ -21,9 +21,10 @@ PolicyError naming the field, never with a traceback or a partial policy.
 from __future__ import annotations
 
 import functools
+import itertools
 import struct
-from collections.abc import Callable, Iterator, Sequence
-from typing import overload
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Protocol, overload
 
 from acm.errors import Location, PolicyError
 from acm.model import (
@@ -38,12 +39,22 @@ from acm.model import (
     PolicyCode,
     StePolicy,
     TypeSet,
+    ascending_within_rows,
 )
 
 CELL = 2  # bytes per matrix cell (uint16)
 
 # A chunk of the `.bin`: made already, or made when called.
 Piece = bytes | Callable[[], bytearray]
+
+
+class ByteSource(Protocol):
+    """Bytes a reader asks for a range at a time: `bytes` itself, or a
+    file read in pieces (acm.inputfile.InputPieces)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: slice, /) -> bytes: ...
 
 
 class Layout:
@@ -58,14 +69,18 @@ class Layout:
     def pack(self, **values: int) -> bytes:
         return self.struct.pack(*(values[name] for name in self.fields))
 
-    def unpack(self, buf: bytes | memoryview, offset: int, file: str = "") -> dict[str, int]:
+    def unpack(self, buf: bytes | ByteSource, offset: int, file: str = "") -> dict[str, int]:
         if offset < 0 or offset + self.size > len(buf):
             raise BinaryFormatError(
                 f"{self.record}: truncated, needs {self.size} bytes at offset {offset}, "
                 f"the file has {len(buf)}",
                 file,
             )
-        return dict(zip(self.fields, self.struct.unpack_from(buf, offset), strict=True))
+        if isinstance(buf, bytes):
+            values = self.struct.unpack_from(buf, offset)
+        else:
+            values = self.struct.unpack(buf[offset : offset + self.size])
+        return dict(zip(self.fields, values, strict=True))
 
 
 POLICY_HEADER = Layout(
@@ -335,9 +350,15 @@ def binary_bytes(policy: BinaryPolicy) -> bytes:
 
 
 class _Reader:
-    def __init__(self, data: bytes, file: str) -> None:
+    def __init__(
+        self,
+        data: bytes | ByteSource,
+        file: str,
+        expected: Mapping[PolicyCode, Sequence[TypeSet]] | None = None,
+    ) -> None:
         self.data = data
         self.file = file
+        self.expected = expected or {}
 
     def fail(self, message: str) -> BinaryFormatError:
         return BinaryFormatError(message, self.file)
@@ -349,14 +370,26 @@ class _Reader:
     # SSID 0 may have types: Xen's compiler moves the null entry away from 0
     # when the bootstrap label is named `__NULL_LABEL__`, and such a `.bin`
     # must read back like any other.
-    def matrix(self, offset: int, rows: int, types: int, field: str) -> tuple[TypeSet, ...]:
+    def matrix(
+        self,
+        offset: int,
+        rows: int,
+        types: int,
+        field: str,
+        expected: Sequence[TypeSet] | None = None,
+    ) -> tuple[TypeSet, ...]:
         size = rows * types * CELL
         if offset + size > len(self.data):
             raise self.fail(f"{field}: {rows}x{types} matrix at offset {offset} runs past the end")
+        if expected is not None and self.holds(offset, rows, types, expected):
+            return tuple(expected)
         # Every byte is 0 or 1, and each 1 is the low byte of its (big-endian,
         # two-byte) cell, at an odd offset: the cells are 0 or 1. Counted and searched in
         # place, without copying the matrix's high and low bytes apart.
-        data, end = self.data, offset + size
+        data = self.data
+        if not isinstance(data, bytes):  # a file read in pieces: this piece
+            data, offset = data[offset : offset + size], 0
+        end = offset + size
         ones = data.count(1, offset, end)
         if data.count(0, offset, end) + ones != size:
             raise self.fail(f"{field}: a matrix cell is neither 0 nor 1")
@@ -371,6 +404,25 @@ class _Reader:
             result[r].append(t)
             pos = find(1, pos + 1, end)
         return tuple(tuple(r) for r in result)
+
+    def holds(self, offset: int, rows: int, types: int, expected: Sequence[TypeSet]) -> bool:
+        """Whether the matrix at `offset` is the encoding of `expected` (rows
+        of strictly ascending type numbers below `types`): then decoding it
+        gives `expected`. Compared a piece at a time with the writer's own
+        encoding, without decoding a cell."""
+        if len(expected) != rows or not canonical_rows(expected, types):
+            return False
+        data, row_bytes = self.data, types * CELL
+        per_piece = max(1, CHUNK_BYTES // max(row_bytes, 1))
+        for start in range(0, rows, per_piece):
+            piece = encode_matrix(expected, types, start, start + per_piece)
+            at = offset + start * row_bytes
+            if isinstance(data, bytes):
+                if not data.startswith(piece, at):
+                    return False
+            elif data[at : at + len(piece)] != piece:
+                return False
+        return True
 
     def counts(self, rec: dict[str, int], where: str, least_types: int = 1) -> tuple[int, int]:
         types, ssids = rec["max_types"], rec["max_ssidrefs"]
@@ -395,7 +447,13 @@ class _Reader:
         self.expect(rec, "conflict_sets_offset", CHWALL_HEADER.size + CELL * types * ssids, where)
         self.expect(rec, "running_types_offset", 0, where)
         self.expect(rec, "conflict_aggregate_offset", 0, where)
-        ssid_rows = self.matrix(offset + rec["ssid_offset"], ssids, types, "chinese wall ssids")
+        ssid_rows = self.matrix(
+            offset + rec["ssid_offset"],
+            ssids,
+            types,
+            "chinese wall ssids",
+            self.expected.get(PolicyCode.CHWALL),
+        )
         set_rows = self.matrix(
             offset + rec["conflict_sets_offset"], sets, types, "chinese wall conflict sets"
         )
@@ -409,7 +467,13 @@ class _Reader:
         self.expect(rec, "policy_code", PolicyCode.STE, where)
         types, ssids = self.counts(rec, where, least_types)
         self.expect(rec, "ssid_offset", STE_HEADER.size, where)
-        rows = self.matrix(offset + rec["ssid_offset"], ssids, types, "ste ssids")
+        rows = self.matrix(
+            offset + rec["ssid_offset"],
+            ssids,
+            types,
+            "ste ssids",
+            self.expected.get(PolicyCode.STE),
+        )
         return StePolicy(types, rows), STE_HEADER.size + CELL * types * ssids
 
     def reference(self, offset: int) -> tuple[str, int]:
@@ -477,7 +541,7 @@ class _Reader:
 
     def policy(self) -> BinaryPolicy:
         where = "policy header"
-        if is_versioned_header(self.data):
+        if is_versioned_header(self.data[:4]):
             return self.versioned_policy()
         head = POLICY_HEADER.unpack(self.data, 0, self.file)
         self.expect(head, "policy_version", ACM_POLICY_VERSION, where)
@@ -538,9 +602,32 @@ def is_versioned_header(head: bytes) -> bool:
     return head[:4] == ACM_MAGIC.to_bytes(4, "big")
 
 
-def decode_binary(data: bytes, file: str = "") -> BinaryPolicy:
-    """Parse and check a `.bin`; BinaryFormatError (a PolicyError) names the field."""
-    return _Reader(bytes(data), file).policy()
+def decode_binary(
+    data: bytes | bytearray | memoryview | ByteSource,
+    file: str = "",
+    ssids: Mapping[PolicyCode, Sequence[TypeSet]] | None = None,
+) -> BinaryPolicy:
+    """Parse and check a `.bin`; BinaryFormatError (a PolicyError) names the field.
+
+    `ssids`, the SSIDs' type sets each part is expected to hold (those of
+    the `.map` read with it), only makes the reading faster: a part's SSID
+    matrix that is their encoding is not decoded cell by cell (and its rows
+    are those given); any other is decoded and checked as always. `data`
+    may be a file read in pieces (a ByteSource); then its errors (an
+    InputFileError) pass through."""
+    source = bytes(data) if isinstance(data, bytes | bytearray | memoryview) else data
+    return _Reader(source, file, ssids).policy()
+
+
+def canonical_rows(rows: Sequence[TypeSet], types: int) -> bool:
+    """Whether every row is a strictly ascending tuple of type numbers in
+    0..types-1, as the decoder makes them."""
+    if rows and set(map(type, rows)) != {tuple}:
+        return False
+    flat = list(itertools.chain.from_iterable(rows))
+    if flat and (min(flat) < 0 or max(flat) >= types):
+        return False
+    return ascending_within_rows(flat, map(len, rows))
 
 
 def iter_fields(data: bytes) -> Iterator[tuple[str, int, str]]:

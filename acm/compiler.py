@@ -29,7 +29,7 @@ import itertools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from acm.errors import Diagnostics, PolicyError, Severity
+from acm.errors import Diagnostics, Location, PolicyError, Severity
 from acm.inputfile import MAX_COMPILED_BYTES, binary_size_problem
 from acm.model import (
     MAX_16BIT,
@@ -58,6 +58,7 @@ from acm.source import (
     T_SUBJECTS,
     T_TEMPLATE,
     T_TYPE,
+    ColumnIndex,
     LabelKind,
     LabelSource,
     Named,
@@ -479,12 +480,18 @@ def _misc_parents(root: etree._Element, data: bytes | None) -> set[str]:
 
 
 def compile_tree(
-    root: etree._Element, data: bytes | None = None, *, size_limit: bool = True
+    root: etree._Element,
+    data: bytes | None = None,
+    oversize: list[int] | None = None,
+    *,
+    size_limit: bool = True,
 ) -> CompiledPolicy | None:
     """What `compile_source` gives for this schema-valid tree when it finds
     nothing at all (no error, no warning); None as soon as it would find
     something. One pass, for large policies: each type list is read and
-    numbered on the spot, its texts never held beyond it.
+    numbered on the spot, its texts never held beyond it. `oversize`, when
+    given, receives the `.bin`'s size when that is the only finding (ACM017;
+    see `compile_document_result`).
 
     The schema guarantees the shape this relies on: every label starts with
     its `Name`, VM labels (in SubjectLabels) come before resource labels, and
@@ -572,7 +579,10 @@ def compile_tree(
         if not _bootstrap_first(ste_entries, bootstrap) or len(ste_entries) > MAX_16BIT:
             return None
         ste_counts = (len(ste_types), len(ste_entries))
-    if size_limit and binary_size(policy_name, cw_counts, ste_counts) > MAX_BINARY_SIZE:
+    size = binary_size(policy_name, cw_counts, ste_counts)
+    if size_limit and size > MAX_BINARY_SIZE:
+        if oversize is not None:
+            oversize.append(size)
         return None
     return _assemble(policy_name, cw_types, sets, cw_entries, ste_types, ste_entries)
 
@@ -608,6 +618,34 @@ def compile_document(
         if compiled is not None:
             return compiled, Diagnostics()
         return compile_policy(doc.source(), size_limit=size_limit)
+
+
+def compile_document_result(doc: PolicyDocument) -> CompileResult | None:
+    """What `compile_source(doc.source())` finds, without the source model,
+    when the fast path can tell: nothing, or only that the `.bin` would be
+    too large (ACM017, where `_Compiler.check_size` puts it). None when the
+    full compiler must look (and for versioned policies). The SSID entries,
+    which only the full compiler keeps, are left empty."""
+    if doc.versioned:
+        return None
+    oversize: list[int] = []
+    policy = compile_tree(doc.root, doc.data, oversize)
+    if policy is not None:
+        return CompileResult(policy, Diagnostics(), [], [])
+    if not oversize:
+        return None
+    problem = binary_size_problem(oversize[0])
+    assert problem is not None  # over MAX_BINARY_SIZE, its readers' limit
+    name_el = doc.root.find(f"{T_HEADER}/{T_POLICY_NAME}")
+    sourceline: object = name_el.sourceline if name_el is not None else 0
+    line = sourceline if isinstance(sourceline, int) else 0
+    found = Diagnostics()
+    found.add(
+        "ACM017",
+        problem,
+        Location(doc.file, line, ColumnIndex(doc.data).column(line, "PolicyName")),
+    )
+    return CompileResult(None, found, [], [])
 
 
 def _compile_versioned(doc: PolicyDocument) -> tuple[CompiledPolicy, Diagnostics]:

@@ -9,7 +9,7 @@ cannot go on.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -135,6 +135,52 @@ class Diagnostic(NamedTuple):
             "line": self.location.line,
             "column": self.location.column,
         }
+
+
+class DeferredDiagnostic(Diagnostic):
+    """A finding whose message is written when it is read: its `message`
+    item holds a function that writes it. Lint finds a bridge (ACM030) for
+    most labels of a large policy, and text output shows a hundred of them;
+    the path each message names is worked out only for those shown. Reads
+    as, compares as and hashes as the Diagnostic with the message written."""
+
+    __slots__ = ()
+
+    @property  # type: ignore[misc]  # a NamedTuple's field, read through the function
+    def message(self) -> str:  # type: ignore[override]
+        write: Callable[[], str] = tuple.__getitem__(self, 1)  # type: ignore[assignment]
+        return write()
+
+    def written(self) -> Diagnostic:
+        return Diagnostic(self.code, self.message, self.location, self.severity)
+
+    def __eq__(self, other: object) -> bool:
+        return self.written() == other
+
+    def __ne__(self, other: object) -> bool:
+        return self.written() != other
+
+    def __hash__(self) -> int:
+        return hash(self.written())
+
+    def __lt__(self, other: tuple[object, ...]) -> bool:
+        return self.written() < _written(other)
+
+    def __le__(self, other: tuple[object, ...]) -> bool:
+        return self.written() <= _written(other)
+
+    def __gt__(self, other: tuple[object, ...]) -> bool:
+        return self.written() > _written(other)
+
+    def __ge__(self, other: tuple[object, ...]) -> bool:
+        return self.written() >= _written(other)
+
+    def __repr__(self) -> str:
+        return repr(self.written())
+
+
+def _written(other: tuple[object, ...]) -> tuple[object, ...]:
+    return other.written() if isinstance(other, DeferredDiagnostic) else other
 
 
 class Diagnostics:

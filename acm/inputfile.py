@@ -20,11 +20,17 @@ import stat
 
 MIB = 1024 * 1024
 
-# Policies and what is compiled from them: generated policies of tens of
-# thousands of labels are legitimate (a 65,535-type policy is ~3 MB of XML),
-# a `.bin` can reach hundreds of MB in theory; 256 MiB leaves room for both.
+GIB = 1024 * MIB
+
+# Policies: generated policies of tens of thousands of labels are
+# legitimate (a 65,535-type policy is ~3 MB of XML, 60,000 labels ~19 MB).
 MAX_POLICY_BYTES = 256 * MIB
-MAX_COMPILED_BYTES = 256 * MIB
+# What is compiled from them: the `.bin` holds labels x types cells, so a
+# policy well inside MAX_POLICY_BYTES makes hundreds of MB (60,000 labels
+# with 2,000 STE types: 270 MB; with 6,000: 812 MB). The compiler writes
+# and loadpolicy compares it in pieces (their memory does not grow with
+# it); cfgbootpolicy holds it whole. docs/compiler.md, ACM017.
+MAX_COMPILED_BYTES = 1 * GIB
 # Hand-written text: domain configs, the resource label file, boot menus,
 # policy tests, lint configurations.
 MAX_TEXT_BYTES = 16 * MIB
@@ -74,6 +80,8 @@ def file_kind(mode: int) -> str:
 
 
 def size_words(limit: int) -> str:
+    if limit % GIB == 0:
+        return f"{limit // GIB} GiB"
     return f"{limit // MIB} MiB" if limit % MIB == 0 else f"{limit} bytes"
 
 
@@ -124,3 +132,60 @@ def read_open(fd: int, name: str, limit: int) -> bytes:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     except OSError as exc:
         raise InputFileError(name, f"cannot be read ({exc.strerror or exc})") from None
+
+
+class InputPieces:
+    """A regular file opened as `read_input` opens it (same checks, same
+    limit), whose bytes are read a piece at a time when asked for
+    (`pieces[start:stop]`), never all at once: a reader that compares a
+    large file piece by piece holds no copy of all of it. A file that
+    shrinks while it is read is an InputFileError."""
+
+    def __init__(self, path: str | os.PathLike[str], limit: int) -> None:
+        self.name = os.fspath(path)
+        try:
+            self.fd = os.open(self.name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise InputFileError(self.name, "does not exist", missing=True) from None
+        except OSError as exc:
+            raise InputFileError(self.name, f"cannot be read ({exc.strerror or exc})") from None
+        try:
+            st = os.fstat(self.fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise InputFileError(self.name, f"is not a regular file ({file_kind(st.st_mode)})")
+            if st.st_size > limit:
+                raise _too_large(self.name, limit)
+        except OSError as exc:
+            os.close(self.fd)
+            raise InputFileError(self.name, f"cannot be read ({exc.strerror or exc})") from None
+        except InputFileError:
+            os.close(self.fd)
+            raise
+        self.size = st.st_size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: slice) -> bytes:
+        start, stop, step = index.indices(self.size)
+        if step != 1:
+            raise ValueError("pieces are read in order")
+        want = max(0, stop - start)
+        try:
+            got = os.pread(self.fd, want, start)
+        except OSError as exc:
+            raise InputFileError(self.name, f"cannot be read ({exc.strerror or exc})") from None
+        if len(got) != want:
+            raise InputFileError(self.name, "changed while it was read")
+        return got
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> InputPieces:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

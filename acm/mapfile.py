@@ -9,11 +9,20 @@ directions.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+import operator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from acm.errors import Diagnostic, Location, PolicyError
-from acm.model import ACM_MAGIC, MapPart, PolicyCode, PolicyMap, SsidLabel, TypeSet
+from acm.model import (
+    ACM_MAGIC,
+    MapPart,
+    PolicyCode,
+    PolicyMap,
+    SsidLabel,
+    TypeSet,
+    ascending_within_rows,
+)
 from acm.source import LabelKind
 
 _KIND_FIELD = {LabelKind.VM: "VM ", LabelKind.RES: "RES", LabelKind.ANY: "ANY"}
@@ -209,44 +218,15 @@ class _MapReader:
             raise self.fail("PRIMARY/SECONDARY do not match the MAX- records", primary_line)
         labels: dict[PolicyCode, list[SsidLabel]] = {}
         for code in present:
-            labels[code] = []
-            prefix = "LABEL->SSID "
-            part_field = _PART_FIELD[code]
-            name_at = 4 + len(part_field)
-            while self.peek() not in (None, ""):
-                rest = self.take(prefix, "a LABEL->SSID line")
-                kind = _FIELD_KIND.get(rest[:3])
-                if kind is None or rest[3:4] != " " or not rest.startswith(part_field, 4):
-                    raise self.fail(f"malformed LABEL->SSID line for {code.name}")
-                name, ssid = self.name_number(rest[name_at:], "LABEL->SSID")
-                if ssid != len(labels[code]):
-                    raise self.fail(f"SSID {ssid:x} out of order, expected {len(labels[code]):x}")
-                labels[code].append(SsidLabel(name, kind, ssid))
+            labels[code] = self.label_block(code)
             self.blank()
-        ssid_type_names: dict[PolicyCode, list[tuple[str, int]]] = {}
+        ssid_type_names: dict[PolicyCode, tuple[int, list[str]]] = {}
         for code in present:
-            rows: list[tuple[str, int]] = []  # (the type names as written, line)
-            prefix, what = _SSID_TYPE_PREFIX[code], f"a SSID->TYPE {code.name} line"
-            while self.peek() not in (None, ""):
-                rest = self.take(prefix, what)
-                number = self.hex(rest[:8], "SSID->TYPE", 8)
-                if number != len(rows):
-                    raise self.fail(f"SSID->TYPE {number:x} out of order")
-                if rest[8:9] not in ("", " "):
-                    raise self.fail("SSID->TYPE: expected a space before the type names")
-                rows.append((rest[8:], self.pos))
-            ssid_type_names[code] = rows
+            ssid_type_names[code] = self.ssid_type_block(code)
             self.blank()
         parts: dict[PolicyCode, MapPart] = {}
         for code in present:
-            types: list[str] = []
-            prefix, what = _TYPE_PREFIX[code], f"a TYPE {code.name} line"
-            while self.peek() not in (None, ""):
-                rest = self.take(prefix, what)
-                name, number = self.name_number(rest, "TYPE")
-                if number != len(types):
-                    raise self.fail(f"TYPE {name} numbered {number:x}, expected {len(types):x}")
-                types.append(name)
+            types = self.type_block(code)
             self.blank()
             parts[code] = self.part(
                 code, types, labels[code], ssid_type_names[code], counts[code], count_lines[code]
@@ -264,12 +244,90 @@ class _MapReader:
             parts.get(PolicyCode.STE),
         )
 
+    # Each block is read in one pass when it is written as the writer
+    # writes it (`_label_table`, `_table_names`: column by column; `*_fast`:
+    # whole-block slices and comparisons; no Python call per line); these
+    # decline (None) anything else, which is then read line by line below:
+    # what that accepts, and the first fault it reports, stay as they were.
+
+    def block(self) -> list[str]:
+        """The lines from here to the next empty line (or the end)."""
+        try:
+            end = self.lines.index("", self.pos)
+        except ValueError:
+            end = len(self.lines)
+        return self.lines[self.pos : end]
+
+    def label_block(self, code: PolicyCode) -> list[SsidLabel]:
+        lines = self.block()
+        found = _label_table(lines, code)
+        if found is None:
+            found = _labels_fast(lines, code)
+        if found is not None:
+            self.pos += len(lines)
+            return found
+        labels: list[SsidLabel] = []
+        prefix = "LABEL->SSID "
+        part_field = _PART_FIELD[code]
+        name_at = 4 + len(part_field)
+        while self.peek() not in (None, ""):
+            rest = self.take(prefix, "a LABEL->SSID line")
+            kind = _FIELD_KIND.get(rest[:3])
+            if kind is None or rest[3:4] != " " or not rest.startswith(part_field, 4):
+                raise self.fail(f"malformed LABEL->SSID line for {code.name}")
+            name, ssid = self.name_number(rest[name_at:], "LABEL->SSID")
+            if ssid != len(labels):
+                raise self.fail(f"SSID {ssid:x} out of order, expected {len(labels):x}")
+            labels.append(SsidLabel(name, kind, ssid))
+        return labels
+
+    def ssid_type_block(self, code: PolicyCode) -> tuple[int, list[str]]:
+        """(the line of the first, the type names as written after each
+        SSID number)."""
+        first = self.pos + 1
+        prefix = _SSID_TYPE_PREFIX[code]
+        lines = self.block()
+        found = _ssid_types_fast(lines, prefix)
+        if found is not None:
+            self.pos += len(lines)
+            return first, found
+        rows: list[str] = []
+        what = f"a SSID->TYPE {code.name} line"
+        while self.peek() not in (None, ""):
+            rest = self.take(prefix, what)
+            number = self.hex(rest[:8], "SSID->TYPE", 8)
+            if number != len(rows):
+                raise self.fail(f"SSID->TYPE {number:x} out of order")
+            if rest[8:9] not in ("", " "):
+                raise self.fail("SSID->TYPE: expected a space before the type names")
+            rows.append(rest[8:])
+        return first, rows
+
+    def type_block(self, code: PolicyCode) -> list[str]:
+        prefix = _TYPE_PREFIX[code]
+        lines = self.block()
+        found = _table_names(lines, prefix) if lines else None
+        if found is None and lines and {line[: len(prefix)] for line in lines} == {prefix}:
+            found = _names_fast(lines, len(prefix))
+        if found is not None:
+            self.pos += len(lines)
+            return found
+        types: list[str] = []
+        what = f"a TYPE {code.name} line"
+        while self.peek() not in (None, ""):
+            rest = self.take(prefix, what)
+            name, number = self.name_number(rest, "TYPE")
+            if number != len(types):
+                raise self.fail(f"TYPE {name} numbered {number:x}, expected {len(types):x}")
+            types.append(name)
+        return types
+
     def part(
         self,
         code: PolicyCode,
         types: list[str],
         labels: list[SsidLabel],
-        rows: list[tuple[str, int]],
+        rows: tuple[int, list[str]],
         counts: tuple[int, int, int],
         counts_line: int,
     ) -> MapPart:
@@ -277,13 +335,19 @@ class _MapReader:
             raise self.fail(
                 f"MAX-{code.name} counts disagree with the blocks that follow", counts_line
             )
-        if len(rows) != len(labels):
-            raise self.fail(f"{code.name}: {len(rows)} SSID->TYPE lines for {len(labels)} SSIDs")
+        first, written_rows = rows
+        if len(written_rows) != len(labels):
+            raise self.fail(
+                f"{code.name}: {len(written_rows)} SSID->TYPE lines for {len(labels)} SSIDs"
+            )
         number = {t: i for i, t in enumerate(types)}
         if len(number) != len(types):
             raise self.fail(f"TYPE {code.name}: a type name is listed twice")
+        fast = _type_rows_fast(written_rows, number)
+        if fast is not None:
+            return MapPart(code, tuple(types), tuple(labels), fast)
         ssid_types: list[TypeSet] = []
-        for written, line in rows:
+        for line, written in enumerate(written_rows, first):
             found = _type_numbers(written, types, number)
             if found is None:
                 raise self.fail(
@@ -291,6 +355,146 @@ class _MapReader:
                 )
             ssid_types.append(found)
         return MapPart(code, tuple(types), tuple(labels), tuple(ssid_types))
+
+
+# A name/number line as the writer writes an ASCII name of up to 25
+# characters: a 23-column head, the name padded to 25, a space, `%8x`.
+_NAME_AT, _NUMBER_AT, _TABLE_WIDTH = 23, 23 + 25 + 1, 23 + 25 + 9 + 1  # with its newline
+_HEX_DIGITS = "0123456789abcdef"
+
+
+def _digit_column(count: int, place: int) -> str:
+    """The hex digit `place` (0: the last) of `%8x` of 0 to count - 1, one
+    character a number."""
+    step = 16**place
+    if place and step >= count:
+        return " " * count
+    cycle = "".join(d * step for d in _HEX_DIGITS)
+    column = (cycle * (count // len(cycle) + 1))[:count]
+    return column if not place else " " * step + column[step:]
+
+
+def _table(lines: list[str], head: str, free: range = range(0)) -> str | None:
+    """The block as one text when every line is a name/number line of
+    exactly `_TABLE_WIDTH` - 1 ASCII characters numbered 0, 1, ... whose
+    head is `head` (but in the columns `free`); None otherwise. Checked
+    column by column, a strided slice each, not line by line."""
+    count = len(lines)
+    text = "\n".join(lines) + "\n"
+    if len(text) != count * _TABLE_WIDTH or not text.isascii():
+        return None
+    fixed = [(at, head[at]) for at in range(len(head)) if at not in free]
+    fixed += [(_NUMBER_AT - 1, " "), (_TABLE_WIDTH - 1, "\n")]
+    for at, char in fixed:
+        if text[at::_TABLE_WIDTH] != char * count:
+            return None
+    for place in range(8):
+        if text[_TABLE_WIDTH - 2 - place :: _TABLE_WIDTH] != _digit_column(count, place):
+            return None
+    return text
+
+
+def _table_names(lines: list[str], head: str) -> list[str] | None:
+    """`name_number`'s names of a block that `_table` accepts."""
+    if _table(lines, head) is None:
+        return None
+    return _padded_names(lines)
+
+
+def _padded_names(lines: list[str]) -> list[str]:
+    # 25 ASCII characters each: the padding is stripped (as `name_number` does)
+    columns = itertools.repeat(slice(_NAME_AT, _NUMBER_AT - 1))
+    padded: Iterator[str] = map(operator.getitem, lines, columns)
+    return list(map(str.rstrip, padded, itertools.repeat(" ")))
+
+
+# The kind's three columns by its first letter, and the kinds by that letter.
+_KIND_COLUMNS = [str.maketrans({f[0]: f[i] for f in _FIELD_KIND}) for i in (1, 2)]
+_KIND_LETTERS = str.maketrans(dict.fromkeys((f[0] for f in _FIELD_KIND), None))
+_KIND_BY_LETTER = {f[0]: kind for f, kind in _FIELD_KIND.items()}
+
+
+def _label_table(lines: list[str], code: PolicyCode) -> list[SsidLabel] | None:
+    head = f"LABEL->SSID VM  {_PART_FIELD[code]}"
+    kind_at = len("LABEL->SSID ")
+    text = _table(lines, head, range(kind_at, kind_at + 3)) if lines else None
+    if text is None:
+        return None
+    letters = text[kind_at::_TABLE_WIDTH]
+    if letters.translate(_KIND_LETTERS) or any(
+        text[kind_at + i :: _TABLE_WIDTH] != letters.translate(_KIND_COLUMNS[i - 1]) for i in (1, 2)
+    ):
+        return None
+    kinds = map(_KIND_BY_LETTER.__getitem__, letters)
+    return _ssid_labels(_padded_names(lines), kinds)
+
+
+def _ssid_labels(names: Iterable[str], kinds: Iterable[LabelKind]) -> list[SsidLabel]:
+    """SsidLabel(name, kind, 0), (name, kind, 1), ... made without a call of
+    its Python `__new__` each."""
+    made = map(tuple.__new__, itertools.repeat(SsidLabel), zip(names, kinds, itertools.count()))
+    return list(made)  # type: ignore[arg-type]
+
+
+def _hex_column(count: int) -> list[str]:
+    """The `" %8x"` numbers 0 to count - 1 that end name/number lines."""
+    return list(map(" %8x".__mod__, range(count)))
+
+
+def _unpadded(name: str) -> str | None:
+    """A `%-25s` name column read back as `name_number` reads it; None
+    when it is narrower than 25 bytes."""
+    size = len(name) if name.isascii() else len(name.encode("utf-8"))
+    if size < 25:
+        return None
+    return name.rstrip(" ") if size == 25 else name
+
+
+def _names_fast(lines: list[str], name_at: int) -> list[str] | None:
+    """The names of `%-25s %8x` lines (from column `name_at`) numbered 0,
+    1, ...; None when a line is written otherwise."""
+    if [line[-9:] for line in lines] != _hex_column(len(lines)):
+        return None
+    names = list(map(_unpadded, [line[name_at:-9] for line in lines]))
+    return None if None in names else names  # type: ignore[return-value]
+
+
+def _labels_fast(lines: list[str], code: PolicyCode) -> list[SsidLabel] | None:
+    # `LABEL->SSID <kind> <part>`: all but the kind (3 columns at 12) is
+    # the same on every line.
+    head = f"LABEL->SSID  {_PART_FIELD[code]}"
+    name_at = len(head) + 3
+    if not lines or {line[:12] + line[15:name_at] for line in lines} != {head}:
+        return None
+    kinds = list(map(_FIELD_KIND.get, [line[12:15] for line in lines]))
+    names = _names_fast(lines, name_at)
+    if names is None or None in kinds:
+        return None
+    return _ssid_labels(names, kinds)  # type: ignore[arg-type]
+
+
+def _ssid_types_fast(lines: list[str], prefix: str) -> list[str] | None:
+    """The type names as written on `<prefix>%08x[ names]` lines numbered
+    0, 1, ...; None when a line is written otherwise."""
+    at = len(prefix) + 8
+    if [line[:at] for line in lines] != list(map(f"{prefix}%08x".__mod__, range(len(lines)))):
+        return None
+    rows = [line[at:] for line in lines]
+    if not {row[:1] for row in rows} <= {"", " "}:
+        return None
+    return rows
+
+
+def _type_rows_fast(rows: list[str], number: dict[str, int]) -> tuple[TypeSet, ...] | None:
+    """`_type_numbers` of every row when each is a list of known names
+    split at single spaces in ascending order (the simple reading); None
+    otherwise (then each row is read on its own)."""
+    get = number.get
+    found = [tuple(map(get, row[1:].split(" "), _UNKNOWN)) if row else () for row in rows]
+    numbers = list(itertools.chain.from_iterable(found))
+    if -1 in numbers or not ascending_within_rows(numbers, map(len, found)):
+        return None
+    return tuple(found)
 
 
 _UNKNOWN = itertools.repeat(-1)  # the number of a type name the .map does not list

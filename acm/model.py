@@ -8,8 +8,11 @@ The records are NamedTuples (cheap to define; see acm.errors).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from enum import IntEnum
 from functools import cached_property
+from itertools import accumulate, islice
+from operator import ge
 from typing import NamedTuple
 
 from acm.source import LabelKind
@@ -23,6 +26,24 @@ NULL_LABEL = "__NULL_LABEL__"
 MAX_16BIT = 0xFFFF
 
 TypeSet = tuple[int, ...]
+
+
+def ascending_within_rows(flat: Sequence[int], sizes: Iterable[int]) -> bool:
+    """Whether `flat`, cut into rows of `sizes` numbers, is strictly
+    ascending within every row (the order of a TypeSet), checked over all
+    rows at once: every fall (or repeat) of the whole list is where a row
+    starts, that is, there are as many falls in all as there are there."""
+    if len(flat) < 2:
+        return True
+    falls: int = sum(map(ge, flat, islice(flat, 1, None)))
+    if not falls:
+        return True
+    starts = set(accumulate(sizes))
+    starts.discard(0)
+    starts.discard(len(flat))
+    before = map(flat.__getitem__, map((-1).__add__, starts))
+    at_starts: int = sum(map(ge, before, map(flat.__getitem__, starts)))
+    return falls == at_starts
 
 
 class PolicyCode(IntEnum):

@@ -207,6 +207,7 @@ class _TagHits(NamedTuple):
 
 
 _TAG_ENDS = frozenset(" \t\r\n\f\v>/")  # what `[\s>/]` matches after a tag name, in ASCII
+_TAG_END_BYTES = frozenset(b" \t\r\n\f\v>/")
 
 
 class ColumnIndex:
@@ -235,16 +236,29 @@ class ColumnIndex:
         """The column of the start tag `<tag` on `line` when it is the only
         one there and no prefixed form of it is (then every content asks
         for it); else 0. A finding on a label written on a line of its own
-        (the common case) needs no index of the line's tags."""
+        (the common case) needs no index of the line's tags. The line's
+        bytes are searched in place (the tag is ASCII, and so is what is
+        looked for around it: a byte offset is a character offset until
+        the first byte that is not ASCII)."""
         found = self._single.get((line, tag))
         if found is None:
-            raw = self._line_text(line)
-            start = "<" + tag
-            at = raw.find(start)
+            text = self.text
+            start = self.offsets[line - 1]
+            end = self.offsets[line] if line < len(self.offsets) else len(text)
+            opening = b"<" + tag.encode("ascii")
+            at = text.find(opening, start, end)
             found = 0
-            if at >= 0 and raw.find(start, at + 1) < 0 and ":" + tag not in raw:
-                follows = raw[at + len(start) : at + len(start) + 1]
-                found = at + 1 if follows in _TAG_ENDS else 0
+            if (
+                at >= 0
+                and text.find(opening, at + 1, end) < 0
+                and text.find(b":" + opening[1:], start, end) < 0
+            ):
+                follows = at + len(opening)
+                if follows < end and text[follows] in _TAG_END_BYTES:
+                    before = text[start:at]
+                    found = 1 + (
+                        len(before) if before.isascii() else len(before.decode("utf-8", "replace"))
+                    )
             self._single[(line, tag)] = found  # a long line is searched once a tag
         return found
 
@@ -588,6 +602,12 @@ class PolicyDocument:
     def source(self) -> PolicySource:
         return _build_source(self.root, self.data, self.file)
 
+    def source_without_labels(self) -> PolicySource:
+        """The source model of everything but the labels (their lists are
+        empty): the header, the parts and the comments. For a reader that
+        takes the labels from the tree in a form of its own (lint)."""
+        return _build_source(self.root, self.data, self.file, with_labels=False)
+
     @property
     def versioned(self) -> bool:
         """Whether this is a policy of the versioned format (`is_versioned_tree`)."""
@@ -605,7 +625,19 @@ def _types(parent: etree._Element) -> list[Named]:
     ]
 
 
-def _build_source(root: etree._Element, data: bytes, file: str) -> PolicySource:
+def element_text(el: etree._Element) -> str:
+    """The text of a `Name` or `Type` as the source model reads it."""
+    return _text(el)
+
+
+def type_texts(parent: etree._Element) -> list[str]:
+    """The texts of a type list's `Type` children, as the source model reads them."""
+    return [(t.text or "") if not len(t) else _text(t) for t in parent.iterchildren(T_TYPE)]
+
+
+def _build_source(
+    root: etree._Element, data: bytes, file: str, with_labels: bool = True
+) -> PolicySource:
     header_el = root.find(T_HEADER)
     assert header_el is not None  # the schema requires it
     name_el = header_el.find(T_POLICY_NAME)
@@ -643,9 +675,10 @@ def _build_source(root: etree._Element, data: bytes, file: str) -> PolicySource:
     subjects = template.find(T_SUBJECTS)
     if subjects is not None:
         bootstrap = Named(subjects.get("bootstrap", ""), _line(subjects), "SubjectLabels")
-        vm_labels = [_label(el, LabelKind.VM) for el in subjects.iterchildren(T_VM)]
+        if with_labels:
+            vm_labels = [_label(el, LabelKind.VM) for el in subjects.iterchildren(T_VM)]
     objects = template.find(T_OBJECTS)
-    if objects is not None:
+    if objects is not None and with_labels:
         res_labels = [_label(el, LabelKind.RES) for el in objects.iterchildren(T_RES)]
 
     from lxml import etree

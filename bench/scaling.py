@@ -13,7 +13,8 @@ benchmarks). With --fixed-types the type counts stay those of 20,000 labels
 (2,000 STE, 500 Chinese Wall, 200 conflict sets) while the labels grow.
 
 Every figure is a whole process (`xm ...` as a user types it, or a python
-process for the floor). The commands run in rounds, each once a round, so
+process for the floor), run with the packages' bytecode compiled first, as
+an installed package has it. The commands run in rounds, each once a round, so
 that a change of load on the machine touches all of them alike; each ratio
 is taken within a round against that round's floor, and the table gives
 the median over the rounds. The growth exponent between two sizes is
@@ -101,7 +102,7 @@ class Size:
         generate(generator, generator_args(labels, fixed), self.xml)
         generate(generator, generator_args(labels, fixed, seed=2), self.other)
         root = ["--root", str(self.root)]
-        # a `.bin` over the readers' limit (256 MiB: 60,000 labels with 6,000
+        # a `.bin` over the readers' limit (1 GiB; 60,000 labels with 6,000
         # types make 812 MB) is refused by makepolicy (ACM017) and could not
         # be loaded: such a size is measured without `compile` and `load`
         making = subprocess.run([*xm(), *root, "makepolicy", self.name], capture_output=True)
@@ -147,6 +148,17 @@ def measure(
     return times, cpu
 
 
+def compile_bytecode() -> None:
+    """Bytecode for every module of the packages, as an installed package
+    has it: with PYTHONDONTWRITEBYTECODE set, a module changed since its
+    `.pyc` was written would be compiled again in every timed process."""
+    import compileall
+
+    for package in ("acm", "xm_core"):
+        if not compileall.compile_dir(str(REPO / package), quiet=1):
+            raise SystemExit(f"cannot compile the bytecode of {package}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="2000,20000,60000")
@@ -161,6 +173,7 @@ def main() -> None:
     )
     parser.add_argument("--work", help="folder for the policies and hosts (kept)")
     args = parser.parse_args()
+    compile_bytecode()
     work = Path(args.work or tempfile.mkdtemp(prefix="scaling-"))
     only = [n for n in args.only.split(",") if n]
     sizes = [int(n) for n in args.sizes.split(",")]

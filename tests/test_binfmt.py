@@ -13,6 +13,7 @@ import acm.binfmt
 from acm.binfmt import (
     BinaryChunks,
     BinaryFormatError,
+    ByteSource,
     binary_bytes,
     binary_chunks,
     decode_binary,
@@ -296,3 +297,124 @@ def test_a_mutated_bin_is_refused_or_is_another_valid_policy(data: bytes) -> Non
         return
     # A mutation that happens to give another valid policy writes back exactly.
     assert binary_bytes(policy) == data
+
+
+# ---------------------------------------------------------------- expected SSIDs
+
+
+def _outcome(
+    data: bytes | ByteSource, ssids: dict[PolicyCode, tuple[tuple[int, ...], ...]] | None
+) -> object:
+    """What reading `data` gives: the policy, or the one error message."""
+    try:
+        return decode_binary(data, "m.bin", ssids)
+    except PolicyError as exc:
+        return [d.format() for d in exc.diagnostics.errors]
+
+
+@st.composite
+def expected_ssids(
+    draw: st.DrawFn, policy: BinaryPolicy
+) -> dict[PolicyCode, tuple[tuple[int, ...], ...]]:
+    """The policy's SSID rows, often changed: a type added, dropped or out
+    of range, a row reversed, repeated, dropped or made a list."""
+    found: dict[PolicyCode, tuple[tuple[int, ...], ...]] = {}
+    for part in (policy.chwall, policy.ste):
+        if part is None:
+            continue
+        rows: list[object] = list(part.ssids)
+        change = draw(
+            st.sampled_from(
+                ["none", "none", "add", "drop", "reverse", "repeat"] + ["range", "row", "list"]
+            )
+        )
+        at = draw(st.integers(0, len(rows) - 1))
+        row: tuple[int, ...] = part.ssids[at]
+        if change == "add":
+            rows[at] = tuple(sorted({*row, draw(st.integers(0, part.max_types - 1))}))
+        elif change == "drop" and row:
+            rows[at] = row[1:]
+        elif change == "reverse":
+            rows[at] = row[::-1]
+        elif change == "repeat" and row:
+            rows[at] = (row[0], *row)
+        elif change == "range":
+            rows[at] = (*row, draw(st.sampled_from([-1, part.max_types, part.max_types + 7])))
+        elif change == "row":
+            rows.pop(at)
+        elif change == "list":
+            rows[at] = list(row)
+        code = PolicyCode.CHWALL if part is policy.chwall else PolicyCode.STE
+        found[code] = tuple(rows)  # type: ignore[arg-type]
+    return found
+
+
+@PROPERTY
+@given(st.data())
+def test_expected_ssids_only_make_reading_faster(data: st.DataObject) -> None:
+    """Whatever SSID rows a reader expects (right, wrong or malformed), and
+    whether the `.bin` is intact or damaged, it reads what it reads without
+    them: the same policy or the same error."""
+    raw = data.draw(mutated() | st.just(b""))
+    if not raw:
+        spec = data.draw(valid_policies())
+        raw = binary_bytes(compile_policy(parse_policy_source(spec.to_xml(), "p"))[0].binary)
+    intact = _outcome(raw, None)
+    policy = intact if isinstance(intact, BinaryPolicy) else None
+    if policy is None:  # damaged: expect the rows of an intact policy of the same shape
+        spec = data.draw(valid_policies())
+        policy = compile_policy(parse_policy_source(spec.to_xml(), "p"))[0].binary
+    ssids = data.draw(expected_ssids(policy))
+    assert _outcome(raw, ssids) == intact
+
+
+def test_expected_ssids_are_compared_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A matrix larger than a piece is compared piece by piece; a difference
+    in the last piece is found and the matrix decoded as always."""
+    monkeypatch.setattr(acm.binfmt, "CHUNK_BYTES", 8)
+    raw = _valid_bin()
+    policy = decode_binary(raw)
+    assert policy.ste is not None
+    right = {PolicyCode.STE: policy.ste.ssids}
+    wrong = {PolicyCode.STE: (*policy.ste.ssids[:-1], (0,))}
+    assert policy.ste.ssids[-1] != (0,)
+    assert decode_binary(raw, "", right) == policy == decode_binary(raw, "", wrong)
+    # the rows that matched are the ones given (not decoded again)
+    assert decode_binary(raw, "", right).ste.ssids is right[PolicyCode.STE]  # type: ignore[union-attr]
+
+
+def test_a_bin_read_in_pieces_reads_as_its_bytes(tmp_path: Path) -> None:
+    """A `.bin` read from its file a piece at a time (what loadpolicy does
+    with a large one) reads as its bytes do: the same policy, with or
+    without expected rows, and the same error when it is damaged."""
+    from acm.inputfile import InputPieces
+
+    raw = _valid_bin()
+    policy = decode_binary(raw)
+    assert policy.ste is not None
+    expected = {PolicyCode.STE: policy.ste.ssids}
+    damaged = raw[:-3] + b"\x02" + raw[-2:]  # a cell of the last STE row is 2
+    for data in (raw, damaged):
+        path = tmp_path / "p.bin"
+        path.write_bytes(data)
+        for ssids in (None, expected):
+            with InputPieces(path, 1 << 20) as pieces:
+                assert _outcome(pieces, ssids) == _outcome(data, ssids)
+    assert isinstance(_outcome(damaged, None), list)
+
+
+def test_a_file_that_shrinks_while_read_in_pieces_is_refused(tmp_path: Path) -> None:
+    from acm.inputfile import InputFileError, InputPieces
+
+    path = tmp_path / "p.bin"
+    path.write_bytes(_valid_bin())
+    with InputPieces(path, 1 << 20) as pieces:
+        size = len(pieces)
+        assert pieces[0:8] == path.read_bytes()[:8]
+        path.write_bytes(b"x")
+        with pytest.raises(InputFileError, match="changed while it was read"):
+            pieces[0:size]
+    with pytest.raises(InputFileError, match="larger than the limit"):
+        InputPieces(path.parent / "p.bin", 0)
+    with pytest.raises(InputFileError, match="not a regular file"):
+        InputPieces(tmp_path, 1 << 20)

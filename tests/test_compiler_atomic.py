@@ -265,3 +265,34 @@ def test_a_kill_between_the_two_renames_is_finished_by_the_next_reader(
     assert {p: Path(p).read_bytes() for p in (files.map, files.bin)} == finished
     leftovers = sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
     assert leftovers == [".atomic.sets"]  # the lock file goes with its last holder
+
+
+def test_writeback_is_started_once_per_range_of_a_large_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a large file is written, writeback is started for the bytes
+    written since the last start only, in page-aligned ranges that follow
+    one another: asking for the whole file each time made the kernel walk
+    every page written so far again (quadratic in the `.bin`'s size)."""
+    if not hasattr(os, "posix_fadvise"):
+        pytest.skip("no posix_fadvise on this system")
+    calls: list[tuple[int, int]] = []
+    real = os.posix_fadvise
+
+    def record(fd: int, offset: int, length: int, advice: int) -> None:
+        calls.append((offset, length))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", record)
+    chunk = bytes(range(256)) * 4093  # not a multiple of a page
+    chunks = [chunk] * 40  # about 42 MB
+    target = tmp_path / "large.bin"
+    xm_core.files.atomic.atomic_write(target, chunks)
+    assert target.read_bytes() == b"".join(chunks)
+    assert len(calls) >= 4
+    end = 0
+    for offset, length in calls:
+        assert offset == end and length > 0
+        assert (offset + length) % xm_core.files.atomic.WRITEBACK_ALIGN == 0
+        end = offset + length
+    assert end <= len(chunk) * len(chunks)

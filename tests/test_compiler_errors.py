@@ -325,21 +325,31 @@ def test_acm017_a_binary_over_4_gib_is_refused() -> None:
     assert result.policy is None
     (d,) = result.diagnostics
     assert d.code == "ACM017"
-    assert "loadpolicy and cfgbootpolicy read at most 268435456 (256 MiB)" in d.message
+    assert "loadpolicy and cfgbootpolicy read at most 1073741824 (1 GiB)" in d.message
 
 
 def test_acm017_a_binary_its_readers_would_refuse_is_refused() -> None:
-    """A ~328 MB `.bin` fits the 32-bit length, but loadpolicy and
-    cfgbootpolicy read at most 256 MiB: makepolicy refuses it first, with
+    """A ~1.2 GB `.bin` fits the 32-bit length, but loadpolicy and
+    cfgbootpolicy read at most 1 GiB: makepolicy refuses it first, with
     the reason, instead of writing a file nothing can load."""
-    result = compile_source(_synthetic(4096, 40000))
+    result = compile_source(_synthetic(10000, 60000))
     assert result.policy is None
     (d,) = result.diagnostics
     assert d.code == "ACM017"
     assert d.message == (
-        "the binary policy would be 327688260 bytes; loadpolicy and cfgbootpolicy "
-        "read at most 268435456 (256 MiB)"
+        "the binary policy would be 1200020068 bytes; loadpolicy and cfgbootpolicy "
+        "read at most 1073741824 (1 GiB)"
     )
+
+
+def test_acm017_a_binary_of_hundreds_of_mb_within_the_limit_compiles() -> None:
+    """60,000 labels with 2,300 STE types make a 276 MB `.bin`: over the
+    former limit of 256 MiB, which refused the scaling benchmark's 60,000
+    labels with fixed type counts (270 MB); compiled now."""
+    result = compile_source(_synthetic(2300, 60000))
+    assert result.policy is not None
+    assert result.policy.binary.ste is not None
+    assert result.policy.binary.ste.max_ssidrefs == 60001
 
 
 def test_repeats_on_one_line_each_get_their_own_column() -> None:
@@ -349,3 +359,34 @@ def test_repeats_on_one_line_each_get_their_own_column() -> None:
     result = compile_source(parse_policy_source(text.encode(), "t.xml"))
     found = [(d.code, d.location.line, d.location.column) for d in result.diagnostics]
     assert found == [("ACM010", 10, 25), ("ACM010", 10, 43)]
+
+
+def test_acm017_oversize_found_by_the_one_pass_as_by_the_full_compiler() -> None:
+    """`compile_document_result` (lint's way to the compiler's findings
+    without the source model) says of a `.bin` over 256 MiB exactly what
+    the full compiler says: 65535 types x 8200 SSIDs x 2 bytes."""
+    from acm.compiler import compile_document_result
+    from acm.source import parse_policy_document
+
+    types = "".join(f"<Type>t{i}</Type>" for i in range(MAX_16BIT))
+    labels = "\n".join(
+        f"<VirtualMachineLabel><Name>l{i}</Name><SimpleTypeEnforcementTypes><Type>t{i}</Type>"
+        "</SimpleTypeEnforcementTypes></VirtualMachineLabel>"
+        for i in range(8199)
+    )
+    xml = (
+        '<SecurityPolicyDefinition xmlns="http://www.ibm.com">\n'
+        "<PolicyHeader>\n  <PolicyName>big</PolicyName></PolicyHeader>\n"
+        f"<SimpleTypeEnforcement><SimpleTypeEnforcementTypes>{types}"
+        "</SimpleTypeEnforcementTypes></SimpleTypeEnforcement>\n"
+        f'<SecurityLabelTemplate><SubjectLabels bootstrap="l0">\n{labels}\n'
+        "</SubjectLabels></SecurityLabelTemplate></SecurityPolicyDefinition>\n"
+    ).encode()
+    doc = parse_policy_document(xml, "big.xml")
+    fast = compile_document_result(doc)
+    assert fast is not None and fast.policy is None
+    full = compile_source(doc.source())
+    assert list(fast.diagnostics) == list(full.diagnostics)
+    assert [(d.code, d.location.line, d.location.column) for d in fast.diagnostics] == [
+        ("ACM017", 3, 3)
+    ]

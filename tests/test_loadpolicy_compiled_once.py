@@ -116,3 +116,35 @@ def test_a_small_binary_is_kept_as_it_is(tmp_path: Path) -> None:
         stored = host.store.active_binary()
         assert stored is not None and stored[0] == written
         assert loaded_binary_bytes(host) == written
+
+
+def test_a_large_binary_is_refused_as_a_small_one_is(tmp_path: Path) -> None:
+    """A large `.bin` is read in pieces and compared with its `.map`'s
+    rows; a damaged one, one whose `.map` says other rows, and a damaged
+    `.map` are refused as before: one line, exit 1, nothing loaded."""
+    paths = HostPaths(tmp_path)
+    files = paths.policy_files("t.large")
+    Path(files.xml).parent.mkdir(parents=True)
+    Path(files.xml).write_text(_large_policy(600, 300))
+    assert xm_run(tmp_path, "makepolicy", "t.large").code == 0
+    written = Path(files.bin).read_bytes()
+    map_text = Path(files.map).read_bytes()
+    assert len(written) > INLINE_BINARY_BYTES
+    last = len(written) - 2  # the high byte of the last cell of the last STE row
+    lines = map_text.split(b"\n")
+    row = max(i for i, line in enumerate(lines) if line.startswith(b"SSID->TYPE STE"))
+    assert not lines[row].endswith(b" t0")
+    other_rows = b"\n".join([*lines[:row], lines[row][:31] + b" t0", *lines[row + 1 :]])
+    cases = [
+        (written[:last] + b"\x01" + written[last + 1 :], map_text, "neither 0 nor 1"),
+        (written, other_rows, "does not belong to the binary policy"),
+        (written, map_text.replace(b"MAGIC ", b"MAGIX ", 1), "expected MAGIC"),
+    ]
+    for data, map_data, says in cases:
+        Path(files.bin).write_bytes(data)
+        Path(files.map).write_bytes(map_data)
+        run = xm_run(tmp_path, "loadpolicy", "t.large")
+        assert run.code == 1 and len(run.err.splitlines()) == 1, run.err
+        assert says in run.err
+        with Host(paths) as host:
+            assert host.policy_state()[1] is None

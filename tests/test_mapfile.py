@@ -259,3 +259,90 @@ def test_map_mismatches_names_every_disagreement() -> None:
     assert CompiledPolicy(compiled.binary, no_ste).map_mismatches() == [
         "it has other policy parts than the binary"
     ]
+
+
+# ---------------------------------------------------------------- one pass and line by line
+
+# The readers of whole blocks; each may decline a block (None), which is
+# then read line by line.
+ONE_PASS = ("_label_table", "_labels_fast", "_table_names", "_ssid_types_fast", "_type_rows_fast")
+
+
+def _outcome(data: bytes) -> object:
+    try:
+        return parse_map(data, "d.map")
+    except PolicyError as exc:
+        return [d.format() for d in exc.diagnostics.errors]
+
+
+def _line_by_line(data: bytes) -> object:
+    """What the reader makes of `data` with every block read line by line."""
+    import acm.mapfile
+
+    saved = {name: getattr(acm.mapfile, name) for name in ONE_PASS}
+    try:
+        for name in ONE_PASS:
+            setattr(acm.mapfile, name, lambda *_: None)
+        return _outcome(data)
+    finally:
+        for name, value in saved.items():
+            setattr(acm.mapfile, name, value)
+
+
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged_maps() | policy_maps().map(render_map))
+def test_reading_blocks_in_one_pass_changes_nothing(data: bytes) -> None:
+    """The same map or the same error (message and line) as line by line."""
+    assert _outcome(data) == _line_by_line(data)
+
+
+def _large_map(labels: int) -> bytes:
+    names = [(f"vm{i}", LabelKind.VM if i % 3 else LabelKind.RES) for i in range(labels)]
+    types = [f"t{i}" for i in range(300)]
+    part = _part(PolicyCode.STE, types, names)
+    return render_map(_map(part))
+
+
+def test_a_large_map_is_read_in_one_pass() -> None:
+    """Numbers of several hex digits: read back by the one-pass readers."""
+    import acm.mapfile
+
+    data = _large_map(5000)
+    m = parse_map(data)
+    assert render_map(m) == data
+    lines = data.decode().split("\n")
+    labels = [line for line in lines if line.startswith("LABEL->SSID")]
+    assert acm.mapfile._label_table(labels, PolicyCode.STE) == list(m.ste.labels)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("line", "old", "new", "says"),
+    [
+        (4108, " 1000", " 1001", "order"),  # SSID 0x1000, vm4095
+        (4108, "     1000", "    1000", "columns"),
+        (4108, "RES STE", "REZ STE", "malformed"),
+        (9110, "00001000", "00001001", "out of order"),
+        (9110, "t195", "t195 t1", "not a list of known"),
+        (10272, " 100", " 101", "numbered"),  # TYPE t256
+    ],
+)
+def test_a_fault_deep_in_a_large_map_is_reported_on_its_line(
+    line: int, old: str, new: str, says: str
+) -> None:
+    lines = _large_map(5000).decode().split("\n")
+    assert old in lines[line - 1]
+    lines[line - 1] = lines[line - 1].replace(old, new, 1)
+    data = "\n".join(lines).encode()
+    found = _outcome(data)
+    assert found == _line_by_line(data)
+    assert isinstance(found, list) and len(found) == 1
+    assert says in found[0] and f":{line}:" in found[0], found
+
+
+@given(st.lists(st.lists(st.integers(0, 5), max_size=4), max_size=6))
+def test_rows_ascend_as_type_sets_do(rows: list[list[int]]) -> None:
+    from acm.model import ascending_within_rows
+
+    flat = [t for row in rows for t in row]
+    expected = all(row == sorted(set(row)) for row in rows)
+    assert ascending_within_rows(flat, map(len, rows)) == expected

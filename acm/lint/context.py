@@ -1,14 +1,15 @@
-"""What every lint check gets: the source, the compiler's result and the
-settings that change what a check looks at."""
+"""What every lint check gets: the policy in lint's form, the compiler's
+result and the settings that change what a check looks at."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from acm.compiler import CompileResult
-from acm.errors import Diagnostic, Location
+from acm.errors import DeferredDiagnostic, Diagnostic, Location
+from acm.lint.model import LintPolicy
 from acm.lint.rules import RULES
-from acm.source import LabelKind, LabelSource, PolicySource
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class PolicyPlace:
 
 @dataclass
 class LintContext:
-    src: PolicySource
+    policy: LintPolicy
     compiled: CompileResult
     trusted: frozenset[str] = frozenset()
     place: PolicyPlace | None = None
@@ -30,13 +31,20 @@ class LintContext:
         """A finding with the rule's default severity (the configuration may change it)."""
         return Diagnostic(code, message, location, RULES[code].severity)
 
+    def deferred_finding(
+        self, code: str, write: Callable[[], str], location: Location
+    ) -> Diagnostic:
+        """A finding whose message `write` writes when it is read (see
+        `acm.errors.DeferredDiagnostic`)."""
+        return DeferredDiagnostic(code, write, location, RULES[code].severity)  # type: ignore[arg-type]
+
     @property
     def bootstrap_name(self) -> str | None:
-        return self.src.bootstrap.text if self.src.bootstrap is not None else None
+        boot = self.policy.bootstrap
+        return boot.text if boot is not None else None
 
-    def is_bootstrap(self, label: LabelSource) -> bool:
-        return label.kind is LabelKind.VM and label.name.text == self.bootstrap_name
-
-
-def label_word(label: LabelSource) -> str:
-    return "VM label" if label.kind is LabelKind.VM else "resource label"
+    def is_bootstrap(self, i: int) -> bool:
+        """Whether label `i` is the bootstrap label (a VM label of its name)."""
+        return i < self.policy.labels.vm_count and self.policy.labels.names[i] == (
+            self.bootstrap_name
+        )

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 
-from acm.compiler import CompileResult, compile_source, compile_tree, gc_paused
-from acm.errors import Diagnostic, Diagnostics, PolicyError, Severity
+from acm.compiler import CompileResult, compile_document_result, compile_source, gc_paused
+from acm.errors import DeferredDiagnostic, Diagnostic, Diagnostics, PolicyError, Severity
 from acm.lint.checks import CHECKS
 from acm.lint.checks.policy_name import policy_place
 from acm.lint.config import (
@@ -26,6 +27,7 @@ from acm.lint.config import (
     load_config,
 )
 from acm.lint.context import LintContext, PolicyPlace
+from acm.lint.model import LintPolicy, from_document, from_source
 from acm.names import POLICY_SUFFIX
 from acm.source import PolicyDocument, PolicySource, read_policy_document
 
@@ -92,27 +94,60 @@ def lint_source(
 ) -> list[Diagnostic]:
     """The compiler's findings and every lint check's, with default severities.
     `compiled`, when given, is what `compile_source(src)` would return."""
-    if compiled is None:
+    if compiled is None and src.versioned is None:
         compiled = compile_source(src)
-    ctx = LintContext(src, compiled, frozenset(trusted), place)
-    findings = list(compiled.diagnostics)
-    if src.versioned is not None:
+    return _written(_lint(from_source(src), compiled, src, trusted, place))
+
+
+def _lint(
+    policy: LintPolicy,
+    compiled: CompileResult | None,
+    src: PolicySource | None,
+    trusted: Iterable[str] = (),
+    place: PolicyPlace | None = None,
+) -> list[Diagnostic]:
+    """Every finding of a policy in lint's form. `compiled`: the compiler's
+    result (None for a versioned policy, whose findings come from its own
+    compiler and the full source model `src`)."""
+    if policy.versioned is not None:
+        assert src is not None
         findings = _versioned_compile_findings(src)
+        compiled = CompileResult(None, Diagnostics(), [], [])
+    else:
+        assert compiled is not None
+        findings = list(compiled.diagnostics)
+    ctx = LintContext(policy, compiled, frozenset(trusted), place)
     for check in CHECKS:
         findings.extend(
-            d for d in check(ctx) if src.versioned is None or d.code not in _NOT_FOR_VERSIONED
+            d for d in check(ctx) if policy.versioned is None or d.code not in _NOT_FOR_VERSIONED
         )
     return findings
 
 
-def _compiled(doc: PolicyDocument, src: PolicySource) -> CompileResult:
-    """`compile_source(src)`; when the compiler's one-pass fast path finds
-    nothing to say, its policy with no findings (the SSID entries, which
-    only the full compiler keeps, are not needed by any check)."""
-    fast = compile_tree(doc.root, doc.data)
-    if fast is None:
-        return compile_source(src)
-    return CompileResult(fast, Diagnostics(), [], [])
+def lint_document(
+    doc: PolicyDocument, trusted: Iterable[str] = (), place: PolicyPlace | None = None
+) -> list[Diagnostic]:
+    """What `lint_source(doc.source(), trusted, place)` finds (see `_read`)."""
+    return _written(_lint(*_read(doc), trusted=trusted, place=place))
+
+
+def _written(findings: list[Diagnostic]) -> list[Diagnostic]:
+    """The findings with every message written: what callers that keep,
+    compare or edit findings get. (`lint_target`'s report leaves ACM030's
+    to the renderer, which shows a hundred of tens of thousands.)"""
+    return [d.written() if isinstance(d, DeferredDiagnostic) else d for d in findings]
+
+
+def _read(doc: PolicyDocument) -> tuple[LintPolicy, CompileResult | None, PolicySource | None]:
+    """The policy in lint's form, the compiler's result and, when that
+    needed it, the full source model. Without the source model when the
+    compiler's one pass has nothing to say but perhaps the `.bin`'s size:
+    the labels are then read in lint's form straight from the tree."""
+    compiled = compile_document_result(doc)
+    if compiled is not None:
+        return from_document(doc), compiled, None
+    src = doc.source()
+    return from_source(src), None if src.versioned else compile_source(src), src
 
 
 # Lint checks that speak of Xen 3.0.4's numbering: in a versioned policy every
@@ -132,7 +167,8 @@ def _versioned_compile_findings(src: PolicySource) -> list[Diagnostic]:
 
 
 def lint_target(target: LintTarget, config: LintConfig = DEFAULT_CONFIG) -> list[Diagnostic]:
-    """All findings of one file, configured, in the order of the file."""
+    """All findings of one file, configured, in the order of the file. A
+    message may be written only when it is read (DeferredDiagnostic)."""
     # hundreds of thousands of small records, none in a cycle: the cyclic
     # collector would scan them again and again
     with gc_paused():
@@ -140,16 +176,37 @@ def lint_target(target: LintTarget, config: LintConfig = DEFAULT_CONFIG) -> list
             doc = read_policy_document(target.path, target.display)
         except PolicyError as exc:
             return sorted(exc.diagnostics, key=_order)
-        src = doc.source()
         place = policy_place(target.path, target.search_root, config.policy_root)
-        disabled = config.disable | inline_disabled(src.comments)
+        policy, compiled, src = _read(doc)
+        disabled = config.disable | inline_disabled(policy.comments)
         findings = []
-        for d in lint_source(src, config.trusted, place, _compiled(doc, src)):
+        for d in _lint(policy, compiled, src, config.trusted, place):
             if d.code in disabled:
                 continue
             level = config.severity.get(d.code)
             findings.append(d._replace(severity=level) if level is not None else d)
-        return sorted(findings, key=_order)
+        return _in_order(findings)
+
+
+def _in_order(findings: list[Diagnostic]) -> list[Diagnostic]:
+    """By line, column, code and then message; a message is read only to
+    order findings alike in the rest (see DeferredDiagnostic)."""
+    findings.sort(key=_place)
+    ordered: list[Diagnostic] = []
+    for _, alike in groupby(findings, key=_place):
+        run = list(alike)
+        if len(run) > 1:
+            run.sort(key=_message)
+        ordered += run
+    return ordered
+
+
+def _place(d: Diagnostic) -> tuple[int, int, str]:
+    return (d.location.line, d.location.column, d.code)
+
+
+def _message(d: Diagnostic) -> str:
+    return d.message
 
 
 def _order(d: Diagnostic) -> tuple[int, int, str, str]:

@@ -49,8 +49,7 @@ def loadpolicy(ctx: click.Context, policy: str, keep_ssidrefs: bool, as_json: bo
     printed. A versioned policy (Xen 3.4's format) takes the update path of
     setpolicy instead: version check, renames, running domains renumbered.
     """
-    from xm_core.host.model import PolicyLoadRefused, load_policy
-    from xm_core.host.update.apply import is_versioned_binary
+    from xm_core.host.model import PolicyLoadRefused, is_versioned_binary, load_policy
     from xm_core.render import domains as render
 
     paths = paths_of(ctx)

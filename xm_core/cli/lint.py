@@ -81,6 +81,7 @@ def lint(
     finding at or above --fail-level, 1 findings, 2 a usage or
     configuration error.
     """
+    from acm.compiler import gc_paused
     from acm.errors import Severity
     from acm.lint import LintUsageError, lint_paths
     from xm_core.errors import UsageError
@@ -90,10 +91,15 @@ def lint(
         if fmt not in ("text", "json"):
             raise UsageError(f"--json and --format {fmt} ask for two formats")
         fmt = "json"
-    try:
-        report = lint_paths([_policy_path(ctx, p) for p in paths], config_file)
-    except LintUsageError as exc:
-        raise UsageError(exc.message) from None
     level = Severity(fail_level)
-    lint_report(report, fmt, level, most)
-    ctx.exit(report.exit_status(level))
+    # The findings (tens of thousands for a large policy) live until they
+    # are printed, none in a cycle: the cyclic collector waits until then.
+    with gc_paused():
+        try:
+            report = lint_paths([_policy_path(ctx, p) for p in paths], config_file)
+        except LintUsageError as exc:
+            raise UsageError(exc.message) from None
+        lint_report(report, fmt, level, most)
+        status = report.exit_status(level)
+        del report
+    ctx.exit(status)

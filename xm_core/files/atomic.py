@@ -34,6 +34,7 @@ Chunk = bytes | bytearray | memoryview
 # bytes, so that its data goes to disk while the rest is being made and the
 # closing fsync has little left to wait for (a 90 MB `.bin`: 27 ms -> 2 ms).
 WRITEBACK_BYTES = 8 << 20
+WRITEBACK_ALIGN = 1 << 16  # a multiple of any page size
 HANDOVER_SECONDS = 0.0001  # the GIL switch interval while files are written in threads
 
 
@@ -95,11 +96,15 @@ def _refuse_special(path: Path) -> None:
         raise OSError(errno.EINVAL, f"Not a regular file ({file_kind(mode)})", str(path))
 
 
-def _start_writeback(fd: int) -> None:
-    """Start writing the file's dirty pages to disk without waiting (Linux
-    does so for POSIX_FADV_DONTNEED, then drops the pages already clean)."""
-    if hasattr(os, "posix_fadvise"):
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+def _start_writeback(fd: int, start: int, end: int) -> None:
+    """Start writing bytes `start` to `end` of the file to disk without
+    waiting (Linux does so for POSIX_FADV_DONTNEED, then drops the pages of
+    that range already clean). Only the range written since the last call:
+    asked for the whole file each time, the kernel walked every page written
+    so far again (a 270 MB `.bin`: 29 calls, 0.12 s), and pages already on
+    disk were dropped that loadpolicy reads right after."""
+    if hasattr(os, "posix_fadvise") and end > start:
+        os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_DONTNEED)
 
 
 def _write_temp(
@@ -118,14 +123,16 @@ def _write_temp_named(
     fd, tmp = _exclusive_name(folder, path.name, ".tmp", fixed)
     try:
         with os.fdopen(fd, "wb") as f:
-            pending = 0
+            written = kicked = 0
             for chunk in chunks:
                 f.write(chunk)
-                pending += len(chunk)
-                if pending >= WRITEBACK_BYTES:
+                written += len(chunk)
+                if written - kicked >= WRITEBACK_BYTES:
                     f.flush()
-                    _start_writeback(f.fileno())
-                    pending = 0
+                    # whole pages only: the last one may still be written to
+                    end = written & ~(WRITEBACK_ALIGN - 1)
+                    _start_writeback(f.fileno(), kicked, end)
+                    kicked = end
             f.flush()
             os.fsync(f.fileno())
         try:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from acm.engine import Connection, Engine, ResourceUse, Violation
+    from acm.inputfile import InputPieces
     from acm.model import BinaryPolicy, PolicyCode, PolicyMap
     from xm_core.files.resources import ResourceLabels
 
@@ -211,14 +212,16 @@ def compact_policy(binary: BinaryPolicy, pmap: PolicyMap) -> str:
     to decode. A large `.bin` is not stored beside it (`stored_binary`):
     `loaded_binary_bytes` makes it again from this form."""
     import json
+    from operator import itemgetter
+
+    # Tuples are written as JSON arrays, and a label's kind (a str enum) as
+    # its value: the records are handed to json as they are, without copies.
+    name_and_kind = itemgetter(0, 1)
 
     def part_map(part: Any) -> Any:
         if part is None:
             return None
-        return {
-            "types": list(part.types),
-            "labels": [[e.name, e.kind.value] for e in part.labels],
-        }
+        return {"types": part.types, "labels": list(map(name_and_kind, part.labels))}
 
     doc = {
         "reference_name": binary.reference_name,
@@ -228,12 +231,12 @@ def compact_policy(binary: BinaryPolicy, pmap: PolicyMap) -> str:
         if binary.chwall is None
         else {
             "max_types": binary.chwall.max_types,
-            "ssids": [list(r) for r in binary.chwall.ssids],
-            "conflict_sets": [list(r) for r in binary.chwall.conflict_sets],
+            "ssids": binary.chwall.ssids,
+            "conflict_sets": binary.chwall.conflict_sets,
         },
         "ste": None
         if binary.ste is None
-        else {"max_types": binary.ste.max_types, "ssids": [list(r) for r in binary.ste.ssids]},
+        else {"max_types": binary.ste.max_types, "ssids": binary.ste.ssids},
         # a versioned policy's (Xen 3.4) XML version and hash; absent otherwise
         **(
             {"xml_version": list(binary.xml_version), "xml_hash": binary.xml_hash.hex()}
@@ -408,7 +411,19 @@ def read_compiled_policy(
 ) -> tuple[bytes, BinaryPolicy, bytes, PolicyMap]:
     """NAME's `.bin` and `.map` from the policy tree: their bytes, decoded
     (loadpolicy and the versioned update both read them here)."""
+    raw, binary, map_raw, pmap = _read_compiled(paths, name, whole=True)
+    assert raw is not None
+    return raw, binary, map_raw, pmap
+
+
+def _read_compiled(
+    paths: HostPaths, name: str, whole: bool
+) -> tuple[bytes | None, BinaryPolicy, bytes, PolicyMap]:
+    """`read_compiled_policy`; unless `whole`, a `.bin` the store does not
+    keep (see `stored_binary`) is read a piece at a time as it is checked,
+    never held all at once, and its bytes are returned as None."""
     from acm.binfmt import decode_binary
+    from acm.errors import PolicyError
     from acm.mapfile import parse_map
 
     files = paths.policy_files(name).settled()  # checks the dotted name first
@@ -416,13 +431,54 @@ def read_compiled_policy(
         raise XmError(
             f"Policy '{name}' not found: there is neither '{files.xml}' nor '{files.bin}'."
         )
-    with shared_lock(files.lock):  # no makepolicy renames between the two reads
-        raw = _read_output(files.bin, "Binary policy file", name)
-        map_raw = _read_output(files.map, "Policy map file", name)
-    binary = decode_binary(raw, files.bin)  # PolicyError BIN001 when damaged
-    pmap = parse_map(map_raw, files.map)
+    what = "Binary policy file"
+    source: InputPieces | None = None
+    try:
+        with shared_lock(files.lock):  # no makepolicy renames between the two reads
+            # (nor after them a change of the open .bin: makepolicy replaces files)
+            source = None if whole else _open_output(files.bin)
+            raw = _read_output(files.bin, what, name) if source is None else None
+            map_raw = _read_output(files.map, "Policy map file", name)
+        data: bytes | InputPieces
+        if source is None:
+            assert raw is not None
+            data = raw
+        else:
+            data = source
+        try:
+            pmap = parse_map(map_raw, files.map)
+        except PolicyError:
+            decode_binary(data, files.bin)  # a damaged .bin is reported first (BIN001)
+            raise
+        # The .map's type sets spare decoding the .bin's SSID matrices cell by
+        # cell when the .bin holds exactly their encoding; the .bin is checked
+        # in full all the same (and decoded as always when it holds others).
+        expected = {p.code: p.ssid_types for p in (pmap.chwall, pmap.ste) if p is not None}
+        binary = decode_binary(data, files.bin, expected)
+        if source is not None and keeps_any_binary(binary):
+            raw = source[:]
+    except InputFileError as exc:
+        raise XmError(f"{what} '{files.bin}' {exc.reason}") from None
+    finally:
+        if source is not None:
+            source.close()
     _check_map_matches(binary, pmap, files.map)
     return raw, binary, map_raw, pmap
+
+
+def _open_output(file: str) -> InputPieces | None:
+    """The compiled `file` opened to be read in pieces when it is larger
+    than the store keeps inline; None for a smaller one (read it whole)."""
+    from acm.inputfile import InputPieces
+
+    try:
+        pieces = InputPieces(file, MAX_COMPILED_BYTES)
+    except InputFileError:
+        return None  # read_input says what is wrong with it
+    if len(pieces) <= INLINE_BINARY_BYTES:
+        pieces.close()
+        return None
+    return pieces
 
 
 def _check_map_matches(binary: BinaryPolicy, pmap: PolicyMap, file: str) -> None:
@@ -474,6 +530,30 @@ def conflict_set_names(paths: HostPaths, name: str, binary: BinaryPolicy) -> lis
 KEEP_SSIDREFS_FLAG = "--keep-ssidrefs"
 
 
+def is_versioned_binary(paths: HostPaths, name: str) -> bool:
+    """Whether NAME's compiled `.bin` is of Xen 3.4's layout (it starts with
+    the magic), read from its first bytes only: `loadpolicy` of a 3.0.4
+    policy pays nothing more."""
+    import stat
+
+    from acm.binfmt import is_versioned_header
+
+    files = paths.policy_files(name).settled()
+    try:  # non-blocking, regular files only: a FIFO must not hang us
+        fd = os.open(files.bin, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return False  # loadpolicy itself says what is wrong with the file
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        head = os.read(fd, 4)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return is_versioned_header(head)
+
+
 def load_policy(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> LoadResult:
     """`xm loadpolicy [--keep-ssidrefs] NAME`: load the compiled `.bin` (and
     its `.map`).
@@ -491,7 +571,7 @@ def load_policy(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> Loa
     """
     from acm.engine import Engine, PolicyNames, RunningDomain
 
-    raw, binary, map_raw, pmap = read_compiled_policy(paths, name)
+    raw, binary, map_raw, pmap = _read_compiled(paths, name, whole=False)
     new_name = binary.reference_name
     set_names = conflict_set_names(paths, name, binary)
     labels = Host(paths).resource_labels()  # read before the lock; checked below
@@ -503,8 +583,9 @@ def load_policy(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> Loa
             raise XmError("The ACM is not enabled on this host (policy state NULL).")
         if state is PolicyState.NAMED and active != new_name:
             raise XmError(f"Active policy '{active}' incompatible with new policy '{new_name}'")
+        compact = compact_policy(binary, pmap)
         if state is PolicyState.NAMED:
-            _check_same_parts(host, binary, new_name)
+            _check_same_parts(host, binary, new_name, compact)
         engine = Engine(binary, PolicyNames.from_map(pmap, set_names))
         new_policy = LoadedPolicy(new_name, binary, pmap, engine, -1)
         domains = store.domains()
@@ -558,10 +639,10 @@ def load_policy(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> Loa
             store.set_active_policy(
                 PolicyState.NAMED,
                 new_name,
-                stored_binary(raw, binary),
+                b"" if raw is None else stored_binary(raw, binary),
                 map_raw,
                 {"conflict_sets": set_names, "source": name},
-                compact_policy(binary, pmap),
+                compact,
             )
             boot_label = host.label_of(new_policy, dom0_ref)
             store.update_domain(DOM0_ID, ssidref=dom0_ref, policy=new_name, label=boot_label)
@@ -591,14 +672,17 @@ def load_policy(paths: HostPaths, name: str, keep_ssidrefs: bool = False) -> Loa
     return result
 
 
-def _check_same_parts(host: Host, binary: BinaryPolicy, new_name: str) -> None:
+def _check_same_parts(
+    host: Host, binary: BinaryPolicy, new_name: str, compact: str | None = None
+) -> None:
     """Xen 3.0.4 fixed the policy type (primary and secondary part) with the
     first policy; an update with other parts was refused. Here it would
-    also read the halves of the kept ssidrefs with other parts."""
-    old = _active_parts(host)
+    also read the halves of the kept ssidrefs with other parts. (`compact`:
+    the new policy's compact form.)"""
+    new = (binary.primary, binary.secondary)
+    old = _active_parts(host, compact, new)
     if old is None:
         return
-    new = (binary.primary, binary.secondary)
     if old != new:
         raise XmError(
             f"New policy '{new_name}' has parts {new[0].name}/{new[1].name}, the active one "
@@ -606,15 +690,21 @@ def _check_same_parts(host: Host, binary: BinaryPolicy, new_name: str) -> None:
         )
 
 
-def _active_parts(host: Host) -> tuple[PolicyCode, PolicyCode] | None:
-    """The active policy's (primary, secondary) parts, read from the head of
-    its compact form rather than by decoding all of it (None: no policy)."""
+def _active_parts(
+    host: Host, new_compact: str | None, new_parts: tuple[PolicyCode, PolicyCode]
+) -> tuple[PolicyCode, PolicyCode] | None:
+    """The active policy's (primary, secondary) parts, read from its compact
+    form rather than by decoding all of it (None: no policy). When that is
+    `new_compact` (the compact form of the policy being loaded, whose parts
+    are `new_parts`), it is not read at all."""
     import json
 
     from acm.model import PolicyCode
 
     compact = host.store.active_compact()
     if compact is not None:
+        if new_compact is not None and compact == new_compact:  # the same policy again
+            return new_parts
         try:
             doc = json.loads(compact)
             return PolicyCode[doc["primary"]], PolicyCode[doc["secondary"]]
@@ -638,11 +728,17 @@ def stored_binary(raw: bytes, binary: BinaryPolicy) -> bytes:
     parts keeps its bytes whatever its size (Xen's little-endian field in
     it is not what the encoder writes), and so does a versioned one (Xen
     3.4's layout: kept as read until its reading back is shown exact)."""
-    from acm.model import PolicyCode
-
-    if len(raw) <= INLINE_BINARY_BYTES or binary.primary is PolicyCode.NULL or binary.versioned:
+    if len(raw) <= INLINE_BINARY_BYTES or keeps_any_binary(binary):
         return raw
     return b""
+
+
+def keeps_any_binary(binary: BinaryPolicy) -> bool:
+    """Whether the store keeps the bytes of `binary`'s `.bin` whatever its
+    size (see `stored_binary`)."""
+    from acm.model import PolicyCode
+
+    return binary.primary is PolicyCode.NULL or binary.versioned
 
 
 def loaded_binary_bytes(host: Host) -> bytes | None:

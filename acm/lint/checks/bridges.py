@@ -29,32 +29,36 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 from acm.errors import Diagnostic
 from acm.lint.checks.parts import set_title
-from acm.lint.context import LintContext, label_word
-from acm.source import ConflictSetSource, LabelKind, LabelSource, PolicySource
+from acm.lint.context import LintContext
+from acm.lint.model import LintPolicy
+from acm.source import ConflictSetSource
 
 TypeSet = frozenset[str]
 
 
 class Bridge(NamedTuple):
-    """`via` lets `first` and `second` exchange data across `conflict_set`.
-    (A record made once a finding: a tuple is made fastest.)"""
+    """`via` lets `first` and `second` (label numbers of the policy's
+    table) exchange data across `conflict_set`. (A record made once a
+    finding: a tuple is made fastest.)"""
 
-    via: LabelSource
-    first: LabelSource
+    via: int
+    first: int
     first_type: str  # an STE type `first` shares with `via`
-    second: LabelSource
+    second: int
     second_type: str
     conflict_set: ConflictSetSource
     set_number: int
 
-    def message(self) -> str:
-        a, c, b = self.first.name.text, self.via.name.text, self.second.name.text
+    def message(self, policy: LintPolicy) -> str:
+        names = policy.labels.names
+        a, c, b = names[self.first], names[self.via], names[self.second]
         return (
-            f"{label_word(self.via)} '{c}' lets '{a}' and '{b}' exchange data although "
+            f"{policy.word(self.via)} '{c}' lets '{a}' and '{b}' exchange data although "
             f"{set_title(self.conflict_set, self.set_number)} keeps them from running "
             f"together: {a} -[{self.first_type}]- {c} -[{self.second_type}]- {b}"
         )
@@ -77,58 +81,59 @@ def _bits(mask: int) -> Iterator[int]:
         at = digits.find("1", at + 1)
 
 
-class _BitTest:
-    """Bit tests on one mask in constant time (`mask & (1 << i)` costs as
-    much as the mask is wide, which made each witness cost the label count)."""
-
-    def __init__(self, mask: int) -> None:
-        self.digits = bin(mask)[:1:-1]
-
-    def __contains__(self, i: int) -> bool:
-        return self.digits[i : i + 1] == "1"
-
-
 @dataclass
 class _Group:
     """The classes of one conflict set whose types in the set are the same."""
 
     classes: list[TypeSet]
     reach: int = 0
+    # `reach` as bytes (a bit test on an int costs its width), made when
+    # the group's first witness needs it
+    reach_bytes: bytes | None = None
     # STE type -> the first member (in the order of `classes`, then of the
     # labels) that has it, made when the group's first witness needs it
     first_with: dict[int, tuple[int, int]] | None = None
 
 
+# a bridge `run` found: (via, conflict set number, the set, its groups)
+_Found = tuple[int, int, ConflictSetSource, list[_Group]]
+
+
 class _Bridges:
-    def __init__(self, src: PolicySource, exempt: frozenset[str]) -> None:
-        assert src.ste is not None and src.chwall is not None
-        self.src = src
-        self.labels = src.labels
-        self.size = len(self.labels)
+    def __init__(self, policy: LintPolicy, exempt: frozenset[str]) -> None:
+        assert policy.ste is not None and policy.chwall is not None
+        self.policy = policy
+        table = policy.labels
+        self.size = len(table.names)
         # STE types are numbered in declaration order: the smallest number
         # shared is the first declared type, the one a witness names
         rank: dict[str, int] = {}
         self.type_names: list[str] = []
-        for declared in src.ste.types:
+        for declared in policy.ste.types:
             if declared.text not in rank:
                 rank[declared.text] = len(self.type_names)
                 self.type_names.append(declared.text)
-        cw_declared = {t.text for t in src.chwall.types}
-        self.ste_of: list[frozenset[int]] = [
-            frozenset([rank[t.text] for g in lab.ste_groups for t in g.types if t.text in rank])
-            for lab in self.labels
-        ]
-        self.cw_of: list[TypeSet] = [
-            frozenset(t.text for g in lab.chwall_groups for t in g.types if t.text in cw_declared)
-            if lab.kind is LabelKind.VM
-            else frozenset()
-            for lab in self.labels
-        ]
+        cw_declared = frozenset(t.text for t in policy.chwall.types)
+        number = rank.get
+        unknown = frozenset([None])
+        self.ste_of: list[frozenset[int]] = []
+        for written in table.ste:
+            numbers = frozenset(map(number, written))
+            # a type the part does not declare (the compiler's finding) counts for nothing
+            self.ste_of.append(numbers - unknown if None in numbers else numbers)  # type: ignore[arg-type]
+        self.cw_of: list[TypeSet] = []
+        for types in table.cw[: table.vm_count]:
+            walls = frozenset(types)
+            self.cw_of.append(walls if walls <= cw_declared else walls & cw_declared)
+        self.cw_of += [frozenset()] * (self.size - table.vm_count)
         users: dict[int, list[int]] = {}
-        for i, types in enumerate(self.ste_of):
-            for number in types:
-                users.setdefault(number, []).append(i)
-        self.users = {number: _mask(ids, self.size) for number, ids in users.items()}
+        for i, numbers in enumerate(self.ste_of):
+            for t in numbers:
+                if t in users:
+                    users[t].append(i)
+                else:
+                    users[t] = [i]
+        self.users = {t: _mask(ids, self.size) for t, ids in users.items()}
         # classes in order of their first member; VM labels without types form none
         self.members: dict[TypeSet, list[int]] = {}
         for i, cw in enumerate(self.cw_of):
@@ -136,21 +141,21 @@ class _Bridges:
                 self.members.setdefault(cw, []).append(i)
         self.type_classes: dict[str, list[TypeSet]] = {}
         for cw in self.members:
-            for t in cw:
-                self.type_classes.setdefault(t, []).append(cw)
+            for wall in cw:
+                self.type_classes.setdefault(wall, []).append(cw)
         self.conflicts: dict[TypeSet, int] = {}
         # the Chinese Wall types of each conflict set that walls classes apart
         self.walls: dict[str, list[frozenset[str]]] = {}
         self.reach_cache: dict[TypeSet, int] = {}
         self.class_types: dict[TypeSet, frozenset[int]] = {}  # STE types of a class's members
-        boot = src.bootstrap.text if src.bootstrap is not None else None
+        boot = policy.bootstrap.text if policy.bootstrap is not None else None
+        names = table.names
         # who may bridge: not trusted, not Domain-0, and a VM label must be able to start
         self.candidates = ((1 << self.size) - 1) & ~_mask(
             (
                 i
-                for i, lab in enumerate(self.labels)
-                if lab.name.text in exempt
-                or (lab.kind is LabelKind.VM and (not self.cw_of[i] or lab.name.text == boot))
+                for i, name in enumerate(names)
+                if name in exempt or (i < table.vm_count and (not self.cw_of[i] or name == boot))
             ),
             self.size,
         )
@@ -200,10 +205,10 @@ class _Bridges:
                     return True
         return False
 
-    def run(self) -> list[Bridge]:
-        assert self.src.chwall is not None
+    def run(self) -> list[_Found]:
+        assert self.policy.chwall is not None
         walled: list[tuple[int, ConflictSetSource, list[_Group]]] = []
-        for number, cs in enumerate(self.src.chwall.conflict_sets):
+        for number, cs in enumerate(self.policy.chwall.conflict_sets):
             groups = self.groups(cs)
             if len(groups) < 2:
                 continue
@@ -220,7 +225,7 @@ class _Bridges:
             for g, m in zip(groups, masks, strict=True):
                 for cw in g.classes:
                     self.conflicts[cw] = self.conflicts.get(cw, 0) | (everyone & ~m)
-        bridges: list[Bridge] = []
+        bridges: list[_Found] = []
         found = 0
         for number, cs, groups in walled:
             once = twice = 0
@@ -234,29 +239,25 @@ class _Bridges:
             if not new:
                 continue
             found |= new
-            reached = [_BitTest(g.reach) for g in groups]
-            for via in _bits(new):
-                bridges.append(self.witness(via, number, cs, groups, reached))
+            bridges += [(via, number, cs, groups) for via in _bits(new)]
+        bridges.sort(key=_via)
         return bridges
 
-    def witness(
-        self,
-        via: int,
-        number: int,
-        cs: ConflictSetSource,
-        groups: list[_Group],
-        reached: list[_BitTest],
-    ) -> Bridge:
+    def witness(self, via: int, number: int, cs: ConflictSetSource, groups: list[_Group]) -> Bridge:
+        """The path of a bridge `run` found: the first two groups that reach
+        `via`, and in each the first label that shares a type with it."""
         ends: list[tuple[int, int]] = []
-        for g, in_reach in zip(groups, reached, strict=True):
-            if in_reach.digits[via : via + 1] != "1":  # `via not in in_reach`, without the call
+        for g in groups:
+            if g.reach_bytes is None:
+                g.reach_bytes = g.reach.to_bytes((self.size + 7) // 8, "little")
+            if not g.reach_bytes[via >> 3] >> (via & 7) & 1:
                 continue
             ends.append(self.partner(via, g))
             if len(ends) == 2:
                 break
         (a, ta), (b, tb) = ends
-        labels, names = self.labels, self.type_names
-        return Bridge(labels[via], labels[a], names[ta], labels[b], names[tb], cs, number)
+        names = self.type_names
+        return Bridge(via, a, names[ta], b, names[tb], cs, number)
 
     def partner(self, via: int, group: _Group) -> tuple[int, int]:
         """The first label of `group` that `via` reaches, and the first
@@ -289,15 +290,36 @@ class _Bridges:
         raise AssertionError("a group in reach has a member that shares a type")
 
 
-def find_bridges(src: PolicySource, trusted: Iterable[str] = ()) -> list[Bridge]:
+def _via(found: _Found) -> int:
+    return found[0]
+
+
+def _found(policy: LintPolicy, trusted: Iterable[str]) -> tuple[_Bridges, list[_Found]] | None:
+    if policy.ste is None or policy.chwall is None or not policy.chwall.conflict_sets:
+        return None
+    bridges = _Bridges(policy, frozenset(trusted))
+    return bridges, bridges.run()
+
+
+def find_bridges(policy: LintPolicy, trusted: Iterable[str] = ()) -> list[Bridge]:
     """Every bridging label with one path each, in document order of the label."""
-    if src.ste is None or src.chwall is None or not src.chwall.conflict_sets:
+    found = _found(policy, trusted)
+    if found is None:
         return []
-    found = _Bridges(src, frozenset(trusted)).run()
-    index = {id(lab): i for i, lab in enumerate(src.labels)}
-    return sorted(found, key=lambda b: index[id(b.via)])
+    bridges, each = found
+    return [bridges.witness(*f) for f in each]
 
 
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
-    for bridge in find_bridges(ctx.src, ctx.trusted):
-        yield ctx.finding("ACM030", bridge.message(), ctx.src.at(bridge.via.name))
+    found = _found(ctx.policy, ctx.trusted)
+    if found is None:
+        return
+    bridges, each = found
+    policy = ctx.policy
+    for f in each:
+        # the path is worked out when the message is read (see DeferredDiagnostic)
+        yield ctx.deferred_finding("ACM030", partial(_message, bridges, f), policy.label_at(f[0]))
+
+
+def _message(bridges: _Bridges, found: _Found) -> str:
+    return bridges.witness(*found).message(bridges.policy)

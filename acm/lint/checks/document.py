@@ -15,10 +15,10 @@ from acm.source import plain_doctype_line
 
 
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
-    line = plain_doctype_line(ctx.src.text)
+    line = plain_doctype_line(ctx.policy.text)
     if line is not None:
         yield ctx.finding(
             "ACM032",
             "the DOCTYPE does nothing (no DTD is ever loaded; the schema decides): remove it",
-            Location(ctx.src.file, line, 1),
+            Location(ctx.policy.file, line, 1),
         )

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from acm.errors import Diagnostic
-from acm.lint.context import LintContext, label_word
+from acm.errors import Diagnostic, Location
+from acm.lint.context import LintContext
 from acm.model import NULL_LABEL
 from acm.names import bad_name_character
-from acm.source import LabelKind, Named
 
 MAP_COLUMN = 25  # `%-25s`, in bytes
 
@@ -25,60 +24,65 @@ def bad_character(text: str) -> str | None:
     return bad_name_character(text)
 
 
-def _names(ctx: LintContext) -> Iterator[tuple[Named, str, bool]]:
-    """(name, what it is, whether it goes into a `%-25s` column), each once."""
-    src = ctx.src
-    yield src.policy_name, "PolicyName", False
-    for part, what in ((src.ste, "STE type"), (src.chwall, "Chinese Wall type")):
+def _too_long(text: str) -> int:
+    """Its size in bytes when over the `.map`'s column, else 0."""
+    if len(text) <= MAP_COLUMN and text.isascii():
+        return 0  # a character is at least a byte, an ASCII one exactly one
+    size = len(text.encode("utf-8"))
+    return size if size > MAP_COLUMN else 0
+
+
+def check(ctx: LintContext) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    # ACM016 (a character the .map cannot carry) is the compiler's finding.
+    for part, what in ((policy.ste, "STE type"), (policy.chwall, "Chinese Wall type")):
         if part is None:
             continue
         seen: set[str] = set()
         for named in part.types:
             if named.text not in seen:
                 seen.add(named.text)
-                yield named, what, True
-    seen_labels: set[tuple[LabelKind, str]] = set()
-    for label in src.labels:
-        key = (label.kind, label.name.text)
-        if key not in seen_labels:
-            seen_labels.add(key)
-            yield label.name, label_word(label), True
-
-
-def check(ctx: LintContext) -> Iterator[Diagnostic]:
-    src = ctx.src
-    for named, what, in_column in _names(ctx):
-        # ACM016 (a character the .map cannot carry) is the compiler's finding.
-        size = len(named.text.encode("utf-8"))
-        if in_column and size > MAP_COLUMN:
-            yield ctx.finding(
-                "ACM031",
-                f"{what} '{named.text}' is {size} bytes long; names over {MAP_COLUMN} "
-                "misalign the .map columns",
-                src.at(named),
-            )
-
-    first: dict[tuple[LabelKind, str], int] = {}
-    for label in src.labels:
-        key = (label.kind, label.name.text)
-        if key in first:
+                size = _too_long(named.text)
+                if size:
+                    yield _long(ctx, what, named.text, size, policy.at(named))
+    table = policy.labels
+    names, vms = table.names, table.vm_count
+    # name -> the first label of that name, VM labels and resource labels apart
+    first: tuple[dict[str, int], dict[str, int]] = ({}, {})
+    for i, name in enumerate(names):
+        of_kind = first[i >= vms]
+        if name not in of_kind:
+            of_kind[name] = i
+            size = _too_long(name)
+            if size:
+                yield _long(ctx, policy.word(i), name, size, policy.label_at(i))
+    for i, name in enumerate(names):
+        earlier = first[i >= vms][name]
+        if earlier != i:
             yield ctx.finding(
                 "ACM015",
-                f"{label_word(label)} '{label.name.text}' is defined again (first on line "
-                f"{first[key]}): its ssidref is no longer unique",
-                src.at(label.name),
+                f"{policy.word(i)} '{name}' is defined again (first on line "
+                f"{table.lines[earlier]}): its ssidref is no longer unique",
+                policy.label_at(i),
             )
-        else:
-            first[key] = label.name.line
-        if label.name.text == NULL_LABEL:
+        if name == NULL_LABEL:
             yield ctx.finding(
                 "ACM029",
-                f"{label_word(label)} is named {NULL_LABEL}, the reserved name of SSID 0",
-                src.at(label.name),
+                f"{policy.word(i)} is named {NULL_LABEL}, the reserved name of SSID 0",
+                policy.label_at(i),
             )
-    if src.bootstrap is not None and src.bootstrap.text == NULL_LABEL:
+    boot = policy.bootstrap
+    if boot is not None and boot.text == NULL_LABEL:
         yield ctx.finding(
             "ACM029",
             f"the bootstrap label is {NULL_LABEL}, the reserved name of SSID 0",
-            src.locate(src.bootstrap.line, "SubjectLabels"),
+            policy.locate(boot.line, "SubjectLabels"),
         )
+
+
+def _long(ctx: LintContext, what: str, text: str, size: int, where: Location) -> Diagnostic:
+    return ctx.finding(
+        "ACM031",
+        f"{what} '{text}' is {size} bytes long; names over {MAP_COLUMN} misalign the .map columns",
+        where,
+    )

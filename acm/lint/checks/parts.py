@@ -31,7 +31,7 @@ def _nth_on_line(lines: list[int], index: int) -> int:
 
 
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
-    src = ctx.src
+    src = ctx.policy
     if src.ste is not None and src.ste.priority is not None and src.chwall is not None:
         yield ctx.finding(
             "ACM020",
@@ -54,21 +54,17 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
                 )
         yield from _bootstrap_in_sets(ctx, chwall)
 
-    used_ste = {t.text for label in src.labels for g in label.ste_groups for t in g.types}
-    used_cw = {t.text for label in src.vm_labels for g in label.chwall_groups for t in g.types}
+    table = src.labels
+    used_ste = set().union(*table.ste) if src.ste is not None else set()
+    used_cw = set().union(*table.cw[: table.vm_count]) if chwall is not None else set()
     for part, used, what in ((src.ste, used_ste, "STE"), (chwall, used_cw, "Chinese Wall")):
         yield from _unused(ctx, part, used, what)
 
 
 def _bootstrap_in_sets(ctx: LintContext, chwall: PartSource) -> Iterator[Diagnostic]:
     boot = ctx.bootstrap_name
-    boot_types = {
-        t.text
-        for label in ctx.src.vm_labels
-        if label.name.text == boot
-        for g in label.chwall_groups
-        for t in g.types
-    }
+    table = ctx.policy.labels
+    boot_types = {t for i in range(table.vm_count) if table.names[i] == boot for t in table.cw[i]}
     if not boot_types:
         return
     for number, cs in enumerate(chwall.conflict_sets):
@@ -88,7 +84,7 @@ def _bootstrap_in_sets(ctx: LintContext, chwall: PartSource) -> Iterator[Diagnos
                 "ACM025",
                 f"the bootstrap label '{boot}' has Chinese Wall type '{named.text}', which is "
                 f"in {set_title(cs, number)}: {effect}",
-                ctx.src.at(named),
+                ctx.policy.at(named),
             )
             break  # one finding per set
 
@@ -104,5 +100,5 @@ def _unused(
             continue
         seen.add(named.text)
         yield ctx.finding(
-            "ACM026", f"{what} type '{named.text}' is used by no label", ctx.src.at(named)
+            "ACM026", f"{what} type '{named.text}' is used by no label", ctx.policy.at(named)
         )

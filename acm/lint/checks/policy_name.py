@@ -72,10 +72,10 @@ def _shown(folder: str) -> str:
 
 def check(ctx: LintContext) -> Iterator[Diagnostic]:
     place = ctx.place
-    named = ctx.src.policy_name
+    named = ctx.policy.policy_name
     if place is None or named.text == "":  # an empty name is the compiler's ACM019
         return
-    where = ctx.src.at(named)
+    where = ctx.policy.at(named)
     try:
         check_policy_name(named.text)
     except PolicyError:

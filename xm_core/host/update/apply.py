@@ -99,31 +99,6 @@ def compile_in_memory(paths: HostPaths, name: str, cwd: Path | None = None) -> N
     return NewPolicy(name, binary_bytes(binary), binary, render_map(pmap), pmap, sets, lineage)
 
 
-def is_versioned_binary(paths: HostPaths, name: str) -> bool:
-    """Whether NAME's compiled `.bin` is of Xen 3.4's layout (it starts with
-    the magic), read from its first bytes only: `loadpolicy` of a 3.0.4
-    policy pays nothing more."""
-    import os
-    import stat
-
-    from acm.binfmt import is_versioned_header
-
-    files = paths.policy_files(name).settled()
-    try:  # non-blocking, regular files only: a FIFO must not hang us
-        fd = os.open(files.bin, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return False  # loadpolicy itself says what is wrong with the file
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return False
-        head = os.read(fd, 4)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return is_versioned_header(head)
-
-
 def load_versioned(paths: HostPaths, name: str) -> UpdatePlan:
     """`xm loadpolicy NAME` of a versioned policy: the update path of
     `setpolicy` (its plan, its one transaction), without compiling and

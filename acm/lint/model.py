@@ -1,0 +1,182 @@
+"""The form of a policy that the lint checks read: the source model's
+header, parts and comments (small), and the labels as columns of plain
+values, one entry per label (not one record per `Type` element, of which
+a large policy has hundreds of thousands).
+
+Label `i` is a VM label when `i < vm_count` (VM labels come first, as the
+schema orders them). Locations are worked out only for findings, through
+the source model's one column index.
+
+Two readers make it: `from_document` reads the labels straight from a
+parsed tree in one pass; `from_source` takes them from a full source model
+(which a policy the full compiler has to look at has anyway). Tests check
+that both give the same table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import NamedTuple
+
+from acm.errors import Location
+from acm.source import (
+    T_CHWALL_TYPES,
+    T_NAME,
+    T_OBJECTS,
+    T_STE_TYPES,
+    T_SUBJECTS,
+    T_TEMPLATE,
+    ColumnIndex,
+    LabelKind,
+    Named,
+    PartSource,
+    PolicyDocument,
+    PolicySource,
+    VersionSource,
+    element_text,
+    type_texts,
+)
+
+_NONE: tuple[str, ...] = ()
+_NO_LINES: tuple[int, ...] = ()
+
+
+class LabelTable(NamedTuple):
+    """The labels of a policy, in document order, one entry per label in each list."""
+
+    names: list[str]  # as written
+    lines: list[int]  # the line of each label's Name
+    ste: list[Sequence[str]]  # every STE type named by the label, all its groups, as written
+    cw: list[Sequence[str]]  # every Chinese Wall type, likewise
+    ste_groups: list[tuple[int, ...]]  # the line of each STE type group
+    cw_groups: list[tuple[int, ...]]
+    vm_count: int  # labels before this one are VM labels, the others resource labels
+
+
+class LintPolicy:
+    """A policy as the lint checks see it (see the module's docstring)."""
+
+    def __init__(self, head: PolicySource, labels: LabelTable) -> None:
+        self.head = head  # its label lists are not read (they may be empty)
+        self.labels = labels
+
+    @cached_property
+    def columns(self) -> ColumnIndex:
+        return self.head.columns
+
+    @property
+    def file(self) -> str:
+        return self.head.file
+
+    @property
+    def text(self) -> bytes:
+        return self.head.text
+
+    @property
+    def policy_name(self) -> Named:
+        return self.head.policy_name
+
+    @property
+    def ste(self) -> PartSource | None:
+        return self.head.ste
+
+    @property
+    def chwall(self) -> PartSource | None:
+        return self.head.chwall
+
+    @property
+    def bootstrap(self) -> Named | None:
+        return self.head.bootstrap
+
+    @property
+    def comments(self) -> list[tuple[str, int]]:
+        return self.head.comments
+
+    @property
+    def versioned(self) -> VersionSource | None:
+        return self.head.versioned
+
+    def kind(self, i: int) -> LabelKind:
+        return LabelKind.VM if i < self.labels.vm_count else LabelKind.RES
+
+    def word(self, i: int) -> str:
+        """`VM label` or `resource label`, as findings name label `i`."""
+        return "VM label" if i < self.labels.vm_count else "resource label"
+
+    def label_at(self, i: int) -> Location:
+        """Where label `i`'s Name is written."""
+        line = self.labels.lines[i]
+        return Location(
+            self.head.file, line, self.columns.column(line, "Name", self.labels.names[i])
+        )
+
+    def locate(self, line: int, tag: str = "", text: str | None = None, nth: int = 0) -> Location:
+        return self.head.locate(line, tag, text, nth)
+
+    def at(self, named: Named, nth: int = 0) -> Location:
+        return self.head.at(named, nth)
+
+
+def from_source(src: PolicySource) -> LintPolicy:
+    """The lint form of a full source model."""
+    labels = src.labels
+    table = LabelTable(
+        names=[label.name.text for label in labels],
+        lines=[label.name.line for label in labels],
+        ste=[[t.text for g in label.ste_groups for t in g.types] or _NONE for label in labels],
+        cw=[[t.text for g in label.chwall_groups for t in g.types] or _NONE for label in labels],
+        ste_groups=[tuple(g.line for g in label.ste_groups) for label in labels],
+        cw_groups=[tuple(g.line for g in label.chwall_groups) for label in labels],
+        vm_count=len(src.vm_labels),
+    )
+    return LintPolicy(src, table)
+
+
+def from_document(doc: PolicyDocument) -> LintPolicy:
+    """The lint form of a parsed, schema-valid policy of Xen 3.0.4's format,
+    its labels read in one pass over the tree (names and types as
+    `acm.source` reads them)."""
+    from lxml import etree
+
+    head = doc.source_without_labels()
+    # Without comments or processing instructions, every child of a type
+    # group is a Type with text only: read it without a look at its children.
+    plain = not head.comments and next(doc.root.iter(etree.PI), None) is None
+    names: list[str] = []
+    lines: list[int] = []
+    ste: list[Sequence[str]] = []
+    cw: list[Sequence[str]] = []
+    ste_groups: list[tuple[int, ...]] = []
+    cw_groups: list[tuple[int, ...]] = []
+    vm_count = 0
+    template = doc.root.find(T_TEMPLATE)
+    assert template is not None  # the schema requires it
+    for tag in (T_SUBJECTS, T_OBJECTS):
+        part = template.find(tag)
+        if part is None:
+            continue
+        # Every label starts with its Name (the schema's order), and a Type
+        # holds no elements: each Name found starts the next label.
+        for el in part.iter(T_NAME, T_STE_TYPES, T_CHWALL_TYPES):
+            kind = el.tag
+            if kind == T_NAME:
+                names.append(element_text(el))
+                lines.append(el.sourceline or 0)  # type: ignore[arg-type]  # int, or None
+                ste.append(_NONE)
+                cw.append(_NONE)
+                ste_groups.append(_NO_LINES)
+                cw_groups.append(_NO_LINES)
+                continue
+            texts = [t.text or "" for t in el] if plain else type_texts(el)
+            line: int = el.sourceline or 0  # type: ignore[assignment]  # int, or None
+            if kind == T_STE_TYPES:
+                ste[-1] = texts if not ste[-1] else [*ste[-1], *texts]
+                ste_groups[-1] += (line,)
+            else:
+                cw[-1] = texts if not cw[-1] else [*cw[-1], *texts]
+                cw_groups[-1] += (line,)
+        if tag == T_SUBJECTS:
+            vm_count = len(names)
+    table = LabelTable(names, lines, ste, cw, ste_groups, cw_groups, vm_count)
+    return LintPolicy(head, table)
