@@ -136,6 +136,7 @@ def http_round_trips(url: str, config: Any, name: str, rounds: int) -> list[floa
     for i in range(rounds):
         new = f"{label}_r{i}"
         started = time.perf_counter()
+        cpu = time.process_time()  # the server runs in this process
         answer = post(
             "edit",
             {
@@ -147,6 +148,7 @@ def http_round_trips(url: str, config: Any, name: str, rounds: int) -> list[floa
             },
         )
         times.append(time.perf_counter() - started)
+        HTTP_CPU.setdefault(name, []).append(time.process_time() - cpu)
         change = answer["xml_change"]
         xml = xml[: change["from"]] + change["insert"] + xml[change["to"] :]
         digest, label = answer["digest"], new
@@ -156,6 +158,7 @@ def http_round_trips(url: str, config: Any, name: str, rounds: int) -> list[floa
 
 ANSWER_SIZES: dict[str, int] = {}
 REQUEST_SIZES: dict[str, int] = {}
+HTTP_CPU: dict[str, list[float]] = {}
 
 
 TYPE_AND_WAIT = """async () => {
@@ -301,6 +304,7 @@ def main() -> None:
                 print(f"  longest block, sharing graph shown:  {summary(figures['flows'])}")
                 print(f"  focused view of a label:             {summary(figures['focus'])}")
                 print(f"  edit round trip over HTTP:           {summary(https)}")
+                print(f"  the same, CPU of this process:       {summary(HTTP_CPU[name])}")
                 print(f"  an edit's answer: {ANSWER_SIZES[name]:,} bytes of JSON")
                 print(f"  an edit's request: {REQUEST_SIZES[name]:,} bytes of JSON")
                 elements = statistics.median(figures["elements"])

@@ -14,7 +14,7 @@ from acm.authoring.policyedit import apply_edit
 from acm.authoring.recheck import CheckedPolicy, checked_policy, recheck
 from acm.errors import Diagnostic, PolicyError
 from acm.lint.engine import lint_source
-from acm.source import parse_policy_document
+from acm.source import line_offsets, parse_policy_document
 from tests.hosttools import wide_policy
 
 WIDE = wide_policy(60).encode()
@@ -69,6 +69,7 @@ def test_an_edit_of_labels_is_checked_where_it_touched(op: dict[str, Any]) -> No
     whole, _ = full(new)
     agree(quick.state.findings, whole, quick.lines)
     assert not quick.state.complete
+    assert quick.state.line_starts == line_offsets(new)
     # what the answer says changed is the difference, lines moved
     gone = {id(d) for d in quick.removed}
     moved = [
@@ -185,6 +186,7 @@ def test_edits_one_after_another_agree_with_the_full_check(ops: list[dict[str, A
             assert fresh is not None
             state = fresh
             continue
+        assert quick.state.line_starts == line_offsets(xml)
         non_bridges = [d for d in quick.state.findings if d.code != "ACM030"]
         assert non_bridges == [d for d in whole if d.code != "ACM030"]
         state = quick.state

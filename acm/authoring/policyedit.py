@@ -607,21 +607,7 @@ def outline_of(root: etree._Element) -> dict[str, Any]:
         for i, c in enumerate(root.iter(T_CONFLICT))
     ]
     subjects = root.find(f"{T_TEMPLATE}/{T_SUBJECTS}")
-    labels = []
-    for kind, tag in KINDS.items():
-        for el in root.iter(tag):
-            name_el = el.find(T_NAME)
-            labels.append(
-                {
-                    "kind": kind,
-                    "name": _text(name_el) if name_el is not None else "",
-                    "from": name_el.get("from") if name_el is not None else None,
-                    "line": _line(el),
-                    "last_line": _last_line(el),
-                    "ste": _group_view(el.iterchildren(T_STE_TYPES)),
-                    "chwall": _group_view(el.iterchildren(T_CHWALL_TYPES)),
-                }
-            )
+    labels = label_rows(root)
     version_el = header.find(T_VERSION) if header is not None else None
     from_el = header.find(T_FROM_POLICY) if header is not None else None
     from_name = from_el.find(T_POLICY_NAME) if from_el is not None else None
@@ -643,3 +629,29 @@ def outline_of(root: etree._Element) -> dict[str, Any]:
         "bootstrap_line": _line(subjects) if subjects is not None else 0,
         "labels": labels,
     }
+
+
+def label_rows(
+    root: etree._Element, first: int = 0, last: int | None = None
+) -> list[dict[str, Any]]:
+    """The outline's rows of the labels (VM labels first), of those that
+    start on lines `first` to `last` when given."""
+    rows = []
+    for kind, tag in KINDS.items():
+        for el in root.iter(tag):
+            line = _line(el)
+            if line < first or (last is not None and line > last):
+                continue
+            name_el = el.find(T_NAME)
+            rows.append(
+                {
+                    "kind": kind,
+                    "name": _text(name_el) if name_el is not None else "",
+                    "from": name_el.get("from") if name_el is not None else None,
+                    "line": line,
+                    "last_line": _last_line(el),
+                    "ste": _group_view(el.iterchildren(T_STE_TYPES)),
+                    "chwall": _group_view(el.iterchildren(T_CHWALL_TYPES)),
+                }
+            )
+    return rows

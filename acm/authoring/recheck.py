@@ -299,7 +299,11 @@ def recheck(state: CheckedPolicy, new: bytes) -> Recheck | None:
     last_new = b + shift
     edited = [lab for lab in src.labels if a <= lab.line <= last_new]
     new_labels = _label_lines(cut, cut_starts, edited, a - 1)
-    if new_labels is None or not _only_labels(cut, cut_starts, new_labels, a, last_new):
+    if (
+        new_labels is None
+        or any(lab.last > last_new for lab in new_labels)
+        or not _only_labels(cut, cut_starts, new_labels, a, last_new)
+    ):
         return None
     from acm.lint.engine import lint_source
 
@@ -338,11 +342,19 @@ def recheck(state: CheckedPolicy, new: bytes) -> Recheck | None:
     after = labels[j:]
     if shift:
         after = [lab._replace(first=lab.first + shift, last=lab.last + shift) for lab in after]
+    # the line starts of `new`: those of the lines around the edit are known
+    if shift or grown:
+        seg_starts = [seg_start + n for n in line_offsets(new[seg_start:seg_end])[1:]]
+        new_starts = starts[:a] + seg_starts + [n + grown for n in starts[b + 1 :]]
+        if seg_end == len(new) or new_starts[-1] > len(new):
+            new_starts = line_offsets(new)
+    else:
+        new_starts = starts
     now = CheckedPolicy(
         new,
         state.file,
         state.place,
-        line_offsets(new),
+        new_starts,
         labels[:i] + new_labels + after,
         boot,
         state.declared_at,

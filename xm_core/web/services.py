@@ -13,6 +13,7 @@ import contextlib
 import io
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,14 @@ def _order(d: Diagnostic) -> tuple[int, int, int, str]:
     return (d.location.line, d.location.column, -d.severity.rank, d.code)
 
 
+_RANKS = {s.value: s.rank for s in Severity}
+
+
+def _seen_order(f: Mapping[str, Any]) -> tuple[int, int, int, str]:
+    """`_order` of a finding as the editor shows it."""
+    return (f["line"], f["column"], -_RANKS[f["severity"]], f["code"])
+
+
 def outline_only(xml: bytes, file: str) -> dict[str, Any] | None:
     """The editor's outline without the checks (None when not well-formed)."""
     from acm.authoring.policyedit import outline
@@ -331,25 +340,43 @@ def _quick(
 ) -> dict[str, Any] | None:
     """The answer to an edit of the answer `before`, checked where the edit
     touched the policy, as what changed; None when it cannot be."""
-    from acm.authoring.policyedit import outline_of
+    from bisect import insort
+
+    from acm.authoring.policyedit import label_rows
     from acm.authoring.recheck import recheck
+    from acm.compiler import gc_paused
 
     old, state = before
     if state.file != file or state.place != place or old["outline"] is None:
         return None
-    quick = recheck(state, xml)
+    with gc_paused():  # thousands of small records, none in a cycle (as lint pauses it)
+        quick = recheck(state, xml)
     if quick is None:
         return None
     first, last = quick.lines
-    rows = [r for r in outline_of(quick.cut)["labels"] if first <= r["line"] <= last]
+    rows = label_rows(quick.cut, first, last)
     labels = old["outline"]["labels"]
     after = labels[quick.first + quick.replaced :]
     if quick.shift:
         after = [_shifted_row(r, quick.shift) for r in after]
-    findings = quick.state.findings
+    # the answer held, less what went, moved with its lines, with what came
+    removed = [_seen(d) for d in quick.removed]
+    gone = Counter(_finding_key(f) for f in removed)
+    seen: list[dict[str, Any]] = []
+    for f in old["findings"]:
+        key = _finding_key(f) if gone else ""
+        if gone and gone[key] > 0:
+            gone[key] -= 1
+        elif quick.shift and f["line"] > quick.after:
+            seen.append({**f, "line": f["line"] + quick.shift})
+        else:
+            seen.append(f)
+    added = [_seen(d) for d in quick.added]
+    for f in added:
+        insort(seen, f, key=_seen_order)
     result = {
-        "findings": [_seen(d) for d in findings],
-        "errors": sum(1 for d in findings if d.severity is Severity.ERROR),
+        "findings": seen,
+        "errors": sum(1 for f in seen if f["severity"] == "error"),
         "outline": {**old["outline"], "labels": labels[: quick.first] + rows + after},
         "complete": False,
     }
@@ -359,9 +386,9 @@ def _quick(
         "errors": result["errors"],
         "complete": False,
         "findings_delta": {
-            "removed": [_finding_key(_seen(d)) for d in quick.removed],
+            "removed": [_finding_key(f) for f in removed],
             "shift": shift,
-            "added": [_seen(d) for d in quick.added],
+            "added": added,
         },
         "outline_delta": {
             "parts": {},

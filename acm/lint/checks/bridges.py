@@ -133,7 +133,8 @@ class _Bridges:
                     users[t].append(i)
                 else:
                     users[t] = [i]
-        self.users = {t: _mask(ids, self.size) for t, ids in users.items()}
+        self.users = users
+        self.user_masks: dict[int, int] = {}  # made when a reach needs them
         # classes in order of their first member; VM labels without types form none
         self.members: dict[TypeSet, list[int]] = {}
         for i, cw in enumerate(self.cw_of):
@@ -177,7 +178,10 @@ class _Bridges:
             types = self.types_of_class(cw)
             found = 0
             for t in types:
-                found |= self.users[t]
+                mask = self.user_masks.get(t)
+                if mask is None:
+                    mask = self.user_masks[t] = _mask(self.users[t], self.size)
+                found |= mask
             found &= ~self.conflicts.get(cw, 0)
             self.reach_cache[cw] = found
         return found
@@ -228,6 +232,8 @@ class _Bridges:
         bridges: list[_Found] = []
         found = 0
         for number, cs, groups in walled:
+            if found == self.candidates:
+                break  # every label that may bridge does (the sets left need no reach)
             once = twice = 0
             for g in groups:
                 g.reach = 0
