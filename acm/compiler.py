@@ -27,7 +27,7 @@ import contextlib
 import gc
 import itertools
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from acm.errors import Diagnostics, Location, PolicyError, Severity
 from acm.inputfile import MAX_COMPILED_BYTES, binary_size_problem
@@ -45,6 +45,7 @@ from acm.model import (
     TypeSet,
 )
 from acm.names import bad_name_character, check_policy_name
+from acm.records import NamedTuple
 from acm.source import (
     T_CHWALL,
     T_CHWALL_TYPES,
