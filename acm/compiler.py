@@ -27,7 +27,7 @@ import contextlib
 import gc
 import itertools
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from acm.errors import Diagnostics, Location, PolicyError, Severity
 from acm.inputfile import MAX_COMPILED_BYTES, binary_size_problem
@@ -45,6 +45,7 @@ from acm.model import (
     TypeSet,
 )
 from acm.names import bad_name_character, check_policy_name
+from acm.records import NamedTuple
 from acm.source import (
     T_CHWALL,
     T_CHWALL_TYPES,
@@ -665,6 +666,20 @@ def compile_file(
     on return: a caller that ends its process right after (the command line)
     leaves the freeing of a large tree, and the allocator's clean-up after
     it (together about 20 ms for 20,000 labels), to the process exit."""
+    compiled, found, _doc = read_and_compile(path, display, retain)
+    return compiled, found
+
+
+def read_and_compile(
+    path: str,
+    display: str | None = None,
+    retain: list[object] | None = None,
+    *,
+    size_limit: bool = True,
+) -> tuple[CompiledPolicy, Diagnostics, PolicyDocument]:
+    """`compile_file`, also giving the document read (the analyses read the
+    conflict sets' names and the renames from it). `size_limit`: see
+    `compile_document`."""
     from acm.source import ValidatingDocument, is_versioned_tree, read_policy_bytes
 
     file = display if display is not None else path
@@ -674,16 +689,16 @@ def compile_file(
             versioned = pending.document()
             if retain is not None:  # makepolicy reads the conflict sets' names from it
                 retain.append(versioned.root)
-            return _compile_versioned(versioned)
+            return (*_compile_versioned(versioned), versioned)
         # The fast path reads the tree while the schema validates it; what it
         # makes of a tree the schema refuses (or any exception there) is
         # dropped for the schema's findings.
         try:
-            compiled = compile_tree(pending.root, pending.data)
+            compiled = compile_tree(pending.root, pending.data, size_limit=size_limit)
         finally:
             doc = pending.document()
         if retain is not None:
             retain.append(doc.root)  # the tree, not the document's bytes
         if compiled is not None:
-            return compiled, Diagnostics()
-        return compile_policy(doc.source())
+            return compiled, Diagnostics(), doc
+        return (*compile_policy(doc.source(), size_limit=size_limit), doc)

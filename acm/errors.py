@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from enum import StrEnum
-from typing import NamedTuple
+
+from acm.records import NamedTuple
 
 # The one set of characters never printed raw, anywhere: C0 and C1 controls,
 # DEL, the Unicode line and paragraph separators, the Unicode format
@@ -25,8 +26,25 @@ _FORMAT = (  # category Cf, Unicode 14
     "\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
     "\U000e0020-\U000e007f"
 )
-_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff{_FORMAT}]")
+_CONTROL_CLASS = f"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff{_FORMAT}]"
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# The patterns are compiled on first use, not at import: the two take about
+# 1.5 ms, `xm makepolicy` has a start-up budget, and text that is printable
+# ASCII (the common case) is answered without them.
+_patterns: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(char_class: str) -> re.Pattern[str]:
+    found = _patterns.get(char_class)
+    if found is None:
+        found = _patterns[char_class] = re.compile(char_class)
+    return found
+
+
+def _plain(text: str) -> bool:
+    """No character of `text` is in `_CONTROL_CLASS`: in ASCII that class
+    holds exactly the characters `str.isprintable` refuses (0-0x1f, 0x7f)."""
+    return text.isascii() and text.isprintable()
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -39,9 +57,11 @@ def _escape(match: re.Match[str]) -> str:
 
 def unprintable(text: str) -> str | None:
     """The first character of `text` that is never printed raw (see
-    `_CONTROL`), in words ("a line break", "the invisible formatting
+    `_CONTROL_CLASS`), in words ("a line break", "the invisible formatting
     character U+202E"); None when there is none."""
-    found = _CONTROL.search(text)
+    if _plain(text):
+        return None
+    found = _pattern(_CONTROL_CLASS).search(text)
     if found is None:
         return None
     char = found.group()
@@ -60,24 +80,28 @@ def unprintable(text: str) -> str | None:
 def escape_controls(text: str, keep: str = "") -> str:
     """`text` with every control character written as an escape (`\\n`,
     `\\x1b`, `\\u2028`), except those in `keep`."""
-    if not _CONTROL.search(text):
+    if _plain(text):
+        return text
+    control = _pattern(_CONTROL_CLASS)
+    if not control.search(text):
         return text
     if not keep:
-        return _CONTROL.sub(_escape, text)
-    return _CONTROL.sub(lambda m: m.group() if m.group() in keep else _escape(m), text)
+        return control.sub(_escape, text)
+    return control.sub(lambda m: m.group() if m.group() in keep else _escape(m), text)
 
 
 # What XML 1.0 cannot hold at all (not even as a character reference).
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_NOT_XML_CLASS = "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
 
 
 def xml_text(text: str) -> str:
     """`text` with the characters XML 1.0 cannot hold written as escapes
     (`\\x1b`), for JUnit and SARIF reports (names and test titles come from
     user files)."""
-    if not _NOT_XML.search(text):
+    not_xml = _pattern(_NOT_XML_CLASS)
+    if not not_xml.search(text):
         return text
-    return _NOT_XML.sub(_escape, text)
+    return not_xml.sub(_escape, text)
 
 
 class Severity(StrEnum):

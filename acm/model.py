@@ -13,8 +13,8 @@ from enum import IntEnum
 from functools import cached_property
 from itertools import accumulate, islice
 from operator import ge
-from typing import NamedTuple
 
+from acm.records import NamedTuple
 from acm.source import LabelKind
 
 ACM_MAGIC = 0x0001DEBC

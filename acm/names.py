@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from acm.errors import PolicyError, unprintable
 
@@ -35,6 +34,8 @@ def bad_name_character(text: str) -> str | None:
             return "white space (" + _SPACE_NAMES.get(ch, f"U+{ord(ch):04X}") + ")"
     if problem is not None:
         return problem
+    import unicodedata  # only for a name that is not printable ASCII
+
     for ch in text:
         category = unicodedata.category(ch)
         if category in _ODD_CATEGORIES:

@@ -20,9 +20,10 @@ import re
 from collections.abc import Iterable
 from enum import StrEnum
 from functools import cache, cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from acm.errors import Diagnostics, Location, PolicyError
+from acm.records import NamedTuple
 
 if TYPE_CHECKING:
     from lxml import etree

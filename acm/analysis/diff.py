@@ -30,26 +30,39 @@ PARTS = (PolicyCode.CHWALL, PolicyCode.STE)
 
 def ssidref_of(policy: AnalysisPolicy, label: Label) -> int | None:
     """The ssidref xm gives `label` under `policy` (None when it cannot)."""
-    if not label.usable:
-        return None
-    pmap = policy.compiled.map
-    halves = []
-    for code in (pmap.primary, pmap.secondary):
-        ssid = {PolicyCode.CHWALL: label.chwall_ssid, PolicyCode.STE: label.ste_ssid}.get(code)
-        halves.append(ssid or 0)
-    return make_ssidref(halves[0], halves[1])
+    return _LabelReader(policy).ssidref(label)
 
 
-def _entries(policy: AnalysisPolicy, label: Label, code: PolicyCode) -> tuple[tuple[str, ...], ...]:
-    """Type names of each of the label's SSID entries in a part, in SSID order."""
-    binary = policy.compiled.binary
-    if code is PolicyCode.CHWALL:
-        cw = binary.chwall
-        return (
-            tuple(tuple(policy.chwall_names(cw.ssids[s])) for s in label.chwall_ssids) if cw else ()
+class _LabelReader:
+    """The type names of a label's entries and its ssidref, for each label of
+    one policy, with what they look up found once (a diff reads each of tens
+    of thousands of labels)."""
+
+    def __init__(self, policy: AnalysisPolicy) -> None:
+        binary, pmap = policy.compiled.binary, policy.compiled.map
+        self.cw_rows = binary.chwall.ssids if binary.chwall else None
+        self.ste_rows = binary.ste.ssids if binary.ste else None
+        self.cw_names = policy.chwall_types
+        self.ste_names = policy.ste_types
+        self.halves = tuple(
+            {PolicyCode.CHWALL: "chwall_ssid", PolicyCode.STE: "ste_ssid"}.get(code)
+            for code in (pmap.primary, pmap.secondary)
         )
-    ste = binary.ste
-    return tuple(tuple(policy.ste_names(ste.ssids[s])) for s in label.ste_ssids) if ste else ()
+
+    def entries(self, label: Label, code: PolicyCode) -> tuple[tuple[str, ...], ...]:
+        if code is PolicyCode.CHWALL:
+            rows, names, ssids = self.cw_rows, self.cw_names, label.chwall_ssids
+        else:
+            rows, names, ssids = self.ste_rows, self.ste_names, label.ste_ssids
+        if rows is None:
+            return ()
+        return tuple(tuple([names[t] for t in rows[s]]) for s in ssids)
+
+    def ssidref(self, label: Label) -> int | None:
+        if not label.usable:
+            return None
+        first, second = ((getattr(label, field) or 0) if field else 0 for field in self.halves)
+        return make_ssidref(first, second)
 
 
 @dataclass(frozen=True)
@@ -390,6 +403,8 @@ def _labels(old: AnalysisPolicy, new: AnalysisPolicy) -> list[LabelDelta]:
         if (previous, kind) in olds and (previous, kind) not in news and (name, kind) in news
     }
     found = []
+    read_old, read_new = _LabelReader(old), _LabelReader(new)
+    chwall, ste = PolicyCode.CHWALL, PolicyCode.STE
     for key in list(olds) + [k for k in news if k not in olds]:
         if key in news and (new.renamed_from.get(key), key[1]) in renamed:
             continue  # listed with the old label it renames
@@ -401,12 +416,12 @@ def _labels(old: AnalysisPolicy, new: AnalysisPolicy) -> list[LabelDelta]:
             key[1],
             o,
             n,
-            _entries(old, o, PolicyCode.CHWALL) if o else (),
-            _entries(new, n, PolicyCode.CHWALL) if n else (),
-            _entries(old, o, PolicyCode.STE) if o else (),
-            _entries(new, n, PolicyCode.STE) if n else (),
-            ssidref_of(old, o) if o else None,
-            ssidref_of(new, n) if n else None,
+            read_old.entries(o, chwall) if o else (),
+            read_new.entries(n, chwall) if n else (),
+            read_old.entries(o, ste) if o else (),
+            read_new.entries(n, ste) if n else (),
+            read_old.ssidref(o) if o else None,
+            read_new.ssidref(n) if n else None,
             key[0] if key in renamed else None,
         )
         if new_key != key:

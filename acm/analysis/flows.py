@@ -11,18 +11,23 @@ no domain or resource can carry (see `loader`) are left out.
 The graph is built once as a bipartite graph of labels and STE types
 (edges = labels x types per label); the label-to-label graph, whose edge
 count grows with the square of a type's holders, is made only for small
-policies or when asked.
+policies or when asked. The paths are searched on the bipartite graph's
+adjacency (each label's types, each type's holders); the networkx graph
+itself is made when a graph is exported: `xm acm flows` neither imports
+networkx nor builds its graph of a few hundred thousand edges.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import networkx as nx
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
 
 from acm.analysis.loader import AnalysisPolicy, Label, analysis_error
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 LABEL_EDGE_LIMIT = 20_000  # level "auto" draws labels up to this many label-label edges
 MAX_EXPANSIONS = 1_000_000  # path search gives up (complete=False) past this many steps
@@ -111,20 +116,47 @@ def _kind(label: Label) -> str:
 
 @dataclass
 class FlowGraph:
-    """Labels and the STE types they hold, as one bipartite networkx graph."""
+    """Labels and the STE types they hold: a bipartite graph, as the
+    adjacency of each side (the networkx graph is made from it on first use)."""
 
     policy: AnalysisPolicy
-    graph: nx.Graph  # nodes: label keys and `ste:<type>`; edge label -- type it holds
+    types_of: dict[str, list[str]]  # label key -> the `ste:<type>` nodes it holds
+    holders: dict[str, list[str]]  # `ste:<type>` -> the label keys holding it, in policy order
     excluded: list[Label]
     order: dict[str, int] = field(default_factory=dict)  # label key -> position in the policy
+
+    @cached_property
+    def graph(self) -> nx.Graph:
+        """The networkx graph: nodes are the label keys (attributes name,
+        kind, ste_types, bootstrap) and `ste:<type>` (name, kind "type");
+        an edge joins a label and each type it holds."""
+        import networkx as nx
+
+        policy = self.policy
+        g = nx.Graph()
+        g.add_nodes_from(
+            (node, {"name": node[len("ste:") :], "kind": "type"}) for node in self.holders
+        )
+        for key, types in self.types_of.items():
+            label = policy.label_by_key(key)
+            g.add_node(
+                key,
+                name=label.name,
+                kind=_kind(label),
+                ste_types=policy.ste_names(label.ste),
+                bootstrap=label.bootstrap,
+            )
+            g.add_edges_from((key, t) for t in types)
+        return g
 
     # ---- queries
 
     def neighbours(self, key: str) -> dict[str, list[str]]:
         """label key -> the STE type nodes it shares with `key`."""
         found: dict[str, list[str]] = {}
-        for t in self.graph[key]:
-            for other in self.graph[t]:
+        holders = self.holders
+        for t in self.types_of[key]:
+            for other in holders[t]:
                 if other != key:
                     found.setdefault(other, []).append(t)
         return found
@@ -136,11 +168,11 @@ class FlowGraph:
         queue = deque([target])
         while queue:
             key = queue.popleft()
-            for t in self.graph[key]:
+            for t in self.types_of[key]:
                 if t in seen_types:
                     continue
                 seen_types.add(t)
-                for other in self.graph[t]:
+                for other in self.holders[t]:
                     if other not in dist:
                         dist[other] = dist[key] + 1
                         queue.append(other)
@@ -223,14 +255,12 @@ class FlowGraph:
 
     def label_edge_bound(self) -> int:
         """At most this many label-label edges (sum over types of holder pairs)."""
-        return sum(
-            d * (d - 1) // 2
-            for n, d in self.graph.degree()
-            if self.graph.nodes[n]["kind"] == "type"
-        )
+        return sum(len(keys) * (len(keys) - 1) // 2 for keys in self.holders.values())
 
     def label_graph(self) -> nx.Graph:
         """Labels joined when they share STE types (edge attribute `types`)."""
+        import networkx as nx
+
         g = nx.Graph(policy=self.policy.name, kind="flows", level="labels")
         for n, data in self.graph.nodes(data=True):
             if data["kind"] != "type":
@@ -270,26 +300,21 @@ def build_flows(policy: AnalysisPolicy) -> FlowGraph:
             f"policy '{policy.name}' has no Simple Type Enforcement part: it does not "
             "restrict sharing, so data can travel between any domains and resources",
         )
-    g = nx.Graph()
-    names = policy.ste_types
-    for name in names:
-        g.add_node(type_node(name), name=name, kind="type")
+    nodes = [type_node(name) for name in policy.ste_types]
+    holders: dict[str, list[str]] = {node: [] for node in nodes}
+    types_of: dict[str, list[str]] = {}
     excluded: list[Label] = []
     order: dict[str, int] = {}
     for label in policy.labels:
         if not label.usable:
             excluded.append(label)
             continue
-        order[label.key] = len(order)
-        g.add_node(
-            label.key,
-            name=label.name,
-            kind=_kind(label),
-            ste_types=policy.ste_names(label.ste),
-            bootstrap=label.bootstrap,
-        )
-        g.add_edges_from((label.key, type_node(names[t])) for t in label.ste)
-    return FlowGraph(policy, g, excluded, order)
+        key = label.key
+        order[key] = len(order)
+        types_of[key] = held = [nodes[t] for t in label.ste]
+        for t in held:
+            holders[t].append(key)
+    return FlowGraph(policy, types_of, holders, excluded, order)
 
 
 def find_flows(

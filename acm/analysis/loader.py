@@ -358,18 +358,17 @@ def load_xml(path: str | Path, display: str | None = None) -> AnalysisPolicy:
 
     A policy whose `.bin` would be too large to write or load (ACM017 for
     makepolicy) is analysed all the same: no `.bin` is made here."""
-    from acm.compiler import compile_document, gc_paused
-    from acm.source import T_CHWALL, T_CONFLICT, T_CONFLICT_SETS, read_policy_document
+    from acm.compiler import gc_paused, read_and_compile
+    from acm.source import T_CHWALL, T_CONFLICT, T_CONFLICT_SETS
 
-    doc = read_policy_document(str(path), display)
-    # the compiler's fast path for large policies; conflict-set names (which
-    # the compiled policy does not keep) straight from the parsed tree
-    sets = doc.root.iterfind(f"{T_CHWALL}/{T_CONFLICT_SETS}/{T_CONFLICT}")
-    names = tuple(c.get("name") for c in sets)
     # The labels are tens of thousands of records in no cycle: the cyclic
     # collector would only scan them again and again while they are made.
     with gc_paused():
-        compiled, _warnings = compile_document(doc, size_limit=False)
+        # the compiler's fast path, reading the tree while the schema validates it
+        compiled, _warnings, doc = read_and_compile(str(path), display, size_limit=False)
+        # conflict-set names (which the compiled policy does not keep) from the tree
+        sets = doc.root.iterfind(f"{T_CHWALL}/{T_CONFLICT_SETS}/{T_CONFLICT}")
+        names = tuple(c.get("name") for c in sets)
         if not doc.versioned:
             return from_compiled(compiled, names, display or str(path))
     # Xen 3.4 orders conflict sets by name; the renames are in the XML alone.

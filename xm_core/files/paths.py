@@ -19,9 +19,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
 
 from acm.names import BIN_SUFFIX, MAP_SUFFIX, POLICY_SUFFIX, policy_prefix
+from acm.records import NamedTuple
 
 EXAMPLE_POLICY = "example.chwall_ste.client_v1"
 POLICIES_REL = "etc/xen/acm-security/policies"

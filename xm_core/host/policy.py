@@ -7,9 +7,10 @@ import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from acm.errors import Diagnostics, PolicyError
+from acm.records import NamedTuple
 from xm_core.errors import XmError
 from xm_core.files.atomic import (
     LockBusy,
