@@ -16,7 +16,6 @@ anywhere in a policy disables those rules for the whole file.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +75,8 @@ def _check_code(file: Path, code: str, where: str) -> str:
 
 def load_config(file: Path) -> LintConfig:
     """Read and check a configuration file; LintUsageError names what is wrong."""
+    import tomllib  # only a run with a configuration file reads TOML
+
     try:
         doc = tomllib.loads(read_input(file, MAX_TEXT_BYTES).decode("utf-8"))
     except InputFileError as exc:

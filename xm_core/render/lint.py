@@ -3,7 +3,6 @@ workflow commands. Findings come in file order and, per file, by line."""
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
@@ -67,6 +66,8 @@ def json_doc(report: LintReport, fail_level: Severity) -> dict[str, Any]:
 
 
 def _version() -> str:
+    from importlib import metadata  # SARIF alone names the version (a costly import)
+
     try:
         return metadata.version("xm-acm")
     except metadata.PackageNotFoundError:

@@ -116,19 +116,21 @@ class _Bridges:
         cw_declared = frozenset(t.text for t in policy.chwall.types)
         number = rank.get
         unknown = frozenset([None])
-        self.ste_of: list[frozenset[int]] = []
+        # each label's STE type numbers, each once (a tuple: a fifth of a
+        # frozenset's memory, and sets are made of the few a witness reads)
+        self.ste_of: list[tuple[int, ...]] = []
         for written in table.ste:
             numbers = frozenset(map(number, written))
             # a type the part does not declare (the compiler's finding) counts for nothing
-            self.ste_of.append(numbers - unknown if None in numbers else numbers)  # type: ignore[arg-type]
+            self.ste_of.append(tuple(numbers - unknown if None in numbers else numbers))  # type: ignore[arg-type]
         self.cw_of: list[TypeSet] = []
         for types in table.cw[: table.vm_count]:
             walls = frozenset(types)
             self.cw_of.append(walls if walls <= cw_declared else walls & cw_declared)
         self.cw_of += [frozenset()] * (self.size - table.vm_count)
         users: dict[int, list[int]] = {}
-        for i, numbers in enumerate(self.ste_of):
-            for t in numbers:
+        for i, row in enumerate(self.ste_of):
+            for t in row:
                 if t in users:
                     users[t].append(i)
                 else:
@@ -270,7 +272,7 @@ class _Bridges:
         declared type they share. A class reaches `via` when `via` may run
         with it and shares a type with a member: the members are looked at
         rather than the class's reach (as wide as the label count)."""
-        mine = self.ste_of[via]
+        mine = frozenset(self.ste_of[via])
         my_walls = self.cw_of[via]
         ste_of = self.ste_of
         # The first member sharing a type, by the group's index of types;
@@ -286,13 +288,13 @@ class _Bridges:
         if firsts:
             position, i = min(firsts)
             if i != via and not self.walled(group.classes[position], my_walls):
-                return i, min(ste_of[i] & mine)
+                return i, min(mine.intersection(ste_of[i]))
         for cw in group.classes:
             if self.types_of_class(cw).isdisjoint(mine) or self.walled(cw, my_walls):
                 continue
             for i in self.members[cw]:
                 if not mine.isdisjoint(ste_of[i]) and i != via:
-                    return i, min(ste_of[i] & mine)
+                    return i, min(mine.intersection(ste_of[i]))
         raise AssertionError("a group in reach has a member that shares a type")
 
 
