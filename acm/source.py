@@ -26,6 +26,8 @@ from acm.errors import Diagnostics, Location, PolicyError
 from acm.records import NamedTuple
 
 if TYPE_CHECKING:
+    import threading
+
     from lxml import etree
 
 NS = "http://www.ibm.com"
@@ -74,12 +76,14 @@ _PARSER_OPTIONS: dict[str, Any] = dict(
 )
 
 _SPACE = re.compile(rb"[ \t\r\n]*")
-_ENTITY_DECL = re.compile(rb"<!ENTITY\b")
+# The patterns below are needed only for a DOCTYPE or an error: compiled
+# then (re.compile's cache), not at import (start-up of `xm makepolicy`).
+_ENTITY_DECL = rb"<!ENTITY\b"
 # `<!DOCTYPE Name>`: nothing declared, nothing to load (an XML Name holds no
 # white space, quote, bracket or `>`).
-_PLAIN_DOCTYPE = re.compile(rb"<!DOCTYPE[ \t\r\n]+[^ \t\r\n\[\]>'\"]+[ \t\r\n]*>")
-_SCHEMA_ELEMENT = re.compile(r"^Element '(?:\{[^}]*\})?([^']+)'")
-_LOCATION_SUFFIX = re.compile(r", line \d+, column \d+$")
+_PLAIN_DOCTYPE = rb"<!DOCTYPE[ \t\r\n]+[^ \t\r\n\[\]>'\"]+[ \t\r\n]*>"
+_SCHEMA_ELEMENT = r"^Element '(?:\{[^}]*\})?([^']+)'"
+_LOCATION_SUFFIX = r", line \d+, column \d+$"
 
 
 class LabelKind(StrEnum):
@@ -387,11 +391,11 @@ def _doctype(data: bytes) -> _Doctype | None:
     if start is None:
         return None
     line = data.count(b"\n", 0, start) + 1
-    if _PLAIN_DOCTYPE.match(data, start):
+    if re.compile(_PLAIN_DOCTYPE).match(data, start):
         return _Doctype(line, True, False)
     end = data.find(b"]>", start)
     subset = data[start : end if end >= 0 else len(data)]
-    return _Doctype(line, False, bool(_ENTITY_DECL.search(subset)))
+    return _Doctype(line, False, bool(re.search(_ENTITY_DECL, subset)))
 
 
 def plain_doctype_line(data: bytes) -> int | None:
@@ -427,7 +431,7 @@ def parse_document(data: bytes, file: str) -> etree._ElementTree:
         tree = etree.ElementTree(etree.fromstring(data, parser))
     except etree.XMLSyntaxError as exc:
         line, col = exc.position if exc.position else (0, 0)
-        msg = _LOCATION_SUFFIX.sub("", exc.msg or str(exc))
+        msg = re.sub(_LOCATION_SUFFIX, "", exc.msg or str(exc))
         raise PolicyError.single(
             "ACM001", f"not well-formed XML: {msg}", Location(file, line, col)
         ) from None
@@ -480,7 +484,7 @@ def validate_schema(tree: etree._ElementTree, file: str, text: bytes | None = No
         message = str(entry.message)
         line = int(entry.line or 0)
         column = int(entry.column or 0)
-        element = _SCHEMA_ELEMENT.match(message)
+        element = re.match(_SCHEMA_ELEMENT, message)
         if not column and element and line and text is not None:
             if columns is None:
                 columns = ColumnIndex(text)
@@ -565,15 +569,23 @@ class ValidatingDocument:
     path). Nothing read from `root` counts before `document()` has returned:
     until then the tree may break the schema in any way."""
 
-    def __init__(self, data: bytes, file: str) -> None:
-        import threading
+    # A smaller policy is validated at once: for it a thread (and importing
+    # threading) costs more than reading the tree meanwhile saves.
+    IN_THREAD_FROM_BYTES = 64 * 1024
 
+    def __init__(self, data: bytes, file: str) -> None:
         self.data = data
         self.file = file
         self.tree = parse_document(data, file)
         self.root = self.tree.getroot()
         schema = _schema_for(self.root)  # compiled here, once, not in two threads
         self._valid = False
+        self._validation: threading.Thread | None = None
+        if len(data) < self.IN_THREAD_FROM_BYTES:
+            self._validate(schema)
+            return
+        import threading
+
         self._validation = threading.Thread(target=self._validate, args=(schema,))
         self._validation.start()
 
@@ -583,7 +595,8 @@ class ValidatingDocument:
     def document(self) -> PolicyDocument:
         """The document once the schema has passed it; else PolicyError as
         `parse_policy_document` raises it."""
-        self._validation.join()
+        if self._validation is not None:
+            self._validation.join()
         return _validated(self.tree, self.data, self.file, self._valid)
 
 

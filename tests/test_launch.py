@@ -264,13 +264,15 @@ def test_a_message_that_cannot_be_written_fails_the_process_on_both_paths(
 
 # What never loads on the way of `xm makepolicy`: nothing heavy on either path,
 # and on the launcher's path neither click nor dataclasses (what keeps it fast),
-# no other renderer, no reader of the host's state, no lint, and no Unicode
-# database for a name that is printable ASCII.
+# no other renderer, no reader of the host's state, no lint, no Unicode
+# database for a name that is printable ASCII, and no thread for a small policy.
 HEAVY = {"sqlite3", "networkx", "xmlschema", "json", "tempfile", "shutil", "importlib.resources"}
 NOT_FOR_MAKEPOLICY = {
     "click",
     "dataclasses",
     "unicodedata",
+    "threading",
+    "signal",  # its C module `_signal` sets SIGPIPE (render.quiet_on_closed_pipe)
     "acm.lint",
     "acm.analysis",
     "acm.versioned",

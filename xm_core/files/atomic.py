@@ -222,13 +222,14 @@ def _write_journal(journal: Path, temps: list[tuple[Path, Path]], olds: list[Pat
 
 
 _MAX_JOURNAL_BYTES = 64 * 1024
-_TEMP_NAME = re.compile(r"\.(.+)\.[0-9a-f]{12}(\.tmp|\.old)")
+# Matched only when a journal is found (compiled then, by `re`'s own cache).
+_TEMP_NAME = r"\.(.+)\.[0-9a-f]{12}(\.tmp|\.old)"
 
 
 def _ours(temp: str, target: str | None, suffix: str) -> bool:
     """`temp` is a temporary of ours (`.<name>.<random><suffix>`), for
     `target` in the same folder when given."""
-    match = _TEMP_NAME.fullmatch(os.path.basename(temp))
+    match = re.fullmatch(_TEMP_NAME, os.path.basename(temp))
     if match is None or match.group(2) != suffix:
         return False
     if target is None:
@@ -276,13 +277,15 @@ def finish_pending(first: Path) -> bool:
 
 
 def _write_temps(
-    items: Sequence[tuple[Path, Chunk | Iterable[Chunk]]], mode: int | None
+    items: Sequence[tuple[Path, Chunk | Iterable[Chunk]]], mode: int | None, in_threads: bool
 ) -> list[tuple[Path, Path]]:
     """(temporary, path) of every item, written in full. The first is written
-    in the calling thread, every other one in a thread of its own: writes and
-    fsyncs release the GIL, so a large `.bin` goes to disk while the `.map`
-    is being made (its chunks may be made as they are iterated). On a
-    failure every temporary written is removed and the first error raised."""
+    in the calling thread; with `in_threads`, every other one in a thread of
+    its own: writes and fsyncs release the GIL, so a large `.bin` goes to
+    disk while the `.map` is being made (its chunks may be made as they are
+    iterated). Without, one after the other (small files: starting threads
+    costs more than it saves). On a failure every temporary written is
+    removed and the first error raised."""
     results: list[Path | BaseException | None] = [None] * len(items)
 
     def write(index: int) -> None:
@@ -293,8 +296,9 @@ def _write_temps(
         except BaseException as exc:  # raised in the calling thread below
             results[index] = exc
 
-    if len(items) == 1:
-        write(0)
+    if len(items) == 1 or not in_threads:
+        for index in range(len(items)):
+            write(index)  # each one even after a failure, as the threads do
     else:
         import sys
         import threading  # not on the way of a single file
@@ -327,13 +331,17 @@ def _write_temps(
 
 
 def atomic_write_many(
-    items: Sequence[tuple[Path, Chunk | Iterable[Chunk]]], mode: int | None = None
+    items: Sequence[tuple[Path, Chunk | Iterable[Chunk]]],
+    mode: int | None = None,
+    in_threads: bool = True,
 ) -> None:
     """Write every file to its temporary first; only when all are complete and
     fsynced are they renamed into place, one right after the other. A failure
     before or during the renames changes none of the files: files already
     renamed get their old contents back (kept as hard links until the batch
-    is done). A kill between the renames is finished by `finish_pending`."""
+    is done). A kill between the renames is finished by `finish_pending`.
+    `in_threads`: the temporaries after the first are written in threads
+    (for large files, see `_write_temps`)."""
     temps: list[tuple[Path, Path]] = []
     olds: list[tuple[Path, Path | None]] = []
     done: list[tuple[Path, Path | None]] = []
@@ -343,7 +351,7 @@ def atomic_write_many(
     if len(items) > 1:
         finish_pending(items[0][0])  # an earlier batch of these files comes first
     try:
-        temps = _write_temps(items, mode)
+        temps = _write_temps(items, mode, in_threads)
         if len(temps) > 1:
             olds = [(path, _keep_old(path)) for _, path in temps]
             journal = _journal_path(temps[0][1])
@@ -511,16 +519,29 @@ def remove_leftovers(paths: Sequence[Path]) -> list[Path]:
     under the writers' exclusive lock and after `finish_pending`: then no
     such file belongs to a live writer or an unfinished batch."""
     removed: list[Path] = []
+    folders: dict[Path, set[str]] = {}  # folder -> the names whose temporaries go
     for path in paths:
-        stems = (re.escape(path.name), re.escape(_journal_path(path).name))
-        pattern = re.compile(rf"\.(?:{'|'.join(stems)})\.[0-9a-f]{{12}}\.(?:tmp|old)")
+        folders.setdefault(path.parent, set()).update((path.name, _journal_path(path).name))
+    for folder, stems in folders.items():
         try:
-            names = os.listdir(path.parent)
+            names = os.listdir(folder)
         except OSError:
             continue
         for name in names:
-            if pattern.fullmatch(name):
+            if _temporary_of(name, stems):
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path.parent / name)
-                    removed.append(path.parent / name)
+                    os.unlink(folder / name)
+                    removed.append(folder / name)
     return removed
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _temporary_of(name: str, stems: set[str]) -> bool:
+    """`name` is `.<stem>.<12 hex digits>.tmp` (or `.old`) for one of `stems`.
+    (String tests, not a pattern: compiling one costs more than makepolicy's
+    whole write of a small policy.)"""
+    if not name.endswith((".tmp", ".old")) or len(name) < 19 or name[-17] != ".":
+        return False
+    return name[0] == "." and _HEX.issuperset(name[-16:-4]) and name[1:-17] in stems

@@ -84,8 +84,8 @@ def make_policy(
 def _make_locked(files: PolicyFiles, retain: list[object] | None) -> MakePolicyResult:
     # Everything is imported before the compile: an import after it waits
     # for the allocator to sort out the freed parse tree (about 10 ms).
-    import acm.binfmt  # noqa: F401  (imported before the compile, see above)
-    import acm.mapfile  # noqa: F401
+    import acm.binfmt  # imported before the compile, see above
+    import acm.mapfile  # noqa: F401  (the same)
     from acm.compiler import compile_file, gc_paused
 
     outputs = [Path(files.map), Path(files.bin), files.set_names]
@@ -99,10 +99,12 @@ def _make_locked(files: PolicyFiles, retain: list[object] | None) -> MakePolicyR
         try:
             finish_pending(outputs[0])
             remove_leftovers(outputs)
-            # The `.bin` is made chunk by chunk and written in a thread of its
-            # own while the `.map` is rendered (atomic_write_many); the
-            # conflict sets' names (acm.mapfile) go with them.
-            atomic_write_many(batch)
+            # The `.bin` is made chunk by chunk and, when it is large, written
+            # in a thread of its own while the `.map` is rendered
+            # (atomic_write_many); the conflict sets' names (acm.mapfile) go
+            # with them. A small one is written after the `.map`: starting
+            # threads would cost more than the overlap saves.
+            atomic_write_many(batch, in_threads=batch[1][1].size > acm.binfmt.CHUNK_BYTES)
             if names is None:
                 outputs[2].unlink(missing_ok=True)  # names of another compile
         except OSError as exc:  # name the user's files, not the temporaries

@@ -163,7 +163,8 @@ def _checked(xml: bytes, file: str, place: Any) -> tuple[dict[str, Any], Any]:
     `xml` in parts later (None when it cannot)."""
     from acm.authoring.policyedit import outline, outline_of
     from acm.authoring.recheck import checked_policy
-    from acm.lint.engine import lint_source
+    from acm.compiler import gc_paused
+    from acm.lint.engine import lint_document
     from acm.source import parse_policy_document
 
     findings: list[Diagnostic]
@@ -179,12 +180,13 @@ def _checked(xml: bytes, file: str, place: Any) -> tuple[dict[str, Any], Any]:
             view = None
         findings.sort(key=_order)
     else:
-        # one parse for the outline and the checks
-        view = outline_of(doc.root)
-        src = doc.source()
-        findings = lint_source(src, (), place)
-        findings.sort(key=_order)
-        state = checked_policy(src, findings, place)
+        # one parse for the outline and the checks; lint as `xm acm lint`
+        # runs it (thousands of small records: the collector waits, as there)
+        with gc_paused():
+            view = outline_of(doc.root)
+            findings = lint_document(doc, (), place)
+            findings.sort(key=_order)
+            state = checked_policy(doc.source(), findings, place)
     return {
         "findings": [_seen(d) for d in findings],
         "errors": sum(1 for d in findings if d.severity is Severity.ERROR),

@@ -618,17 +618,17 @@ async function save() {
     const d = await api("save", { name: state.name, xml });
     const m = d.makepolicy;
     const head = d.saved ? `wrote ${d.written.join(", ")}\n` : "nothing was written: the policy does not compile\n";
-    $("save-out").textContent = `${head}$ xm makepolicy ${state.name}\n${m.stdout}${m.stderr}(exit status ${m.status})`;
-    $("save-out").dataset.status = m.status;
-    $("draft-btn").hidden = d.saved;
-    if (!state.complete && xml === state.xml) await checkAll(); // saving runs every check
     if (d.saved) {
       state.saved = xml;
       $("draft-notice").hidden = true;
-      setStatus("saved " + state.name);
       await refreshPolicies();
-    } else setStatus("not saved: it does not compile (save as draft?)");
+    }
     updateDirty();
+    $("draft-btn").hidden = d.saved;
+    $("save-out").textContent = `${head}$ xm makepolicy ${state.name}\n${m.stdout}${m.stderr}(exit status ${m.status})`;
+    $("save-out").dataset.status = m.status;
+    if (!state.complete && xml === state.xml) await checkAll(); // saving runs every check
+    setStatus(d.saved ? "saved " + state.name : "not saved: it does not compile (save as draft?)");
   } catch (err) { $("save-out").textContent = err.doc && err.doc.findings ? err.doc.findings.map((f) => f.text).join("\n") : err.message; }
 }
 
