@@ -7,12 +7,12 @@ The commands are run in rounds, each command once a round, so that a change
 of load on the machine touches all of them alike; a ratio is taken within
 each round and the median of those is reported (with medians and fastest
 runs of each command), for wall time and for CPU time (user + system, the
-steadier figure on a loaded machine; the verdict is the wall time's). Also shows what dominates (`python -X importtime`)
-and which heavy modules the command imports (none of click, dataclasses,
-sqlite3, networkx, xmlschema should be; `xm list` needs sqlite3 and
-dataclasses, none of the others). Targets: makepolicy at most twice a bare
-`python3 -c pass`, list two and a half times, reported against each
-interpreter that phrase may mean.
+steadier figure on a loaded machine; the verdict is the wall time's). Also
+shows what dominates (`python -X importtime`) and which heavy modules the
+command imports (none of click, dataclasses, sqlite3, networkx, xmlschema
+should be; `xm list` needs sqlite3 and dataclasses, none of the others).
+Targets: makepolicy at most twice a bare `python3 -c pass`, list two and a
+half times, reported against each interpreter that phrase may mean.
 
 Every command runs with its modules' cached bytecode, as an installed copy
 has it (pip compiles it at install; an editable install writes it on its
