@@ -98,6 +98,22 @@ class CompileResult(NamedTuple):
 _Entry = tuple[str, LabelKind, TypeSet]
 
 
+class TreeLabels:
+    """What `compile_tree` read of each label, for a caller that reads the
+    labels too (lint): the elements are then walked once, not twice.
+    Complete only when `compile_tree` compiled the policy, or stopped at
+    the `.bin`'s size alone."""
+
+    __slots__ = ("names", "lines", "groups", "vm_count")
+
+    def __init__(self) -> None:
+        self.names: list[str] = []  # each label's Name, in document order
+        self.lines: list[int] = []  # the line of each Name
+        # each type group: (its label's number, an STE group?, its line, its type numbers)
+        self.groups: list[tuple[int, bool, int, TypeSet]] = []
+        self.vm_count = 0  # labels before this one are VM labels
+
+
 def _bad_name(text: str) -> str | None:
     if text == "":
         return "is empty"
@@ -486,13 +502,15 @@ def compile_tree(
     oversize: list[int] | None = None,
     *,
     size_limit: bool = True,
+    seen: TreeLabels | None = None,
 ) -> CompiledPolicy | None:
     """What `compile_source` gives for this schema-valid tree when it finds
     nothing at all (no error, no warning); None as soon as it would find
     something. One pass, for large policies: each type list is read and
     numbered on the spot, its texts never held beyond it. `oversize`, when
     given, receives the `.bin`'s size when that is the only finding (ACM017;
-    see `compile_document_result`).
+    see `compile_document_result`). `seen`, when given, receives what was
+    read of each label.
 
     The schema guarantees the shape this relies on: every label starts with
     its `Name`, VM labels (in SubjectLabels) come before resource labels, and
@@ -533,7 +551,9 @@ def compile_tree(
     template = root.find(T_TEMPLATE)
     assert template is not None  # the schema requires it
     subjects = template.find(T_SUBJECTS)
-    names: list[str] = []
+    names: list[str] = seen.names if seen is not None else []
+    lines = seen.lines if seen is not None else None
+    groups = seen.groups if seen is not None else None
     name = ""
     try:
         for labels, kind in ((subjects, LabelKind.VM), (template.find(T_OBJECTS), LabelKind.RES)):
@@ -546,6 +566,8 @@ def compile_tree(
                 if not n:
                     name = el.text  # type: ignore[assignment]  # None if empty: checked below
                     names.append(name)
+                    if lines is not None:
+                        lines.append(el.sourceline or 0)  # type: ignore[arg-type]  # int, or None
                     continue
                 is_ste = el.tag == T_STE_TYPES
                 number = ste_number if is_ste else cw_number
@@ -563,6 +585,10 @@ def compile_tree(
                         return None  # a type twice in one label (ACM023)
                     row = tuple(sorted(members))
                 (ste_append if is_ste else cw_append)((name, kind, row))
+                if groups is not None:
+                    groups.append((len(names) - 1, is_ste, el.sourceline or 0, row))  # type: ignore[arg-type]
+            if seen is not None and kind == LabelKind.VM:
+                seen.vm_count = len(names)
     except KeyError:
         return None  # an unknown type (ACM011), or an empty one (None)
     if None in names or "" in names:
@@ -621,16 +647,19 @@ def compile_document(
         return compile_policy(doc.source(), size_limit=size_limit)
 
 
-def compile_document_result(doc: PolicyDocument) -> CompileResult | None:
+def compile_document_result(
+    doc: PolicyDocument, seen: TreeLabels | None = None
+) -> CompileResult | None:
     """What `compile_source(doc.source())` finds, without the source model,
     when the fast path can tell: nothing, or only that the `.bin` would be
     too large (ACM017, where `_Compiler.check_size` puts it). None when the
     full compiler must look (and for versioned policies). The SSID entries,
-    which only the full compiler keeps, are left empty."""
+    which only the full compiler keeps, are left empty. `seen`: see
+    `compile_tree` (complete when the result is not None)."""
     if doc.versioned:
         return None
     oversize: list[int] = []
-    policy = compile_tree(doc.root, doc.data, oversize)
+    policy = compile_tree(doc.root, doc.data, oversize, seen=seen)
     if policy is not None:
         return CompileResult(policy, Diagnostics(), [], [])
     if not oversize:

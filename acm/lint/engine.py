@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 
-from acm.compiler import CompileResult, compile_document_result, compile_source, gc_paused
+from acm.compiler import (
+    CompileResult,
+    TreeLabels,
+    compile_document_result,
+    compile_source,
+    gc_paused,
+)
 from acm.errors import DeferredDiagnostic, Diagnostic, Diagnostics, PolicyError, Severity
 from acm.lint.checks import CHECKS
 from acm.lint.checks.policy_name import policy_place
@@ -27,7 +33,7 @@ from acm.lint.config import (
     load_config,
 )
 from acm.lint.context import LintContext, PolicyPlace
-from acm.lint.model import LintPolicy, from_document, from_source
+from acm.lint.model import LintPolicy, from_compiled, from_source
 from acm.names import POLICY_SUFFIX
 from acm.source import (
     PolicyDocument,
@@ -149,9 +155,10 @@ def _read(doc: PolicyDocument) -> tuple[LintPolicy, CompileResult | None, Policy
     needed it, the full source model. Without the source model when the
     compiler's one pass has nothing to say but perhaps the `.bin`'s size:
     the labels are then read in lint's form straight from the tree."""
-    compiled = compile_document_result(doc)
+    seen = TreeLabels()
+    compiled = compile_document_result(doc, seen)
     if compiled is not None:
-        return from_document(doc), compiled, None
+        return from_compiled(doc, seen), compiled, None
     src = doc.source()
     return from_source(src), None if src.versioned else compile_source(src), src
 

@@ -7,10 +7,12 @@ Label `i` is a VM label when `i < vm_count` (VM labels come first, as the
 schema orders them). Locations are worked out only for findings, through
 the source model's one column index.
 
-Two readers make it: `from_document` reads the labels straight from a
-parsed tree in one pass; `from_source` takes them from a full source model
-(which a policy the full compiler has to look at has anyway). Tests check
-that both give the same table.
+Three readers make it: `from_compiled` takes the labels from what the
+compiler's one pass read of them (`acm.compiler.TreeLabels`: lint's usual
+way, the elements walked once); `from_document` reads them straight from a
+parsed tree in a pass of its own; `from_source` takes them from a full
+source model (which a policy the full compiler has to look at has anyway).
+Tests check that all give the same table.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import NamedTuple
 
+from acm.compiler import TreeLabels
 from acm.errors import Location
 from acm.source import (
     T_CHWALL_TYPES,
@@ -52,6 +55,9 @@ class LabelTable(NamedTuple):
     ste_groups: list[tuple[int, ...]]  # the line of each STE type group
     cw_groups: list[tuple[int, ...]]
     vm_count: int  # labels before this one are VM labels, the others resource labels
+    # each label's STE type numbers (declaration order), each once; only
+    # `from_compiled` has them (the compiler's one pass numbered them already)
+    ste_numbers: list[tuple[int, ...]] | None = None
 
 
 class LintPolicy:
@@ -179,4 +185,40 @@ def from_document(doc: PolicyDocument) -> LintPolicy:
         if tag == T_SUBJECTS:
             vm_count = len(names)
     table = LabelTable(names, lines, ste, cw, ste_groups, cw_groups, vm_count)
+    return LintPolicy(head, table)
+
+
+def from_compiled(doc: PolicyDocument, seen: TreeLabels) -> LintPolicy:
+    """The lint form of a parsed, schema-valid policy whose labels the
+    compiler's one pass read into `seen` without a finding (or with only the
+    `.bin`'s size): every type a label names is declared and named once in
+    its group, so its number gives back its text. A group's types are
+    listed in declaration order (the checks read them as sets)."""
+    head = doc.source_without_labels()
+    texts = {
+        True: [t.text for t in head.ste.types] if head.ste is not None else [],
+        False: [t.text for t in head.chwall.types] if head.chwall is not None else [],
+    }
+    count = len(seen.names)
+    ste: list[Sequence[str]] = [_NONE] * count
+    cw: list[Sequence[str]] = [_NONE] * count
+    ste_groups: list[tuple[int, ...]] = [_NO_LINES] * count
+    cw_groups: list[tuple[int, ...]] = [_NO_LINES] * count
+    numbers: list[tuple[int, ...]] = [_NO_LINES] * count
+    for i, is_ste, line, row in seen.groups:
+        written = list(map(texts[is_ste].__getitem__, row))
+        if is_ste:
+            if ste[i]:  # a second group (ACM027)
+                ste[i] = [*ste[i], *written]
+                numbers[i] = tuple(sorted({*numbers[i], *row}))
+            else:
+                ste[i] = written
+                numbers[i] = row
+            ste_groups[i] += (line,)
+        else:
+            cw[i] = written if not cw[i] else [*cw[i], *written]
+            cw_groups[i] += (line,)
+    table = LabelTable(
+        seen.names, seen.lines, ste, cw, ste_groups, cw_groups, seen.vm_count, numbers
+    )
     return LintPolicy(head, table)

@@ -118,23 +118,25 @@ class _Bridges:
         unknown = frozenset([None])
         # each label's STE type numbers, each once (a tuple: a fifth of a
         # frozenset's memory, and sets are made of the few a witness reads)
-        self.ste_of: list[tuple[int, ...]] = []
-        for written in table.ste:
-            numbers = frozenset(map(number, written))
-            # a type the part does not declare (the compiler's finding) counts for nothing
-            self.ste_of.append(tuple(numbers - unknown if None in numbers else numbers))  # type: ignore[arg-type]
+        self.ste_of: list[tuple[int, ...]]
+        if table.ste_numbers is not None:
+            # the compiler's numbers: declaration order, every type declared once
+            self.ste_of = table.ste_numbers
+        else:
+            self.ste_of = []
+            for written in table.ste:
+                numbers = frozenset(map(number, written))
+                # a type the part does not declare (the compiler's finding) counts for nothing
+                self.ste_of.append(tuple(numbers - unknown if None in numbers else numbers))  # type: ignore[arg-type]
         self.cw_of: list[TypeSet] = []
         for types in table.cw[: table.vm_count]:
             walls = frozenset(types)
             self.cw_of.append(walls if walls <= cw_declared else walls & cw_declared)
         self.cw_of += [frozenset()] * (self.size - table.vm_count)
-        users: dict[int, list[int]] = {}
+        users: list[list[int]] = [[] for _ in self.type_names]
         for i, row in enumerate(self.ste_of):
             for t in row:
-                if t in users:
-                    users[t].append(i)
-                else:
-                    users[t] = [i]
+                users[t].append(i)
         self.users = users
         self.user_masks: dict[int, int] = {}  # made when a reach needs them
         # classes in order of their first member; VM labels without types form none
