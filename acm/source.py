@@ -14,7 +14,6 @@ reads the parsed tree of a `PolicyDocument` directly.
 
 from __future__ import annotations
 
-import bisect
 import os
 import re
 from collections.abc import Iterable
@@ -306,6 +305,8 @@ class ColumnIndex:
 
     @staticmethod
     def _matching(hits: _TagHits, content: str) -> list[int]:
+        import bisect  # columns are looked up for findings only
+
         head = content[:20]
         numbers: set[int] = set()
         # what follows the tag starts with the content's first 20 characters

@@ -6,12 +6,13 @@ on a fresh host, against a bare `python3 -c pass`.
 The commands are run in rounds, each command once a round, so that a change
 of load on the machine touches all of them alike; a ratio is taken within
 each round and the median of those is reported (with medians and fastest
-runs of each command). Also shows what dominates (`python -X importtime`)
-and which heavy modules the command imports (none of click, dataclasses,
-sqlite3, networkx, xmlschema should be; `xm list` needs sqlite3 and
-dataclasses, none of the others). Targets: makepolicy at most twice a bare
-`python3 -c pass`, list two and a half times, reported against each
-interpreter that phrase may mean.
+runs of each command), for wall time and for CPU time (user + system, the
+steadier figure on a loaded machine; the verdict is the wall time's). Also
+shows what dominates (`python -X importtime`) and which heavy modules the
+command imports (none of click, dataclasses, sqlite3, networkx, xmlschema
+should be; `xm list` needs sqlite3 and dataclasses, none of the others).
+Targets: makepolicy at most twice a bare `python3 -c pass`, list two and a
+half times, reported against each interpreter that phrase may mean.
 
 Every command runs with its modules' cached bytecode, as an installed copy
 has it (pip compiles it at install; an editable install writes it on its
@@ -71,15 +72,25 @@ def commands(root: Path) -> dict[str, list[str]]:
     }
 
 
-def timed_rounds(cmds: dict[str, list[str]], runs: int) -> dict[str, list[float]]:
-    """Milliseconds of each command in each round (after three warm-up rounds)."""
-    times: dict[str, list[float]] = {name: [] for name in cmds}
+def timed_rounds(
+    cmds: dict[str, list[str]], runs: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and CPU (user + system, of the process and its children, from
+    wait4) milliseconds of each command in each round, after three warm-up
+    rounds. On a loaded machine the CPU time is the steadier figure."""
+    wall: dict[str, list[float]] = {name: [] for name in cmds}
+    cpu: dict[str, list[float]] = {name: [] for name in cmds}
     for _ in range(runs + 3):
         for name, cmd in cmds.items():
             start = time.perf_counter()
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=ENV)
-            times[name].append((time.perf_counter() - start) * 1000)
-    return {name: t[3:] for name, t in times.items()}
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=ENV)
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall[name].append((time.perf_counter() - start) * 1000)
+            cpu[name].append((usage.ru_utime + usage.ru_stime) * 1000)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if proc.returncode != 0:
+                raise subprocess.CalledProcessError(proc.returncode, cmd)
+    return {name: t[3:] for name, t in wall.items()}, {name: t[3:] for name, t in cpu.items()}
 
 
 def import_profile(
@@ -122,17 +133,24 @@ def main() -> None:
 
         HostPaths(root).seed_example()
         cmds = commands(root)
-        times = timed_rounds(cmds, opts.runs)
-        print(f"{opts.runs} rounds, {sys.executable}: median, fastest")
+        times, cpu = timed_rounds(cmds, opts.runs)
+        print(f"{opts.runs} rounds, {sys.executable}: median, fastest (wall; CPU)")
         for name, t in times.items():
-            print(f"  {name:<40} {statistics.median(t):7.1f} ms {min(t):7.1f} ms")
+            print(
+                f"  {name:<40} {statistics.median(t):7.1f} ms {min(t):7.1f} ms;"
+                f" {statistics.median(cpu[name]):7.1f} ms {min(cpu[name]):7.1f} ms"
+            )
         for command, target in (("xm makepolicy", 2.0), ("xm list", 2.5)):
             for name in baselines():
-                ratio = statistics.median(
-                    x / b for x, b in zip(times[command], times[name], strict=True)
+                ratios = [
+                    statistics.median(x / b for x, b in zip(t[command], t[name], strict=True))
+                    for t in (times, cpu)
+                ]
+                verdict = "met" if ratios[0] <= target else "NOT met"
+                print(
+                    f"{command} / {name}: {ratios[0]:4.2f} x wall, {ratios[1]:4.2f} x CPU"
+                    f" (target <= {target}: {verdict})"
                 )
-                verdict = "met" if ratio <= target else "NOT met"
-                print(f"{command} / {name}: {ratio:4.2f} x (target <= {target}: {verdict})")
         top, heavy = import_profile(root)
         print("slowest imports of xm makepolicy (cumulative, python -X importtime):")
         for micros, name in top:

@@ -272,6 +272,8 @@ NOT_FOR_MAKEPOLICY = {
     "dataclasses",
     "unicodedata",
     "threading",
+    "bisect",  # columns of findings (acm.source.ColumnIndex)
+    "signal",  # its C module `_signal` sets SIGPIPE (render.quiet_on_closed_pipe)
     "acm.lint",
     "acm.analysis",
     "acm.versioned",

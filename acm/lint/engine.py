@@ -29,7 +29,13 @@ from acm.lint.config import (
 from acm.lint.context import LintContext, PolicyPlace
 from acm.lint.model import LintPolicy, from_document, from_source
 from acm.names import POLICY_SUFFIX
-from acm.source import PolicyDocument, PolicySource, read_policy_document
+from acm.source import (
+    PolicyDocument,
+    PolicySource,
+    ValidatingDocument,
+    is_versioned_tree,
+    read_policy_bytes,
+)
 
 
 @dataclass(frozen=True)
@@ -173,11 +179,10 @@ def lint_target(target: LintTarget, config: LintConfig = DEFAULT_CONFIG) -> list
     # collector would scan them again and again
     with gc_paused():
         try:
-            doc = read_policy_document(target.path, target.display)
+            policy, compiled, src = _read_file(target)
         except PolicyError as exc:
             return sorted(exc.diagnostics, key=_order)
         place = policy_place(target.path, target.search_root, config.policy_root)
-        policy, compiled, src = _read(doc)
         disabled = config.disable | inline_disabled(policy.comments)
         findings = []
         for d in _lint(policy, compiled, src, config.trusted, place):
@@ -186,6 +191,24 @@ def lint_target(target: LintTarget, config: LintConfig = DEFAULT_CONFIG) -> list
             level = config.severity.get(d.code)
             findings.append(d._replace(severity=level) if level is not None else d)
         return _in_order(findings)
+
+
+def _read_file(
+    target: LintTarget,
+) -> tuple[LintPolicy, CompileResult | None, PolicySource | None]:
+    """`_read` of a file, read, parsed and validated (PolicyError as
+    `read_policy_document` raises it). The one pass reads the tree while the
+    schema validates it in a thread of its own (as `compile_file` does);
+    what it made counts only once the schema has passed the tree."""
+    pending = ValidatingDocument(read_policy_bytes(target.path, target.display), target.display)
+    early = None
+    if not is_versioned_tree(pending.root):
+        try:
+            early = _read(PolicyDocument(pending.file, pending.data, pending.root))
+        except Exception:  # a tree the schema refuses may be of any shape
+            early = None
+    doc = pending.document()
+    return early if early is not None else _read(doc)
 
 
 def _in_order(findings: list[Diagnostic]) -> list[Diagnostic]:
