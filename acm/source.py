@@ -214,6 +214,16 @@ _TAG_ENDS = frozenset(" \t\r\n\f\v>/")  # what `[\s>/]` matches after a tag name
 _TAG_END_BYTES = frozenset(b" \t\r\n\f\v>/")
 
 
+def _any_in(positions: list[int], start: int, end: int) -> bool:
+    """Whether the sorted `positions` hold one in [start, end)."""
+    if not positions:
+        return False
+    import bisect
+
+    k = bisect.bisect_left(positions, start)
+    return k < len(positions) and positions[k] < end
+
+
 class ColumnIndex:
     """Columns of start tags, worked out at most once per (line, tag) of a
     document: reporting N findings on one long line costs O(N), not O(N²)."""
@@ -264,6 +274,41 @@ class ColumnIndex:
                         len(before) if before.isascii() else len(before.decode("utf-8", "replace"))
                     )
             self._single[(line, tag)] = found  # a long line is searched once a tag
+        return found
+
+    def only_columns(self, lines: list[int], tag: str) -> list[int]:
+        """`_only(line, tag)` of each line (0 where `column` has to look
+        further, or for no line), from one search of the document for each
+        of the two patterns `_only` looks for: for the findings of a large
+        policy, which has one on every label (ACM030)."""
+        import bisect  # for findings only
+
+        text = self.text
+        offsets = self.offsets
+        opening = b"<" + tag.encode("ascii")
+        at_all = [m.start() for m in re.finditer(re.escape(opening), text)]
+        prefixed = [m.start() for m in re.finditer(re.escape(b":" + opening[1:]), text)]
+        size = len(opening)
+        found: list[int] = []
+        for line in lines:
+            column = 0
+            if 0 < line <= len(offsets):
+                start = offsets[line - 1]
+                end = offsets[line] if line < len(offsets) else len(text)
+                k = bisect.bisect_left(at_all, start)
+                if (
+                    k < len(at_all)
+                    and (at := at_all[k]) < end
+                    and (k + 1 == len(at_all) or at_all[k + 1] >= end)
+                    and not _any_in(prefixed, start, end)
+                    and at + size < end
+                    and text[at + size] in _TAG_END_BYTES
+                ):
+                    before = text[start:at]
+                    column = 1 + (
+                        len(before) if before.isascii() else len(before.decode("utf-8", "replace"))
+                    )
+            found.append(column)
         return found
 
     def _tag_hits(self, line: int, tag: str) -> _TagHits:

@@ -124,3 +124,26 @@ def test_the_compilers_pass_reads_what_the_source_model_reads(data: bytes) -> No
     assert from_pass.ste_numbers == [
         tuple(sorted({_DECLARED.index(t) for t in types})) for types in full.ste
     ]
+
+
+def test_many_labels_are_placed_as_each_alone() -> None:
+    # enough labels for the one search of the document; some share a line
+    label = (
+        "<VirtualMachineLabel><Name>{}</Name><SimpleTypeEnforcementTypes><Type>a</Type>"
+        "</SimpleTypeEnforcementTypes></VirtualMachineLabel>"
+    )
+    vms = "".join(label.format(f"v{i}") + ("\n" if i % 3 else "") for i in range(300))
+    data = (
+        '<SecurityPolicyDefinition xmlns="http://www.ibm.com">'
+        "<PolicyHeader><PolicyName>p</PolicyName></PolicyHeader>\n"
+        "<SimpleTypeEnforcement><SimpleTypeEnforcementTypes><Type>a</Type>"
+        "</SimpleTypeEnforcementTypes></SimpleTypeEnforcement>\n"
+        f'<SecurityLabelTemplate><SubjectLabels bootstrap="v0">\n{vms}</SubjectLabels>'
+        "</SecurityLabelTemplate></SecurityPolicyDefinition>"
+    ).encode()
+    policy = from_source(parse_policy_document(data, "p-security_policy.xml").source())
+    every = list(range(300))
+    places = policy.labels_at(every)
+    assert places == [policy.label_at(i) for i in every]
+    # first on its line, or second after a label named with 1, 2 or 3 digits
+    assert {place.column for place in places} == {22, 151, 152, 153}

@@ -42,6 +42,8 @@ from acm.source import (
 )
 
 _NONE: tuple[str, ...] = ()
+# from this many labels on, `labels_at` searches the whole document once
+_MANY_PLACES = 200
 _NO_LINES: tuple[int, ...] = ()
 
 
@@ -116,6 +118,21 @@ class LintPolicy:
         return Location(
             self.head.file, line, self.columns.column(line, "Name", self.labels.names[i])
         )
+
+    def labels_at(self, labels: list[int]) -> list[Location]:
+        """`label_at` of each of `labels`; many are placed with one search
+        of the document (`ColumnIndex.only_columns`), not one per label."""
+        if len(labels) < _MANY_PLACES:
+            return [self.label_at(i) for i in labels]
+        names = self.labels.names
+        lines = [self.labels.lines[i] for i in labels]
+        columns = self.columns
+        file = self.head.file
+        only = columns.only_columns(lines, "Name")
+        return [
+            Location(file, line, found or columns.column(line, "Name", names[i]))
+            for i, line, found in zip(labels, lines, only, strict=True)
+        ]
 
     def locate(self, line: int, tag: str = "", text: str | None = None, nth: int = 0) -> Location:
         return self.head.locate(line, tag, text, nth)

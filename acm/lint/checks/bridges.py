@@ -325,10 +325,10 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
     if found is None:
         return
     bridges, each = found
-    policy = ctx.policy
-    for f in each:
+    places = ctx.policy.labels_at([f[0] for f in each])
+    for f, place in zip(each, places, strict=True):
         # the path is worked out when the message is read (see DeferredDiagnostic)
-        yield ctx.deferred_finding("ACM030", partial(_message, bridges, f), policy.label_at(f[0]))
+        yield ctx.deferred_finding("ACM030", partial(_message, bridges, f), place)
 
 
 def _message(bridges: _Bridges, found: _Found) -> str:
