@@ -401,6 +401,19 @@ def is_versioned_tree(root: etree._Element) -> bool:
     return header.find(T_VERSION) is not None or header.find(T_FROM_POLICY) is not None
 
 
+def conflict_set_names(root: etree._Element) -> list[str | None]:
+    """The Chinese Wall conflict sets' names (None for a set without one) in
+    the order of the compiled policy's sets: the document's order, or by name
+    in a versioned policy, as Xen 3.4 orders its sets (acm.versioned.numbering).
+    The compiled policy keeps no names; makepolicy, the analyses and the host
+    take them from here."""
+    found = root.iterfind(f"{T_CHWALL}/{T_CONFLICT_SETS}/{T_CONFLICT}")
+    names: list[str | None] = [c.get("name") for c in found]
+    if is_versioned_tree(root):
+        names.sort(key=lambda name: name or "")
+    return names
+
+
 def _schema_for(root: etree._Element) -> etree.XMLSchema:
     return _versioned_schema() if is_versioned_tree(root) else _schema()
 

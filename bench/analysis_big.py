@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ def main() -> None:
             res = timed(
                 rows,
                 f"coexist: can {count} labels run together",
-                lambda labels=labels: check_together(cg, labels),
+                partial(check_together, cg, labels),
             )
             rows[-1] = (*rows[-1][:2], "yes" if res.can else "no")
         res = timed(rows, "coexist: list maximal sets (--limit 10)", lambda: maximal_sets(cg, 10))

@@ -91,7 +91,9 @@ def run(cmd: list[str], ok: tuple[int, ...] = (0,)) -> float:
 class Size:
     """One policy size: its files, a host root with it compiled, and the commands."""
 
-    def __init__(self, labels: int, work: Path, generator: str, fixed: bool) -> None:
+    def __init__(
+        self, labels: int, work: Path, generator: str, fixed: bool, only: list[str]
+    ) -> None:
         self.labels = labels
         tag = f"{labels}{'f' if fixed else ''}"
         self.name = f"scale{tag}"
@@ -104,11 +106,14 @@ class Size:
         root = ["--root", str(self.root)]
         # a `.bin` over the readers' limit (1 GiB; 60,000 labels with 6,000
         # types make 812 MB) is refused by makepolicy (ACM017) and could not
-        # be loaded: such a size is measured without `compile` and `load`
-        making = subprocess.run([*xm(), *root, "makepolicy", self.name], capture_output=True)
-        self.compilable = making.returncode == 0
-        loading = subprocess.run([*xm(), *root, "loadpolicy", self.name], capture_output=True)
-        self.loadable = self.compilable and loading.returncode == 0
+        # be loaded: such a size is measured without `compile` and `load`.
+        # Only they need the host root (the analyses read the XML alone).
+        self.compilable = self.loadable = False
+        if not only or {"compile", "load"} & set(only):
+            making = subprocess.run([*xm(), *root, "makepolicy", self.name], capture_output=True)
+            self.compilable = making.returncode == 0
+            loading = subprocess.run([*xm(), *root, "loadpolicy", self.name], capture_output=True)
+            self.loadable = self.compilable and loading.returncode == 0
         xml = str(self.xml)
         self.commands: dict[str, Callable[[], float]] = {
             "floor": lambda: run(
@@ -185,7 +190,7 @@ def main() -> None:
     run_counts = [int(n) for n in args.runs.split(",")]
     cpu_ratios: dict[int, dict[str, float]] = {}
     for number, labels in enumerate(sizes):
-        size = Size(labels, work, args.generator, args.fixed_types)
+        size = Size(labels, work, args.generator, args.fixed_types, only)
         warmup = warmups[min(number, len(warmups) - 1)]
         runs = run_counts[min(number, len(run_counts) - 1)]
         times, cpu = measure(size, runs, only, warmup)

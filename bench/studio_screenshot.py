@@ -23,14 +23,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from playwright.sync_api import sync_playwright  # noqa: E402
+from playwright.sync_api import ViewportSize, sync_playwright  # noqa: E402
 
 from tests.hosttools import loaded_host  # noqa: E402
 from tests.test_studio_browser import CHROMIUM_ARGS, Server  # noqa: E402
 from xm_core.files.paths import EXAMPLE_POLICY  # noqa: E402
 
-LAPTOP = {"width": 1366, "height": 768}
-WIDE = {"width": 1920, "height": 1080}
+LAPTOP: ViewportSize = {"width": 1366, "height": 768}
+WIDE: ViewportSize = {"width": 1920, "height": 1080}
 
 
 def _open(page: Any, url: str, name: str = EXAMPLE_POLICY) -> None:
@@ -72,7 +72,7 @@ def main(folder: Path) -> None:
                     executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
                 )
 
-                def shot(name: str, viewport: dict[str, int], take: Any) -> None:
+                def shot(name: str, viewport: ViewportSize, take: Any) -> None:
                     page = browser.new_page(viewport=viewport)
                     page.on("dialog", lambda d: d.accept())
                     take(page)

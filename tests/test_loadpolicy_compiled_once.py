@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from acm.mapfile import parse_set_names, set_names_bytes
 from tests.hosttools import xm_run
+from tests.lifecycle_support import PolicySpec
 from xm_core.files.paths import EXAMPLE_POLICY, HostPaths
-from xm_core.host.model import INLINE_BINARY_BYTES, Host, loaded_binary_bytes
+from xm_core.host.model import (
+    INLINE_BINARY_BYTES,
+    Host,
+    conflict_set_names,
+    loaded_binary_bytes,
+    read_compiled_policy,
+)
 
 
 def _example_host(root: Path) -> HostPaths:
@@ -148,3 +156,22 @@ def test_a_large_binary_is_refused_as_a_small_one_is(tmp_path: Path) -> None:
         assert says in run.err
         with Host(paths) as host:
             assert host.policy_state()[1] is None
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"), [(None, ["zeta", "alpha"]), ("1.0", ["alpha", "zeta"])]
+)
+def test_names_read_from_the_xml_follow_the_binarys_order(
+    tmp_path: Path, version: str | None, expected: list[str]
+) -> None:
+    # Xen 3.4 orders a versioned policy's sets by name; 3.0.4 keeps the document's
+    # order. Without the side file the XML's names must come in the .bin's order.
+    paths = HostPaths(tmp_path)
+    spec = PolicySpec("lc.sets", version=version, conflicts=[["red", "blue"], ["green", "blue"]])
+    xml = spec.write(paths)
+    xml.write_text(spec.xml().replace('"C0"', '"zeta"').replace('"C1"', '"alpha"'))
+    assert xm_run(tmp_path, "makepolicy", "lc.sets").code == 0
+    binary = read_compiled_policy(paths, "lc.sets")[1]
+    assert conflict_set_names(paths, "lc.sets", binary) == expected  # the side file
+    paths.policy_files("lc.sets").set_names.unlink()
+    assert conflict_set_names(paths, "lc.sets", binary) == expected  # the XML

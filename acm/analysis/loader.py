@@ -359,7 +359,7 @@ def load_xml(path: str | Path, display: str | None = None) -> AnalysisPolicy:
     A policy whose `.bin` would be too large to write or load (ACM017 for
     makepolicy) is analysed all the same: no `.bin` is made here."""
     from acm.compiler import gc_paused, read_and_compile
-    from acm.source import T_CHWALL, T_CONFLICT, T_CONFLICT_SETS
+    from acm.source import conflict_set_names
 
     # The labels are tens of thousands of records in no cycle: the cyclic
     # collector would only scan them again and again while they are made.
@@ -367,12 +367,10 @@ def load_xml(path: str | Path, display: str | None = None) -> AnalysisPolicy:
         # the compiler's fast path, reading the tree while the schema validates it
         compiled, _warnings, doc = read_and_compile(str(path), display, size_limit=False)
         # conflict-set names (which the compiled policy does not keep) from the tree
-        sets = doc.root.iterfind(f"{T_CHWALL}/{T_CONFLICT_SETS}/{T_CONFLICT}")
-        names = tuple(c.get("name") for c in sets)
+        names = tuple(conflict_set_names(doc.root))
         if not doc.versioned:
             return from_compiled(compiled, names, display or str(path))
-    # Xen 3.4 orders conflict sets by name; the renames are in the XML alone.
-    names = tuple(sorted(names, key=lambda name: name or ""))
+    # the renames of a versioned policy are in the XML alone
     policy = from_compiled(compiled, names, display or str(path))
     policy.renamed_from = {
         (label.name.text, label.kind): label.renamed_from.text

@@ -514,17 +514,19 @@ def conflict_set_names(paths: HostPaths, name: str, binary: BinaryPolicy) -> lis
         if found is not None:
             return found
     try:
-        from acm.source import read_policy_source
+        from acm.source import conflict_set_names as names_in
+        from acm.source import read_policy_document
 
-        src = read_policy_source(paths.policy_files(name).xml)
+        doc = read_policy_document(paths.policy_files(name).xml)
+        src = doc.source_without_labels()
     except Exception:  # noqa: BLE001 - names are optional; the binary decides
         return []
     if src.policy_name.text != binary.reference_name or src.chwall is None:
         return []
-    sets = src.chwall.conflict_sets
-    if len(sets) != len(binary.chwall.conflict_sets):
+    names = names_in(doc.root)  # a versioned policy's in the .bin's order (by name)
+    if len(names) != len(binary.chwall.conflict_sets):
         return []
-    return [c.name for c in sets]
+    return names
 
 
 KEEP_SSIDREFS_FLAG = "--keep-ssidrefs"

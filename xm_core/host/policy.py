@@ -142,15 +142,13 @@ def _compiled_batch(
 def _set_names(binary: BinaryPolicy, tree: object) -> list[str | None] | None:
     """The conflict sets' names, in the order of the `.bin`'s sets, from the
     schema-valid parse tree compile_file kept; None without sets."""
-    from acm.source import T_CONFLICT
+    from acm.source import conflict_set_names
 
     sets = binary.chwall.conflict_sets if binary.chwall is not None else ()
     if not sets:
         return None
     root: Any = tree
-    names: list[str | None] = [c.get("name") for c in root.iter(T_CONFLICT)]
-    if binary.versioned:  # Xen 3.4 orders the sets by name (acm.versioned.numbering)
-        names.sort(key=lambda name: name or "")
+    names = conflict_set_names(root)
     return names if len(names) == len(sets) else None
 
 
