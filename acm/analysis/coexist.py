@@ -285,25 +285,88 @@ def _independent_sets(conflicts: dict[int, set[int]]) -> Iterator[frozenset[int]
     a pivot, on the conflicts themselves. The cliques of the complement
     graph are the same sets, but the complement of a part where few groups
     conflict has nearly every pair as an edge: building it and searching it
-    cost the square of the part's size."""
-    closed = {v: {v} | near for v, near in conflicts.items()}
+    cost the square of the part's size.
 
-    def extend(chosen: list[int], free: set[int], left_out: set[int]) -> Iterator[frozenset[int]]:
-        if not free:
-            if not left_out:
-                yield frozenset(chosen)
-            return
-        # branch only on the groups the pivot conflicts with (itself
-        # included): a maximal set holds one of them
-        pivot = min(free | left_out, key=lambda u: (len(free & closed[u]), u))
-        for v in sorted(free & closed[pivot]):
-            chosen.append(v)
-            yield from extend(chosen, free - closed[v], left_out - closed[v])
-            chosen.pop()
-            free = free - {v}
-            left_out = left_out | {v}
+    The pivot is the group, free or left out, with the fewest free groups
+    among itself and the groups it conflicts with (the lowest on a tie).
+    Those counts are kept in one list, updated as groups are chosen and left
+    out and restored on the way back, so that the pivot is a `min` over the
+    list rather than a count per group. Groups are positions in ascending
+    order; free and left-out groups are bits of an integer. The search keeps
+    its own stack: a maximal set can hold hundreds of groups, too deep for
+    nested generators to hand each set up cheaply."""
+    nodes = sorted(conflicts)
+    where = {v: i for i, v in enumerate(nodes)}
+    # each position's closed neighbourhood, as positions and as bits
+    near = [sorted({i} | {where[u] for u in conflicts[v]}) for i, v in enumerate(nodes)]
+    bits = [sum(1 << u for u in around) for around in near]
+    gone = len(nodes) + 2  # above any count: the group is neither free nor left out
+    count = [len(around) for around in near]  # every group free at the start
 
-    return extend([], set(conflicts), set())
+    def search() -> Iterator[frozenset[int]]:
+        chosen: list[int] = []
+        # per level: the groups to branch on, how many were begun, the
+        # level's free and left-out groups, what the branch begun last changed
+        frames: list[list[Any]] = []
+        free, left_out = (1 << len(nodes)) - 1, 0
+        while True:
+            if not free:
+                if not left_out:
+                    yield frozenset(map(nodes.__getitem__, chosen))
+            else:
+                pivot = count.index(min(count))
+                # branch only on the groups the pivot conflicts with (itself
+                # included): a maximal set holds one of them
+                branch = [v for v in near[pivot] if free >> v & 1]
+                frames.append([branch, 0, free, left_out, None])
+            while frames:
+                frame = frames[-1]
+                branch, begun, free, left_out, undo = frame
+                if undo is not None:
+                    out_free, out, saved, kept = undo
+                    chosen.pop()
+                    for w, c in zip(out, saved, strict=True):
+                        count[w] = c
+                    for w in out_free:
+                        for u in near[w]:
+                            if kept >> u & 1:
+                                count[u] += 1
+                    # the group branched on is left out from now on
+                    v = branch[begun - 1]
+                    for u in near[v]:
+                        if count[u] != gone:
+                            count[u] -= 1
+                    free &= ~(1 << v)
+                    left_out |= 1 << v
+                    frame[2], frame[3], frame[4] = free, left_out, None
+                if begun == len(branch):
+                    for v in branch:
+                        for u in near[v]:
+                            if count[u] != gone:
+                                count[u] += 1
+                    frames.pop()
+                    continue
+                v = branch[begun]
+                frame[1] = begun + 1
+                taken = bits[v]
+                out_free = [w for w in near[v] if free >> w & 1]
+                out = [w for w in near[v] if count[w] != gone]
+                kept = (free | left_out) & ~taken
+                for w in out_free:
+                    for u in near[w]:
+                        if kept >> u & 1:
+                            count[u] -= 1
+                saved = [count[w] for w in out]
+                for w in out:
+                    count[w] = gone
+                frame[4] = (out_free, out, saved, kept)
+                chosen.append(v)
+                free, left_out = free & ~taken, left_out & ~taken
+                break
+            else:
+                return
+
+    return search()
 
 
 def _part_choices(succ: dict[int, set[int]]) -> tuple[list[frozenset[int]], bool]:
