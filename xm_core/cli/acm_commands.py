@@ -126,10 +126,14 @@ def coexist(
     (exit status 1 when they cannot)."""
     from acm.analysis.coexist import CoexistCheck
     from acm.analysis.coexist import coexist as run
+    from acm.compiler import gc_paused
     from xm_core.render import analysis as render
 
-    res = run(load(ctx, policy), list(labels), limit)
-    render.result(res, as_json)
+    # The labels and the groups are records in no cycle: the cyclic
+    # collector would only scan them again and again while they are made.
+    with gc_paused():
+        res = run(load(ctx, policy), list(labels), limit)
+        render.result(res, as_json)
     if isinstance(res, CoexistCheck) and not res.can:
         sys.exit(1)
 
