@@ -11,11 +11,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acm.authoring.policyedit import apply_edit
-from acm.authoring.recheck import CheckedPolicy, checked_policy, recheck
+from acm.authoring.recheck import (
+    CheckedPolicy,
+    checked_policy,
+    common_prefix,
+    common_suffix,
+    recheck,
+)
 from acm.errors import Diagnostic, PolicyError
 from acm.lint.engine import lint_source
 from acm.source import line_offsets, parse_policy_document
 from tests.hosttools import wide_policy
+from xm_core.web.services import text_change
 
 WIDE = wide_policy(60).encode()
 
@@ -190,3 +197,34 @@ def test_edits_one_after_another_agree_with_the_full_check(ops: list[dict[str, A
         non_bridges = [d for d in quick.state.findings if d.code != "ACM030"]
         assert non_bridges == [d for d in whole if d.code != "ACM030"]
         state = quick.state
+
+
+def _naive_common(a: str, b: str) -> tuple[int, int]:
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    tail = 0
+    while tail < min(len(a), len(b)) - start and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    return start, tail
+
+
+bmp_text = st.text(alphabet=st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs",)))
+
+
+@given(bmp_text, bmp_text)
+def test_common_start_and_end_of_two_texts(a: str, b: str) -> None:
+    start = common_prefix(a, b)
+    assert (start, common_suffix(a, b, min(len(a), len(b)) - start)) == _naive_common(a, b)
+    raw_a, raw_b = a.encode(), b.encode()
+    assert (
+        common_prefix(raw_a, raw_b)
+        == _naive_common(raw_a.decode("latin-1"), raw_b.decode("latin-1"))[0]
+    )
+
+
+@given(bmp_text, bmp_text)
+def test_the_studios_text_change_turns_the_old_text_into_the_new(old: str, new: str) -> None:
+    change = text_change(old, new)
+    assert change is not None
+    assert old[: change["from"]] + change["insert"] + old[change["to"] :] == new

@@ -35,7 +35,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from acm.errors import Diagnostic, Location, PolicyError
 from acm.lint.context import PolicyPlace
@@ -177,9 +177,12 @@ def checked_policy(
     )
 
 
-def _common_prefix(a: bytes, b: bytes) -> int:
-    """The length of the longest common start, by halving (each step one
-    C-level compare)."""
+Text = TypeVar("Text", str, bytes)
+
+
+def common_prefix(a: Text, b: Text) -> int:
+    """The length of the longest common start of two texts, found by halving
+    (each step one C-level slice compare, not a loop in Python)."""
     low, high = 0, min(len(a), len(b))
     while low < high:
         mid = (low + high + 1) // 2
@@ -190,7 +193,8 @@ def _common_prefix(a: bytes, b: bytes) -> int:
     return low
 
 
-def _common_suffix(a: bytes, b: bytes, limit: int) -> int:
+def common_suffix(a: Text, b: Text, limit: int) -> int:
+    """The length of the longest common end of two texts, at most `limit`."""
     low, high = 0, limit
     while low < high:
         mid = (low + high + 1) // 2
@@ -239,9 +243,9 @@ def recheck(state: CheckedPolicy, new: bytes) -> Recheck | None:
     if new == old or not labels:
         return None
     grown = len(new) - len(old)
-    start = _common_prefix(old, new)
+    start = common_prefix(old, new)
     start = old.rfind(b"\n", 0, start) + 1  # the change from the start of its line
-    tail = _common_suffix(old, new, min(len(old), len(new)) - start)
+    tail = common_suffix(old, new, min(len(old), len(new)) - start)
     old_end = len(old) - tail
     if old_end < len(old) and old_end > 0 and old[old_end - 1] != 0x0A:
         newline = old.find(b"\n", old_end)

@@ -411,23 +411,12 @@ def text_change(old: str, new: str) -> dict[str, Any] | None:
     outside the BMP would make the offsets differ."""
     if not (old.isascii() and new.isascii()) and (_ASTRAL.search(old) or _ASTRAL.search(new)):
         return None
-    start = _common_prefix(old, new)
-    tail = _common_prefix(old[start:][::-1], new[start:][::-1])
+    from acm.authoring.recheck import common_prefix, common_suffix
+
+    start = common_prefix(old, new)
+    tail = common_suffix(old, new, min(len(old), len(new)) - start)
     end_old, end_new = len(old) - tail, len(new) - tail
     return {"from": start, "to": end_old, "insert": new[start:end_new]}
-
-
-def _common_prefix(a: str, b: str) -> int:
-    """The length of the longest common start, found by halving (each
-    comparison is one C-level slice compare, not a loop in Python)."""
-    low, high = 0, min(len(a), len(b))
-    while low < high:
-        mid = (low + high + 1) // 2
-        if a[low:mid] == b[low:mid]:
-            low = mid
-        else:
-            high = mid - 1
-    return low
 
 
 def edit(xml: bytes, op: Mapping[str, Any], file: str) -> bytes:
