@@ -101,12 +101,13 @@ class CoexistSets:
         if self.always and several:
             lines.append("  in every set: " + ", ".join(show(lab) for lab in self.always))
         always = {lab.key for lab in self.always}
+        show_all = self.policy.display_all
         for n, labels in enumerate(self.sets, 1):
             if several:
-                rest = [show(lab) for lab in labels if lab.key not in always]
+                rest = show_all(lab for lab in labels if lab.key not in always)
                 lines.append(f"  set {n} adds: " + (", ".join(rest) or "nothing"))
             else:
-                lines.append(f"  set {n}: " + ", ".join(show(lab) for lab in labels))
+                lines.append(f"  set {n}: " + ", ".join(show_all(labels)))
         return lines
 
     def as_dict(self) -> dict[str, Any]:

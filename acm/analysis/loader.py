@@ -14,6 +14,8 @@ left out of the graphs (the analyses list such labels separately).
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -166,8 +168,9 @@ class AnalysisPolicy:
     def _kinds(self) -> tuple[tuple[Label, ...], tuple[Label, ...]]:
         """The VM labels and the resource labels, told apart once."""
         vm = LabelKind.VM
-        vms = tuple(label for label in self.labels if label.kind is vm)
-        return vms, tuple(label for label in self.labels if label.kind is not vm)
+        # `labels` holds the VM labels first: two slices, not a test per label
+        split = bisect_left(self.labels, True, key=lambda label: label.kind is not vm)
+        return self.labels[:split], self.labels[split:]
 
     def label_by_key(self, key: str) -> Label:
         return self._by_key[key]
@@ -175,6 +178,13 @@ class AnalysisPolicy:
     def display(self, label: Label) -> str:
         """The name, prefixed with `dom:`/`res:` only when both kinds use it."""
         return label.key if label.name in self._shared_names else label.name
+
+    def display_all(self, labels: Iterable[Label]) -> list[str]:
+        """`display` of each label (one call for the thousands of a set)."""
+        shared = self._shared_names
+        if not shared:
+            return [label.name for label in labels]
+        return [label.key if label.name in shared else label.name for label in labels]
 
     def find(self, text: str, kind: LabelKind | None = None) -> Label:
         """The label a user means by `text` (a name, or `dom:NAME` / `res:NAME`).
