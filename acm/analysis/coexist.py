@@ -324,14 +324,14 @@ def _independent_sets(conflicts: dict[int, set[int]]) -> Iterator[frozenset[int]
                 frame = frames[-1]
                 branch, begun, free, left_out, undo = frame
                 if undo is not None:
-                    out_free, out, saved, kept = undo
+                    out_free, out, saved = undo
                     chosen.pop()
-                    for w, c in zip(out, saved, strict=True):
-                        count[w] = c
                     for w in out_free:
                         for u in near[w]:
-                            if kept >> u & 1:
+                            if count[u] != gone:
                                 count[u] += 1
+                    for w, c in zip(out, saved, strict=True):
+                        count[w] = c
                     # the group branched on is left out from now on
                     v = branch[begun - 1]
                     for u in near[v]:
@@ -352,15 +352,15 @@ def _independent_sets(conflicts: dict[int, set[int]]) -> Iterator[frozenset[int]
                 taken = bits[v]
                 out_free = [w for w in near[v] if free >> w & 1]
                 out = [w for w in near[v] if count[w] != gone]
-                kept = (free | left_out) & ~taken
-                for w in out_free:
-                    for u in near[w]:
-                        if kept >> u & 1:
-                            count[u] -= 1
                 saved = [count[w] for w in out]
                 for w in out:
                     count[w] = gone
-                frame[4] = (out_free, out, saved, kept)
+                # the groups still free or left out lose the free ones just taken out
+                for w in out_free:
+                    for u in near[w]:
+                        if count[u] != gone:
+                            count[u] -= 1
+                frame[4] = (out_free, out, saved)
                 chosen.append(v)
                 free, left_out = free & ~taken, left_out & ~taken
                 break
