@@ -29,6 +29,7 @@ from acm.lint import lint_paths  # noqa: E402
 from acm.lint.checks import CHECKS, Check  # noqa: E402
 from acm.lint.checks.policy_name import policy_place  # noqa: E402
 from acm.lint.context import LintContext  # noqa: E402
+from acm.lint.model import from_source  # noqa: E402
 from acm.source import read_policy_source  # noqa: E402
 
 BIG_ARGS = ["2000", "500", "10000", "10000", "200", "8"]
@@ -72,7 +73,7 @@ def main() -> None:
     )
     compiled = compile_source(src)
     rows.append(("compile_source", best(args.repeat, lambda: compile_source(src))))
-    ctx = LintContext(src, compiled, frozenset(), policy_place(policy))
+    ctx = LintContext(from_source(src), compiled, frozenset(), policy_place(policy))
     for check in CHECKS:
         name = check.__module__.rsplit(".", 1)[-1]
         rows.append((f"check {name}", best(args.repeat, partial(_run_check, check, ctx))))
