@@ -114,7 +114,10 @@ class TreeLabels:
         self.vm_count = 0  # labels before this one are VM labels
 
 
-def _bad_name(text: str) -> str | None:
+def map_name_problem(text: str) -> str | None:
+    """Why a name or type cannot be written to the `.map` (empty, or a
+    character that breaks its lines), or None; the versioned numbering asks
+    the same."""
     if text == "":
         return "is empty"
     problem = bad_name_character(text)
@@ -123,7 +126,7 @@ def _bad_name(text: str) -> str | None:
     return None
 
 
-def _bad_policy_name(text: str) -> str | None:
+def policy_name_problem(text: str) -> str | None:
     """The PolicyName becomes a path (`labels`, `addlabel` and the loaded
     policy's files are found by it): it must be a dotted policy name."""
     try:
@@ -158,7 +161,11 @@ def _occurrences(items: list[Named]) -> list[int]:
     return counts
 
 
-class _Compiler:
+class SourceCompiler:
+    """The full compiler over the source model: every check of names, types
+    and conflict sets, each finding placed. `compile_source` runs it; the
+    versioned numbering (`acm.versioned.numbering`) reuses its checks."""
+
     def __init__(self, src: PolicySource, size_limit: bool = True) -> None:
         self.src = src
         self.size_limit = size_limit
@@ -175,12 +182,12 @@ class _Compiler:
         return known[1][index]
 
     def check_name(self, named: Named, what: str) -> None:
-        problem = _bad_name(named.text)
+        problem = map_name_problem(named.text)
         if problem:
             code = "ACM019" if named.text == "" else "ACM016"
             self.found.add(code, f"{what} {problem}", self.src.at(named))
         elif what == "PolicyName":
-            problem = _bad_policy_name(named.text)
+            problem = policy_name_problem(named.text)
             if problem:
                 self.found.add("ACM016", f"{what} {problem}", self.src.at(named))
 
@@ -402,7 +409,7 @@ def compile_source(src: PolicySource, *, size_limit: bool = True) -> CompileResu
     """Compile; the result's `policy` is None when any error was found.
     Without `size_limit`, a `.bin` too large to be written or read is no
     error (an analysis in memory writes none; see `compile_document`)."""
-    return _Compiler(src, size_limit).run()
+    return SourceCompiler(src, size_limit).run()
 
 
 def _in_document_order(found: Diagnostics) -> Diagnostics:
@@ -436,7 +443,7 @@ def _numbers(types: list[str] | None) -> dict[str, int] | None:
     numbers = {t: i for i, t in enumerate(types)}
     if len(numbers) != len(types) or len(numbers) > MAX_16BIT:
         return None
-    if any(_bad_name(t) for t in types):
+    if any(map_name_problem(t) for t in types):
         return None
     return numbers
 
@@ -477,7 +484,7 @@ def _holds(data: bytes, marker: bytes, start: int) -> bool:
     return pos >= 0 and data.find(marker, pos - 1) >= 0
 
 
-def _misc_parents(root: etree._Element, data: bytes | None) -> set[str]:
+def misc_parents(root: etree._Element, data: bytes | None) -> set[str]:
     """The tags of the elements that hold a comment or processing instruction.
     Given the document's bytes in an ASCII-based encoding, none is looked
     for when the bytes hold none (a search of the bytes is 5 times faster
@@ -515,16 +522,16 @@ def compile_tree(
     The schema guarantees the shape this relies on: every label starts with
     its `Name`, VM labels (in SubjectLabels) come before resource labels, and
     a type list holds at least one `Type`. `data`, the document's bytes, is
-    optional (see `_misc_parents`).
+    optional (see `misc_parents`).
     """
-    misc = _misc_parents(root, data)
+    misc = misc_parents(root, data)
     if misc & _LEAVES:
         return None  # a comment inside a name: element text is not the whole name
     # Comments or PIs between the types of a list are among its children:
     # only then are the Type children picked out (slower).
     plain_lists = not misc & _TYPE_LISTS
     policy_name = root.findtext(f"{T_HEADER}/{T_POLICY_NAME}") or ""
-    if _bad_name(policy_name) or _bad_policy_name(policy_name):
+    if map_name_problem(policy_name) or policy_name_problem(policy_name):
         return None
 
     declared: list[list[str] | None] = []
@@ -652,7 +659,7 @@ def compile_document_result(
 ) -> CompileResult | None:
     """What `compile_source(doc.source())` finds, without the source model,
     when the fast path can tell: nothing, or only that the `.bin` would be
-    too large (ACM017, where `_Compiler.check_size` puts it). None when the
+    too large (ACM017, where `SourceCompiler.check_size` puts it). None when the
     full compiler must look (and for versioned policies). The SSID entries,
     which only the full compiler keeps, are left empty. `seen`: see
     `compile_tree` (complete when the result is not None)."""

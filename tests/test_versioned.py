@@ -667,7 +667,7 @@ def test_the_quick_path_gives_up_exactly_when_the_full_compiler_finds_something(
     """`compile_versioned_tree` gives the full compiler's policy when that
     finds nothing, and None when it finds anything (or the document holds a
     comment or a byte outside ASCII, which it leaves to the full path)."""
-    from acm.compiler import _misc_parents
+    from acm.compiler import misc_parents
     from acm.source import parse_policy_document
     from acm.versioned.numbering import compile_versioned_source, compile_versioned_tree
 
@@ -681,7 +681,7 @@ def test_the_quick_path_gives_up_exactly_when_the_full_compiler_finds_something(
     if quick is not None:
         assert list(found) == []
         assert quick == full
-    elif not _misc_parents(doc.root, doc.data) and doc.data.isascii():
+    elif not misc_parents(doc.root, doc.data) and doc.data.isascii():
         assert list(found) != [], "the quick path gave up on a policy without findings"
 
 

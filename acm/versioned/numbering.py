@@ -94,10 +94,10 @@ def compile_versioned_source(
 ) -> tuple[CompiledPolicy | None, Diagnostics]:
     """Check and number a versioned policy; the policy is None when any
     finding is an error. `xml_hash` is the SHA-1 the binary carries."""
-    from acm.compiler import _Compiler
+    from acm.compiler import SourceCompiler
 
     assert src.versioned is not None
-    checks = _Compiler(src)  # the 3.0.4 compiler's checks of names, types and sets
+    checks = SourceCompiler(src)  # the 3.0.4 compiler's checks of names, types and sets
     checks.check_name(src.policy_name, "PolicyName")
     ste_declared = checks.declare_types(src.ste, "STE")
     cw_declared = checks.declare_types(src.chwall, "CHWALL")
@@ -244,12 +244,12 @@ def _assemble(
 def _type_numbers(type_list: etree._Element | None) -> tuple[list[str], dict[str, int]] | None:
     """A part's declared types, sorted, and their numbers; None when any
     would need a finding (empty, a line break, twice, too many)."""
-    from acm.compiler import _bad_name
+    from acm.compiler import map_name_problem
 
     if type_list is None:
         return [], {}
     texts: list[str | None] = [t.text for t in type_list]
-    names = [t for t in texts if t is not None and not _bad_name(t)]
+    names = [t for t in texts if t is not None and not map_name_problem(t)]
     if len(names) != len(texts) or len(set(names)) != len(names) or len(names) > MAX_16BIT:
         return None
     names.sort()
@@ -273,7 +273,7 @@ def compile_versioned_tree(
     would find something, or the document holds a comment or processing
     instruction, or a byte outside ASCII (the full path then reports with
     places). One pass over the tree, for large policies."""
-    from acm.compiler import _bad_name, _bad_policy_name, _misc_parents
+    from acm.compiler import map_name_problem, misc_parents, policy_name_problem
     from acm.source import (
         T_CHWALL,
         T_CHWALL_TYPES,
@@ -289,13 +289,13 @@ def compile_versioned_tree(
         T_VERSION,
     )
 
-    if not data.isascii() or b"&#" in data or _misc_parents(root, data):
+    if not data.isascii() or b"&#" in data or misc_parents(root, data):
         return None
     header = root.find(T_HEADER)
     assert header is not None  # the schema requires it
     name = header.findtext(T_POLICY_NAME) or ""
     version = parse_version(header.findtext(T_VERSION) or "")
-    if _bad_name(name) or _bad_policy_name(name) or version is None:
+    if map_name_problem(name) or policy_name_problem(name) or version is None:
         return None
     from_policy = header.find(T_FROM_POLICY)
     if from_policy is not None and parse_version(from_policy.findtext(T_VERSION) or "") is None:
@@ -328,7 +328,7 @@ def compile_versioned_tree(
         for label in labels if labels is not None else ():
             name_el = label[0]  # the schema puts the Name first
             label_name = name_el.text
-            if not label_name or _bad_name(label_name) or ":" in label_name:
+            if not label_name or map_name_problem(label_name) or ":" in label_name:
                 return None
             if label_name in rows:
                 return None  # twice (ACM047)
