@@ -337,6 +337,19 @@ def test_a_refused_update_changes_nothing(
 # ------------------------------------------------------------------ kill -9
 
 
+def _python(*args: str, timeout: int = 60) -> subprocess.CompletedProcess[str]:
+    """A python process on this checkout (a script that kills itself, or a
+    command typed after it)."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 _KILLER = """
 import os, sys
 from pathlib import Path
@@ -369,28 +382,13 @@ def test_a_kill_in_the_middle_leaves_old_or_new_state_whole(paths: HostPaths, po
     v2.version, v2.from_policy = "1.1", (NAME, "1.0")
     v2.vm_from = v2.res_from = {"GREEN": "green"}
     v2.write(paths)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    died = subprocess.run(
-        [sys.executable, "-c", _KILLER, str(paths.root), point],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    died = _python("-c", _KILLER, str(paths.root), point, timeout=120)
     assert died.returncode == 9, died.stderr
     if point == "before-commit":
         assert snapshot(paths) == before  # the old state, whole
         return
     # the new state: the next command finishes the files first
-    got = subprocess.run(
-        [sys.executable, "-m", "xm_core", "--root", str(paths.root), "getlabel", "res", "phy:ram1"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    got = _python("-m", "xm_core", "--root", str(paths.root), "getlabel", "res", "phy:ram1")
     assert got.returncode == 0, got.stderr
     assert got.stdout == f"ACM:{NAME}:GREEN\n"  # Xen 3.4 prints it so
     assert "label=GREEN" in (paths.etc_xen / "idle.cfg").read_text()
@@ -440,24 +438,9 @@ def test_a_kill_in_the_middle_of_resetpolicy_is_finished_by_the_next_command(
 ) -> None:
     _set(paths, PolicySpec(NAME))
     _label(paths, "phy:ram1", "green")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    died = subprocess.run(
-        [sys.executable, "-c", _RESET_KILLER, str(paths.root)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    died = _python("-c", _RESET_KILLER, str(paths.root), timeout=120)
     assert died.returncode == 9, died.stderr
     assert b"INV_ACM" not in paths.resource_labels.read_bytes()  # not written yet
-    got = subprocess.run(
-        [sys.executable, "-m", "xm_core", "--root", str(paths.root), "resources"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    got = _python("-m", "xm_core", "--root", str(paths.root), "resources")
     assert got.returncode == 0, got.stderr
     assert f"policy: INV_ACM:{NAME}" in got.stdout
