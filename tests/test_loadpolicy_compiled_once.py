@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from acm.mapfile import parse_set_names, set_names_bytes
 from tests.hosttools import xm_run
 from tests.lifecycle_support import PolicySpec
-from xm_core.files.paths import EXAMPLE_POLICY, HostPaths
+from xm_core.files.paths import EXAMPLE_POLICY, HostPaths, PolicyFiles
 from xm_core.host.model import (
     INLINE_BINARY_BYTES,
     Host,
@@ -99,12 +99,18 @@ def _large_policy(types: int, labels: int) -> str:
     )
 
 
-def test_a_large_binary_is_kept_as_its_compact_form(tmp_path: Path) -> None:
-    paths = HostPaths(tmp_path)
+def _large_host(root: Path) -> tuple[HostPaths, PolicyFiles]:
+    """A host with `t.large` compiled: a `.bin` over what the state keeps inline."""
+    paths = HostPaths(root)
     files = paths.policy_files("t.large")
     Path(files.xml).parent.mkdir(parents=True)
     Path(files.xml).write_text(_large_policy(600, 300))
-    assert xm_run(tmp_path, "makepolicy", "t.large").code == 0
+    assert xm_run(root, "makepolicy", "t.large").code == 0
+    return paths, files
+
+
+def test_a_large_binary_is_kept_as_its_compact_form(tmp_path: Path) -> None:
+    paths, files = _large_host(tmp_path)
     written = Path(files.bin).read_bytes()
     assert len(written) > INLINE_BINARY_BYTES
     for _ in range(2):  # a first load, then a reload (parts compared)
@@ -130,11 +136,7 @@ def test_a_large_binary_is_refused_as_a_small_one_is(tmp_path: Path) -> None:
     """A large `.bin` is read in pieces and compared with its `.map`'s
     rows; a damaged one, one whose `.map` says other rows, and a damaged
     `.map` are refused as before: one line, exit 1, nothing loaded."""
-    paths = HostPaths(tmp_path)
-    files = paths.policy_files("t.large")
-    Path(files.xml).parent.mkdir(parents=True)
-    Path(files.xml).write_text(_large_policy(600, 300))
-    assert xm_run(tmp_path, "makepolicy", "t.large").code == 0
+    paths, files = _large_host(tmp_path)
     written = Path(files.bin).read_bytes()
     map_text = Path(files.map).read_bytes()
     assert len(written) > INLINE_BINARY_BYTES
