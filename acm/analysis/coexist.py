@@ -69,7 +69,7 @@ def _never(cg: ConflictGraph) -> tuple[list[NeverStarts], set[int], int | None]:
             never.append(
                 NeverStarts(lab, f"blocked by Domain-0, which runs with '{boot.name}' ({via})")
             )
-    order = {lab.key: i for i, lab in enumerate(policy.vm_labels)}
+    order = policy.vm_positions
     never.sort(key=lambda n: order[n.label.key])
     return never, blocked, boot_group
 
@@ -447,7 +447,7 @@ def maximal_sets(cg: ConflictGraph, limit: int = DEFAULT_LIMIT) -> CoexistSets:
     for choices in parts:
         count *= len(choices)
     vms = cg.policy.vm_labels
-    order = {lab.key: i for i, lab in enumerate(vms)}
+    order = cg.policy.vm_positions
     # each group's labels as positions in the policy: a set's labels are then
     # put in policy order by sorting integers
     positions = [[order[lab.key] for lab in g.labels] for g in cg.groups]

@@ -172,6 +172,11 @@ class AnalysisPolicy:
         split = bisect_left(self.labels, True, key=lambda label: label.kind is not vm)
         return self.labels[:split], self.labels[split:]
 
+    @cached_property
+    def vm_positions(self) -> dict[str, int]:
+        """Each VM label's key -> its place in `vm_labels` (the policy's order)."""
+        return {label.key: i for i, label in enumerate(self._kinds[0])}
+
     def label_by_key(self, key: str) -> Label:
         return self._by_key[key]
 
