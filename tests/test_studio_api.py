@@ -863,3 +863,62 @@ def test_a_page_may_send_what_it_changed_instead_of_the_whole_text(studio: Studi
         "check", {"name": EXAMPLE_POLICY, "since": held["digest"], "xml_change": outside}
     )
     assert bad.status_code == 400
+
+
+def test_graph_cache_is_bounded_by_nodes_and_edges() -> None:
+    import networkx as nx
+
+    from xm_core.web.services import GraphCache
+
+    cache = GraphCache(budget=100)
+    small = [nx.path_graph(10) for _ in range(4)]  # 10 nodes + 9 edges each
+    for i, graph in enumerate(small):
+        cache.put((f"doc{i}", "flows"), graph)
+    assert len(cache.graphs) == 4 and cache.size == 76  # small graphs: several kept
+    assert cache.get(("doc0", "flows")) is small[0]  # used: now the most recent
+    cache.put(("doc4", "flows"), nx.path_graph(20))  # 39 more: the least recent goes
+    assert list(cache.graphs) == [
+        ("doc2", "flows"),
+        ("doc3", "flows"),
+        ("doc0", "flows"),
+        ("doc4", "flows"),
+    ]
+    assert cache.size == 96
+    # a graph alone over the budget is kept, with the other graph of its
+    # document, and evicts every other document's
+    cache.put(("big", "conflicts"), nx.path_graph(5))
+    huge = nx.path_graph(200)
+    cache.put(("big", "flows"), huge)
+    assert list(cache.graphs) == [("big", "conflicts"), ("big", "flows")]
+    assert cache.get(("big", "flows")) is huge and cache.size == 408
+    # before an edit's graph is built, room is made for one as large as the
+    # last of its kind: the huge one is never held twice
+    cache.make_room(("edited", "flows"))
+    assert list(cache.graphs) == []
+    cache.put(("edited", "conflicts"), nx.path_graph(5))
+    cache.make_room(("edited", "flows"))  # its own document's graphs stay
+    assert list(cache.graphs) == [("edited", "conflicts")]
+
+
+def test_graph_views_of_an_edit_evict_the_last_documents_graphs(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xm_core.web import services
+
+    doc = example(studio)
+    views = {}
+    for kind in ("conflicts", "flows"):
+        views[kind] = studio.ok("graph", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "kind": kind})
+    sizes = [v["total_nodes"] + v["total_edges"] for v in views.values()]
+    cache = services.GraphCache(budget=sum(sizes))  # room for one document's graphs
+    monkeypatch.setattr(services, "_GRAPHS", cache)
+    for kind in ("conflicts", "flows"):
+        again = studio.ok("graph", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "kind": kind})
+        assert again == views[kind]
+    assert len(cache.graphs) == 2 and cache.size == sum(sizes)
+    op = {"op": "set_header", "field": "Reference", "value": "studio"}
+    edited = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "op": op})["xml"]
+    view = studio.ok("graph", {"name": EXAMPLE_POLICY, "xml": edited, "kind": "flows"})
+    assert view == views["flows"]  # the same graph, of another text
+    assert [kind for _, kind in cache.graphs] == ["flows"]  # the first document's are gone
+    assert cache.size == sizes[1]

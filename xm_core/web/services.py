@@ -13,7 +13,7 @@ import contextlib
 import io
 import re
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -456,14 +456,70 @@ def graphs(xml: bytes, file: str) -> dict[str, Any]:
 FULL_NODES = 300  # above this many labels (or FULL_EDGES edges) a graph starts focused
 FULL_EDGES = 5_000
 FOCUS_EDGES = 1_500  # edges of a focused view, beyond those of the label in focus
-_GRAPHS: dict[tuple[str, str], Any] = {}  # the last policies' graphs, by digest and kind
+# Nodes + edges the kept graphs may hold together: about 1.2 GB in networkx
+# (some 300 bytes a node or edge). The STE sharing graph of 20,000 labels
+# alone has 6.3 million edges: it is kept over the budget, with the other
+# graph of its document, and evicts every other document's.
+GRAPH_BUDGET = 4_000_000
+
+
+class GraphCache:
+    """The studio's graphs of the last documents, by (digest, kind), bounded
+    by their size in nodes + edges rather than by their number: the least
+    recently used graphs of other documents go first, and before a graph is
+    built, room is made for one as large as the last of its kind (an edit
+    changes a graph little), so that two generations of a huge graph are
+    never held at once. The graphs of the document asked last are kept even
+    over the budget: a focused view and its expansions need no new build."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.graphs: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self.sizes: dict[tuple[str, str], int] = {}
+        self.last_size: dict[str, int] = {}  # kind -> size of its last graph built
+
+    @property
+    def size(self) -> int:
+        return sum(self.sizes.values())
+
+    def get(self, key: tuple[str, str]) -> Any:
+        graph = self.graphs.get(key)
+        if graph is not None:
+            self.graphs.move_to_end(key)
+        return graph
+
+    def make_room(self, key: tuple[str, str]) -> None:
+        """Evict for a graph of `key` about to be built."""
+        self._evict(key[0], self.last_size.get(key[1], 0))
+
+    def put(self, key: tuple[str, str], graph: Any) -> None:
+        size = graph.number_of_nodes() + graph.number_of_edges()
+        self.graphs[key], self.sizes[key] = graph, size
+        self.graphs.move_to_end(key)
+        self.last_size[key[1]] = size
+        self._evict(key[0], 0)
+
+    def _evict(self, digest: str, wanted: int) -> None:
+        total = self.size
+        for key in [k for k in self.graphs if k[0] != digest]:  # least recently used first
+            if total + wanted <= self.budget:
+                break
+            # emptied, not just dropped: a networkx graph is in reference
+            # cycles (its cached views), which the collector frees only in
+            # a full collection, long after a graph of millions of edges
+            # should have made room
+            self.graphs.pop(key).clear()
+            total -= self.sizes.pop(key)
+
+
+_GRAPHS = GraphCache(GRAPH_BUDGET)
 
 
 def studio_graph(xml: bytes, file: str, kind: str) -> Any:
     """The labels graph of `kind` as the studio draws it: undirected, one
     edge a pair (a Chinese Wall conflict goes both ways; `via` lists the
-    conflict sets and types of both directions). Kept for the last few
-    documents, so a focused view and its expansions do not compile again."""
+    conflict sets and types of both directions). Kept in `_GRAPHS`, so a
+    focused view and its expansions do not compile again."""
     import hashlib
 
     import networkx as nx
@@ -476,6 +532,7 @@ def studio_graph(xml: bytes, file: str, kind: str) -> Any:
     cached = _GRAPHS.get(key)
     if cached is not None:
         return cached
+    _GRAPHS.make_room(key)
     graph = policy_graph(analysis_policy(xml, file), kind, "labels").graph
     if graph.is_directed():
         undirected = nx.Graph()
@@ -487,9 +544,7 @@ def studio_graph(xml: bytes, file: str, kind: str) -> Any:
             else:
                 undirected.add_edge(u, v, via=list(data.get("via", [])))
         graph = undirected
-    if len(_GRAPHS) >= 4:
-        _GRAPHS.pop(next(iter(_GRAPHS)))
-    _GRAPHS[key] = graph
+    _GRAPHS.put(key, graph)
     return graph
 
 
