@@ -167,7 +167,7 @@ def _read(doc: PolicyDocument) -> tuple[LintPolicy, CompileResult | None, Policy
     compiler's one pass has nothing to say but perhaps the `.bin`'s size:
     the labels are then read in lint's form straight from the tree."""
     seen = TreeLabels()
-    compiled = compile_document_result(doc, seen)
+    compiled = compile_document_result(doc, seen, policy_needed=False)
     if compiled is not None:
         return from_compiled(doc, seen), compiled, None
     src = doc.source()
