@@ -141,9 +141,10 @@ def _lint(
         findings = list(compiled.diagnostics)
     ctx = LintContext(policy, compiled, frozenset(trusted), place)
     for check in CHECKS:
-        findings.extend(
-            d for d in check(ctx) if policy.versioned is None or d.code not in _NOT_FOR_VERSIONED
-        )
+        if policy.versioned is None:
+            findings.extend(check(ctx))
+        else:
+            findings.extend(d for d in check(ctx) if d.code not in _NOT_FOR_VERSIONED)
     return findings
 
 
@@ -202,12 +203,13 @@ def lint_target(target: LintTarget, config: LintConfig = DEFAULT_CONFIG) -> list
             return sorted(exc.diagnostics, key=_order)
         place = policy_place(target.path, target.search_root, config.policy_root)
         disabled = config.disable | inline_disabled(policy.comments)
-        findings = []
-        for d in _lint(policy, compiled, src, config.trusted, place):
-            if d.code in disabled:
-                continue
-            level = config.severity.get(d.code)
-            findings.append(d._replace(severity=level) if level is not None else d)
+        findings = _lint(policy, compiled, src, config.trusted, place)
+        if disabled or config.severity:
+            findings = [
+                d._replace(severity=config.severity[d.code]) if d.code in config.severity else d
+                for d in findings
+                if d.code not in disabled
+            ]
         return _in_order(findings)
 
 
