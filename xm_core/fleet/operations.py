@@ -334,25 +334,37 @@ def _try_create(
     overrides: Sequence[str],
     skip_locked: bool,
 ) -> bool:
-    """Hold `candidate`, re-read it, judge, create through the host; True
-    when the domain was created. A refusal is added to the report's
-    attempts; a busy host (skipped) or one gone adds nothing."""
-    taken = created = False
-    with holding(store, [candidate], skip_locked=skip_locked) as readings:
-        reading = readings.get(candidate)
-        if candidate in readings.errors:
-            why = f"the host cannot be read: {readings.errors[candidate]}"
-            report.attempts.append(Attempt(candidate, [Refusal(Rule.HOST, why)]))
-            return False
-        if reading is None:
-            return False
-        # a plain `xm create` there that the inventory had not seen (now it
-        # has): the name is taken in the fleet; no second domain of that name
-        taken = any(d.name == spec.name for d in reading.row.domains)
-        if not taken:
-            created = _create_on(store, report, reading, spec, config, overrides)
-    if taken:
-        raise XmError(f"Domain '{spec.name}' already exists on host {candidate}.")
+    """Hold the domain's name and then `candidate`, re-read it, judge,
+    create through the host; True when the domain was created. A refusal is
+    added to the report's attempts; a busy host (skipped) or one gone adds
+    nothing. A name running anywhere in the fleet stops the create."""
+    assert spec.name is not None
+    where: list[str] = []
+    created = False
+    with store.transaction():
+        # The name first (never while holding a host row, so no scheduler
+        # waits for a name while others wait for its host), then checked
+        # fleet-wide: another scheduler that created it on another host has
+        # committed before this lock is ours, and its domain is seen here.
+        store.hold_name(spec.name)
+        where = sorted({d.host for d in store.find_domain(spec.name)})
+        if not where:
+            with holding(store, [candidate], skip_locked=skip_locked) as readings:
+                reading = readings.get(candidate)
+                if candidate in readings.errors:
+                    why = f"the host cannot be read: {readings.errors[candidate]}"
+                    report.attempts.append(Attempt(candidate, [Refusal(Rule.HOST, why)]))
+                    return False
+                if reading is None:
+                    return False
+                # a plain `xm create` there that the inventory had not seen
+                # (now it has): the name is taken; no second domain of it
+                if any(d.name == spec.name for d in reading.row.domains):
+                    where = [candidate]
+                else:
+                    created = _create_on(store, report, reading, spec, config, overrides)
+    if where:
+        raise XmError(f"Domain '{spec.name}' already exists on host {', '.join(where)}.")
     return created
 
 
