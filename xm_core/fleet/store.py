@@ -16,6 +16,10 @@ turns, and the one that waited re-reads the host's own state before it
 decides. Advisory locks would do the same but are not tied to the row and
 have no SQLite counterpart; on SQLite `BEGIN IMMEDIATE` takes the one write
 lock of the file, which is the same rule with a coarser grain.
+
+A domain name is held the same way, before any host row, by whoever
+creates it (`hold_name`): an advisory lock on PostgreSQL, since a name is
+not a row until it runs somewhere; the file's write lock on SQLite.
 """
 
 from __future__ import annotations
