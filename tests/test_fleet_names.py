@@ -145,3 +145,29 @@ def test_a_name_started_elsewhere_after_placement_is_refused(
     assert fleet_run(store, "audit").code == 0
     run = fleet_run(store, "create", str(cfg), "--zone", "b")  # typed, afterwards: one line
     assert run.code == 1 and run.err == "Error: Domain 'web' already exists on host h1.\n"
+
+
+def test_audit_names_a_name_running_on_two_hosts(two_zones: tuple[str, Path]) -> None:
+    """Only plain `xm create`s behind the fleet's back can start one name on
+    two hosts: audit says so on both (after a sync too: the inventory
+    records what the hosts run), and the fleet starts no third."""
+    store, tmp = two_zones
+    cfg = config(tmp, "twin", "dom_Hospital", memory=64)
+    for host in HOSTS:
+        assert xm_run(tmp / host, "create", str(cfg)).code == 0
+    assert fleet_run(store, "sync").code == 0
+    audit = fleet_run(store, "audit")
+    assert audit.code == 1
+    assert audit.lines[-2:] == [
+        "h1: duplicate-name: domain 'twin' also runs on host h2",
+        "h2: duplicate-name: domain 'twin' also runs on host h1",
+    ]
+    kinds = [f["kind"] for f in json.loads(fleet_run(store, "audit", "--json").out)["findings"]]
+    assert kinds == ["duplicate-name", "duplicate-name"]
+    run = fleet_run(store, "create", str(cfg))
+    assert run.code == 1 and run.err == "Error: Domain 'twin' already exists on host h1, h2.\n"
+    assert _running(tmp) == ["twin", "twin"]
+    run = fleet_run(store, "destroy", "twin")
+    assert run.code == 1 and "runs on several hosts (h1, h2): give --host HOST" in run.err
+    assert fleet_run(store, "destroy", "twin", "--host", "h2").code == 0
+    assert fleet_run(store, "audit").code == 0

@@ -572,7 +572,7 @@ def evacuate(
 @dataclass(frozen=True)
 class Finding:
     host: str
-    kind: str  # policy | co-residence | drift | unreadable
+    kind: str  # policy | co-residence | drift | unreadable | duplicate-name
     message: str
 
     def as_dict(self) -> dict[str, Any]:
@@ -685,9 +685,31 @@ def _co_residence(host: str, reading: HostReading, target: PolicyRow) -> list[Fi
     return findings
 
 
+def _duplicate_names(readings: dict[str, HostReading]) -> list[Finding]:
+    """A domain name running on several hosts (a name runs once in the
+    fleet; only plain `xm create`s behind the fleet's back make two), per
+    host, naming the others. Domain-0 runs on every host."""
+    hosts_of: dict[str, list[str]] = {}
+    for host, reading in sorted(readings.items()):
+        for d in reading.row.domains:
+            if d.domid != 0:
+                hosts_of.setdefault(d.name, []).append(host)
+    return [
+        Finding(
+            host,
+            "duplicate-name",
+            f"domain '{name}' also runs on host {', '.join(h for h in hosts if h != host)}",
+        )
+        for name, hosts in sorted(hosts_of.items())
+        if len(hosts) > 1
+        for host in hosts
+    ]
+
+
 def audit(store: FleetStore) -> AuditReport:
-    """Hosts off the fleet's policy, co-residence that policy forbids, and
-    inventory that drifted from the hosts' own state. Nothing is changed."""
+    """Hosts off the fleet's policy, co-residence that policy forbids,
+    inventory that drifted from the hosts' own state, and names running on
+    several hosts. Nothing is changed."""
     with store.transaction():
         hosts = store.hosts()
         policies = store.policies()
@@ -712,6 +734,9 @@ def audit(store: FleetStore) -> AuditReport:
                 )
             )
             findings.extend(_co_residence(kept.name, reading, target))
+    findings.extend(
+        _duplicate_names({h: r for h, r in readings.items() if not isinstance(r, XmError)})
+    )
     shown = f"{target.name} ({target.hash[:12]})" if target else None
     return AuditReport(shown, len(hosts), findings)
 
