@@ -27,6 +27,7 @@ import contextlib
 import gc
 import itertools
 from collections.abc import Iterator, Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from acm.errors import Diagnostics, Location, PolicyError, Severity
@@ -456,6 +457,9 @@ def _bootstrap_first(entries: list[_Entry], boot: str | None) -> bool:
     return False
 
 
+_text_of = attrgetter("text")
+
+
 def _type_texts(type_list: etree._Element, plain: bool) -> list[str]:
     """The texts of a type list's (or conflict set's) `Type` children; when
     `plain`, every child is one. An empty `Type` gives None, which no
@@ -513,8 +517,31 @@ def compile_tree(
 ) -> CompiledPolicy | None:
     """What `compile_source` gives for this schema-valid tree when it finds
     nothing at all (no error, no warning); None as soon as it would find
-    something. One pass, for large policies: each type list is read and
-    numbered on the spot, its texts never held beyond it. `oversize`, when
+    something (see `_read_tree`)."""
+    parts = _read_tree(root, data, oversize, size_limit=size_limit, seen=seen)
+    return None if parts is None else _assemble(*parts)
+
+
+# what `_read_tree` gives `_assemble`: the policy's name, the Chinese Wall
+# types, conflict sets and SSIDs, the STE types and SSIDs
+_TreeParts = tuple[
+    str, list[str] | None, list[TypeSet], list[_Entry], list[str] | None, list[_Entry]
+]
+
+
+def _read_tree(
+    root: etree._Element,
+    data: bytes | None = None,
+    oversize: list[int] | None = None,
+    *,
+    size_limit: bool = True,
+    seen: TreeLabels | None = None,
+) -> _TreeParts | None:
+    """What `_assemble` makes `compile_source`'s policy of, for this
+    schema-valid tree, when it finds nothing at all (no error, no warning);
+    None as soon as it would find something. One pass, for large policies:
+    each type list is read and numbered on the spot, its texts never held
+    beyond it. `oversize`, when
     given, receives the `.bin`'s size when that is the only finding (ACM017;
     see `compile_document_result`). `seen`, when given, receives what was
     read of each label.
@@ -581,14 +608,15 @@ def compile_tree(
                 if n == 1:  # most Chinese Wall groups; the one child is the Type
                     row: TypeSet = (number(el[0].text),)  # type: ignore[arg-type]
                 else:
-                    # _type_texts, written out: this runs for every label.
-                    texts: list[str] = (
-                        [t.text for t in el]  # type: ignore[misc]  # None: a KeyError below
-                        if plain_lists
-                        else [t.text for t in el.iterchildren(T_TYPE)]  # type: ignore[misc]
-                    )
-                    members = {*map(number, texts)}
-                    if len(members) != len(texts):
+                    # _type_texts, written out: this runs for every label (a
+                    # plain list's texts are numbered straight from its children)
+                    if plain_lists:
+                        members = {*map(number, map(_text_of, el))}
+                    else:
+                        texts: list[str] = [t.text for t in el.iterchildren(T_TYPE)]  # type: ignore[misc]
+                        n = len(texts)
+                        members = {*map(number, texts)}
+                    if len(members) != n:
                         return None  # a type twice in one label (ACM023)
                     row = tuple(sorted(members))
                 (ste_append if is_ste else cw_append)((name, kind, row))
@@ -618,7 +646,7 @@ def compile_tree(
         if oversize is not None:
             oversize.append(size)
         return None
-    return _assemble(policy_name, cw_types, sets, cw_entries, ste_types, ste_entries)
+    return policy_name, cw_types, sets, cw_entries, ste_types, ste_entries
 
 
 @contextlib.contextmanager
@@ -655,20 +683,22 @@ def compile_document(
 
 
 def compile_document_result(
-    doc: PolicyDocument, seen: TreeLabels | None = None
+    doc: PolicyDocument, seen: TreeLabels | None = None, *, policy_needed: bool = True
 ) -> CompileResult | None:
     """What `compile_source(doc.source())` finds, without the source model,
     when the fast path can tell: nothing, or only that the `.bin` would be
     too large (ACM017, where `SourceCompiler.check_size` puts it). None when the
     full compiler must look (and for versioned policies). The SSID entries,
     which only the full compiler keeps, are left empty. `seen`: see
-    `compile_tree` (complete when the result is not None)."""
+    `compile_tree` (complete when the result is not None). Without
+    `policy_needed` (lint, which reads only the findings), the result holds
+    no compiled policy."""
     if doc.versioned:
         return None
     oversize: list[int] = []
-    policy = compile_tree(doc.root, doc.data, oversize, seen=seen)
-    if policy is not None:
-        return CompileResult(policy, Diagnostics(), [], [])
+    parts = _read_tree(doc.root, doc.data, oversize, seen=seen)
+    if parts is not None:
+        return CompileResult(_assemble(*parts) if policy_needed else None, Diagnostics(), [], [])
     if not oversize:
         return None
     problem = binary_size_problem(oversize[0])

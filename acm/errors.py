@@ -111,7 +111,10 @@ class Severity(StrEnum):
 
     @property
     def rank(self) -> int:
-        return {"error": 3, "warning": 2, "info": 1}[self.value]
+        return _RANKS[self.value]
+
+
+_RANKS = {"error": 3, "warning": 2, "info": 1}
 
 
 # Records are NamedTuples, not dataclasses: `xm makepolicy` has a start-up

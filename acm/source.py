@@ -212,6 +212,7 @@ class _TagHits(NamedTuple):
 
 _TAG_ENDS = frozenset(" \t\r\n\f\v>/")  # what `[\s>/]` matches after a tag name, in ASCII
 _TAG_END_BYTES = frozenset(b" \t\r\n\f\v>/")
+_TAG_END_CLASS = b"[ \\t\\r\\n\\f\\v>/]"  # the same bytes, for a pattern
 
 
 def _any_in(positions: list[int], start: int, end: int) -> bool:
@@ -280,36 +281,42 @@ class ColumnIndex:
         """`_only(line, tag)` of each line (0 where `column` has to look
         further, or for no line), from one search of the document for each
         of the two patterns `_only` looks for: for the findings of a large
-        policy, which has one on every label (ACM030)."""
+        policy, which has one on every label (ACM030). The line of each
+        start tag found, and its column, are worked out for all of them at
+        once (C-level maps), not line by line."""
         import bisect  # for findings only
+        from collections import Counter
+        from functools import partial
+        from operator import sub
 
         text = self.text
-        offsets = self.offsets
+        line_of = partial(bisect.bisect_right, self.offsets)  # offsets[k]: where line k+1 starts
         opening = b"<" + tag.encode("ascii")
-        at_all = [m.start() for m in re.finditer(re.escape(opening), text)]
-        prefixed = [m.start() for m in re.finditer(re.escape(b":" + opening[1:]), text)]
-        size = len(opening)
-        found: list[int] = []
-        for line in lines:
-            column = 0
-            if 0 < line <= len(offsets):
-                start = offsets[line - 1]
-                end = offsets[line] if line < len(offsets) else len(text)
-                k = bisect.bisect_left(at_all, start)
-                if (
-                    k < len(at_all)
-                    and (at := at_all[k]) < end
-                    and (k + 1 == len(at_all) or at_all[k + 1] >= end)
-                    and not _any_in(prefixed, start, end)
-                    and at + size < end
-                    and text[at + size] in _TAG_END_BYTES
-                ):
-                    before = text[start:at]
-                    column = 1 + (
-                        len(before) if before.isascii() else len(before.decode("utf-8", "replace"))
-                    )
-            found.append(column)
-        return found
+        pattern = re.escape(opening)
+        # the start tags that `_only` accepts: the tag's name ends there
+        ended = [m.start() for m in re.finditer(pattern + _TAG_END_CLASS, text)]
+        at_line = list(map(line_of, ended))
+        # a line with two (`<NameX` counts) has no only one
+        every = at_line
+        if text.count(opening) != len(ended):
+            every = list(map(line_of, [m.start() for m in re.finditer(pattern, text)]))
+        shared = {line for line, n in Counter(every).items() if n > 1}
+        prefixed = b":" + opening[1:]
+        if text.find(prefixed) >= 0:
+            found = re.finditer(re.escape(prefixed), text)
+            shared.update(map(line_of, [m.start() for m in found]))
+        starts = map(self.offsets.__getitem__, [line - 1 for line in at_line])
+        if text.isascii():
+            columns = [1 + n for n in map(sub, ended, starts)]
+        else:
+            columns = [
+                1 + len(text[start:at].decode("utf-8", "replace"))
+                for start, at in zip(starts, ended, strict=True)
+            ]
+        only = dict(zip(at_line, columns, strict=True))
+        for line in shared:
+            only.pop(line, None)
+        return list(map(only.get, lines, [0] * len(lines)))  # type: ignore[arg-type]
 
     def _tag_hits(self, line: int, tag: str) -> _TagHits:
         hits = self._hits.get((line, tag))

@@ -61,3 +61,28 @@ def main(url: str, ident: int, seconds: float, folder: str) -> None:
                 print(json.dumps({"created": name, "host": made.host}), flush=True)
             else:
                 print(json.dumps({"nowhere": name}), flush=True)
+
+
+def race(url: str, zone: str, config: str) -> None:
+    """One operator of the same-name race: warms up, prints "ready", then
+    for each name read from stdin creates CONFIG under that name (`xm fleet
+    create CONFIG name=NAME --zone ZONE`, its own connection) and prints
+    {"created": name, "host": h}, {"error": message} or {"nowhere": name}."""
+    from xm_core.errors import XmError
+    from xm_core.fleet.operations import create, place
+    from xm_core.fleet.store import FleetStore
+
+    with FleetStore.open(url) as store:
+        place(store, config, zone=zone)
+        print("ready", flush=True)
+        for line in sys.stdin:
+            name = line.strip()
+            try:
+                made = create(store, config, [f"name={name}"], zone=zone)
+            except XmError as exc:
+                print(json.dumps({"error": exc.message}), flush=True)
+                continue
+            if made.host is None:
+                print(json.dumps({"nowhere": name}), flush=True)
+            else:
+                print(json.dumps({"created": name, "host": made.host}), flush=True)

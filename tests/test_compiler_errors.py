@@ -363,7 +363,7 @@ def test_repeats_on_one_line_each_get_their_own_column() -> None:
 
 def test_acm017_oversize_found_by_the_one_pass_as_by_the_full_compiler() -> None:
     """`compile_document_result` (lint's way to the compiler's findings
-    without the source model) says of a `.bin` over 256 MiB exactly what
+    without the source model) says of a `.bin` over 1 GiB exactly what
     the full compiler says: 65535 types x 8200 SSIDs x 2 bytes."""
     from acm.compiler import compile_document_result
     from acm.source import parse_policy_document

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from acm.compiler import TreeLabels
 from acm.errors import Location
@@ -47,12 +47,53 @@ _MANY_PLACES = 200
 _NO_LINES: tuple[int, ...] = ()
 
 
+class TypesByNumber(Sequence[Sequence[str]]):
+    """Each label's STE types as written, worked out from the compiler's
+    numbers when read. The checks of a policy the compiler numbered read the
+    numbers (`LabelTable.ste_numbers`); as texts, a large policy's would be
+    hundreds of thousands of list entries made for nothing. `written` holds
+    the lists of labels with more than one group (ACM027), which the
+    numbers (each type once) do not give back."""
+
+    __slots__ = ("numbers", "texts", "written")
+
+    def __init__(
+        self, numbers: list[tuple[int, ...]], texts: list[str], written: dict[int, list[str]]
+    ) -> None:
+        self.numbers = numbers
+        self.texts = texts
+        self.written = written
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    @overload
+    def __getitem__(self, index: int) -> Sequence[str]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Sequence[str]]: ...
+
+    def __getitem__(self, index: int | slice) -> Sequence[str] | list[Sequence[str]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        row = self.numbers[index]  # IndexError past the end, as a list's
+        found = self.written.get(index % len(self.numbers))
+        if found is not None:
+            return found
+        return [*map(self.texts.__getitem__, row)] if row else _NONE
+
+    def used(self) -> set[str]:
+        """Every type some label names."""
+        return set(map(self.texts.__getitem__, set().union(*self.numbers)))
+
+
 class LabelTable(NamedTuple):
     """The labels of a policy, in document order, one entry per label in each list."""
 
     names: list[str]  # as written
     lines: list[int]  # the line of each label's Name
-    ste: list[Sequence[str]]  # every STE type named by the label, all its groups, as written
+    # every STE type named by the label, all its groups, as written
+    ste: Sequence[Sequence[str]]
     cw: list[Sequence[str]]  # every Chinese Wall type, likewise
     ste_groups: list[tuple[int, ...]]  # the line of each STE type group
     cw_groups: list[tuple[int, ...]]
@@ -60,6 +101,12 @@ class LabelTable(NamedTuple):
     # each label's STE type numbers (declaration order), each once; only
     # `from_compiled` has them (the compiler's one pass numbered them already)
     ste_numbers: list[tuple[int, ...]] | None = None
+
+    def used_ste(self) -> set[str]:
+        """Every STE type some label names."""
+        if isinstance(self.ste, TypesByNumber):
+            return self.ste.used()
+        return set().union(*self.ste)
 
 
 class LintPolicy:
@@ -217,24 +264,26 @@ def from_compiled(doc: PolicyDocument, seen: TreeLabels) -> LintPolicy:
         False: [t.text for t in head.chwall.types] if head.chwall is not None else [],
     }
     count = len(seen.names)
-    ste: list[Sequence[str]] = [_NONE] * count
     cw: list[Sequence[str]] = [_NONE] * count
     ste_groups: list[tuple[int, ...]] = [_NO_LINES] * count
     cw_groups: list[tuple[int, ...]] = [_NO_LINES] * count
     numbers: list[tuple[int, ...]] = [_NO_LINES] * count
+    ste_text = texts[True].__getitem__
+    cw_text = texts[False].__getitem__
+    several: dict[int, list[str]] = {}  # the STE types of labels with two groups or more
     for i, is_ste, line, row in seen.groups:
-        written = list(map(texts[is_ste].__getitem__, row))
         if is_ste:
-            if ste[i]:  # a second group (ACM027)
-                ste[i] = [*ste[i], *written]
+            if numbers[i]:  # a second group (ACM027)
+                several[i] = [*several.get(i, map(ste_text, numbers[i])), *map(ste_text, row)]
                 numbers[i] = tuple(sorted({*numbers[i], *row}))
             else:
-                ste[i] = written
                 numbers[i] = row
             ste_groups[i] += (line,)
         else:
+            written = list(map(cw_text, row))
             cw[i] = written if not cw[i] else [*cw[i], *written]
             cw_groups[i] += (line,)
+    ste = TypesByNumber(numbers, texts[True], several)
     table = LabelTable(
         seen.names, seen.lines, ste, cw, ste_groups, cw_groups, seen.vm_count, numbers
     )

@@ -334,25 +334,37 @@ def _try_create(
     overrides: Sequence[str],
     skip_locked: bool,
 ) -> bool:
-    """Hold `candidate`, re-read it, judge, create through the host; True
-    when the domain was created. A refusal is added to the report's
-    attempts; a busy host (skipped) or one gone adds nothing."""
-    taken = created = False
-    with holding(store, [candidate], skip_locked=skip_locked) as readings:
-        reading = readings.get(candidate)
-        if candidate in readings.errors:
-            why = f"the host cannot be read: {readings.errors[candidate]}"
-            report.attempts.append(Attempt(candidate, [Refusal(Rule.HOST, why)]))
-            return False
-        if reading is None:
-            return False
-        # a plain `xm create` there that the inventory had not seen (now it
-        # has): the name is taken in the fleet; no second domain of that name
-        taken = any(d.name == spec.name for d in reading.row.domains)
-        if not taken:
-            created = _create_on(store, report, reading, spec, config, overrides)
-    if taken:
-        raise XmError(f"Domain '{spec.name}' already exists on host {candidate}.")
+    """Hold the domain's name and then `candidate`, re-read it, judge,
+    create through the host; True when the domain was created. A refusal is
+    added to the report's attempts; a busy host (skipped) or one gone adds
+    nothing. A name running anywhere in the fleet stops the create."""
+    assert spec.name is not None
+    where: list[str] = []
+    created = False
+    with store.transaction():
+        # The name first (never while holding a host row, so no scheduler
+        # waits for a name while others wait for its host), then checked
+        # fleet-wide: another scheduler that created it on another host has
+        # committed before this lock is ours, and its domain is seen here.
+        store.hold_name(spec.name)
+        where = sorted({d.host for d in store.find_domain(spec.name)})
+        if not where:
+            with holding(store, [candidate], skip_locked=skip_locked) as readings:
+                reading = readings.get(candidate)
+                if candidate in readings.errors:
+                    why = f"the host cannot be read: {readings.errors[candidate]}"
+                    report.attempts.append(Attempt(candidate, [Refusal(Rule.HOST, why)]))
+                    return False
+                if reading is None:
+                    return False
+                # a plain `xm create` there that the inventory had not seen
+                # (now it has): the name is taken; no second domain of it
+                if any(d.name == spec.name for d in reading.row.domains):
+                    where = [candidate]
+                else:
+                    created = _create_on(store, report, reading, spec, config, overrides)
+    if where:
+        raise XmError(f"Domain '{spec.name}' already exists on host {', '.join(where)}.")
     return created
 
 
@@ -560,7 +572,7 @@ def evacuate(
 @dataclass(frozen=True)
 class Finding:
     host: str
-    kind: str  # policy | co-residence | drift | unreadable
+    kind: str  # policy | co-residence | drift | unreadable | duplicate-name
     message: str
 
     def as_dict(self) -> dict[str, Any]:
@@ -673,9 +685,31 @@ def _co_residence(host: str, reading: HostReading, target: PolicyRow) -> list[Fi
     return findings
 
 
+def _duplicate_names(readings: dict[str, HostReading]) -> list[Finding]:
+    """A domain name running on several hosts (a name runs once in the
+    fleet; only plain `xm create`s behind the fleet's back make two), per
+    host, naming the others. Domain-0 runs on every host."""
+    hosts_of: dict[str, list[str]] = {}
+    for host, reading in sorted(readings.items()):
+        for d in reading.row.domains:
+            if d.domid != 0:
+                hosts_of.setdefault(d.name, []).append(host)
+    return [
+        Finding(
+            host,
+            "duplicate-name",
+            f"domain '{name}' also runs on host {', '.join(h for h in hosts if h != host)}",
+        )
+        for name, hosts in sorted(hosts_of.items())
+        if len(hosts) > 1
+        for host in hosts
+    ]
+
+
 def audit(store: FleetStore) -> AuditReport:
-    """Hosts off the fleet's policy, co-residence that policy forbids, and
-    inventory that drifted from the hosts' own state. Nothing is changed."""
+    """Hosts off the fleet's policy, co-residence that policy forbids,
+    inventory that drifted from the hosts' own state, and names running on
+    several hosts. Nothing is changed."""
     with store.transaction():
         hosts = store.hosts()
         policies = store.policies()
@@ -700,6 +734,9 @@ def audit(store: FleetStore) -> AuditReport:
                 )
             )
             findings.extend(_co_residence(kept.name, reading, target))
+    findings.extend(
+        _duplicate_names({h: r for h, r in readings.items() if not isinstance(r, XmError)})
+    )
     shown = f"{target.name} ({target.hash[:12]})" if target else None
     return AuditReport(shown, len(hosts), findings)
 

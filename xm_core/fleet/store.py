@@ -16,11 +16,16 @@ turns, and the one that waited re-reads the host's own state before it
 decides. Advisory locks would do the same but are not tied to the row and
 have no SQLite counterpart; on SQLite `BEGIN IMMEDIATE` takes the one write
 lock of the file, which is the same rule with a coarser grain.
+
+A domain name is held the same way, before any host row, by whoever
+creates it (`hold_name`): an advisory lock on PostgreSQL, since a name is
+not a row until it runs somewhere; the file's write lock on SQLite.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sqlite3
@@ -37,6 +42,7 @@ BUSY_TIMEOUT_S = 30.0
 ENV_STORE = "XM_FLEET_STORE"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _MIGRATION_LOCK = 7_221_021  # pg advisory lock key: one migration at a time
+_NAME_LOCKS = 7_221_022  # pg advisory lock class: one creator per domain name
 
 # Version 1. Counters are the host's Chinese Wall counters, as JSON
 # {type: [running, aggregate]}; a policy is kept once, by the hash of its
@@ -353,6 +359,20 @@ class FleetStore:
                     f"Fleet store {self.shown}: {text[0] if text else type(exc).__name__}"
                 ) from None
             raise
+
+    def hold_name(self, name: str) -> None:
+        """Make this transaction the fleet's only creator of domain NAME until
+        it ends, so that a check of the name followed by a create cannot
+        interleave with another scheduler's. A name is not a row (until it
+        runs somewhere), so on PostgreSQL this is an advisory lock on the
+        name's hash (two names sharing a hash only take turns); on SQLite
+        the transaction already holds the file's one write lock."""
+        if not self._in_txn:
+            raise RuntimeError("hold_name outside a transaction")
+        if self.postgres:
+            digest = hashlib.blake2b(name.encode(), digest_size=4).digest()
+            key = int.from_bytes(digest, "big", signed=True)
+            self._q("SELECT pg_advisory_xact_lock(?::integer, ?::integer)", (_NAME_LOCKS, key))
 
     # ---------------------------------------------------------- policies
 

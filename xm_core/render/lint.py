@@ -35,14 +35,15 @@ def counted(count: int, noun: str) -> str:
 
 
 def summary(report: LintReport, fail_level: Severity) -> dict[str, Any]:
+    counts = report.counts()
     return {
         "files": len(report.files),
         "findings": len(report.findings),
-        "error": report.count(Severity.ERROR),
-        "warning": report.count(Severity.WARNING),
-        "info": report.count(Severity.INFO),
+        "error": counts[Severity.ERROR],
+        "warning": counts[Severity.WARNING],
+        "info": counts[Severity.INFO],
         "fail_level": fail_level.value,
-        "failed": report.failed(fail_level),
+        "failed": report.failed(fail_level, counts),
     }
 
 

@@ -133,12 +133,17 @@ class _Bridges:
             walls = frozenset(types)
             self.cw_of.append(walls if walls <= cw_declared else walls & cw_declared)
         self.cw_of += [frozenset()] * (self.size - table.vm_count)
-        users: list[list[int]] = [[] for _ in self.type_names]
+        # the labels that have each STE type, as a bit string over the
+        # labels: set here in one pass over the labels (a list of each
+        # type's labels first, turned into bits later, walks them twice)
+        width = (self.size + 7) // 8
+        users = [bytearray(width) for _ in self.type_names]
         for i, row in enumerate(self.ste_of):
+            at, bit = i >> 3, 1 << (i & 7)
             for t in row:
-                users[t].append(i)
+                users[t][at] |= bit
         self.users = users
-        self.user_masks: dict[int, int] = {}  # made when a reach needs them
+        self.user_masks: dict[int, int] = {}  # as ints, made when a reach needs them
         # classes in order of their first member; VM labels without types form none
         self.members: dict[TypeSet, list[int]] = {}
         for i, cw in enumerate(self.cw_of):
@@ -184,7 +189,7 @@ class _Bridges:
             for t in types:
                 mask = self.user_masks.get(t)
                 if mask is None:
-                    mask = self.user_masks[t] = _mask(self.users[t], self.size)
+                    mask = self.user_masks[t] = int.from_bytes(self.users[t], "little")
                 found |= mask
             found &= ~self.conflicts.get(cw, 0)
             self.reach_cache[cw] = found

@@ -47,16 +47,23 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
                     yield _long(ctx, what, named.text, size, policy.at(named))
     table = policy.labels
     names, vms = table.names, table.vm_count
-    # name -> the first label of that name, VM labels and resource labels apart
-    first: tuple[dict[str, int], dict[str, int]] = ({}, {})
-    for i, name in enumerate(names):
-        of_kind = first[i >= vms]
-        if name not in of_kind:
-            of_kind[name] = i
-            size = _too_long(name)
+    # name -> the first label of that name, VM labels and resource labels
+    # apart (made from the end: an earlier label's entry replaces a later one's)
+    count = len(names)
+    first = (
+        dict(zip(reversed(names[:vms]), range(vms - 1, -1, -1), strict=True)),
+        dict(zip(reversed(names[vms:]), range(count - 1, vms - 1, -1), strict=True)),
+    )
+    # Tens of thousands of labels are looked at one by one only when a
+    # name may be too long, is used twice or is the reserved one.
+    if names and (max(map(len, names)) > MAP_COLUMN or not "".join(names).isascii()):
+        for i in sorted({*first[0].values(), *first[1].values()}):
+            size = _too_long(names[i])
             if size:
-                yield _long(ctx, policy.word(i), name, size, policy.label_at(i))
-    for i, name in enumerate(names):
+                yield _long(ctx, policy.word(i), names[i], size, policy.label_at(i))
+    each_once = len(first[0]) + len(first[1]) == count
+    plain = each_once and all(NULL_LABEL not in f for f in first)
+    for i, name in enumerate(() if plain else names):
         earlier = first[i >= vms][name]
         if earlier != i:
             yield ctx.finding(

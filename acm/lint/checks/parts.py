@@ -55,7 +55,7 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
         yield from _bootstrap_in_sets(ctx, chwall)
 
     table = src.labels
-    used_ste = set().union(*table.ste) if src.ste is not None else set()
+    used_ste = table.used_ste() if src.ste is not None else set()
     used_cw = set().union(*table.cw[: table.vm_count]) if chwall is not None else set()
     for part, used, what in ((src.ste, used_ste, "STE"), (chwall, used_cw, "Chinese Wall")):
         yield from _unused(ctx, part, used, what)

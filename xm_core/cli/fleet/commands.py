@@ -171,7 +171,9 @@ def create(
     """Place the domain of CONFIG and create it through that host's own create.
 
     When the host refuses (another scheduler got there first), the next host
-    is tried and the inventory corrected. Exit status 1 when no host took it."""
+    is tried and the inventory corrected. A name already running on any host
+    of the fleet is refused, also when another scheduler starts it at the
+    same moment. Exit status 1 when no host took it."""
     from xm_core.fleet.operations import create as do_create
     from xm_core.render import fleet as render
 
