@@ -162,7 +162,7 @@ def _checked(xml: bytes, file: str, place: Any) -> tuple[dict[str, Any], Any]:
     """`check`, and what `acm.authoring.recheck` needs to check an edit of
     `xml` in parts later (None when it cannot)."""
     from acm.authoring.policyedit import outline, outline_of
-    from acm.authoring.recheck import checked_policy
+    from acm.authoring.recheck import checked_document
     from acm.compiler import gc_paused
     from acm.lint.engine import lint_document
     from acm.source import parse_policy_document
@@ -188,7 +188,7 @@ def _checked(xml: bytes, file: str, place: Any) -> tuple[dict[str, Any], Any]:
             view = outline_of(doc.root)
             findings = lint_document(doc, (), place)
             findings.sort(key=_order)
-            state = checked_policy(doc.source(), findings, place)
+            state = checked_document(doc, findings, place)
             seen = [_seen(d) for d in findings]
         return _answer(seen, findings, view), state
     return _answer([_seen(d) for d in findings], findings, view), state
