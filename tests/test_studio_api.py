@@ -863,3 +863,121 @@ def test_a_page_may_send_what_it_changed_instead_of_the_whole_text(studio: Studi
         "check", {"name": EXAMPLE_POLICY, "since": held["digest"], "xml_change": outside}
     )
     assert bad.status_code == 400
+
+
+def test_graph_cache_is_bounded_by_nodes_and_edges() -> None:
+    import networkx as nx
+
+    from xm_core.web.graphview import ConflictLabels, GraphCache
+
+    cache = GraphCache(budget=100)
+    small = [ConflictLabels(nx.path_graph(10)) for _ in range(4)]  # 10 nodes + 9 edges each
+    for i, graph in enumerate(small):
+        cache.put((f"doc{i}", "flows"), graph)
+    assert len(cache.graphs) == 4 and cache.size == 76  # small graphs: several kept
+    assert cache.get(("doc0", "flows")) is small[0]  # used: now the most recent
+    cache.put(
+        ("doc4", "flows"), ConflictLabels(nx.path_graph(20))
+    )  # 39 more: the least recent goes
+    assert list(cache.graphs) == [
+        ("doc2", "flows"),
+        ("doc3", "flows"),
+        ("doc0", "flows"),
+        ("doc4", "flows"),
+    ]
+    assert cache.size == 96
+    # a graph alone over the budget is kept, with the other graph of its
+    # document, and evicts every other document's
+    cache.put(("big", "conflicts"), ConflictLabels(nx.path_graph(5)))
+    huge = ConflictLabels(nx.path_graph(200))
+    cache.put(("big", "flows"), huge)
+    assert list(cache.graphs) == [("big", "conflicts"), ("big", "flows")]
+    assert cache.get(("big", "flows")) is huge and cache.size == 408
+    # before an edit's graph is built, room is made for one as large as the
+    # last of its kind: the huge one is never held twice
+    cache.make_room(("edited", "flows"))
+    assert list(cache.graphs) == []
+    cache.put(("edited", "conflicts"), ConflictLabels(nx.path_graph(5)))
+    cache.make_room(("edited", "flows"))  # its own document's graphs stay
+    assert list(cache.graphs) == [("edited", "conflicts")]
+
+
+def test_graph_views_of_an_edit_evict_the_last_documents_graphs(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xm_core.web import graphview
+
+    doc = example(studio)
+    cache = graphview.GraphCache(budget=1 << 30)
+    monkeypatch.setattr(graphview, "_GRAPHS", cache)
+    views = {}
+    for kind in ("conflicts", "flows"):
+        views[kind] = studio.ok("graph", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "kind": kind})
+    sharing = cache.graphs[next(k for k in cache.graphs if k[1] == "flows")]
+    cache.budget = sharing.size  # room for the sharing graph alone
+    for kind in ("conflicts", "flows"):  # kept over the budget: the document asked last
+        again = studio.ok("graph", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "kind": kind})
+        assert again == views[kind]
+    assert len(cache.graphs) == 2 and cache.size > cache.budget
+    op = {"op": "set_header", "field": "Reference", "value": "studio"}
+    edited = studio.ok("edit", {"name": EXAMPLE_POLICY, "xml": doc["xml"], "op": op})["xml"]
+    view = studio.ok("graph", {"name": EXAMPLE_POLICY, "xml": edited, "kind": "flows"})
+    assert view == views["flows"]  # the same graph, of another text
+    # room was made for it before it was built: the first document's are gone
+    assert [kind for _, kind in cache.graphs] == ["flows"]
+    assert sharing.graph.number_of_nodes() == 0  # emptied when evicted
+    assert cache.size == cache.budget
+
+
+def _view_of_labels_graph(graph: Any, focus: str | None) -> dict[str, Any]:
+    """The graph tab's view drawn straight from the analysis's networkx
+    labels graph, made undirected as the studio makes it (what the studio
+    drew before it kept the sharing graph as labels and types)."""
+    from xm_core.web.graphview import FOCUS_EDGES, FULL_EDGES, FULL_NODES, _undirected
+
+    graph = _undirected(graph)
+
+    def node(n: str) -> dict[str, Any]:
+        data = graph.nodes[n]
+        return {"id": n, "name": data["name"], "kind": data["kind"], "bootstrap": data["bootstrap"]}
+
+    def edge(u: str, v: str) -> dict[str, Any]:
+        return {"source": u, "target": v, "types": graph[u][v].get("types") or graph[u][v]["via"]}
+
+    size = {"total_nodes": graph.number_of_nodes(), "total_edges": graph.number_of_edges()}
+    if focus is None:
+        if size["total_nodes"] > FULL_NODES or size["total_edges"] > FULL_EDGES:
+            return {"mode": "summary", **size}
+        nodes, edges = [node(n) for n in graph], [edge(u, v) for u, v in graph.edges]
+        return {"mode": "full", **size, "nodes": nodes, "edges": edges}
+    centre = next(n for n in graph if graph.nodes[n]["name"] == focus)
+    neighbours = sorted(graph[centre])
+    edges = [edge(centre, n) for n in neighbours]
+    among = [(n, m) for n in neighbours for m in graph[n] if m in set(neighbours) and n < m]
+    return {
+        "mode": "focus",
+        **size,
+        "focus": centre,
+        "partial": len(among) > FOCUS_EDGES,
+        "nodes": [node(centre), *(node(n) for n in neighbours)],
+        "edges": edges + [edge(n, m) for n, m in among[:FOCUS_EDGES]],
+    }
+
+
+@pytest.mark.parametrize("labels", [20, 400])
+def test_graph_views_are_those_of_the_labels_graph(studio: Studio, labels: int) -> None:
+    from acm.analysis.graphs import policy_graph
+    from tests.hosttools import wide_policy
+    from xm_core.web.services import analysis_policy
+
+    xml = wide_policy(labels)
+    policy = analysis_policy(xml.encode(), "wide")
+    for kind in ("conflicts", "flows"):
+        graph = policy_graph(policy, kind, "labels").graph
+        doc = {"name": "wide", "xml": xml, "kind": kind}
+        assert studio.ok("graph", doc) == _view_of_labels_graph(graph, None)
+        names = [d["name"] for _, d in graph.nodes(data=True)]
+        for name in [*names[:3], *names[-3:], "wall_a", "res_between"]:
+            if name in names:
+                view = studio.ok("graph", {**doc, "focus": name})
+                assert view == _view_of_labels_graph(graph, name)

@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from acm.errors import PolicyError
 from xm_core.errors import UsageError, XmError
 from xm_core.files.paths import HostPaths
-from xm_core.web import services
+from xm_core.web import graphview, services
 
 HERE = Path(__file__).resolve().parent
 TOKEN_COOKIE = "xm_studio_token"
@@ -355,7 +355,7 @@ async def api_graph(request: Request, config: StudioConfig) -> Any:
     if focus is not None and not isinstance(focus, str):
         raise Refused(400, "'focus' must be a label's name")
     xml = _text(doc, "xml").encode()
-    return services.graph_view(xml, _file_of(doc), _text(doc, "kind"), focus)
+    return graphview.graph_view(xml, _file_of(doc), _text(doc, "kind"), focus)
 
 
 @api
