@@ -171,7 +171,6 @@ def _checked(
     from acm.source import parse_policy_document
 
     findings: list[Diagnostic]
-    view: dict[str, Any] | None = None
     state = None
     try:
         doc = parse_policy_document(xml, file)
