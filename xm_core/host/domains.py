@@ -16,6 +16,7 @@ first one's counters.
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 import time
@@ -392,7 +393,7 @@ def refusal_error(outcome: CreateOutcome, policy: LoadedPolicy | None) -> Create
 
 def create_domain(paths: HostPaths, config: str, overrides: Sequence[str] = ()) -> CreateOutcome:
     """`xm create CONFIG [name=value ...]`."""
-    from xm_core.files.config import load_config
+    from xm_core.files.config import DEV_NULL, load_config
 
     cfg = load_config(paths, config, tuple(overrides))
     spec = domain_spec(cfg)
@@ -406,6 +407,9 @@ def create_domain(paths: HostPaths, config: str, overrides: Sequence[str] = ()) 
             policy = host.policy()
             if outcome.permitted:
                 apply_create(host, policy, spec, outcome)
+                assert outcome.domain is not None
+                if cfg.path != DEV_NULL:  # where a policy update finds it to relabel
+                    host.store.set_domain_config(outcome.domain.domid, os.path.abspath(cfg.path))
             else:
                 record_refusal(host, outcome)
         if not outcome.permitted:

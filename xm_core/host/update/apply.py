@@ -7,7 +7,7 @@ compile (only the policy's own `.map`/`.bin` are written, atomically, as
 `makepolicy` writes them), plan and commit in one SQLite transaction (the
 active policy, every domain's label and ssidref, the Chinese Wall
 counters, and the list of file changes still to make), write the resource
-label file and configs, clear that list, and last make it the boot policy.
+label file, configs and saved images, clear that list, and last make it the boot policy.
 """
 
 from __future__ import annotations
@@ -190,9 +190,11 @@ def commit_plan(host: Host, new: NewPolicy, plan: UpdatePlan) -> None:
     changes = encode_changes(
         [(r.target, r.old, r.new) for r in plan.resources],
         [(c.target, c.old, c.new) for c in plan.configs],
+        [(i.target, i.uuid, i.old, i.new, i.ssidref) for i in plan.images],
     )
-    if changes["resources"] or changes["configs"]:
+    if changes["resources"] or changes["configs"] or plan.images:
         extra[PENDING] = changes
+    store.forget_saved_images(plan.images_gone)
     store.set_active_policy(
         PolicyState.NAMED,
         new.name,

@@ -1,0 +1,134 @@
+"""A policy update and what the host knows besides its running domains:
+domain configs outside `<root>/etc/xen` (the config a running domain was
+started from, wherever it is) and saved images (`xm save` files and
+`xm suspend`'s managed images). Typed as a user types them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.labels_support import xm
+from tests.lifecycle_support import PolicySpec, write_config
+from xm_core.files.paths import HostPaths
+
+NAME = "lc.offline"
+V1 = PolicySpec(NAME, version="1.0")
+
+
+def _v2(**renames: str) -> PolicySpec:
+    """Version 1.1 of V1: VM labels renamed old -> new, blue removed."""
+    vm = [renames.get(v, v) for v in V1.vm if v != "blue"]
+    spec = PolicySpec(NAME, vm=vm, conflicts=[], version="1.1", from_policy=(NAME, "1.0"))
+    spec.vm_from = {new: old for old, new in renames.items()}
+    spec.type_of = {new: old for old, new in renames.items()}
+    return spec
+
+
+@pytest.fixture
+def paths(host_root: Path) -> HostPaths:
+    p = HostPaths(host_root)
+    V1.write(p)
+    ok("setpolicy", "ACM", NAME)
+    return p
+
+
+def ok(*args: str) -> str:
+    r = xm(*args)
+    assert r.exit_code == 0, (args, r.stdout, r.stderr)
+    return r.stdout
+
+
+def elsewhere(folder: Path, name: str, label: str) -> Path:
+    """A labeled config outside <root>/etc/xen, as an administrator keeps one."""
+    from xm_core.files.config import access_control_line
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = folder / f"{name}.cfg"
+    cfg.write_text(f'name = "{name}"\nmemory = 32\n{access_control_line(NAME, label)}\n')
+    return cfg
+
+
+def test_the_config_of_a_domain_started_from_elsewhere_is_relabeled(
+    paths: HostPaths, tmp_path: Path
+) -> None:
+    cfg = elsewhere(tmp_path / "vms", "g1", "green")
+    ok("create", str(cfg))
+    _v2(green="GREEN").write(paths)
+    dry = ok("setpolicy", "--dry-run", "ACM", NAME)
+    assert f"  {cfg}: ACM:{NAME}:green -> ACM:{NAME}:GREEN\n" in dry
+    assert "label=green" in cfg.read_text().splitlines()[-1]  # a dry run changes nothing
+    out = ok("setpolicy", "ACM", NAME)
+    assert f"Domain configs relabeled:\n  {cfg}: ACM:{NAME}:green -> ACM:{NAME}:GREEN\n" in out
+    assert cfg.read_text().splitlines()[-1] == f"access_control = ['policy={NAME},label=GREEN']"
+    ok("destroy", "g1")
+    ok("create", str(cfg))  # it starts again under the new policy
+    assert ok("list", "--label", "g1").split()[-1] == f"ACM:{NAME}:GREEN"
+
+
+def test_a_config_not_known_to_the_host_is_named_as_not_relabeled(
+    paths: HostPaths, tmp_path: Path
+) -> None:
+    cfg = elsewhere(tmp_path / "vms", "g1", "green")
+    ok("create", str(cfg))
+    image = tmp_path / "g1.save"
+    ok("save", "g1", str(image))
+    ok("restore", str(image))  # running again; no config file is known for it now
+    _v2(green="GREEN").write(paths)
+    out = ok("setpolicy", "ACM", NAME)
+    assert "Running domains whose config was not relabeled:\n  g1 (id 2): " in out
+    assert "no config file is known" in out
+    assert "label=green" in cfg.read_text().splitlines()[-1]
+
+
+def test_a_saved_image_is_relabeled_and_restores_under_the_new_name(
+    paths: HostPaths, tmp_path: Path
+) -> None:
+    write_config(paths, "g1", NAME, "green")
+    ok("create", str(paths.etc_xen / "g1.cfg"))
+    image = tmp_path / "images" / "g1.save"
+    image.parent.mkdir()
+    ok("save", "g1", str(image))
+    _v2(green="GREEN").write(paths)
+    dry = ok("setpolicy", "--dry-run", "ACM", NAME)
+    assert f"Saved images that would be relabeled:\n  {image}: ACM:{NAME}:green" in dry
+    out = ok("setpolicy", "ACM", NAME)
+    assert f"Saved images relabeled:\n  {image}: ACM:{NAME}:green -> ACM:{NAME}:GREEN\n" in out
+    doc = json.loads(image.read_text())
+    assert (doc["domain"]["policy"], doc["domain"]["label"]) == (NAME, "GREEN")
+    assert image.stat().st_mode & 0o777 == 0o600
+    ok("restore", str(image))
+    assert ok("list", "--label", "g1").split()[-1] == f"ACM:{NAME}:GREEN"
+
+
+def test_a_suspended_domain_is_relabeled_and_resumes(paths: HostPaths) -> None:
+    write_config(paths, "g1", NAME, "green")
+    ok("create", str(paths.etc_xen / "g1.cfg"))
+    ok("suspend", "g1")
+    _v2(green="GREEN").write(paths)
+    out = ok("setpolicy", "ACM", NAME)
+    assert f"ACM:{NAME}:green -> ACM:{NAME}:GREEN" in out.split("Saved images relabeled:")[1]
+    ok("resume", "g1")
+    assert ok("list", "--label", "g1").split()[-1] == f"ACM:{NAME}:GREEN"
+
+
+def test_an_image_whose_label_is_removed_is_reported_and_refused_at_restore(
+    paths: HostPaths, tmp_path: Path
+) -> None:
+    write_config(paths, "b1", NAME, "blue")
+    ok("create", str(paths.etc_xen / "b1.cfg"))
+    image = tmp_path / "b1.save"
+    ok("save", "b1", str(image))
+    before = image.read_bytes()
+    _v2().write(paths)
+    out = ok("setpolicy", "ACM", NAME)
+    assert (
+        f"Saved images left as they are:\n  {image}: ACM:{NAME}:blue: the label is removed "
+        f"by policy '{NAME}'; the image cannot be restored under it\n"
+    ) in out
+    assert image.read_bytes() == before
+    r = xm("restore", str(image))
+    assert r.exit_code == 1 and "blue" in r.stderr, r.stderr
+    assert ok("list").count("\n") == 2  # header and Domain-0: nothing was restored
