@@ -132,3 +132,86 @@ def test_an_image_whose_label_is_removed_is_reported_and_refused_at_restore(
     r = xm("restore", str(image))
     assert r.exit_code == 1 and "blue" in r.stderr, r.stderr
     assert ok("list").count("\n") == 2  # header and Domain-0: nothing was restored
+
+
+def test_a_refused_update_leaves_configs_and_images_as_they_were(
+    paths: HostPaths, tmp_path: Path
+) -> None:
+    cfg = elsewhere(tmp_path / "vms", "g1", "green")
+    ok("create", str(cfg))
+    write_config(paths, "r1", NAME, "red")
+    ok("create", str(paths.etc_xen / "r1.cfg"))
+    write_config(paths, "g2", NAME, "green")
+    ok("create", str(paths.etc_xen / "g2.cfg"))
+    image = tmp_path / "g2.save"
+    ok("save", "g2", str(image))
+    ok("suspend", "r1")
+    files = [cfg, image, *paths.suspended_dir.iterdir()]
+    before = {f: f.read_bytes() for f in files}
+    bad = _v2(red="RED")
+    bad.vm.remove("green")  # g1 runs with green: refused
+    bad.write(paths)
+    doc = json.loads(xm("setpolicy", "--dry-run", "--json", "ACM", NAME).stdout)
+    assert doc["set"] is False
+    assert [i["target"] for i in doc["images"]] == [str(paths.suspended_dir / "r1.save")]
+    r = xm("setpolicy", "ACM", NAME)
+    assert r.exit_code == 1 and "[label] domain 'g1'" in r.stderr
+    assert {f: f.read_bytes() for f in files} == before
+
+
+_KILLER = """
+import os, sys
+from pathlib import Path
+from xm_core.files.paths import HostPaths
+from xm_core.host.update import apply
+def dying_files(*a, **k):
+    os._exit(9)  # committed; no file written yet
+apply.apply_changes = dying_files
+apply.set_policy(HostPaths(Path(sys.argv[1])), sys.argv[2], boot=False)
+"""
+
+
+def test_a_kill_after_the_commit_is_finished_by_the_next_command(
+    paths: HostPaths, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    cfg = elsewhere(tmp_path / "vms", "g1", "green")
+    ok("create", str(cfg))
+    write_config(paths, "g2", NAME, "green")
+    ok("create", str(paths.etc_xen / "g2.cfg"))
+    image = tmp_path / "g2.save"
+    ok("save", "g2", str(image))
+    _v2(green="GREEN").write(paths)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    died = subprocess.run(
+        [sys.executable, "-c", _KILLER, str(paths.root), NAME],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert died.returncode == 9, died.stderr
+    assert json.loads(image.read_text())["domain"]["label"] == "green"  # not yet
+    assert "label=green" in cfg.read_text().splitlines()[-1]
+    ok("list")  # the next command finishes the update's files first
+    assert json.loads(image.read_text())["domain"]["label"] == "GREEN"
+    assert cfg.read_text().splitlines()[-1] == f"access_control = ['policy={NAME},label=GREEN']"
+
+
+def test_an_image_replaced_meanwhile_is_not_changed(paths: HostPaths, tmp_path: Path) -> None:
+    from xm_core.host.update.offline import relabel_image
+
+    write_config(paths, "g1", NAME, "green")
+    ok("create", str(paths.etc_xen / "g1.cfg"))
+    image = tmp_path / "g1.save"
+    ok("save", "g1", str(image))
+    before = image.read_bytes()
+    relabel_image(image, "another-uuid", (NAME, "green"), (NAME, "GREEN"), 2)
+    relabel_image(image, json.loads(before)["domain"]["uuid"], (NAME, "red"), (NAME, "RED"), 2)
+    assert image.read_bytes() == before
