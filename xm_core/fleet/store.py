@@ -375,13 +375,14 @@ class FleetStore:
                     self._q("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                     yield self
             else:
-                self._q("BEGIN DEFERRED")
-                self._q("PRAGMA query_only = ON")
                 try:
+                    self._q("PRAGMA query_only = ON")
+                    self._q("BEGIN DEFERRED")
                     yield self
                 finally:
-                    with contextlib.suppress(sqlite3.Error):
-                        self.conn.execute("COMMIT")  # nothing written: ends the read
+                    if self.conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            self.conn.execute("COMMIT")  # nothing written: ends the read
                     with contextlib.suppress(sqlite3.Error):
                         self.conn.execute("PRAGMA query_only = OFF")
         finally:
