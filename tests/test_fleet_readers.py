@@ -1,9 +1,9 @@
 """Commands that only read the inventory (hosts, place, audit,
-preview-policy) answer while a `fleet create` holds the inventory's write
-lock inside its host's create, and their answer is one commit's: on the
-embedded SQLite file (WAL, a deferred read transaction) and on PostgreSQL
-(REPEATABLE READ, READ ONLY). Writers keep their locks (see
-test_fleet_names.py and test_fleet_concurrency.py)."""
+preview-policy; init of an up-to-date store) answer while a `fleet create`
+holds the inventory's write lock inside its host's create, and their
+answer is one commit's: on the embedded SQLite file (WAL, a deferred read
+transaction) and on PostgreSQL (REPEATABLE READ, READ ONLY). Writers keep
+their locks (see test_fleet_names.py and test_fleet_concurrency.py)."""
 
 from __future__ import annotations
 
@@ -150,6 +150,9 @@ def test_readers_answer_while_a_create_holds_the_write_lock(
         ("h1", None, False),
         ("h2", None, True),
     ]
+
+    # init again, on a store at the current schema version, only reads
+    assert _answer(store, "init")["schema_version"] == 2
 
     assert _write_lock_is_held(store)  # the readers answered inside the create's hold
 

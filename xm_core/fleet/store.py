@@ -301,7 +301,12 @@ class FleetStore:
     def migrate(self) -> int:
         """Run the migrations this store lacks, in one transaction; two
         schedulers initialising at once take turns (an advisory lock on
-        PostgreSQL, the write lock on SQLite)."""
+        PostgreSQL, the write lock on SQLite). A store already at this
+        version is only read (`xm fleet init` again does not wait for a
+        running create); whether to migrate is decided again under the lock."""
+        with self.snapshot():
+            if self.schema_version() == SCHEMA_VERSION:
+                return SCHEMA_VERSION
         with self.transaction():
             if self.postgres:
                 self._q("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
