@@ -105,7 +105,9 @@ def paused_create(two_banks: tuple[str, Path]) -> Iterator[subprocess.Popen[str]
         text=True,
     )
     try:
-        assert proc.stdout is not None and proc.stdout.readline() == "inside\n", proc.stderr
+        assert proc.stdout is not None and proc.stderr is not None
+        line = proc.stdout.readline()
+        assert line == "inside\n", line or proc.stderr.read()  # at its end: why it stopped
         yield proc
     finally:
         if proc.poll() is None:
