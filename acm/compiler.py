@@ -541,10 +541,9 @@ def _read_tree(
     schema-valid tree, when it finds nothing at all (no error, no warning);
     None as soon as it would find something. One pass, for large policies:
     each type list is read and numbered on the spot, its texts never held
-    beyond it. `oversize`, when
-    given, receives the `.bin`'s size when that is the only finding (ACM017;
-    see `compile_document_result`). `seen`, when given, receives what was
-    read of each label.
+    beyond it. `oversize`, when given, receives the `.bin`'s size when that
+    is the only finding (ACM017; see `compile_document_result`). `seen`,
+    when given, receives what was read of each label.
 
     The schema guarantees the shape this relies on: every label starts with
     its `Name`, VM labels (in SubjectLabels) come before resource labels, and

@@ -279,11 +279,10 @@ class ColumnIndex:
 
     def only_columns(self, lines: list[int], tag: str) -> list[int]:
         """`_only(line, tag)` of each line (0 where `column` has to look
-        further, or for no line), from one search of the document for each
-        of the two patterns `_only` looks for: for the findings of a large
-        policy, which has one on every label (ACM030). The line of each
-        start tag found, and its column, are worked out for all of them at
-        once (C-level maps), not line by line."""
+        further, or for no line), from a search of the whole document: for
+        the findings of a large policy, which has one on every label
+        (ACM030). The line of each start tag found, and its column, are
+        worked out for all of them at once (C-level maps), not line by line."""
         import bisect  # for findings only
         from collections import Counter
         from functools import partial

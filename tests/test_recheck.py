@@ -228,3 +228,26 @@ def test_the_studios_text_change_turns_the_old_text_into_the_new(old: str, new: 
     change = text_change(old, new)
     assert change is not None
     assert old[: change["from"]] + change["insert"] + old[change["to"] :] == new
+
+
+@pytest.mark.parametrize(
+    "xml",
+    [
+        WIDE,
+        WIDE.replace(b"</ResourceLabel>\n<Resource", b"</ResourceLabel><Resource"),
+        apply_edit(WIDE, {"op": "bump_version"}, "p.xml"),  # versioned: not in parts
+        wide_policy(3).encode().replace(b"<Type>ste_1</Type>", b"<Type> ste_1 </Type>"),
+    ],
+    ids=["wide", "labels-sharing-lines", "versioned", "spaced-type"],
+)
+def test_checked_document_reads_the_labels_from_the_tree_as_the_source_model(
+    xml: bytes,
+) -> None:
+    from acm.authoring.recheck import checked_document
+
+    doc = parse_policy_document(xml, "p.xml")
+    found, _ = full(xml) if b"<Version>" not in xml else ([], None)
+    checked = checked_document(doc, found, None)
+    assert checked == checked_policy(doc.source(), found, None)
+    in_parts = b"<Version>" not in xml and b"</ResourceLabel><Resource" not in xml
+    assert (checked is not None) == in_parts

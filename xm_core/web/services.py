@@ -162,7 +162,7 @@ def _checked(xml: bytes, file: str, place: Any) -> tuple[dict[str, Any], Any]:
     """`check`, and what `acm.authoring.recheck` needs to check an edit of
     `xml` in parts later (None when it cannot)."""
     from acm.authoring.policyedit import outline, outline_of
-    from acm.authoring.recheck import checked_policy
+    from acm.authoring.recheck import checked_document
     from acm.compiler import gc_paused
     from acm.lint.engine import lint_document
     from acm.source import parse_policy_document
@@ -182,17 +182,27 @@ def _checked(xml: bytes, file: str, place: Any) -> tuple[dict[str, Any], Any]:
     else:
         # one parse for the outline and the checks; lint as `xm acm lint`
         # runs it (thousands of small records: the collector waits, as there)
+        # (and goes on waiting while the answer's 20,000 small dicts are
+        # made: the first collection after the pause would scan them all)
         with gc_paused():
             view = outline_of(doc.root)
             findings = lint_document(doc, (), place)
             findings.sort(key=_order)
-            state = checked_policy(doc.source(), findings, place)
+            state = checked_document(doc, findings, place)
+            seen = [_seen(d) for d in findings]
+        return _answer(seen, findings, view), state
+    return _answer([_seen(d) for d in findings], findings, view), state
+
+
+def _answer(
+    seen: list[dict[str, Any]], findings: list[Diagnostic], view: dict[str, Any] | None
+) -> dict[str, Any]:
     return {
-        "findings": [_seen(d) for d in findings],
+        "findings": seen,
         "errors": sum(1 for d in findings if d.severity is Severity.ERROR),
         "outline": view,
         "complete": True,
-    }, state
+    }
 
 
 def _order(d: Diagnostic) -> tuple[int, int, int, str]:
