@@ -215,3 +215,52 @@ def test_an_image_replaced_meanwhile_is_not_changed(paths: HostPaths, tmp_path: 
     relabel_image(image, "another-uuid", (NAME, "green"), (NAME, "GREEN"), 2)
     relabel_image(image, json.loads(before)["domain"]["uuid"], (NAME, "red"), (NAME, "RED"), 2)
     assert image.read_bytes() == before
+
+
+def test_a_file_the_update_did_not_reach_is_refused_with_the_new_name(
+    paths: HostPaths, tmp_path: Path
+) -> None:
+    write_config(paths, "g1", NAME, "green")
+    ok("create", str(paths.etc_xen / "g1.cfg"))
+    image = tmp_path / "g1.save"
+    ok("save", "g1", str(image))
+    moved = tmp_path / "moved.save"
+    moved.write_bytes(image.read_bytes())  # a copy the host does not know
+    idle = elsewhere(tmp_path / "vms", "g2", "green")  # never started: not known either
+    _v2(green="GREEN").write(paths)
+    ok("setpolicy", "ACM", NAME)
+    hint = (
+        f" (the last policy update renamed ACM:{NAME}:green to ACM:{NAME}:GREEN; "
+        "this config or saved image was not relabeled by it)"
+    )
+    for command in (["restore", str(moved)], ["create", str(idle)]):
+        r = xm(*command)
+        assert r.exit_code == 1
+        assert f"Label 'green' not found.{hint}" in r.stderr, r.stderr
+    ok("restore", str(image))  # the image the host knew was relabeled
+    # an update that renames nothing forgets the hint
+    v3 = _v2(green="GREEN")
+    v3.version, v3.from_policy, v3.vm_from = "1.2", (NAME, "1.1"), {}
+    v3.write(paths)
+    ok("setpolicy", "ACM", NAME)
+    r = xm("create", str(idle))
+    assert r.exit_code == 1 and "Label 'green' not found." in r.stderr
+    assert "renamed" not in r.stderr
+
+
+def test_an_image_behind_a_symbolic_link_is_named_not_changed(
+    paths: HostPaths, tmp_path: Path
+) -> None:
+    write_config(paths, "g1", NAME, "green")
+    ok("create", str(paths.etc_xen / "g1.cfg"))
+    real = tmp_path / "real.save"
+    link = tmp_path / "link.save"
+    ok("save", "g1", str(link))
+    link.rename(real)  # the file moved, a link left in its place
+    link.symlink_to(real)
+    before = real.read_bytes()
+    _v2(green="GREEN").write(paths)
+    out = ok("setpolicy", "ACM", NAME)
+    shown = f"Saved images left as they are:\n  {link}: Save file '{link}' is a symbolic link\n"
+    assert shown in out
+    assert link.is_symlink() and real.read_bytes() == before

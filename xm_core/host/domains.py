@@ -187,6 +187,26 @@ class LabelCheck:
     message: str = ""
 
 
+def _renamed_hint(host: Host, policy: LoadedPolicy | None, pol: str, label: str) -> str:
+    """Beside a label refused under the active policy: its new name, when
+    the last policy update renamed it (the file was not relabeled by it)."""
+    if policy is None:
+        return ""
+    from xm_core.host.update.plan import format_label, renamed_to
+
+    new = renamed_to(host.store.active_extra(), pol, label)
+    if new is None or new[0] != policy.name:
+        return ""
+    try:
+        host.dom_ssidref(policy, new[1])  # it must still be a label of the policy
+    except XmError:
+        return ""
+    return (
+        f" (the last policy update renamed {format_label(pol, label)} to {format_label(*new)}; "
+        "this config or saved image was not relabeled by it)"
+    )
+
+
 def resolve_label(
     host: Host, policy: LoadedPolicy | None, state: PolicyState, spec: DomainSpec
 ) -> LabelCheck:
@@ -202,12 +222,15 @@ def resolve_label(
                 0,
                 label,
                 pol,
-                f"Security policy ({pol}) incompatible with enforced policy ({active}).",
+                f"Security policy ({pol}) incompatible with enforced policy ({active})."
+                + _renamed_hint(host, policy, pol, label),
             )
         try:
             ref = host.dom_ssidref(policy, label)
         except XmError as exc:
-            return LabelCheck(False, 0, label, pol, exc.message)
+            return LabelCheck(
+                False, 0, label, pol, exc.message + _renamed_hint(host, policy, pol, label)
+            )
         if not policy.engine.is_labeled(ref):  # the null label
             return LabelCheck(False, ref, label, pol, "Domain not labeled")
         return LabelCheck(True, ref, label, pol)

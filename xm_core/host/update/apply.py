@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from xm_core.errors import AcmError, UsageError, XmError
 from xm_core.host.store import DOM0_ID, PolicyState
 from xm_core.host.update.pending import PENDING, apply_changes, encode_changes
-from xm_core.host.update.plan import NewPolicy, UpdatePlan, UpdateRefused
+from xm_core.host.update.plan import RENAMED, NewPolicy, UpdatePlan, UpdateRefused, renames_of
 
 if TYPE_CHECKING:
     from xm_core.files.paths import HostPaths
@@ -187,6 +187,9 @@ def commit_plan(host: Host, new: NewPolicy, plan: UpdatePlan) -> None:
         extra["version"] = new.lineage.version
     if new.lineage.from_policy is not None:
         extra["from_policy"] = list(new.lineage.from_policy)
+    last_renames = renames_of(plan, new.lineage.vm_renames, host.policy() is not None)
+    if last_renames is not None:
+        extra[RENAMED] = last_renames
     changes = encode_changes(
         [(r.target, r.old, r.new) for r in plan.resources],
         [(c.target, c.old, c.new) for c in plan.configs],

@@ -107,6 +107,9 @@ def known_images(paths: HostPaths, store: Store) -> tuple[list[KnownImage], list
             found.setdefault(os.path.abspath(path), None)
     images: list[KnownImage] = []
     for path in itertools.islice(found, MAX_IMAGES):
+        if os.path.islink(path):  # writing would replace the link with a file
+            images.append(KnownImage(path, None, f"Save file '{path}' is a symbolic link"))
+            continue
         try:
             images.append(KnownImage(path, read_save_file(Path(path)), ""))
         except XmError as exc:

@@ -252,6 +252,39 @@ class UpdateRefused(AcmError):
         self.plan = plan
 
 
+RENAMED = "renamed"  # the key, in the active policy's extra record, of the last update's renames
+
+
+def renames_of(
+    plan: UpdatePlan, vm_renames: dict[str, str], had_policy: bool
+) -> dict[str, Any] | None:
+    """What the update renamed (the policy, VM labels), kept with the new
+    policy so that a config or image the update could not reach is refused
+    with the new name beside Xen's error; None when it renamed nothing."""
+    if not had_policy or (plan.old_name == plan.new_name and not vm_renames):
+        return None
+    return {
+        "policy": plan.old_name,
+        "to": plan.new_name,
+        "labels": dict(sorted(vm_renames.items())),
+    }
+
+
+def renamed_to(extra: dict[str, Any], policy: str, label: str) -> tuple[str, str] | None:
+    """(policy, label) that the last policy update made of `label` of
+    `policy` (a `from=` rename, or its policy renamed); None when it did not
+    rename it."""
+    renamed = extra.get(RENAMED)
+    if not isinstance(renamed, dict) or renamed.get("policy") != policy:
+        return None
+    labels = renamed.get("labels")
+    new_label = labels.get(label, label) if isinstance(labels, dict) else label
+    new_policy = renamed.get("to")
+    if not isinstance(new_label, str) or not isinstance(new_policy, str):
+        return None
+    return None if (new_policy, new_label) == (policy, label) else (new_policy, new_label)
+
+
 def check_lineage(active: LoadedPolicy | None, active_version: str | None, new: NewPolicy) -> None:
     """May `new` replace the running policy? Over DEFAULT anything may be
     set. A policy of Xen 3.0.4's format replaces only one of its own name
