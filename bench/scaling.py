@@ -1,6 +1,8 @@
 """How the commands grow with the policy: lint, loadpolicy, makepolicy,
 coexist, diff, flows and graph at 2,000, 20,000 and 60,000 labels, each
-against the floor (read, parse and validate the same file) in the same run.
+against the floor (read, parse and validate the same file) in the same run,
+and `write`: a python process writing as many bytes as the policy's `.bin`
+over a file of that size, as makepolicy must (the output's own cost).
 
     python bench/scaling.py [--sizes 2000,20000,60000] [--runs 3,3,2] [--warmup 1,1,0]
                             [--fixed-types] [--only lint,load,...]
@@ -109,12 +111,23 @@ class Size:
         # be loaded: such a size is measured without `compile` and `load`.
         # Only they need the host root (the analyses read the XML alone).
         self.compilable = self.loadable = False
-        if not only or {"compile", "load"} & set(only):
+        if not only or {"compile", "load", "write"} & set(only):
             making = subprocess.run([*xm(), *root, "makepolicy", self.name], capture_output=True)
             self.compilable = making.returncode == 0
             loading = subprocess.run([*xm(), *root, "loadpolicy", self.name], capture_output=True)
             self.loadable = self.compilable and loading.returncode == 0
         xml = str(self.xml)
+        # the `.bin`'s bytes written over a file of the same size, as
+        # makepolicy must (a temporary file, fsync, rename over the old
+        # one, whose pages the kernel then frees): what the output alone
+        # costs, Xen's format kept byte for byte
+        binary = policies / f"{self.name}.bin"
+        scratch = work / f"scratch{tag}.bin"
+        self.bin_size = binary.stat().st_size if self.compilable else 0
+        if self.bin_size and (not only or "write" in only):
+            # an old file to replace from the first round on, as makepolicy has
+            write_command = [sys.executable, "-c", _WRITE_BYTES, str(scratch), str(self.bin_size)]
+            subprocess.run(write_command, check=True)
         self.commands: dict[str, Callable[[], float]] = {
             "floor": lambda: run(
                 [
@@ -124,6 +137,9 @@ class Size:
                     "read_policy_document(sys.argv[1])",
                     xml,
                 ]
+            ),
+            "write": lambda: run(
+                [sys.executable, "-c", _WRITE_BYTES, str(scratch), str(self.bin_size)]
             ),
             "compile": lambda: run([*xm(), *root, "makepolicy", self.name]),
             "load": lambda: run([*xm(), *root, "loadpolicy", self.name]),
@@ -135,12 +151,26 @@ class Size:
         }
 
 
+# argv: path, size. Writes `size` bytes (zeros, a megabyte at a time) to a
+# temporary file beside `path`, fsyncs it and renames it over `path`.
+_WRITE_BYTES = """import os, sys
+path, size = sys.argv[1], int(sys.argv[2])
+chunk = bytes(1 << 20)
+with open(path + ".tmp", "wb") as out:
+    for start in range(0, size, len(chunk)):
+        out.write(chunk[: min(len(chunk), size - start)])
+    out.flush()
+    os.fsync(out.fileno())
+os.replace(path + ".tmp", path)
+"""
+
+
 def measure(
     size: Size, runs: int, only: list[str], warmup: int
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Wall and CPU seconds of each command in each round (after the warm-up rounds)."""
     wanted = [n for n in size.commands if n != "floor" and (not only or n in only)]
-    refused = {"compile": size.compilable, "load": size.loadable}
+    refused = {"compile": size.compilable, "load": size.loadable, "write": size.compilable}
     names = ["floor", *[n for n in wanted if refused.get(n, True)]]
     times: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}

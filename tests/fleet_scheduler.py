@@ -86,3 +86,26 @@ def race(url: str, zone: str, config: str) -> None:
                 print(json.dumps({"nowhere": name}), flush=True)
             else:
                 print(json.dumps({"created": name, "host": made.host}), flush=True)
+
+
+def paused_create(url: str, config: str, zone: str) -> None:
+    """`xm fleet create CONFIG --zone ZONE` (its own connection) that stops
+    inside its host's create, right after the host started the domain and
+    before the inventory is written back: prints "inside", waits for a line
+    on stdin, then finishes and prints {"created": name, "host": h}."""
+    import xm_core.host.domains as domains
+    from xm_core.fleet.operations import create
+    from xm_core.fleet.store import FleetStore
+
+    host_create = domains.create_domain
+
+    def create_then_wait(*args: object, **kwargs: object) -> object:
+        outcome = host_create(*args, **kwargs)  # type: ignore[arg-type]
+        print("inside", flush=True)
+        sys.stdin.readline()
+        return outcome
+
+    domains.create_domain = create_then_wait  # type: ignore[assignment]
+    with FleetStore.open(url) as store:
+        made = create(store, config, zone=zone)
+    print(json.dumps({"created": made.name, "host": made.host}), flush=True)

@@ -378,7 +378,7 @@ def test_a_version_3_host_gains_console_logs(tmp_path: Path) -> None:
     conn.execute("COMMIT")
     conn.close()
     with open_store(paths) as store:
-        assert store.schema_version() == 4
+        assert store.schema_version() == store_mod.SCHEMA_VERSION
         assert store.console_lines(store.domain(0).uuid) == []
         assert store.domain_ste_stats() == {}
     assert xm_run(tmp_path, "top", "-b", "-i", "1").code == 0

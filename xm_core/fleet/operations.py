@@ -147,7 +147,7 @@ def blocked_types(fh: FleetHost) -> list[str]:
 
 
 def list_hosts(store: FleetStore) -> HostsReport:
-    with store.transaction():
+    with store.snapshot():
         hosts = store.hosts()
         policies = store.policies()
     fleet = Fleet(hosts, policies)
@@ -157,9 +157,10 @@ def list_hosts(store: FleetStore) -> HostsReport:
 
 def load_fleet(store: FleetStore) -> Fleet:
     """The inventory's hosts, their domains read only where a placement
-    needs them (through the same connection)."""
-    with store.transaction():
-        return Fleet(store.hosts(with_domains=False), store.policies(), store.blockers_of)
+    needs them (through the same connection). Call it inside the
+    `store.snapshot()` its placement runs in: those later reads must see
+    the same commit as the hosts' rows."""
+    return Fleet(store.hosts(with_domains=False), store.policies(), store.blockers_of)
 
 
 # ------------------------------------------------------------------ placement
@@ -197,10 +198,11 @@ def place(
     if count < 1:
         raise UsageError("--count: at least 1")
     _, spec = read_spec(config, overrides, need_name=False)
-    fleet = load_fleet(store)
-    if not fleet.hosts:
-        raise XmError("The fleet has no hosts: add one with 'xm fleet add-host NAME ROOT'")
-    return fleet.place(spec, batch_names(spec.name, count), preference, zone)
+    with store.snapshot():  # no write lock: answers while a create holds it
+        fleet = load_fleet(store)
+        if not fleet.hosts:
+            raise XmError("The fleet has no hosts: add one with 'xm fleet add-host NAME ROOT'")
+        return fleet.place(spec, batch_names(spec.name, count), preference, zone)
 
 
 # ------------------------------------------------------------------ acting on a host
@@ -303,11 +305,14 @@ def create(
     on a refusal the next host is tried."""
     absolute, spec = read_spec(config, overrides, need_name=True)
     assert spec.name is not None
-    fleet = load_fleet(store)
-    where = sorted({d.host for d in store.find_domain(spec.name)})
-    if where:
-        raise XmError(f"Domain '{spec.name}' already exists on host {', '.join(where)}.")
-    placement = fleet.place(spec, [spec.name], preference, zone, live_devices=False)[0]
+    # the advice, read without the write lock; every decision is taken
+    # again under it, per attempt (`_try_create`)
+    with store.snapshot():
+        fleet = load_fleet(store)
+        where = sorted({d.host for d in store.find_domain(spec.name)})
+        if where:
+            raise XmError(f"Domain '{spec.name}' already exists on host {', '.join(where)}.")
+        placement = fleet.place(spec, [spec.name], preference, zone, live_devices=False)[0]
     report = CreateReport(spec.name, None, None, placement)
     # First pass: hosts another scheduler is working on are skipped, not
     # waited for (all schedulers rank alike and would queue on the best
@@ -490,21 +495,22 @@ def migrate(
     the host placement picks; through the source host's own migrate."""
     from xm_core.host.lifecycle import migrate_domain
 
-    row = _locate(store, domain, host)
-    fleet = load_fleet(store)
-    source = fleet.hosts.get(row.host)
-    if source is None:
-        raise XmError(f"Host '{row.host}' is not in the fleet")
-    if to is not None:
-        if to not in fleet.hosts:
-            raise XmError(f"Host '{to}' is not in the fleet")
-        if to == row.host:
-            raise XmError(f"Domain '{domain}' already runs on host '{to}'")
-    spec = _spec_of_row(row, source.policy.name if source.policy else None)
-    others = [n for n in fleet.hosts if n != row.host and (to is None or n == to)]
-    only = {n: fleet.hosts[n] for n in others}
-    fleet.hosts = only
-    placement = fleet.place(spec, [row.name], preference)[0]
+    with store.snapshot():  # the advice; each move is decided again under the hosts' locks
+        row = _locate(store, domain, host)
+        fleet = load_fleet(store)
+        source = fleet.hosts.get(row.host)
+        if source is None:
+            raise XmError(f"Host '{row.host}' is not in the fleet")
+        if to is not None:
+            if to not in fleet.hosts:
+                raise XmError(f"Host '{to}' is not in the fleet")
+            if to == row.host:
+                raise XmError(f"Domain '{domain}' already runs on host '{to}'")
+        spec = _spec_of_row(row, source.policy.name if source.policy else None)
+        others = [n for n in fleet.hosts if n != row.host and (to is None or n == to)]
+        only = {n: fleet.hosts[n] for n in others}
+        fleet.hosts = only
+        placement = fleet.place(spec, [row.name], preference)[0]
     report = MoveReport(row.name, row.host, None, None, placement)
     for candidate in placement.candidates:
         with holding(store, [row.host, candidate]) as readings:
@@ -710,7 +716,7 @@ def audit(store: FleetStore) -> AuditReport:
     """Hosts off the fleet's policy, co-residence that policy forbids,
     inventory that drifted from the hosts' own state, and names running on
     several hosts. Nothing is changed."""
-    with store.transaction():
+    with store.snapshot():
         hosts = store.hosts()
         policies = store.policies()
     target_hash = fleet_policy(hosts)
@@ -754,7 +760,7 @@ class SyncReport:
 def sync(store: FleetStore) -> SyncReport:
     """Read every host again and write what it says into the inventory,
     one host row at a time (each under its lock)."""
-    with store.transaction():
+    with store.snapshot():
         names = [h.name for h in store.hosts(with_domains=False)]
     report = SyncReport(len(names), {}, {})
     for name in names:
@@ -838,7 +844,7 @@ def preview_policy(store: FleetStore, file: str) -> PreviewReport:
     from xm_core.insight.impact import host_impact
 
     new = load_policy_file(file)
-    with store.transaction():
+    with store.snapshot():
         hosts = store.hosts(with_domains=False)
         policies = store.policies()
     if _is_versioned(file, new.name):

@@ -20,6 +20,13 @@ lock of the file, which is the same rule with a coarser grain.
 A domain name is held the same way, before any host row, by whoever
 creates it (`hold_name`): an advisory lock on PostgreSQL, since a name is
 not a row until it runs somewhere; the file's write lock on SQLite.
+
+Reading (`snapshot`): what only reads the inventory (hosts, place, audit,
+preview-policy, the placement advice before an act) reads in one read-only
+transaction that takes no write lock: on SQLite a deferred transaction on
+the file in WAL mode (it reads the last commit while a writer holds the
+write lock), on PostgreSQL REPEATABLE READ, READ ONLY (one snapshot for all
+its statements; plain SELECTs there never waited for row locks).
 """
 
 from __future__ import annotations
@@ -189,7 +196,7 @@ class FleetStore:
         self.conn = conn
         self.url = url
         self.postgres = postgres
-        self._in_txn = False
+        self._txn: str | None = None  # "write" (transaction) or "read" (snapshot)
 
     # ---------------------------------------------------------- opening
 
@@ -294,7 +301,12 @@ class FleetStore:
     def migrate(self) -> int:
         """Run the migrations this store lacks, in one transaction; two
         schedulers initialising at once take turns (an advisory lock on
-        PostgreSQL, the write lock on SQLite)."""
+        PostgreSQL, the write lock on SQLite). A store already at this
+        version is only read (`xm fleet init` again does not wait for a
+        running create); whether to migrate is decided again under the lock."""
+        with self.snapshot():
+            if self.schema_version() == SCHEMA_VERSION:
+                return SCHEMA_VERSION
         with self.transaction():
             if self.postgres:
                 self._q("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
@@ -321,12 +333,17 @@ class FleetStore:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[FleetStore]:
-        """One transaction: commit on success, roll back on any exception.
-        Nested use joins the outer one."""
-        if self._in_txn:
+        """One writing transaction: commit on success, roll back on any
+        exception. On SQLite it takes the file's one write lock at once
+        (`BEGIN IMMEDIATE`), so that what it read stays true until it
+        writes. Nested use joins the outer one; inside a `snapshot` it is
+        refused (a read snapshot cannot safely become a writer)."""
+        if self._txn == "write":
             yield self
             return
-        self._in_txn = True
+        if self._txn == "read":
+            raise RuntimeError("a writing transaction inside a read snapshot")
+        self._txn = "write"
         try:
             if self.postgres:
                 with self.conn.transaction():
@@ -341,7 +358,40 @@ class FleetStore:
                     raise
                 self._q("COMMIT")
         finally:
-            self._in_txn = False
+            self._txn = None
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[FleetStore]:
+        """One read-only transaction: every read in it sees the inventory as
+        one commit left it, and it takes no write lock, so it answers while
+        a writer (a create inside its host's create) holds one. SQLite: a
+        deferred transaction (WAL mode: its snapshot is taken at its first
+        read and kept until it ends), the connection `query_only` meanwhile
+        so that a write in it fails at once. PostgreSQL: REPEATABLE READ,
+        READ ONLY (one snapshot, never a serialization failure for a
+        reader). Nested in a transaction or snapshot, it joins it."""
+        if self._txn is not None:
+            yield self
+            return
+        self._txn = "read"
+        try:
+            if self.postgres:
+                with self.conn.transaction():
+                    self._q("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    yield self
+            else:
+                try:
+                    self._q("PRAGMA query_only = ON")
+                    self._q("BEGIN DEFERRED")
+                    yield self
+                finally:
+                    if self.conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            self.conn.execute("COMMIT")  # nothing written: ends the read
+                    with contextlib.suppress(sqlite3.Error):
+                        self.conn.execute("PRAGMA query_only = OFF")
+        finally:
+            self._txn = None
 
     def _q(self, sql: str, args: Sequence[Any] = ()) -> Any:
         try:
@@ -367,8 +417,8 @@ class FleetStore:
         runs somewhere), so on PostgreSQL this is an advisory lock on the
         name's hash (two names sharing a hash only take turns); on SQLite
         the transaction already holds the file's one write lock."""
-        if not self._in_txn:
-            raise RuntimeError("hold_name outside a transaction")
+        if self._txn != "write":
+            raise RuntimeError("hold_name outside a writing transaction")
         if self.postgres:
             digest = hashlib.blake2b(name.encode(), digest_size=4).digest()
             key = int.from_bytes(digest, "big", signed=True)
@@ -463,7 +513,11 @@ class FleetStore:
         self, hosts: Sequence[str], half: int, ssids: Sequence[int]
     ) -> dict[str, list[DomainRow]]:
         """The domains of these hosts whose ssidref holds one of these
-        Chinese Wall SSIDs in its low (`half` 0) or high (1) half."""
+        Chinese Wall SSIDs in its low (`half` 0) or high (1) half. Read
+        in the transaction or snapshot the hosts' rows were read in (a
+        placement's lazy reads), so that they agree with those rows."""
+        if self._txn is None:
+            raise RuntimeError("blockers_of outside the hosts' transaction or snapshot")
         found: dict[str, list[DomainRow]] = {h: [] for h in hosts}
         names = list(hosts)
         shift = 16 * half

@@ -16,6 +16,7 @@ first one's counters.
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 import time
@@ -186,6 +187,26 @@ class LabelCheck:
     message: str = ""
 
 
+def _renamed_hint(host: Host, policy: LoadedPolicy | None, pol: str, label: str) -> str:
+    """Beside a label refused under the active policy: its new name, when
+    the last policy update renamed it (the file was not relabeled by it)."""
+    if policy is None:
+        return ""
+    from xm_core.host.update.plan import format_label, renamed_to
+
+    new = renamed_to(host.store.active_extra(), pol, label)
+    if new is None or new[0] != policy.name:
+        return ""
+    try:
+        host.dom_ssidref(policy, new[1])  # it must still be a label of the policy
+    except XmError:
+        return ""
+    return (
+        f" (the last policy update renamed {format_label(pol, label)} to {format_label(*new)}; "
+        "this config or saved image was not relabeled by it)"
+    )
+
+
 def resolve_label(
     host: Host, policy: LoadedPolicy | None, state: PolicyState, spec: DomainSpec
 ) -> LabelCheck:
@@ -201,12 +222,15 @@ def resolve_label(
                 0,
                 label,
                 pol,
-                f"Security policy ({pol}) incompatible with enforced policy ({active}).",
+                f"Security policy ({pol}) incompatible with enforced policy ({active})."
+                + _renamed_hint(host, policy, pol, label),
             )
         try:
             ref = host.dom_ssidref(policy, label)
         except XmError as exc:
-            return LabelCheck(False, 0, label, pol, exc.message)
+            return LabelCheck(
+                False, 0, label, pol, exc.message + _renamed_hint(host, policy, pol, label)
+            )
         if not policy.engine.is_labeled(ref):  # the null label
             return LabelCheck(False, ref, label, pol, "Domain not labeled")
         return LabelCheck(True, ref, label, pol)
@@ -392,7 +416,7 @@ def refusal_error(outcome: CreateOutcome, policy: LoadedPolicy | None) -> Create
 
 def create_domain(paths: HostPaths, config: str, overrides: Sequence[str] = ()) -> CreateOutcome:
     """`xm create CONFIG [name=value ...]`."""
-    from xm_core.files.config import load_config
+    from xm_core.files.config import DEV_NULL, load_config
 
     cfg = load_config(paths, config, tuple(overrides))
     spec = domain_spec(cfg)
@@ -406,6 +430,9 @@ def create_domain(paths: HostPaths, config: str, overrides: Sequence[str] = ()) 
             policy = host.policy()
             if outcome.permitted:
                 apply_create(host, policy, spec, outcome)
+                assert outcome.domain is not None
+                if cfg.path != DEV_NULL:  # where a policy update finds it to relabel
+                    host.store.set_domain_config(outcome.domain.domid, os.path.abspath(cfg.path))
             else:
                 record_refusal(host, outcome)
         if not outcome.permitted:

@@ -257,6 +257,8 @@ def save_domain(paths: HostPaths, ref: str, file: str) -> SavedDomain:
                     raise XmError("Cannot save privileged domain Domain-0.")
                 temp, intent = _save_into(host, paths, dom, target, "save")
                 saved = _saved_of(host.store, dom, str(paths.root))
+                # where a policy update finds the image to relabel it
+                host.store.add_saved_image(os.path.abspath(target), dom.uuid, dom.name, time.time())
                 destroy_in_transaction(host, dom, f"saved to {target}")
         except BaseException:
             _abandon(temp, intent)

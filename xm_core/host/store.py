@@ -345,8 +345,30 @@ def _migrate_to_4(conn: sqlite3.Connection) -> None:
     _run_script(conn, _SCHEMA_V4)
 
 
+_SCHEMA_V5 = """
+-- the config file each domain was created from (absolute), so that a policy
+-- update relabels it wherever it is kept, not only under <root>/etc/xen
+CREATE TABLE domain_configs (
+    domid INTEGER PRIMARY KEY REFERENCES domains (domid) ON DELETE CASCADE,
+    path TEXT NOT NULL
+);
+-- the images `xm save` wrote (absolute paths), so that a policy update
+-- relabels them where they are
+CREATE TABLE saved_images (
+    path TEXT PRIMARY KEY,
+    uuid TEXT NOT NULL,
+    name TEXT NOT NULL,
+    saved_at REAL NOT NULL
+);
+"""
+
+
+def _migrate_to_5(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V5)
+
+
 # _MIGRATIONS[n] takes a database from schema version n to n + 1.
-_MIGRATIONS = [_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_to_4]
+_MIGRATIONS = [_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_to_4, _migrate_to_5]
 CONSOLE_KEEP = 1000  # lines kept per domain; older ones are dropped as new ones come
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -591,6 +613,13 @@ def _domain(path: Path, row: sqlite3.Row) -> DomainRecord:
     if not 0 <= values["ssidref"] <= 0xFFFFFFFF:
         raise damaged(path, "domains", f"domid {row['domid']!r}", "ssidref is out of range")
     return DomainRecord(**values)
+
+
+def _text(path: Path, table: str, value: object) -> str:
+    """A path column read back: text, or the store is damaged."""
+    if type(value) is not str:
+        raise damaged(path, table, repr(value), "path is not text")
+    return value
 
 
 def _device(path: Path, row: sqlite3.Row) -> DeviceRecord:
@@ -1063,7 +1092,40 @@ class Store:
         self._need_txn()
         self._q("DELETE FROM devices WHERE domid = ?", (domid,))
         self._q("DELETE FROM ste_cache WHERE domid = ?", (domid,))
+        self._q("DELETE FROM domain_configs WHERE domid = ?", (domid,))
         self._q("DELETE FROM domains WHERE domid = ?", (domid,))
+
+    # ---------------------------------------------------------- files a policy update relabels
+
+    def set_domain_config(self, domid: int, path: str) -> None:
+        """The config file `domid` was created from (inside `write()`)."""
+        self._need_txn()
+        self._q("INSERT OR REPLACE INTO domain_configs VALUES (?, ?)", (domid, path))
+
+    def domain_configs(self) -> dict[int, str]:
+        """Each domain's config file, where one is known."""
+        rows = self._q("SELECT domid, path FROM domain_configs ORDER BY domid").fetchall()
+        return {r[0]: _text(self.path, "domain_configs", r[1]) for r in rows}
+
+    def add_saved_image(self, path: str, uuid: str, name: str, saved_at: float) -> None:
+        """An image `xm save` writes (inside `write()`); one row per path."""
+        self._need_txn()
+        self._q(
+            "INSERT OR REPLACE INTO saved_images VALUES (?, ?, ?, ?)", (path, uuid, name, saved_at)
+        )
+
+    def saved_images(self, limit: int) -> list[str]:
+        """The paths of the images `xm save` wrote, at most `limit`, newest first."""
+        rows = self._q(
+            "SELECT path FROM saved_images ORDER BY saved_at DESC, path LIMIT ?", (limit,)
+        ).fetchall()
+        return [_text(self.path, "saved_images", r[0]) for r in rows]
+
+    def forget_saved_images(self, paths: Iterable[str]) -> None:
+        """Images no longer there (inside `write()`)."""
+        self._need_txn()
+        for path in paths:
+            self._q("DELETE FROM saved_images WHERE path = ?", (path,))
 
     # ---------------------------------------------------------- devices
 

@@ -7,7 +7,7 @@ compile (only the policy's own `.map`/`.bin` are written, atomically, as
 `makepolicy` writes them), plan and commit in one SQLite transaction (the
 active policy, every domain's label and ssidref, the Chinese Wall
 counters, and the list of file changes still to make), write the resource
-label file and configs, clear that list, and last make it the boot policy.
+label file, configs and saved images, clear that list, and last make it the boot policy.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from xm_core.errors import AcmError, UsageError, XmError
 from xm_core.host.store import DOM0_ID, PolicyState
 from xm_core.host.update.pending import PENDING, apply_changes, encode_changes
-from xm_core.host.update.plan import NewPolicy, UpdatePlan, UpdateRefused
+from xm_core.host.update.plan import RENAMED, NewPolicy, UpdatePlan, UpdateRefused, renames_of
 
 if TYPE_CHECKING:
     from xm_core.files.paths import HostPaths
@@ -187,12 +187,17 @@ def commit_plan(host: Host, new: NewPolicy, plan: UpdatePlan) -> None:
         extra["version"] = new.lineage.version
     if new.lineage.from_policy is not None:
         extra["from_policy"] = list(new.lineage.from_policy)
+    last_renames = renames_of(plan, new.lineage.vm_renames, host.policy() is not None)
+    if last_renames is not None:
+        extra[RENAMED] = last_renames
     changes = encode_changes(
         [(r.target, r.old, r.new) for r in plan.resources],
         [(c.target, c.old, c.new) for c in plan.configs],
+        [(i.target, i.uuid, i.old, i.new, i.ssidref) for i in plan.images],
     )
-    if changes["resources"] or changes["configs"]:
+    if changes["resources"] or changes["configs"] or plan.images:
         extra[PENDING] = changes
+    store.forget_saved_images(plan.images_gone)
     store.set_active_policy(
         PolicyState.NAMED,
         new.name,

@@ -3,7 +3,7 @@ a kill.
 
 An update commits its store changes and, in the same SQLite transaction,
 the list of label changes still to be made to files (the resource label
-file, domain configs) as `pending` in the active policy's record. After
+file, domain configs, saved images) as `pending` in the active policy's record. After
 the commit those changes are written (each file atomically) and `pending`
 is cleared in a second, small transaction. A kill before the commit leaves
 the old state whole (SQLite rolls back; no file was touched); a kill after
@@ -19,10 +19,12 @@ harmless.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import XmError
+from xm_core.host.update.offline import relabel_image
 
 if TYPE_CHECKING:
     from xm_core.files.paths import HostPaths
@@ -34,11 +36,15 @@ PENDING = "pending"  # the key in the active policy's extra record
 def encode_changes(
     resources: list[tuple[str, tuple[str, str], tuple[str, str]]],
     configs: list[tuple[str, tuple[str, str], tuple[str, str]]],
+    images: Sequence[tuple[str, str, tuple[str, str], tuple[str, str], int]] = (),
 ) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "resources": [[t, list(old), list(new)] for t, old, new in resources],
         "configs": [[t, list(old), list(new)] for t, old, new in configs],
     }
+    if images:  # (file, its domain's uuid, old label, new label, new ssidref)
+        doc["images"] = [[t, u, list(old), list(new), ref] for t, u, old, new, ref in images]
+    return doc
 
 
 def apply_changes(paths: HostPaths, pending: dict[str, Any]) -> list[str]:
@@ -56,6 +62,17 @@ def apply_changes(paths: HostPaths, pending: dict[str, Any]) -> list[str]:
     for target, old, new in pending.get("configs", []):
         try:
             relabel_config(Path(target), (str(old[0]), str(old[1])), (str(new[0]), str(new[1])))
+        except XmError as exc:
+            problems.append(exc.message)
+    for target, uuid, old, new, ssidref in pending.get("images", []):
+        try:
+            relabel_image(
+                Path(target),
+                str(uuid),
+                (str(old[0]), str(old[1])),
+                (str(new[0]), str(new[1])),
+                int(ssidref),
+            )
         except XmError as exc:
             problems.append(exc.message)
     return problems

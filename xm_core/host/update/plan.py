@@ -8,7 +8,9 @@ policy and version, the new version is greater), the `from=` renames
 carried through the renames to its new ssidref (a removed label in use is
 a violation), every resource label renamed, kept or invalidated
 (`INV_ACM`, as Xen marked it), every domain config under `<root>/etc/xen`
-that names a renamed label, and the whole running set re-checked by the
+(and each running domain's own config, wherever it is) and every saved
+image that names a renamed label (`offline`), and the whole running set
+re-checked by the
 engine (`Engine.revalidate`: Chinese Wall among the running domains, every
 frontend/backend connection, every attached resource). Where Xen stopped
 at the first violation, every one is listed, each naming the domain, its
@@ -18,6 +20,7 @@ label and the rule broken.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from xm_core.errors import AcmError, XmError
 from xm_core.files.resources import invalid_policy
 from xm_core.host.store import DOM0_ID, PolicyState
+from xm_core.host.update.offline import known_images, read_config_label, started_from
 
 if TYPE_CHECKING:
     from acm.engine import Violation
@@ -127,6 +131,35 @@ class LabelChange:
         }
 
 
+@dataclass(frozen=True)
+class ImageChange:
+    """A saved image's label, before and after (and the new ssidref)."""
+
+    target: str  # the image file
+    uuid: str  # its domain's uuid: the file is changed only while it is that image
+    old: tuple[str, str]  # (policy, label)
+    new: tuple[str, str]
+    ssidref: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "old": format_label(*self.old),
+            "new": format_label(*self.new),
+        }
+
+
+@dataclass(frozen=True)
+class NotRelabeled:
+    """A file the update does not carry to the new policy, and why."""
+
+    target: str  # an image file, or a domain ("NAME (id N)")
+    why: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "why": self.why}
+
+
 VIF_LABEL = "security_label"  # the vif parameter holding its label, as Xen 3.4 named it
 
 
@@ -172,6 +205,10 @@ class UpdatePlan:
     resources: list[LabelChange] = field(default_factory=list)
     configs: list[LabelChange] = field(default_factory=list)
     vifs: list[VifChange] = field(default_factory=list)
+    images: list[ImageChange] = field(default_factory=list)
+    images_left: list[NotRelabeled] = field(default_factory=list)  # images not relabeled
+    configs_left: list[NotRelabeled] = field(default_factory=list)  # domains whose config is not
+    images_gone: list[str] = field(default_factory=list)  # recorded images no longer there
     violations: list[Violation] = field(default_factory=list)
     devices_checked: int = 0
     counters: Any = None  # the Chinese Wall counters after the update (no violation)
@@ -192,6 +229,9 @@ class UpdatePlan:
             "resources": [r.as_dict() for r in self.resources],
             "configs": [c.as_dict() for c in self.configs],
             "vifs": [v.as_dict() for v in self.vifs],
+            "images": [i.as_dict() for i in self.images],
+            "images_not_relabeled": [i.as_dict() for i in self.images_left],
+            "configs_not_relabeled": [c.as_dict() for c in self.configs_left],
             "violations": [
                 {"kind": v.kind.value, "domid": v.domid, "name": v.name, "message": v.message}
                 for v in self.violations
@@ -210,6 +250,39 @@ class UpdateRefused(AcmError):
             [f"  {v.message}" for v in plan.violations],
         )
         self.plan = plan
+
+
+RENAMED = "renamed"  # the key, in the active policy's extra record, of the last update's renames
+
+
+def renames_of(
+    plan: UpdatePlan, vm_renames: dict[str, str], had_policy: bool
+) -> dict[str, Any] | None:
+    """What the update renamed (the policy, VM labels), kept with the new
+    policy so that a config or image the update could not reach is refused
+    with the new name beside Xen's error; None when it renamed nothing."""
+    if not had_policy or (plan.old_name == plan.new_name and not vm_renames):
+        return None
+    return {
+        "policy": plan.old_name,
+        "to": plan.new_name,
+        "labels": dict(sorted(vm_renames.items())),
+    }
+
+
+def renamed_to(extra: dict[str, Any], policy: str, label: str) -> tuple[str, str] | None:
+    """(policy, label) that the last policy update made of `label` of
+    `policy` (a `from=` rename, or its policy renamed); None when it did not
+    rename it."""
+    renamed = extra.get(RENAMED)
+    if not isinstance(renamed, dict) or renamed.get("policy") != policy:
+        return None
+    labels = renamed.get("labels")
+    new_label = labels.get(label, label) if isinstance(labels, dict) else label
+    new_policy = renamed.get("to")
+    if not isinstance(new_label, str) or not isinstance(new_policy, str):
+        return None
+    return None if (new_policy, new_label) == (policy, label) else (new_policy, new_label)
 
 
 def check_lineage(active: LoadedPolicy | None, active_version: str | None, new: NewPolicy) -> None:
@@ -329,6 +402,7 @@ def plan_update(
     res_renames = new.lineage.res_renames
     after = dict(labels)
     if active is not None:
+        configs = _with_started_from(host, configs)
         for resource, (policy, label) in sorted(labels.items()):
             if policy != active.name:
                 continue
@@ -345,6 +419,8 @@ def plan_update(
                 )
             elif label in new_vm and policy != new.name:
                 plan.configs.append(LabelChange(str(path), (policy, label), (new.name, label)))
+        _plan_images(host, plan, active.name, vm_renames, new_vm, dom_ref)
+        _configs_left(host, plan, configs)
 
     devices = store.devices()
     plan.devices_checked = len(devices)
@@ -372,6 +448,90 @@ def plan_update(
     if not plan.violations:
         plan.counters = checked.counters
     return plan
+
+
+def _with_started_from(
+    host: Host, configs: dict[Path, tuple[str, str]]
+) -> dict[Path, tuple[str, str]]:
+    """`configs` and the labeled config each domain was started from, where
+    it is kept outside `<root>/etc/xen` (each file once)."""
+    known = {os.path.abspath(p) for p in configs}
+    merged = dict(configs)
+    for path in started_from(host.store).values():
+        where = os.path.abspath(path)
+        if where in known:
+            continue
+        known.add(where)
+        label, _ = read_config_label(path)
+        if label is not None:
+            merged[path] = label
+    return merged
+
+
+def _configs_left(host: Host, plan: UpdatePlan, configs: dict[Path, tuple[str, str]]) -> None:
+    """Each running domain whose label changes and whose config the update
+    does not relabel, with the reason, for the administrator to do it."""
+    relabeled = {os.path.abspath(c.target) for c in plan.configs}
+    by_path = {os.path.abspath(p): label for p, label in configs.items()}
+    recorded = started_from(host.store)
+    for d in plan.domains:
+        if d.domid == DOM0_ID or d.old_label is None or d.new_label is None:
+            continue
+        if (d.old_policy, d.old_label) == (plan.new_name, d.new_label):
+            continue
+        path = recorded.get(d.domid)
+        who = f"{d.name} (id {d.domid})"
+        if path is None:
+            why = (
+                "no config file is known (it was restored, migrated in or created from "
+                "/dev/null); relabel its config with rmlabel and addlabel"
+            )
+        elif os.path.abspath(path) in relabeled:
+            continue
+        else:
+            label = by_path.get(os.path.abspath(path))
+            if label == (plan.new_name, d.new_label):
+                continue
+            if label is None:
+                why = read_config_label(path)[1]
+            else:
+                why = f"its config '{path}' carries {format_label(*label)}, not the domain's label"
+        plan.configs_left.append(NotRelabeled(who, why))
+
+
+def _plan_images(
+    host: Host,
+    plan: UpdatePlan,
+    running: str,
+    renames: dict[str, str],
+    new_vm: set[str],
+    ssidref_of: Callable[[str], int],
+) -> None:
+    """Every saved image of the running policy: its label renamed (or the
+    policy's name changed) is carried; a removed one is named, not changed."""
+    images, plan.images_gone = known_images(host.paths, host.store)
+    for image in images:
+        if image.saved is None:
+            plan.images_left.append(NotRelabeled(image.path, image.problem))
+            continue
+        access = image.saved.access
+        if access is None or access[0] != running or access[1] == UNLABELED:
+            continue
+        label = renames.get(access[1], access[1])
+        if label not in new_vm:
+            plan.images_left.append(
+                NotRelabeled(
+                    image.path,
+                    f"{format_label(*access)}: the label is removed by policy "
+                    f"'{plan.new_name}'; the image cannot be restored under it",
+                )
+            )
+        elif (plan.new_name, label) != access:
+            plan.images.append(
+                ImageChange(
+                    image.path, image.saved.uuid, access, (plan.new_name, label), ssidref_of(label)
+                )
+            )
 
 
 def _moved(

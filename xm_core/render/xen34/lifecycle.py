@@ -94,6 +94,17 @@ def plan_lines(plan: UpdatePlan, applied: bool) -> list[str]:
     if plan.configs:
         lines.append(f"Domain configs {'relabeled' if applied else 'that would be relabeled'}:")
         lines += [_moved(printable(c.target), c.as_dict()) for c in plan.configs]
+    if plan.configs_left:
+        lines.append(
+            f"Running domains whose config {'was' if applied else 'would be'} not relabeled:"
+        )
+        lines += [f"  {printable(c.target)}: {printable(c.why)}" for c in plan.configs_left]
+    if plan.images:
+        lines.append(f"Saved images {'relabeled' if applied else 'that would be relabeled'}:")
+        lines += [_moved(printable(i.target), i.as_dict()) for i in plan.images]
+    if plan.images_left:
+        lines.append(f"Saved images {'' if applied else 'that would be '}left as they are:")
+        lines += [f"  {printable(i.target)}: {printable(i.why)}" for i in plan.images_left]
     return lines
 
 
