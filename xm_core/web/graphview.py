@@ -2,13 +2,15 @@
 it is small, else its size (a summary) and focused views of one label and
 its neighbours.
 
-The graphs are `acm.analysis`'s own, kept for the last documents in a cache
-bounded by their size. The Chinese Wall graph is kept as its networkx
-labels graph, made undirected. The STE sharing graph is kept as the
-analysis's bipartite graph of labels and types: its labels graph joins
-every two holders of a type, 6.3 million edges at 20,000 labels (1.8 GB in
-networkx, 30 s to build), where the bipartite graph has 160,000; a label's
-neighbours are read from it when a view asks, in the labels graph's order.
+The graphs are read from `acm.analysis`'s own, kept for the last documents
+in a cache bounded by their size, in the forms the analyses build first:
+the Chinese Wall relation over groups of labels with the same types, the
+bipartite graph of labels and STE types. Their labels graphs are far larger
+(at 20,000 labels the sharing graph has 6.3 million edges, 1.8 GB in
+networkx and 30 s to build; the conflict graph 240,000 edges, 5 s), and a
+view needs only a label's neighbours and what joins two labels: these are
+read from the smaller forms when a view asks, in the order of the labels
+graph the analysis exports, so that every view is the same.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from xm_core.errors import UsageError
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from acm.analysis.conflicts import ConflictGraph
 
 FULL_NODES = 300  # above this many labels (or FULL_EDGES edges) a graph starts focused
 FULL_EDGES = 5_000
@@ -33,26 +38,29 @@ GRAPH_BUDGET = 2_000_000
 
 class LabelsGraph:
     """A labels graph as the graph tab reads it: the labels in order, each
-    one's attributes, and each one's neighbours with what joins them (the
-    STE types shared, or the conflict sets), in the order of networkx's
-    labels graph (`acm.analysis.graphs.policy_graph(..., "labels")`)."""
+    one's attributes, each one's neighbours and what joins two of them (the
+    STE types they share, or the conflict sets), all in the order of the
+    networkx labels graph the analysis exports
+    (`acm.analysis.graphs.policy_graph(..., "labels")`, made undirected),
+    without building it."""
 
-    def __init__(self, graph: nx.Graph, labels: list[str], edge_count: int) -> None:
-        self.graph = graph  # the networkx graph kept: its nodes include the labels
-        self.labels = labels
-        self.label_set = set(labels)
+    def __init__(self, data: dict[str, dict[str, Any]], edge_count: int, size: int) -> None:
+        self.data = data  # label key -> its attributes (name, kind, bootstrap), in order
+        self.labels = list(data)
         self.edge_count = edge_count
+        self.size = size  # what it holds, in nodes + edges (the cache's measure)
 
-    @property
-    def size(self) -> int:
-        """What it holds, in networkx nodes + edges (the cache's measure)."""
-        return int(self.graph.number_of_nodes() + self.graph.number_of_edges())
-
-    def joined(self, label: str) -> dict[str, list[str]]:
+    def adjacent(self, label: str) -> list[str]:
         raise NotImplementedError
 
+    def joins(self, label: str, other: str) -> list[str]:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Let go of what it holds at once (evicted from the cache)."""
+
     def node(self, label: str) -> dict[str, Any]:
-        data = self.graph.nodes[label]
+        data = self.data[label]
         return {
             "id": label,
             "name": data.get("name", label),
@@ -63,30 +71,88 @@ class LabelsGraph:
     def find(self, name: str) -> str | None:
         """The label of a name as a user gives it (`dom:`/`res:` keys first)."""
         for key in (f"dom:{name}", f"res:{name}"):
-            if key in self.label_set:
+            if key in self.data:
                 return key
-        nodes = self.graph.nodes
-        return next((n for n in self.labels if nodes[n].get("name") == name), None)
+        return next((n for n, d in self.data.items() if d.get("name") == name), None)
 
-    def edges(self) -> Iterator[tuple[str, str, list[str]]]:
+    def edges(self) -> Iterator[tuple[str, str]]:
         """Each pair once, as networkx's `Graph.edges` lists them."""
         seen: set[str] = set()
         for label in self.labels:
-            for other, joins in self.joined(label).items():
+            for other in self.adjacent(label):
                 if other not in seen:
-                    yield label, other, joins
+                    yield label, other
             seen.add(label)
 
 
 class ConflictLabels(LabelsGraph):
-    """The Chinese Wall labels graph, undirected: `via` lists the conflict
-    sets and types of both directions."""
+    """The Chinese Wall graph over labels, undirected, read from the
+    analysis's relation over groups of labels with the same types
+    (`acm.analysis.conflicts.ConflictGraph`: a few hundred groups where the
+    labels graph has hundreds of thousands of edges). Two labels are joined
+    when either blocks the other; `via` lists the conflict sets and types of
+    both directions, the first direction networkx's undirected copy met
+    first."""
 
-    def __init__(self, graph: nx.Graph) -> None:
-        super().__init__(graph, list(graph), graph.number_of_edges())
+    def __init__(self, conflicts: ConflictGraph) -> None:
+        self.conflicts = conflicts
+        group_of = conflicts.group_of
+        data = {
+            lab.key: {"name": lab.name, "kind": "dom", "bootstrap": lab.bootstrap}
+            for lab in conflicts.policy.vm_labels
+            if lab.key in group_of
+        }
+        self.pos = {key: i for i, key in enumerate(data)}
+        self.group_of = group_of
+        self.members = [[lab.key for lab in g.labels] for g in conflicts.groups]
+        self.blocked_by: list[list[int]] = [[] for _ in conflicts.groups]
+        pairs = set()
+        for a, blocked in enumerate(conflicts.blocks_of):
+            for b in blocked:
+                self.blocked_by[b].append(a)
+                pairs.add((min(a, b), max(a, b)))
+        sizes = [len(m) for m in self.members]
+        edge_count = sum(sizes[a] * sizes[b] for a, b in pairs)
+        self._via: dict[tuple[int, int], list[str]] = {}
+        super().__init__(data, edge_count, len(data) + len(self.members) + 2 * len(pairs))
 
-    def joined(self, label: str) -> dict[str, list[str]]:
-        return {other: data["via"] for other, data in self.graph[label].items()}
+    def adjacent(self, label: str) -> list[str]:
+        # networkx's undirected copy meets the edges source by source in the
+        # labels' order: first the labels before this one that block it,
+        # then those it blocks (as the analysis lists them), then the
+        # labels after it that block it
+        pos, group = self.pos, self.group_of[label]
+        at = pos[label]
+        blocks = self.conflicts.blocks_of[group]
+        blockers = [key for g in self.blocked_by[group] for key in self.members[g]]
+        found = dict.fromkeys(sorted((k for k in blockers if pos[k] < at), key=pos.__getitem__))
+        for g in blocks:
+            found.update(dict.fromkeys(k for k in self.members[g] if k not in found))
+        later = sorted((k for k in blockers if pos[k] > at and k not in found), key=pos.__getitem__)
+        found.update(dict.fromkeys(later))
+        return list(found)
+
+    def _reasons(self, a: int, b: int) -> list[str] | None:
+        """What makes group `a`, running, block group `b` (None: it does not)."""
+        if b not in self.conflicts.blocks_of[a]:
+            return None
+        if (a, b) not in self._via:
+            describe = self.conflicts.describe
+            self._via[a, b] = [describe(r) for r in self.conflicts.blocks_of[a][b]]
+        return self._via[a, b]
+
+    def joins(self, label: str, other: str) -> list[str]:
+        a, b = self.group_of[label], self.group_of[other]
+        first, second = self._reasons(a, b), self._reasons(b, a)
+        if self.pos[label] > self.pos[other]:
+            first, second = second, first
+        if first is None:
+            first, second = second, None
+        known = list(first or ())
+        for reason in second or ():
+            if reason not in known:
+                known.append(reason)
+        return known
 
 
 class SharingLabels(LabelsGraph):
@@ -95,26 +161,37 @@ class SharingLabels(LabelsGraph):
     the types they both hold, in the policy's type order."""
 
     def __init__(self, bipartite: nx.Graph) -> None:
+        self.graph = bipartite
         nodes = bipartite.nodes
         types = [n for n, kind in nodes(data="kind") if kind == "type"]
-        labels = [n for n, kind in nodes(data="kind") if kind != "type"]
+        data = {n: d for n, d in nodes(data=True) if d["kind"] != "type"}
         self.rank = {t: i for i, t in enumerate(types)}  # the labels graph joins in this order
         # each pair of holders of a type once: per label, its types' holders but itself
         adj = bipartite.adj
         edge_count = sum(
-            len(set().union(*map(adj.__getitem__, adj[n]))) - 1 for n in labels if adj[n]
+            len(set().union(*map(adj.__getitem__, adj[n]))) - 1 for n in data if adj[n]
         )
-        super().__init__(bipartite, labels, edge_count // 2)
+        size = bipartite.number_of_nodes() + bipartite.number_of_edges()
+        super().__init__(data, edge_count // 2, size)
 
-    def joined(self, label: str) -> dict[str, list[str]]:
+    def adjacent(self, label: str) -> list[str]:
         graph = self.graph
-        found: dict[str, list[str]] = {}
+        found: dict[str, None] = {}
         for t in sorted(graph[label], key=self.rank.__getitem__):
-            name = graph.nodes[t]["name"]
-            for other in graph[t]:  # the holders in the policy's order
-                if other != label:
-                    found.setdefault(other, []).append(name)
-        return found
+            found.update(dict.fromkeys(graph[t]))  # the holders in the policy's order
+        found.pop(label, None)
+        return list(found)
+
+    def joins(self, label: str, other: str) -> list[str]:
+        graph = self.graph
+        shared = sorted(graph[label].keys() & graph[other].keys(), key=self.rank.__getitem__)
+        return [graph.nodes[t]["name"] for t in shared]
+
+    def release(self) -> None:
+        # emptied, not just dropped: a networkx graph is in reference cycles
+        # (its cached views), which the collector frees only in a full
+        # collection, long after a large graph should have made room
+        self.graph.clear()
 
 
 class GraphCache:
@@ -158,10 +235,7 @@ class GraphCache:
                 break
             gone = self.graphs.pop(key)
             total -= gone.size
-            # emptied, not just dropped: a networkx graph is in reference
-            # cycles (its cached views), which the collector frees only in a
-            # full collection, long after a large graph should have made room
-            gone.graph.clear()
+            gone.release()
 
 
 _GRAPHS = GraphCache(GRAPH_BUDGET)
@@ -171,6 +245,7 @@ def studio_graph(xml: bytes, file: str, kind: str) -> LabelsGraph:
     """The labels graph of `kind` as the studio draws it, undirected (a
     Chinese Wall conflict goes both ways). Kept in `_GRAPHS`, so a focused
     view and its expansions do not compile again."""
+    from acm.analysis.conflicts import build_conflicts
     from acm.analysis.graphs import GRAPH_KINDS, policy_graph
     from xm_core.web.services import analysis_policy
 
@@ -186,24 +261,9 @@ def studio_graph(xml: bytes, file: str, kind: str) -> LabelsGraph:
     if kind == "flows":
         graph = SharingLabels(policy_graph(policy, kind, "types").graph)
     else:
-        graph = ConflictLabels(_undirected(policy_graph(policy, kind, "labels").graph))
+        graph = ConflictLabels(build_conflicts(policy))
     _GRAPHS.put(key, graph)
     return graph
-
-
-def _undirected(graph: nx.Graph) -> nx.Graph:
-    """One edge a pair; `via` lists the conflict sets and types of both directions."""
-    if not graph.is_directed():
-        return graph
-    undirected = nx.Graph()
-    undirected.add_nodes_from(graph.nodes(data=True))
-    for u, v, data in graph.edges(data=True):
-        if undirected.has_edge(u, v):
-            known = undirected[u][v]["via"]
-            known.extend(x for x in data.get("via", []) if x not in known)
-        else:
-            undirected.add_edge(u, v, via=list(data.get("via", [])))
-    return undirected
 
 
 def _edge(source: str, target: str, joins: list[str]) -> dict[str, Any]:
@@ -224,23 +284,22 @@ def graph_view(xml: bytes, file: str, kind: str, focus: str | None) -> dict[str,
             "mode": "full",
             **size,
             "nodes": [graph.node(n) for n in graph.labels],
-            "edges": [_edge(u, v, joins) for u, v, joins in graph.edges()],
+            "edges": [_edge(u, v, graph.joins(u, v)) for u, v in graph.edges()],
         }
     centre = graph.find(focus)
     if centre is None:
         raise UsageError(f"no label '{focus}' in the {kind} graph")
-    around = graph.joined(centre)
-    neighbours = sorted(around)
+    neighbours = sorted(graph.adjacent(centre))
     keep = set(neighbours)
-    edges = [_edge(centre, n, around[n]) for n in neighbours]
+    edges = [_edge(centre, n, graph.joins(centre, n)) for n in neighbours]
     partial = False
     for n in neighbours:
-        for m, joins in graph.joined(n).items():
+        for m in graph.adjacent(n):
             if m in keep and n < m:
                 if len(edges) - len(neighbours) >= FOCUS_EDGES:
                     partial = True
                     break
-                edges.append(_edge(n, m, joins))
+                edges.append(_edge(n, m, graph.joins(n, m)))
         if partial:
             break
     return {
