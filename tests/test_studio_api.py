@@ -724,11 +724,49 @@ def test_the_update_preview_is_xm_setpolicy_dry_run(studio: Studio) -> None:
     assert "dry run, nothing changed" in answer["stdout"]
 
 
-def test_an_open_without_checks_sends_the_outline_and_asks_for_them(studio: Studio) -> None:
+def test_an_open_without_checks_sends_the_outline_and_asks_for_them(
+    studio: Studio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xm_core.web import services
+
+    monkeypatch.setattr(services, "_CHECKED", {})  # no answer of another test
+    monkeypatch.setattr(services, "_TEXTS", {})
     quick = studio.ok("open", {"name": EXAMPLE_POLICY, "checked": False})
+    assert quick["pending"] and "findings" not in quick and "complete" not in quick
+    # its check names it instead of sending the text, and gets every finding
+    # without the outline again
+    since = {"name": EXAMPLE_POLICY, "since": quick["digest"]}
+    same = {"from": 0, "to": 0, "insert": ""}
+    checked = studio.ok("check", {**since, "xml_change": same})
     full = example(studio)
-    assert quick["pending"] and "findings" not in quick and "digest" not in quick
     assert quick["outline"] == full["outline"] and quick["xml"] == full["xml"]
+    assert checked["outline_delta"] == {"parts": {}, "labels": {}}
+    assert checked["findings"] == full["findings"] and checked["errors"] == full["errors"]
+    assert checked["complete"] and checked["digest"] == full["digest"]
+
+
+def test_a_check_of_an_opened_policy_is_never_the_open_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outline held for an open is no answer of a check: a check without
+    `since`, a full one, and one of an edit of it (not checked in parts:
+    nothing is known of its labels) all get every finding."""
+    from xm_core.web import services
+
+    root = tmp_path / "root"
+    loaded_host(root)
+    for body in ({}, {"full": True}):
+        monkeypatch.setattr(services, "_CHECKED", {})
+        studio = Studio(root)
+        quick = studio.ok("open", {"name": EXAMPLE_POLICY, "checked": False})
+        whole = studio.ok("check", {"name": EXAMPLE_POLICY, "xml": quick["xml"], **body})
+        assert whole["complete"] and whole["findings"] == example(studio)["findings"]
+    monkeypatch.setattr(services, "_CHECKED", {})
+    studio = Studio(root)
+    quick = studio.ok("open", {"name": EXAMPLE_POLICY, "checked": False})
+    xml = quick["xml"].replace("</PolicyName>", "</PolicyName>\n", 1)
+    edited = studio.ok("check", {"name": EXAMPLE_POLICY, "xml": xml, "since": quick["digest"]})
+    assert edited["complete"] and "findings" in edited
 
 
 @pytest.mark.parametrize(

@@ -305,8 +305,10 @@ async def api_open(request: Request, config: StudioConfig) -> Any:
         "from_draft": doc.get("draft") is True,
     }
     if doc.get("checked") is False:
-        # the page is drawn first; it asks for the findings (/api/check) next
-        return {**answer, "outline": services.outline_only(xml, _file_of(doc)), "pending": True}
+        # the page is drawn first; it asks for the findings (/api/check) next,
+        # by this answer's digest rather than with the text again
+        place = services.place_of(config.paths, name)
+        return {**answer, **services.pending(xml, _file_of(doc), place), "pending": True}
     return {**answer, **_check(config, doc, xml)}
 
 

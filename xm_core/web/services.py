@@ -158,9 +158,12 @@ def check(xml: bytes, file: str, place: Any = None) -> dict[str, Any]:
     return _checked(xml, file, place)[0]
 
 
-def _checked(xml: bytes, file: str, place: Any) -> tuple[dict[str, Any], Any]:
+def _checked(
+    xml: bytes, file: str, place: Any, view: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], Any]:
     """`check`, and what `acm.authoring.recheck` needs to check an edit of
-    `xml` in parts later (None when it cannot)."""
+    `xml` in parts later (None when it cannot). `view`: the outline of
+    `xml`, when it was made already."""
     from acm.authoring.policyedit import outline, outline_of
     from acm.authoring.recheck import checked_document
     from acm.compiler import gc_paused
@@ -168,7 +171,6 @@ def _checked(xml: bytes, file: str, place: Any) -> tuple[dict[str, Any], Any]:
     from acm.source import parse_policy_document
 
     findings: list[Diagnostic]
-    view: dict[str, Any] | None = None
     state = None
     try:
         doc = parse_policy_document(xml, file)
@@ -185,7 +187,7 @@ def _checked(xml: bytes, file: str, place: Any) -> tuple[dict[str, Any], Any]:
         # (and goes on waiting while the answer's 20,000 small dicts are
         # made: the first collection after the pause would scan them all)
         with gc_paused():
-            view = outline_of(doc.root)
+            view = outline_of(doc.root) if view is None else view
             findings = lint_document(doc, (), place)
             findings.sort(key=_order)
             state = checked_document(doc, findings, place)
@@ -302,6 +304,19 @@ def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+def pending(xml: bytes, file: str, place: Any) -> dict[str, Any]:
+    """The outline of a policy being opened, before its checks, with a
+    digest: the page's check of the same text names it rather than sending
+    the text again, and its answer leaves out the outline (the same). Held
+    as an answer that `check_since` never gives as it is."""
+    view = outline_only(xml, file)
+    digest = check_digest(xml, place)
+    if digest not in _CHECKED:
+        held = {"findings": [], "errors": 0, "outline": view, "complete": False}
+        _keep(digest, {**held, "pending": True}, None, xml)
+    return {"outline": view, "digest": digest}
+
+
 def check_since(
     xml: bytes, file: str, place: Any, since: str | None, full: bool = False
 ) -> dict[str, Any]:
@@ -312,7 +327,12 @@ def check_since(
     answer says `complete: false`) unless `full` asks for every check."""
     digest = check_digest(xml, place)
     known = _CHECKED.pop(digest, None)
+    opened = None  # the outline of this text as `pending` sent it
+    if known is not None and known[0].get("pending"):
+        opened, known = known[0], None
     before = _CHECKED.get(since) if since else None
+    if opened is not None and since == digest:
+        before = (opened, None)
     old = before[0] if before is not None else None
     if known is not None and (known[0]["complete"] or not full):
         result, state = known
@@ -321,7 +341,7 @@ def check_since(
             quick = _quick(before, xml, file, place, digest)
             if quick is not None:
                 return {**quick, "since": since}
-        result, state = _checked(xml, file, place)
+        result, state = _checked(xml, file, place, opened["outline"] if opened else None)
     _keep(digest, result, state, xml)
     if old is None or old is result:
         return {**result, "digest": digest}
