@@ -483,8 +483,9 @@ def _configs_left(host: Host, plan: UpdatePlan, configs: dict[Path, tuple[str, s
         who = f"{d.name} (id {d.domid})"
         if path is None:
             why = (
-                "no config file is known (it was restored, migrated in or created from "
-                "/dev/null); relabel its config with rmlabel and addlabel"
+                "no config file is known (it was restored, migrated in, created from "
+                "/dev/null or before the host recorded configs); relabel its config with "
+                "rmlabel and addlabel"
             )
         elif os.path.abspath(path) in relabeled:
             continue
