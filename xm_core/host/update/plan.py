@@ -10,9 +10,9 @@ a violation), every resource label renamed, kept or invalidated
 (`INV_ACM`, as Xen marked it), every domain config under `<root>/etc/xen`
 (and each running domain's own config, wherever it is) and every saved
 image that names a renamed label (`offline`), and the whole running set
-re-checked by the
-engine (`Engine.revalidate`: Chinese Wall among the running domains, every
-frontend/backend connection, every attached resource). Where Xen stopped
+re-checked by the engine (`Engine.revalidate`: Chinese Wall among the
+running domains, every frontend/backend connection, every attached
+resource). Where Xen stopped
 at the first violation, every one is listed, each naming the domain, its
 label and the rule broken.
 """
