@@ -79,7 +79,7 @@ def test_a_config_not_known_to_the_host_is_named_as_not_relabeled(
     _v2(green="GREEN").write(paths)
     out = ok("setpolicy", "ACM", NAME)
     assert "Running domains whose config was not relabeled:\n  g1 (id 2): " in out
-    assert "no config file is known" in out
+    assert "the host does not know the config it was started from" in out
     assert "label=green" in cfg.read_text().splitlines()[-1]
 
 

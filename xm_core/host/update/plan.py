@@ -483,9 +483,9 @@ def _configs_left(host: Host, plan: UpdatePlan, configs: dict[Path, tuple[str, s
         who = f"{d.name} (id {d.domid})"
         if path is None:
             why = (
-                "no config file is known (it was restored, migrated in, created from "
-                "/dev/null or before the host recorded configs); relabel its config with "
-                "rmlabel and addlabel"
+                "the host does not know the config it was started from (it was restored, "
+                "migrated in, created from /dev/null or before the host recorded configs); "
+                "relabel that config with rmlabel and addlabel unless it is listed above"
             )
         elif os.path.abspath(path) in relabeled:
             continue
