@@ -3,6 +3,7 @@ updates of a host with 1,000 running domains, as whole commands.
 
     python bench/lifecycle_bench.py                 # 1,000 domains, 40 labels
     python bench/lifecycle_bench.py --domains 2000 --labels 80
+    python bench/lifecycle_bench.py --images 1000   # and 1,000 saved images
 
 The host: a versioned policy (`bench.lc` 1.0: labels dept00.., each its
 own STE and Chinese Wall type, conflict sets among labels no domain runs)
@@ -22,6 +23,10 @@ process (median of --runs):
    labels into one conflict set and drops a resource label in use: refused,
    every violation listed, and the store and the resource label file
    checked byte for byte to be as they were.
+
+With `--images N`, N saved images of domains of those labels (files as
+`xm save` writes them, recorded as `save` records them) are there too, so
+steps 1 and 2 read them all and relabel those of the renamed label.
 
 Prints a markdown table.
 """
@@ -152,6 +157,24 @@ def build(paths: HostPaths, domains: int, labels: list[str]) -> None:
     atomic_write(paths.resource_labels, render_resource_labels(resources))
 
 
+def save_images(paths: HostPaths, folder: Path, count: int, labels: list[str]) -> None:
+    """`count` saved images, as `xm save` writes and records them."""
+    from xm_core.files.savefile import SavedDomain, write_save_file
+    from xm_core.host.model import Host
+
+    folder.mkdir()
+    running = labels[: len(labels) * 3 // 4]
+    with Host(paths) as host, host.store.write():
+        for i in range(count):
+            image = folder / f"s{i:04d}.save"
+            label = running[i % len(running)]
+            saved = SavedDomain(
+                f"s{i:04d}", f"uuid-s{i:04d}", 64, 64, 1, "-b----", NAME, label, 0, {}, []
+            )
+            write_save_file(image, saved)
+            host.store.add_saved_image(str(image), saved.uuid, saved.name, time.time())
+
+
 def xm(root: Path, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
     env = {k: v for k, v in os.environ.items() if k != "XM_ROOT"}
     t = time.perf_counter()
@@ -189,6 +212,7 @@ def main() -> None:
     ap.add_argument("--domains", type=int, default=1000)
     ap.add_argument("--labels", type=int, default=40)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--images", type=int, default=0)
     args = ap.parse_args()
     labels = [f"dept{i:02d}" for i in range(args.labels)]
     with tempfile.TemporaryDirectory(prefix="xm-lc-bench-") as tmp:
@@ -197,6 +221,8 @@ def main() -> None:
         paths = HostPaths(root)
         t = time.perf_counter()
         build(paths, args.domains, labels)
+        if args.images:
+            save_images(paths, Path(tmp) / "images", args.images, labels)
         print(f"host built in {time.perf_counter() - t:.1f} s", file=sys.stderr)
 
         idle = labels[len(labels) * 3 // 4 :]
@@ -218,6 +244,9 @@ def main() -> None:
         assert before_set == state_digest(paths)
         took_set, done = xm(root, "setpolicy", "--no-boot", "ACM", NAME)
         assert done.returncode == 0, done.stderr
+        relabeled = sum(
+            '"label": "finance"' in f.read_text() for f in (Path(tmp) / "images").glob("*.save")
+        )
         conn = sqlite3.connect(str(paths.state_db))
         rows = conn.execute("SELECT name, label FROM domains WHERE domid > 0").fetchall()
         conn.close()
@@ -242,13 +271,18 @@ def main() -> None:
         assert done.returncode == 1
 
     n = args.domains
-    print(f"| step ({n} running domains, {n} disks, {args.labels} labels) | whole command |")
+    images = f", {args.images} saved images" if args.images else ""
+    print(
+        f"| step ({n} running domains, {n} disks, {args.labels} labels{images}) | whole command |"
+    )
     print("|---|---|")
     print(
         f"| `xm setpolicy --dry-run` of 1.1 (a label added in the middle, one renamed; "
         f"{moved} domains change) | {statistics.median(dry):.2f} s (median of {args.runs}) |"
     )
     print(f"| `xm setpolicy` of 1.1, applied, no domain stopped | {took_set:.2f} s |")
+    if args.images:
+        print(f"| saved images relabeled by that update | {relabeled} of {args.images} |")
     print(
         f"| `xm setpolicy` of 1.2, refused: {len(violations)} violations listed "
         f"({', '.join(sorted(kinds))}), host unchanged | {statistics.median(refused):.2f} s "

@@ -2,7 +2,7 @@
 coexist, diff, flows and graph at 2,000, 20,000 and 60,000 labels, each
 against the floor (read, parse and validate the same file) in the same run,
 and `write`: a python process writing as many bytes as the policy's `.bin`
-over a file of that size, as makepolicy must (the output's own cost).
+over a file of that size with makepolicy's writer (the output's own cost).
 
     python bench/scaling.py [--sizes 2000,20000,60000] [--runs 3,3,2] [--warmup 1,1,0]
                             [--fixed-types] [--only lint,load,...]
@@ -117,10 +117,10 @@ class Size:
             loading = subprocess.run([*xm(), *root, "loadpolicy", self.name], capture_output=True)
             self.loadable = self.compilable and loading.returncode == 0
         xml = str(self.xml)
-        # the `.bin`'s bytes written over a file of the same size, as
-        # makepolicy must (a temporary file, fsync, rename over the old
-        # one, whose pages the kernel then frees): what the output alone
-        # costs, Xen's format kept byte for byte
+        # the `.bin`'s bytes written over a file of the same size by
+        # makepolicy's own writer (the old file's pages are freed when it
+        # is replaced): what the output alone costs, Xen's format kept
+        # byte for byte
         binary = policies / f"{self.name}.bin"
         scratch = work / f"scratch{tag}.bin"
         self.bin_size = binary.stat().st_size if self.compilable else 0
@@ -151,17 +151,14 @@ class Size:
         }
 
 
-# argv: path, size. Writes `size` bytes (zeros, a megabyte at a time) to a
-# temporary file beside `path`, fsyncs it and renames it over `path`.
-_WRITE_BYTES = """import os, sys
+# argv: path, size. Writes `size` bytes (zeros, a megabyte at a time) over
+# `path` with the writer makepolicy uses (`atomic_write`: a temporary file
+# whose writeback starts as it grows, fsync, rename over the old file).
+_WRITE_BYTES = """import sys
+from xm_core.files.atomic import atomic_write
 path, size = sys.argv[1], int(sys.argv[2])
 chunk = bytes(1 << 20)
-with open(path + ".tmp", "wb") as out:
-    for start in range(0, size, len(chunk)):
-        out.write(chunk[: min(len(chunk), size - start)])
-    out.flush()
-    os.fsync(out.fileno())
-os.replace(path + ".tmp", path)
+atomic_write(path, (chunk[: min(len(chunk), size - at)] for at in range(0, size, len(chunk))))
 """
 
 

@@ -111,6 +111,12 @@ class HostPaths(NamedTuple):
         return self.state_dir / "intents"
 
     @property
+    def images_lock(self) -> Path:
+        """Serializes writers of saved images: suspend, resume, the placing
+        of a save, and a policy update relabelling images."""
+        return self.state_dir / ".suspended.lock"
+
+    @property
     def dump_dir(self) -> Path:
         """`xm dump-core`'s default folder, Xen's /var/xen/dump."""
         return self.under("var/xen/dump")

@@ -264,7 +264,8 @@ def save_domain(paths: HostPaths, ref: str, file: str) -> SavedDomain:
             _abandon(temp, intent)
             raise
     assert temp is not None and intent is not None
-    put_in_place(temp, target)
+    with exclusive_lock(_images_lock(paths)):
+        put_in_place(temp, target)
     intents.drop(intent)
     return saved
 
@@ -372,8 +373,10 @@ def _images_lock(paths: HostPaths) -> Path:
     """Suspends, resumes and their settling are serialized by this lock,
     taken inside the database's write lock (always in that order): a resume
     removing its image after its commit never removes a new image that a
-    suspend of the resumed domain put at the same name."""
-    return paths.state_dir / ".suspended.lock"
+    suspend of the resumed domain put at the same name. A save puts its
+    image in place under it, and a policy update relabels images under it,
+    so neither overwrites the other's newer file."""
+    return paths.images_lock
 
 
 @dataclass(frozen=True)
@@ -654,7 +657,7 @@ def settle(paths: HostPaths) -> list[str]:
             line = _settle_migrate(paths, intent)
         else:
             with contextlib.ExitStack() as held, Host(paths) as host, host.store.write():
-                if facts.get("op") in ("suspend", "resume"):
+                if facts.get("op") in ("save", "suspend", "resume"):
                     held.enter_context(exclusive_lock(_images_lock(paths)))
                 line = _settle_file(host.store, facts)
                 if line:

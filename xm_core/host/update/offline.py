@@ -11,9 +11,10 @@ does not:
   from (`Store.domain_configs`), so a running domain's config is
   relabeled where it is kept, as those under `<root>/etc/xen` are. A
   running domain whose label changes and whose config is not relabeled
-  (none is known: it was restored, migrated in or created from
-  `/dev/null`; or the file no longer carries its label) is named with the
-  reason, for the administrator to relabel it (`rmlabel`, `addlabel`).
+  (none is known: it was restored, migrated in, created from `/dev/null`
+  or before configs were recorded; or the file no longer carries its
+  label) is named with the reason, for the administrator to relabel it
+  (`rmlabel`, `addlabel`). A config never started is not known.
 - **Saved images.** `suspend`'s managed images (in the host root) and the
   files `xm save` wrote (`Store.saved_images`) whose label the update
   renames take the new name (and the new ssidref, which `restore` never

@@ -64,17 +64,22 @@ def apply_changes(paths: HostPaths, pending: dict[str, Any]) -> list[str]:
             relabel_config(Path(target), (str(old[0]), str(old[1])), (str(new[0]), str(new[1])))
         except XmError as exc:
             problems.append(exc.message)
-    for target, uuid, old, new, ssidref in pending.get("images", []):
-        try:
-            relabel_image(
-                Path(target),
-                str(uuid),
-                (str(old[0]), str(old[1])),
-                (str(new[0]), str(new[1])),
-                int(ssidref),
-            )
-        except XmError as exc:
-            problems.append(exc.message)
+    images = pending.get("images", [])
+    if images:
+        from xm_core.files.atomic import exclusive_lock
+
+        with exclusive_lock(paths.images_lock):  # a save or suspend never overwritten
+            for target, uuid, old, new, ssidref in images:
+                try:
+                    relabel_image(
+                        Path(target),
+                        str(uuid),
+                        (str(old[0]), str(old[1])),
+                        (str(new[0]), str(new[1])),
+                        int(ssidref),
+                    )
+                except XmError as exc:
+                    problems.append(exc.message)
     return problems
 
 

@@ -10,9 +10,9 @@ a violation), every resource label renamed, kept or invalidated
 (`INV_ACM`, as Xen marked it), every domain config under `<root>/etc/xen`
 (and each running domain's own config, wherever it is) and every saved
 image that names a renamed label (`offline`), and the whole running set
-re-checked by the
-engine (`Engine.revalidate`: Chinese Wall among the running domains, every
-frontend/backend connection, every attached resource). Where Xen stopped
+re-checked by the engine (`Engine.revalidate`: Chinese Wall among the
+running domains, every frontend/backend connection, every attached
+resource). Where Xen stopped
 at the first violation, every one is listed, each naming the domain, its
 label and the rule broken.
 """
@@ -483,8 +483,9 @@ def _configs_left(host: Host, plan: UpdatePlan, configs: dict[Path, tuple[str, s
         who = f"{d.name} (id {d.domid})"
         if path is None:
             why = (
-                "no config file is known (it was restored, migrated in or created from "
-                "/dev/null); relabel its config with rmlabel and addlabel"
+                "the host does not know the config it was started from (it was restored, "
+                "migrated in, created from /dev/null or before the host recorded configs); "
+                "relabel that config with rmlabel and addlabel unless it is listed above"
             )
         elif os.path.abspath(path) in relabeled:
             continue
