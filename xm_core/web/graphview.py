@@ -243,8 +243,9 @@ _GRAPHS = GraphCache(GRAPH_BUDGET)
 
 def studio_graph(xml: bytes, file: str, kind: str) -> LabelsGraph:
     """The labels graph of `kind` as the studio draws it, undirected (a
-    Chinese Wall conflict goes both ways). Kept in `_GRAPHS`, so a focused
-    view and its expansions do not compile again."""
+    Chinese Wall conflict goes both ways), read from the analysis's first
+    form of it. Kept in `_GRAPHS`, so a focused view and its expansions do
+    not compile again."""
     from acm.analysis.conflicts import build_conflicts
     from acm.analysis.graphs import GRAPH_KINDS, policy_graph
     from xm_core.web.services import analysis_policy
@@ -267,7 +268,7 @@ def studio_graph(xml: bytes, file: str, kind: str) -> LabelsGraph:
 
 
 def _edge(source: str, target: str, joins: list[str]) -> dict[str, Any]:
-    return {"source": source, "target": target, "types": joins or []}
+    return {"source": source, "target": target, "types": joins}
 
 
 def graph_view(xml: bytes, file: str, kind: str, focus: str | None) -> dict[str, Any]:
