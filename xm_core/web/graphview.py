@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 FULL_NODES = 300  # above this many labels (or FULL_EDGES edges) a graph starts focused
 FULL_EDGES = 5_000
 FOCUS_EDGES = 1_500  # edges of a focused view, beyond those of the label in focus
-# Nodes + edges the kept graphs may hold together in networkx (some 300
-# bytes each: about 600 MB). The graphs of the document asked last are kept
-# even beyond it.
+# Nodes + edges the kept graphs may hold together, in the forms kept (some
+# 300 bytes each: about 600 MB; at 20,000 labels a document's two graphs
+# hold about 200,000). The graphs of the document asked last are kept even
+# beyond it.
 GRAPH_BUDGET = 2_000_000
 
 
