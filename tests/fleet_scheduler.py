@@ -9,8 +9,35 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import subprocess
 
 POLICY = "fleet.datacenter"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def start(call: str, *args: str) -> subprocess.Popen[str]:
+    """A python process running `call`, a function of this module called
+    with what it reads of `sys.argv` (e.g. `main(sys.argv[1], ...)`), given
+    `args`; its standard streams are text pipes. (For the tests: a
+    scheduler process itself does not load subprocess.)"""
+    import subprocess
+
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; from tests import fleet_scheduler; fleet_scheduler.{call}",
+            *args,
+        ],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _config(folder: Path, name: str, label: str, memory: int) -> Path:

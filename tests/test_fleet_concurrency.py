@@ -7,13 +7,11 @@ inventory (no lost update), and against what the schedulers said they did."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.fleet_scheduler import start
 from tests.fleet_support import (
     PostgresServer,
     clone_host,
@@ -44,22 +42,12 @@ def test_sixteen_schedulers_twenty_hosts(tmp_path: Path, postgres: PostgresServe
     configs = tmp_path / "configs"
     configs.mkdir()
     procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import sys; from tests.fleet_scheduler import main; "
-                "main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4])",
-                url,
-                str(i),
-                str(SECONDS),
-                str(configs),
-            ],
-            cwd=REPO,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        start(
+            "main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4])",
+            url,
+            str(i),
+            str(SECONDS),
+            str(configs),
         )
         for i in range(SCHEDULERS)
     ]

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
+from tests.fleet_scheduler import start
 from tests.fleet_support import clone_host, config, fleet_run, make_host
 from tests.hosttools import xm_run
 
@@ -42,22 +41,7 @@ def _running(tmp: Path) -> list[str]:
 
 
 def _racer(url: str, zone: str, cfg: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from tests.fleet_scheduler import race; "
-            "race(sys.argv[1], sys.argv[2], sys.argv[3])",
-            url,
-            zone,
-            str(cfg),
-        ],
-        cwd=REPO,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start("race(sys.argv[1], sys.argv[2], sys.argv[3])", url, zone, str(cfg))
     assert proc.stdout is not None and proc.stdout.readline() == "ready\n", proc.stderr
     return proc
 

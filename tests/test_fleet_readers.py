@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO
+from tests.fleet_scheduler import start
 from tests.fleet_support import POLICY_V2_XML, clone_host, config, fleet_run, make_host
 
 HOSTS = {"h1": "a", "h2": "b"}  # host: zone
@@ -89,21 +90,7 @@ def paused_create(two_banks: tuple[str, Path]) -> Iterator[subprocess.Popen[str]
     committed): the write lock held. Resumed and finished afterwards."""
     store, tmp = two_banks
     cfg = config(tmp, "web", "dom_Hospital", memory=64)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from tests.fleet_scheduler import paused_create; "
-            "paused_create(sys.argv[1], sys.argv[2], 'a')",
-            store,
-            str(cfg),
-        ],
-        cwd=REPO,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start("paused_create(sys.argv[1], sys.argv[2], 'a')", store, str(cfg))
     try:
         assert proc.stdout is not None and proc.stderr is not None
         line = proc.stdout.readline()
