@@ -200,3 +200,18 @@ def config(folder: Path, name: str, label: str | None, memory: int = 256, vcpus:
 def fleet_run(store: str, *args: str) -> Run:
     """Type `xm fleet --store STORE ARGS...`."""
     return xm_run(Path("/nonexistent-root"), "fleet", "--store", store, *args)
+
+
+TWO_ZONES = {"h1": "a", "h2": "b"}  # host: zone
+
+
+def two_zone_inventory(store_url: str, folder: Path) -> None:
+    """An inventory with h1 (4 GiB, 4 CPUs) in zone a and its clone h2 in
+    zone b, their roots in `folder`: a scheduler that prefers zone a picks
+    h1, one that prefers b picks h2."""
+    assert fleet_run(store_url, "init").code == 0
+    first = make_host(folder / "h1", memory=4096, cpus=4)
+    clone_host(first, folder / "h2")
+    for name, zone in TWO_ZONES.items():
+        run = fleet_run(store_url, "add-host", name, str(folder / name), "--zone", zone)
+        assert run.code == 0, run.err

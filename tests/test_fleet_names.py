@@ -14,23 +14,23 @@ from typing import Any
 import pytest
 
 from tests.fleet_scheduler import start
-from tests.fleet_support import clone_host, config, fleet_run, make_host
+from tests.fleet_support import (
+    TWO_ZONES,
+    config,
+    fleet_run,
+    two_zone_inventory,
+)
 from tests.hosttools import xm_run
 
 ROUNDS = 12
-HOSTS = {"h1": "a", "h2": "b"}  # host: zone
+HOSTS = TWO_ZONES
 
 
 @pytest.fixture
 def two_zones(tmp_path: Path, store_url: str) -> tuple[str, Path]:
     """An inventory with h1 in zone a and h2 in zone b: a scheduler that
     prefers zone a picks h1, one that prefers b picks h2."""
-    assert fleet_run(store_url, "init").code == 0
-    first = make_host(tmp_path / "h1", memory=4096, cpus=4)
-    clone_host(first, tmp_path / "h2")
-    for name, zone in HOSTS.items():
-        run = fleet_run(store_url, "add-host", name, str(tmp_path / name), "--zone", zone)
-        assert run.code == 0, run.err
+    two_zone_inventory(store_url, tmp_path)
     return store_url, tmp_path
 
 

@@ -19,20 +19,21 @@ import pytest
 
 from tests.conftest import REPO
 from tests.fleet_scheduler import start
-from tests.fleet_support import POLICY_V2_XML, clone_host, config, fleet_run, make_host
+from tests.fleet_support import (
+    POLICY_V2_XML,
+    TWO_ZONES,
+    config,
+    fleet_run,
+    two_zone_inventory,
+)
 
-HOSTS = {"h1": "a", "h2": "b"}  # host: zone
+HOSTS = TWO_ZONES
 
 
 @pytest.fixture
 def two_banks(tmp_path: Path, store_url: str) -> tuple[str, Path]:
     """h1 (zone a) runs a1 (dom_BankA); h2 (zone b) runs nothing yet."""
-    assert fleet_run(store_url, "init").code == 0
-    first = make_host(tmp_path / "h1", memory=4096, cpus=4)
-    clone_host(first, tmp_path / "h2")
-    for name, zone in HOSTS.items():
-        run = fleet_run(store_url, "add-host", name, str(tmp_path / name), "--zone", zone)
-        assert run.code == 0, run.err
+    two_zone_inventory(store_url, tmp_path)
     run = fleet_run(store_url, "create", str(config(tmp_path, "a1", "dom_BankA")), "--zone", "a")
     assert run.code == 0 and run.out == "Started domain a1 on host h1 (id 1)\n", run.err
     return store_url, tmp_path
