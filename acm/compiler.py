@@ -100,10 +100,11 @@ _Entry = tuple[str, LabelKind, TypeSet]
 
 
 class TreeLabels:
-    """What `compile_tree` read of each label, for a caller that reads the
-    labels too (lint): the elements are then walked once, not twice.
-    Complete only when `compile_tree` compiled the policy, or stopped at
-    the `.bin`'s size alone."""
+    """What the compiler's one pass (`compile_tree`, or
+    `compile_document_result` for lint) read of each label, for a caller
+    that reads the labels too (lint): the elements are then walked once,
+    not twice. Complete only when the pass found nothing, or only the
+    `.bin`'s size."""
 
     __slots__ = ("names", "lines", "groups", "vm_count")
 
