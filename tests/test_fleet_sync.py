@@ -138,7 +138,8 @@ def test_drift_repaired_meanwhile_is_not_repaired_again(fleet: tuple[str, Path])
     other: list[subprocess.CompletedProcess[str]] = []
     report = _sync_with(store, lambda: other.append(xm_fleet_process(store, "sync")))
     assert other[0].returncode == 0, other[0].stderr
-    assert "h2: repaired: domain 'plain' runs on the host, not in the inventory\n" in other[0].stdout
+    repaired = "h2: repaired: domain 'plain' runs on the host, not in the inventory\n"
+    assert repaired in other[0].stdout
     assert report.as_dict() == {"hosts": 2, "repaired": {}, "unreadable": {}}
     revision_after_other = _hosts(store)["h2"]["revision"]
     assert fleet_run(store, "sync").out == "0 of 2 host(s) repaired\n"
