@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,20 +112,26 @@ def test_a_drifted_host_is_repaired_as_before(fleet: tuple[str, Path]) -> None:
 
 def _sync_with(store: str, meanwhile: Any) -> Any:
     """`sync` in this process (its own connection), with `meanwhile()` run
-    after it read the hosts and before it takes any host's lock."""
+    right after its first read of h2 (h1, before it, already read and
+    compared), before it takes any host's lock."""
     import xm_core.fleet.operations as operations
     from xm_core.fleet.store import FleetStore
 
-    read_hosts = operations.read_hosts
+    read_host = operations.read_host
+    reads: list[str] = []
 
-    def read_then(rows: Sequence[Any]) -> Any:
-        readings = read_hosts(rows)
-        meanwhile()
-        return readings
+    def read_then(name: str, root: str, zone: str = "") -> Any:
+        reading = read_host(name, root, zone)
+        reads.append(name)
+        if reads.count("h2") == 1 and name == "h2":
+            meanwhile()
+        return reading
 
     with FleetStore.open(store) as conn, pytest.MonkeyPatch.context() as patch:
-        patch.setattr(operations, "read_hosts", read_then)
-        return operations.sync(conn)
+        patch.setattr(operations, "read_host", read_then)
+        report = operations.sync(conn)
+    assert reads[:2] == ["h1", "h2"]
+    return report
 
 
 def test_drift_repaired_meanwhile_is_not_repaired_again(fleet: tuple[str, Path]) -> None:

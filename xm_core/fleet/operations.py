@@ -767,13 +767,13 @@ def sync(store: FleetStore) -> SyncReport:
     does not wait for (or hold up) a create."""
     with store.snapshot():
         seen = store.hosts()
-    readings = read_hosts(seen)
     report = SyncReport(len(seen), {}, {})
     for kept_then in seen:
         name = kept_then.name
-        first = readings[name]
-        if isinstance(first, XmError):
-            report.unreadable[name] = first.message
+        try:  # one host at a time: reading a host is mostly Python, threads only add CPU
+            first = read_host(name, kept_then.root, kept_then.zone)
+        except XmError as exc:
+            report.unreadable[name] = exc.message
             continue
         if not _drift(kept_then, first.row):
             continue
