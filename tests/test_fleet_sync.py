@@ -115,9 +115,9 @@ def _sync_with(store: str, meanwhile: Any) -> Any:
     right after its first read of h2 (h1, before it, already read and
     compared), before it takes any host's lock."""
     import xm_core.fleet.operations as operations
+    from xm_core.fleet.hoststate import read_host
     from xm_core.fleet.store import FleetStore
 
-    read_host = operations.read_host
     reads: list[str] = []
 
     def read_then(name: str, root: str, zone: str = "") -> Any:
