@@ -115,10 +115,12 @@ def race(url: str, zone: str, config: str) -> None:
                 print(json.dumps({"created": name, "host": made.host}), flush=True)
 
 
-def paused_create(url: str, config: str, zone: str) -> None:
+def paused_create(url: str, config: str, zone: str, stop: str = "after") -> None:
     """`xm fleet create CONFIG --zone ZONE` (its own connection) that stops
-    inside its host's create, right after the host started the domain and
-    before the inventory is written back: prints "inside", waits for a line
+    inside its host's create and before the inventory is written back,
+    holding its locks: right after the host started the domain (`stop`
+    "after": the host already runs it) or right before (`stop` "before":
+    the host is as the inventory has it). Prints "inside", waits for a line
     on stdin, then finishes and prints {"created": name, "host": h}."""
     import xm_core.host.domains as domains
     from xm_core.fleet.operations import create
@@ -127,9 +129,13 @@ def paused_create(url: str, config: str, zone: str) -> None:
     host_create = domains.create_domain
 
     def create_then_wait(*args: object, **kwargs: object) -> object:
+        if stop == "before":
+            print("inside", flush=True)
+            sys.stdin.readline()
         outcome = host_create(*args, **kwargs)  # type: ignore[arg-type]
-        print("inside", flush=True)
-        sys.stdin.readline()
+        if stop == "after":
+            print("inside", flush=True)
+            sys.stdin.readline()
         return outcome
 
     domains.create_domain = create_then_wait  # type: ignore[assignment]

@@ -11,6 +11,7 @@ import pwd
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -215,3 +216,45 @@ def two_zone_inventory(store_url: str, folder: Path) -> None:
     for name, zone in TWO_ZONES.items():
         run = fleet_run(store_url, "add-host", name, str(folder / name), "--zone", zone)
         assert run.code == 0, run.err
+
+
+# ------------------------------------------------------------------ processes
+
+
+def xm_fleet_process(store: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`xm fleet --store STORE ARGS...` typed in a process of its own. The
+    timeout only stops a hang: a reader that waited for the write lock
+    fails on its own (the store's busy timeout) with 'database is locked'."""
+    return subprocess.run(
+        [sys.executable, "-m", "xm_core", "fleet", "--store", store, *args],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def write_lock_is_held(store: str) -> bool:
+    """Whether another writer would have to wait now: SQLite's write lock
+    (BEGIN IMMEDIATE, not waiting), or h1's row (FOR UPDATE NOWAIT)."""
+    if not store.startswith("postgresql://"):
+        probe = sqlite3.connect(store, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return False
+        except sqlite3.OperationalError as exc:
+            assert "locked" in str(exc)
+            return True
+        finally:
+            probe.close()
+    import psycopg
+
+    with psycopg.connect(store, autocommit=True) as conn:
+        try:
+            with conn.transaction():
+                conn.execute("SELECT name FROM fleet_hosts WHERE name = 'h1' FOR UPDATE NOWAIT")
+            return False
+        except psycopg.errors.LockNotAvailable:
+            return True

@@ -8,16 +8,13 @@ their locks (see test_fleet_names.py and test_fleet_concurrency.py)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
 from tests.fleet_scheduler import start
 from tests.fleet_support import (
     POLICY_V2_XML,
@@ -25,6 +22,8 @@ from tests.fleet_support import (
     config,
     fleet_run,
     two_zone_inventory,
+    write_lock_is_held,
+    xm_fleet_process,
 )
 
 HOSTS = TWO_ZONES
@@ -39,49 +38,10 @@ def two_banks(tmp_path: Path, store_url: str) -> tuple[str, Path]:
     return store_url, tmp_path
 
 
-def _xm_fleet(store: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """`xm fleet --store STORE ARGS...` typed in a process of its own. The
-    timeout only stops a hang: a reader that waited for the write lock
-    fails on its own (the store's busy timeout) with 'database is locked'."""
-    return subprocess.run(
-        [sys.executable, "-m", "xm_core", "fleet", "--store", store, *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 def _answer(store: str, *args: str, code: int = 0) -> Any:
-    run = _xm_fleet(store, *args, "--json")
+    run = xm_fleet_process(store, *args, "--json")
     assert run.returncode == code and run.stderr == "", run.stderr
     return json.loads(run.stdout)
-
-
-def _write_lock_is_held(store: str) -> bool:
-    """Whether another writer would have to wait now: SQLite's write lock
-    (BEGIN IMMEDIATE, not waiting), or h1's row (FOR UPDATE NOWAIT)."""
-    if not store.startswith("postgresql://"):
-        probe = sqlite3.connect(store, timeout=0, isolation_level=None)
-        try:
-            probe.execute("BEGIN IMMEDIATE")
-            probe.execute("ROLLBACK")
-            return False
-        except sqlite3.OperationalError as exc:
-            assert "locked" in str(exc)
-            return True
-        finally:
-            probe.close()
-    import psycopg
-
-    with psycopg.connect(store, autocommit=True) as conn:
-        try:
-            with conn.transaction():
-                conn.execute("SELECT name FROM fleet_hosts WHERE name = 'h1' FOR UPDATE NOWAIT")
-            return False
-        except psycopg.errors.LockNotAvailable:
-            return True
 
 
 @pytest.fixture
@@ -109,7 +69,7 @@ def test_readers_answer_while_a_create_holds_the_write_lock(
     while the create is stopped inside its host's create, and each answer
     is the last commit's: the create's uncommitted writes are not in it."""
     store, tmp = two_banks
-    assert _write_lock_is_held(store)
+    assert write_lock_is_held(store)
 
     hosts = _answer(store, "hosts")
     h1, h2 = hosts["hosts"]
@@ -144,7 +104,7 @@ def test_readers_answer_while_a_create_holds_the_write_lock(
     # init again, on a store at the current schema version, only reads
     assert _answer(store, "init")["schema_version"] == 2
 
-    assert _write_lock_is_held(store)  # the readers answered inside the create's hold
+    assert write_lock_is_held(store)  # the readers answered inside the create's hold
 
     out, err = paused_create.communicate("\n", timeout=120)
     assert paused_create.returncode == 0, err
@@ -172,7 +132,7 @@ def test_a_placement_is_one_commits_answer(two_banks: tuple[str, Path]) -> None:
 
         def destroy_then_read(hosts: Any, half: int, ssids: Any) -> dict[str, list[DomainRow]]:
             if not destroyed:
-                destroyed.append(_xm_fleet(store, "destroy", "a1"))
+                destroyed.append(xm_fleet_process(store, "destroy", "a1"))
             return first_read(hosts, half, ssids)
 
         reader.blockers_of = destroy_then_read  # type: ignore[method-assign]

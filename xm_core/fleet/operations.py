@@ -758,16 +758,29 @@ class SyncReport:
 
 
 def sync(store: FleetStore) -> SyncReport:
-    """Read every host again and write what it says into the inventory,
-    one host row at a time (each under its lock)."""
+    """Read the inventory in one snapshot and every host from itself, and
+    repair only the hosts whose state drifted from the inventory's: such a
+    host's row is taken (its lock) and the host read again under it, as
+    another writer may have repaired or changed it meanwhile; what is
+    reported and written is that second look, as before. A host that did
+    not drift is neither locked nor written, so a sync that changes nothing
+    does not wait for (or hold up) a create."""
     with store.snapshot():
-        names = [h.name for h in store.hosts(with_domains=False)]
-    report = SyncReport(len(names), {}, {})
-    for name in names:
+        seen = store.hosts()
+    readings = read_hosts(seen)
+    report = SyncReport(len(seen), {}, {})
+    for kept_then in seen:
+        name = kept_then.name
+        first = readings[name]
+        if isinstance(first, XmError):
+            report.unreadable[name] = first.message
+            continue
+        if not _drift(kept_then, first.row):
+            continue
         with store.transaction():
             kept = store.host(name, lock=True)
             if kept is None:
-                continue
+                continue  # removed meanwhile
             try:
                 reading = read_host(kept.name, kept.root, kept.zone)
             except XmError as exc:
@@ -777,6 +790,10 @@ def sync(store: FleetStore) -> SyncReport:
             if drift:
                 _write_reading(store, reading)
                 report.repaired[name] = drift
+    if report.unreadable:
+        with store.snapshot():  # a host removed meanwhile is not reported
+            gone = {h for h in report.unreadable if store.host(h) is None}
+        report.unreadable = {h: m for h, m in report.unreadable.items() if h not in gone}
     return report
 
 
