@@ -647,3 +647,16 @@ def iter_fields(data: bytes) -> Iterator[tuple[str, int, str]]:
         assert part is not None
         size = _part_size(policy, code)
         offset += _align8(size) if policy.versioned else size
+
+
+def binary_size(name: str, chwall: tuple[int, int, int] | None, ste: tuple[int, int] | None) -> int:
+    """Bytes of the `.bin` of a policy with these counts: chwall is
+    (types, ssids, conflict sets), ste (types, ssids)."""
+    size = 32 + ((4 + len(name.encode("utf-8")) + 1 + 7) & ~7)
+    if chwall is not None:
+        types, ssids, sets = chwall
+        size += 36 + 2 * types * (ssids + sets)
+    if ste is not None:
+        types, ssids = ste
+        size += 20 + 2 * types * ssids
+    return size

@@ -1,52 +1,40 @@
-"""The policy compiler: source model -> `CompiledPolicy`, exactly as Xen 3.0.4's
-secpol_xml2bin numbered things (see shared spec policy-format.md section 3).
+"""The policy compiler's entry points (`compile_file`, `read_and_compile`,
+`compile_document`, `compile_document_result`) and its fast path.
 
-Every finding of the semantic stage is collected; nothing is compiled when
-any of them is an error.
+Large policies take a fast path (`compile_tree`) that numbers exactly as
+Xen 3.0.4's secpol_xml2bin did (see shared spec policy-format.md section
+3), straight from the parsed tree, and gives up as soon as anything would
+need a finding; the full compiler over the source model
+(`acm.sourcecompiler`, with every check and its codes) then runs and
+reports it. Tests check both agree. A versioned policy (Xen 3.4's format:
+a PolicyHeader with Version) is numbered and checked by
+`acm.versioned.numbering` instead, with those checks and its own
+(ACM040-ACM048; ACM049-ACM050 for updates).
 
-Codes (shared with `acm lint`):
-  ACM010 type declared twice          ACM011 label names an undeclared type
-  ACM012 conflict set names a non-Chinese-Wall type
-  ACM013 type twice in one conflict set
-  ACM014 bootstrap label missing      ACM016 a name with a character the .map cannot carry
-  ACM017 more than 65535 types or SSIDs in a part, or a `.bin` over 4 GiB
-  ACM019 an empty name                ACM023 (warning) type twice in one label
-
-A versioned policy (Xen 3.4's format: a PolicyHeader with Version) is
-numbered and checked by `acm.versioned.numbering` instead, with these
-checks and its own (ACM040-ACM048; ACM049-ACM050 for updates).
-
-Large policies take a fast path (`compile_tree`) that numbers the same way
-straight from the parsed tree and gives up as soon as anything would need a
-finding; the full compiler then runs and reports it. Tests check both agree.
+Both are imported only when needed (a policy the fast path compiles loads
+neither), and neither imports this module: imports point one way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from acm.errors import Diagnostics, Location, PolicyError, Severity
+from acm.binfmt import binary_size
+from acm.errors import Diagnostics, Location
 from acm.inputfile import MAX_COMPILED_BYTES, binary_size_problem
 from acm.model import (
     MAX_16BIT,
     NULL_LABEL,
-    BinaryPolicy,
-    ChwallPolicy,
     CompiledPolicy,
-    MapPart,
-    PolicyCode,
-    PolicyMap,
-    SsidLabel,
-    StePolicy,
+    LabelEntry,
     TypeSet,
+    assemble_policy,
 )
-from acm.names import bad_name_character, check_policy_name
-from acm.records import NamedTuple
+from acm.names import bad_name_character, map_name_problem, policy_name_problem
 from acm.source import (
     T_CHWALL,
     T_CHWALL_TYPES,
@@ -62,41 +50,18 @@ from acm.source import (
     T_TYPE,
     ColumnIndex,
     LabelKind,
-    LabelSource,
-    Named,
-    PartSource,
     PolicyDocument,
-    PolicySource,
-    TypeGroup,
+    misc_parents,
 )
 
 if TYPE_CHECKING:
     from lxml import etree
 
+    from acm.sourcecompiler import CompileResult
+
 # The `.bin` header's `len` is a uint32, and its readers take at most
 # MAX_COMPILED_BYTES, the lower bound (acm.inputfile.binary_size_problem).
 MAX_BINARY_SIZE = min(0xFFFFFFFF, MAX_COMPILED_BYTES)
-
-
-class SsidEntry(NamedTuple):
-    """One entry of a part's SSID list while it is being built."""
-
-    name: str
-    kind: LabelKind
-    types: TypeSet
-    label: LabelSource | None  # None for the null entry
-
-
-class CompileResult(NamedTuple):
-    policy: CompiledPolicy | None
-    diagnostics: Diagnostics
-    # SSID lists in final order, with the source label of each entry.
-    chwall_entries: list[SsidEntry]
-    ste_entries: list[SsidEntry]
-
-
-# (label name, kind, types) of one SSID, in final order.
-_Entry = tuple[str, LabelKind, TypeSet]
 
 
 class TreeLabels:
@@ -114,320 +79,6 @@ class TreeLabels:
         # each type group: (its label's number, an STE group?, its line, its type numbers)
         self.groups: list[tuple[int, bool, int, TypeSet]] = []
         self.vm_count = 0  # labels before this one are VM labels
-
-
-def map_name_problem(text: str) -> str | None:
-    """Why a name or type cannot be written to the `.map` (empty, or a
-    character that breaks its lines), or None; the versioned numbering asks
-    the same."""
-    if text == "":
-        return "is empty"
-    problem = bad_name_character(text)
-    if problem is not None:
-        return f"{text!r} contains {problem}, which breaks the .map"
-    return None
-
-
-def policy_name_problem(text: str) -> str | None:
-    """The PolicyName becomes a path (`labels`, `addlabel` and the loaded
-    policy's files are found by it): it must be a dotted policy name."""
-    try:
-        check_policy_name(text)
-    except PolicyError as exc:
-        return f"{text!r} is not a dotted policy name: {exc.message.split(': ', 1)[-1]}"
-    return None
-
-
-def binary_size(name: str, chwall: tuple[int, int, int] | None, ste: tuple[int, int] | None) -> int:
-    """Bytes of the `.bin` of a policy with these counts: chwall is
-    (types, ssids, conflict sets), ste (types, ssids)."""
-    size = 32 + ((4 + len(name.encode("utf-8")) + 1 + 7) & ~7)
-    if chwall is not None:
-        types, ssids, sets = chwall
-        size += 36 + 2 * types * (ssids + sets)
-    if ste is not None:
-        types, ssids = ste
-        size += 20 + 2 * types * ssids
-    return size
-
-
-def _occurrences(items: list[Named]) -> list[int]:
-    """For each item, how many of the same name stand before it on its line
-    (so that its column is found among them); one pass over the list."""
-    seen: dict[tuple[int, str], int] = {}
-    counts = []
-    for n in items:
-        count = seen.get((n.line, n.text), 0)
-        counts.append(count)
-        seen[(n.line, n.text)] = count + 1
-    return counts
-
-
-class SourceCompiler:
-    """The full compiler over the source model: every check of names, types
-    and conflict sets, each finding placed. `compile_source` runs it; the
-    versioned numbering (`acm.versioned.numbering`) reuses its checks."""
-
-    def __init__(self, src: PolicySource, size_limit: bool = True) -> None:
-        self.src = src
-        self.size_limit = size_limit
-        self.found = Diagnostics()
-        # id(list) -> (the list, its _occurrences): built once per list, so a
-        # name repeated N times costs O(N), not O(N²); the list is kept so
-        # that its id stays its own
-        self._occurrences: dict[int, tuple[list[Named], list[int]]] = {}
-
-    def nth(self, items: list[Named], index: int) -> int:
-        known = self._occurrences.get(id(items))
-        if known is None:
-            known = self._occurrences[id(items)] = (items, _occurrences(items))
-        return known[1][index]
-
-    def check_name(self, named: Named, what: str) -> None:
-        problem = map_name_problem(named.text)
-        if problem:
-            code = "ACM019" if named.text == "" else "ACM016"
-            self.found.add(code, f"{what} {problem}", self.src.at(named))
-        elif what == "PolicyName":
-            problem = policy_name_problem(named.text)
-            if problem:
-                self.found.add("ACM016", f"{what} {problem}", self.src.at(named))
-
-    def declare_types(self, part: PartSource | None, what: str) -> dict[str, int]:
-        numbers: dict[str, int] = {}
-        if part is None:
-            return numbers
-        for index, named in enumerate(part.types):
-            self.check_name(named, f"{what} type name")
-            if named.text in numbers:
-                self.found.add(
-                    "ACM010",
-                    f"{what} type '{named.text}' is declared more than once",
-                    self.src.at(named, self.nth(part.types, index)),
-                )
-                continue
-            numbers[named.text] = len(numbers)
-        if len(numbers) > MAX_16BIT:
-            self.found.add(
-                "ACM017",
-                f"{what} part declares {len(numbers)} types; at most {MAX_16BIT} fit in 16 bits",
-                self.src.locate(part.line, what_tag(what)),
-            )
-        return numbers
-
-    def conflict_sets(self, part: PartSource, cw: dict[str, int]) -> list[TypeSet]:
-        sets: list[TypeSet] = []
-        for number, cs in enumerate(part.conflict_sets):
-            members: set[int] = set()
-            label = f"conflict set {number}" + (f" '{cs.name}'" if cs.name else "")
-            for index, named in enumerate(cs.types):
-                t = cw.get(named.text)
-                if t is None:
-                    self.found.add(
-                        "ACM012",
-                        f"{label} names '{named.text}', which is not a Chinese Wall type",
-                        self.src.at(named, self.nth(cs.types, index)),
-                    )
-                    continue
-                if t in members:
-                    self.found.add(
-                        "ACM013",
-                        f"{label} names type '{named.text}' more than once",
-                        self.src.at(named, self.nth(cs.types, index)),
-                    )
-                    continue
-                members.add(t)
-            sets.append(tuple(sorted(members)))
-        return sets
-
-    def group_types(
-        self,
-        label: LabelSource,
-        group: TypeGroup,
-        numbers: dict[str, int],
-        what: str,
-        part: PartSource | None,
-    ) -> TypeSet:
-        members: set[int] = set()
-        for index, named in enumerate(group.types):
-            t = numbers.get(named.text)
-            if t is None:
-                where = (
-                    f"which is not declared in the {what} part"
-                    if part is not None
-                    else f"but the policy has no {what} part"
-                )
-                self.found.add(
-                    "ACM011",
-                    f"label '{label.name.text}' uses {what} type '{named.text}', {where}",
-                    self.src.at(named, self.nth(group.types, index)),
-                )
-                continue
-            if t in members:
-                self.found.add(
-                    "ACM023",
-                    f"label '{label.name.text}' lists {what} type '{named.text}' twice",
-                    self.src.at(named, self.nth(group.types, index)),
-                    Severity.WARNING,
-                )
-            members.add(t)
-        return tuple(sorted(members))
-
-    def bootstrap_first(self, entries: list[SsidEntry], what: str) -> list[SsidEntry]:
-        """Move the bootstrap label's first entry right after the null entry.
-
-        Like Xen, the search starts at the null entry itself: a bootstrap named
-        `__NULL_LABEL__` moves the null entry (lint warns about that name).
-        """
-        boot = self.src.bootstrap
-        if boot is None:
-            self.found.add(
-                "ACM014",
-                f"the policy has a {what} part but no SubjectLabels, so no bootstrap label "
-                "for Domain-0",
-                self.src.locate(self.src.policy_name.line, "PolicyName"),
-            )
-            return entries
-        index = next((i for i, e in enumerate(entries) if e.name == boot.text), None)
-        if index is None or len(entries) < 2:
-            self.found.add(
-                "ACM014",
-                f"bootstrap label '{boot.text}' has no {what} entry "
-                f"(no VirtualMachineLabel of that name with {what} types)",
-                self.src.locate(boot.line, "SubjectLabels"),
-            )
-            return entries
-        moved = entries.pop(index)
-        entries.insert(1, moved)
-        return entries
-
-    def check_count(self, entries: list[SsidEntry], what: str) -> None:
-        if len(entries) > MAX_16BIT:
-            self.found.add(
-                "ACM017",
-                f"{what} part has {len(entries)} SSIDs; at most {MAX_16BIT} fit in 16 bits",
-                self.src.locate(self.src.policy_name.line, "PolicyName"),
-            )
-
-    def check_size(self, cw: tuple[int, int, int] | None, ste: tuple[int, int] | None) -> None:
-        if not self.size_limit:
-            return
-        problem = binary_size_problem(binary_size(self.src.policy_name.text, cw, ste))
-        if problem is not None:
-            self.found.add(
-                "ACM017", problem, self.src.locate(self.src.policy_name.line, "PolicyName")
-            )
-
-    def run(self) -> CompileResult:
-        src = self.src
-        self.check_name(src.policy_name, "PolicyName")
-        ste_numbers = self.declare_types(src.ste, "STE")
-        cw_numbers = self.declare_types(src.chwall, "CHWALL")
-        sets = self.conflict_sets(src.chwall, cw_numbers) if src.chwall else []
-
-        ste_entries = [SsidEntry(NULL_LABEL, LabelKind.ANY, (), None)]
-        cw_entries = [SsidEntry(NULL_LABEL, LabelKind.ANY, (), None)]
-        for label in src.vm_labels + src.res_labels:
-            self.check_name(label.name, "label name")
-            for group in label.ste_groups:
-                types = self.group_types(label, group, ste_numbers, "STE", src.ste)
-                ste_entries.append(SsidEntry(label.name.text, label.kind, types, label))
-            for group in label.chwall_groups:
-                types = self.group_types(label, group, cw_numbers, "CHWALL", src.chwall)
-                cw_entries.append(SsidEntry(label.name.text, label.kind, types, label))
-
-        if src.chwall is not None:
-            cw_entries = self.bootstrap_first(cw_entries, "CHWALL")
-            self.check_count(cw_entries, "CHWALL")
-        if src.ste is not None:
-            ste_entries = self.bootstrap_first(ste_entries, "STE")
-            self.check_count(ste_entries, "STE")
-        self.check_size(
-            (len(cw_numbers), len(cw_entries), len(sets)) if src.chwall is not None else None,
-            (len(ste_numbers), len(ste_entries)) if src.ste is not None else None,
-        )
-
-        if self.found.has_errors:
-            return CompileResult(None, self.found, cw_entries, ste_entries)
-        policy = _assemble(
-            src.policy_name.text,
-            list(cw_numbers) if src.chwall is not None else None,
-            sets,
-            [(e.name, e.kind, e.types) for e in cw_entries],
-            list(ste_numbers) if src.ste is not None else None,
-            [(e.name, e.kind, e.types) for e in ste_entries],
-        )
-        return CompileResult(policy, self.found, cw_entries, ste_entries)
-
-
-def what_tag(what: str) -> str:
-    return "ChineseWall" if what == "CHWALL" else "SimpleTypeEnforcement"
-
-
-def _assemble(
-    name: str,
-    cw_types: list[str] | None,
-    sets: Sequence[TypeSet],
-    cw_entries: list[_Entry],
-    ste_types: list[str] | None,
-    ste_entries: list[_Entry],
-) -> CompiledPolicy:
-    """The compiled policy from SSID lists in final order (both paths)."""
-    # Chinese Wall, when present, is primary; `priority` changes nothing.
-    if cw_types is not None:
-        primary = PolicyCode.CHWALL
-        secondary = PolicyCode.STE if ste_types is not None else PolicyCode.NULL
-    elif ste_types is not None:
-        primary, secondary = PolicyCode.STE, PolicyCode.NULL
-    else:
-        primary = secondary = PolicyCode.NULL
-
-    chwall = ste = None
-    chwall_map = ste_map = None
-    if cw_types is not None:
-        ssids = tuple([e[2] for e in cw_entries])
-        chwall = ChwallPolicy(len(cw_types), ssids, tuple(sets))
-        chwall_map = _map_part(PolicyCode.CHWALL, cw_types, cw_entries, ssids)
-    if ste_types is not None:
-        ssids = tuple([e[2] for e in ste_entries])
-        ste = StePolicy(len(ste_types), ssids)
-        ste_map = _map_part(PolicyCode.STE, ste_types, ste_entries, ssids)
-    binary = BinaryPolicy(name, primary, secondary, chwall, ste)
-    pmap = PolicyMap(name, "", "", primary, secondary, chwall_map, ste_map)
-    return CompiledPolicy(binary, pmap)
-
-
-def _map_part(
-    code: PolicyCode, types: list[str], entries: list[_Entry], ssids: tuple[TypeSet, ...]
-) -> MapPart:
-    # tuple.__new__ straight from the zipped fields: SsidLabel(...) would run
-    # its generated Python __new__ once per label (30,000: 10 ms against 6).
-    fields = zip([e[0] for e in entries], [e[1] for e in entries], itertools.count())
-    labels = tuple(map(tuple.__new__, itertools.repeat(SsidLabel), fields))
-    return MapPart(code, tuple(types), labels, ssids)
-
-
-def compile_source(src: PolicySource, *, size_limit: bool = True) -> CompileResult:
-    """Compile; the result's `policy` is None when any error was found.
-    Without `size_limit`, a `.bin` too large to be written or read is no
-    error (an analysis in memory writes none; see `compile_document`)."""
-    return SourceCompiler(src, size_limit).run()
-
-
-def _in_document_order(found: Diagnostics) -> Diagnostics:
-    return Diagnostics(sorted(found, key=lambda d: (d.location.line, d.location.column)))
-
-
-def compile_policy(
-    src: PolicySource, *, size_limit: bool = True
-) -> tuple[CompiledPolicy, Diagnostics]:
-    """Compile or raise PolicyError with every finding (in document order).
-    Returns the warnings too."""
-    result = compile_source(src, size_limit=size_limit)
-    found = _in_document_order(result.diagnostics)
-    if result.policy is None:
-        raise PolicyError(found)
-    return result.policy, found
 
 
 # ---------------------------------------------------------------- fast path
@@ -450,7 +101,7 @@ def _numbers(types: list[str] | None) -> dict[str, int] | None:
     return numbers
 
 
-def _bootstrap_first(entries: list[_Entry], boot: str | None) -> bool:
+def _bootstrap_first(entries: list[LabelEntry], boot: str | None) -> bool:
     for index, entry in enumerate(entries):
         if entry[0] == boot:
             entries.insert(1, entries.pop(index))
@@ -470,44 +121,6 @@ def _type_texts(type_list: etree._Element, plain: bool) -> list[str]:
     return [t.text for t in type_list.iterchildren(T_TYPE)]  # type: ignore[misc]
 
 
-_RARE_BYTE_TRIES = 64
-
-
-def _holds(data: bytes, marker: bytes, start: int) -> bool:
-    """Whether `marker` (a `<` and a rarer byte) occurs in `data` from
-    `start`. Policies hold thousands of `<` but hardly any `?` or `!`: a
-    search for the rare byte (memchr) is 10 times faster than one for the
-    pair. A document full of the rare byte falls back to the pair search."""
-    rare = marker[1:2]
-    pos = data.find(rare, start + 1)
-    for _ in range(_RARE_BYTE_TRIES):
-        if pos < 0:
-            return False
-        if data.startswith(marker, pos - 1):
-            return True
-        pos = data.find(rare, pos + 1)
-    return pos >= 0 and data.find(marker, pos - 1) >= 0
-
-
-def misc_parents(root: etree._Element, data: bytes | None) -> set[str]:
-    """The tags of the elements that hold a comment or processing instruction.
-    Given the document's bytes in an ASCII-based encoding, none is looked
-    for when the bytes hold none (a search of the bytes is 5 times faster
-    than one of the tree)."""
-    from lxml import etree
-
-    encoding = (root.getroottree().docinfo.encoding or "").upper()
-    if (
-        data is not None
-        and data[:1] == b"<"
-        and (encoding in ("UTF-8", "US-ASCII", "ASCII") or encoding.startswith("ISO-8859-"))
-        and not _holds(data, b"<!--", 0)
-        and not _holds(data, b"<?", 1)  # the XML declaration aside
-    ):
-        return set()
-    return {c.getparent().tag for c in root.iter(etree.Comment, etree.PI)}  # type: ignore[union-attr]
-
-
 def compile_tree(
     root: etree._Element,
     data: bytes | None = None,
@@ -520,13 +133,13 @@ def compile_tree(
     nothing at all (no error, no warning); None as soon as it would find
     something (see `_read_tree`)."""
     parts = _read_tree(root, data, oversize, size_limit=size_limit, seen=seen)
-    return None if parts is None else _assemble(*parts)
+    return None if parts is None else assemble_policy(*parts)
 
 
-# what `_read_tree` gives `_assemble`: the policy's name, the Chinese Wall
+# what `_read_tree` gives `assemble_policy`: the policy's name, the Chinese Wall
 # types, conflict sets and SSIDs, the STE types and SSIDs
 _TreeParts = tuple[
-    str, list[str] | None, list[TypeSet], list[_Entry], list[str] | None, list[_Entry]
+    str, list[str] | None, list[TypeSet], list[LabelEntry], list[str] | None, list[LabelEntry]
 ]
 
 
@@ -538,7 +151,7 @@ def _read_tree(
     size_limit: bool = True,
     seen: TreeLabels | None = None,
 ) -> _TreeParts | None:
-    """What `_assemble` makes `compile_source`'s policy of, for this
+    """What `assemble_policy` makes `compile_source`'s policy of, for this
     schema-valid tree, when it finds nothing at all (no error, no warning);
     None as soon as it would find something. One pass, for large policies:
     each type list is read and numbered on the spot, its texts never held
@@ -577,7 +190,7 @@ def _read_tree(
             return None  # an unknown type (ACM012) or one named twice (ACM013)
         sets.append(tuple(sorted(members)))
 
-    null: _Entry = (NULL_LABEL, LabelKind.ANY, ())
+    null: LabelEntry = (NULL_LABEL, LabelKind.ANY, ())
     ste_entries, cw_entries = [null], [null]
     ste_append, cw_append = ste_entries.append, cw_entries.append
     # A part the policy lacks has no types: any group for it is unknown.
@@ -679,6 +292,8 @@ def compile_document(
         compiled = compile_tree(doc.root, doc.data, size_limit=size_limit)
         if compiled is not None:
             return compiled, Diagnostics()
+        from acm.sourcecompiler import compile_policy
+
         return compile_policy(doc.source(), size_limit=size_limit)
 
 
@@ -693,12 +308,16 @@ def compile_document_result(
     `compile_tree` (complete when the result is not None). Without
     `policy_needed` (lint, which reads only the findings), the result holds
     no compiled policy."""
+    from acm.sourcecompiler import CompileResult
+
     if doc.versioned:
         return None
     oversize: list[int] = []
     parts = _read_tree(doc.root, doc.data, oversize, seen=seen)
     if parts is not None:
-        return CompileResult(_assemble(*parts) if policy_needed else None, Diagnostics(), [], [])
+        return CompileResult(
+            assemble_policy(*parts) if policy_needed else None, Diagnostics(), [], []
+        )
     if not oversize:
         return None
     problem = binary_size_problem(oversize[0])
@@ -767,4 +386,6 @@ def read_and_compile(
             retain.append(doc.root)  # the tree, not the document's bytes
         if compiled is not None:
             return compiled, Diagnostics(), doc
+        from acm.sourcecompiler import compile_policy
+
         return (*compile_policy(doc.source(), size_limit=size_limit), doc)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from enum import IntEnum
 from functools import cached_property
-from itertools import accumulate, islice
+from itertools import accumulate, count, islice, repeat
 from operator import ge
 
 from acm.records import NamedTuple
@@ -184,3 +184,51 @@ class CompiledPolicy(NamedTuple):
                 elif part_map.ssid_types != part_bin.ssids:
                     problems.append(f"its {part_map.code.name} SSIDs differ from the binary's")
         return problems
+
+
+# (label name, kind, types) of one SSID, in final order.
+LabelEntry = tuple[str, LabelKind, TypeSet]
+
+
+def assemble_policy(
+    name: str,
+    cw_types: list[str] | None,
+    sets: Sequence[TypeSet],
+    cw_entries: list[LabelEntry],
+    ste_types: list[str] | None,
+    ste_entries: list[LabelEntry],
+) -> CompiledPolicy:
+    """The compiled policy from SSID lists in final order (both of
+    `acm.compiler`'s paths: the fast one and `acm.sourcecompiler`'s)."""
+    # Chinese Wall, when present, is primary; `priority` changes nothing.
+    if cw_types is not None:
+        primary = PolicyCode.CHWALL
+        secondary = PolicyCode.STE if ste_types is not None else PolicyCode.NULL
+    elif ste_types is not None:
+        primary, secondary = PolicyCode.STE, PolicyCode.NULL
+    else:
+        primary = secondary = PolicyCode.NULL
+
+    chwall = ste = None
+    chwall_map = ste_map = None
+    if cw_types is not None:
+        ssids = tuple([e[2] for e in cw_entries])
+        chwall = ChwallPolicy(len(cw_types), ssids, tuple(sets))
+        chwall_map = _map_part(PolicyCode.CHWALL, cw_types, cw_entries, ssids)
+    if ste_types is not None:
+        ssids = tuple([e[2] for e in ste_entries])
+        ste = StePolicy(len(ste_types), ssids)
+        ste_map = _map_part(PolicyCode.STE, ste_types, ste_entries, ssids)
+    binary = BinaryPolicy(name, primary, secondary, chwall, ste)
+    pmap = PolicyMap(name, "", "", primary, secondary, chwall_map, ste_map)
+    return CompiledPolicy(binary, pmap)
+
+
+def _map_part(
+    code: PolicyCode, types: list[str], entries: list[LabelEntry], ssids: tuple[TypeSet, ...]
+) -> MapPart:
+    # tuple.__new__ straight from the zipped fields: SsidLabel(...) would run
+    # its generated Python __new__ once per label (30,000: 10 ms against 6).
+    fields = zip([e[0] for e in entries], [e[1] for e in entries], count())
+    labels = tuple(map(tuple.__new__, repeat(SsidLabel), fields))
+    return MapPart(code, tuple(types), labels, ssids)

@@ -97,3 +97,25 @@ def policy_prefix(policy_root: str, name: str) -> str:
     """
     root = policy_root if policy_root.endswith("/") else policy_root + "/"
     return root + policy_relpath(name)
+
+
+def map_name_problem(text: str) -> str | None:
+    """Why a name or type cannot be written to the `.map` (empty, or a
+    character that breaks its lines), or None; the versioned numbering asks
+    the same."""
+    if text == "":
+        return "is empty"
+    problem = bad_name_character(text)
+    if problem is not None:
+        return f"{text!r} contains {problem}, which breaks the .map"
+    return None
+
+
+def policy_name_problem(text: str) -> str | None:
+    """The PolicyName becomes a path (`labels`, `addlabel` and the loaded
+    policy's files are found by it): it must be a dotted policy name."""
+    try:
+        check_policy_name(text)
+    except PolicyError as exc:
+        return f"{text!r} is not a dotted policy name: {exc.message.split(': ', 1)[-1]}"
+    return None

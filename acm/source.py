@@ -829,3 +829,41 @@ def _label(el: etree._Element, kind: LabelKind) -> LabelSource:
             None if renamed is None else _new(Named, (renamed, line, "Name")),
         ),
     )
+
+
+_RARE_BYTE_TRIES = 64
+
+
+def _holds(data: bytes, marker: bytes, start: int) -> bool:
+    """Whether `marker` (a `<` and a rarer byte) occurs in `data` from
+    `start`. Policies hold thousands of `<` but hardly any `?` or `!`: a
+    search for the rare byte (memchr) is 10 times faster than one for the
+    pair. A document full of the rare byte falls back to the pair search."""
+    rare = marker[1:2]
+    pos = data.find(rare, start + 1)
+    for _ in range(_RARE_BYTE_TRIES):
+        if pos < 0:
+            return False
+        if data.startswith(marker, pos - 1):
+            return True
+        pos = data.find(rare, pos + 1)
+    return pos >= 0 and data.find(marker, pos - 1) >= 0
+
+
+def misc_parents(root: etree._Element, data: bytes | None) -> set[str]:
+    """The tags of the elements that hold a comment or processing instruction.
+    Given the document's bytes in an ASCII-based encoding, none is looked
+    for when the bytes hold none (a search of the bytes is 5 times faster
+    than one of the tree)."""
+    from lxml import etree
+
+    encoding = (root.getroottree().docinfo.encoding or "").upper()
+    if (
+        data is not None
+        and data[:1] == b"<"
+        and (encoding in ("UTF-8", "US-ASCII", "ASCII") or encoding.startswith("ISO-8859-"))
+        and not _holds(data, b"<!--", 0)
+        and not _holds(data, b"<?", 1)  # the XML declaration aside
+    ):
+        return set()
+    return {c.getparent().tag for c in root.iter(etree.Comment, etree.PI)}  # type: ignore[union-attr]

@@ -24,13 +24,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from acm.compiler import compile_source  # noqa: E402
 from acm.lint import lint_paths  # noqa: E402
 from acm.lint.checks import CHECKS, Check  # noqa: E402
 from acm.lint.checks.policy_name import policy_place  # noqa: E402
 from acm.lint.context import LintContext  # noqa: E402
 from acm.lint.model import from_source  # noqa: E402
 from acm.source import read_policy_source  # noqa: E402
+from acm.sourcecompiler import compile_source  # noqa: E402
 
 BIG_ARGS = ["2000", "500", "10000", "10000", "200", "8"]
 

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acm.analysis.loader import AnalysisPolicy, from_compiled
-from acm.compiler import compile_source
 from acm.model import CompiledPolicy
 from acm.source import parse_policy_source
+from acm.sourcecompiler import compile_source
 from tests.policygen import Label, PolicySpec
 
 DATA = Path(__file__).resolve().parent / "data" / "analysis"

@@ -82,13 +82,23 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def _package_modules(package: str) -> dict[str, Path]:
+    return {_module_name(p): p for p in (REPO / package).rglob("*.py")}
+
+
 def _xm_core_modules() -> dict[str, Path]:
-    return {_module_name(p): p for p in (REPO / "xm_core").rglob("*.py")}
+    return _package_modules("xm_core")
 
 
 def _xm_core_imports(path: Path, modules: dict[str, Path]) -> list[tuple[str, bool]]:
-    """(imported xm_core module, whether the import is at module level) for
-    every import in the file, lazy ones inside functions included."""
+    return _package_imports(path, modules, "xm_core")
+
+
+def _package_imports(
+    path: Path, modules: dict[str, Path], package_name: str
+) -> list[tuple[str, bool]]:
+    """(imported module of `package_name`, whether the import is at module
+    level) for every import in the file, lazy ones inside functions included."""
     tree = ast.parse(path.read_text(), str(path))
     package = (
         _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
@@ -113,7 +123,7 @@ def _xm_core_imports(path: Path, modules: dict[str, Path]) -> list[tuple[str, bo
                 for alias in node.names
             ]
         for name in names:
-            if name.split(".")[0] == "xm_core":
+            if name.split(".")[0] == package_name:
                 found.append((name, id(node) in top_level))
     return found
 
@@ -147,16 +157,26 @@ def test_every_xm_core_module_belongs_to_a_known_folder() -> None:
     assert top - folders == {"xm_core", "xm_core.__main__"}
 
 
-def test_no_import_circles_between_xm_core_modules() -> None:
+def _import_circles(package_name: str) -> list[list[str]]:
+    """The circles among a package's modules, lazy imports counted (a lazy
+    import hides a circle from Python, not from the reader)."""
     import networkx as nx
 
-    modules = _xm_core_modules()
+    modules = _package_modules(package_name)
     graph = nx.DiGraph()
     for name, path in modules.items():
-        for target, _ in _xm_core_imports(path, modules):
+        for target, _ in _package_imports(path, modules, package_name):
             if target != name and target in modules:
                 graph.add_edge(name, target)
-    assert list(nx.simple_cycles(graph)) == []
+    return sorted(sorted(cycle) for cycle in nx.simple_cycles(graph))
+
+
+def test_no_import_circles_between_xm_core_modules() -> None:
+    assert _import_circles("xm_core") == []
+
+
+def test_no_import_circles_between_acm_modules() -> None:
+    assert _import_circles("acm") == []
 
 
 def test_at_most_a_dozen_modules_a_folder() -> None:

@@ -20,10 +20,11 @@ from acm.binfmt import (
     encode_binary,
     iter_fields,
 )
-from acm.compiler import compile_file, compile_policy
+from acm.compiler import compile_file
 from acm.errors import PolicyError
 from acm.model import BinaryPolicy, PolicyCode
 from acm.source import parse_policy_source
+from acm.sourcecompiler import compile_policy
 from tests.conftest import DATA, EXAMPLE_XML
 from tests.policygen import PolicySpec, examples, valid_policies
 

@@ -9,11 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acm.binfmt import binary_bytes, decode_binary
-from acm.compiler import _holds, compile_document, compile_file, compile_policy, compile_tree
+from acm.compiler import compile_document, compile_file, compile_tree
 from acm.errors import PolicyError
 from acm.mapfile import parse_map, render_map
 from acm.model import NULL_LABEL, CompiledPolicy, PolicyCode
-from acm.source import LabelKind, parse_policy_document, parse_policy_source
+from acm.source import LabelKind, _holds, parse_policy_document, parse_policy_source
+from acm.sourcecompiler import compile_policy
 from tests.conftest import DATA, EXAMPLE_XML
 from tests.policygen import Label, PolicySpec, any_policies, examples, valid_policies
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from acm.binfmt import binary_bytes
-from acm.compiler import compile_file, compile_source
+from acm.compiler import compile_file
 from acm.errors import Diagnostic, PolicyError, Severity
 from acm.mapfile import parse_map, render_map
 from acm.model import MAX_16BIT
@@ -27,6 +27,7 @@ from acm.source import (
     TypeGroup,
     parse_policy_source,
 )
+from acm.sourcecompiler import compile_source
 from tests.conftest import DATA
 
 CASES = DATA / "compiler"

@@ -39,12 +39,12 @@ from acm.authoring.workload import (
     to_toml,
 )
 from acm.binfmt import binary_bytes
-from acm.compiler import compile_policy
 from acm.errors import PolicyError
 from acm.lint.engine import lint_source
 from acm.mapfile import render_map
 from acm.model import CompiledPolicy, PolicyCode
 from acm.source import parse_policy_source
+from acm.sourcecompiler import compile_policy
 from tests.conftest import DATA, need_shared
 from tests.policygen import examples
 

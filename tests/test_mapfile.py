@@ -236,9 +236,9 @@ def test_map_mismatches_names_every_disagreement() -> None:
     """The one check loadpolicy and the analyses share: a `.map` that does
     not describe its `.bin` is caught, each way it differs listed."""
 
-    from acm.compiler import compile_policy
     from acm.model import CompiledPolicy
     from acm.source import read_policy_source
+    from acm.sourcecompiler import compile_policy
     from tests.conftest import EXAMPLE_XML
 
     compiled, _ = compile_policy(read_policy_source(str(EXAMPLE_XML)))

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from acm.compiler import compile_policy
 from acm.errors import PolicyError
 from acm.mapfile import parse_map
 from acm.model import NULL_LABEL, PolicyCode, PolicyMap
 from acm.source import LabelKind, parse_policy_source
+from acm.sourcecompiler import compile_policy
 from acm.ssidref import (
     label_names,
     label_to_ssidref,

@@ -386,8 +386,9 @@ def test_versioned_policies_compile_read_back_and_decompile(spec: VersionedSpec)
 def test_policies_without_version_compile_exactly_as_before(spec: PolicySpec) -> None:
     """The 3.0.4 path: never versioned, the same policy as the 3.0.4 compiler
     run directly, and a version-2 binary."""
-    from acm.compiler import compile_document, compile_policy
+    from acm.compiler import compile_document
     from acm.source import parse_policy_document
+    from acm.sourcecompiler import compile_policy
 
     doc = parse_policy_document(spec.to_xml(), "p.xml")
     assert not doc.versioned
@@ -667,8 +668,7 @@ def test_the_quick_path_gives_up_exactly_when_the_full_compiler_finds_something(
     """`compile_versioned_tree` gives the full compiler's policy when that
     finds nothing, and None when it finds anything (or the document holds a
     comment or a byte outside ASCII, which it leaves to the full path)."""
-    from acm.compiler import misc_parents
-    from acm.source import parse_policy_document
+    from acm.source import misc_parents, parse_policy_document
     from acm.versioned.numbering import compile_versioned_source, compile_versioned_tree
 
     try:

@@ -354,9 +354,9 @@ def _xml(
 
 def _verify(xml: bytes, original: CompiledPolicy | BinaryPolicy) -> None:
     """Compile `xml` in memory; it must give back the same `.bin` (and `.map`)."""
-    from acm.compiler import compile_source
     from acm.errors import PolicyError
     from acm.source import parse_policy_source
+    from acm.sourcecompiler import compile_source
 
     try:
         result = compile_source(parse_policy_source(xml, "<decompiled>"))

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from acm.compiler import CompileResult
 from acm.errors import DeferredDiagnostic, Diagnostic, Location
 from acm.lint.model import LintPolicy
 from acm.lint.rules import RULES
+from acm.sourcecompiler import CompileResult
 
 
 @dataclass(frozen=True)

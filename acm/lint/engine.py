@@ -16,13 +16,7 @@ from itertools import groupby
 from operator import attrgetter
 from pathlib import Path
 
-from acm.compiler import (
-    CompileResult,
-    TreeLabels,
-    compile_document_result,
-    compile_source,
-    gc_paused,
-)
+from acm.compiler import TreeLabels, compile_document_result, gc_paused
 from acm.errors import DeferredDiagnostic, Diagnostic, Diagnostics, PolicyError, Severity
 from acm.lint.checks import CHECKS
 from acm.lint.checks.policy_name import policy_place
@@ -44,6 +38,7 @@ from acm.source import (
     is_versioned_tree,
     read_policy_bytes,
 )
+from acm.sourcecompiler import CompileResult, compile_source
 
 
 @dataclass(frozen=True)

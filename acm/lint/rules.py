@@ -17,7 +17,7 @@ class Origin(StrEnum):
     """Which stage finds the mistake."""
 
     PARSER = "parser"  # acm.source: the file cannot be read as a policy at all
-    COMPILER = "compiler"  # acm.compiler: the finding comes from compile_source
+    COMPILER = "compiler"  # acm.sourcecompiler: the finding comes from compile_source
     LINT = "lint"  # acm.lint.checks
 
 

@@ -41,7 +41,8 @@ from acm.model import (
     StePolicy,
     TypeSet,
 )
-from acm.source import UNLABELED, LabelKind, LabelSource, PolicySource, TypeGroup
+from acm.names import map_name_problem, policy_name_problem
+from acm.source import UNLABELED, LabelKind, LabelSource, PolicySource, TypeGroup, misc_parents
 from acm.versioned.checks import check_versioned_source
 from acm.versioned.info import parse_version
 from acm.versioned.xmlhash import MinidomFlavour, policy_hash
@@ -94,7 +95,7 @@ def compile_versioned_source(
 ) -> tuple[CompiledPolicy | None, Diagnostics]:
     """Check and number a versioned policy; the policy is None when any
     finding is an error. `xml_hash` is the SHA-1 the binary carries."""
-    from acm.compiler import SourceCompiler
+    from acm.sourcecompiler import SourceCompiler
 
     assert src.versioned is not None
     checks = SourceCompiler(src)  # the 3.0.4 compiler's checks of names, types and sets
@@ -244,8 +245,6 @@ def _assemble(
 def _type_numbers(type_list: etree._Element | None) -> tuple[list[str], dict[str, int]] | None:
     """A part's declared types, sorted, and their numbers; None when any
     would need a finding (empty, a line break, twice, too many)."""
-    from acm.compiler import map_name_problem
-
     if type_list is None:
         return [], {}
     texts: list[str | None] = [t.text for t in type_list]
@@ -273,7 +272,6 @@ def compile_versioned_tree(
     would find something, or the document holds a comment or processing
     instruction, or a byte outside ASCII (the full path then reports with
     places). One pass over the tree, for large policies."""
-    from acm.compiler import map_name_problem, misc_parents, policy_name_problem
     from acm.source import (
         T_CHWALL,
         T_CHWALL_TYPES,
