@@ -41,6 +41,20 @@ def ok(*args: str) -> str:
     return r.stdout
 
 
+def started(paths: HostPaths, name: str, label: str) -> None:
+    """Domain `name` created from a config of `label` in <root>/etc/xen."""
+    write_config(paths, name, NAME, label)
+    ok("create", str(paths.etc_xen / f"{name}.cfg"))
+
+
+def saved(paths: HostPaths, folder: Path, name: str, label: str) -> Path:
+    """Domain `name` of `label` started, then saved to `folder`/<name>.save."""
+    started(paths, name, label)
+    image = folder / f"{name}.save"
+    ok("save", name, str(image))
+    return image
+
+
 def elsewhere(folder: Path, name: str, label: str) -> Path:
     """A labeled config outside <root>/etc/xen, as an administrator keeps one."""
     from xm_core.files.config import access_control_line
@@ -86,8 +100,7 @@ def test_a_config_not_known_to_the_host_is_named_as_not_relabeled(
 def test_a_saved_image_is_relabeled_and_restores_under_the_new_name(
     paths: HostPaths, tmp_path: Path
 ) -> None:
-    write_config(paths, "g1", NAME, "green")
-    ok("create", str(paths.etc_xen / "g1.cfg"))
+    started(paths, "g1", "green")
     image = tmp_path / "images" / "g1.save"
     image.parent.mkdir()
     ok("save", "g1", str(image))
@@ -104,8 +117,7 @@ def test_a_saved_image_is_relabeled_and_restores_under_the_new_name(
 
 
 def test_a_suspended_domain_is_relabeled_and_resumes(paths: HostPaths) -> None:
-    write_config(paths, "g1", NAME, "green")
-    ok("create", str(paths.etc_xen / "g1.cfg"))
+    started(paths, "g1", "green")
     ok("suspend", "g1")
     _v2(green="GREEN").write(paths)
     out = ok("setpolicy", "ACM", NAME)
@@ -117,10 +129,7 @@ def test_a_suspended_domain_is_relabeled_and_resumes(paths: HostPaths) -> None:
 def test_an_image_whose_label_is_removed_is_reported_and_refused_at_restore(
     paths: HostPaths, tmp_path: Path
 ) -> None:
-    write_config(paths, "b1", NAME, "blue")
-    ok("create", str(paths.etc_xen / "b1.cfg"))
-    image = tmp_path / "b1.save"
-    ok("save", "b1", str(image))
+    image = saved(paths, tmp_path, "b1", "blue")
     before = image.read_bytes()
     _v2().write(paths)
     out = ok("setpolicy", "ACM", NAME)
@@ -139,12 +148,8 @@ def test_a_refused_update_leaves_configs_and_images_as_they_were(
 ) -> None:
     cfg = elsewhere(tmp_path / "vms", "g1", "green")
     ok("create", str(cfg))
-    write_config(paths, "r1", NAME, "red")
-    ok("create", str(paths.etc_xen / "r1.cfg"))
-    write_config(paths, "g2", NAME, "green")
-    ok("create", str(paths.etc_xen / "g2.cfg"))
-    image = tmp_path / "g2.save"
-    ok("save", "g2", str(image))
+    started(paths, "r1", "red")
+    image = saved(paths, tmp_path, "g2", "green")
     ok("suspend", "r1")
     files = [cfg, image, *paths.suspended_dir.iterdir()]
     before = {f: f.read_bytes() for f in files}
@@ -182,10 +187,7 @@ def test_a_kill_after_the_commit_is_finished_by_the_next_command(
 
     cfg = elsewhere(tmp_path / "vms", "g1", "green")
     ok("create", str(cfg))
-    write_config(paths, "g2", NAME, "green")
-    ok("create", str(paths.etc_xen / "g2.cfg"))
-    image = tmp_path / "g2.save"
-    ok("save", "g2", str(image))
+    image = saved(paths, tmp_path, "g2", "green")
     _v2(green="GREEN").write(paths)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     died = subprocess.run(
@@ -207,10 +209,7 @@ def test_a_kill_after_the_commit_is_finished_by_the_next_command(
 def test_an_image_replaced_meanwhile_is_not_changed(paths: HostPaths, tmp_path: Path) -> None:
     from xm_core.host.update.offline import relabel_image
 
-    write_config(paths, "g1", NAME, "green")
-    ok("create", str(paths.etc_xen / "g1.cfg"))
-    image = tmp_path / "g1.save"
-    ok("save", "g1", str(image))
+    image = saved(paths, tmp_path, "g1", "green")
     before = image.read_bytes()
     relabel_image(image, "another-uuid", (NAME, "green"), (NAME, "GREEN"), 2)
     relabel_image(image, json.loads(before)["domain"]["uuid"], (NAME, "red"), (NAME, "RED"), 2)
@@ -220,10 +219,7 @@ def test_an_image_replaced_meanwhile_is_not_changed(paths: HostPaths, tmp_path: 
 def test_a_file_the_update_did_not_reach_is_refused_with_the_new_name(
     paths: HostPaths, tmp_path: Path
 ) -> None:
-    write_config(paths, "g1", NAME, "green")
-    ok("create", str(paths.etc_xen / "g1.cfg"))
-    image = tmp_path / "g1.save"
-    ok("save", "g1", str(image))
+    image = saved(paths, tmp_path, "g1", "green")
     moved = tmp_path / "moved.save"
     moved.write_bytes(image.read_bytes())  # a copy the host does not know
     idle = elsewhere(tmp_path / "vms", "g2", "green")  # never started: not known either
@@ -251,8 +247,7 @@ def test_a_file_the_update_did_not_reach_is_refused_with_the_new_name(
 def test_an_image_behind_a_symbolic_link_is_named_not_changed(
     paths: HostPaths, tmp_path: Path
 ) -> None:
-    write_config(paths, "g1", NAME, "green")
-    ok("create", str(paths.etc_xen / "g1.cfg"))
+    started(paths, "g1", "green")
     real = tmp_path / "real.save"
     link = tmp_path / "link.save"
     ok("save", "g1", str(link))
@@ -269,8 +264,7 @@ def test_an_image_behind_a_symbolic_link_is_named_not_changed(
 def test_an_update_then_its_inverse_gives_the_image_back_byte_for_byte(
     paths: HostPaths, tmp_path: Path
 ) -> None:
-    write_config(paths, "g1", NAME, "green")
-    ok("create", str(paths.etc_xen / "g1.cfg"))
+    started(paths, "g1", "green")
     ok("suspend", "g1")
     (image,) = paths.suspended_dir.iterdir()
     before = image.read_bytes()
