@@ -61,13 +61,10 @@ class LintReport:
         policy has tens of thousands)."""
         return Counter(map(_severity, self.findings))
 
-    def count(self, severity: Severity) -> int:
-        return self.counts()[severity]
-
     def failed(self, fail_level: Severity, counts: Counter[Severity] | None = None) -> bool:
         """Whether a finding is at or above `fail_level`; `counts`: `counts()`, when known."""
         found = self.counts() if counts is None else counts
-        return any(n and s.rank >= fail_level.rank for s, n in found.items())
+        return any(s.rank >= fail_level.rank for s in found)
 
     def exit_status(self, fail_level: Severity) -> int:
         return 1 if self.failed(fail_level) else 0
