@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from acm.binfmt import binary_size
 from acm.errors import Diagnostics, Location
-from acm.inputfile import MAX_COMPILED_BYTES, binary_size_problem
+from acm.inputfile import MAX_BINARY_SIZE, binary_size_problem
 from acm.model import (
     MAX_16BIT,
     NULL_LABEL,
@@ -58,10 +58,6 @@ if TYPE_CHECKING:
     from lxml import etree
 
     from acm.sourcecompiler import CompileResult
-
-# The `.bin` header's `len` is a uint32, and its readers take at most
-# MAX_COMPILED_BYTES, the lower bound (acm.inputfile.binary_size_problem).
-MAX_BINARY_SIZE = min(0xFFFFFFFF, MAX_COMPILED_BYTES)
 
 
 class TreeLabels:

@@ -31,6 +31,9 @@ MAX_POLICY_BYTES = 256 * MIB
 # and loadpolicy compares it in pieces (their memory does not grow with
 # it); cfgbootpolicy holds it whole. docs/compiler.md, ACM017.
 MAX_COMPILED_BYTES = 1 * GIB
+# The largest `.bin` the compilers write: its header's `len` is a uint32,
+# and its readers take at most MAX_COMPILED_BYTES, the lower bound.
+MAX_BINARY_SIZE = min(0xFFFFFFFF, MAX_COMPILED_BYTES)
 # Hand-written text: domain configs, the resource label file, boot menus,
 # policy tests, lint configurations.
 MAX_TEXT_BYTES = 16 * MIB

@@ -27,7 +27,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from acm.errors import Diagnostics, Location, PolicyError
-from acm.inputfile import MAX_COMPILED_BYTES, binary_size_problem
+from acm.inputfile import MAX_BINARY_SIZE, binary_size_problem
 from acm.model import (
     MAX_16BIT,
     NULL_LABEL,
@@ -51,8 +51,6 @@ if TYPE_CHECKING:
     from lxml import etree
 
     from acm.source import PolicyDocument
-
-MAX_BINARY_SIZE = min(0xFFFFFFFF, MAX_COMPILED_BYTES)
 
 
 def _r8(n: int) -> int:
