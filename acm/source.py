@@ -215,16 +215,6 @@ _TAG_END_BYTES = frozenset(b" \t\r\n\f\v>/")
 _TAG_END_CLASS = b"[ \\t\\r\\n\\f\\v>/]"  # the same bytes, for a pattern
 
 
-def _any_in(positions: list[int], start: int, end: int) -> bool:
-    """Whether the sorted `positions` hold one in [start, end)."""
-    if not positions:
-        return False
-    import bisect
-
-    k = bisect.bisect_left(positions, start)
-    return k < len(positions) and positions[k] < end
-
-
 class ColumnIndex:
     """Columns of start tags, worked out at most once per (line, tag) of a
     document: reporting N findings on one long line costs O(N), not O(N²)."""
