@@ -210,9 +210,9 @@ class _TagHits(NamedTuple):
     afters: list[tuple[str, int]]  # sorted (following 20 characters, hit number)
 
 
-_TAG_ENDS = frozenset(" \t\r\n\f\v>/")  # what `[\s>/]` matches after a tag name, in ASCII
+# what `[\s>/]` matches after a tag name, in ASCII; and the same as a pattern
 _TAG_END_BYTES = frozenset(b" \t\r\n\f\v>/")
-_TAG_END_CLASS = b"[ \\t\\r\\n\\f\\v>/]"  # the same bytes, for a pattern
+_TAG_END_CLASS = b"[" + re.escape(bytes(sorted(_TAG_END_BYTES))) + b"]"
 
 
 class ColumnIndex:
