@@ -94,9 +94,3 @@ def check(ctx: LintContext) -> Iterator[Diagnostic]:
             f"PolicyName '{named.text}' does not end in the file's stem '{place.expected}'",
             where,
         )
-
-
-def _asks(place: PolicyPlace) -> str:
-    if place.root is not None:
-        return f"'{place.expected}'"
-    return f"ending in '{place.expected}'"
